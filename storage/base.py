@@ -1,0 +1,106 @@
+"""The storage port: what the hub needs from any document store, without SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol, Self
+
+
+class StorageError(Exception):
+    """Base class of storage failures."""
+
+
+class StorageUnavailable(StorageError):
+    """The store could not be reached or a transaction failed: retry later, never treat as empty."""
+
+
+class DocumentNotFound(StorageError):
+    """The document does not exist (or was deleted)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogEntry:
+    """One accepted update with who sent it and when it arrived.
+
+    ``connection_id`` is the socket that sent it (``None`` for server-made writes);
+    ``principal`` the authenticated subject (``None`` for anonymous); ``received_at`` is
+    seconds since the epoch (UTC) when the server received it.
+    """
+
+    update: bytes
+    received_at: float
+    connection_id: str | None = None
+    principal: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredDocument:
+    """What `DocumentStore.load` returns.
+
+    ``update`` is the whole document as one Yjs update (compacted state merged with every
+    log row); ``log_rows`` is the number of rows not yet compacted; ``is_new`` is true when
+    nothing was ever stored for this id.
+    """
+
+    doc_id: str
+    update: bytes
+    log_rows: int
+    is_new: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppendResult:
+    """What `DocumentStore.append` returns once the entries are committed."""
+
+    log_rows: int
+    """Rows of this document's log not yet compacted, after this append."""
+
+
+class DocumentStore(Protocol):
+    """Durable storage of Yjs documents: an update log plus compacted states.
+
+    Used as an async context manager: entering opens connections and applies migrations,
+    leaving flushes every pending append and releases the engine.
+    """
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def check(self) -> None:
+        """Probe the store for readiness.
+
+        Raises:
+            StorageUnavailable: it cannot be reached.
+        """
+
+    async def load(self, doc_id: str) -> StoredDocument:
+        """Read a whole document.
+
+        Raises:
+            StorageUnavailable: on any I/O failure (never an empty document instead).
+        """
+
+    async def append(self, doc_id: str, entries: Sequence[LogEntry]) -> AppendResult:
+        """Durably commit entries to the document's log; return once committed.
+
+        Concurrent calls (for any documents) arriving within a few milliseconds share
+        one transaction (group commit).
+
+        Raises:
+            StorageUnavailable: the transaction failed; nothing of `entries` is stored.
+        """
+
+    async def compact(self, doc_id: str) -> None:
+        """Merge the log into one state row in one transaction, keeping authorship.
+
+        Raises:
+            StorageUnavailable: the transaction failed; the log is left as it was.
+        """
