@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from pycrdt import Doc, get_state, merge_updates
 
-from crdt.errors import InvalidUpdate
-from crdt.protocol import EMPTY_UPDATE
+from crdt.errors import InvalidUpdate, ProtocolError
+from crdt.protocol import EMPTY_UPDATE, Reader
 
 
 def update_state_vector(update: bytes) -> bytes:
@@ -66,3 +66,22 @@ def apply(doc: Doc, update: bytes) -> None:
         doc.apply_update(update)
     except ValueError as exc:
         raise InvalidUpdate(str(exc)) from exc
+
+
+def decode_state_vector(state_vector: bytes) -> dict[int, int]:
+    """Decode a Yjs state vector into ``{client_id: next_clock}``.
+
+    Raises:
+        InvalidUpdate: the bytes are not a state vector.
+    """
+    reader = Reader(state_vector)
+    try:
+        count = reader.varuint()
+        clocks = {}
+        for _ in range(count):
+            client_id = reader.varuint()
+            clocks[client_id] = reader.varuint()
+        reader.expect_end()
+    except ProtocolError as exc:
+        raise InvalidUpdate(f"bad state vector: {exc}") from exc
+    return clocks
