@@ -80,7 +80,9 @@ class AwarenessRegistry:
         for entry in entries:
             current_owner = self._owners.get(entry.client_id)
             if current_owner is not None and current_owner != owner:
-                raise ProtocolError(f"awareness client {entry.client_id} belongs to another connection")
+                raise ProtocolError(
+                    f"awareness client {entry.client_id} belongs to another connection"
+                )
             current = self._states.get(entry.client_id)
             if current is not None and (
                 entry.clock < current.clock

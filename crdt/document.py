@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pycrdt import Doc, get_state, merge_updates
 
@@ -43,18 +44,18 @@ def merge(updates: Sequence[bytes]) -> bytes:
         raise InvalidUpdate(str(exc)) from exc
 
 
-def doc_from_update(update: bytes) -> Doc:
+def doc_from_update(update: bytes) -> Doc[Any]:
     """Build a fresh pycrdt Doc holding `update`.
 
     Raises:
         InvalidUpdate: the update cannot be applied.
     """
-    doc: Doc = Doc()
+    doc: Doc[Any] = Doc()
     apply(doc, update)
     return doc
 
 
-def apply(doc: Doc, update: bytes) -> None:
+def apply(doc: Doc[Any], update: bytes) -> None:
     """Apply an update to a document.
 
     Raises:

@@ -8,7 +8,7 @@ class CrdtError(Exception):
 
 
 class ProtocolError(CrdtError):
-    """A frame does not follow the y-protocols wire format (bad varint, truncation, unknown type)."""
+    """A frame breaks the y-protocols wire format (bad varint, truncation, unknown type)."""
 
 
 class InvalidUpdate(CrdtError):

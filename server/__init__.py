@@ -1,0 +1,1 @@
+"""The palabre server: WebSocket hub, HTTP API and command line."""

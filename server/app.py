@@ -1,0 +1,68 @@
+"""The Starlette application: routes, the WebSocket hub and a lifespan that owns storage."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from server.endpoint import SyncEndpoint
+from server.hub import Hub
+from server.metrics import CONTENT_TYPE, Metrics
+from server.settings import Settings
+from storage.base import DocumentStore, StorageUnavailable
+
+log = logging.getLogger("palabre.app")
+
+
+def create_app(settings: Settings, *, store: DocumentStore | None = None) -> Starlette:
+    """Build the ASGI app; `store` defaults to SQL storage at the configured URL."""
+    if store is None:
+        from storage.sql import SqlDocumentStore
+
+        store = SqlDocumentStore(
+            settings.resolved_database_url,
+            commit_window=settings.commit_window_seconds,
+        )
+    metrics = Metrics()
+    hub = Hub(settings, store, metrics)
+    the_store = store
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with the_store, hub.running():
+            yield
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            await the_store.check()
+        except StorageUnavailable as exc:
+            return JSONResponse(
+                {"error": "storage_unavailable", "detail": str(exc)}, status_code=503
+            )
+        return JSONResponse({"status": "ready", "documents_loaded": hub.loaded_documents})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
+            WebSocketRoute("/ws/{doc_id:path}", SyncEndpoint(hub, settings)),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+    app.state.metrics = metrics
+    app.state.settings = settings
+    return app

@@ -1,0 +1,108 @@
+"""The ``/ws/{doc_id}`` WebSocket endpoint: a raw ASGI app adapting the socket to a Connection.
+
+Raw ASGI rather than starlette's ``WebSocket`` keeps the per-message path short: the hub
+relays every keystroke of every client.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from crdt.protocol import CloseCode
+from server.connection import Connection
+from server.errors import BadDocId, MessageTooBig, PalabreError, UnsupportedData
+from server.hub import Hub
+from server.settings import Settings
+
+log = logging.getLogger("palabre.endpoint")
+
+DOC_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+
+
+class AsgiTransport:
+    """`Transport` over an accepted ASGI WebSocket."""
+
+    __slots__ = ("_closed", "_max_bytes", "_receive", "_send")
+
+    def __init__(self, receive: Any, send: Any, *, max_bytes: int) -> None:
+        self._receive = receive
+        self._send = send
+        self._max_bytes = max_bytes
+        self._closed = False
+
+    async def receive(self) -> bytes | None:
+        """Next binary message, ``None`` once the client has gone.
+
+        Raises:
+            UnsupportedData: a text frame.
+            MessageTooBig: a message over the configured limit.
+        """
+        message: Message = await self._receive()
+        if message["type"] == "websocket.disconnect":
+            self._closed = True
+            return None
+        data = message.get("bytes")
+        if data is None:
+            raise UnsupportedData("text frames are not part of the protocol; send binary")
+        if len(data) > self._max_bytes:
+            raise MessageTooBig(f"message of {len(data)} bytes exceeds {self._max_bytes}")
+        return bytes(data)
+
+    async def send(self, message: bytes) -> None:
+        """Send one binary message; a client already gone is not an error here."""
+        if self._closed:
+            return
+        try:
+            await self._send({"type": "websocket.send", "bytes": message})
+        except OSError:
+            # uvicorn raises ClientDisconnected (an OSError); the reader sees the disconnect.
+            self._closed = True
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close with `code` unless the client has already gone."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._send({"type": "websocket.close", "code": code, "reason": reason})
+        except OSError:
+            pass  # Already disconnected: nothing left to tell the client.
+
+
+class SyncEndpoint:
+    """ASGI app for ``/ws/{doc_id}``: check the id, join the room, serve, leave."""
+
+    def __init__(self, hub: Hub, settings: Settings) -> None:
+        self._hub = hub
+        self._settings = settings
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        """Serve one WebSocket connection."""
+        first: Message = await receive()
+        if first["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        transport = AsgiTransport(receive, send, max_bytes=self._settings.max_message_bytes)
+        doc_id = str(scope.get("path_params", {}).get("doc_id", ""))
+        try:
+            if not DOC_ID.fullmatch(doc_id):
+                raise BadDocId("document id must be 1-128 characters of [A-Za-z0-9._-]")
+            connection = Connection(doc_id, outbound_queue=self._settings.outbound_queue)
+            room = await self._hub.join(doc_id, connection)
+        except PalabreError as exc:
+            log.warning("refused socket: %s", exc.detail, extra={"doc_id": doc_id[:128]})
+            await transport.close(exc.close_code, exc.close_reason)
+            return
+        try:
+            await connection.serve(transport, room)
+        finally:
+            self._hub.leave(room, connection)
+        code = connection.close_code
+        await transport.close(
+            CloseCode.NORMAL if code is None else code, connection.close_reason
+        )

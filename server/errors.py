@@ -1,0 +1,78 @@
+"""The server's error tree: each error knows its close code, HTTP status and stable code."""
+
+from __future__ import annotations
+
+from crdt.protocol import CloseCode
+
+
+class PalabreError(Exception):
+    """Base of errors that reach a client; subclasses fix how they are reported."""
+
+    close_code: CloseCode = CloseCode.INTERNAL
+    http_status: int = 500
+    error: str = "internal"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    @property
+    def close_reason(self) -> str:
+        """The detail cut to fit a WebSocket close reason (123 UTF-8 bytes at most)."""
+        return truncate_reason(self.detail)
+
+
+class BadDocId(PalabreError):
+    """The document id does not match ``[A-Za-z0-9._-]{1,128}``."""
+
+    close_code = CloseCode.BAD_DOC_ID
+    http_status = 400
+    error = "bad_doc_id"
+
+
+class Overloaded(PalabreError):
+    """The server or its storage cannot take more right now; retry later."""
+
+    close_code = CloseCode.OVERLOADED
+    http_status = 503
+    error = "unavailable"
+
+
+class MessageTooBig(PalabreError):
+    """A message exceeds the configured maximum size."""
+
+    close_code = CloseCode.TOO_BIG
+    http_status = 413
+    error = "too_big"
+
+
+class MalformedMessage(PalabreError):
+    """A frame does not follow the y-websocket protocol."""
+
+    close_code = CloseCode.MALFORMED
+    http_status = 400
+    error = "malformed"
+
+
+class UnsupportedData(PalabreError):
+    """A text frame arrived where binary is expected."""
+
+    close_code = CloseCode.UNSUPPORTED_DATA
+    http_status = 400
+    error = "unsupported_data"
+
+
+class InvalidUpdateError(PalabreError):
+    """Bytes sent as a Yjs update do not decode as one."""
+
+    close_code = CloseCode.INVALID_UPDATE
+    http_status = 422
+    error = "invalid_update"
+
+
+def truncate_reason(text: str, limit: int = 123) -> str:
+    """Cut `text` so that its UTF-8 encoding fits `limit` bytes, on a character boundary."""
+    encoded = text.encode("utf-8")
+    if len(encoded) <= limit:
+        return text
+    return encoded[:limit].decode("utf-8", errors="ignore")

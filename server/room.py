@@ -1,0 +1,242 @@
+"""One live document: validate, commit, apply, relay — in that order, for every update.
+
+Updates from clients queue in the room; one committer task takes everything queued,
+commits it to storage in one append (per-sender entries keep authorship), then applies
+the merged update to the in-memory Doc and relays the same bytes to every client.
+Nobody sees an update before it is durable. Awareness is relayed at once, never stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from pycrdt import Doc
+
+from crdt.awareness import AwarenessRegistry, decode_awareness_update, encode_awareness_update
+from crdt.document import apply, merge
+from crdt.errors import InvalidUpdate, ProtocolError
+from crdt.protocol import (
+    CloseCode,
+    encode_awareness,
+    encode_sync_step1,
+    encode_sync_step2,
+    encode_sync_update,
+)
+from server.connection import Connection
+from server.errors import MalformedMessage
+from server.metrics import Metrics
+from storage.base import DocumentStore, LogEntry, StorageUnavailable
+
+log = logging.getLogger("palabre.room")
+
+
+@dataclass(slots=True)
+class _Pending:
+    update: bytes
+    sender: Connection | None
+    principal: str | None
+    received_at: float
+    done: anyio.Event | None = None
+    failed: bool = False
+
+
+class Room:
+    """A loaded document with its clients, its awareness states and its commit queue."""
+
+    def __init__(
+        self,
+        doc_id: str,
+        doc: Doc[Any],
+        *,
+        store: DocumentStore,
+        metrics: Metrics,
+        grace_seconds: float,
+        max_pending: int,
+        on_log_rows: Callable[[Room, int], None],
+    ) -> None:
+        self.doc_id = doc_id
+        self.doc = doc
+        self.metrics = metrics
+        self.connections: set[Connection] = set()
+        self.awareness = AwarenessRegistry()
+        self._store = store
+        self._grace = grace_seconds
+        self._max_pending = max_pending
+        self._on_log_rows = on_log_rows
+        self._pending: list[_Pending] = []
+        self._wake = anyio.Event()
+        self._committed = anyio.Event()
+        self._closing = False
+        self.is_open = True
+
+    # -- clients -------------------------------------------------------------------------
+
+    def add(self, connection: Connection) -> None:
+        """Admit a client: it is sent our sync step 1 and every known awareness state."""
+        self.connections.add(connection)
+        connection.send(encode_sync_step1(self.doc.get_state()))
+        states = self.awareness.snapshot()
+        if states:
+            connection.send(encode_awareness(encode_awareness_update(states)))
+        self._wake.set()
+
+    def remove(self, connection: Connection) -> None:
+        """Drop a client and tell the others that its awareness states are gone."""
+        self.connections.discard(connection)
+        removals = self.awareness.remove_owner(connection.connection_id)
+        if removals:
+            self._broadcast(encode_awareness(encode_awareness_update(removals)))
+        self._wake.set()
+
+    def sync_step2_for(self, state_vector: bytes) -> bytes:
+        """Answer a sync step 1: everything committed that the peer lacks.
+
+        Raises:
+            MalformedMessage: the state vector does not decode.
+        """
+        try:
+            return encode_sync_step2(self.doc.get_update(state_vector))
+        except ValueError as exc:
+            raise MalformedMessage(f"bad state vector: {exc}") from exc
+
+    def update_awareness(self, connection: Connection, update: bytes) -> None:
+        """Record and relay an awareness update from `connection`.
+
+        Raises:
+            MalformedMessage: undecodable, or it claims another connection's client id.
+        """
+        try:
+            entries = decode_awareness_update(update)
+            fresh = self.awareness.apply(connection.connection_id, entries)
+        except ProtocolError as exc:
+            raise MalformedMessage(f"bad awareness update: {exc}") from exc
+        if not fresh:
+            return
+        if len(fresh) != len(entries):
+            update = encode_awareness_update(fresh)
+        self._broadcast(encode_awareness(update))
+
+    def awareness_message(self) -> bytes:
+        """Every known awareness state as one message (answer to query-awareness)."""
+        return encode_awareness(encode_awareness_update(self.awareness.snapshot()))
+
+    # -- updates -------------------------------------------------------------------------
+
+    async def submit(self, update: bytes, sender: Connection) -> None:
+        """Queue a validated client update for commit; waits only while the queue is full."""
+        while len(self._pending) >= self._max_pending:
+            await self._committed.wait()
+        self._pending.append(_Pending(update, sender, sender.principal, time.time()))
+        self._wake.set()
+
+    async def write(self, update: bytes, *, principal: str | None) -> None:
+        """Commit, apply and relay a server-made update; return once it is relayed.
+
+        Raises:
+            StorageUnavailable: the commit failed; nothing was applied.
+        """
+        done = anyio.Event()
+        item = _Pending(update, None, principal, time.time(), done)
+        self._pending.append(item)
+        self._wake.set()
+        await done.wait()
+        if item.failed:
+            raise StorageUnavailable(f"could not store an update of {self.doc_id}")
+
+    # -- lifetime ------------------------------------------------------------------------
+
+    async def run(self, on_evict: Callable[[Room], None]) -> None:
+        """Commit queued updates until the room is idle past its grace period or closed."""
+        while True:
+            if self._pending:
+                await self._commit_pending()
+                continue
+            if self._closing:
+                break
+            idle = not self.connections
+            self._wake = anyio.Event()
+            with anyio.move_on_after(self._grace if idle else math.inf):
+                await self._wake.wait()
+            if idle and not self.connections and not self._pending and not self._wake.is_set():
+                break
+        # Decided with no await since the last check, so no client can have joined meanwhile.
+        self.is_open = False
+        on_evict(self)
+
+    def close(self) -> None:
+        """Close every client (going away) and let `run` finish once the queue is committed."""
+        self._closing = True
+        for connection in list(self.connections):
+            connection.request_close(CloseCode.GOING_AWAY, "server shutting down")
+        self._wake.set()
+
+    async def _commit_pending(self) -> None:
+        batch, self._pending = self._pending, []
+        entries = _entries_by_sender(batch)
+        started = time.perf_counter()
+        try:
+            result = await self._store.append(self.doc_id, entries)
+        except StorageUnavailable as exc:
+            self._fail_batch(batch, exc)
+            return
+        finally:
+            self._release_waiters()
+        self.metrics.commit_seconds.observe(time.perf_counter() - started)
+        self.metrics.commit_batch_size.observe(len(batch))
+        merged = merge([entry.update for entry in entries])
+        try:
+            apply(self.doc, merged)
+        except InvalidUpdate:
+            # Validated on receipt; failing here means pycrdt rejects what it decoded.
+            log.exception("committed update failed to apply", extra={"doc_id": self.doc_id})
+            self.metrics.errors.labels(kind="apply_failed").inc()
+        self._broadcast(encode_sync_update(merged))
+        self.metrics.updates_out.inc(len(self.connections))
+        for item in batch:
+            if item.done is not None:
+                item.done.set()
+        self._on_log_rows(self, result.log_rows)
+
+    def _fail_batch(self, batch: list[_Pending], exc: StorageUnavailable) -> None:
+        self.metrics.errors.labels(kind="storage_unavailable").inc()
+        log.error("commit failed: %s", exc, extra={"doc_id": self.doc_id})
+        for item in batch:
+            if item.sender is not None:
+                item.sender.request_close(CloseCode.OVERLOADED, "storage unavailable, retry")
+            item.failed = True
+            if item.done is not None:
+                item.done.set()
+
+    def _release_waiters(self) -> None:
+        self._committed.set()
+        self._committed = anyio.Event()
+
+    def _broadcast(self, message: bytes) -> None:
+        self.metrics.bytes_out.inc(len(message) * len(self.connections))
+        for connection in self.connections:
+            connection.send(message)
+
+
+def _entries_by_sender(batch: list[_Pending]) -> list[LogEntry]:
+    """One log entry per sender in the batch: its updates merged, its first arrival time."""
+    groups: dict[int, list[_Pending]] = {}
+    for item in batch:
+        groups.setdefault(id(item.sender) if item.sender else id(item), []).append(item)
+    entries = []
+    for items in groups.values():
+        first = items[0]
+        entries.append(
+            LogEntry(
+                update=merge([item.update for item in items]),
+                received_at=first.received_at,
+                connection_id=first.sender.connection_id if first.sender else None,
+                principal=first.principal,
+            )
+        )
+    return entries

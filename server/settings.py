@@ -1,0 +1,81 @@
+"""Server settings: one frozen object built from command-line options and ``PALABRE_*``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from storage.engine import database_url_for
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything `create_app` and `palabre serve` need; defaults are the embedded set-up."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = field(default_factory=lambda: Path("data"))
+    database_url: str | None = None
+    """SQLAlchemy URL; ``None`` means SQLite at ``<data_dir>/palabre.db``."""
+    redis_url: str | None = None
+    max_message_bytes: int = 8 * 1024 * 1024
+    """Largest WebSocket message accepted; a bigger one closes the socket with 1009."""
+    room_grace_seconds: float = 30.0
+    """How long a document with no clients stays in memory before it is evicted."""
+    commit_window_seconds: float = 0.002
+    """Appends arriving within this window share one transaction (group commit)."""
+    compact_threshold: int = 1000
+    """Log rows of a document past which it is compacted into one state row."""
+    outbound_queue: int = 4096
+    """Messages waiting for a slow client before it is closed with 1013."""
+    max_pending_updates: int = 10_000
+    """Updates waiting for commit in one room before readers are slowed down."""
+    log_format: str = "text"
+    """``text`` or ``json`` (one JSON object a line)."""
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL in use, SQLite in the data folder by default."""
+        return self.database_url or database_url_for(self.data_dir)
+
+
+_ENV_PREFIX = "PALABRE_"
+
+
+def settings_from_env(
+    overrides: Mapping[str, object] | None = None, *, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build settings from ``PALABRE_*`` variables, then explicit overrides (options win).
+
+    Raises:
+        ValueError: a variable does not convert to its field's type.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for spec in fields(Settings):
+        raw = env.get(_ENV_PREFIX + spec.name.upper())
+        if raw is not None:
+            values[spec.name] = _convert(spec.name, raw)
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if "data_dir" in values:
+        values["data_dir"] = Path(str(values["data_dir"]))
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _convert(name: str, raw: str) -> object:
+    default = getattr(Settings(), name)
+    try:
+        if isinstance(default, bool):
+            return raw.lower() in {"1", "true", "yes", "on"}
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError as exc:
+        kind = type(default).__name__
+        raise ValueError(f"{_ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from exc
+    if isinstance(default, Path):
+        return Path(raw)
+    return raw
