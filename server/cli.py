@@ -3,44 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import sys
 from pathlib import Path
 
 import click
-import uvicorn
 
-from server.app import create_app
 from server.logs import configure_logging
-from server.settings import Settings, settings_from_env
-
-
-class _AnnouncingServer(uvicorn.Server):
-    """A uvicorn server that prints its URL once it accepts connections."""
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if self.should_exit:
-            return
-        host, port = self.servers[0].sockets[0].getsockname()[:2]
-        click.echo(f"palabre serving on http://{host}:{port}", err=False)
-        sys.stdout.flush()
-
-
-def build_server(settings: Settings) -> uvicorn.Server:
-    """A uvicorn server for `settings`, not yet started."""
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        ws_max_size=settings.max_message_bytes,
-        ws_per_message_deflate=False,
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
-    return _AnnouncingServer(config)
+from server.runner import build_server
+from server.settings import settings_from_env
 
 
 @click.group()
@@ -77,5 +46,5 @@ def serve(**options: object) -> None:
         raise click.UsageError(str(exc)) from exc
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(log_format=settings.log_format)
-    server = build_server(settings)
+    server = build_server(settings, announce=True)
     asyncio.run(server.serve())

@@ -1,0 +1,83 @@
+"""Shared fixtures: real servers on ephemeral ports, real databases."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from starlette.applications import Starlette
+
+from server.app import create_app
+from server.runner import build_server
+from server.settings import Settings
+from storage.base import DocumentStore
+
+IS_CI = os.environ.get("CI", "").lower() == "true"
+POSTGRES_URL = os.environ.get(
+    "PALABRE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+
+
+def require_service(name: str, reason: str) -> None:
+    """Fail in CI (the service must be there), skip elsewhere, when a service is missing."""
+    message = f"{name} unavailable: {reason}"
+    if IS_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@dataclass(frozen=True, slots=True)
+class RunningServer:
+    """A palabre server running in this process on an ephemeral loopback port."""
+
+    url: str
+    app: Starlette
+    settings: Settings
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket base URL (``ws://host:port``)."""
+        return "ws" + self.url.removeprefix("http")
+
+
+ServerFactory = Callable[..., AbstractAsyncContextManager[RunningServer]]
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> ServerFactory:
+    """Factory: ``async with start_server(store=..., **settings) as server`` runs a real uvicorn."""
+
+    @asynccontextmanager
+    async def start(
+        *, store: DocumentStore | None = None, data_dir: Path | None = None, **overrides: Any
+    ) -> AsyncIterator[RunningServer]:
+        settings = replace(
+            Settings(host="127.0.0.1", port=0, data_dir=data_dir or tmp_path / "data"),
+            **overrides,
+        )
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        app = create_app(settings, store=store)
+        server = build_server(settings, app=app)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(server.serve, [sock])
+            with anyio.fail_after(15):
+                await server.ready.wait()
+            if server.should_exit:
+                raise RuntimeError("server failed to start")
+            try:
+                yield RunningServer(url=server.url, app=app, settings=settings)
+            finally:
+                server.should_exit = True
+        sock.close()
+
+    return start
