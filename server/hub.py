@@ -45,11 +45,12 @@ class Hub:
         self._loading: dict[str, _Loading] = {}
         self._compacting: set[str] = set()
         self._task_group: TaskGroup | None = None
-        self._idle: anyio.Event | None = None
+        self._changed: anyio.Event  # made in `running`: events need the event loop
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Hub]:
         """Run the hub; on exit close every room and wait until their queues are committed."""
+        self._changed = anyio.Event()
         async with anyio.create_task_group() as tg:
             self._task_group = tg
             try:
@@ -61,7 +62,7 @@ class Hub:
                     for room in list(self._rooms.values()):
                         room.close()
                     while self._rooms or self._compacting:
-                        await self._wait_idle()
+                        await self._changed.wait()
                 tg.cancel_scope.cancel()
                 self._task_group = None
 
@@ -157,13 +158,14 @@ class Hub:
             self._compacting.discard(doc_id)
             self._notify_idle()
 
-    async def _wait_idle(self) -> None:
-        self._idle = anyio.Event()
-        await self._idle.wait()
+    async def wait_unloaded(self, doc_id: str) -> None:
+        """Return once `doc_id` is no longer in memory (evicted after its grace period)."""
+        while doc_id in self._rooms or doc_id in self._loading:
+            await self._changed.wait()
 
     def _notify_idle(self) -> None:
-        if self._idle is not None:
-            self._idle.set()
+        changed, self._changed = self._changed, anyio.Event()
+        changed.set()
 
     @property
     def loaded_documents(self) -> int:

@@ -1,0 +1,63 @@
+"""Run ``palabre serve`` as a real subprocess (for SIGKILL and restart tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+from anyio.abc import Process
+
+READY_PREFIX = "palabre serving on "
+
+
+@dataclass(slots=True)
+class ServerProcess:
+    """A server subprocess with its URL."""
+
+    process: Process
+    url: str
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        self.process.send_signal(signal.SIGKILL)
+
+    async def stop(self) -> int:
+        """SIGTERM, then wait for a clean exit; return the exit status."""
+        self.process.send_signal(signal.SIGTERM)
+        with anyio.fail_after(30):
+            return await self.process.wait()
+
+
+@asynccontextmanager
+async def server_process(data_dir: Path, *options: str) -> AsyncIterator[ServerProcess]:
+    """Start ``palabre serve`` on an ephemeral port; yield once it prints its URL."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = (data_dir / "server.log").open("ab")
+    command = [
+        sys.executable, "-m", "server", "serve", "--port", "0", "--data-dir", str(data_dir),
+        *options,
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = await anyio.open_process(command, stderr=log, env=env)
+    try:
+        assert process.stdout is not None
+        buffer = b""
+        with anyio.fail_after(30):
+            while READY_PREFIX.encode() not in buffer:
+                chunk = await process.stdout.receive()
+                buffer += chunk
+        line = buffer.decode().split(READY_PREFIX, 1)[1].splitlines()[0].strip()
+        yield ServerProcess(process, line)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        with anyio.CancelScope(shield=True), anyio.fail_after(30):
+            await process.wait()
+        await process.aclose()
+        log.close()

@@ -1,0 +1,107 @@
+"""Every bad input closes only its own socket with the documented code; nothing else changes."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from pycrdt import Text
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
+
+from client.session import Session, connect
+from crdt.protocol import CloseCode, encode_awareness, encode_sync_update
+from tests.conftest import RunningServer, ServerFactory
+
+TEXT = "Article 1 — La commune garantit l'égalité des habitantes et des habitants."
+
+BAD_FRAMES = {
+    "payload shorter than its length": (b"\x00\x02\x05abc", CloseCode.MALFORMED),
+    "truncated varint": (b"\x00\x02\xff", CloseCode.MALFORMED),
+    "overlong varint": (b"\x00\x02" + b"\xff" * 9, CloseCode.MALFORMED),
+    "unknown message type": (b"\x07", CloseCode.MALFORMED),
+    "unknown sync step": (b"\x00\x05\x00", CloseCode.MALFORMED),
+    "trailing bytes": (encode_sync_update(b"\x00\x00") + b"\x00", CloseCode.MALFORMED),
+    "auth from a client": (b"\x02\x00\x03abc", CloseCode.MALFORMED),
+    "garbage awareness": (encode_awareness(b"\x05\x01"), CloseCode.MALFORMED),
+    "invalid Yjs update": (encode_sync_update(b"not a yjs update"), CloseCode.INVALID_UPDATE),
+    "truncated Yjs update": (
+        encode_sync_update(b"\x01\x01\xa9\xa5\x94\x86\xdf\x9f\xc3\x02\x00\x04\x01"),
+        CloseCode.INVALID_UPDATE,
+    ),
+}
+
+
+def text_of(session: Session) -> str:
+    return str(session.doc.get("body", type=Text))
+
+
+async def close_code_after(url: str, frame: bytes | str) -> tuple[int | None, str]:
+    """Send one frame on a raw socket and return the close code and reason it ends with."""
+    async with ws_connect(url) as socket:
+        await socket.send(frame)
+        with anyio.fail_after(10):
+            try:
+                while True:
+                    await socket.recv()
+            except ConnectionClosed as closed:
+                assert closed.rcvd is not None
+                return closed.rcvd.code, closed.rcvd.reason
+    raise AssertionError("unreachable")
+
+
+async def assert_document_intact(server: RunningServer, doc_id: str, watcher: Session) -> None:
+    """The watcher still gets edits, and a newcomer reads the stored text whole."""
+    async with connect(server.url, doc_id) as writer:
+        await writer.synced(timeout=10)
+        writer.doc.get("body", type=Text).insert(0, "Préambule. ")
+        await watcher.wait_for(lambda: text_of(watcher).startswith("Préambule. "), timeout=10)
+    async with connect(server.url, doc_id) as newcomer:
+        await newcomer.synced(timeout=10)
+        assert text_of(newcomer) == "Préambule. " + TEXT
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FRAMES))
+async def test_bad_frame_closes_only_its_socket(start_server: ServerFactory, case: str) -> None:
+    frame, expected = BAD_FRAMES[case]
+    async with start_server() as server, connect(server.url, "charte") as watcher:
+        await watcher.synced(timeout=10)
+        watcher.doc.get("body", type=Text).insert(0, TEXT)
+        await watcher.flushed(timeout=10)
+        code, reason = await close_code_after(f"{server.ws_url}/ws/charte", frame)
+        assert code == expected, reason
+        assert reason
+        assert watcher.is_connected
+        await assert_document_intact(server, "charte", watcher)
+
+
+async def test_text_frame_closes_with_1003(start_server: ServerFactory) -> None:
+    async with start_server() as server, connect(server.url, "charte") as watcher:
+        await watcher.synced(timeout=10)
+        watcher.doc.get("body", type=Text).insert(0, TEXT)
+        await watcher.flushed(timeout=10)
+        code, _ = await close_code_after(f"{server.ws_url}/ws/charte", "bonjour")
+        assert code == CloseCode.UNSUPPORTED_DATA
+        await assert_document_intact(server, "charte", watcher)
+
+
+async def test_oversized_message_closes_with_1009(start_server: ServerFactory) -> None:
+    async with start_server(max_message_bytes=4096) as server:
+        async with connect(server.url, "charte") as watcher:
+            await watcher.synced(timeout=10)
+            watcher.doc.get("body", type=Text).insert(0, TEXT)
+            await watcher.flushed(timeout=10)
+            code, _ = await close_code_after(
+                f"{server.ws_url}/ws/charte", encode_sync_update(b"\x00" * 10_000)
+            )
+            assert code == CloseCode.TOO_BIG
+            await assert_document_intact(server, "charte", watcher)
+
+
+@pytest.mark.parametrize("doc_id", ["bad$id", "x" * 129, "ét%C3%A9", "a/b"])
+async def test_bad_doc_id_closes_with_1008(start_server: ServerFactory, doc_id: str) -> None:
+    async with start_server() as server:
+        async with ws_connect(f"{server.ws_url}/ws/{doc_id}") as socket:
+            with anyio.fail_after(10), pytest.raises(ConnectionClosed) as closed:
+                await socket.recv()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == CloseCode.BAD_DOC_ID

@@ -1,0 +1,148 @@
+"""Nobody loses a sentence: SIGKILL, clean restarts, compaction, eviction, cold starts.
+
+These are the places where the peers lose data: Hocuspocus (debounced store lost on
+SIGKILL), pycrdt-websocket (a burst lost when its room is cleaned up) and
+@y/websocket-server (an empty document served for a moment after a restart).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import anyio
+import httpx
+from pycrdt import Doc, Text
+from websockets.asyncio.client import connect as ws_connect
+
+from client.session import Session, connect
+from crdt.protocol import SyncMessage, SyncStep, decode_message, encode_sync_step1
+from tests.conftest import ServerFactory
+from tests.e2e.serverprocess import server_process
+
+
+def body(session: Session) -> Text:
+    return session.doc.get("body", type=Text)
+
+
+async def test_sigkill_loses_nothing_any_client_has_seen(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    rng = random.Random()
+    kill_after = rng.randint(20, 150)
+    seen = ""
+    async with server_process(data_dir) as server:
+        async with connect(server.url, "charte", reconnect=False) as writer, connect(
+            server.url, "charte", reconnect=False
+        ) as observer:
+            await writer.synced(timeout=10)
+            await observer.synced(timeout=10)
+            text = body(writer)
+            for i in range(kill_after):
+                text += f"Alinéa {i} : l'assemblée délibère. "
+                if i % 10 == 0:
+                    await writer.flushed(timeout=10)
+            await observer.wait_for(lambda: str(body(observer)).count("Alinéa") >= kill_after // 2, timeout=20)
+            server.kill()
+            seen = str(body(observer))
+    assert seen.count("Alinéa") >= kill_after // 2
+    async with server_process(data_dir) as server, connect(server.url, "charte") as reader:
+        await reader.synced(timeout=10)
+        stored = str(body(reader))
+    assert stored.startswith(seen), "an update another client had received was lost"
+
+
+async def test_clean_shutdown_loses_nothing(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    expected = "".join(f"Article {i} — la commune décide. " for i in range(300))
+    async with server_process(data_dir) as server:
+        async with connect(server.url, "charte", reconnect=False) as writer:
+            await writer.synced(timeout=10)
+            text = body(writer)
+            for i in range(300):
+                text += f"Article {i} — la commune décide. "
+            await writer.flushed(timeout=10)
+        assert await server.stop() == 0
+    async with server_process(data_dir) as server, connect(server.url, "charte") as reader:
+        await reader.synced(timeout=10)
+        assert str(body(reader)) == expected
+
+
+async def test_burst_from_lone_client_survives_immediate_eviction(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    expected = "".join(f"é{i};" for i in range(1000))
+    async with start_server(room_grace_seconds=0.0) as server:
+        async with connect(server.url, "rafale", reconnect=False) as writer:
+            await writer.synced(timeout=10)
+            text = body(writer)
+            for i in range(1000):
+                text += f"é{i};"
+            await writer.flushed(timeout=10)
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            with anyio.fail_after(20):
+                while "palabre_evictions_total 1.0" not in (await http.get("/metrics")).text:
+                    await anyio.sleep(0.05)  # polling an HTTP gauge: no event to wait on
+        async with connect(server.url, "rafale") as reader:
+            await reader.synced(timeout=10)
+            assert str(body(reader)) == expected
+
+
+async def test_compaction_loses_nothing(start_server: ServerFactory, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    async with start_server(data_dir=data_dir, compact_threshold=5) as server:
+        async with connect(server.url, "charte") as writer, connect(server.url, "charte") as peer:
+            await writer.synced(timeout=10)
+            await peer.synced(timeout=10)
+            for i in range(60):
+                body(writer).insert(0, f"Titre {i} — Égalité. ")
+                await peer.wait_for(lambda i=i: f"Titre {i} " in str(body(peer)), timeout=10)
+            expected = str(body(writer))
+    async with start_server(data_dir=data_dir) as server, connect(server.url, "charte") as reader:
+        await reader.synced(timeout=10)
+        assert str(body(reader)) == expected
+
+
+async def test_first_sync_after_restart_carries_the_stored_state(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    expected = "Préambule : nous, habitantes et habitants de la commune…"
+    async with server_process(data_dir) as server:
+        async with connect(server.url, "charte", reconnect=False) as writer, connect(
+            server.url, "charte", reconnect=False
+        ) as observer:
+            await writer.synced(timeout=10)
+            await observer.synced(timeout=10)
+            body(writer).insert(0, expected)
+            await observer.wait_for(lambda: str(body(observer)) == expected, timeout=10)
+        assert await server.stop() == 0
+    async with server_process(data_dir) as server:
+        ws_url = "ws" + server.url.removeprefix("http") + "/ws/charte"
+        async with ws_connect(ws_url) as socket:
+            await socket.send(encode_sync_step1(b"\x00"))
+            with anyio.fail_after(10):
+                while True:
+                    message = decode_message(bytes(await socket.recv()))
+                    if isinstance(message, SyncMessage) and message.step == SyncStep.STEP2:
+                        break
+        fresh: Doc = Doc()
+        fresh.apply_update(message.payload)
+        assert str(fresh.get("body", type=Text)) == expected
+
+
+async def test_twenty_clients_opening_a_new_document_at_once_all_sync(
+    start_server: ServerFactory,
+) -> None:
+    async with start_server() as server:
+        synced = 0
+
+        async def join() -> None:
+            nonlocal synced
+            async with connect(server.url, "nouveau-document") as session:
+                await session.synced(timeout=10)
+                synced += 1
+                await session.wait_for(lambda: synced == 20, timeout=10)
+
+        with anyio.fail_after(15):
+            async with anyio.create_task_group() as tg:
+                for _ in range(20):
+                    tg.start_soon(join)
+        assert synced == 20
