@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from crdt.errors import ProtocolError
 from crdt.protocol import Reader, encode_varbytes, encode_varuint
 
 NULL_STATE = b"null"
@@ -73,18 +72,14 @@ class AwarenessRegistry:
     def apply(self, owner: str, entries: Iterable[AwarenessEntry]) -> list[AwarenessEntry]:
         """Record entries sent by `owner`; return those that are news to relay.
 
-        Raises:
-            ProtocolError: an entry claims a client id that another connection owns.
+        A client id announced by a new connection moves to it: a client that reconnects
+        keeps its id while the server may not yet have seen its old socket close.
         """
         fresh = []
         for entry in entries:
-            current_owner = self._owners.get(entry.client_id)
-            if current_owner is not None and current_owner != owner:
-                raise ProtocolError(
-                    f"awareness client {entry.client_id} belongs to another connection"
-                )
             current = self._states.get(entry.client_id)
-            if current is not None and (
+            is_move = self._owners.get(entry.client_id, owner) != owner
+            if current is not None and not is_move and (
                 entry.clock < current.clock
                 or (entry.clock == current.clock and not entry.is_removal)
             ):
