@@ -81,3 +81,29 @@ def start_server(tmp_path: Path) -> ServerFactory:
         sock.close()
 
     return start
+
+
+async def postgres_or_skip() -> str:
+    """The test PostgreSQL URL once it answers; fail in CI, skip elsewhere, when it does not."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(POSTGRES_URL)
+    try:
+        with anyio.fail_after(5):
+            conn = await asyncpg.connect(
+                host=url.host, port=url.port or 5432, user=url.username,
+                password=url.password, database=url.database,
+            )
+        await conn.close()
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        require_service("PostgreSQL", f"{url.render_as_string(hide_password=True)}: {exc}")
+    return POSTGRES_URL
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest) -> str | None:
+    """``None`` (SQLite in the data folder) or the test PostgreSQL URL."""
+    if request.param == "sqlite":
+        return None
+    return await postgres_or_skip()
