@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
+DOC_ID_LENGTH = 128
+"""Longest doc_id a store accepts."""
+
 
 class StorageError(Exception):
     """Base class of storage failures."""

@@ -1,0 +1,81 @@
+"""SQLAlchemy 2 tables of the document store: documents, update log, states, authorship.
+
+Times are float seconds since the epoch (UTC), the unit `LogEntry.received_at` already
+uses, so that SQLite and PostgreSQL store and compare them the same way. The log is
+ordered by its integer `seq`, never by wall clock.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Double, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from storage.base import DOC_ID_LENGTH
+
+_SEQ = BigInteger().with_variant(Integer(), "sqlite")
+"""`seq` type: BIGINT on PostgreSQL; INTEGER on SQLite, where only an INTEGER primary key
+can be declared AUTOINCREMENT (so that a seq is never reused after compaction)."""
+
+
+class Base(DeclarativeBase):
+    """Declarative base holding the store's metadata (used by the migrations)."""
+
+
+class DocumentRow(Base):
+    """One document; created (upserted) by the first append for its doc_id."""
+
+    __tablename__ = "documents"
+
+    doc_id: Mapped[str] = mapped_column(String(DOC_ID_LENGTH), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), default="text", server_default="text")
+    created_at: Mapped[float] = mapped_column(Double)
+    updated_at: Mapped[float] = mapped_column(Double)
+    deleted_at: Mapped[float | None] = mapped_column(Double, default=None)
+
+
+class LogRow(Base):
+    """One accepted Yjs update in a document's log, in commit order of `seq`."""
+
+    __tablename__ = "updates"
+    __table_args__ = (
+        Index("ix_updates_doc_id_seq", "doc_id", "seq"),
+        {"sqlite_autoincrement": True},
+    )
+
+    seq: Mapped[int] = mapped_column(_SEQ, primary_key=True, autoincrement=True)
+    doc_id: Mapped[str] = mapped_column(String(DOC_ID_LENGTH))
+    update: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[float] = mapped_column(Double)
+    connection_id: Mapped[str | None] = mapped_column(Text, default=None)
+    principal: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class StateRow(Base):
+    """The compacted document: one Yjs update holding every log row up to `through_seq`."""
+
+    __tablename__ = "states"
+
+    doc_id: Mapped[str] = mapped_column(String(DOC_ID_LENGTH), primary_key=True)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    through_seq: Mapped[int] = mapped_column(BigInteger)
+    compacted_at: Mapped[float] = mapped_column(Double)
+
+
+class AuthorshipRow(Base):
+    """Who delivered the Yjs items ``(client_id, clock)`` for clock in [clock_start, clock_end).
+
+    Written by compaction, so that authorship survives the deletion of the log rows.
+    """
+
+    __tablename__ = "authorship"
+    __table_args__ = (Index("ix_authorship_doc_id_client", "doc_id", "client_id"),)
+
+    id: Mapped[int] = mapped_column(_SEQ, primary_key=True, autoincrement=True)
+    doc_id: Mapped[str] = mapped_column(String(DOC_ID_LENGTH))
+    client_id: Mapped[int] = mapped_column(BigInteger)
+    clock_start: Mapped[int] = mapped_column(BigInteger)
+    clock_end: Mapped[int] = mapped_column(BigInteger)
+    principal: Mapped[str | None] = mapped_column(Text, default=None)
+    connection_id: Mapped[str | None] = mapped_column(Text, default=None)
+    first_at: Mapped[float] = mapped_column(Double)
+    last_at: Mapped[float] = mapped_column(Double)
