@@ -1,0 +1,17 @@
+"""Async persistence of Yjs documents: the store port, an in-memory store, SQL storage.
+
+`SqlDocumentStore` lives in `storage.sql` and the engine helpers in `storage.engine`;
+they are not re-exported here, so that importing the port does not load SQLAlchemy.
+"""
+
+from storage.base import DOC_ID_LENGTH as DOC_ID_LENGTH
+from storage.base import AppendResult as AppendResult
+from storage.base import DocumentNotFound as DocumentNotFound
+from storage.base import DocumentStore as DocumentStore
+from storage.base import LogEntry as LogEntry
+from storage.base import StorageError as StorageError
+from storage.base import StorageUnavailable as StorageUnavailable
+from storage.base import StoredDocument as StoredDocument
+from storage.memory import CommitGate as CommitGate
+from storage.memory import MemoryDocumentStore as MemoryDocumentStore
+from storage.stats import StoreStats as StoreStats

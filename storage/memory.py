@@ -1,0 +1,163 @@
+"""In-memory document store with the SQL store's semantics, plus fault injection for tests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass, field
+
+import anyio
+
+from crdt.document import merge
+from crdt.errors import InvalidUpdate
+from storage._group_commit import GroupCommitStore
+from storage._pending import PendingAppend
+from storage.base import LogEntry, StorageUnavailable, StoredDocument
+
+
+@dataclass(eq=False, slots=True)
+class CommitGate:
+    """Holds every transaction of a `MemoryDocumentStore` until `release` (a slow store)."""
+
+    _released: anyio.Event = field(default_factory=anyio.Event)
+    _reached: anyio.Event = field(default_factory=anyio.Event)
+
+    def release(self) -> None:
+        """Let the held transactions (and every later one) proceed."""
+        self._released.set()
+
+    @property
+    def is_released(self) -> bool:
+        """Whether `release` was called."""
+        return self._released.is_set()
+
+    async def wait_reached(self) -> None:
+        """Return once a transaction is held at this gate."""
+        await self._reached.wait()
+
+    async def _pass(self) -> None:
+        if not self._released.is_set():
+            self._reached.set()
+            await self._released.wait()
+
+
+class MemoryDocumentStore(GroupCommitStore):
+    """`DocumentStore` in memory: the same group commit, results and errors as the SQL store.
+
+    Faults for tests: `fail_next_appends` and `fail_next_loads` fail the next transactions
+    or loads with StorageUnavailable; ``unavailable = True`` makes `check`, `load`,
+    `append` and `compact` all fail as a down database would; `hold_commits` holds
+    transactions until released. Authorship is not kept (only the SQL tables show it).
+    """
+
+    def __init__(
+        self,
+        *,
+        commit_window: float = 0.002,
+        compact_threshold: int = 0,
+        close_timeout: float = 10.0,
+    ) -> None:
+        """Build an empty store; use it with ``async with``.
+
+        Raises:
+            ValueError: a number is negative.
+        """
+        super().__init__(
+            commit_window=commit_window,
+            compact_threshold=compact_threshold,
+            close_timeout=close_timeout,
+        )
+        self.unavailable = False
+        self._failing_appends = 0
+        self._failing_loads = 0
+        self._gates: list[CommitGate] = []
+        self._documents: set[str] = set()
+        self._logs: dict[str, list[tuple[int, LogEntry]]] = {}
+        self._states: dict[str, bytes] = {}
+        self._seq = 0
+
+    def fail_next_appends(self, n: int = 1) -> None:
+        """Make the next `n` transactions fail, each failing every append batched in it."""
+        self._failing_appends += n
+
+    def fail_next_loads(self, n: int = 1) -> None:
+        """Make the next `n` loads raise StorageUnavailable."""
+        self._failing_loads += n
+
+    def hold_commits(self) -> CommitGate:
+        """Hold every transaction from now on until the returned gate is released."""
+        gate = CommitGate()
+        self._gates.append(gate)
+        return gate
+
+    async def check(self) -> None:
+        """Probe the store.
+
+        Raises:
+            StorageUnavailable: ``unavailable`` is set.
+        """
+        self._raise_if_unavailable()
+
+    def _raise_if_unavailable(self) -> None:
+        if self.unavailable:
+            raise StorageUnavailable("memory store marked unavailable")
+
+    async def _open(self) -> None:
+        self._raise_if_unavailable()
+
+    async def _close(self) -> None:
+        return None
+
+    async def _before_write(self) -> None:
+        for gate in self._gates:
+            await gate._pass()
+        self._gates = [gate for gate in self._gates if not gate.is_released]
+
+    async def _load(self, doc_id: str) -> StoredDocument:
+        await anyio.lowlevel.checkpoint()
+        self._raise_if_unavailable()
+        if self._failing_loads:
+            self._failing_loads -= 1
+            raise StorageUnavailable("injected load failure")
+        updates = [entry.update for _, entry in self._logs.get(doc_id, [])]
+        state = self._states.get(doc_id)
+        try:
+            update = merge([state, *updates] if state is not None else updates)
+        except InvalidUpdate as exc:
+            raise StorageUnavailable(f"stored {doc_id!r} does not decode: {exc}") from exc
+        return StoredDocument(
+            doc_id=doc_id,
+            update=update,
+            log_rows=len(updates),
+            is_new=doc_id not in self._documents,
+        )
+
+    async def _write(
+        self, batch: Sequence[PendingAppend], uncounted: Set[str]
+    ) -> Mapping[str, int]:
+        await anyio.lowlevel.checkpoint()
+        self._raise_if_unavailable()
+        if self._failing_appends:
+            self._failing_appends -= 1
+            raise StorageUnavailable("injected append failure")
+        for pending in batch:
+            self._documents.add(pending.doc_id)
+            log = self._logs.setdefault(pending.doc_id, [])
+            for entry in pending.entries:
+                self._seq += 1
+                log.append((self._seq, entry))
+        return {doc_id: len(self._logs[doc_id]) for doc_id in uncounted}
+
+    async def _compact(self, doc_id: str) -> int | None:
+        await anyio.lowlevel.checkpoint()
+        self._raise_if_unavailable()
+        log = self._logs.get(doc_id)
+        if not log:
+            return None
+        state = self._states.get(doc_id)
+        updates = [entry.update for _, entry in log]
+        try:
+            self._states[doc_id] = merge([state, *updates] if state is not None else updates)
+        except InvalidUpdate as exc:
+            raise StorageUnavailable(f"stored {doc_id!r} does not decode: {exc}") from exc
+        del self._logs[doc_id]
+        return 0

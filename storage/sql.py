@@ -1,0 +1,265 @@
+"""The SQL document store (SQLite or PostgreSQL): group-commit appends, compaction."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping, Sequence, Set
+
+import anyio
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from crdt.document import merge
+from crdt.errors import InvalidUpdate
+from storage._authorship import derive_authorship
+from storage._group_commit import GroupCommitStore
+from storage._pending import PendingAppend
+from storage.base import LogEntry, StorageUnavailable, StoredDocument
+from storage.engine import create_engine, migrate, normalize_url, write_engine
+from storage.models import AuthorshipRow, DocumentRow, LogRow, StateRow
+
+_DB_ERRORS = (SQLAlchemyError, OSError)
+_DELETE_CHUNK = 500
+
+
+class SqlDocumentStore(GroupCommitStore):
+    """`DocumentStore` on SQLAlchemy: SQLite (default) or PostgreSQL, same code.
+
+    Appends from every task, for every document, are grouped by one writer task into one
+    transaction (see `GroupCommitStore`). Compaction holds a per-document PostgreSQL
+    advisory lock (SQLite has a single writer), so one node at a time compacts a document.
+    ``log_rows`` counts are kept in memory: exact on one node, advisory across nodes
+    (another node's appends show up at the next load or compaction).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        commit_window: float = 0.002,
+        compact_threshold: int = 0,
+        close_timeout: float = 10.0,
+    ) -> None:
+        """Configure the store; nothing connects before ``async with``.
+
+        Raises:
+            ValueError: the URL is not a SQLite or PostgreSQL URL, or a number is negative.
+        """
+        super().__init__(
+            commit_window=commit_window,
+            compact_threshold=compact_threshold,
+            close_timeout=close_timeout,
+        )
+        self.url = normalize_url(url)
+        self._engine: AsyncEngine | None = None
+
+    async def check(self) -> None:
+        """Run ``SELECT 1``.
+
+        Raises:
+            StorageUnavailable: the database cannot be reached, or the store is not open.
+        """
+        try:
+            async with self._reader().connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except _DB_ERRORS as exc:
+            raise StorageUnavailable(f"database unreachable: {exc}") from exc
+
+    async def _open(self) -> None:
+        engine = create_engine(self.url)
+        try:
+            await migrate(engine)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await engine.dispose()
+            raise
+        self._engine = engine
+
+    async def _close(self) -> None:
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            with anyio.CancelScope(shield=True):
+                await engine.dispose()
+
+    def _reader(self) -> AsyncEngine:
+        if self._engine is None:
+            raise StorageUnavailable("the store is not open")
+        return self._engine
+
+    async def _load(self, doc_id: str) -> StoredDocument:
+        try:
+            async with self._reader().connect() as conn, conn.begin():
+                # The log is read before the state: compaction only moves rows from the
+                # log into the state, so under READ COMMITTED (PostgreSQL) a compaction
+                # committed between the two reads shows in the state instead of being lost.
+                log = await conn.execute(
+                    select(LogRow.update).where(LogRow.doc_id == doc_id).order_by(LogRow.seq)
+                )
+                updates = list(log.scalars())
+                state = await conn.scalar(select(StateRow.state).where(StateRow.doc_id == doc_id))
+                exists = bool(updates) or state is not None or await _has_document(conn, doc_id)
+        except _DB_ERRORS as exc:
+            raise StorageUnavailable(f"cannot load {doc_id!r}: {exc}") from exc
+        try:
+            update = merge([state, *updates] if state is not None else updates)
+        except InvalidUpdate as exc:
+            raise StorageUnavailable(f"stored {doc_id!r} does not decode: {exc}") from exc
+        return StoredDocument(
+            doc_id=doc_id, update=update, log_rows=len(updates), is_new=not exists
+        )
+
+    async def _write(
+        self, batch: Sequence[PendingAppend], uncounted: Set[str]
+    ) -> Mapping[str, int]:
+        now = time.time()
+        documents = [
+            {"doc_id": doc_id, "created_at": now, "updated_at": now}
+            # sorted: concurrent transactions lock the document rows in one order
+            for doc_id in sorted({p.doc_id for p in batch})
+        ]
+        rows = [
+            {
+                "doc_id": pending.doc_id,
+                "update": entry.update,
+                "received_at": entry.received_at,
+                "connection_id": entry.connection_id,
+                "principal": entry.principal,
+            }
+            for pending in batch
+            for entry in pending.entries
+        ]
+        try:
+            async with write_engine(self._reader()).begin() as conn:
+                await conn.execute(_upsert_documents(conn), documents)
+                if rows:
+                    await conn.execute(insert(LogRow), rows)
+                if not uncounted:
+                    return {}
+                counts = await conn.execute(
+                    select(LogRow.doc_id, func.count())
+                    .where(LogRow.doc_id.in_(uncounted))
+                    .group_by(LogRow.doc_id)
+                )
+                counted = {doc_id: 0 for doc_id in uncounted}
+                counted.update({doc_id: count for doc_id, count in counts.tuples()})
+                return counted
+        except _DB_ERRORS as exc:
+            raise StorageUnavailable(f"append transaction failed: {exc}") from exc
+
+    async def _compact(self, doc_id: str) -> int | None:
+        try:
+            async with write_engine(self._reader()).begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    await conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(doc_id)}
+                    )
+                found = await conn.execute(
+                    select(
+                        LogRow.seq,
+                        LogRow.update,
+                        LogRow.received_at,
+                        LogRow.connection_id,
+                        LogRow.principal,
+                    )
+                    .where(LogRow.doc_id == doc_id)
+                    .order_by(LogRow.seq)
+                )
+                rows = found.all()
+                if not rows:
+                    return None
+                entries = [
+                    LogEntry(update=u, received_at=at, connection_id=c, principal=p)
+                    for _, u, at, c, p in rows
+                ]
+                await self._write_state(conn, doc_id, rows[-1].seq, entries)
+                # Deleted by seq, not by range: on PostgreSQL a row with a lower seq may
+                # commit after the read above; it stays in the log (`load` merges it).
+                seqs = [row.seq for row in rows]
+                for start in range(0, len(seqs), _DELETE_CHUNK):
+                    chunk = seqs[start : start + _DELETE_CHUNK]
+                    await conn.execute(delete(LogRow).where(LogRow.seq.in_(chunk)))
+                left = await conn.scalar(
+                    select(func.count()).select_from(LogRow).where(LogRow.doc_id == doc_id)
+                )
+                return left or 0
+        except _DB_ERRORS as exc:
+            raise StorageUnavailable(f"cannot compact {doc_id!r}: {exc}") from exc
+
+    async def _write_state(
+        self, conn: AsyncConnection, doc_id: str, last_seq: int, entries: Sequence[LogEntry]
+    ) -> None:
+        previous = (
+            await conn.execute(
+                select(StateRow.state, StateRow.through_seq).where(StateRow.doc_id == doc_id)
+            )
+        ).first()
+        base = previous.state if previous is not None else None
+        updates = [entry.update for entry in entries]
+        try:
+            state = merge([base, *updates] if base is not None else updates)
+            ranges = derive_authorship(base, entries)
+        except InvalidUpdate as exc:
+            raise StorageUnavailable(f"stored {doc_id!r} does not decode: {exc}") from exc
+        values = {
+            "doc_id": doc_id,
+            "state": state,
+            "through_seq": max(last_seq, previous.through_seq if previous is not None else 0),
+            "compacted_at": time.time(),
+        }
+        upsert = _insert(conn, StateRow)
+        await conn.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[StateRow.doc_id],
+                set_={
+                    "state": upsert.excluded.state,
+                    "through_seq": upsert.excluded.through_seq,
+                    "compacted_at": upsert.excluded.compacted_at,
+                },
+            ),
+            values,
+        )
+        if ranges:
+            await conn.execute(
+                insert(AuthorshipRow),
+                [
+                    {
+                        "doc_id": doc_id,
+                        "client_id": r.client_id,
+                        "clock_start": r.clock_start,
+                        "clock_end": r.clock_end,
+                        "principal": r.principal,
+                        "connection_id": r.connection_id,
+                        "first_at": r.first_at,
+                        "last_at": r.last_at,
+                    }
+                    for r in ranges
+                ],
+            )
+
+
+def _insert(
+    conn: AsyncConnection, model: type[DocumentRow] | type[StateRow]
+) -> postgresql.Insert | sqlite.Insert:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
+
+
+def _upsert_documents(conn: AsyncConnection) -> postgresql.Insert | sqlite.Insert:
+    upsert = _insert(conn, DocumentRow)
+    return upsert.on_conflict_do_update(
+        index_elements=[DocumentRow.doc_id], set_={"updated_at": upsert.excluded.updated_at}
+    )
+
+
+def _lock_key(doc_id: str) -> int:
+    digest = hashlib.blake2b(doc_id.encode(), digest_size=8, person=b"palabre-compact").digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def _has_document(conn: AsyncConnection, doc_id: str) -> bool:
+    found = await conn.scalar(select(DocumentRow.doc_id).where(DocumentRow.doc_id == doc_id))
+    return found is not None
