@@ -98,22 +98,26 @@ class Connection:
 
     async def serve(self, transport: Transport, room: Room) -> None:
         """Run the reader and the writer until the peer leaves or a close is requested."""
-        async with anyio.create_task_group() as tg:
-            self._cancel_scope = tg.cancel_scope
-            if self.close_code is not None:
+        try:
+            async with anyio.create_task_group() as tg:
+                self._cancel_scope = tg.cancel_scope
+                if self.close_code is not None:
+                    tg.cancel_scope.cancel()
+                tg.start_soon(self._write_loop, transport)
+                try:
+                    await self._read_loop(transport, room)
+                except PalabreError as exc:
+                    room.metrics.errors.labels(kind=exc.error).inc()
+                    log.warning(
+                        "closing socket: %s",
+                        exc.detail,
+                        extra={"doc_id": self.doc_id, "connection_id": self.connection_id},
+                    )
+                    self.request_close(exc.close_code, exc.close_reason)
                 tg.cancel_scope.cancel()
-            tg.start_soon(self._write_loop, transport)
-            try:
-                await self._read_loop(transport, room)
-            except PalabreError as exc:
-                room.metrics.errors.labels(kind=exc.error).inc()
-                log.warning(
-                    "closing socket: %s",
-                    exc.detail,
-                    extra={"doc_id": self.doc_id, "connection_id": self.connection_id},
-                )
-                self.request_close(exc.close_code, exc.close_reason)
-            tg.cancel_scope.cancel()
+        finally:
+            self._send_out.close()
+            self._receive_out.close()
 
     async def _write_loop(self, transport: Transport) -> None:
         async with self._receive_out:

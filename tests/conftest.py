@@ -68,8 +68,16 @@ def start_server(tmp_path: Path) -> ServerFactory:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
+        stopped = anyio.Event()
+
+        async def serve() -> None:
+            try:
+                await server.serve([sock])
+            finally:
+                stopped.set()
+
         async with anyio.create_task_group() as tg:
-            tg.start_soon(server.serve, [sock])
+            tg.start_soon(serve)
             with anyio.fail_after(15):
                 await server.ready.wait()
             if server.should_exit:
@@ -77,7 +85,10 @@ def start_server(tmp_path: Path) -> ServerFactory:
             try:
                 yield RunningServer(url=server.url, app=app, settings=settings)
             finally:
+                # Shut down gracefully even when the test failed, as `palabre serve` would.
                 server.should_exit = True
+                with anyio.CancelScope(shield=True), anyio.fail_after(30):
+                    await stopped.wait()
         sock.close()
 
     return start

@@ -9,11 +9,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import anyio
 from anyio.abc import Process
 
 READY_PREFIX = "palabre serving on "
+CLEAN_EXIT = (0, -signal.SIGTERM)
+"""Exit statuses of a graceful shutdown: uvicorn re-raises SIGTERM once it has finished."""
 
 
 @dataclass(slots=True)
@@ -34,11 +37,15 @@ class ServerProcess:
             return await self.process.wait()
 
 
+def _open_log(data_dir: Path) -> BinaryIO:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return (data_dir / "server.log").open("ab")
+
+
 @asynccontextmanager
 async def server_process(data_dir: Path, *options: str) -> AsyncIterator[ServerProcess]:
     """Start ``palabre serve`` on an ephemeral port; yield once it prints its URL."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log = (data_dir / "server.log").open("ab")
+    log = _open_log(data_dir)
     command = [
         sys.executable, "-m", "server", "serve", "--port", "0", "--data-dir", str(data_dir),
         *options,

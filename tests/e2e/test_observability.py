@@ -19,17 +19,21 @@ async def test_healthz_and_readyz_answer(start_server: ServerFactory) -> None:
 
 async def test_metrics_count_connections_updates_and_commits(start_server: ServerFactory) -> None:
     async with start_server() as server, httpx.AsyncClient(base_url=server.url) as http:
-        async with connect(server.url, "assemblee") as session:
-            await session.synced(timeout=10)
+        async with connect(server.url, "assemblee") as session, connect(
+            server.url, "assemblee"
+        ) as observer:
             session.doc.get("body", type=Text).insert(0, "Séance n°1 : ouverture")
-            await session.flushed(timeout=10)
+            await observer.wait_for(
+                lambda: str(observer.doc.get("body", type=Text)) == "Séance n°1 : ouverture",
+                timeout=10,
+            )
             text = (await http.get("/metrics")).text
         lines = {
             line.split(" ")[0]: float(line.split(" ")[1])
             for line in text.splitlines()
             if line and not line.startswith("#")
         }
-        assert lines["palabre_connections"] == 1
+        assert lines["palabre_connections"] == 2
         assert lines["palabre_documents_loaded"] == 1
         assert lines["palabre_updates_in_total"] >= 1
         assert lines["palabre_commit_seconds_count"] >= 1
