@@ -6,6 +6,7 @@ Use ``async with client.connect(base_url, doc_id, token) as session:``, then
 
 from client._replica import RemoteOrigin as RemoteOrigin
 from client.backoff import Backoff as Backoff
+from client.errors import ConnectionLost as ConnectionLost
 from client.errors import Forbidden as Forbidden
 from client.errors import ProtocolRejected as ProtocolRejected
 from client.errors import SessionClosed as SessionClosed

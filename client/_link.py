@@ -14,7 +14,13 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from client._replica import Replica, ServerFault
 from client._url import redact
 from client.backoff import Backoff
-from client.errors import ABNORMAL_CLOSURE, SessionClosed, fatal_close_error, handshake_error
+from client.errors import (
+    ABNORMAL_CLOSURE,
+    ConnectionLost,
+    SessionClosed,
+    fatal_close_error,
+    handshake_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,8 @@ class Link:
         self.socket: ClientConnection | None = None
         self.is_finished = False
         self.error: SessionClosed | None = None
+        self.last_close: tuple[int, str] | None = None
+        """Close code and reason of the latest socket (1006 when it never opened)."""
         self._is_stopping = False
 
     async def disconnect(self, *, abrupt: bool) -> None:
@@ -88,6 +96,7 @@ class Link:
                     return
                 self._kick = anyio.Event()
                 code, reason = await self._connect_once()
+                self.last_close = (code, reason)
                 self.first_attempt.set()
                 if self._replica.has_synced:
                     attempt = 0
@@ -95,10 +104,10 @@ class Link:
                     return
                 fatal = fatal_close_error(code, reason)
                 if fatal is not None or not self._is_reconnecting:
-                    self.error = fatal or SessionClosed(code, reason)
+                    self.error = fatal or ConnectionLost(code, reason)
                     return
                 if self._backoff.is_exhausted(attempt):
-                    self.error = SessionClosed(code, f"gave up after {attempt} retries: {reason}")
+                    self.error = ConnectionLost(code, f"gave up after {attempt} retries: {reason}")
                     return
                 log.info("%s closed with %d %s; reconnecting", redact(self._url), code, reason)
                 with anyio.move_on_after(self._backoff.delay(attempt, self._rng)):
@@ -168,7 +177,9 @@ class Link:
                 messages, update_count, is_closing = await outbox.next_batch()
                 for message in messages:
                     await socket.send(message)
-                outbox.ack_updates(update_count)
+                if update_count:
+                    outbox.ack_updates(update_count)
+                    self._replica.notify()
                 if is_closing:
                     await socket.close()
                     return

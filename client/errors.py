@@ -31,6 +31,14 @@ class SessionClosed(SessionError):
         self.reason = reason
 
 
+class ConnectionLost(SessionClosed):
+    """The socket closed with a code worth a retry, but the session may not retry: it was
+    opened with ``reconnect=False`` or its back-off ran out of attempts.
+
+    Waits raise it; leaving the context does not, since the caller chose to stop there.
+    """
+
+
 class ProtocolRejected(SessionClosed):
     """The server refused what we sent: malformed frame (1002), text frame (1003),
     invalid update (1007), bad doc_id (1008) or a message too big (1009)."""

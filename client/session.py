@@ -23,7 +23,7 @@ from client._link import Link
 from client._replica import RemoteOrigin, Replica
 from client._url import socket_url
 from client.backoff import Backoff
-from client.errors import SessionClosed
+from client.errors import ConnectionLost, SessionClosed
 from client.presence import JsonObject
 from crdt.protocol import CloseCode
 
@@ -101,6 +101,17 @@ class Session:
     def has_unsent_updates(self) -> bool:
         """Whether local edits are still waiting to be handed to a socket."""
         return self._replica.outbox.has_updates
+
+    @property
+    def last_close(self) -> tuple[int, str] | None:
+        """Close code and reason of the latest socket, None before any closed."""
+        return self._link.last_close
+
+    @property
+    def changed(self) -> anyio.Event:
+        """An event set at the next change of the Doc, the peers, the denials or the
+        connection; take it, check your condition, then wait on it (see `wait_for`)."""
+        return self._replica.changed
 
     @property
     def error(self) -> SessionClosed | None:
@@ -216,9 +227,10 @@ async def connect(
 
     Raises:
         SessionClosed: on entering, when the first attempt was refused for good (or failed
-            at all without `reconnect`); on leaving, when the session had ended on its own
-            (`ProtocolRejected`, `Unauthenticated`, `Forbidden`, or the close that ended a
-            session without `reconnect`).
+            at all without `reconnect`: `ConnectionLost`); on leaving, when the session had
+            ended on a code a retry cannot fix (`ProtocolRejected`, `Unauthenticated`,
+            `Forbidden`, or a malformed frame from the server). A `ConnectionLost` after
+            entering is raised by waits only.
         ValueError: `url` is not an http(s) or ws(s) URL.
     """
     session = Session(
@@ -235,11 +247,13 @@ async def connect(
     # Exceptions must not cross the task group, which would wrap them in an ExceptionGroup:
     # the body's own exception and the session's error are raised after it has exited.
     failure: BaseException | None = None
+    has_entered = False
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(session._link.run)
             await session._link.first_attempt.wait()
             if session.error is None:
+                has_entered = True
                 try:
                     yield session
                 except BaseException as exc:
@@ -252,5 +266,6 @@ async def connect(
         session._replica.detach()
     if failure is not None:
         raise failure
-    if session.error is not None:
-        raise session.error
+    error = session.error
+    if error is not None and not (has_entered and isinstance(error, ConnectionLost)):
+        raise error

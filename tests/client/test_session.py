@@ -227,19 +227,21 @@ async def test_server_edits_made_while_offline_arrive_with_the_resync() -> None:
                 await session.wait_for(lambda: str(text) == "Élodie amende l'article 2")
 
 
-async def test_without_reconnect_a_lost_socket_ends_the_session() -> None:
+async def test_without_reconnect_a_lost_socket_ends_the_session_quietly() -> None:
     async with stub_hub() as (hub, url):
-        with anyio.fail_after(5), pytest.raises(client.SessionClosed) as caught:
+        with anyio.fail_after(5):
             async with client.connect(url, "charte", reconnect=False) as session:
                 await session.synced()
                 await hub.close_all(CloseCode.INTERNAL, "panne")
-                await session.wait_closed()
+                with pytest.raises(client.ConnectionLost) as caught:
+                    await session.wait_closed()
         assert caught.value.code == CloseCode.INTERNAL
-        assert type(caught.value) is client.SessionClosed
+        assert session.last_close == (CloseCode.INTERNAL, "panne")
+        assert hub.connections == 1
 
 
 async def test_unreachable_server_without_reconnect_raises_on_entering() -> None:
-    with anyio.fail_after(5), pytest.raises(client.SessionClosed):
+    with anyio.fail_after(5), pytest.raises(client.ConnectionLost):
         async with client.connect(f"http://127.0.0.1:{closed_port()}", "charte", reconnect=False):
             pytest.fail("entered a session with no server")
 
@@ -247,7 +249,7 @@ async def test_unreachable_server_without_reconnect_raises_on_entering() -> None
 async def test_back_off_gives_up_after_max_attempts() -> None:
     backoff = client.Backoff(initial=0.001, maximum=0.01, max_attempts=3)
     url = f"http://127.0.0.1:{closed_port()}"
-    with anyio.fail_after(5), pytest.raises(client.SessionClosed) as caught:
+    with anyio.fail_after(5), pytest.raises(client.ConnectionLost) as caught:
         async with client.connect(url, "charte", backoff=backoff) as session:
             await session.wait_closed()
     assert "gave up after 3" in caught.value.reason
@@ -282,3 +284,14 @@ async def test_an_exception_in_the_body_propagates_unchanged() -> None:
         with anyio.fail_after(5), pytest.raises(KeyError):
             async with client.connect(url, "charte"):
                 raise KeyError("Zoé")
+
+
+async def test_flushed_returns_once_local_edits_were_handed_to_the_socket() -> None:
+    async with stub_hub() as (_, url):
+        with anyio.fail_after(5):
+            async with client.connect(url, "charte") as session:
+                await session.synced()
+                session.doc.get("texte", type=Text).insert(0, ARTICLE)
+                assert session.has_unsent_updates
+                await session.flushed()
+                assert not session.has_unsent_updates
