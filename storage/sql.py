@@ -144,7 +144,7 @@ class SqlDocumentStore(GroupCommitStore):
                     .group_by(LogRow.doc_id)
                 )
                 counted = {doc_id: 0 for doc_id in uncounted}
-                counted.update({doc_id: count for doc_id, count in counts.tuples()})
+                counted.update({doc_id: count for doc_id, count in counts})
                 return counted
         except _DB_ERRORS as exc:
             raise StorageUnavailable(f"append transaction failed: {exc}") from exc
