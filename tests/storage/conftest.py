@@ -1,0 +1,121 @@
+"""Store factories for the storage tests: in memory, SQLite in tmp_path, shared PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import anyio
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from storage.engine import create_engine
+from storage.memory import MemoryDocumentStore
+from storage.sql import SqlDocumentStore
+from tests.conftest import POSTGRES_URL, require_service
+
+AnyStore = MemoryDocumentStore | SqlDocumentStore
+
+
+class StoreFactory(Protocol):
+    """Builds an unopened store of the parametrised backend."""
+
+    def __call__(
+        self, *, commit_window: float = 0.002, compact_threshold: int = 0, close_timeout: float = 10
+    ) -> AnyStore: ...
+
+
+class SqlStoreFactory(Protocol):
+    """Builds an unopened SQL store of the parametrised database."""
+
+    def __call__(
+        self, *, commit_window: float = 0.002, compact_threshold: int = 0, close_timeout: float = 10
+    ) -> SqlDocumentStore: ...
+
+
+async def reachable_postgres_url() -> str:
+    """The test PostgreSQL URL; skips the test (fails it in CI) when it cannot be reached."""
+    engine = create_engine(POSTGRES_URL)
+    try:
+        with anyio.fail_after(10):
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        require_service("PostgreSQL", f"{POSTGRES_URL}: {exc}")
+    finally:
+        await engine.dispose()
+    return POSTGRES_URL
+
+
+@pytest.fixture
+async def postgres_url() -> str:
+    """The reachable test PostgreSQL URL (skip or, in CI, fail otherwise)."""
+    return await reachable_postgres_url()
+
+
+async def _database_url(backend: str, tmp_path: Path) -> str:
+    if backend == "postgres":
+        return await reachable_postgres_url()
+    return f"sqlite:///{tmp_path / 'palabre.db'}"
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    """Factory of unopened stores (``async with make_store(**options) as store``)."""
+    backend: str = request.param
+    url = None if backend == "memory" else await _database_url(backend, tmp_path)
+
+    def make(
+        *, commit_window: float = 0.002, compact_threshold: int = 0, close_timeout: float = 10
+    ) -> AnyStore:
+        if url is None:
+            return MemoryDocumentStore(
+                commit_window=commit_window,
+                compact_threshold=compact_threshold,
+                close_timeout=close_timeout,
+            )
+        return SqlDocumentStore(
+            url,
+            commit_window=commit_window,
+            compact_threshold=compact_threshold,
+            close_timeout=close_timeout,
+        )
+
+    return make
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def make_sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> SqlStoreFactory:
+    """Factory of unopened SQL stores on SQLite (in tmp_path) and on PostgreSQL."""
+    url = await _database_url(request.param, tmp_path)
+
+    def make(
+        *, commit_window: float = 0.002, compact_threshold: int = 0, close_timeout: float = 10
+    ) -> SqlDocumentStore:
+        return SqlDocumentStore(
+            url,
+            commit_window=commit_window,
+            compact_threshold=compact_threshold,
+            close_timeout=close_timeout,
+        )
+
+    return make
+
+
+@pytest.fixture
+def doc_id() -> str:
+    """A document id no other test uses (the PostgreSQL database is shared)."""
+    return f"doc-{uuid.uuid4().hex}"
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    """Wait until `condition()` holds, failing after 10 seconds.
+
+    For store counters (`StoreStats`), which have no event to wait on.
+    """
+    with anyio.fail_after(10):
+        while not condition():  # noqa: ASYNC110 (a plain counter has no event)
+            await anyio.sleep(0.002)
