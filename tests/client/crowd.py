@@ -5,11 +5,12 @@ Waits never poll: they wake on any session's `changed` event and check again.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from typing import Any
 
 import anyio
-from pycrdt import Text, XmlElement, XmlFragment, XmlText
+from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
 
 import client
 from client import Backoff, Session
@@ -98,3 +99,15 @@ def add_paragraph(session: Session, index: int, text: str, *, paragraph_id: str)
     fragment = session.doc.get("default", type=XmlFragment)
     paragraph = XmlElement("paragraph", {"id": paragraph_id}, [XmlText(text)])
     fragment.children.insert(index, paragraph)
+
+
+@contextmanager
+def recorded(session: Session, reference: Doc[Any]) -> Iterator[None]:
+    """Copy into `reference` the update made by the local edits inside the block.
+
+    The block must not await: then nothing remote lands in between, and the difference
+    from the state before the block is exactly what this client wrote.
+    """
+    before = session.doc.get_state()
+    yield
+    reference.apply_update(session.doc.get_update(before))
