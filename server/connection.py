@@ -1,7 +1,9 @@
-"""One WebSocket client: its outbound queue, its reader loop and how it gets closed.
+"""One WebSocket client: how its messages are read, dispatched, written and how it closes.
 
-The connection knows the y-websocket protocol but not starlette: it talks to a
-`Transport`, so tests can drive it in memory and the endpoint adapts starlette to it.
+A connection knows the y-websocket protocol but not starlette. It runs over one of two
+lanes: the `DirectSocket` lane of our uvicorn protocol (messages dispatched inside the
+protocol callback, frames written synchronously), or any ASGI server through a
+`Transport` with one reader and one writer task and a bounded outbound queue.
 """
 
 from __future__ import annotations
@@ -23,12 +25,8 @@ from crdt.protocol import (
     SyncStep,
     decode_message,
 )
-from server.errors import (
-    InvalidUpdateError,
-    MalformedMessage,
-    PalabreError,
-    truncate_reason,
-)
+from server.errors import InvalidUpdateError, MalformedMessage, PalabreError, truncate_reason
+from server.fastsocket import DirectSocket, encode_binary_frame
 
 if TYPE_CHECKING:
     from server.room import Room
@@ -49,15 +47,14 @@ class Transport(Protocol):
     async def send(self, message: bytes) -> None:
         """Send one binary message."""
 
-    async def close(self, code: int, reason: str) -> None:
-        """Close the socket with a code and a reason of at most 123 UTF-8 bytes."""
-
 
 class Connection:
-    """A client of one room: a bounded outbound queue drained by one writer task."""
+    """A client of one room."""
 
     __slots__ = (
         "_cancel_scope",
+        "_direct",
+        "_outbound_limit",
         "_receive_out",
         "_send_out",
         "close_code",
@@ -65,12 +62,24 @@ class Connection:
         "connection_id",
         "doc_id",
         "principal",
+        "room",
     )
 
-    def __init__(self, doc_id: str, *, outbound_queue: int, principal: str | None = None) -> None:
+    def __init__(
+        self,
+        doc_id: str,
+        *,
+        outbound_queue: int,
+        outbound_limit_bytes: int,
+        principal: str | None = None,
+        direct: DirectSocket | None = None,
+    ) -> None:
         self.connection_id = uuid4().hex[:12]
         self.doc_id = doc_id
         self.principal = principal
+        self.room: Room | None = None
+        self._direct = direct
+        self._outbound_limit = outbound_limit_bytes
         self._send_out, self._receive_out = anyio.create_memory_object_stream[bytes](
             outbound_queue
         )
@@ -78,8 +87,24 @@ class Connection:
         self.close_code: int | None = None
         self.close_reason = ""
 
+    # -- outbound ------------------------------------------------------------------------
+
     def send(self, message: bytes) -> None:
-        """Queue a message without waiting; a client too slow to drain its queue is closed."""
+        """Send a message to this client only, without waiting."""
+        if self._direct is not None:
+            self.send_frame(encode_binary_frame(message), message)
+        else:
+            self._enqueue(message)
+
+    def send_frame(self, frame: bytes, message: bytes) -> None:
+        """Send a broadcast: `frame` is `message` already framed once for every recipient."""
+        direct = self._direct
+        if direct is None:
+            self._enqueue(message)
+        elif direct.write_frame(frame) and direct.buffered_bytes() > self._outbound_limit:
+            self.request_close(CloseCode.OVERLOADED, "client too slow: send buffer full")
+
+    def _enqueue(self, message: bytes) -> None:
         try:
             self._send_out.send_nowait(message)
         except anyio.WouldBlock:
@@ -87,6 +112,53 @@ class Connection:
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             # The writer has already stopped: the socket is closing and leaves the room now.
             pass
+
+    # -- inbound -------------------------------------------------------------------------
+
+    def receive(self, frame: bytes) -> None:
+        """Dispatch one received message to the room.
+
+        Raises:
+            MalformedMessage: the frame breaks the protocol.
+            InvalidUpdateError: a sync payload is not a Yjs update.
+        """
+        room = self.room
+        if room is None or self.close_code is not None:
+            return  # Closing: what arrives after the close decision is refused with it.
+        room.metrics.bytes_in.inc(len(frame))
+        try:
+            message = decode_message(frame)
+        except ProtocolError as exc:
+            raise MalformedMessage(f"malformed message: {exc}") from exc
+        if isinstance(message, SyncMessage):
+            if message.step == SyncStep.STEP1:
+                self.send(room.sync_step2_for(message.payload))
+                return
+            try:
+                update_state_vector(message.payload)
+            except InvalidUpdate as exc:
+                raise InvalidUpdateError(f"invalid Yjs update: {exc}") from exc
+            room.metrics.updates_in.inc()
+            room.submit(message.payload, self)
+        elif isinstance(message, AwarenessMessage):
+            room.metrics.awareness_in.inc()
+            room.update_awareness(self, message.update)
+        elif isinstance(message, QueryAwarenessMessage):
+            self.send(room.awareness_message())
+        elif isinstance(message, AuthMessage):
+            raise MalformedMessage("auth messages are sent by the server only")
+
+    def pause_reading(self) -> None:
+        """Stop taking messages from this client until `resume_reading`."""
+        if self._direct is not None:
+            self._direct.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Take messages from this client again."""
+        if self._direct is not None:
+            self._direct.resume_reading()
+
+    # -- lifetime ------------------------------------------------------------------------
 
     def request_close(self, code: int, reason: str) -> None:
         """Ask for the socket to be closed with `code` (the first request wins)."""
@@ -96,24 +168,42 @@ class Connection:
         if self._cancel_scope is not None:
             self._cancel_scope.cancel()
 
+    def _fail(self, exc: PalabreError) -> None:
+        if self.room is not None:
+            self.room.metrics.errors.labels(kind=exc.error).inc()
+        log.warning(
+            "closing socket: %s",
+            exc.detail,
+            extra={"doc_id": self.doc_id, "connection_id": self.connection_id},
+        )
+        self.request_close(exc.close_code, exc.close_reason)
+
+    def _receive_direct(self, frame: bytes) -> None:
+        try:
+            self.receive(frame)
+        except PalabreError as exc:
+            self._fail(exc)
+
     async def serve(self, transport: Transport, room: Room) -> None:
-        """Run the reader and the writer until the peer leaves or a close is requested."""
+        """Serve the client until it leaves or a close is requested.
+
+        With a direct socket, messages are dispatched from the protocol callback once
+        attached; `transport` still reports the disconnect and yields the few messages
+        queued before (CRDT updates and awareness clocks do not depend on that order).
+        """
+        self.room = room
         try:
             async with anyio.create_task_group() as tg:
                 self._cancel_scope = tg.cancel_scope
                 if self.close_code is not None:
                     tg.cancel_scope.cancel()
                 tg.start_soon(self._write_loop, transport)
+                if self._direct is not None:
+                    self._direct.attach(self._receive_direct)
                 try:
-                    await self._read_loop(transport, room)
+                    await self._read_loop(transport)
                 except PalabreError as exc:
-                    room.metrics.errors.labels(kind=exc.error).inc()
-                    log.warning(
-                        "closing socket: %s",
-                        exc.detail,
-                        extra={"doc_id": self.doc_id, "connection_id": self.connection_id},
-                    )
-                    self.request_close(exc.close_code, exc.close_reason)
+                    self._fail(exc)
                 tg.cancel_scope.cancel()
         finally:
             self._send_out.close()
@@ -124,31 +214,12 @@ class Connection:
             async for message in self._receive_out:
                 await transport.send(message)
 
-    async def _read_loop(self, transport: Transport, room: Room) -> None:
-        metrics = room.metrics
+    async def _read_loop(self, transport: Transport) -> None:
         while True:
             frame = await transport.receive()
             if frame is None:
                 return
-            metrics.bytes_in.inc(len(frame))
-            try:
-                message = decode_message(frame)
-            except ProtocolError as exc:
-                raise MalformedMessage(f"malformed message: {exc}") from exc
-            if isinstance(message, SyncMessage):
-                if message.step == SyncStep.STEP1:
-                    self.send(room.sync_step2_for(message.payload))
-                    continue
-                try:
-                    update_state_vector(message.payload)
-                except InvalidUpdate as exc:
-                    raise InvalidUpdateError(f"invalid Yjs update: {exc}") from exc
-                metrics.updates_in.inc()
-                await room.submit(message.payload, self)
-            elif isinstance(message, AwarenessMessage):
-                metrics.awareness_in.inc()
-                room.update_awareness(self, message.update)
-            elif isinstance(message, QueryAwarenessMessage):
-                self.send(room.awareness_message())
-            elif isinstance(message, AuthMessage):
-                raise MalformedMessage("auth messages are sent by the server only")
+            self.receive(frame)
+            room = self.room
+            while room is not None and room.is_congested and self._direct is None:
+                await room.wait_uncongested()

@@ -13,6 +13,7 @@ from typing import Any
 from crdt.protocol import CloseCode
 from server.connection import Connection
 from server.errors import BadDocId, MessageTooBig, PalabreError, UnsupportedData
+from server.fastsocket import EXTENSION
 from server.hub import Hub
 from server.settings import Settings
 
@@ -92,7 +93,12 @@ class SyncEndpoint:
         try:
             if not DOC_ID.fullmatch(doc_id):
                 raise BadDocId("document id must be 1-128 characters of [A-Za-z0-9._-]")
-            connection = Connection(doc_id, outbound_queue=self._settings.outbound_queue)
+            connection = Connection(
+                doc_id,
+                outbound_queue=self._settings.outbound_queue,
+                outbound_limit_bytes=self._settings.outbound_buffer_bytes,
+                direct=scope.get("extensions", {}).get(EXTENSION),
+            )
             room = await self._hub.join(doc_id, connection)
         except PalabreError as exc:
             log.warning("refused socket: %s", exc.detail, extra={"doc_id": doc_id[:128]})

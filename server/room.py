@@ -30,6 +30,7 @@ from crdt.protocol import (
 )
 from server.connection import Connection
 from server.errors import MalformedMessage
+from server.fastsocket import encode_binary_frame
 from server.metrics import Metrics
 from storage.base import DocumentStore, LogEntry, StorageUnavailable
 
@@ -70,6 +71,7 @@ class Room:
         self._max_pending = max_pending
         self._on_log_rows = on_log_rows
         self._pending: list[_Pending] = []
+        self._paused: set[Connection] = set()
         self._wake = anyio.Event()
         self._committed = anyio.Event()
         self._closing = False
@@ -89,6 +91,7 @@ class Room:
     def remove(self, connection: Connection) -> None:
         """Drop a client and tell the others that its awareness states are gone."""
         self.connections.discard(connection)
+        self._paused.discard(connection)
         removals = self.awareness.remove_owner(connection.connection_id)
         if removals:
             self._broadcast(encode_awareness(encode_awareness_update(removals)))
@@ -128,12 +131,22 @@ class Room:
 
     # -- updates -------------------------------------------------------------------------
 
-    async def submit(self, update: bytes, sender: Connection) -> None:
-        """Queue a validated client update for commit; waits only while the queue is full."""
-        while len(self._pending) >= self._max_pending:
-            await self._committed.wait()
+    def submit(self, update: bytes, sender: Connection) -> None:
+        """Queue a validated client update for commit; a congested room pauses the sender."""
         self._pending.append(_Pending(update, sender, sender.principal, time.time()))
         self._wake.set()
+        if len(self._pending) >= self._max_pending:
+            sender.pause_reading()
+            self._paused.add(sender)
+
+    @property
+    def is_congested(self) -> bool:
+        """Whether more updates wait for commit than the room accepts."""
+        return len(self._pending) >= self._max_pending
+
+    async def wait_uncongested(self) -> None:
+        """Return after the next commit (callers check `is_congested` again)."""
+        await self._committed.wait()
 
     async def write(self, update: bytes, *, principal: str | None) -> None:
         """Commit, apply and relay a server-made update; return once it is relayed.
@@ -216,11 +229,17 @@ class Room:
     def _release_waiters(self) -> None:
         self._committed.set()
         self._committed = anyio.Event()
+        if self._paused and not self.is_congested:
+            paused, self._paused = self._paused, set()
+            for connection in paused:
+                connection.resume_reading()
 
     def _broadcast(self, message: bytes) -> None:
+        """Send `message` to every client, framed once for all of them."""
         self.metrics.bytes_out.inc(len(message) * len(self.connections))
-        for connection in self.connections:
-            connection.send(message)
+        frame = encode_binary_frame(message)
+        for connection in list(self.connections):
+            connection.send_frame(frame, message)
 
 
 def _entries_by_sender(batch: list[_Pending]) -> list[LogEntry]:

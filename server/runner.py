@@ -9,6 +9,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from server.app import create_app
+from server.fastsocket import HubWebSocketProtocol
 from server.settings import Settings
 
 
@@ -48,6 +49,7 @@ def build_server(
         host=settings.host,
         port=settings.port,
         ws_max_size=settings.max_message_bytes,
+        ws=HubWebSocketProtocol,
         ws_per_message_deflate=False,
         lifespan="on",
         log_config=None,

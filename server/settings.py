@@ -29,7 +29,9 @@ class Settings:
     compact_threshold: int = 1000
     """Log rows of a document past which it is compacted into one state row."""
     outbound_queue: int = 4096
-    """Messages waiting for a slow client before it is closed with 1013."""
+    """Messages waiting for a slow client before it is closed with 1013 (ASGI lane)."""
+    outbound_buffer_bytes: int = 16 * 1024 * 1024
+    """Bytes unsent to a slow client before it is closed with 1013 (direct lane)."""
     max_pending_updates: int = 10_000
     """Updates waiting for commit in one room before readers are slowed down."""
     log_format: str = "text"

@@ -7,12 +7,12 @@ SIGKILL), pycrdt-websocket (a burst lost when its room is cleaned up) and
 
 from __future__ import annotations
 
+import contextlib
 import random
 from pathlib import Path
 from uuid import uuid4
 
 import anyio
-import pytest
 from pycrdt import Doc, Text
 from websockets.asyncio.client import connect as ws_connect
 
@@ -38,8 +38,8 @@ async def test_sigkill_loses_nothing_any_client_has_seen(
     async with server_process(data_dir, *options) as server:
         writer_cm = connect(server.url, doc_id, reconnect=False)
         observer_cm = connect(server.url, doc_id, reconnect=False)
-        # Both sessions end with 1006 when the server dies under them.
-        with pytest.raises(SessionClosed):
+        # The sessions may end with 1006 when the server dies under them, or first.
+        with contextlib.suppress(SessionClosed):
             async with writer_cm as writer, observer_cm as observer:
                 with anyio.fail_after(10):
                     await writer.synced()
