@@ -26,7 +26,7 @@ class Settings:
     """How long a document with no clients stays in memory before it is evicted."""
     commit_window_seconds: float = 0.002
     """Appends arriving within this window share one transaction (group commit)."""
-    compact_threshold: int = 1000
+    compact_threshold: int = 10_000
     """Log rows of a document past which it is compacted into one state row."""
     outbound_queue: int = 4096
     """Messages waiting for a slow client before it is closed with 1013 (ASGI lane)."""

@@ -105,11 +105,6 @@ def write_engine(engine: AsyncEngine) -> AsyncEngine:
     return engine.execution_options(**{_IMMEDIATE: True})
 
 
-def is_postgresql(engine: AsyncEngine) -> bool:
-    """Whether the engine talks to PostgreSQL."""
-    return engine.dialect.name == "postgresql"
-
-
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the latest revision; a no-op when it is already there.
 

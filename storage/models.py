@@ -51,7 +51,12 @@ class LogRow(Base):
 
 
 class StateRow(Base):
-    """The compacted document: one Yjs update holding every log row up to `through_seq`."""
+    """The compacted document: one Yjs update merging the log rows compacted so far.
+
+    `through_seq` is the highest seq merged. On PostgreSQL a row with a lower seq can
+    commit after a compaction read the log; it stays in the log, and loading merges it
+    (merging an update twice is harmless).
+    """
 
     __tablename__ = "states"
 

@@ -32,7 +32,8 @@ class SqlDocumentStore(GroupCommitStore):
     transaction (see `GroupCommitStore`). Compaction holds a per-document PostgreSQL
     advisory lock (SQLite has a single writer), so one node at a time compacts a document.
     ``log_rows`` counts are kept in memory: exact on one node, advisory across nodes
-    (another node's appends show up at the next load or compaction).
+    (another node's appends show up at the next load or compaction). Enter and leave the
+    store from the same task (its writer runs in a task group opened by ``__aenter__``).
     """
 
     def __init__(
