@@ -528,14 +528,14 @@ function connectOne (cfg, docId, timeoutS) {
   })
 }
 
-/** Round trip: send sync step 1 and wait for the step 2 answer (all earlier frames are processed by then). */
+/** Round trip: send sync step 1 and wait for the step 2 answer (servers answer frames in order). */
 function roundTrip (c, timeoutS) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`round-trip timeout after ${timeoutS}s`)), timeoutS * 1000)
     c.synced = false
     c.onSynced = () => { clearTimeout(timer); resolve() }
     const enc = c._encoder(MSG_SYNC)
-    syncProtocol.writeSyncStep1(enc, new Y.Doc()) // empty state vector: server answers with everything
+    syncProtocol.writeSyncStep1(enc, c.doc) // the server answers once it has processed every earlier frame
     c.ws.send(encoding.toUint8Array(enc))
   })
 }
@@ -551,6 +551,7 @@ async function runLoad (cfg) {
   const txns = trace.txns
   let i = 0
   const text = c.text
+  c.doc.on('update', c._sendUpdate)
   if (trace.startContent) text.insert(0, trace.startContent)
   // Each batch of trace transactions becomes one Yjs transaction, i.e. one update frame.
   while (i < txns.length) {
@@ -568,6 +569,7 @@ async function runLoad (cfg) {
     // let the socket drain between batches, as a real client would
     if (c.ws.bufferedAmount > 4 << 20) await new Promise((r) => setTimeout(r, 5))
   }
+  c.doc.off('update', c._sendUpdate)
   const replayS = (nowUs() - tReplay) / 1e6
   const matches = text.toString() === trace.endContent
   const tRt = nowUs()

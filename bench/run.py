@@ -517,6 +517,8 @@ def w4(name: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
             out["restart_ready_s"] = time.monotonic() - t
             rss0 = rss_bytes(srv.pid)
             cpu1 = cpu_seconds(srv.pid)
+            # the restarted server listens on a new free port
+            base["baseUrl"], base["token"] = srv.base_url, srv.token
             rejoin = loadgen({**base, "mode": "join"}, work, timeout=300)
             out["reload"] = rejoin
             out["reload_ms"] = rejoin.get("syncMs")
