@@ -1,0 +1,293 @@
+"""The ``D.annotations`` document: comments on paragraphs, written only by the server peer.
+
+Shape: a ``Y.Map`` named ``annotations``, id → a nested ``Y.Map`` entry ``{id, paragraph_id,
+quote?, anchor?, body, author: {sub, name}, created_at, updated_at?, status, stage, replies}``
+where ``replies`` is a ``Y.Array`` of ``Y.Map`` ``{id, body, author, created_at,
+updated_at?, status}``. Each field is its own map key, so two nodes that concurrently edit
+different fields of one entry (a body and a status) both win, and concurrent replies are
+both kept. ``anchor`` holds the browser's Yjs relative positions and stays opaque here.
+
+Every write runs in one transaction with the caller's origin and returns the update it
+produced, for the server to commit and relay.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, cast
+
+from pycrdt import Array, Doc, Map
+
+from crdt.errors import SchemaError
+from crdt.schema import JsonValue, transact
+
+ROOT = "annotations"
+STATUSES = ("open", "resolved", "hidden")
+Status = Literal["open", "resolved", "hidden"]
+
+
+class AnnotationNotFound(SchemaError):
+    """No annotation (or reply) has the given id."""
+
+
+class NotAuthor(SchemaError):
+    """Someone other than the author tried to edit an annotation or reply."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Author:
+    """Who wrote an annotation or reply: the token's ``sub`` and display name."""
+
+    sub: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reply:
+    """One reply in an annotation's thread."""
+
+    id: str
+    body: str
+    author: Author
+    created_at: str
+    status: Status = "open"
+    updated_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Annotation:
+    """A comment on a paragraph, with its replies in order."""
+
+    id: str
+    paragraph_id: str
+    body: str
+    author: Author
+    created_at: str
+    status: Status
+    stage: str | None = None
+    quote: str | None = None
+    anchor: JsonValue = None
+    updated_at: str | None = None
+    replies: tuple[Reply, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotationWrite:
+    """The annotation after a write, and the update the write produced."""
+
+    annotation: Annotation
+    update: bytes
+
+
+def annotations_map(doc: Doc[Any]) -> Map[Any]:
+    """The document's root ``annotations`` map."""
+    root: Map[Any] = doc.get(ROOT, type=Map)
+    return root
+
+
+def add_annotation(
+    doc: Doc[Any], *, paragraph_id: str, body: str, author: Author,
+    stage: str | None = None, quote: str | None = None, anchor: JsonValue = None,
+    annotation_id: str | None = None, now: datetime | None = None, origin: object = None,
+) -> AnnotationWrite:
+    """Add an open annotation on a paragraph.
+
+    Raises:
+        SchemaError: empty body or paragraph id, or the id is already taken.
+    """
+    _check_text(body, "body")
+    _check_text(paragraph_id, "paragraph_id")
+    new_id = annotation_id or uuid.uuid4().hex
+    root = annotations_map(doc)
+    if new_id in root:
+        raise SchemaError(f"annotation {new_id!r} already exists")
+    fields: dict[str, Any] = {
+        "id": new_id, "paragraph_id": paragraph_id, "body": body,
+        "author": {"sub": author.sub, "name": author.name}, "created_at": _stamp(now),
+        "status": "open", "stage": stage, "replies": Array(),
+    }
+    fields.update({k: v for k, v in (("quote", quote), ("anchor", anchor)) if v is not None})
+
+    def write() -> None:
+        root[new_id] = Map(fields)
+
+    _, update = transact(doc, write, origin=origin)
+    return AnnotationWrite(get_annotation(doc, new_id), update)
+
+
+def add_reply(
+    doc: Doc[Any], annotation_id: str, *, body: str, author: Author,
+    reply_id: str | None = None, now: datetime | None = None, origin: object = None,
+) -> AnnotationWrite:
+    """Append a reply to an annotation's thread.
+
+    Raises:
+        AnnotationNotFound: no such annotation.
+        SchemaError: empty body.
+    """
+    _check_text(body, "body")
+    entry = _entry(doc, annotation_id)
+    fields: dict[str, Any] = {
+        "id": reply_id or uuid.uuid4().hex, "body": body, "status": "open",
+        "author": {"sub": author.sub, "name": author.name}, "created_at": _stamp(now),
+    }
+    _, update = transact(doc, lambda: _replies(entry).append(Map(fields)), origin=origin)
+    return AnnotationWrite(get_annotation(doc, annotation_id), update)
+
+
+def edit_body(
+    doc: Doc[Any], annotation_id: str, author_sub: str, body: str, *,
+    reply_id: str | None = None, now: datetime | None = None, origin: object = None,
+) -> AnnotationWrite:
+    """Replace the body of an annotation, or of one of its replies; only its author may.
+
+    Raises:
+        AnnotationNotFound: no such annotation or reply.
+        NotAuthor: `author_sub` did not write it.
+        SchemaError: empty body.
+    """
+    _check_text(body, "body")
+    target = _target(doc, annotation_id, reply_id)
+    written_by = _author(target.get("author"))
+    if written_by.sub != author_sub:
+        raise NotAuthor(f"only its author ({written_by.name}) may edit {target.get('id')!r}")
+
+    def write() -> None:
+        target["body"] = body
+        target["updated_at"] = _stamp(now)
+
+    _, update = transact(doc, write, origin=origin)
+    return AnnotationWrite(get_annotation(doc, annotation_id), update)
+
+
+def set_status(
+    doc: Doc[Any], annotation_id: str, status: Status, *,
+    reply_id: str | None = None, origin: object = None,
+) -> AnnotationWrite:
+    """Set an annotation's (or a reply's) status: open, resolved or hidden (moderation).
+
+    Raises:
+        AnnotationNotFound: no such annotation or reply.
+        SchemaError: an unknown status.
+    """
+    if status not in STATUSES:
+        raise SchemaError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+    target = _target(doc, annotation_id, reply_id)
+
+    def write() -> None:
+        target["status"] = status
+
+    _, update = transact(doc, write, origin=origin)
+    return AnnotationWrite(get_annotation(doc, annotation_id), update)
+
+
+def get_annotation(doc: Doc[Any], annotation_id: str) -> Annotation:
+    """Read one annotation.
+
+    Raises:
+        AnnotationNotFound: no such annotation.
+        SchemaError: the entry is malformed.
+    """
+    return _parse(_entry(doc, annotation_id))
+
+
+def list_annotations(
+    doc: Doc[Any], *, paragraph_id: str | None = None, status: Status | None = None,
+    stage: str | None = None,
+) -> list[Annotation]:
+    """Annotations matching every given filter, oldest first (then by id).
+
+    Raises:
+        SchemaError: an entry is malformed.
+    """
+    found = []
+    for value in annotations_map(doc).values():
+        if not isinstance(value, Map):
+            raise SchemaError("an annotations entry is not a map")
+        item = _parse(value)
+        if ((paragraph_id is None or item.paragraph_id == paragraph_id)
+                and (status is None or item.status == status)
+                and (stage is None or item.stage == stage)):
+            found.append(item)
+    return sorted(found, key=lambda item: (item.created_at, item.id))
+
+
+def _entry(doc: Doc[Any], annotation_id: str) -> Map[Any]:
+    entry = annotations_map(doc).get(annotation_id)
+    if not isinstance(entry, Map):
+        raise AnnotationNotFound(f"no annotation {annotation_id!r}")
+    return entry
+
+
+def _replies(entry: Map[Any]) -> Array[Any]:
+    replies = entry.get("replies")
+    if not isinstance(replies, Array):
+        raise SchemaError(f"annotation {entry.get('id')!r} has no replies array")
+    return replies
+
+
+def _target(doc: Doc[Any], annotation_id: str, reply_id: str | None) -> Map[Any]:
+    entry = _entry(doc, annotation_id)
+    if reply_id is None:
+        return entry
+    for reply in _replies(entry):
+        if isinstance(reply, Map) and reply.get("id") == reply_id:
+            return reply
+    raise AnnotationNotFound(f"no reply {reply_id!r} on annotation {annotation_id!r}")
+
+
+def _parse(entry: Map[Any]) -> Annotation:
+    data = {key: entry[key] for key in entry.keys()}
+    try:
+        return Annotation(
+            id=str(data["id"]), paragraph_id=str(data["paragraph_id"]), body=str(data["body"]),
+            author=_author(data["author"]), created_at=str(data["created_at"]),
+            status=_status(data.get("status")), stage=_optional(data.get("stage")),
+            quote=_optional(data.get("quote")), anchor=cast(JsonValue, data.get("anchor")),
+            updated_at=_optional(data.get("updated_at")),
+            replies=tuple(_parse_reply(reply) for reply in _replies(entry)),
+        )
+    except KeyError as exc:
+        raise SchemaError(f"annotation {data.get('id')!r} lacks {exc}") from exc
+
+
+def _parse_reply(reply: object) -> Reply:
+    if not isinstance(reply, Map):
+        raise SchemaError("a reply is not a map")
+    data = reply.to_py() or {}
+    try:
+        return Reply(
+            id=str(data["id"]), body=str(data["body"]), author=_author(data["author"]),
+            created_at=str(data["created_at"]), status=_status(data.get("status")),
+            updated_at=_optional(data.get("updated_at")),
+        )
+    except KeyError as exc:
+        raise SchemaError(f"reply {data.get('id')!r} lacks {exc}") from exc
+
+
+def _author(value: object) -> Author:
+    if not isinstance(value, Mapping):
+        raise SchemaError("author is not an object")
+    return Author(sub=str(value.get("sub", "")), name=str(value.get("name", "")))
+
+
+def _status(value: object) -> Status:
+    if value not in STATUSES:
+        raise SchemaError(f"unknown status {value!r}")
+    return cast(Status, value)
+
+
+def _optional(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _check_text(value: str, what: str) -> None:
+    if not value.strip():
+        raise SchemaError(f"{what} must not be empty")
+
+
+def _stamp(now: datetime | None) -> str:
+    return (now or datetime.now(UTC)).isoformat(timespec="seconds")
