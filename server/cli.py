@@ -1,14 +1,18 @@
-"""The ``palabre`` command line: ``serve`` (and the subcommands later issues add)."""
+"""The ``palabre`` command line: ``serve``, ``token`` (and the subcommands later issues add)."""
 
 from __future__ import annotations
 
 import asyncio
+import re
+import unicodedata
 from pathlib import Path
 
 import click
 
+from server.auth import Role, mint_token
 from server.logs import configure_logging
 from server.runner import build_server
+from server.secret import SecretError, load_or_create_secret
 from server.settings import settings_from_env
 
 
@@ -48,3 +52,53 @@ def serve(**options: object) -> None:
     configure_logging(log_format=settings.log_format)
     server = build_server(settings, announce=True)
     asyncio.run(server.serve())
+
+
+@main.command()
+@click.option(
+    "--role", required=True, type=click.Choice([role.value for role in Role]),
+    help="What the bearer may do.",
+)
+@click.option("--name", required=True, help="Display name, e.g. 'Élodie Lefèvre'.")
+@click.option("--sub", default=None, help="Stable user id [a slug of the name].")
+@click.option(
+    "--docs", "docs", multiple=True, metavar="PATTERN",
+    help="Limit the token to matching document ids (glob; repeat for several) [all].",
+)
+@click.option(
+    "--ttl", type=click.IntRange(min=1), default=None,
+    help="Lifetime in seconds [no expiry].",
+)
+@click.option(
+    "--data-dir", type=click.Path(path_type=Path), default=None,
+    help="Data folder holding secret.key [PALABRE_DATA_DIR, ./data].",
+)
+def token(
+    role: str, name: str, sub: str | None, docs: tuple[str, ...], ttl: int | None,
+    data_dir: Path | None,
+) -> None:
+    """Print one token signed with the server's secret."""
+    subject = sub if sub is not None else slugify(name)
+    if not subject:
+        raise click.UsageError("cannot make a --sub from this name; pass --sub")
+    try:
+        settings = settings_from_env({"data_dir": data_dir})
+        secret = load_or_create_secret(settings.data_dir)
+    except (TypeError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    except SecretError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(mint_token(
+        secret, sub=subject, name=name, role=Role(role), docs=docs or None, ttl=ttl,
+    ))
+
+
+_LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss"})
+
+
+def slugify(text: str) -> str:
+    """Lowercase ASCII words joined by ``-``: ``Élodie Lefèvre`` → ``elodie-lefevre``."""
+    # NFKD splits accents off their letters but leaves ligatures whole.
+    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
+    ascii_text = decomposed.encode("ascii", "ignore").decode("ascii").lower()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")

@@ -76,3 +76,27 @@ def truncate_reason(text: str, limit: int = 123) -> str:
     if len(encoded) <= limit:
         return text
     return encoded[:limit].decode("utf-8", errors="ignore")
+
+
+class Unauthenticated(PalabreError):
+    """The token is malformed, forged, expired or from an unknown issuer: no acceptable identity."""
+
+    close_code = CloseCode.UNAUTHENTICATED
+    http_status = 401
+    error = "unauthenticated"
+
+
+class Forbidden(PalabreError):
+    """The caller is known, but its role, ``docs`` claim or the document's state forbid this."""
+
+    close_code = CloseCode.FORBIDDEN
+    http_status = 403
+    error = "forbidden"
+
+
+class RateLimited(PalabreError):
+    """The client sends faster than it is allowed to; slow down and retry."""
+
+    close_code = CloseCode.OVERLOADED
+    http_status = 429
+    error = "rate_limited"
