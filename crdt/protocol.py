@@ -41,6 +41,9 @@ class SyncStep(IntEnum):
     UPDATE = 2
 
 
+_SYNC_STEPS = (SyncStep.STEP1, SyncStep.STEP2, SyncStep.UPDATE)
+
+
 class AuthKind(IntEnum):
     """Second byte of an auth message (y-protocols ``auth.js``)."""
 
@@ -196,6 +199,22 @@ def decode_message(frame: bytes) -> Message:
     Raises:
         ProtocolError: the frame is empty, truncated, of an unknown type or has trailing bytes.
     """
+    # Fast path for the message that dominates traffic: a sync step 2 or update whose
+    # length fits one or two varint bytes. Same checks as the general path below.
+    if len(frame) >= 3 and frame[0] == 0 and frame[1] in (1, 2):
+        length = frame[2]
+        start = 3
+        if length >= 0x80 and len(frame) >= 4 and frame[3] < 0x80:
+            length = (length & 0x7F) | (frame[3] << 7)
+            start = 4
+        if length < 0x80 or start == 4:
+            if start + length != len(frame):
+                raise ProtocolError(
+                    "payload shorter than its length"
+                    if start + length > len(frame)
+                    else "trailing bytes after message"
+                )
+            return SyncMessage(_SYNC_STEPS[frame[1]], frame[start:])
     reader = Reader(frame)
     kind = reader.varuint()
     message: Message
@@ -203,7 +222,7 @@ def decode_message(frame: bytes) -> Message:
         step = reader.varuint()
         if step > SyncStep.UPDATE:
             raise ProtocolError(f"unknown sync step {step}")
-        message = SyncMessage(SyncStep(step), reader.varbytes())
+        message = SyncMessage(_SYNC_STEPS[step], reader.varbytes())
     elif kind == MessageType.AWARENESS:
         message = AwarenessMessage(reader.varbytes())
     elif kind == MessageType.AUTH:

@@ -125,7 +125,8 @@ class Connection:
         room = self.room
         if room is None or self.close_code is not None:
             return  # Closing: what arrives after the close decision is refused with it.
-        room.metrics.bytes_in.inc(len(frame))
+        hot = room.metrics.hot
+        hot.bytes_in += len(frame)
         try:
             message = decode_message(frame)
         except ProtocolError as exc:
@@ -138,10 +139,10 @@ class Connection:
                 update_state_vector(message.payload)
             except InvalidUpdate as exc:
                 raise InvalidUpdateError(f"invalid Yjs update: {exc}") from exc
-            room.metrics.updates_in.inc()
+            hot.updates_in += 1
             room.submit(message.payload, self)
         elif isinstance(message, AwarenessMessage):
-            room.metrics.awareness_in.inc()
+            hot.awareness_in += 1
             room.update_awareness(self, message.update)
         elif isinstance(message, QueryAwarenessMessage):
             self.send(room.awareness_message())

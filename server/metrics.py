@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+_HOT_HELP = {
+    "updates_in": "Yjs updates received from clients",
+    "updates_out": "Update messages delivered to clients (one per recipient)",
+    "bytes_in": "Bytes received on sockets",
+    "bytes_out": "Bytes sent on sockets",
+    "awareness_in": "Awareness messages received",
+}
+
+
+class HotCounters:
+    """Counters bumped for every message: plain integers, read only when scraped.
+
+    A prometheus ``Counter.inc`` takes a lock; at every keystroke of every client that
+    showed in profiles, so the hot path adds to attributes and a collector exports them.
+    """
+
+    __slots__ = ("awareness_in", "bytes_in", "bytes_out", "updates_in", "updates_out")
+
+    def __init__(self) -> None:
+        self.updates_in = 0
+        self.updates_out = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.awareness_in = 0
+
+    def collect(self) -> Iterator[Metric]:
+        """Export every counter (the prometheus_client collector protocol)."""
+        for name, help_text in _HOT_HELP.items():
+            yield CounterMetricFamily(f"palabre_{name}", help_text, value=getattr(self, name))
 
 
 @dataclass(slots=True)
@@ -15,13 +48,9 @@ class Metrics:
     """Every metric the server exports, registered on its own registry."""
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    hot: HotCounters = field(default_factory=HotCounters)
     connections: Gauge = field(init=False)
     documents_loaded: Gauge = field(init=False)
-    updates_in: Counter = field(init=False)
-    updates_out: Counter = field(init=False)
-    bytes_in: Counter = field(init=False)
-    bytes_out: Counter = field(init=False)
-    awareness_in: Counter = field(init=False)
     commit_seconds: Histogram = field(init=False)
     commit_batch_size: Histogram = field(init=False)
     errors: Counter = field(init=False)
@@ -35,19 +64,7 @@ class Metrics:
         self.documents_loaded = Gauge(
             "palabre_documents_loaded", "Documents held in memory", registry=reg
         )
-        self.updates_in = Counter(
-            "palabre_updates_in", "Yjs updates received from clients", registry=reg
-        )
-        self.updates_out = Counter(
-            "palabre_updates_out",
-            "Update messages delivered to clients (one per recipient)",
-            registry=reg,
-        )
-        self.bytes_in = Counter("palabre_bytes_in", "Bytes received on sockets", registry=reg)
-        self.bytes_out = Counter("palabre_bytes_out", "Bytes queued to sockets", registry=reg)
-        self.awareness_in = Counter(
-            "palabre_awareness_in", "Awareness messages received", registry=reg
-        )
+        reg.register(self.hot)
         self.commit_seconds = Histogram(
             "palabre_commit_seconds",
             "Time to commit a batch of updates to storage",

@@ -210,7 +210,7 @@ class Room:
             log.exception("committed update failed to apply", extra={"doc_id": self.doc_id})
             self.metrics.errors.labels(kind="apply_failed").inc()
         self._broadcast(encode_sync_update(merged))
-        self.metrics.updates_out.inc(len(self.connections))
+        self.metrics.hot.updates_out += len(self.connections)
         for item in batch:
             if item.done is not None:
                 item.done.set()
@@ -236,7 +236,7 @@ class Room:
 
     def _broadcast(self, message: bytes) -> None:
         """Send `message` to every client, framed once for all of them."""
-        self.metrics.bytes_out.inc(len(message) * len(self.connections))
+        self.metrics.hot.bytes_out += len(message) * len(self.connections)
         frame = encode_binary_frame(message)
         for connection in list(self.connections):
             connection.send_frame(frame, message)

@@ -75,3 +75,13 @@ def test_query_awareness_is_one_byte() -> None:
 def test_malformed_frames_raise_protocol_error(frame: bytes) -> None:
     with pytest.raises(ProtocolError):
         decode_message(frame)
+
+
+@given(st.binary(max_size=20_000), st.sampled_from([SyncStep.STEP2, SyncStep.UPDATE]))
+def test_fast_path_checks_lengths_like_the_general_path(payload: bytes, step: SyncStep) -> None:
+    frame = encode_sync_step2(payload) if step == SyncStep.STEP2 else encode_sync_update(payload)
+    assert decode_message(frame) == SyncMessage(step, payload)
+    with pytest.raises(ProtocolError):
+        decode_message(frame[:-1] if payload else frame + b"\x00")
+    with pytest.raises(ProtocolError):
+        decode_message(frame + b"\x00")
