@@ -122,6 +122,7 @@ class Hub:
             metrics=self._metrics,
             grace_seconds=settings.room_grace_seconds,
             max_pending=settings.max_pending_updates,
+            relay_interval=settings.relay_interval,
             on_log_rows=self._maybe_compact,
         )
         self._rooms[doc_id] = room

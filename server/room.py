@@ -59,6 +59,7 @@ class Room:
         metrics: Metrics,
         grace_seconds: float,
         max_pending: int,
+        relay_interval: Callable[[int], float],
         on_log_rows: Callable[[Room, int], None],
     ) -> None:
         self.doc_id = doc_id
@@ -69,6 +70,7 @@ class Room:
         self._store = store
         self._grace = grace_seconds
         self._max_pending = max_pending
+        self._relay_interval = relay_interval
         self._on_log_rows = on_log_rows
         self._pending: list[_Pending] = []
         self._paused: set[Connection] = set()
@@ -166,8 +168,17 @@ class Room:
 
     async def run(self, on_evict: Callable[[Room], None]) -> None:
         """Commit queued updates until the room is idle past its grace period or closed."""
+        last_commit = -math.inf
         while True:
             if self._pending:
+                # Under load, let updates gather so that one commit and one frame per
+                # client carry many; the spacing grows with the audience, since every
+                # relay costs one write per client. An idle room commits at once.
+                spacing = self._relay_interval(len(self.connections))
+                delay = last_commit + spacing - time.monotonic()
+                if delay > 0 and not self._closing:
+                    await anyio.sleep(delay)
+                last_commit = time.monotonic()
                 await self._commit_pending()
                 continue
             if self._closing:
