@@ -59,7 +59,10 @@ class Link:
 
     async def disconnect(self, *, abrupt: bool) -> None:
         """Close the socket (cleanly or by dropping TCP) and stay offline until `resume`."""
-        self._is_online_wanted = anyio.Event()
+        # Replace the event only if set: `run` may be waiting on the unset one, which the
+        # next `resume` must be able to set.
+        if self._is_online_wanted.is_set():
+            self._is_online_wanted = anyio.Event()
         socket = self.socket
         if socket is None:
             return
@@ -148,8 +151,8 @@ class Link:
         self.first_attempt.set()
         try:
             await self._replica.open()
-            if not self._is_online_wanted.is_set():
-                # disconnect() was called while the handshake was under way.
+            if self._is_stopping or not self._is_online_wanted.is_set():
+                # disconnect() or the context's exit came while the handshake was under way.
                 self._replica.request_close()
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._write, socket)

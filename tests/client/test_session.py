@@ -295,3 +295,20 @@ async def test_flushed_returns_once_local_edits_were_handed_to_the_socket() -> N
                 assert session.has_unsent_updates
                 await session.flushed()
                 assert not session.has_unsent_updates
+
+
+async def test_disconnecting_twice_then_resuming_reconnects() -> None:
+    async with stub_hub() as (hub, url):
+        with anyio.fail_after(5):
+            no_delay = client.Backoff(initial=0.0, maximum=0.0)
+            async with client.connect(url, "charte", backoff=no_delay) as session:
+                await session.synced()
+                await session.disconnect()
+                # Let the connection loop reach its wait for `resume`.
+                await anyio.wait_all_tasks_blocked()
+                await session.disconnect(abrupt=True)
+                session.doc.get("texte", type=Text).insert(0, "Anaïs, hors ligne")
+                session.resume()
+                await session.synced()
+                await hub.wait(lambda: hub.text() == "Anaïs, hors ligne")
+        assert hub.connections == 2
