@@ -2,12 +2,14 @@
 
 ``async with connect(url, doc_id, token) as session:`` opens ``{url}/ws/{doc_id}`` and
 speaks y-websocket: it sends sync step 1, answers the server's step 1 with step 2, applies
-step 2 and updates with `REMOTE` as origin (so they are not echoed back), and sends every
-local change of `session.doc` as a sync update. Awareness states are JSON objects.
+step 2 and updates with `session.origin` (a `RemoteOrigin`) so they are not echoed back,
+and sends every local change of `session.doc` as a sync update. Awareness states are JSON
+objects sent as UTF-8.
 
 A lost socket is reopened with back-off and resynced; edits made meanwhile stay in the Doc
 and go out with the resync. Close codes a retry cannot fix end the session with a
-`SessionClosed` subclass, raised by every wait and when leaving the context.
+`SessionClosed` subclass, raised by every wait and when leaving the context; without
+`reconnect`, a lost socket ends it with `ConnectionLost`, raised by waits only.
 """
 
 from __future__ import annotations
