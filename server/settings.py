@@ -34,7 +34,7 @@ class Settings:
     """Bytes unsent to a slow client before it is closed with 1013 (direct lane)."""
     max_pending_updates: int = 10_000
     """Updates waiting for commit in one room before readers are slowed down."""
-    relay_interval_seconds: float = 0.005
+    relay_interval_seconds: float = 0.015
     """Least time between two commits (and relays) of one busy document."""
     relay_interval_per_client_seconds: float = 0.00002
     """Added to that spacing per connected client: a relay costs one write per client."""
