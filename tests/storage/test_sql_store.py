@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,10 +111,15 @@ async def test_unreachable_postgresql_is_storage_unavailable(closed_port: int) -
 
 
 async def test_unopenable_sqlite_file_is_storage_unavailable(tmp_path: Path) -> None:
+    before = set(threading.enumerate())
     store = SqlDocumentStore(f"sqlite:///{tmp_path / 'missing' / 'palabre.db'}")
     with pytest.raises(StorageUnavailable):
         async with store:
             pass
+    # aiosqlite stops the worker thread of a failed connection without awaiting it: join
+    # it while this test's event loop can still receive its last callback.
+    for thread in set(threading.enumerate()) - before:
+        await anyio.to_thread.run_sync(thread.join, 10)
 
 
 async def test_database_errors_surface_as_storage_unavailable(tmp_path: Path, doc_id: str) -> None:
