@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from uuid import uuid4
 
 import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from crdt.document import update_state_vector
 from crdt.errors import InvalidUpdate, ProtocolError
@@ -80,9 +81,13 @@ class Connection:
         self.room: Room | None = None
         self._direct = direct
         self._outbound_limit = outbound_limit_bytes
-        self._send_out, self._receive_out = anyio.create_memory_object_stream[bytes](
-            outbound_queue
-        )
+        # Only the ASGI lane queues outbound messages; the direct lane writes at once.
+        self._send_out: MemoryObjectSendStream[bytes] | None = None
+        self._receive_out: MemoryObjectReceiveStream[bytes] | None = None
+        if direct is None:
+            self._send_out, self._receive_out = anyio.create_memory_object_stream[bytes](
+                outbound_queue
+            )
         self._cancel_scope: anyio.CancelScope | None = None
         self.close_code: int | None = None
         self.close_reason = ""
@@ -105,6 +110,8 @@ class Connection:
             self.request_close(CloseCode.OVERLOADED, "client too slow: send buffer full")
 
     def _enqueue(self, message: bytes) -> None:
+        if self._send_out is None:
+            return  # Direct lane: nothing is ever queued.
         try:
             self._send_out.send_nowait(message)
         except anyio.WouldBlock:
@@ -198,7 +205,8 @@ class Connection:
                 self._cancel_scope = tg.cancel_scope
                 if self.close_code is not None:
                     tg.cancel_scope.cancel()
-                tg.start_soon(self._write_loop, transport)
+                if self._receive_out is not None:
+                    tg.start_soon(self._write_loop, transport, self._receive_out)
                 if self._direct is not None:
                     self._direct.attach(self._receive_direct)
                 try:
@@ -207,12 +215,16 @@ class Connection:
                     self._fail(exc)
                 tg.cancel_scope.cancel()
         finally:
-            self._send_out.close()
-            self._receive_out.close()
+            if self._send_out is not None:
+                self._send_out.close()
+            if self._receive_out is not None:
+                self._receive_out.close()
 
-    async def _write_loop(self, transport: Transport) -> None:
-        async with self._receive_out:
-            async for message in self._receive_out:
+    async def _write_loop(
+        self, transport: Transport, outbound: MemoryObjectReceiveStream[bytes]
+    ) -> None:
+        async with outbound:
+            async for message in outbound:
                 await transport.send(message)
 
     async def _read_loop(self, transport: Transport) -> None:

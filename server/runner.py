@@ -41,15 +41,23 @@ class PalabreServer(uvicorn.Server):
 
 
 def build_server(
-    settings: Settings, *, app: Starlette | None = None, announce: bool = False
+    settings: Settings,
+    *,
+    app: Starlette | None = None,
+    announce: bool = False,
+    direct_lane: bool = True,
 ) -> PalabreServer:
-    """A server for `settings` (and `app`, built from them by default), not yet started."""
+    """A server for `settings` (and `app`, built from them by default), not yet started.
+
+    Without `direct_lane`, sockets run on uvicorn's stock protocol through plain ASGI
+    (what any other ASGI server gives the app).
+    """
     config = uvicorn.Config(
         app if app is not None else create_app(settings),
         host=settings.host,
         port=settings.port,
         ws_max_size=settings.max_message_bytes,
-        ws=HubWebSocketProtocol,
+        ws=HubWebSocketProtocol if direct_lane else "websockets-sansio",
         ws_per_message_deflate=False,
         lifespan="on",
         log_config=None,

@@ -56,7 +56,11 @@ def start_server(tmp_path: Path) -> ServerFactory:
 
     @asynccontextmanager
     async def start(
-        *, store: DocumentStore | None = None, data_dir: Path | None = None, **overrides: Any
+        *,
+        store: DocumentStore | None = None,
+        data_dir: Path | None = None,
+        direct_lane: bool = True,
+        **overrides: Any,
     ) -> AsyncIterator[RunningServer]:
         settings = replace(
             Settings(host="127.0.0.1", port=0, data_dir=data_dir or tmp_path / "data"),
@@ -64,7 +68,7 @@ def start_server(tmp_path: Path) -> ServerFactory:
         )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         app = create_app(settings, store=store)
-        server = build_server(settings, app=app)
+        server = build_server(settings, app=app, direct_lane=direct_lane)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
