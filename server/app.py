@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from server.endpoint import SyncEndpoint
 from server.hub import Hub
@@ -19,8 +20,30 @@ from storage.base import DocumentStore, StorageUnavailable
 
 log = logging.getLogger("palabre.app")
 
+_SYNC_PREFIX = "/ws/"
 
-def create_app(settings: Settings, *, store: DocumentStore | None = None) -> Starlette:
+
+class PalabreApp(Starlette):
+    """Starlette, with ``/ws/{doc_id}`` sockets handed straight to the sync endpoint.
+
+    A socket lives as long as its client: skipping the middleware stack and the router
+    keeps their frames out of every one of the thousands of open connections.
+    """
+
+    sync_endpoint: SyncEndpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Dispatch one ASGI connection."""
+        if scope["type"] == "websocket":
+            path = scope["path"][len(scope.get("root_path", "")) :]
+            if path.startswith(_SYNC_PREFIX):
+                scope["path_params"] = {"doc_id": path[len(_SYNC_PREFIX) :]}
+                await self.sync_endpoint(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings, *, store: DocumentStore | None = None) -> PalabreApp:
     """Build the ASGI app; `store` defaults to SQL storage at the configured URL."""
     if store is None:
         from storage.sql import SqlDocumentStore
@@ -53,15 +76,15 @@ def create_app(settings: Settings, *, store: DocumentStore | None = None) -> Sta
     async def metrics_endpoint(request: Request) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
-    app = Starlette(
+    app = PalabreApp(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
-            WebSocketRoute("/ws/{doc_id:path}", SyncEndpoint(hub, settings)),
         ],
         lifespan=lifespan,
     )
+    app.sync_endpoint = SyncEndpoint(hub, settings)
     app.state.hub = hub
     app.state.metrics = metrics
     app.state.settings = settings

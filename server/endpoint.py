@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import MutableMapping
 from typing import Any
+
+from starlette.types import Receive, Scope, Send
 
 from crdt.protocol import CloseCode
 from server.connection import Connection
@@ -21,8 +24,7 @@ log = logging.getLogger("palabre.endpoint")
 
 DOC_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
+Message = MutableMapping[str, Any]
 
 
 class AsgiTransport:
@@ -30,7 +32,7 @@ class AsgiTransport:
 
     __slots__ = ("_closed", "_max_bytes", "_receive", "_send")
 
-    def __init__(self, receive: Any, send: Any, *, max_bytes: int) -> None:
+    def __init__(self, receive: Receive, send: Send, *, max_bytes: int) -> None:
         self._receive = receive
         self._send = send
         self._max_bytes = max_bytes
@@ -82,7 +84,7 @@ class SyncEndpoint:
         self._hub = hub
         self._settings = settings
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one WebSocket connection."""
         first: Message = await receive()
         if first["type"] != "websocket.connect":
