@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import anyio
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.base import StorageUnavailable
@@ -140,7 +141,8 @@ class AsyncpgBatchWriter:
                 async with driver.transaction():
                     await driver.executemany(_PG_UPSERT, documents)
                     await driver.executemany(_PG_INSERT, rows)
-        except (asyncpg.PostgresError, OSError) as exc:
+        except (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            # SQLAlchemyError: the pool could not connect; InterfaceError: connection lost.
             raise StorageUnavailable(f"append transaction failed: {exc}") from exc
 
     async def aclose(self) -> None:
