@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from server.access import Access
 from server.endpoint import SyncEndpoint
 from server.hub import Hub
 from server.metrics import CONTENT_TYPE, Metrics
@@ -54,12 +55,17 @@ def create_app(settings: Settings, *, store: DocumentStore | None = None) -> Pal
         )
     metrics = Metrics()
     hub = Hub(settings, store, metrics)
+    access = Access(settings)
     the_store = store
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with the_store, hub.running():
-            yield
+        access.announce()
+        try:
+            async with the_store, hub.running():
+                yield
+        finally:
+            await access.aclose()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -84,8 +90,9 @@ def create_app(settings: Settings, *, store: DocumentStore | None = None) -> Pal
         ],
         lifespan=lifespan,
     )
-    app.sync_endpoint = SyncEndpoint(hub, settings)
+    app.sync_endpoint = SyncEndpoint(hub, settings, access)
     app.state.hub = hub
     app.state.metrics = metrics
     app.state.settings = settings
+    app.state.access = access
     return app

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import re
-import unicodedata
 from pathlib import Path
 
 import click
 
-from server.auth import Role, mint_token
+from server.auth import Role, mint_token, slugify
 from server.logs import configure_logging
 from server.runner import build_server
 from server.secret import SecretError, load_or_create_secret
@@ -41,6 +39,22 @@ def main() -> None:
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), default=None,
     help="Log line format [PALABRE_LOG_FORMAT, text].",
+)
+@click.option(
+    "--oidc-issuer", default=None,
+    help="Also accept RS256/ES256 tokens of this OpenID Connect issuer [PALABRE_OIDC_ISSUER].",
+)
+@click.option(
+    "--oidc-audience", default=None,
+    help="Audience those tokens must carry [PALABRE_OIDC_AUDIENCE].",
+)
+@click.option(
+    "--allowed-origins", default=None,
+    help="Comma-separated Origins browser sockets may come from [PALABRE_ALLOWED_ORIGINS; any].",
+)
+@click.option(
+    "--insecure-no-auth", "auth_disabled", is_flag=True, default=None,
+    help="DEVELOPMENT ONLY: no token checks, everyone is a facilitator [PALABRE_AUTH_DISABLED].",
 )
 def serve(**options: object) -> None:
     """Run the server until interrupted."""
@@ -91,14 +105,3 @@ def token(
     click.echo(mint_token(
         secret, sub=subject, name=name, role=Role(role), docs=docs or None, ttl=ttl,
     ))
-
-
-_LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss"})
-
-
-def slugify(text: str) -> str:
-    """Lowercase ASCII words joined by ``-``: ``Élodie Lefèvre`` → ``elodie-lefevre``."""
-    # NFKD splits accents off their letters but leaves ligatures whole.
-    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
-    ascii_text = decomposed.encode("ascii", "ignore").decode("ascii").lower()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")

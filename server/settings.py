@@ -38,12 +38,27 @@ class Settings:
     """Least time between two commits (and relays) of one busy document."""
     relay_interval_per_client_seconds: float = 0.00002
     """Added to that spacing per connected client: a relay costs one write per client."""
+    auth_disabled: bool = False
+    """Development only: every request acts as a facilitator. Said loudly at start."""
+    oidc_issuer: str | None = None
+    """An OpenID Connect issuer whose RS256/ES256 tokens are accepted besides our own."""
+    oidc_audience: str | None = None
+    """The ``aud`` those tokens must carry, when set."""
+    token_leeway_seconds: float = 30.0
+    """Clock skew tolerated on a token's times; a socket closes this long after ``exp``."""
+    allowed_origins: str = ""
+    """Comma-separated ``Origin`` values a browser socket may come from; empty: any."""
     log_format: str = "text"
     """``text`` or ``json`` (one JSON object a line)."""
 
     def relay_interval(self, clients: int) -> float:
         """Least time between two relays of a busy document with `clients` connected."""
         return max(self.relay_interval_seconds, clients * self.relay_interval_per_client_seconds)
+
+    @property
+    def origins(self) -> frozenset[str]:
+        """The allowed ``Origin`` values (empty: any origin)."""
+        return frozenset(o.strip() for o in self.allowed_origins.split(",") if o.strip())
 
     @property
     def resolved_database_url(self) -> str:

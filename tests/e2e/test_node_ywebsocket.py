@@ -149,10 +149,14 @@ class NodePeer:
         """Open a `WebsocketProvider` on `doc_id` and wait until it is synced."""
         since = self.mark()
         result = await self.request(
-            "connect", url=server.ws_url + "/ws", docId=doc_id, params={}, field=FIELD
+            "connect",
+            url=server.ws_url + "/ws",
+            docId=doc_id,
+            params={"token": server.token(name="Zoé")},
+            field=FIELD,
         )
         self.client_id = result["clientId"]
-        assert result["url"] == f"{server.ws_url}/ws/{doc_id}"
+        assert result["url"].startswith(f"{server.ws_url}/ws/{doc_id}?token=")
         await self.wait_event("synced", since, synced=True)
 
     async def insert(self, text: str, index: int | None = None) -> str:
@@ -254,7 +258,7 @@ class _Channel:
     """pycrdt's `Channel` over a websockets connection; awareness goes to an `Awareness`.
 
     pycrdt's `Provider` only speaks sync messages, so awareness messages are taken out of
-    the stream here. The server sends nothing else to a client without a token.
+    the stream here. The server sends nothing else to a member's socket.
     """
 
     def __init__(self, websocket: ClientConnection, doc_id: str, awareness: Awareness) -> None:
@@ -357,7 +361,8 @@ class PythonClient:
 @asynccontextmanager
 async def python_client(server: RunningServer, doc_id: str) -> AsyncIterator[PythonClient]:
     """A pycrdt `Provider` on `doc_id`, synced before it is handed over."""
-    async with ws_connect(f"{server.ws_url}/ws/{doc_id}") as websocket:
+    token = server.token(name="François")
+    async with ws_connect(f"{server.ws_url}/ws/{doc_id}?token={token}") as websocket:
         client = PythonClient(Doc(), websocket)
         channel = _Channel(websocket, doc_id, client.awareness)
         async with Provider(client.doc, channel) as provider:
