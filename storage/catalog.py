@@ -164,7 +164,9 @@ class WebhookRegistry(Protocol):
             StorageUnavailable: the database failed.
         """
 
-    async def list_attempts(self, webhook_id: str, *, limit: int = 100) -> Sequence[DeliveryAttempt]:
+    async def list_attempts(
+        self, webhook_id: str, *, limit: int = 100
+    ) -> Sequence[DeliveryAttempt]:
         """The latest attempts for a webhook, newest first.
 
         Raises:
