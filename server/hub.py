@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio
@@ -46,6 +46,8 @@ class Hub:
         self._compacting: set[str] = set()
         self._task_group: TaskGroup | None = None
         self._changed: anyio.Event  # made in `running`: events need the event loop
+        self.on_commit: Callable[[str, bytes], None] | None = None
+        """Called with a document's id and state vector after each committed batch."""
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Hub]:
@@ -124,6 +126,7 @@ class Hub:
             max_pending=settings.max_pending_updates,
             relay_interval=settings.relay_interval,
             on_log_rows=self._maybe_compact,
+            on_commit=self.on_commit,
         )
         self._rooms[doc_id] = room
         self._metrics.documents_loaded.inc()

@@ -50,6 +50,20 @@ class Settings:
     """Comma-separated ``Origin`` values a browser socket may come from; empty: any."""
     log_format: str = "text"
     """``text`` or ``json`` (one JSON object a line)."""
+    webhook_debounce_seconds: float = 2.0
+    """Least time between two ``document.changed`` webhook events of one document."""
+    webhook_max_attempts: int = 6
+    """Tries per webhook delivery, the first included."""
+    webhook_timeout_seconds: float = 5.0
+    """How long one webhook POST may take, connecting included."""
+    webhook_retry_base_seconds: float = 1.0
+    """Back-off before the second try; it doubles with each failure (with jitter)."""
+    webhook_retry_max_seconds: float = 300.0
+    """Longest wait between two tries, ``Retry-After`` included."""
+    webhook_queue_size: int = 1000
+    """Webhook events waiting for delivery; past it the oldest ``document.changed`` go."""
+    webhook_shutdown_seconds: float = 10.0
+    """At shutdown, how long pending webhook deliveries may take before they are dropped."""
 
     def relay_interval(self, clients: int) -> float:
         """Least time between two relays of a busy document with `clients` connected."""
