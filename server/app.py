@@ -5,19 +5,22 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TypeGuard
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from server import api
 from server.access import Access
 from server.endpoint import SyncEndpoint
 from server.hub import Hub
 from server.metrics import CONTENT_TYPE, Metrics
 from server.settings import Settings
 from storage.base import DocumentStore, StorageUnavailable
+from storage.catalog import DocumentCatalog
 
 log = logging.getLogger("palabre.app")
 
@@ -44,8 +47,18 @@ class PalabreApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings, *, store: DocumentStore | None = None) -> PalabreApp:
-    """Build the ASGI app; `store` defaults to SQL storage at the configured URL."""
+def create_app(
+    settings: Settings,
+    *,
+    store: DocumentStore | None = None,
+    catalog: DocumentCatalog | None = None,
+    max_body_bytes: int = api.DEFAULT_MAX_BODY_BYTES,
+) -> PalabreApp:
+    """Build the ASGI app; `store` defaults to SQL storage at the configured URL.
+
+    `catalog` (document metadata) defaults to `store`, which implements it too; API
+    request bodies over `max_body_bytes` are refused with 413.
+    """
     if store is None:
         from storage.sql import SqlDocumentStore
 
@@ -57,6 +70,13 @@ def create_app(settings: Settings, *, store: DocumentStore | None = None) -> Pal
     hub = Hub(settings, store, metrics)
     access = Access(settings)
     the_store = store
+    if catalog is None:
+        if not _is_catalog(store):
+            raise TypeError(f"{type(store).__name__} keeps no document metadata; pass catalog=")
+        catalog = store
+    context = api.ApiContext(
+        hub=hub, catalog=catalog, access=access, max_body_bytes=max_body_bytes
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -87,7 +107,9 @@ def create_app(settings: Settings, *, store: DocumentStore | None = None) -> Pal
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            Mount("/api", routes=api.routes(context)),
         ],
+        exception_handlers=dict(api.EXCEPTION_HANDLERS),
         lifespan=lifespan,
     )
     app.sync_endpoint = SyncEndpoint(hub, settings, access)
@@ -96,3 +118,12 @@ def create_app(settings: Settings, *, store: DocumentStore | None = None) -> Pal
     app.state.settings = settings
     app.state.access = access
     return app
+
+
+def _is_catalog(store: object) -> TypeGuard[DocumentCatalog]:
+    """Whether the store also keeps document metadata (both of ours do)."""
+    return all(
+        callable(getattr(store, name, None))
+        for name in ("create_document", "get_document", "list_documents", "update_document",
+                     "delete_document", "purge_document")
+    )
