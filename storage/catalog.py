@@ -6,7 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from storage.base import StorageError
+from storage.base import STORED_DOC_ID_LENGTH, StorageError
+
+DOCUMENT_KINDS = frozenset({"text", "data"})
+"""The kinds of document `DocumentCatalog.create_document` accepts."""
 
 
 class DocumentExists(StorageError):
@@ -61,7 +64,14 @@ class DeliveryAttempt:
 
 
 class DocumentCatalog(Protocol):
-    """Document metadata: create, read, list, update, soft-delete, purge."""
+    """Document metadata: create, read, list, update, soft-delete, purge.
+
+    A document's row is made either by `create_document` or implicitly by the first
+    append to its id (kind ``text``, title ``""``, not public), so documents a socket
+    created show in lists too. Companions (``D.annotations``) get rows the same way but
+    never show in `list_documents`. `DocumentStore.load` ignores ``deleted_at``: the
+    server decides what a soft-deleted document exposes.
+    """
 
     async def create_document(
         self,
@@ -75,9 +85,16 @@ class DocumentCatalog(Protocol):
     ) -> DocumentMeta:
         """Create the metadata row.
 
+        An id is taken when its row has a title, is soft-deleted, or its document has
+        content (log rows or a compacted state). A row without any of these (an append of
+        no entries made it) is claimed: its metadata is filled in, ``created_at`` kept.
+        So is an explicitly created document whose title is empty and which has no
+        content yet: give documents a title.
+
         Raises:
             DocumentExists: the id is taken (even by a soft-deleted document).
             StorageUnavailable: the database failed.
+            ValueError: `doc_id` is empty or too long for the tables, or `kind` unknown.
         """
 
     async def get_document(self, doc_id: str, *, include_deleted: bool = False) -> DocumentMeta:
@@ -93,8 +110,12 @@ class DocumentCatalog(Protocol):
     ) -> Sequence[DocumentMeta]:
         """Documents ordered by id, `limit` at most, ids greater than `after` (keyset paging).
 
+        Ids compare as code points on every backend. Companions (``*.annotations``) are
+        never listed; soft-deleted documents only with `include_deleted`.
+
         Raises:
             StorageUnavailable: the database failed.
+            ValueError: `limit` is below 1.
         """
 
     async def update_document(
@@ -117,6 +138,10 @@ class DocumentCatalog(Protocol):
 
     async def purge_document(self, doc_id: str) -> None:
         """Erase a soft-deleted document and all its rows (log, state, authorship).
+
+        In the same transaction: its companion ``D.annotations`` (whether deleted or not)
+        and the webhooks registered for either id, with their attempts. Close the
+        document's room first: an append that commits after the purge starts it anew.
 
         Raises:
             DocumentNotFound: no such soft-deleted document.
@@ -150,7 +175,7 @@ class WebhookRegistry(Protocol):
         """
 
     async def remove_webhook(self, webhook_id: str) -> None:
-        """Unregister.
+        """Unregister, forgetting its delivery attempts.
 
         Raises:
             WebhookNotFound: no such webhook.
@@ -167,8 +192,31 @@ class WebhookRegistry(Protocol):
     async def list_attempts(
         self, webhook_id: str, *, limit: int = 100
     ) -> Sequence[DeliveryAttempt]:
-        """The latest attempts for a webhook, newest first.
+        """The latest attempts for a webhook, newest first (by ``at``, then last recorded).
 
         Raises:
             StorageUnavailable: the database failed.
+            ValueError: `limit` is below 1.
         """
+
+
+def check_new_document(doc_id: str, kind: str) -> None:
+    """Validate the arguments of `DocumentCatalog.create_document`.
+
+    Raises:
+        ValueError: `doc_id` is empty or longer than the tables hold, or `kind` is unknown.
+    """
+    if not 0 < len(doc_id) <= STORED_DOC_ID_LENGTH:
+        raise ValueError(f"doc_id must be 1 to {STORED_DOC_ID_LENGTH} characters")
+    if kind not in DOCUMENT_KINDS:
+        raise ValueError(f"kind must be one of {sorted(DOCUMENT_KINDS)}, not {kind!r}")
+
+
+def check_page(limit: int) -> None:
+    """Validate a page size.
+
+    Raises:
+        ValueError: `limit` is below 1.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
