@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import anyio
 import pytest
 
 from storage.base import (
@@ -89,6 +90,29 @@ async def test_create_on_a_taken_id_raises_document_exists(
             with pytest.raises(DocumentExists):
                 await store.create_document(taken, title="Autre")
         assert (await store.get_document(doc_id)).title == "Charte"
+
+
+async def test_concurrent_creations_of_one_id_leave_one_winner(
+    make_store: StoreFactory, doc_id: str
+) -> None:
+    created: list[str] = []
+    refused: list[str] = []
+
+    async def create(n: int) -> None:
+        try:
+            await store.create_document(doc_id, title=f"Version {n}")
+            created.append(f"Version {n}")
+        except DocumentExists:
+            refused.append(f"Version {n}")
+
+    async with make_store() as store:
+        async with anyio.create_task_group() as tg:
+            for n in range(5):
+                tg.start_soon(create, n)
+        read = await store.get_document(doc_id)
+    assert len(created) == 1
+    assert len(refused) == 4
+    assert read.title == created[0]
 
 
 async def test_create_claims_an_implicit_row_without_content(
