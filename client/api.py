@@ -62,6 +62,10 @@ class Unavailable(ApiError):
     """503: storage is down; retry later."""
 
 
+class Unreachable(ApiError):
+    """No answer: the server could not be reached (``status`` 0)."""
+
+
 _BY_STATUS: Mapping[int, type[ApiError]] = {
     400: BadRequest, 401: Unauthorized, 403: PermissionDenied, 404: NotFound, 409: Conflict,
     413: PayloadTooLarge, 415: UnsupportedMediaType, 422: Invalid, 503: Unavailable,
@@ -102,9 +106,12 @@ class PalabreApi:
 
         Raises:
             ApiError: the server answered with an error status (a subclass by status).
-            httpx.HTTPError: the server could not be reached.
+            Unreachable: the server could not be reached.
         """
-        response = await self._http.request(method, path, json=json, params=params)
+        try:
+            response = await self._http.request(method, path, json=json, params=params)
+        except httpx.TransportError as exc:
+            raise Unreachable(0, "unreachable", f"{self._http.base_url}: {exc!r}") from exc
         if response.is_success:
             return response
         try:
