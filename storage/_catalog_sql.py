@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, delete, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, Row, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -40,6 +40,11 @@ _DOCUMENT_COLUMNS = (
     DocumentRow.is_public,
     DocumentRow.deleted_at,
     DocumentRow.schema,
+)
+_IS_NOT_COMPANION = (
+    # Not LIKE: SQLite's LIKE ignores case, and D.ANNOTATIONS is a document of its own.
+    func.substr(DocumentRow.doc_id, func.length(DocumentRow.doc_id) - len(ANNOTATIONS_SUFFIX) + 1)
+    != ANNOTATIONS_SUFFIX
 )
 _DocumentFields = Row[str, str, str, float, float, str | None, bool, float | None, str | None]
 _WebhookFields = Row[str, str, str, str, str | None, float, str | None]
@@ -171,7 +176,7 @@ class SqlCatalog(ABC):
                 )
                 query = (
                     select(*_DOCUMENT_COLUMNS)
-                    .where(~DocumentRow.doc_id.endswith(ANNOTATIONS_SUFFIX, autoescape=True))
+                    .where(_IS_NOT_COMPANION)
                     .order_by(doc_id)
                     .limit(limit)
                 )

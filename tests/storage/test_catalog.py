@@ -171,6 +171,7 @@ async def test_list_pages_by_id_and_hides_companions_and_deleted(
     async with make_store() as store:
         for letter in "ecadb":
             await store.create_document(prefix + letter, title=f"Article {letter}")
+        await store.create_document(prefix + "f.ANNOTATIONS", title="Pas un compagnon")
         await store.append(prefix + "a" + ANNOTATIONS_SUFFIX, [alice.entry(alice.insert(0, "ç"))])
         await store.delete_document(prefix + "c")
         first = await store.list_documents(limit=2, after=prefix)
@@ -180,8 +181,10 @@ async def test_list_pages_by_id_and_hides_companions_and_deleted(
         with pytest.raises(ValueError, match="limit"):
             await store.list_documents(limit=0)
     assert [m.doc_id for m in first] == [prefix + "a", prefix + "b"]
-    assert [m.doc_id for m in paged] == [prefix + x for x in "abde"]
-    assert [m.doc_id for m in everything] == [prefix + x for x in "abcde"]
+    assert [m.doc_id for m in paged] == [prefix + x for x in ("a", "b", "d", "e", "f.ANNOTATIONS")]
+    assert [m.doc_id for m in everything] == [
+        prefix + x for x in ("a", "b", "c", "d", "e", "f.ANNOTATIONS")
+    ]
     assert everything[2].deleted_at is not None
     assert companion.title == ""  # readable by id, only hidden from lists
 
