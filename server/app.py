@@ -15,12 +15,14 @@ from starlette.types import Receive, Scope, Send
 
 from server import api
 from server.access import Access
+from server.api.webhooks import webhook_routes
 from server.endpoint import SyncEndpoint
 from server.hub import Hub
 from server.metrics import CONTENT_TYPE, Metrics
 from server.settings import Settings
+from server.webhooks import WebhookDispatcher
 from storage.base import DocumentStore, StorageUnavailable
-from storage.catalog import DocumentCatalog
+from storage.catalog import DocumentCatalog, WebhookRegistry
 
 log = logging.getLogger("palabre.app")
 
@@ -53,11 +55,13 @@ def create_app(
     store: DocumentStore | None = None,
     catalog: DocumentCatalog | None = None,
     max_body_bytes: int = api.DEFAULT_MAX_BODY_BYTES,
+    webhooks: WebhookRegistry | None = None,
 ) -> PalabreApp:
     """Build the ASGI app; `store` defaults to SQL storage at the configured URL.
 
     `catalog` (document metadata) defaults to `store`, which implements it too; API
-    request bodies over `max_body_bytes` are refused with 413.
+    request bodies over `max_body_bytes` are refused with 413. `webhooks` (registered
+    webhooks and their deliveries) defaults to `store` too.
     """
     if store is None:
         from storage.sql import SqlDocumentStore
@@ -74,6 +78,12 @@ def create_app(
         if not _is_catalog(store):
             raise TypeError(f"{type(store).__name__} keeps no document metadata; pass catalog=")
         catalog = store
+    if webhooks is None:
+        if not _is_webhook_registry(store):
+            raise TypeError(f"{type(store).__name__} keeps no webhooks; pass webhooks=")
+        webhooks = store
+    dispatcher = WebhookDispatcher(settings, webhooks, metrics)
+    hub.on_commit = dispatcher.on_commit
     context = api.ApiContext(
         hub=hub, catalog=catalog, access=access, max_body_bytes=max_body_bytes
     )
@@ -82,7 +92,9 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         access.announce()
         try:
-            async with the_store, hub.running():
+            # Stopped in reverse: the hub's last commits still reach the dispatcher,
+            # whose last deliveries are still recorded in the store.
+            async with the_store, dispatcher.running(), hub.running():
                 yield
         finally:
             await access.aclose()
@@ -107,6 +119,7 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            *webhook_routes(context, webhooks),
             Mount("/api", routes=api.routes(context)),
         ],
         exception_handlers=dict(api.EXCEPTION_HANDLERS),
@@ -117,6 +130,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.settings = settings
     app.state.access = access
+    app.state.webhooks = dispatcher
     return app
 
 
@@ -126,4 +140,13 @@ def _is_catalog(store: object) -> TypeGuard[DocumentCatalog]:
         callable(getattr(store, name, None))
         for name in ("create_document", "get_document", "list_documents", "update_document",
                      "delete_document", "purge_document")
+    )
+
+
+def _is_webhook_registry(store: object) -> TypeGuard[WebhookRegistry]:
+    """Whether the store also keeps webhooks (both of ours do)."""
+    return all(
+        callable(getattr(store, name, None))
+        for name in ("add_webhook", "list_webhooks", "remove_webhook", "record_attempt",
+                     "list_attempts")
     )

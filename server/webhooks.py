@@ -34,6 +34,7 @@ from server._webhook_rules import (
     sign,
 )
 from server.metrics import Metrics
+from server.permissions import ANNOTATIONS_SUFFIX
 from server.settings import Settings
 from storage.base import StorageUnavailable
 from storage.catalog import DeliveryAttempt, Webhook, WebhookRegistry
@@ -93,7 +94,13 @@ class WebhookDispatcher:
     # -- producers (synchronous, never block) --------------------------------------------
 
     def on_commit(self, doc_id: str, state_vector: bytes) -> None:
-        """A batch of `doc_id` was committed; `document.changed` follows, debounced."""
+        """A batch of `doc_id` was committed; `document.changed` follows, debounced.
+
+        Companions (``D.annotations``) are left out: their changes go out as annotation
+        events.
+        """
+        if doc_id.endswith(ANNOTATIONS_SUFFIX):
+            return
         if self._debouncer.commit(doc_id, state_vector, self._clock()):
             self._tick.set()
 
