@@ -27,6 +27,7 @@ log = logging.getLogger("palabre.hub")
 T = TypeVar("T")
 
 _SHUTDOWN_DEADLINE_SECONDS = 30.0
+_ID_CHECK_INTERVAL_SECONDS = 0.2
 
 
 class _Loading:
@@ -200,7 +201,9 @@ class Hub:
 
         Rooms mark their document after each commit; this task checks the marked ones and
         commits the missing ids through `transform`. Its own commit marks the document
-        again, and the second check finds nothing to do: there is no loop.
+        again, and the second check finds nothing to do: there is no loop. A check walks
+        the whole text (milliseconds for a long one), so a busy document is checked at
+        most once per `_ID_CHECK_INTERVAL_SECONDS`, marks made meanwhile coalescing.
         """
         while True:
             await self._ids_wanted.wait()
@@ -215,6 +218,7 @@ class Hub:
                 except (Overloaded, StorageUnavailable, SchemaError) as exc:
                     self._metrics.errors.labels(kind="assign_ids_failed").inc()
                     log.error("block ids not assigned: %s", exc, extra={"doc_id": doc_id})
+            await anyio.sleep(_ID_CHECK_INTERVAL_SECONDS)
 
     def _maybe_compact(self, room: Room, log_rows: int) -> None:
         if (

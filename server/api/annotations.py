@@ -42,6 +42,7 @@ from server.api._common import (
     live_document,
     only_fields,
     read_json,
+    storage_errors,
     text_field,
 )
 from server.auth import Principal
@@ -182,7 +183,7 @@ class Annotations:
     async def _write(
         self, doc_id: str, principal: Principal, change: Callable[[Doc[Any]], AnnotationWrite]
     ) -> AnnotationWrite:
-        with annotation_errors():
+        with annotation_errors(), storage_errors():
             return await self._context.hub.transform(
                 doc_id + ANNOTATIONS_SUFFIX, change, principal=principal.sub
             )

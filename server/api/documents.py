@@ -120,11 +120,12 @@ class Documents:
             )
         if markdown:
             try:
-                await self._context.hub.transform(
-                    doc_id, lambda doc: _import_into_empty(doc, markdown),
-                    principal=principal.sub,
-                )
-            except (PalabreError, StorageError):
+                with storage_errors(doc_id):
+                    await self._context.hub.transform(
+                        doc_id, lambda doc: _import_into_empty(doc, markdown),
+                        principal=principal.sub,
+                    )
+            except PalabreError:
                 await self._forget(doc_id)
                 raise
         response = JSONResponse(meta_json(meta), status_code=201)

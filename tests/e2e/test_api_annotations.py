@@ -9,8 +9,9 @@ import httpx
 import pytest
 from pycrdt import Map
 
-from client.api import Invalid, NotFound, PalabreApi, PermissionDenied
+from client.api import Invalid, NotFound, PalabreApi, PermissionDenied, Unavailable
 from client.session import Session, connect
+from storage.memory import MemoryDocumentStore
 from tests.conftest import RunningServer, ServerFactory
 
 CHARTE = (Path(__file__).parent.parent / "fixtures" / "charte.md").read_text(encoding="utf-8")
@@ -154,3 +155,23 @@ async def test_invalid_annotations_are_refused_and_nothing_is_written(
                 "/api/documents/charte/annotations", headers={"Authorization": f"Bearer {token}"}
             )
             assert listed.json() == {"annotations": []}
+
+
+async def test_a_comment_that_cannot_be_stored_is_503_and_never_seen(
+    start_server: ServerFactory,
+) -> None:
+    store = MemoryDocumentStore()
+    async with start_server(store=store) as server:
+        paragraph = await charter(server)
+        async with (
+            connect(server.url, "charte.annotations", server.token("citizen", "Anaïs")) as anais,
+            PalabreApi(server.url, server.token("citizen", "Élodie")) as elodie,
+        ):
+            await anais.synced()
+            store.fail_next_appends(1)
+            with pytest.raises(Unavailable):
+                await elodie.add_annotation("charte", paragraph, "Perdu ?")
+            kept = await elodie.add_annotation("charte", paragraph, COMMENT)
+            await anais.wait_for(lambda: kept["id"] in entries(anais), timeout=10)
+            assert len(entries(anais)) == 1
+            assert [a["body"] for a in await elodie.list_annotations("charte")] == [COMMENT]

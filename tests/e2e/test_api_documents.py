@@ -266,3 +266,19 @@ async def test_openapi_describes_every_route_and_the_docs_page_lists_them(
         page = await client.get("/api/docs")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert all(path in page.text for path in spec["paths"])
+
+
+async def test_a_failed_first_commit_is_503_and_leaves_no_document(
+    start_server: ServerFactory,
+) -> None:
+    store = MemoryDocumentStore()
+    async with start_server(store=store) as server, facilitator(server) as api:
+        store.fail_next_appends(1)
+        async with http(server, server.token("facilitator", "Loïc")) as client:
+            response = await client.post(
+                "/api/documents", json={"id": "charte", "title": "T", "markdown": CHARTE}
+            )
+        assert response.status_code == 503 and response.json()["error"] == "unavailable"
+        assert await api.list_documents() == ([], None)
+        await api.create_document("charte", "Charte", markdown=CHARTE)
+        assert await api.get_content("charte") == to_markdown(markdown_to_doc(CHARTE))
