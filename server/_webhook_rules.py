@@ -20,6 +20,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import hmac
+import json
 import math
 import random
 from collections import deque
@@ -53,6 +54,39 @@ class Outgoing:
     doc_id: str
     created_at: float
     data: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one try went: the HTTP status, or ``None`` and an error when none came."""
+
+    status: int | None
+    error: str | None
+    retry_after: float | None = None
+
+    @property
+    def is_success(self) -> bool:
+        """A 2xx answer."""
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def is_retryable(self) -> bool:
+        """No answer, a 5xx or a 429; other answers (3xx, 4xx) are final."""
+        return self.status is None or self.status >= 500 or self.status == 429
+
+
+def encode_body(item: Outgoing) -> bytes:
+    """The JSON body; ``created_at`` in Unix seconds, as everywhere in the API."""
+    payload = {
+        "id": item.event_id, "event": item.event.value, "doc_id": item.doc_id,
+        "created_at": item.created_at, "data": item.data,
+    }
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def state_vector_etag(state_vector: bytes) -> str:
+    """An entity tag for a document state: a digest of its state vector."""
+    return '"' + hashlib.sha256(state_vector).hexdigest()[:32] + '"'
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:

@@ -1,19 +1,23 @@
 """Webhooks: an observer with its own bounded queue, tasks, HMAC signatures and retries.
 
-The hub and the API call `WebhookDispatcher.notify` / `on_commit`, which only queue and
-never wait; a pump hands queued events to a few delivery workers, which POST each to
-every webhook that wants it (``httpx``), retrying network errors, 5xx and 429 with
-jittered exponential back-off (``Retry-After`` honoured up to a cap), never other 4xx.
-Every try is recorded through `WebhookRegistry.record_attempt`. Signatures and how a
-receiver verifies them: `server._webhook_rules`. The only importer of httpx besides
-`server.auth` (OIDC).
+The hub and the API call `WebhookDispatcher.on_commit` / `notify`, which only queue and
+never wait. A pump hands queued events to a few delivery workers, which POST each to
+every webhook that wants it (``httpx``). Network errors, 5xx and 429 are tried again
+after a jittered exponential back-off (``Retry-After`` honoured up to a cap), other
+answers are final; a try waiting for its turn sits in a schedule, not in a worker, so a
+failing receiver never holds up the others. Every try is recorded through
+`WebhookRegistry.record_attempt`. Retries can reorder events of one webhook: receivers
+order by ``created_at`` (``document.changed`` carries the latest state anyway).
+Signatures and how a receiver verifies them: `server._webhook_rules`. The only importer
+of httpx besides `server.auth` (OIDC).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import heapq
+import itertools
 import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -27,11 +31,14 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from server._webhook_rules import (
     Debouncer,
     EventQueue,
+    Outcome,
     Outgoing,
     WebhookEvent,
     backoff_delay,
+    encode_body,
     retry_after_seconds,
     sign,
+    state_vector_etag,
 )
 from server.metrics import Metrics
 from server.permissions import ANNOTATIONS_SUFFIX
@@ -42,27 +49,14 @@ from storage.catalog import DeliveryAttempt, Webhook, WebhookRegistry
 log = logging.getLogger("palabre.webhooks")
 
 WORKERS = 4
-"""Deliveries in flight at once; a receiver being retried holds one of them."""
+"""Tries in flight at once."""
 
 
 @dataclass(frozen=True, slots=True)
-class _Result:
-    status: int | None
-    error: str | None
-    retry_after: float | None = None
-
-    @property
-    def is_success(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
-
-    @property
-    def is_retryable(self) -> bool:
-        return self.status is None or self.status >= 500 or self.status == 429
-
-
-def state_vector_etag(state_vector: bytes) -> str:
-    """An entity tag for a document state: a digest of its state vector."""
-    return '"' + hashlib.sha256(state_vector).hexdigest()[:32] + '"'
+class _Retry:
+    webhook: Webhook
+    item: Outgoing
+    attempt: int
 
 
 class WebhookDispatcher:
@@ -88,6 +82,9 @@ class WebhookDispatcher:
         self._tick = anyio.Event()
         self._idle = anyio.Event()
         self._in_flight = 0
+        self._retries: list[tuple[float, int, _Retry]] = []
+        self._retry_order = itertools.count()
+        self._retry_due = anyio.Event()
         self._is_running = False
         self._client: httpx.AsyncClient | None = None
 
@@ -136,9 +133,10 @@ class WebhookDispatcher:
         ) as client, anyio.create_task_group() as tg:
             self._client = client
             self._is_running = True
-            send, receive = anyio.create_memory_object_stream[Outgoing]()
+            send, receive = anyio.create_memory_object_stream[Outgoing | _Retry]()
             tg.start_soon(self._debounce_loop)
-            tg.start_soon(self._pump, send)
+            tg.start_soon(self._pump, send.clone())
+            tg.start_soon(self._retry_loop, send)
             for _ in range(WORKERS):
                 tg.start_soon(self._work, receive.clone())
             receive.close()
@@ -150,17 +148,22 @@ class WebhookDispatcher:
                 self._is_running = False
                 tg.cancel_scope.cancel()
 
+    @property
+    def _pending(self) -> int:
+        return len(self._queue) + self._in_flight + len(self._retries)
+
     async def _flush(self) -> None:
         for doc_id, state_vector in self._debouncer.pop_all():
             self._changed(doc_id, state_vector)
         with anyio.move_on_after(self._settings.webhook_shutdown_seconds):
-            while len(self._queue) or self._in_flight:
+            while self._pending:
                 self._idle = anyio.Event()
                 await self._idle.wait()
-        left = len(self._queue) + self._in_flight
-        if left:
-            self._metrics.errors.labels(kind="webhook_dropped").inc(left)
-            log.warning("shutdown: %d webhook deliveries dropped past the deadline", left)
+        if self._pending:
+            self._metrics.errors.labels(kind="webhook_dropped").inc(self._pending)
+            log.warning(
+                "shutdown: %d webhook deliveries dropped past the deadline", self._pending
+            )
 
     def _changed(self, doc_id: str, state_vector: bytes) -> None:
         self.notify(
@@ -175,7 +178,7 @@ class WebhookDispatcher:
             with anyio.move_on_after(self._debouncer.next_due() - self._clock()):
                 await self._tick.wait()
 
-    async def _pump(self, send: ObjectSendStream[Outgoing]) -> None:
+    async def _pump(self, send: ObjectSendStream[Outgoing | _Retry]) -> None:
         async with send:
             while True:
                 item = self._queue.get()
@@ -186,22 +189,38 @@ class WebhookDispatcher:
                 self._in_flight += 1
                 await send.send(item)
 
-    async def _work(self, receive: ObjectReceiveStream[Outgoing]) -> None:
+    async def _retry_loop(self, send: ObjectSendStream[Outgoing | _Retry]) -> None:
+        async with send:
+            while True:
+                if self._retries and self._retries[0][0] <= self._clock():
+                    _, _, retry = heapq.heappop(self._retries)
+                    self._in_flight += 1
+                    await send.send(retry)
+                    continue
+                self._retry_due = anyio.Event()
+                wait = self._retries[0][0] - self._clock() if self._retries else math.inf
+                with anyio.move_on_after(wait):
+                    await self._retry_due.wait()
+
+    async def _work(self, receive: ObjectReceiveStream[Outgoing | _Retry]) -> None:
         async with receive:
-            async for item in receive:
+            async for job in receive:
                 try:
-                    await self._deliver_everywhere(item)
+                    if isinstance(job, _Retry):
+                        await self._try(job.webhook, job.item, job.attempt)
+                    else:
+                        await self._fan_out(job)
                 except Exception:
                     # A task boundary: one bad event must not stop deliveries.
-                    log.exception("webhook event %s failed", item.event_id)
+                    log.exception("webhook delivery failed")
                 finally:
                     self._in_flight -= 1
-                    if not len(self._queue) and not self._in_flight:
+                    if not self._pending:
                         self._idle.set()
 
     # -- delivery -----------------------------------------------------------------------
 
-    async def _deliver_everywhere(self, item: Outgoing) -> None:
+    async def _fan_out(self, item: Outgoing) -> None:
         try:
             webhooks = await self._registry.list_webhooks(doc_id=item.doc_id)
         except StorageUnavailable as exc:
@@ -209,35 +228,40 @@ class WebhookDispatcher:
             return
         for webhook in webhooks:
             if item.event in webhook.events:
-                await self._deliver(webhook, item)
+                await self._try(webhook, item, 1)
 
-    async def _deliver(self, webhook: Webhook, item: Outgoing) -> bool:
-        """POST `item` to `webhook` until it succeeds, fails for good or runs out of tries."""
-        body = _body(item)
+    async def _try(self, webhook: Webhook, item: Outgoing, attempt: int) -> None:
+        """POST `item` to `webhook` once; on a retryable failure, schedule the next try."""
         settings = self._settings
-        for attempt in range(1, settings.webhook_max_attempts + 1):
-            result = await self._post(webhook, item, body)
-            await self._record(webhook, item, attempt, result)
-            if result.is_success:
-                return True
-            if not result.is_retryable or attempt == settings.webhook_max_attempts:
-                break
-            delay = result.retry_after
+        outcome = await self._post(webhook, item)
+        await self._record(webhook, item, attempt, outcome)
+        if outcome.is_success:
+            return
+        if outcome.is_retryable and attempt < settings.webhook_max_attempts:
+            delay = outcome.retry_after
             if delay is None:
                 delay = backoff_delay(
                     attempt, base=settings.webhook_retry_base_seconds,
                     cap=settings.webhook_retry_max_seconds,
                 )
-            await anyio.sleep(delay)
+            if len(self._retries) < settings.webhook_queue_size:
+                retry = _Retry(webhook, item, attempt + 1)
+                heapq.heappush(
+                    self._retries, (self._clock() + delay, next(self._retry_order), retry)
+                )
+                self._retry_due.set()
+                return
+            self._dropped(item, "too many deliveries wait for a retry")
         self._metrics.errors.labels(kind="webhook_failed").inc()
         log.warning(
             "webhook %s gave up on event %s after %d tries (%s)", webhook.webhook_id,
-            item.event_id, attempt, result.error or result.status, extra={"doc_id": item.doc_id},
+            item.event_id, attempt, outcome.error or outcome.status,
+            extra={"doc_id": item.doc_id},
         )
-        return False
 
-    async def _post(self, webhook: Webhook, item: Outgoing, body: bytes) -> _Result:
+    async def _post(self, webhook: Webhook, item: Outgoing) -> Outcome:
         assert self._client is not None, "deliveries run only while the dispatcher runs"
+        body = encode_body(item)
         timestamp = int(time.time())
         headers = {
             "Content-Type": "application/json",
@@ -250,31 +274,22 @@ class WebhookDispatcher:
         try:
             response = await self._client.post(webhook.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            return _Result(None, f"{type(exc).__name__}: {exc}"[:500])
+            return Outcome(None, f"{type(exc).__name__}: {exc}"[:500])
         retry_after = retry_after_seconds(
             response.headers.get("Retry-After"), now=time.time(),
             cap=self._settings.webhook_retry_max_seconds,
         )
         error = None if response.is_success else response.reason_phrase or None
-        return _Result(response.status_code, error, retry_after)
+        return Outcome(response.status_code, error, retry_after)
 
     async def _record(
-        self, webhook: Webhook, item: Outgoing, attempt: int, result: _Result
+        self, webhook: Webhook, item: Outgoing, attempt: int, outcome: Outcome
     ) -> None:
         record = DeliveryAttempt(
             webhook_id=webhook.webhook_id, event_id=item.event_id, event=item.event.value,
-            attempt=attempt, at=time.time(), status=result.status, error=result.error,
+            attempt=attempt, at=time.time(), status=outcome.status, error=outcome.error,
         )
         try:
             await self._registry.record_attempt(record)
         except StorageUnavailable as exc:
             log.error("webhook attempt not recorded: %s", exc, extra={"doc_id": item.doc_id})
-
-
-def _body(item: Outgoing) -> bytes:
-    """The JSON body; ``created_at`` in Unix seconds, as everywhere in the API."""
-    payload = {
-        "id": item.event_id, "event": item.event.value, "doc_id": item.doc_id,
-        "created_at": item.created_at, "data": item.data,
-    }
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
