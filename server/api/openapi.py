@@ -10,6 +10,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from server._webhook_rules import WebhookEvent
+
 Schema = dict[str, Any]
 
 
@@ -64,6 +66,21 @@ SCHEMAS: dict[str, Schema] = {
                              quote=_STR, anchor={"description": "Yjs relative positions"}),
     "ReplyCreate": _obj(["body"], body=_STR),
     "AnnotationPatch": _obj([], body=_STR, status=_STATUS),
+    "Webhook": _obj(["id", "url", "events", "doc_id", "created_at"], id=_STR, url=_STR,
+                    events={"type": "array", "items": _ref("WebhookEvent")},
+                    doc_id={**_NSTR, "description": "null: every document"},
+                    created_at=_TIME, created_by=_NSTR,
+                    secret={**_STR, "description": "only in the answer to its creation"}),
+    "WebhookEvent": {"type": "string", "enum": [event.value for event in WebhookEvent]},
+    "WebhookCreate": _obj(["url", "events"], url=_STR, doc_id=_DOC_ID,
+                          events={"type": "array", "items": _ref("WebhookEvent"),
+                                  "minItems": 1},
+                          secret={"type": "string", "minLength": 16, "maxLength": 256}),
+    "WebhookList": _obj(["webhooks"], webhooks={"type": "array", "items": _ref("Webhook")}),
+    "DeliveryList": _obj(["deliveries"], deliveries={"type": "array", "items": _obj(
+        ["event_id", "event", "attempt", "at", "status"], event_id=_STR, event=_STR,
+        attempt={"type": "integer"}, at=_TIME, status={"type": ["integer", "null"]},
+        error=_NSTR)}),
 }
 
 _ERRORS = {
@@ -145,6 +162,21 @@ PATHS: dict[str, Schema] = {
     "/api/documents/{doc_id}/annotations/{annotation_id}/replies/{reply_id}": {
         "patch": _op("Edit own reply, or set its status (moderators)", ("200", "Annotation"),
                      _W, body="AnnotationPatch", params=[_ID, _AID, _RID]),
+    },
+    "/api/webhooks": {
+        "get": _op("Registered webhooks (facilitators)", ("200", "WebhookList"),
+                   "401 403 422 503", params=[_param("doc_id")]),
+        "post": _op("Register a webhook; its secret is shown once", ("201", "Webhook"),
+                    "400 401 403 413 415 422 503", body="WebhookCreate"),
+    },
+    "/api/webhooks/{webhook_id}": {
+        "delete": _op("Unregister", ("204", None), "401 403 404 503",
+                      params=[_param("webhook_id", "path")]),
+    },
+    "/api/webhooks/{webhook_id}/deliveries": {
+        "get": _op("Latest delivery attempts, newest first", ("200", "DeliveryList"),
+                   "400 401 403 404 503", params=[_param("webhook_id", "path"),
+                                                  _param("limit", schema={"type": "integer"})]),
     },
     "/api/openapi.json": {"get": {"summary": "This document",
                                   "responses": {"200": {"description": "OpenAPI 3.1"}}}},
