@@ -85,7 +85,8 @@ def create_app(
     dispatcher = WebhookDispatcher(settings, webhooks, metrics)
     hub.on_commit = dispatcher.on_commit
     context = api.ApiContext(
-        hub=hub, catalog=catalog, access=access, max_body_bytes=max_body_bytes
+        hub=hub, catalog=catalog, access=access, max_body_bytes=max_body_bytes,
+        notify=dispatcher.notify,
     )
 
     @asynccontextmanager

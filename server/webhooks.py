@@ -6,8 +6,8 @@ every webhook that wants it (``httpx``). Network errors, 5xx and 429 are tried a
 after a jittered exponential back-off (``Retry-After`` honoured up to a cap), other
 answers are final; a try waiting for its turn sits in a schedule, not in a worker, so a
 failing receiver never holds up the others. Every try is recorded through
-`WebhookRegistry.record_attempt`. Retries can reorder events of one webhook: receivers
-order by ``created_at`` (``document.changed`` carries the latest state anyway).
+`WebhookRegistry.record_attempt`. Concurrent tries and retries can reorder events of one
+webhook: receivers order by ``created_at`` (``document.changed`` carries the latest state).
 Signatures and how a receiver verifies them: `server._webhook_rules`. The only importer
 of httpx besides `server.auth` (OIDC).
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from server._webhook_rules import WebhookEvent
 from server.access import Access
 from server.auth import Principal
 from server.errors import (
@@ -36,6 +37,8 @@ log = logging.getLogger("palabre.api")
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
 DOC_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 JsonObject = dict[str, object]
+Notify = Callable[[WebhookEvent, str, JsonObject], None]
+"""Queues a webhook event about a document; never blocks (`WebhookDispatcher.notify`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +49,8 @@ class ApiContext:
     catalog: DocumentCatalog
     access: Access
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    notify: Notify | None = None
+    """Where webhook events go; ``None``: nowhere."""
 
 
 async def caller(request: Request, context: ApiContext) -> Principal:

@@ -34,6 +34,7 @@ from crdt.annotations import (
 )
 from crdt.errors import SchemaError
 from crdt.schema import JsonValue, find_block
+from server._webhook_rules import WebhookEvent
 from server.api._common import (
     ApiContext,
     JsonObject,
@@ -130,6 +131,7 @@ class Annotations:
         written = await self._write(doc_id, principal, lambda doc: add_annotation(
             doc, paragraph_id=paragraph_id, body=text, author=author, quote=quote, anchor=anchor,
         ))
+        self._emit(WebhookEvent.ANNOTATION_CREATED, doc_id, written.annotation)
         return JSONResponse(annotation_json(written.annotation, moderates), status_code=201)
 
     async def create_reply(self, request: Request) -> Response:
@@ -144,6 +146,7 @@ class Annotations:
             doc, annotation.id, body=text, author=author,
         ))
         reply = written.annotation.replies[-1]
+        self._emit(WebhookEvent.ANNOTATION_UPDATED, doc_id, written.annotation, reply.id)
         payload = annotation_json(written.annotation, moderates)
         payload["reply"] = dataclasses.asdict(reply)
         return JSONResponse(payload, status_code=201)
@@ -178,7 +181,18 @@ class Annotations:
             return written
 
         written = await self._write(doc_id, principal, change)
+        self._emit(WebhookEvent.ANNOTATION_UPDATED, doc_id, written.annotation, reply_id)
         return JSONResponse(annotation_json(written.annotation, moderates))
+
+    def _emit(
+        self, event: WebhookEvent, doc_id: str, annotation: Annotation, reply_id: str | None = None
+    ) -> None:
+        """Tell webhooks which annotation changed (never its words: they read it by API)."""
+        if self._context.notify is not None:
+            self._context.notify(event, doc_id, {
+                "annotation_id": annotation.id, "paragraph_id": annotation.paragraph_id,
+                "reply_id": reply_id, "status": annotation.status,
+            })
 
     async def _write(
         self, doc_id: str, principal: Principal, change: Callable[[Doc[Any]], AnnotationWrite]
