@@ -29,6 +29,7 @@ from server.errors import (
     UnsupportedMediaType,
 )
 from server.hub import Hub
+from server.permissions import ANNOTATIONS_SUFFIX
 from storage.base import DocumentNotFound, StorageUnavailable
 from storage.catalog import DocumentCatalog, DocumentExists, DocumentMeta
 
@@ -181,12 +182,14 @@ def storage_errors(doc_id: str | None = None) -> Iterator[None]:
 
 
 async def live_document(context: ApiContext, doc_id: str) -> DocumentMeta:
-    """The metadata of a live (not deleted) document.
+    """The metadata of a live (not deleted) document; companions are not documents here.
 
     Raises:
         NotFound: no such document.
         Overloaded: storage is down.
     """
+    if doc_id.endswith(ANNOTATIONS_SUFFIX):
+        raise NotFound(f"{doc_id!r} holds annotations: use /api/documents/<id>/annotations")
     with storage_errors(doc_id):
         return await context.catalog.get_document(doc_id)
 

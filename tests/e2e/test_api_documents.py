@@ -186,6 +186,7 @@ ERROR_CASES: list[tuple[str, str, str, dict[str, Any], int, str]] = [
      {"json": {"id": "x", "title": "X"}, "role": "citizen"}, 403, "forbidden"),
     ("unknown id", "GET", "/api/documents/inconnu/content", {}, 404, "not_found"),
     ("unknown route", "GET", "/api/nulle-part", {}, 404, "not_found"),
+    ("companion", "GET", "/api/documents/charte.annotations/content", {}, 404, "not_found"),
     ("id exists", "POST", "/api/documents", {"json": {"id": "charte", "title": "T"}}, 409,
      "conflict"),
     ("body too large", "POST", "/api/documents",
