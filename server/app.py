@@ -54,14 +54,15 @@ def create_app(
     *,
     store: DocumentStore | None = None,
     catalog: DocumentCatalog | None = None,
-    max_body_bytes: int = api.DEFAULT_MAX_BODY_BYTES,
+    max_body_bytes: int | None = None,
     webhooks: WebhookRegistry | None = None,
 ) -> PalabreApp:
     """Build the ASGI app; `store` defaults to SQL storage at the configured URL.
 
     `catalog` (document metadata) defaults to `store`, which implements it too; API
-    request bodies over `max_body_bytes` are refused with 413. `webhooks` (registered
-    webhooks and their deliveries) defaults to `store` too.
+    request bodies over `max_body_bytes` (default: ``settings.api_max_body_bytes``) are
+    refused with 413. `webhooks` (registered webhooks and their deliveries) defaults to
+    `store` too.
     """
     if store is None:
         from storage.sql import SqlDocumentStore
@@ -85,7 +86,8 @@ def create_app(
     dispatcher = WebhookDispatcher(settings, webhooks, metrics)
     hub.on_commit = dispatcher.on_commit
     context = api.ApiContext(
-        hub=hub, catalog=catalog, access=access, max_body_bytes=max_body_bytes,
+        hub=hub, catalog=catalog, access=access,
+        max_body_bytes=max_body_bytes or settings.api_max_body_bytes,
         notify=dispatcher.notify,
     )
 

@@ -50,6 +50,8 @@ class Settings:
     """Comma-separated ``Origin`` values a browser socket may come from; empty: any."""
     log_format: str = "text"
     """``text`` or ``json`` (one JSON object a line)."""
+    api_max_body_bytes: int = 2 * 1024 * 1024
+    """Largest HTTP API request body; a bigger one is refused with 413."""
     webhook_debounce_seconds: float = 2.0
     """Least time between two ``document.changed`` webhook events of one document."""
     webhook_max_attempts: int = 6

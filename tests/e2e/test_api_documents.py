@@ -229,6 +229,15 @@ async def test_errors_are_json_with_their_status_and_change_nothing(
         assert (await api.list_documents(), await api.get_content("charte", "json")) == before
 
 
+async def test_the_body_limit_is_a_setting(start_server: ServerFactory) -> None:
+    async with start_server(api_max_body_bytes=100) as server:
+        async with http(server, server.token("facilitator", "Loïc")) as client:
+            body = {"id": "charte", "title": "Charte", "markdown": "Un paragraphe. " * 10}
+            too_big = await client.post("/api/documents", json=body)
+            assert too_big.status_code == 413 and "100 bytes" in too_big.json()["detail"]
+            assert (await client.get("/api/documents")).json()["documents"] == []
+
+
 async def test_storage_down_is_503_and_nothing_is_created(start_server: ServerFactory) -> None:
     store = MemoryDocumentStore()
     async with start_server(store=store) as server, facilitator(server) as api:
