@@ -78,13 +78,14 @@ class WebhookDispatcher:
         self._clock = clock
         self._debouncer = Debouncer(settings.webhook_debounce_seconds)
         self._queue = EventQueue(settings.webhook_queue_size)
-        self._queued = anyio.Event()
-        self._tick = anyio.Event()
-        self._idle = anyio.Event()
+        # Events are made in `running`: they need the event loop.
+        self._queued: anyio.Event
+        self._tick: anyio.Event
+        self._idle: anyio.Event
+        self._retry_due: anyio.Event
         self._in_flight = 0
         self._retries: list[tuple[float, int, _Retry]] = []
         self._retry_order = itertools.count()
-        self._retry_due = anyio.Event()
         self._is_running = False
         self._client: httpx.AsyncClient | None = None
 
@@ -98,7 +99,7 @@ class WebhookDispatcher:
         """
         if doc_id.endswith(ANNOTATIONS_SUFFIX):
             return
-        if self._debouncer.commit(doc_id, state_vector, self._clock()):
+        if self._debouncer.commit(doc_id, state_vector, self._clock()) and self._is_running:
             self._tick.set()
 
     def notify(self, event: WebhookEvent, doc_id: str, data: dict[str, object]) -> None:
@@ -132,6 +133,8 @@ class WebhookDispatcher:
             timeout=timeout, transport=self._transport, follow_redirects=False
         ) as client, anyio.create_task_group() as tg:
             self._client = client
+            self._queued, self._tick = anyio.Event(), anyio.Event()
+            self._idle, self._retry_due = anyio.Event(), anyio.Event()
             self._is_running = True
             send, receive = anyio.create_memory_object_stream[Outgoing | _Retry]()
             tg.start_soon(self._debounce_loop)
