@@ -5,18 +5,24 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TypeGuard
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from server import api
+from server.access import Access
+from server.api.webhooks import webhook_routes
 from server.endpoint import SyncEndpoint
 from server.hub import Hub
 from server.metrics import CONTENT_TYPE, Metrics
 from server.settings import Settings
+from server.webhooks import WebhookDispatcher
 from storage.base import DocumentStore, StorageUnavailable
+from storage.catalog import DocumentCatalog, WebhookRegistry
 
 log = logging.getLogger("palabre.app")
 
@@ -43,8 +49,21 @@ class PalabreApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings, *, store: DocumentStore | None = None) -> PalabreApp:
-    """Build the ASGI app; `store` defaults to SQL storage at the configured URL."""
+def create_app(
+    settings: Settings,
+    *,
+    store: DocumentStore | None = None,
+    catalog: DocumentCatalog | None = None,
+    max_body_bytes: int | None = None,
+    webhooks: WebhookRegistry | None = None,
+) -> PalabreApp:
+    """Build the ASGI app; `store` defaults to SQL storage at the configured URL.
+
+    `catalog` (document metadata) defaults to `store`, which implements it too; API
+    request bodies over `max_body_bytes` (default: ``settings.api_max_body_bytes``) are
+    refused with 413. `webhooks` (registered webhooks and their deliveries) defaults to
+    `store` too.
+    """
     if store is None:
         from storage.sql import SqlDocumentStore
 
@@ -54,12 +73,34 @@ def create_app(settings: Settings, *, store: DocumentStore | None = None) -> Pal
         )
     metrics = Metrics()
     hub = Hub(settings, store, metrics)
+    access = Access(settings)
     the_store = store
+    if catalog is None:
+        if not _is_catalog(store):
+            raise TypeError(f"{type(store).__name__} keeps no document metadata; pass catalog=")
+        catalog = store
+    if webhooks is None:
+        if not _is_webhook_registry(store):
+            raise TypeError(f"{type(store).__name__} keeps no webhooks; pass webhooks=")
+        webhooks = store
+    dispatcher = WebhookDispatcher(settings, webhooks, metrics)
+    hub.on_commit = dispatcher.on_commit
+    context = api.ApiContext(
+        hub=hub, catalog=catalog, access=access,
+        max_body_bytes=max_body_bytes or settings.api_max_body_bytes,
+        notify=dispatcher.notify,
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with the_store, hub.running():
-            yield
+        access.announce()
+        try:
+            # Stopped in reverse: the hub's last commits still reach the dispatcher,
+            # whose last deliveries are still recorded in the store.
+            async with the_store, dispatcher.running(), hub.running():
+                yield
+        finally:
+            await access.aclose()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -81,11 +122,34 @@ def create_app(settings: Settings, *, store: DocumentStore | None = None) -> Pal
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            *webhook_routes(context, webhooks),
+            Mount("/api", routes=api.routes(context)),
         ],
+        exception_handlers=dict(api.EXCEPTION_HANDLERS),
         lifespan=lifespan,
     )
-    app.sync_endpoint = SyncEndpoint(hub, settings)
+    app.sync_endpoint = SyncEndpoint(hub, settings, access)
     app.state.hub = hub
     app.state.metrics = metrics
     app.state.settings = settings
+    app.state.access = access
+    app.state.webhooks = dispatcher
     return app
+
+
+def _is_catalog(store: object) -> TypeGuard[DocumentCatalog]:
+    """Whether the store also keeps document metadata (both of ours do)."""
+    return all(
+        callable(getattr(store, name, None))
+        for name in ("create_document", "get_document", "list_documents", "update_document",
+                     "delete_document", "purge_document")
+    )
+
+
+def _is_webhook_registry(store: object) -> TypeGuard[WebhookRegistry]:
+    """Whether the store also keeps webhooks (both of ours do)."""
+    return all(
+        callable(getattr(store, name, None))
+        for name in ("add_webhook", "list_webhooks", "remove_webhook", "record_attempt",
+                     "list_attempts")
+    )

@@ -10,7 +10,9 @@ import base64
 import binascii
 import json
 import logging
+import re
 import time
+import unicodedata
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -371,3 +373,14 @@ class _KeySource:
     def _unavailable(self, why: str) -> Overloaded:
         log.warning("identity provider %s unavailable: %s", self._config.issuer, why)
         return Overloaded("identity provider unavailable; retry later")
+
+
+_LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss"})
+
+
+def slugify(text: str) -> str:
+    """Lowercase ASCII words joined by ``-``: ``Élodie Lefèvre`` → ``elodie-lefevre``."""
+    # NFKD splits accents off their letters but leaves ligatures whole.
+    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
+    ascii_text = decomposed.encode("ascii", "ignore").decode("ascii").lower()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")

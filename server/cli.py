@@ -1,19 +1,22 @@
-"""The ``palabre`` command line: ``serve``, ``token`` (and the subcommands later issues add)."""
+"""The ``palabre`` command line: ``serve``, ``token``, ``import``, ``export`` (and later more)."""
 
 from __future__ import annotations
 
 import asyncio
-import re
-import unicodedata
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from server.auth import Role, mint_token
+from server.auth import Role, mint_token, slugify
 from server.logs import configure_logging
 from server.runner import build_server
-from server.secret import SecretError, load_or_create_secret
+from server.secret import SECRET_FILE, SecretError, load_or_create_secret
 from server.settings import settings_from_env
+
+if TYPE_CHECKING:
+    from client.api import ContentFormat
 
 
 @click.group()
@@ -41,6 +44,22 @@ def main() -> None:
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), default=None,
     help="Log line format [PALABRE_LOG_FORMAT, text].",
+)
+@click.option(
+    "--oidc-issuer", default=None,
+    help="Also accept RS256/ES256 tokens of this OpenID Connect issuer [PALABRE_OIDC_ISSUER].",
+)
+@click.option(
+    "--oidc-audience", default=None,
+    help="Audience those tokens must carry [PALABRE_OIDC_AUDIENCE].",
+)
+@click.option(
+    "--allowed-origins", default=None,
+    help="Comma-separated Origins browser sockets may come from [PALABRE_ALLOWED_ORIGINS; any].",
+)
+@click.option(
+    "--insecure-no-auth", "auth_disabled", is_flag=True, default=None,
+    help="DEVELOPMENT ONLY: no token checks, everyone is a facilitator [PALABRE_AUTH_DISABLED].",
 )
 def serve(**options: object) -> None:
     """Run the server until interrupted."""
@@ -93,12 +112,100 @@ def token(
     ))
 
 
-_LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss"})
+_API_OPTIONS = [
+    click.option("--url", default=None,
+                 help="Server base URL [http://PALABRE_HOST:PALABRE_PORT]."),
+    click.option("--token", "token_", default=None,
+                 help="Bearer token [a short-lived facilitator token minted from --data-dir]."),
+    click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+                 help="The server's data folder, to mint a token [PALABRE_DATA_DIR, ./data]."),
+]
 
 
-def slugify(text: str) -> str:
-    """Lowercase ASCII words joined by ``-``: ``Élodie Lefèvre`` → ``elodie-lefevre``."""
-    # NFKD splits accents off their letters but leaves ligatures whole.
-    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
-    ascii_text = decomposed.encode("ascii", "ignore").decode("ascii").lower()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")
+def _api_options(command: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(_API_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _api_target(url: str | None, token_: str | None, data_dir: Path | None) -> tuple[str, str]:
+    """The base URL and token to call the API with."""
+    try:
+        settings = settings_from_env({"data_dir": data_dir})
+    except (TypeError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    base = url or f"http://{settings.host}:{settings.port}"
+    if token_ is not None:
+        return base, token_
+    if not (settings.data_dir / SECRET_FILE).is_file():
+        raise click.UsageError(
+            f"no {SECRET_FILE} in {settings.data_dir}: pass --token, or the server's --data-dir"
+        )
+    try:
+        secret = load_or_create_secret(settings.data_dir)
+    except SecretError as exc:
+        raise click.ClickException(str(exc)) from exc
+    return base, mint_token(
+        secret, sub="palabre-cli", name="palabre CLI", role=Role.FACILITATOR, ttl=600
+    )
+
+
+def _run_api(call: Callable[[], Coroutine[Any, Any, str]]) -> str:
+    """Run one API exchange; the server's refusal or absence as a clean CLI error."""
+    from client.api import ApiError
+
+    try:
+        return asyncio.run(call())
+    except ApiError as exc:
+        raise click.ClickException(f"{exc.error}: {exc.detail}") from exc
+
+
+@main.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--doc", "doc_id", required=True, help="Id of the new document.")
+@click.option("--title", default=None, help="Its title [the first heading, else the id].")
+@click.option("--public", "is_public", is_flag=True, help="Make it readable by anyone.")
+@_api_options
+def import_(
+    file: TextIO, doc_id: str, title: str | None, is_public: bool, url: str | None,
+    token_: str | None, data_dir: Path | None,
+) -> None:
+    """Create a document from a Markdown FILE (``-`` for stdin) on a running server."""
+    from client.api import PalabreApi
+
+    markdown = file.read()
+    base, bearer = _api_target(url, token_, data_dir)
+    heading = next((line.lstrip("#").strip() for line in markdown.splitlines()
+                    if line.startswith("#") and line.lstrip("#").strip()), None)
+
+    async def call() -> str:
+        async with PalabreApi(base, bearer) as api:
+            meta = await api.create_document(
+                doc_id, title or heading or doc_id, markdown=markdown, is_public=is_public
+            )
+        return str(meta["id"])
+
+    click.echo(f"created {_run_api(call)}")
+
+
+@main.command("export")
+@click.argument("doc_id")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "text", "json"]),
+              default="md", show_default=True, help="Output format.")
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-",
+              help="Write here [stdout].")
+@_api_options
+def export(
+    doc_id: str, fmt: ContentFormat, output: TextIO, url: str | None, token_: str | None,
+    data_dir: Path | None,
+) -> None:
+    """Print a document's live text from a running server."""
+    from client.api import PalabreApi
+
+    base, bearer = _api_target(url, token_, data_dir)
+
+    async def call() -> str:
+        async with PalabreApi(base, bearer) as api:
+            return await api.get_content(doc_id, fmt)
+
+    output.write(_run_api(call))

@@ -9,13 +9,14 @@ protocol callback, frames written synchronously), or any ASGI server through a
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Protocol
 from uuid import uuid4
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from crdt.document import update_state_vector
+from crdt.document import is_empty_update, update_state_vector
 from crdt.errors import InvalidUpdate, ProtocolError
 from crdt.protocol import (
     AuthMessage,
@@ -25,7 +26,9 @@ from crdt.protocol import (
     SyncMessage,
     SyncStep,
     decode_message,
+    encode_permission_denied,
 )
+from server.auth import LEEWAY_SECONDS
 from server.errors import InvalidUpdateError, MalformedMessage, PalabreError, truncate_reason
 from server.fastsocket import DirectSocket, encode_binary_frame
 
@@ -55,9 +58,12 @@ class Connection:
     __slots__ = (
         "_cancel_scope",
         "_direct",
+        "_expires_at",
         "_outbound_limit",
         "_receive_out",
         "_send_out",
+        "_token_leeway",
+        "can_edit",
         "close_code",
         "close_reason",
         "connection_id",
@@ -73,11 +79,17 @@ class Connection:
         outbound_queue: int,
         outbound_limit_bytes: int,
         principal: str | None = None,
+        can_edit: bool = True,
+        expires_at: float | None = None,
+        token_leeway: float = LEEWAY_SECONDS,
         direct: DirectSocket | None = None,
     ) -> None:
         self.connection_id = uuid4().hex[:12]
         self.doc_id = doc_id
         self.principal = principal
+        self.can_edit = can_edit
+        self._expires_at = expires_at
+        self._token_leeway = token_leeway
         self.room: Room | None = None
         self._direct = direct
         self._outbound_limit = outbound_limit_bytes
@@ -147,7 +159,10 @@ class Connection:
             except InvalidUpdate as exc:
                 raise InvalidUpdateError(f"invalid Yjs update: {exc}") from exc
             hot.updates_in += 1
-            room.submit(message.payload, self)
+            if self.can_edit:
+                room.submit(message.payload, self)
+            elif not is_empty_update(message.payload):
+                self._deny("read-only: your changes were not applied")
         elif isinstance(message, AwarenessMessage):
             hot.awareness_in += 1
             room.update_awareness(self, message.update)
@@ -155,6 +170,18 @@ class Connection:
             self.send(room.awareness_message())
         elif isinstance(message, AuthMessage):
             raise MalformedMessage("auth messages are sent by the server only")
+
+    def _deny(self, reason: str) -> None:
+        """Refuse a write: nothing applied or relayed; the client is told, the socket stays."""
+        if self.room is not None:
+            self.room.metrics.errors.labels(kind="permission_denied").inc()
+        log.info(
+            "write refused: %s",
+            reason,
+            extra={"doc_id": self.doc_id, "connection_id": self.connection_id,
+                   "principal": self.principal},
+        )
+        self.send(encode_permission_denied(reason))
 
     def pause_reading(self) -> None:
         """Stop taking messages from this client until `resume_reading`."""
@@ -207,6 +234,8 @@ class Connection:
                     tg.cancel_scope.cancel()
                 if self._receive_out is not None:
                     tg.start_soon(self._write_loop, transport, self._receive_out)
+                if self._expires_at is not None:
+                    tg.start_soon(self._close_at_expiry, self._expires_at)
                 if self._direct is not None:
                     self._direct.attach(self._receive_direct)
                 try:
@@ -219,6 +248,12 @@ class Connection:
                 self._send_out.close()
             if self._receive_out is not None:
                 self._receive_out.close()
+
+    async def _close_at_expiry(self, expires_at: float) -> None:
+        # Documented rule: a socket lives no longer than its token (plus the leeway);
+        # the client reconnects with a fresh one.
+        await anyio.sleep(max(0.0, expires_at + self._token_leeway - time.time()))
+        self.request_close(CloseCode.UNAUTHENTICATED, "token expired")
 
     async def _write_loop(
         self, transport: Transport, outbound: MemoryObjectReceiveStream[bytes]

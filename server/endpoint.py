@@ -10,14 +10,17 @@ import logging
 import re
 from collections.abc import MutableMapping
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.types import Receive, Scope, Send
 
 from crdt.protocol import CloseCode
+from server.access import Access
 from server.connection import Connection
-from server.errors import BadDocId, MessageTooBig, PalabreError, UnsupportedData
+from server.errors import BadDocId, Forbidden, MessageTooBig, PalabreError, UnsupportedData
 from server.fastsocket import EXTENSION
 from server.hub import Hub
+from server.permissions import Action, is_allowed, require
 from server.settings import Settings
 
 log = logging.getLogger("palabre.endpoint")
@@ -77,12 +80,34 @@ class AsgiTransport:
             pass  # Already disconnected: nothing left to tell the client.
 
 
+def _token_of(scope: Scope) -> str | None:
+    """The ``token`` query parameter (browsers cannot set headers on a WebSocket)."""
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
+    return values[0] if values else None
+
+
 class SyncEndpoint:
     """ASGI app for ``/ws/{doc_id}``: check the id, join the room, serve, leave."""
 
-    def __init__(self, hub: Hub, settings: Settings) -> None:
+    def __init__(self, hub: Hub, settings: Settings, access: Access) -> None:
         self._hub = hub
         self._settings = settings
+        self._access = access
+
+    def _check_origin(self, scope: Scope) -> None:
+        """Refuse a browser socket from an origin outside the allow-list (when one is set).
+
+        Raises:
+            Forbidden: the ``Origin`` header is not allowed.
+        """
+        allowed = self._settings.origins
+        if not allowed:
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"origin":
+                if value.decode("latin-1") not in allowed:
+                    raise Forbidden("origin not allowed")
+                return
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one WebSocket connection."""
@@ -95,10 +120,17 @@ class SyncEndpoint:
         try:
             if not DOC_ID.fullmatch(doc_id):
                 raise BadDocId("document id must be 1-128 characters of [A-Za-z0-9._-]")
+            self._check_origin(scope)
+            principal = await self._access.authenticate(_token_of(scope))
+            require(principal, Action.READ, doc_id)
             connection = Connection(
                 doc_id,
                 outbound_queue=self._settings.outbound_queue,
                 outbound_limit_bytes=self._settings.outbound_buffer_bytes,
+                principal=principal.sub,
+                can_edit=is_allowed(principal, Action.EDIT, doc_id),
+                expires_at=principal.expires_at,
+                token_leeway=self._settings.token_leeway_seconds,
                 direct=scope.get("extensions", {}).get(EXTENSION),
             )
             room = await self._hub.join(doc_id, connection)

@@ -100,3 +100,48 @@ class RateLimited(PalabreError):
     close_code = CloseCode.OVERLOADED
     http_status = 429
     error = "rate_limited"
+
+
+class BadRequest(PalabreError):
+    """A request is malformed: undecodable JSON, a body that is not an object, a bad parameter."""
+
+    close_code = CloseCode.MALFORMED
+    http_status = 400
+    error = "bad_request"
+
+
+class NotFound(PalabreError):
+    """No document, annotation or route has this id."""
+
+    http_status = 404
+    error = "not_found"
+
+
+class Conflict(PalabreError):
+    """The resource already exists, or its state forbids the change."""
+
+    http_status = 409
+    error = "conflict"
+
+
+class PayloadTooLarge(PalabreError):
+    """A request body exceeds the configured maximum size."""
+
+    close_code = CloseCode.TOO_BIG
+    http_status = 413
+    error = "payload_too_large"
+
+
+class UnsupportedMediaType(PalabreError):
+    """A request body is not of the content type the endpoint takes (JSON)."""
+
+    close_code = CloseCode.UNSUPPORTED_DATA
+    http_status = 415
+    error = "unsupported_media_type"
+
+
+class Invalid(PalabreError):
+    """A well-formed request carries values that are not acceptable (a bad id, an empty body)."""
+
+    http_status = 422
+    error = "invalid"

@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
+from pycrdt import Doc
 
-from crdt.document import doc_from_update
-from crdt.errors import InvalidUpdate
+from crdt.document import doc_from_update, is_empty_update
+from crdt.errors import InvalidUpdate, SchemaError
+from crdt.schema import FRAGMENT, ID_TYPES, assign_missing_ids, block_id, walk
 from server.connection import Connection
 from server.errors import Overloaded
 from server.metrics import Metrics
+from server.permissions import ANNOTATIONS_SUFFIX
 from server.room import Room
 from server.settings import Settings
 from storage.base import DocumentStore, StorageUnavailable
 
 log = logging.getLogger("palabre.hub")
 
+T = TypeVar("T")
+
 _SHUTDOWN_DEADLINE_SECONDS = 30.0
+_ID_CHECK_INTERVAL_SECONDS = 0.2
 
 
 class _Loading:
@@ -46,16 +53,26 @@ class Hub:
         self._compacting: set[str] = set()
         self._task_group: TaskGroup | None = None
         self._changed: anyio.Event  # made in `running`: events need the event loop
+        self.on_commit: Callable[[str, bytes], None] | None = None
+        """Called with a document's id and state vector after each committed batch."""
+        self._transforming: dict[str, anyio.Lock] = {}
+        self._missing_ids: set[str] = set()
+        self._ids_wanted: anyio.Event
+        self._closing = False
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Hub]:
         """Run the hub; on exit close every room and wait until their queues are committed."""
         self._changed = anyio.Event()
+        self._ids_wanted = anyio.Event()
+        self._closing = False
         async with anyio.create_task_group() as tg:
             self._task_group = tg
+            tg.start_soon(self._assign_ids_forever)
             try:
                 yield self
             finally:
+                self._closing = True
                 with anyio.CancelScope(shield=True), anyio.move_on_after(
                     _SHUTDOWN_DEADLINE_SECONDS
                 ):
@@ -100,7 +117,7 @@ class Hub:
                 raise Overloaded(f"document {doc_id} could not be loaded") from loading.error
 
     async def _load(self, doc_id: str) -> Room:
-        if self._task_group is None:
+        if self._task_group is None or self._closing:
             raise Overloaded("server is shutting down")
         loading = self._loading[doc_id] = _Loading()
         try:
@@ -123,13 +140,13 @@ class Hub:
             grace_seconds=settings.room_grace_seconds,
             max_pending=settings.max_pending_updates,
             relay_interval=settings.relay_interval,
-            on_log_rows=self._maybe_compact,
+            on_log_rows=self._after_commit,
+            on_commit=self.on_commit,
         )
         self._rooms[doc_id] = room
         self._metrics.documents_loaded.inc()
         self._task_group.start_soon(room.run, self._evicted)
-        if stored.log_rows >= settings.compact_threshold:
-            self._maybe_compact(room, stored.log_rows)
+        self._after_commit(room, stored.log_rows)
         return room
 
     def _evicted(self, room: Room) -> None:
@@ -138,6 +155,70 @@ class Hub:
             self._metrics.documents_loaded.dec()
             self._metrics.evictions.inc()
         self._notify_idle()
+
+    def _after_commit(self, room: Room, log_rows: int) -> None:
+        """Called by a room after each commit, once its update is applied and relayed."""
+        self._maybe_compact(room, log_rows)
+        if not room.doc_id.endswith(ANNOTATIONS_SUFFIX):
+            self._missing_ids.add(room.doc_id)
+            self._ids_wanted.set()
+
+    async def transform(
+        self, doc_id: str, mutate: Callable[[Doc[Any]], T], *, principal: str | None
+    ) -> T:
+        """Change a document as the server peer: `mutate` a copy, then commit what it changed.
+
+        `mutate` runs on a scratch copy of the live document; the difference it made is
+        committed, applied and relayed through the room like any client's update, so
+        nothing reaches the live document before it is durable. Transforms of one
+        document run one at a time and write with the live document's own client id
+        (the live document never edits by itself, so its clocks are ours to continue).
+        An exception from `mutate` propagates and nothing is written.
+
+        Raises:
+            Overloaded: the document cannot be loaded, or the server is shutting down.
+            StorageUnavailable: the commit failed; nothing was applied.
+        """
+        lock = self._transforming.setdefault(doc_id, anyio.Lock())
+        try:
+            async with lock:
+                room = await self.room(doc_id)
+                # No await from here to `room.write` queueing the update: the room stays
+                # open, and its document does not change under the diff.
+                scratch: Doc[Any] = Doc(client_id=room.doc.client_id)
+                scratch.apply_update(room.doc.get_update())
+                result = mutate(scratch)
+                update = scratch.get_update(room.doc.get_state())
+                if not is_empty_update(update):
+                    await room.write(update, principal=principal)
+                return result
+        finally:
+            if not lock.locked() and lock.statistics().tasks_waiting == 0:
+                self._transforming.pop(doc_id, None)
+
+    async def _assign_ids_forever(self) -> None:
+        """Give blocks that arrived without an id their server-assigned id, off the relay path.
+
+        Rooms mark their document after each commit; this task checks the marked ones and
+        commits the missing ids through `transform`. Its own commit marks the document
+        again, and the second check finds nothing to do: there is no loop. A check walks
+        the whole text (milliseconds for a long one), so a busy document is checked at
+        most once per `_ID_CHECK_INTERVAL_SECONDS`, marks made meanwhile coalescing.
+        """
+        while True:
+            await self._ids_wanted.wait()
+            self._ids_wanted = anyio.Event()
+            wanted, self._missing_ids = self._missing_ids, set()
+            for doc_id in wanted:
+                room = self._rooms.get(doc_id)
+                if self._closing or room is None or not _lacks_ids(room.doc):
+                    continue
+                try:
+                    await self.transform(doc_id, _assign_ids, principal=None)
+                except (Overloaded, StorageUnavailable, SchemaError) as exc:
+                    self._metrics.errors.labels(kind="assign_ids_failed").inc()
+                    log.error("block ids not assigned: %s", exc, extra={"doc_id": doc_id})
+            await anyio.sleep(_ID_CHECK_INTERVAL_SECONDS)
 
     def _maybe_compact(self, room: Room, log_rows: int) -> None:
         if (
@@ -172,3 +253,22 @@ class Hub:
     def loaded_documents(self) -> int:
         """How many documents are in memory now."""
         return len(self._rooms)
+
+
+def _lacks_ids(doc: Doc[Any]) -> bool:
+    """Whether a text document has a block without an id (or repeating an earlier one)."""
+    if FRAGMENT not in doc.keys():
+        return False
+    seen: set[str] = set()
+    for element, _, _, _ in walk(doc):
+        if element.tag not in ID_TYPES:
+            continue
+        current = block_id(element)
+        if current is None or current in seen:
+            return True
+        seen.add(current)
+    return False
+
+
+def _assign_ids(doc: Doc[Any]) -> None:
+    assign_missing_ids(doc)

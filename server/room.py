@@ -61,6 +61,7 @@ class Room:
         max_pending: int,
         relay_interval: Callable[[int], float],
         on_log_rows: Callable[[Room, int], None],
+        on_commit: Callable[[str, bytes], None] | None = None,
     ) -> None:
         self.doc_id = doc_id
         self.doc = doc
@@ -72,6 +73,7 @@ class Room:
         self._max_pending = max_pending
         self._relay_interval = relay_interval
         self._on_log_rows = on_log_rows
+        self._on_commit = on_commit
         self._pending: list[_Pending] = []
         self._paused: set[Connection] = set()
         self._wake = anyio.Event()
@@ -222,6 +224,8 @@ class Room:
             self.metrics.errors.labels(kind="apply_failed").inc()
         self._broadcast(encode_sync_update(merged))
         self.metrics.hot.updates_out += len(self.connections)
+        if self._on_commit is not None:
+            self._on_commit(self.doc_id, self.doc.get_state())
         for item in batch:
             if item.done is not None:
                 item.done.set()

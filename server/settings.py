@@ -38,12 +38,43 @@ class Settings:
     """Least time between two commits (and relays) of one busy document."""
     relay_interval_per_client_seconds: float = 0.00002
     """Added to that spacing per connected client: a relay costs one write per client."""
+    auth_disabled: bool = False
+    """Development only: every request acts as a facilitator. Said loudly at start."""
+    oidc_issuer: str | None = None
+    """An OpenID Connect issuer whose RS256/ES256 tokens are accepted besides our own."""
+    oidc_audience: str | None = None
+    """The ``aud`` those tokens must carry, when set."""
+    token_leeway_seconds: float = 30.0
+    """Clock skew tolerated on a token's times; a socket closes this long after ``exp``."""
+    allowed_origins: str = ""
+    """Comma-separated ``Origin`` values a browser socket may come from; empty: any."""
     log_format: str = "text"
     """``text`` or ``json`` (one JSON object a line)."""
+    api_max_body_bytes: int = 2 * 1024 * 1024
+    """Largest HTTP API request body; a bigger one is refused with 413."""
+    webhook_debounce_seconds: float = 2.0
+    """Least time between two ``document.changed`` webhook events of one document."""
+    webhook_max_attempts: int = 6
+    """Tries per webhook delivery, the first included."""
+    webhook_timeout_seconds: float = 5.0
+    """How long one webhook POST may take, connecting included."""
+    webhook_retry_base_seconds: float = 1.0
+    """Back-off before the second try; it doubles with each failure (with jitter)."""
+    webhook_retry_max_seconds: float = 300.0
+    """Longest wait between two tries, ``Retry-After`` included."""
+    webhook_queue_size: int = 1000
+    """Webhook events waiting for delivery; past it the oldest ``document.changed`` go."""
+    webhook_shutdown_seconds: float = 10.0
+    """At shutdown, how long pending webhook deliveries may take before they are dropped."""
 
     def relay_interval(self, clients: int) -> float:
         """Least time between two relays of a busy document with `clients` connected."""
         return max(self.relay_interval_seconds, clients * self.relay_interval_per_client_seconds)
+
+    @property
+    def origins(self) -> frozenset[str]:
+        """The allowed ``Origin`` values (empty: any origin)."""
+        return frozenset(o.strip() for o in self.allowed_origins.split(",") if o.strip())
 
     @property
     def resolved_database_url(self) -> str:

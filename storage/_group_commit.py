@@ -15,7 +15,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from storage._pending import MAX_BATCH_APPENDS, PendingAppend
 from storage.base import (
-    DOC_ID_LENGTH,
+    STORED_DOC_ID_LENGTH,
     AppendResult,
     LogEntry,
     StorageUnavailable,
@@ -108,8 +108,8 @@ class GroupCommitStore(ABC):
                 `entries` is stored.
             ValueError: `doc_id` is empty or longer than the tables accept.
         """
-        if not 0 < len(doc_id) <= DOC_ID_LENGTH:
-            raise ValueError(f"doc_id must be 1 to {DOC_ID_LENGTH} characters")
+        if not 0 < len(doc_id) <= STORED_DOC_ID_LENGTH:
+            raise ValueError(f"doc_id must be 1 to {STORED_DOC_ID_LENGTH} characters")
         if not self._is_accepting:
             raise StorageUnavailable("the store is not open")
         pending = PendingAppend(

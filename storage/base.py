@@ -8,7 +8,14 @@ from types import TracebackType
 from typing import Protocol, Self
 
 DOC_ID_LENGTH = 128
-"""Longest doc_id a store accepts."""
+"""Longest id of a text document (the API's limit, DESIGN.md's ``doc_id``)."""
+
+ANNOTATIONS_SUFFIX = ".annotations"
+"""The annotations of text document ``D`` live in the companion ``D + ANNOTATIONS_SUFFIX``."""
+
+STORED_DOC_ID_LENGTH = 160
+"""Width of every ``doc_id`` column, and the longest doc_id a store accepts: room for the
+companion of a `DOC_ID_LENGTH` id (128 + 12 characters) and a little more."""
 
 
 class StorageError(Exception):

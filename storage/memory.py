@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence, Set
+import time
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
 import anyio
 
 from crdt.document import merge
 from crdt.errors import InvalidUpdate
+from storage._catalog_memory import MemoryCatalog
 from storage._group_commit import GroupCommitStore
 from storage._pending import PendingAppend
 from storage.base import LogEntry, StorageUnavailable, StoredDocument
@@ -40,13 +42,16 @@ class CommitGate:
             await self._released.wait()
 
 
-class MemoryDocumentStore(GroupCommitStore):
-    """`DocumentStore` in memory: the same group commit, results and errors as the SQL store.
+class MemoryDocumentStore(GroupCommitStore, MemoryCatalog):
+    """`DocumentStore`, `DocumentCatalog` and `WebhookRegistry` in memory.
+
+    The same group commit, results and errors as the SQL store.
 
     Faults for tests: `fail_next_appends` and `fail_next_loads` fail the next transactions
     or loads with StorageUnavailable; ``unavailable = True`` makes `check`, `load`,
-    `append` and `compact` all fail as a down database would; `hold_commits` holds
-    transactions until released. Authorship is not kept (only the SQL tables show it).
+    `append`, `compact` and the catalog's calls all fail as a down database would;
+    `hold_commits` holds transactions until released. Authorship is not kept (only the
+    SQL tables show it).
     """
 
     def __init__(
@@ -69,8 +74,8 @@ class MemoryDocumentStore(GroupCommitStore):
         self.unavailable = False
         self._failing_appends = 0
         self._failing_loads = 0
+        MemoryCatalog.__init__(self)
         self._gates: list[CommitGate] = []
-        self._documents: set[str] = set()
         self._logs: dict[str, list[tuple[int, LogEntry]]] = {}
         self._states: dict[str, bytes] = {}
         self._seq = 0
@@ -101,6 +106,21 @@ class MemoryDocumentStore(GroupCommitStore):
         if self.unavailable:
             raise StorageUnavailable("memory store marked unavailable")
 
+    def _check_usable(self) -> None:
+        if self._stack is None:
+            raise StorageUnavailable("the store is not open")
+        self._raise_if_unavailable()
+
+    def _has_content(self, doc_id: str) -> bool:
+        return bool(self._logs.get(doc_id)) or doc_id in self._states
+
+    def _erase(self, doc_ids: Iterable[str]) -> None:
+        for doc_id in doc_ids:
+            self._logs.pop(doc_id, None)
+            self._states.pop(doc_id, None)
+            self._log_rows.pop(doc_id, None)
+            self._compact_wanted.pop(doc_id, None)
+
     async def _open(self) -> None:
         self._raise_if_unavailable()
 
@@ -128,7 +148,7 @@ class MemoryDocumentStore(GroupCommitStore):
             doc_id=doc_id,
             update=update,
             log_rows=len(updates),
-            is_new=doc_id not in self._documents,
+            is_new=doc_id not in self._meta,
         )
 
     async def _write(
@@ -139,8 +159,9 @@ class MemoryDocumentStore(GroupCommitStore):
         if self._failing_appends:
             self._failing_appends -= 1
             raise StorageUnavailable("injected append failure")
+        now = time.time()
         for pending in batch:
-            self._documents.add(pending.doc_id)
+            self._touch(pending.doc_id, now)
             log = self._logs.setdefault(pending.doc_id, [])
             for entry in pending.entries:
                 self._seq += 1

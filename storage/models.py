@@ -1,4 +1,5 @@
-"""SQLAlchemy 2 tables of the document store: documents, update log, states, authorship.
+"""SQLAlchemy 2 tables of the document store: documents, update log, states, authorship,
+webhooks and their delivery attempts.
 
 Times are float seconds since the epoch (UTC), the unit `LogEntry.received_at` already
 uses, so that SQLite and PostgreSQL store and compare them the same way. The log is
@@ -7,10 +8,22 @@ ordered by its integer `seq`, never by wall clock.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Double, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Double,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from storage.base import DOC_ID_LENGTH
+from storage.base import STORED_DOC_ID_LENGTH
+
+_DOC_ID = String(STORED_DOC_ID_LENGTH)
 
 _SEQ = BigInteger().with_variant(Integer(), "sqlite")
 """`seq` type: BIGINT on PostgreSQL; INTEGER on SQLite, where only an INTEGER primary key
@@ -22,15 +35,23 @@ class Base(DeclarativeBase):
 
 
 class DocumentRow(Base):
-    """One document; created (upserted) by the first append for its doc_id."""
+    """One document's metadata; created by `create_document` or by the first append.
+
+    The append hot path (`storage._batch_writer`) inserts only doc_id, kind and times: every
+    other column must keep a server default or be nullable.
+    """
 
     __tablename__ = "documents"
 
-    doc_id: Mapped[str] = mapped_column(String(DOC_ID_LENGTH), primary_key=True)
+    doc_id: Mapped[str] = mapped_column(_DOC_ID, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), default="text", server_default="text")
     created_at: Mapped[float] = mapped_column(Double)
     updated_at: Mapped[float] = mapped_column(Double)
     deleted_at: Mapped[float | None] = mapped_column(Double, default=None)
+    title: Mapped[str] = mapped_column(Text, default="", server_default="")
+    is_public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_by: Mapped[str | None] = mapped_column(Text, default=None)
+    schema: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class LogRow(Base):
@@ -43,7 +64,7 @@ class LogRow(Base):
     )
 
     seq: Mapped[int] = mapped_column(_SEQ, primary_key=True, autoincrement=True)
-    doc_id: Mapped[str] = mapped_column(String(DOC_ID_LENGTH))
+    doc_id: Mapped[str] = mapped_column(_DOC_ID)
     update: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[float] = mapped_column(Double)
     connection_id: Mapped[str | None] = mapped_column(Text, default=None)
@@ -60,7 +81,7 @@ class StateRow(Base):
 
     __tablename__ = "states"
 
-    doc_id: Mapped[str] = mapped_column(String(DOC_ID_LENGTH), primary_key=True)
+    doc_id: Mapped[str] = mapped_column(_DOC_ID, primary_key=True)
     state: Mapped[bytes] = mapped_column(LargeBinary)
     through_seq: Mapped[int] = mapped_column(BigInteger)
     compacted_at: Mapped[float] = mapped_column(Double)
@@ -76,7 +97,7 @@ class AuthorshipRow(Base):
     __table_args__ = (Index("ix_authorship_doc_id_client", "doc_id", "client_id"),)
 
     id: Mapped[int] = mapped_column(_SEQ, primary_key=True, autoincrement=True)
-    doc_id: Mapped[str] = mapped_column(String(DOC_ID_LENGTH))
+    doc_id: Mapped[str] = mapped_column(_DOC_ID)
     client_id: Mapped[int] = mapped_column(BigInteger)
     clock_start: Mapped[int] = mapped_column(BigInteger)
     clock_end: Mapped[int] = mapped_column(BigInteger)
@@ -84,3 +105,37 @@ class AuthorshipRow(Base):
     connection_id: Mapped[str | None] = mapped_column(Text, default=None)
     first_at: Mapped[float] = mapped_column(Double)
     last_at: Mapped[float] = mapped_column(Double)
+
+
+class WebhookRow(Base):
+    """A registered webhook; ``doc_id`` NULL fires for every document.
+
+    ``events`` is a JSON array of event names.
+    """
+
+    __tablename__ = "webhooks"
+    __table_args__ = (Index("ix_webhooks_doc_id", "doc_id"),)
+
+    webhook_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(Text)
+    events: Mapped[str] = mapped_column(Text)
+    doc_id: Mapped[str | None] = mapped_column(_DOC_ID, default=None)
+    created_at: Mapped[float] = mapped_column(Double)
+    created_by: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class DeliveryRow(Base):
+    """One attempt at delivering one event to one webhook."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_webhook_id_at", "webhook_id", "at"),)
+
+    id: Mapped[int] = mapped_column(_SEQ, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(Text)
+    event: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[float] = mapped_column(Double)
+    status: Mapped[int | None] = mapped_column(Integer, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)

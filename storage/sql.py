@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Iterable, Mapping, Sequence, Set
 
 import anyio
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crdt.document import merge
 from crdt.errors import InvalidUpdate
 from storage._authorship import derive_authorship
 from storage._batch_writer import BatchWriter, open_batch_writer
+from storage._catalog_sql import DB_ERRORS, SqlCatalog, compaction_lock_key, dialect_insert
 from storage._group_commit import GroupCommitStore
 from storage._pending import PendingAppend
 from storage.base import LogEntry, StorageUnavailable, StoredDocument
@@ -28,12 +27,14 @@ from storage.engine import (
 )
 from storage.models import AuthorshipRow, DocumentRow, LogRow, StateRow
 
-_DB_ERRORS = (SQLAlchemyError, OSError)
+_DB_ERRORS = DB_ERRORS
 _DELETE_CHUNK = 500
 
 
-class SqlDocumentStore(GroupCommitStore):
-    """`DocumentStore` on SQLAlchemy: SQLite (default) or PostgreSQL, same code.
+class SqlDocumentStore(GroupCommitStore, SqlCatalog):
+    """`DocumentStore`, `DocumentCatalog` and `WebhookRegistry` on SQLAlchemy.
+
+    SQLite (default) or PostgreSQL, same code.
 
     Appends from every task, for every document, are grouped by one writer task into one
     transaction (see `GroupCommitStore`). Compaction holds a per-document PostgreSQL
@@ -117,6 +118,11 @@ class SqlDocumentStore(GroupCommitStore):
             raise StorageUnavailable("the store is not open")
         return self._writer
 
+    def _forget(self, doc_ids: Iterable[str]) -> None:
+        for doc_id in doc_ids:
+            self._log_rows.pop(doc_id, None)
+            self._compact_wanted.pop(doc_id, None)
+
     async def _load(self, doc_id: str) -> StoredDocument:
         try:
             async with self._reader().connect() as conn, conn.begin():
@@ -192,9 +198,8 @@ class SqlDocumentStore(GroupCommitStore):
         try:
             async with self._writer_engine().begin() as conn:
                 if conn.dialect.name == "postgresql":
-                    await conn.execute(
-                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(doc_id)}
-                    )
+                    key = compaction_lock_key(doc_id)
+                    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
                 found = await conn.execute(
                     select(
                         LogRow.seq,
@@ -248,7 +253,7 @@ class SqlDocumentStore(GroupCommitStore):
             "through_seq": max(last_seq, previous.through_seq if previous is not None else 0),
             "compacted_at": time.time(),
         }
-        upsert = _insert(conn, StateRow)
+        upsert = dialect_insert(conn, StateRow)
         await conn.execute(
             upsert.on_conflict_do_update(
                 index_elements=[StateRow.doc_id],
@@ -279,24 +284,11 @@ class SqlDocumentStore(GroupCommitStore):
             )
 
 
-def _insert(
-    conn: AsyncConnection, model: type[DocumentRow] | type[StateRow]
-) -> postgresql.Insert | sqlite.Insert:
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(model)
-    return sqlite.insert(model)
-
-
 def _upsert_documents(conn: AsyncConnection) -> postgresql.Insert | sqlite.Insert:
-    upsert = _insert(conn, DocumentRow)
+    upsert = dialect_insert(conn, DocumentRow)
     return upsert.on_conflict_do_update(
         index_elements=[DocumentRow.doc_id], set_={"updated_at": upsert.excluded.updated_at}
     )
-
-
-def _lock_key(doc_id: str) -> int:
-    digest = hashlib.blake2b(doc_id.encode(), digest_size=8, person=b"palabre-compact").digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 async def _has_document(conn: AsyncConnection, doc_id: str) -> bool:

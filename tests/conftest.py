@@ -15,7 +15,9 @@ import pytest
 from starlette.applications import Starlette
 
 from server.app import create_app
+from server.auth import Role, mint_token, slugify
 from server.runner import build_server
+from server.secret import load_or_create_secret
 from server.settings import Settings
 from storage.base import DocumentStore
 
@@ -45,6 +47,20 @@ class RunningServer:
     def ws_url(self) -> str:
         """The WebSocket base URL (``ws://host:port``)."""
         return "ws" + self.url.removeprefix("http")
+
+    def token(self, role: str = "member", name: str = "Zoé Lefèvre", **claims: Any) -> str:
+        """A token signed with this server's secret (see `token_for`)."""
+        return token_for(self.settings.data_dir, role, name, **claims)
+
+
+def token_for(
+    data_dir: Path, role: str = "member", name: str = "Zoé Lefèvre", **claims: Any
+) -> str:
+    """A token for the server whose data folder is `data_dir`, as `palabre token` mints."""
+    sub = claims.pop("sub", None) or slugify(name)
+    return mint_token(
+        load_or_create_secret(data_dir), sub=sub, name=name, role=Role(role), **claims
+    )
 
 
 ServerFactory = Callable[..., AbstractAsyncContextManager[RunningServer]]

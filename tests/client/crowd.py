@@ -32,12 +32,17 @@ FAST_BACKOFF = Backoff(initial=0.02, maximum=0.2)
 
 @asynccontextmanager
 async def crowd(
-    url: str, doc_id: str, count: int, *, backoff: Backoff = FAST_BACKOFF
+    url: str,
+    doc_id: str,
+    count: int,
+    *,
+    token: str | None = None,
+    backoff: Backoff = FAST_BACKOFF,
 ) -> AsyncIterator[list[Session]]:
     """`count` sessions on `doc_id`, each synced before the block starts."""
     async with AsyncExitStack() as stack:
         sessions = [
-            await stack.enter_async_context(client.connect(url, doc_id, backoff=backoff))
+            await stack.enter_async_context(client.connect(url, doc_id, token, backoff=backoff))
             for _ in range(count)
         ]
         for session in sessions:

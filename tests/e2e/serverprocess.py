@@ -25,6 +25,13 @@ class ServerProcess:
 
     process: Process
     url: str
+    data_dir: Path
+
+    def token(self, role: str = "member", name: str = "Zoé Lefèvre") -> str:
+        """A token signed with this server's secret."""
+        from tests.conftest import token_for
+
+        return token_for(self.data_dir, role, name)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs."""
@@ -60,7 +67,7 @@ async def server_process(data_dir: Path, *options: str) -> AsyncIterator[ServerP
                 chunk = await process.stdout.receive()
                 buffer += chunk
         line = buffer.decode().split(READY_PREFIX, 1)[1].splitlines()[0].strip()
-        yield ServerProcess(process, line)
+        yield ServerProcess(process, line, data_dir)
     finally:
         if process.returncode is None:
             process.kill()

@@ -26,7 +26,10 @@ async def test_clients_converge_and_late_joiner_syncs_over_plain_asgi(
     start_server: ServerFactory,
 ) -> None:
     async with start_server(direct_lane=False) as server:
-        async with connect(server.url, "charte") as zoe, connect(server.url, "charte") as elodie:
+        async with (
+            connect(server.url, "charte", server.token()) as zoe,
+            connect(server.url, "charte", server.token()) as elodie,
+        ):
             with anyio.fail_after(10):
                 await zoe.synced()
                 await elodie.synced()
@@ -36,7 +39,7 @@ async def test_clients_converge_and_late_joiner_syncs_over_plain_asgi(
                 await session.wait_for(partial(has_both_articles, session), timeout=10)
             expected = text_of(zoe)
             assert text_of(elodie) == expected
-        async with connect(server.url, "charte") as late:
+        async with connect(server.url, "charte", server.token()) as late:
             await late.wait_for(lambda: text_of(late) == expected, timeout=10)
 
 
@@ -45,6 +48,7 @@ async def test_invalid_update_closes_with_1007_over_plain_asgi(
 ) -> None:
     async with start_server(direct_lane=False) as server:
         code, _ = await close_code_after(
-            f"{server.ws_url}/ws/charte", encode_sync_update(b"not a yjs update")
+            f"{server.ws_url}/ws/charte?token={server.token()}",
+            encode_sync_update(b"not a yjs update"),
         )
         assert code == CloseCode.INVALID_UPDATE

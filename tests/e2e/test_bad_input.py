@@ -51,24 +51,26 @@ async def close_code_after(url: str, frame: bytes | str) -> tuple[int | None, st
 
 async def assert_document_intact(server: RunningServer, doc_id: str, watcher: Session) -> None:
     """The watcher still gets edits, and a newcomer reads the stored text whole."""
-    async with connect(server.url, doc_id) as writer:
+    async with connect(server.url, doc_id, server.token()) as writer:
         await writer.wait_for(lambda: text_of(writer) == TEXT, timeout=10)
         writer.doc.get("body", type=Text).insert(0, "Préambule. ")
         await watcher.wait_for(lambda: text_of(watcher) == "Préambule. " + TEXT, timeout=10)
-    async with connect(server.url, doc_id) as newcomer:
+    async with connect(server.url, doc_id, server.token()) as newcomer:
         await newcomer.wait_for(lambda: text_of(newcomer) == "Préambule. " + TEXT, timeout=10)
 
 
 @pytest.mark.parametrize("case", sorted(BAD_FRAMES))
 async def test_bad_frame_closes_only_its_socket(start_server: ServerFactory, case: str) -> None:
     frame, expected = BAD_FRAMES[case]
-    async with start_server() as server, connect(server.url, "charte") as watcher:
+    async with start_server() as server, connect(server.url, "charte", server.token()) as watcher:
         with anyio.fail_after(10):
             await watcher.synced()
         watcher.doc.get("body", type=Text).insert(0, TEXT)
         with anyio.fail_after(10):
             await watcher.flushed()
-        code, reason = await close_code_after(f"{server.ws_url}/ws/charte", frame)
+        code, reason = await close_code_after(
+            f"{server.ws_url}/ws/charte?token={server.token()}", frame
+        )
         assert code == expected, reason
         assert reason
         assert watcher.is_connected
@@ -76,27 +78,30 @@ async def test_bad_frame_closes_only_its_socket(start_server: ServerFactory, cas
 
 
 async def test_text_frame_closes_with_1003(start_server: ServerFactory) -> None:
-    async with start_server() as server, connect(server.url, "charte") as watcher:
+    async with start_server() as server, connect(server.url, "charte", server.token()) as watcher:
         with anyio.fail_after(10):
             await watcher.synced()
         watcher.doc.get("body", type=Text).insert(0, TEXT)
         with anyio.fail_after(10):
             await watcher.flushed()
-        code, _ = await close_code_after(f"{server.ws_url}/ws/charte", "bonjour")
+        code, _ = await close_code_after(
+            f"{server.ws_url}/ws/charte?token={server.token()}", "bonjour"
+        )
         assert code == CloseCode.UNSUPPORTED_DATA
         await assert_document_intact(server, "charte", watcher)
 
 
 async def test_oversized_message_closes_with_1009(start_server: ServerFactory) -> None:
     async with start_server(max_message_bytes=4096) as server:
-        async with connect(server.url, "charte") as watcher:
+        async with connect(server.url, "charte", server.token()) as watcher:
             with anyio.fail_after(10):
                 await watcher.synced()
             watcher.doc.get("body", type=Text).insert(0, TEXT)
             with anyio.fail_after(10):
                 await watcher.flushed()
             code, _ = await close_code_after(
-                f"{server.ws_url}/ws/charte", encode_sync_update(b"\x00" * 10_000)
+                f"{server.ws_url}/ws/charte?token={server.token()}",
+                encode_sync_update(b"\x00" * 10_000),
             )
             assert code == CloseCode.TOO_BIG
             await assert_document_intact(server, "charte", watcher)

@@ -42,8 +42,8 @@ async def test_sigkill_loses_nothing_any_client_has_seen(
     kill_at = random.Random().randint(20, 300)
     seen = ""
     async with server_process(data_dir, *options) as server:
-        writer_cm = connect(server.url, doc_id, reconnect=False)
-        observer_cm = connect(server.url, doc_id, reconnect=False)
+        writer_cm = connect(server.url, doc_id, server.token(), reconnect=False)
+        observer_cm = connect(server.url, doc_id, server.token(), reconnect=False)
         # The sessions may end with 1006 when the server dies under them, or first.
         with contextlib.suppress(SessionClosed):
             async with writer_cm as writer, observer_cm as observer:
@@ -67,9 +67,10 @@ async def test_sigkill_loses_nothing_any_client_has_seen(
                     seen = str(body(observer))
                     tg.cancel_scope.cancel()
     assert seen.count("Alinéa") >= kill_at
-    async with server_process(data_dir, *options) as server, connect(
-        server.url, doc_id
-    ) as reader:
+    async with (
+        server_process(data_dir, *options) as server,
+        connect(server.url, doc_id, server.token()) as reader,
+    ):
         with anyio.fail_after(10):
             await reader.synced()
         stored = str(body(reader))
@@ -80,7 +81,7 @@ async def test_clean_shutdown_loses_nothing(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     expected = "".join(f"Article {i} — la commune décide. " for i in range(300))
     async with server_process(data_dir) as server:
-        async with connect(server.url, "charte", reconnect=False) as writer:
+        async with connect(server.url, "charte", server.token(), reconnect=False) as writer:
             with anyio.fail_after(10):
                 await writer.synced()
             text = body(writer)
@@ -89,7 +90,10 @@ async def test_clean_shutdown_loses_nothing(tmp_path: Path) -> None:
             with anyio.fail_after(10):
                 await writer.flushed()
         assert await server.stop() in CLEAN_EXIT
-    async with server_process(data_dir) as server, connect(server.url, "charte") as reader:
+    async with (
+        server_process(data_dir) as server,
+        connect(server.url, "charte", server.token()) as reader,
+    ):
         with anyio.fail_after(10):
             await reader.synced()
         assert str(body(reader)) == expected
@@ -100,7 +104,7 @@ async def test_burst_from_lone_client_survives_immediate_eviction(
 ) -> None:
     expected = "".join(f"é{i};" for i in range(1000))
     async with start_server(room_grace_seconds=0.0) as server:
-        async with connect(server.url, "rafale", reconnect=False) as writer:
+        async with connect(server.url, "rafale", server.token(), reconnect=False) as writer:
             with anyio.fail_after(10):
                 await writer.synced()
             text = body(writer)
@@ -110,7 +114,7 @@ async def test_burst_from_lone_client_survives_immediate_eviction(
                 await writer.flushed()
         with anyio.fail_after(20):
             await server.app.state.hub.wait_unloaded("rafale")
-        async with connect(server.url, "rafale") as reader:
+        async with connect(server.url, "rafale", server.token()) as reader:
             with anyio.fail_after(10):
                 await reader.synced()
             assert str(body(reader)) == expected
@@ -119,7 +123,10 @@ async def test_burst_from_lone_client_survives_immediate_eviction(
 async def test_compaction_loses_nothing(start_server: ServerFactory, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     async with start_server(data_dir=data_dir, compact_threshold=5) as server:
-        async with connect(server.url, "charte") as writer, connect(server.url, "charte") as peer:
+        async with (
+            connect(server.url, "charte", server.token()) as writer,
+            connect(server.url, "charte", server.token()) as peer,
+        ):
             with anyio.fail_after(10):
                 await writer.synced()
             with anyio.fail_after(10):
@@ -129,7 +136,10 @@ async def test_compaction_loses_nothing(start_server: ServerFactory, tmp_path: P
                 body(writer).insert(0, title)
                 await peer.wait_for(partial(contains, peer, title), timeout=10)
             expected = str(body(writer))
-    async with start_server(data_dir=data_dir) as server, connect(server.url, "charte") as reader:
+    async with (
+        start_server(data_dir=data_dir) as server,
+        connect(server.url, "charte", server.token()) as reader,
+    ):
         with anyio.fail_after(10):
             await reader.synced()
         assert str(body(reader)) == expected
@@ -139,9 +149,10 @@ async def test_first_sync_after_restart_carries_the_stored_state(tmp_path: Path)
     data_dir = tmp_path / "data"
     expected = "Préambule : nous, habitantes et habitants de la commune…"
     async with server_process(data_dir) as server:
-        async with connect(server.url, "charte", reconnect=False) as writer, connect(
-            server.url, "charte", reconnect=False
-        ) as observer:
+        async with (
+            connect(server.url, "charte", server.token(), reconnect=False) as writer,
+            connect(server.url, "charte", server.token(), reconnect=False) as observer,
+        ):
             with anyio.fail_after(10):
                 await writer.synced()
             with anyio.fail_after(10):
@@ -150,7 +161,7 @@ async def test_first_sync_after_restart_carries_the_stored_state(tmp_path: Path)
             await observer.wait_for(lambda: str(body(observer)) == expected, timeout=10)
         assert await server.stop() in CLEAN_EXIT
     async with server_process(data_dir) as server:
-        ws_url = "ws" + server.url.removeprefix("http") + "/ws/charte"
+        ws_url = "ws" + server.url.removeprefix("http") + f"/ws/charte?token={server.token()}"
         async with ws_connect(ws_url) as socket:
             await socket.send(encode_sync_step1(b"\x00"))
             with anyio.fail_after(10):
@@ -172,7 +183,7 @@ async def test_twenty_clients_opening_a_new_document_at_once_all_sync(
 
         async def join() -> None:
             nonlocal synced
-            async with connect(server.url, "nouveau-document") as session:
+            async with connect(server.url, "nouveau-document", server.token()) as session:
                 await session.synced()
                 synced += 1
                 if synced == 20:

@@ -28,7 +28,10 @@ def introduce(session: Session, name: str, color: str = "#2b8a3e") -> None:
 
 
 async def test_awareness_of_each_client_appears_at_the_others(start_server: ServerFactory) -> None:
-    async with start_server() as server, crowd(server.url, "charte", 3) as sessions:
+    async with (
+        start_server() as server,
+        crowd(server.url, "charte", 3, token=server.token()) as sessions,
+    ):
         zoe, elodie, francois = sessions
         introduce(zoe, "Zoé")
         introduce(elodie, "Élodie")
@@ -44,7 +47,10 @@ async def test_awareness_of_each_client_appears_at_the_others(start_server: Serv
 async def test_a_new_awareness_state_replaces_the_previous_one(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server() as server, crowd(server.url, "charte", 2) as (zoe, elodie):
+    async with (
+        start_server() as server,
+        crowd(server.url, "charte", 2, token=server.token()) as (zoe, elodie),
+    ):
         introduce(zoe, "Zoé")
         with anyio.fail_after(10):
             await elodie.wait_peers(lambda peers: names(peers) == {"Zoé"})
@@ -55,22 +61,28 @@ async def test_a_new_awareness_state_replaces_the_previous_one(
 
 
 async def test_late_joiner_receives_the_states_already_there(start_server: ServerFactory) -> None:
-    async with start_server() as server, crowd(server.url, "charte", 2) as (zoe, elodie):
+    async with (
+        start_server() as server,
+        crowd(server.url, "charte", 2, token=server.token()) as (zoe, elodie),
+    ):
         introduce(zoe, "Zoé")
         introduce(elodie, "Élodie")
         with anyio.fail_after(10):
             await zoe.wait_peers(lambda peers: names(peers) == {"Élodie"})
             await elodie.wait_peers(lambda peers: names(peers) == {"Zoé"})
-            async with client.connect(server.url, "charte") as francois:
+            async with client.connect(server.url, "charte", server.token()) as francois:
                 await francois.wait_peers(lambda peers: names(peers) == {"Zoé", "Élodie"})
 
 
 async def test_awareness_disappears_when_a_client_leaves_cleanly(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server() as server, crowd(server.url, "charte", 1) as (elodie,):
+    async with (
+        start_server() as server,
+        crowd(server.url, "charte", 1, token=server.token()) as (elodie,),
+    ):
         with anyio.fail_after(10):
-            async with client.connect(server.url, "charte") as francois:
+            async with client.connect(server.url, "charte", server.token()) as francois:
                 introduce(francois, "François")
                 await elodie.wait_peers(lambda peers: names(peers) == {"François"})
             await elodie.wait_peers(lambda peers: not peers)
@@ -79,7 +91,10 @@ async def test_awareness_disappears_when_a_client_leaves_cleanly(
 async def test_awareness_disappears_when_a_socket_drops_without_a_removal(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server() as server, crowd(server.url, "charte", 3) as sessions:
+    async with (
+        start_server() as server,
+        crowd(server.url, "charte", 3, token=server.token()) as sessions,
+    ):
         zoe, elodie, francois = sessions
         introduce(zoe, "Zoé")
         introduce(francois, "François")
@@ -92,7 +107,10 @@ async def test_awareness_disappears_when_a_socket_drops_without_a_removal(
 
 
 async def test_a_client_that_comes_back_is_visible_again(start_server: ServerFactory) -> None:
-    async with start_server() as server, crowd(server.url, "charte", 2) as (zoe, elodie):
+    async with (
+        start_server() as server,
+        crowd(server.url, "charte", 2, token=server.token()) as (zoe, elodie),
+    ):
         introduce(zoe, "Zoé")
         with anyio.fail_after(10):
             await elodie.wait_peers(lambda peers: names(peers) == {"Zoé"})
@@ -109,7 +127,10 @@ async def test_a_client_that_comes_back_is_visible_again(start_server: ServerFac
 async def test_cleared_awareness_disappears_while_the_socket_stays(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server() as server, crowd(server.url, "charte", 2) as (zoe, elodie):
+    async with (
+        start_server() as server,
+        crowd(server.url, "charte", 2, token=server.token()) as (zoe, elodie),
+    ):
         introduce(zoe, "Zoé")
         with anyio.fail_after(10):
             await elodie.wait_peers(lambda peers: names(peers) == {"Zoé"})
@@ -121,15 +142,15 @@ async def test_cleared_awareness_disappears_while_the_socket_stays(
 async def test_awareness_stays_within_its_document(start_server: ServerFactory) -> None:
     async with (
         start_server() as server,
-        crowd(server.url, "charte", 2) as (zoe, elodie),
-        crowd(server.url, "charte-bis", 1) as (francois,),
+        crowd(server.url, "charte", 2, token=server.token()) as (zoe, elodie),
+        crowd(server.url, "charte-bis", 1, token=server.token()) as (francois,),
     ):
         introduce(francois, "François")
         introduce(zoe, "Zoé")
         with anyio.fail_after(10):
             await elodie.wait_peers(lambda peers: names(peers) == {"Zoé"})
             # Élodie joins François's document: his state is there, Zoé's is not.
-            async with client.connect(server.url, "charte-bis") as elodie_bis:
+            async with client.connect(server.url, "charte-bis", server.token()) as elodie_bis:
                 await elodie_bis.wait_peers(lambda peers: names(peers) == {"François"})
                 assert names(elodie_bis.peers) == {"François"}
         assert names(elodie.peers) == {"Zoé"}

@@ -96,11 +96,11 @@ def apply_edit(session: client.Session, step: Insert | Delete | Paragraph, numbe
         add_paragraph(session, round(step.at * count), step.text, paragraph_id=f"p-{number}")
 
 
-async def run_steps(server_url: str, client_count: int, script: list[Step]) -> None:
+async def run_steps(server_url: str, token: str, client_count: int, script: list[Step]) -> None:
     reference: Doc[Any] = Doc()
     doc_id = f"propriete-{uuid4().hex[:8]}"
     offline: set[int] = set()
-    async with crowd(server_url, doc_id, client_count) as sessions:
+    async with crowd(server_url, doc_id, client_count, token=token) as sessions:
         for number, step in enumerate(script):
             index = step.who % client_count
             session = sessions[index]
@@ -122,7 +122,7 @@ async def run_steps(server_url: str, client_count: int, script: list[Step]) -> N
             str(reference.get("default", type=XmlFragment)),
         )
         await wait_all(sessions, lambda: all(contents(s) == expected for s in sessions))
-        async with client.connect(server_url, doc_id) as late:
+        async with client.connect(server_url, doc_id, token) as late:
             await late.synced()
             assert contents(late) == expected
 
@@ -138,4 +138,4 @@ async def test_random_edits_disconnects_and_offline_edits_converge_to_every_upda
 ) -> None:
     async with start_server() as server:
         with anyio.fail_after(20):
-            await run_steps(server.url, client_count, script)
+            await run_steps(server.url, server.token(), client_count, script)

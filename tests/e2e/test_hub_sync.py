@@ -33,7 +33,10 @@ def utf8_len(text: str) -> int:
 
 
 async def test_two_clients_converge_on_concurrent_text_edits(start_server: ServerFactory) -> None:
-    async with start_server() as server, crowd(server.url, "charte", 2) as (zoe, elodie):
+    async with (
+        start_server() as server,
+        crowd(server.url, "charte", 2, token=server.token()) as (zoe, elodie),
+    ):
         with anyio.fail_after(10):
             zoe.doc.get("texte", type=Text).insert(0, ARTICLE)
             await wait_converged([zoe, elodie])
@@ -55,7 +58,10 @@ async def test_two_clients_converge_on_concurrent_text_edits(start_server: Serve
 async def test_two_clients_converge_on_concurrent_xml_paragraph_edits(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server() as server, crowd(server.url, "charte", 2) as (zoe, elodie):
+    async with (
+        start_server() as server,
+        crowd(server.url, "charte", 2, token=server.token()) as (zoe, elodie),
+    ):
         with anyio.fail_after(10):
             add_paragraph(zoe, 0, ARTICLE, paragraph_id="p-1")
             await wait_converged([zoe, elodie])
@@ -73,7 +79,10 @@ async def test_ten_clients_converge_on_concurrent_text_and_xml_edits(
     start_server: ServerFactory,
 ) -> None:
     reference: Doc[Any] = Doc()
-    async with start_server() as server, crowd(server.url, "charte", 10) as sessions:
+    async with (
+        start_server() as server,
+        crowd(server.url, "charte", 10, token=server.token()) as sessions,
+    ):
         with anyio.fail_after(20):
             for round_number in range(3):
                 for name, session in zip(NAMES, sessions, strict=True):
@@ -94,12 +103,12 @@ async def test_ten_clients_converge_on_concurrent_text_and_xml_edits(
 
 async def test_late_joiner_gets_full_state_from_the_live_room(start_server: ServerFactory) -> None:
     async with start_server() as server:
-        async with crowd(server.url, "charte", 2) as (zoe, francois):
+        async with crowd(server.url, "charte", 2, token=server.token()) as (zoe, francois):
             with anyio.fail_after(10):
                 zoe.doc.get("texte", type=Text).insert(0, ARTICLE)
                 add_paragraph(francois, 0, "François : préambule", paragraph_id="p-0")
                 expected = await wait_converged([zoe, francois])
-                async with client.connect(server.url, "charte") as late:
+                async with client.connect(server.url, "charte", server.token()) as late:
                     await late.synced()
                     assert contents(late) == expected
 
@@ -108,14 +117,14 @@ async def test_late_joiner_gets_full_state_after_the_room_was_evicted(
     start_server: ServerFactory,
 ) -> None:
     async with start_server(room_grace_seconds=0.0) as server:
-        async with crowd(server.url, "charte", 2) as (zoe, elodie):
+        async with crowd(server.url, "charte", 2, token=server.token()) as (zoe, elodie):
             with anyio.fail_after(10):
                 zoe.doc.get("texte", type=Text).insert(0, ARTICLE)
                 add_paragraph(elodie, 0, "Élodie : préambule", paragraph_id="p-0")
                 expected = await wait_converged([zoe, elodie])
         with anyio.fail_after(10):
             await server.app.state.hub.wait_unloaded("charte")
-            async with client.connect(server.url, "charte") as late:
+            async with client.connect(server.url, "charte", server.token()) as late:
                 await late.synced()
                 assert contents(late) == expected
 
@@ -123,9 +132,9 @@ async def test_late_joiner_gets_full_state_after_the_room_was_evicted(
 async def test_rooms_are_isolated(start_server: ServerFactory) -> None:
     async with (
         start_server() as server,
-        crowd(server.url, "charte", 2) as (zoe, elodie),
-        crowd(server.url, "charte-bis", 2) as (francois, anais),
-        crowd(server.url, "charte.annotations", 1) as (loic,),
+        crowd(server.url, "charte", 2, token=server.token()) as (zoe, elodie),
+        crowd(server.url, "charte-bis", 2, token=server.token()) as (francois, anais),
+        crowd(server.url, "charte.annotations", 1, token=server.token()) as (loic,),
     ):
         with anyio.fail_after(10):
             zoe.doc.get("texte", type=Text).insert(0, "Secret de la charte : égalité")
@@ -137,7 +146,7 @@ async def test_rooms_are_isolated(start_server: ServerFactory) -> None:
                 ("charte-bis", "Charte bis : fraternité"),
                 ("charte.annotations", ""),
             ]:
-                async with client.connect(server.url, doc_id) as late:
+                async with client.connect(server.url, doc_id, server.token()) as late:
                     await late.synced()
                     assert text_of(late) == expected
     assert text_of(francois) == text_of(anais) == "Charte bis : fraternité"
@@ -153,8 +162,8 @@ async def test_client_closed_with_1013_resends_its_offline_edits_and_converges(
     patient = client.Backoff(initial=0.2, maximum=0.5)
     async with (
         start_server(store=store) as server,
-        client.connect(server.url, "charte", backoff=patient) as zoe,
-        client.connect(server.url, "charte") as elodie,
+        client.connect(server.url, "charte", server.token(), backoff=patient) as zoe,
+        client.connect(server.url, "charte", server.token()) as elodie,
     ):
         with anyio.fail_after(10):
             await zoe.synced()
@@ -173,7 +182,7 @@ async def test_client_closed_with_1013_resends_its_offline_edits_and_converges(
             expected = f"Zoé, hors ligne : {ARTICLE} — amendement perdu ?"
             await zoe.synced()
             await elodie.wait_for(lambda: text_of(elodie) == expected)
-            async with client.connect(server.url, "charte") as late:
+            async with client.connect(server.url, "charte", server.token()) as late:
                 await late.synced()
                 assert text_of(late) == expected
     assert elodie.error is None
@@ -183,9 +192,11 @@ async def test_local_edits_made_before_connecting_are_sent(start_server: ServerF
     doc: Doc[Any] = Doc()
     doc.get("texte", type=Text).insert(0, "Brouillon de François — ")
     async with start_server() as server:
-        async with client.connect(server.url, "charte", doc=doc, backoff=FAST_BACKOFF) as francois:
+        async with client.connect(
+            server.url, "charte", server.token(), doc=doc, backoff=FAST_BACKOFF
+        ) as francois:
             with anyio.fail_after(10):
                 await francois.synced()
-                async with client.connect(server.url, "charte") as reader:
+                async with client.connect(server.url, "charte", server.token()) as reader:
                     await reader.synced()
                     await wait_all([reader], lambda: text_of(reader) == "Brouillon de François — ")

@@ -145,14 +145,18 @@ class NodePeer:
         """The peer's start-up event, with the versions of yjs, y-websocket and ws it loaded."""
         return await self.wait_event("ready", 0)
 
-    async def connect(self, server: RunningServer, doc_id: str) -> None:
-        """Open a `WebsocketProvider` on `doc_id` and wait until it is synced."""
+    async def connect(self, server: RunningServer, doc_id: str, token: str | None = None) -> None:
+        """Open a `WebsocketProvider` on `doc_id` (a member's token by default); wait for sync."""
         since = self.mark()
         result = await self.request(
-            "connect", url=server.ws_url + "/ws", docId=doc_id, params={}, field=FIELD
+            "connect",
+            url=server.ws_url + "/ws",
+            docId=doc_id,
+            params={"token": token or server.token(name="Zoé")},
+            field=FIELD,
         )
         self.client_id = result["clientId"]
-        assert result["url"] == f"{server.ws_url}/ws/{doc_id}"
+        assert result["url"].startswith(f"{server.ws_url}/ws/{doc_id}?token=")
         await self.wait_event("synced", since, synced=True)
 
     async def insert(self, text: str, index: int | None = None) -> str:
@@ -254,7 +258,7 @@ class _Channel:
     """pycrdt's `Channel` over a websockets connection; awareness goes to an `Awareness`.
 
     pycrdt's `Provider` only speaks sync messages, so awareness messages are taken out of
-    the stream here. The server sends nothing else to a client without a token.
+    the stream here. The server sends nothing else to a member's socket.
     """
 
     def __init__(self, websocket: ClientConnection, doc_id: str, awareness: Awareness) -> None:
@@ -357,7 +361,8 @@ class PythonClient:
 @asynccontextmanager
 async def python_client(server: RunningServer, doc_id: str) -> AsyncIterator[PythonClient]:
     """A pycrdt `Provider` on `doc_id`, synced before it is handed over."""
-    async with ws_connect(f"{server.ws_url}/ws/{doc_id}") as websocket:
+    token = server.token(name="François")
+    async with ws_connect(f"{server.ws_url}/ws/{doc_id}?token={token}") as websocket:
         client = PythonClient(Doc(), websocket)
         channel = _Channel(websocket, doc_id, client.awareness)
         async with Provider(client.doc, channel) as provider:
@@ -486,3 +491,31 @@ async def test_two_node_clients_converge_through_the_server(
 
         await zoe.quit()
         await francois.wait_names([])
+
+
+async def test_node_citizen_reads_live_but_its_writes_are_refused(
+    start_server: ServerFactory, node_peer: NodePeerFactory
+) -> None:
+    doc_id = "charte-lecture"
+    async with (
+        start_server() as server,
+        python_client(server, doc_id) as python,
+        node_peer("élodie") as elodie,
+    ):
+        python.text += ARTICLE
+        await elodie.connect(server, doc_id, token=server.token("citizen", "Élodie"))
+        await elodie.wait_text(ARTICLE)
+
+        since = elodie.mark()
+        await elodie.insert(" Amendement de la citoyenne.")
+        denied = await elodie.wait_event("permission-denied", since)
+        assert "read-only" in denied["reason"]
+
+        # The socket stays open: the citizen still receives the members' edits live.
+        python.text.insert(0, "Titre. ")
+        await elodie.wait_event(
+            "text-changed", since, where=lambda event: "Titre. " in str(event.get("text"))
+        )
+        async with python_client(server, doc_id) as latecomer:
+            assert str(latecomer.text) == "Titre. " + ARTICLE
+        assert str(python.text) == "Titre. " + ARTICLE

@@ -19,9 +19,10 @@ async def test_healthz_and_readyz_answer(start_server: ServerFactory) -> None:
 
 async def test_metrics_count_connections_updates_and_commits(start_server: ServerFactory) -> None:
     async with start_server() as server, httpx.AsyncClient(base_url=server.url) as http:
-        async with connect(server.url, "assemblee") as session, connect(
-            server.url, "assemblee"
-        ) as observer:
+        async with (
+            connect(server.url, "assemblee", server.token()) as session,
+            connect(server.url, "assemblee", server.token()) as observer,
+        ):
             session.doc.get("body", type=Text).insert(0, "Séance n°1 : ouverture")
             await observer.wait_for(
                 lambda: str(observer.doc.get("body", type=Text)) == "Séance n°1 : ouverture",

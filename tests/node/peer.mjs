@@ -27,6 +27,15 @@ console.info = console.error
 const write = (message) => process.stdout.write(JSON.stringify(message) + '\n')
 const emit = (event, fields = {}) => write({ event, ...fields })
 
+// y-websocket reports a y-protocols permission-denied auth message only through its
+// default handler, console.warn('Permission denied to access <url>.\n<reason>').
+const warn = console.warn
+console.warn = (...args) => {
+  const text = args.map(String).join(' ')
+  if (text.startsWith('Permission denied')) emit('permission-denied', { reason: text.split('\n').slice(1).join('\n') })
+  warn(...args)
+}
+
 /** @type {{doc: Y.Doc, text: Y.Text, provider: WebsocketProvider} | null} */
 let peer = null
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from server.auth import Authenticator, Role
-from server.cli import slugify
+from server.auth import Authenticator, Role, slugify
 from server.secret import load_or_create_secret
 
 

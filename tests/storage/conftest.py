@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Protocol
 
 import anyio
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from storage.engine import create_engine
+from storage.engine import create_engine, normalize_url
 from storage.memory import MemoryDocumentStore
 from storage.sql import SqlDocumentStore
 from tests.conftest import POSTGRES_URL, require_service
@@ -103,6 +104,23 @@ async def make_sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> SqlS
         )
 
     return make
+
+
+@pytest.fixture
+async def scratch_postgres_url() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards (not the shared one)."""
+    url = make_url(normalize_url(await reachable_postgres_url()))
+    name = f"palabre_scratch_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url.render_as_string(hide_password=False))
+    admin = admin.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -13,9 +11,17 @@ from sqlalchemy.engine import make_url
 
 from storage.engine import create_engine, database_url_for, migrate, normalize_url
 from storage.sql import SqlDocumentStore
-from tests.storage.conftest import SqlStoreFactory, reachable_postgres_url
+from tests.storage.conftest import SqlStoreFactory
 
-TABLES = {"alembic_version", "documents", "updates", "states", "authorship"}
+TABLES = {
+    "alembic_version",
+    "documents",
+    "updates",
+    "states",
+    "authorship",
+    "webhooks",
+    "webhook_deliveries",
+}
 
 
 @pytest.mark.parametrize(
@@ -70,7 +76,7 @@ async def test_migrations_run_twice_are_idempotent(make_sql_store: SqlStoreFacto
     finally:
         await engine.dispose()
     assert tables >= TABLES
-    assert version == "0001"
+    assert version == "0002"
     async with store:
         await store.check()
 
@@ -78,23 +84,6 @@ async def test_migrations_run_twice_are_idempotent(make_sql_store: SqlStoreFacto
 async def test_two_sqlite_stores_started_at_once_both_come_up(tmp_path: Path) -> None:
     url = database_url_for(tmp_path)
     await both_come_up(SqlDocumentStore(url), SqlDocumentStore(url))
-
-
-@pytest.fixture
-async def scratch_postgres_url() -> AsyncIterator[str]:
-    """A fresh, empty PostgreSQL database, dropped afterwards (not the shared one)."""
-    url = make_url(normalize_url(await reachable_postgres_url()))
-    name = f"palabre_scratch_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url.render_as_string(hide_password=False))
-    admin = admin.execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 @pytest.mark.postgres

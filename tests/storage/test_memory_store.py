@@ -79,3 +79,17 @@ async def test_unavailable_store_fails_check_load_append_and_compact() -> None:
         await store.check()
         stored = await store.load("doc")
     assert text_of(stored.update) == "ô"
+
+
+async def test_catalog_fails_like_a_down_database_when_unavailable() -> None:
+    async with MemoryDocumentStore() as store:
+        await store.create_document("charte", title="Charte")
+        store.unavailable = True
+        with pytest.raises(StorageUnavailable):
+            await store.get_document("charte")
+        with pytest.raises(StorageUnavailable):
+            await store.add_webhook(
+                url="https://example.org", secret="s", events=[], doc_id=None, created_by=None
+            )
+        store.unavailable = False
+        assert (await store.get_document("charte")).title == "Charte"

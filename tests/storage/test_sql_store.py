@@ -9,12 +9,13 @@ from pathlib import Path
 
 import anyio
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from crdt.document import decode_state_vector, doc_from_update
-from storage.base import StorageUnavailable
+from storage.base import ANNOTATIONS_SUFFIX, StorageUnavailable
+from storage.catalog import DeliveryAttempt
 from storage.engine import create_engine
-from storage.models import AuthorshipRow
+from storage.models import AuthorshipRow, DocumentRow, LogRow, StateRow
 from storage.sql import SqlDocumentStore
 from tests.storage.conftest import SqlStoreFactory, wait_until
 from tests.storage.editors import Editor, text_of
@@ -178,3 +179,55 @@ async def test_failed_sql_transaction_stores_no_append_of_its_batch(
         loaded = [await reopened.load(d) for d in doc_ids]
     assert len(failures) == 3
     assert all(stored.is_new and stored.log_rows == 0 for stored in loaded)
+
+
+async def test_purge_deletes_every_row_of_the_document_and_its_companion(
+    make_sql_store: SqlStoreFactory, doc_id: str
+) -> None:
+    companion = doc_id + ANNOTATIONS_SUFFIX
+    kept = f"{doc_id}-kept"
+    async with make_sql_store() as store:
+        for target in (doc_id, companion, kept):
+            alice = Editor("alice")  # one Yjs client per document: each log integrates
+            await store.create_document(target, title="Tout doit partir")
+            for n in range(2):
+                await store.append(target, [alice.entry(alice.insert(n, "ô"))])
+            await store.compact(target)
+            await store.append(target, [alice.entry(alice.insert(0, "«"))])
+        hook = await store.add_webhook(
+            url="https://example.org/h", secret="s", events=["document.changed"],
+            doc_id=doc_id, created_by=None,
+        )
+        await store.record_attempt(
+            DeliveryAttempt(
+                webhook_id=hook.webhook_id, event_id="e", event="document.changed",
+                attempt=1, at=1.0, status=200,
+            )
+        )
+        before = await row_counts(store, [doc_id, companion, kept])
+        await store.delete_document(doc_id)
+        await store.purge_document(doc_id)
+        after = await row_counts(store, [doc_id, companion, kept])
+        deliveries = await store.list_attempts(hook.webhook_id)
+    assert all(before[table][d] >= 1 for table in before for d in (doc_id, companion, kept))
+    assert all(after[table][d] == 0 for table in after for d in (doc_id, companion))
+    assert all(after[table][kept] == before[table][kept] for table in after)
+    assert deliveries == []
+
+
+async def row_counts(store: SqlDocumentStore, doc_ids: list[str]) -> dict[str, dict[str, int]]:
+    """Rows per table and doc_id, for the tables that hold a document's rows."""
+    engine = create_engine(store.url)
+    counts: dict[str, dict[str, int]] = {}
+    try:
+        async with engine.connect() as conn:
+            for model in (DocumentRow, LogRow, StateRow, AuthorshipRow):
+                found = await conn.execute(
+                    select(model.doc_id, func.count())
+                    .where(model.doc_id.in_(doc_ids))
+                    .group_by(model.doc_id)
+                )
+                counts[model.__tablename__] = dict.fromkeys(doc_ids, 0) | {d: n for d, n in found}
+    finally:
+        await engine.dispose()
+    return counts

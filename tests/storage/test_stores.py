@@ -7,7 +7,7 @@ import anyio.lowlevel
 import pytest
 
 from crdt.document import merge
-from storage.base import DOC_ID_LENGTH, LogEntry, StorageUnavailable
+from storage.base import STORED_DOC_ID_LENGTH, LogEntry, StorageUnavailable
 from tests.storage.conftest import StoreFactory, wait_until
 from tests.storage.editors import Editor, text_of
 
@@ -171,6 +171,6 @@ async def test_overlong_doc_id_is_refused_before_queueing(make_store: StoreFacto
     entry = LogEntry(update=Editor("alice").insert(0, "x"), received_at=0.0)
     async with make_store() as store:
         with pytest.raises(ValueError, match="doc_id"):
-            await store.append("d" * (DOC_ID_LENGTH + 1), [entry])
+            await store.append("d" * (STORED_DOC_ID_LENGTH + 1), [entry])
         await store.check()
     assert store.stats.transactions == 0

@@ -1,0 +1,37 @@
+"""The JSON HTTP API under ``/api``: one module per resource, errors as ``{"error", "detail"}``.
+
+`create_app` mounts `routes(context)` at ``/api`` and installs `EXCEPTION_HANDLERS`, the one
+place where a `PalabreError` raised anywhere below becomes its status and JSON body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute
+from starlette.types import ExceptionHandler
+
+from server.api._common import DEFAULT_MAX_BODY_BYTES as DEFAULT_MAX_BODY_BYTES
+from server.api._common import ApiContext as ApiContext
+from server.api._common import handle_error
+from server.api.annotations import Annotations
+from server.api.documents import Documents
+from server.api.openapi import OpenApi
+from server.errors import PalabreError
+
+EXCEPTION_HANDLERS: Mapping[type[Exception], ExceptionHandler] = {
+    PalabreError: handle_error,
+    HTTPException: handle_error,
+    Exception: handle_error,
+}
+"""Errors of every route as JSON; install them on the app."""
+
+
+def routes(context: ApiContext) -> list[BaseRoute]:
+    """Every API route, relative to ``/api``."""
+    return [
+        *Documents(context).routes(),
+        *Annotations(context).routes(),
+        *OpenApi().routes(),
+    ]

@@ -1,0 +1,246 @@
+"""``/api/openapi.json`` (OpenAPI 3.1, written by hand as data) and ``/api/docs`` (its page)."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from server._webhook_rules import WebhookEvent
+
+Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(required: list[str], **properties: Schema) -> Schema:
+    return {"type": "object", "required": required, "properties": properties,
+            "additionalProperties": False}
+
+
+_STR: Schema = {"type": "string"}
+_NSTR: Schema = {"type": ["string", "null"]}
+_TIME: Schema = {"type": "number", "description": "Unix time in seconds"}
+_STATUS: Schema = {"type": "string", "enum": ["open", "resolved", "hidden"]}
+_DOC_ID: Schema = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"}
+_AUTHOR = _obj(["sub", "name"], sub=_STR, name=_STR)
+_REPLY = _obj(["id", "body", "author", "created_at", "status"], id=_STR, body=_STR,
+              author=_AUTHOR, created_at=_STR, status=_STATUS, updated_at=_NSTR)
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": _obj(["error", "detail"], error=_STR, detail=_STR),
+    "Document": _obj(
+        ["id", "title", "kind", "is_public", "created_at", "updated_at"],
+        id=_DOC_ID, title=_STR, kind={"type": "string", "enum": ["text", "data"]},
+        is_public={"type": "boolean"}, created_at=_TIME, updated_at=_TIME, created_by=_NSTR,
+    ),
+    "DocumentList": _obj(["documents", "next"],
+                         documents={"type": "array", "items": _ref("Document")},
+                         next={**_NSTR, "description": "pass as ?after= for the next page"}),
+    "DocumentCreate": _obj(["id", "title"], id=_DOC_ID, title=_STR, markdown=_STR,
+                           is_public={"type": "boolean"}, kind={"const": "text"}),
+    "DocumentPatch": _obj([], title=_STR, is_public={"type": "boolean"}),
+    "Blocks": _obj(["blocks"], blocks={"type": "array", "items": {
+        "type": "object", "required": ["id", "type", "text"],
+        "properties": {"id": _STR, "type": _STR, "text": _STR, "article_id": _NSTR,
+                       "level": {"type": "integer"}, "parent_id": _STR,
+                       "attrs": {"type": "object"}, "marks": {"type": "array"}},
+    }}),
+    "Reply": _REPLY,
+    "Annotation": _obj(
+        ["id", "paragraph_id", "body", "author", "created_at", "status", "replies"],
+        id=_STR, paragraph_id=_STR, body=_STR, author=_AUTHOR, created_at=_STR,
+        status=_STATUS, stage=_NSTR, quote=_NSTR, anchor={"description": "opaque to the server"},
+        updated_at=_NSTR, replies={"type": "array", "items": _ref("Reply")},
+        reply={**_REPLY, "description": "the new reply (POST .../replies only)"},
+    ),
+    "AnnotationList": _obj(["annotations"],
+                           annotations={"type": "array", "items": _ref("Annotation")}),
+    "AnnotationCreate": _obj(["paragraph_id", "body"], paragraph_id=_STR, body=_STR,
+                             quote=_STR, anchor={"description": "Yjs relative positions"}),
+    "ReplyCreate": _obj(["body"], body=_STR),
+    "AnnotationPatch": _obj([], body=_STR, status=_STATUS),
+    "Webhook": _obj(["id", "url", "events", "doc_id", "created_at"], id=_STR, url=_STR,
+                    events={"type": "array", "items": _ref("WebhookEvent")},
+                    doc_id={**_NSTR, "description": "null: every document"},
+                    created_at=_TIME, created_by=_NSTR,
+                    secret={**_STR, "description": "only in the answer to its creation"}),
+    "WebhookEvent": {"type": "string", "enum": [event.value for event in WebhookEvent]},
+    "WebhookCreate": _obj(["url", "events"], url=_STR, doc_id=_DOC_ID,
+                          events={"type": "array", "items": _ref("WebhookEvent"),
+                                  "minItems": 1},
+                          secret={"type": "string", "minLength": 16, "maxLength": 256}),
+    "WebhookList": _obj(["webhooks"], webhooks={"type": "array", "items": _ref("Webhook")}),
+    "DeliveryList": _obj(["deliveries"], deliveries={"type": "array", "items": _obj(
+        ["event_id", "event", "attempt", "at", "status"], event_id=_STR, event=_STR,
+        attempt={"type": "integer"}, at=_TIME, status={"type": ["integer", "null"]},
+        error=_NSTR)}),
+}
+
+_ERRORS = {
+    "400": "malformed JSON or parameter", "401": "invalid token", "403": "forbidden",
+    "404": "unknown id", "409": "already exists", "413": "body too large",
+    "415": "not application/json", "422": "invalid values", "503": "storage unavailable",
+}
+
+
+def _op(summary: str, ok: tuple[str, str | None], errors: str, *, body: str | None = None,
+        params: list[Schema] | None = None, media: str = "application/json") -> Schema:
+    status, schema = ok
+    content = {media: {"schema": _ref(schema)}} if schema else None
+    responses: Schema = {status: {"description": "success",
+                                  **({"content": content} if content else {})}}
+    for code in errors.split():
+        responses[code] = {"description": _ERRORS[code],
+                           "content": {"application/json": {"schema": _ref("Error")}}}
+    op: Schema = {"summary": summary, "responses": responses}
+    if body:
+        op["requestBody"] = {"required": True,
+                             "content": {"application/json": {"schema": _ref(body)}}}
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _param(name: str, where: str = "query", schema: Schema | None = None) -> Schema:
+    return {"name": name, "in": where, "required": where == "path", "schema": schema or _STR}
+
+
+_ID = _param("doc_id", "path", _DOC_ID)
+_AID = _param("annotation_id", "path")
+_RID = _param("reply_id", "path")
+_W = "400 401 403 404 413 415 422 503"
+
+PATHS: dict[str, Schema] = {
+    "/api/documents": {
+        "get": _op("List the documents the caller may read, by id", ("200", "DocumentList"),
+                   "400 401 503", params=[_param("limit", schema={"type": "integer",
+                   "minimum": 1, "maximum": 200}), _param("after")]),
+        "post": _op("Create a document (facilitators), optionally from Markdown",
+                    ("201", "Document"), "400 401 403 409 413 415 422 503",
+                    body="DocumentCreate"),
+    },
+    "/api/documents/{doc_id}": {
+        "get": _op("A document's metadata", ("200", "Document"), "400 401 403 404 503",
+                   params=[_ID]),
+        "patch": _op("Rename or publish (facilitators)", ("200", "Document"), _W,
+                     body="DocumentPatch", params=[_ID]),
+        "delete": _op("Soft-delete (facilitators)", ("204", None), "400 401 403 404 503",
+                      params=[_ID]),
+    },
+    "/api/documents/{doc_id}/content": {
+        "get": {**_op("The live text; md, html and text come as text/*, json as Blocks",
+                      ("200", "Blocks"), "400 401 403 404 503",
+                      params=[_ID, _param("format", schema={"enum": ["md", "html", "text",
+                                                                      "json"]})]),
+                "description": "Strong ETag; If-None-Match answers 304."},
+    },
+    "/api/documents/{doc_id}/annotations": {
+        "get": _op("Annotations, filtered; hidden ones only for moderators",
+                   ("200", "AnnotationList"), "400 401 403 404 503",
+                   params=[_ID, _param("paragraph_id"), _param("status", schema=_STATUS),
+                           _param("stage")]),
+        "post": _op("Comment a paragraph", ("201", "Annotation"), _W,
+                    body="AnnotationCreate", params=[_ID]),
+    },
+    "/api/documents/{doc_id}/annotations/{annotation_id}": {
+        "get": _op("One annotation", ("200", "Annotation"), "400 401 403 404 503",
+                   params=[_ID, _AID]),
+        "patch": _op("Edit own body, or set the status (moderators)", ("200", "Annotation"),
+                     _W, body="AnnotationPatch", params=[_ID, _AID]),
+    },
+    "/api/documents/{doc_id}/annotations/{annotation_id}/replies": {
+        "post": _op("Reply to an annotation", ("201", "Annotation"), _W,
+                    body="ReplyCreate", params=[_ID, _AID]),
+    },
+    "/api/documents/{doc_id}/annotations/{annotation_id}/replies/{reply_id}": {
+        "patch": _op("Edit own reply, or set its status (moderators)", ("200", "Annotation"),
+                     _W, body="AnnotationPatch", params=[_ID, _AID, _RID]),
+    },
+    "/api/webhooks": {
+        "get": _op("Registered webhooks (facilitators)", ("200", "WebhookList"),
+                   "401 403 422 503", params=[_param("doc_id")]),
+        "post": _op("Register a webhook; its secret is shown once", ("201", "Webhook"),
+                    "400 401 403 413 415 422 503", body="WebhookCreate"),
+    },
+    "/api/webhooks/{webhook_id}": {
+        "delete": _op("Unregister", ("204", None), "401 403 404 503",
+                      params=[_param("webhook_id", "path")]),
+    },
+    "/api/webhooks/{webhook_id}/deliveries": {
+        "get": _op("Latest delivery attempts, newest first", ("200", "DeliveryList"),
+                   "400 401 403 404 503", params=[_param("webhook_id", "path"),
+                                                  _param("limit", schema={"type": "integer"})]),
+    },
+    "/api/openapi.json": {"get": {"summary": "This document",
+                                  "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+    "/api/docs": {"get": {"summary": "This document as a page",
+                          "responses": {"200": {"description": "HTML"}}}},
+}
+
+SPEC: Schema = {
+    "openapi": "3.1.0",
+    "info": {"title": "palabre", "version": "0.1.0",
+             "description": "Realtime collaborative editing for citizens' assemblies. "
+                            "Send `Authorization: Bearer <token>`; without one you are public."},
+    "paths": PATHS,
+    "components": {
+        "schemas": SCHEMAS,
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                       "bearerFormat": "JWT"}},
+    },
+    "security": [{}, {"bearer": []}],
+}
+"""The API's description; `tests/e2e/test_api_documents.py` checks it against the routes."""
+
+
+def docs_page(spec: Schema) -> str:
+    """A self-contained HTML page listing every path, method, parameter and schema."""
+    esc = html.escape
+    parts = [f"<h1>{esc(spec['info']['title'])} API</h1><p>{esc(spec['info']['description'])}"
+             "</p><p><a href='/api/openapi.json'>openapi.json</a></p>"]
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            params = ", ".join(f"{p['name']} ({p['in']})" for p in op.get("parameters", []))
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+            codes = " ".join(esc(code) for code in op["responses"])
+            parts.append(
+                f"<section><h2><span class='m'>{esc(method.upper())}</span> {esc(path)}</h2>"
+                f"<p>{esc(op['summary'])}</p>"
+                + (f"<p>Parameters: {esc(params)}</p>" if params else "")
+                + (f"<p>Body: {esc(body['schema']['$ref'].rsplit('/', 1)[-1])}</p>"
+                   if body else "")
+                + f"<p>Responses: {codes}</p></section>")
+    parts.append("<h2>Schemas</h2>")
+    for name, schema in spec["components"]["schemas"].items():
+        parts.append(f"<h3 id='{esc(name)}'>{esc(name)}</h3>"
+                     f"<pre>{esc(json.dumps(schema, indent=2))}</pre>")
+    style = ("body{font-family:sans-serif;max-width:60rem;margin:auto;padding:1rem}"
+             ".m{background:#245;color:#fff;padding:0 .4rem;border-radius:3px}"
+             "pre{background:#f4f4f4;padding:.5rem;overflow:auto}")
+    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>palabre API</title><style>{style}</style></head><body>"
+            + "".join(parts) + "</body></html>")
+
+
+class OpenApi:
+    """Serves the description and its page."""
+
+    def routes(self) -> list[Route]:
+        """The routes, relative to ``/api``."""
+        return [Route("/openapi.json", self.spec, methods=["GET"]),
+                Route("/docs", self.page, methods=["GET"])]
+
+    async def spec(self, request: Request) -> Response:
+        """``GET /openapi.json``."""
+        return JSONResponse(SPEC)
+
+    async def page(self, request: Request) -> Response:
+        """``GET /docs``."""
+        return HTMLResponse(docs_page(SPEC))
