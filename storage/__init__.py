@@ -4,6 +4,12 @@
 they are not re-exported here, so that importing the port does not load SQLAlchemy.
 """
 
+from storage.archive import Archive as Archive
+from storage.archive import AuditEntry as AuditEntry
+from storage.archive import ChainReport as ChainReport
+from storage.archive import FreezeState as FreezeState
+from storage.archive import Snapshot as Snapshot
+from storage.archive import SnapshotNotFound as SnapshotNotFound
 from storage.base import ANNOTATIONS_SUFFIX as ANNOTATIONS_SUFFIX
 from storage.base import DOC_ID_LENGTH as DOC_ID_LENGTH
 from storage.base import STORED_DOC_ID_LENGTH as STORED_DOC_ID_LENGTH

@@ -10,6 +10,7 @@ import anyio
 
 from crdt.document import merge
 from crdt.errors import InvalidUpdate
+from storage._archive_memory import MemoryArchive
 from storage._catalog_memory import MemoryCatalog
 from storage._group_commit import GroupCommitStore
 from storage._pending import PendingAppend
@@ -42,8 +43,8 @@ class CommitGate:
             await self._released.wait()
 
 
-class MemoryDocumentStore(GroupCommitStore, MemoryCatalog):
-    """`DocumentStore`, `DocumentCatalog` and `WebhookRegistry` in memory.
+class MemoryDocumentStore(GroupCommitStore, MemoryCatalog, MemoryArchive):
+    """`DocumentStore`, `DocumentCatalog`, `WebhookRegistry` and `Archive` in memory.
 
     The same group commit, results and errors as the SQL store.
 
@@ -75,6 +76,7 @@ class MemoryDocumentStore(GroupCommitStore, MemoryCatalog):
         self._failing_appends = 0
         self._failing_loads = 0
         MemoryCatalog.__init__(self)
+        MemoryArchive.__init__(self)
         self._gates: list[CommitGate] = []
         self._logs: dict[str, list[tuple[int, LogEntry]]] = {}
         self._states: dict[str, bytes] = {}

@@ -1,5 +1,5 @@
 """SQLAlchemy 2 tables of the document store: documents, update log, states, authorship,
-webhooks and their delivery attempts.
+webhooks and their delivery attempts, snapshots, freeze states and the audit log.
 
 Times are float seconds since the epoch (UTC), the unit `LogEntry.received_at` already
 uses, so that SQLite and PostgreSQL store and compare them the same way. The log is
@@ -17,6 +17,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -139,3 +140,61 @@ class DeliveryRow(Base):
     at: Mapped[float] = mapped_column(Double)
     status: Mapped[int | None] = mapped_column(Integer, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class SnapshotRow(Base):
+    """One archived snapshot: written once, never updated (see `storage.archive`)."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (UniqueConstraint("doc_id", "number", name="uq_snapshots_doc_id_number"),)
+
+    snapshot_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    doc_id: Mapped[str] = mapped_column(_DOC_ID)
+    number: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(Text)
+    label: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Double)
+    created_by: Mapped[str | None] = mapped_column(Text, default=None)
+    created_by_name: Mapped[str | None] = mapped_column(Text, default=None)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    markdown: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    annotations_state: Mapped[bytes] = mapped_column(LargeBinary)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    previous_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    adopted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class FreezeRow(Base):
+    """A document's freeze state; no row means never frozen.
+
+    A table of its own, so the append hot path (which upserts ``documents``) is untouched.
+    """
+
+    __tablename__ = "freezes"
+
+    doc_id: Mapped[str] = mapped_column(_DOC_ID, primary_key=True)
+    frozen: Mapped[bool] = mapped_column(Boolean)
+    frozen_at: Mapped[float | None] = mapped_column(Double, default=None)
+    frozen_by: Mapped[str | None] = mapped_column(Text, default=None)
+    comments_open: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    updated_at: Mapped[float] = mapped_column(Double)
+
+
+class AuditRow(Base):
+    """One governance action; ``detail`` is a JSON object."""
+
+    __tablename__ = "audit"
+    __table_args__ = (
+        Index("ix_audit_doc_id_entry_id", "doc_id", "entry_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    entry_id: Mapped[int] = mapped_column(_SEQ, primary_key=True, autoincrement=True)
+    doc_id: Mapped[str | None] = mapped_column(_DOC_ID, default=None)
+    action: Mapped[str] = mapped_column(String(64))
+    actor_sub: Mapped[str | None] = mapped_column(Text, default=None)
+    actor_name: Mapped[str | None] = mapped_column(Text, default=None)
+    at: Mapped[float] = mapped_column(Double)
+    detail: Mapped[str] = mapped_column(Text)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crdt.document import merge
 from crdt.errors import InvalidUpdate
+from storage._archive_sql import SqlArchive
 from storage._authorship import derive_authorship
 from storage._batch_writer import BatchWriter, open_batch_writer
 from storage._catalog_sql import DB_ERRORS, SqlCatalog, compaction_lock_key, dialect_insert
@@ -31,8 +32,8 @@ _DB_ERRORS = DB_ERRORS
 _DELETE_CHUNK = 500
 
 
-class SqlDocumentStore(GroupCommitStore, SqlCatalog):
-    """`DocumentStore`, `DocumentCatalog` and `WebhookRegistry` on SQLAlchemy.
+class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive):
+    """`DocumentStore`, `DocumentCatalog`, `WebhookRegistry` and `Archive` on SQLAlchemy.
 
     SQLite (default) or PostgreSQL, same code.
 

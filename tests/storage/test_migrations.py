@@ -91,7 +91,7 @@ async def test_sqlite_database_at_0001_upgrades_to_0002_keeping_its_data(tmp_pat
             )
     finally:
         await engine.dispose()
-    assert version == "0002"
+    assert version == "0003"
     assert (meta.title, meta.is_public, meta.created_by, meta.schema) == ("", False, None, None)
     assert (meta.created_at, meta.updated_at) == (1.0, 2.0)
     assert text_of(stored.update) == "Préambule"
@@ -152,5 +152,7 @@ async def test_postgresql_database_at_0001_upgrades_to_0002_keeping_its_data(
     assert text_of(stored.update) == "Délibéré"
     assert listed == [meta]
     assert by_table == dict.fromkeys(
-        ["documents", "updates", "states", "authorship", "webhooks"], STORED_DOC_ID_LENGTH
+        ["documents", "updates", "states", "authorship", "webhooks", "snapshots", "freezes",
+         "audit"],
+        STORED_DOC_ID_LENGTH,
     )
