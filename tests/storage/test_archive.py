@@ -209,6 +209,6 @@ async def test_audit_entries_list_newest_first_by_document_with_paging(
         with pytest.raises(ValueError):
             await store.list_audit(doc_id, limit=0)
     assert everything == list(reversed(made))
-    assert page + rest == everything
+    assert [*page, *rest] == everything
     assert everything[0].detail == {"number": 4, "label": "étape"}
     assert everything[0].actor_name == "Loïc Ménard"
