@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from typing import TypeGuard
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -19,6 +21,7 @@ from server.api.webhooks import webhook_routes
 from server.endpoint import SyncEndpoint
 from server.hub import Hub
 from server.metrics import CONTENT_TYPE, Metrics
+from server.ratelimit import RateLimiter, RateLimitMiddleware
 from server.settings import Settings
 from server.webhooks import WebhookDispatcher
 from storage.base import DocumentStore, StorageUnavailable
@@ -126,15 +129,38 @@ def create_app(
             Mount("/api", routes=api.routes(context)),
         ],
         exception_handlers=dict(api.EXCEPTION_HANDLERS),
+        middleware=_middleware(settings, access),
         lifespan=lifespan,
     )
-    app.sync_endpoint = SyncEndpoint(hub, settings, access)
+    app.sync_endpoint = SyncEndpoint(
+        hub, settings, access,
+        RateLimiter(settings.socket_update_rate_per_second, settings.socket_update_burst),
+    )
     app.state.hub = hub
     app.state.metrics = metrics
     app.state.settings = settings
     app.state.access = access
     app.state.webhooks = dispatcher
     return app
+
+
+def _middleware(settings: Settings, access: Access) -> list[Middleware]:
+    """CORS (outermost, so that a 429 carries its headers too), then rate limits."""
+    stack = []
+    origins = settings.cors_origin_list
+    if origins:
+        stack.append(Middleware(
+            CORSMiddleware, allow_origins=origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-None-Match"],
+            expose_headers=["ETag", "Location", "Retry-After"], max_age=600,
+        ))
+    stack.append(Middleware(
+        RateLimitMiddleware,
+        limiter=RateLimiter(settings.http_rate_per_second, settings.http_burst),
+        authenticate=access.authenticate,
+    ))
+    return stack
 
 
 def _is_catalog(store: object) -> TypeGuard[DocumentCatalog]:

@@ -29,8 +29,15 @@ from crdt.protocol import (
     encode_permission_denied,
 )
 from server.auth import LEEWAY_SECONDS
-from server.errors import InvalidUpdateError, MalformedMessage, PalabreError, truncate_reason
+from server.errors import (
+    InvalidUpdateError,
+    MalformedMessage,
+    PalabreError,
+    RateLimited,
+    truncate_reason,
+)
 from server.fastsocket import DirectSocket, encode_binary_frame
+from server.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from server.room import Room
@@ -60,6 +67,8 @@ class Connection:
         "_direct",
         "_expires_at",
         "_outbound_limit",
+        "_rate_key",
+        "_rate_limiter",
         "_receive_out",
         "_send_out",
         "_token_leeway",
@@ -68,6 +77,7 @@ class Connection:
         "close_reason",
         "connection_id",
         "doc_id",
+        "may_edit",
         "principal",
         "room",
     )
@@ -83,11 +93,17 @@ class Connection:
         expires_at: float | None = None,
         token_leeway: float = LEEWAY_SECONDS,
         direct: DirectSocket | None = None,
+        rate_limiter: RateLimiter | None = None,
+        rate_key: str = "",
     ) -> None:
         self.connection_id = uuid4().hex[:12]
         self.doc_id = doc_id
         self.principal = principal
         self.can_edit = can_edit
+        self.may_edit = can_edit
+        """What the principal's role allows; `can_edit` is also false while frozen."""
+        self._rate_limiter = rate_limiter
+        self._rate_key = rate_key
         self._expires_at = expires_at
         self._token_leeway = token_leeway
         self.room: Room | None = None
@@ -159,10 +175,15 @@ class Connection:
             except InvalidUpdate as exc:
                 raise InvalidUpdateError(f"invalid Yjs update: {exc}") from exc
             hot.updates_in += 1
+            if self._rate_limiter is not None and self._rate_limiter.take(self._rate_key) > 0:
+                raise RateLimited("too many updates: slow down, then reconnect")
             if self.can_edit:
                 room.submit(message.payload, self)
             elif not is_empty_update(message.payload):
-                self._deny("read-only: your changes were not applied")
+                if room.is_frozen:
+                    self._deny("document frozen: your changes were not applied")
+                else:
+                    self._deny("read-only: your changes were not applied")
         elif isinstance(message, AwarenessMessage):
             hot.awareness_in += 1
             room.update_awareness(self, message.update)
@@ -182,6 +203,8 @@ class Connection:
                    "principal": self.principal},
         )
         self.send(encode_permission_denied(reason))
+        if self.room is not None:
+            self.room.denied(self, reason)
 
     def pause_reading(self) -> None:
         """Stop taking messages from this client until `resume_reading`."""

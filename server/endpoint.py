@@ -21,6 +21,7 @@ from server.errors import BadDocId, Forbidden, MessageTooBig, PalabreError, Unsu
 from server.fastsocket import EXTENSION
 from server.hub import Hub
 from server.permissions import Action, is_allowed, require
+from server.ratelimit import RateLimiter, principal_key
 from server.settings import Settings
 
 log = logging.getLogger("palabre.endpoint")
@@ -86,13 +87,22 @@ def _token_of(scope: Scope) -> str | None:
     return values[0] if values else None
 
 
+def _address_of(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
 class SyncEndpoint:
     """ASGI app for ``/ws/{doc_id}``: check the id, join the room, serve, leave."""
 
-    def __init__(self, hub: Hub, settings: Settings, access: Access) -> None:
+    def __init__(
+        self, hub: Hub, settings: Settings, access: Access,
+        update_limiter: RateLimiter | None = None,
+    ) -> None:
         self._hub = hub
         self._settings = settings
         self._access = access
+        self._update_limiter = update_limiter
 
     def _check_origin(self, scope: Scope) -> None:
         """Refuse a browser socket from an origin outside the allow-list (when one is set).
@@ -132,6 +142,8 @@ class SyncEndpoint:
                 expires_at=principal.expires_at,
                 token_leeway=self._settings.token_leeway_seconds,
                 direct=scope.get("extensions", {}).get(EXTENSION),
+                rate_limiter=self._update_limiter,
+                rate_key=principal_key(principal, _address_of(scope)),
             )
             room = await self._hub.join(doc_id, connection)
         except PalabreError as exc:

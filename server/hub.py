@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -59,6 +59,12 @@ class Hub:
         self._missing_ids: set[str] = set()
         self._ids_wanted: anyio.Event
         self._closing = False
+        self.load_freeze: Callable[[str], Awaitable[tuple[bool, bool]]] | None = None
+        """Reads a text document's stored ``(frozen, comments_open)`` when its room loads.
+
+        Raises StorageUnavailable like a load (then no room is made)."""
+        self.on_denied: Callable[[str, str | None, str], None] | None = None
+        """Called with the doc id, principal and reason of every write refused on a socket."""
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Hub]:
@@ -123,6 +129,9 @@ class Hub:
         try:
             stored = await self._store.load(doc_id)
             doc = doc_from_update(stored.update)
+            frozen, comments_open = False, False
+            if self.load_freeze is not None and not doc_id.endswith(ANNOTATIONS_SUFFIX):
+                frozen, comments_open = await self.load_freeze(doc_id)
         except (StorageUnavailable, InvalidUpdate) as exc:
             loading.error = exc
             self._metrics.errors.labels(kind="load_failed").inc()
@@ -142,6 +151,9 @@ class Hub:
             relay_interval=settings.relay_interval,
             on_log_rows=self._after_commit,
             on_commit=self.on_commit,
+            on_denied=self.on_denied,
+            is_frozen=frozen,
+            comments_open=comments_open,
         )
         self._rooms[doc_id] = room
         self._metrics.documents_loaded.inc()
@@ -162,6 +174,23 @@ class Hub:
         if not room.doc_id.endswith(ANNOTATIONS_SUFFIX):
             self._missing_ids.add(room.doc_id)
             self._ids_wanted.set()
+
+    async def set_freeze(self, doc_id: str, *, frozen: bool, comments_open: bool) -> None:
+        """Apply a stored freeze change to the document's room on this node, if loaded.
+
+        Returns once it holds on every socket of the document: client updates queued
+        and not committed are dropped, and a commit already under way has ended, so
+        nothing a client sends is stored or relayed after this returns (while frozen).
+        A room loading meanwhile is waited for (it may have read the old state).
+        """
+        loading = self._loading.get(doc_id)
+        if loading is not None:
+            await loading.done.wait()
+        room = self._rooms.get(doc_id)
+        if room is None or not room.is_open:
+            return
+        room.set_freeze(frozen=frozen, comments_open=comments_open)
+        await room.settled()
 
     async def transform(
         self, doc_id: str, mutate: Callable[[Doc[Any]], T], *, principal: str | None

@@ -24,6 +24,7 @@ from crdt.errors import InvalidUpdate, ProtocolError
 from crdt.protocol import (
     CloseCode,
     encode_awareness,
+    encode_permission_denied,
     encode_sync_step1,
     encode_sync_step2,
     encode_sync_update,
@@ -62,6 +63,9 @@ class Room:
         relay_interval: Callable[[int], float],
         on_log_rows: Callable[[Room, int], None],
         on_commit: Callable[[str, bytes], None] | None = None,
+        on_denied: Callable[[str, str | None, str], None] | None = None,
+        is_frozen: bool = False,
+        comments_open: bool = False,
     ) -> None:
         self.doc_id = doc_id
         self.doc = doc
@@ -79,13 +83,20 @@ class Room:
         self._wake = anyio.Event()
         self._committed = anyio.Event()
         self._closing = False
+        self._committing = False
+        self._on_denied = on_denied
         self.is_open = True
+        self.is_frozen = is_frozen
+        """Frozen: no client write is committed (loaded once with the room, then kept)."""
+        self.comments_open = comments_open
+        """While frozen, whether comments are still taken."""
 
     # -- clients -------------------------------------------------------------------------
 
     def add(self, connection: Connection) -> None:
         """Admit a client: it is sent our sync step 1 and every known awareness state."""
         self.connections.add(connection)
+        connection.can_edit = connection.may_edit and not self.is_frozen
         connection.send(encode_sync_step1(self.doc.get_state()))
         states = self.awareness.snapshot()
         if states:
@@ -132,6 +143,44 @@ class Room:
     def awareness_message(self) -> bytes:
         """Every known awareness state as one message (answer to query-awareness)."""
         return encode_awareness(encode_awareness_update(self.awareness.snapshot()))
+
+    def denied(self, connection: Connection, reason: str) -> None:
+        """Report a write refused to `connection` (for the audit log)."""
+        if self._on_denied is not None:
+            self._on_denied(self.doc_id, connection.principal, reason)
+
+    # -- freeze --------------------------------------------------------------------------
+
+    def set_freeze(self, *, frozen: bool, comments_open: bool) -> None:
+        """Freeze or unfreeze now: every socket's right to edit follows at once.
+
+        Freezing drops the client updates queued and not yet committed (nothing of them
+        is stored or relayed) and tells every socket with a ``permission-denied
+        document frozen`` message; later writes are refused the same way. Server writes
+        already queued (their callers wait on them) still go through. Call `settled`
+        next to wait for a commit already under way.
+        """
+        self.is_frozen = frozen
+        self.comments_open = comments_open
+        for connection in self.connections:
+            connection.can_edit = connection.may_edit and not frozen
+        if not frozen:
+            return
+        dropped = [item for item in self._pending if item.sender is not None]
+        self._pending = [item for item in self._pending if item.sender is None]
+        if dropped:
+            self.metrics.errors.labels(kind="dropped_at_freeze").inc(len(dropped))
+        notice = encode_permission_denied(
+            "document frozen: edits are refused; unsaved changes were not applied"
+        )
+        for connection in list(self.connections):
+            connection.send(notice)
+        self._release_waiters()
+
+    async def settled(self) -> None:
+        """Return once no commit is under way (one started before a freeze has ended)."""
+        while self._committing:
+            await self._committed.wait()
 
     # -- updates -------------------------------------------------------------------------
 
@@ -203,15 +252,20 @@ class Room:
         self._wake.set()
 
     async def _commit_pending(self) -> None:
+        if not self._pending:
+            return  # a freeze dropped what was queued
         batch, self._pending = self._pending, []
         entries = _entries_by_sender(batch)
         started = time.perf_counter()
+        self._committing = True
         try:
             result = await self._store.append(self.doc_id, entries)
         except StorageUnavailable as exc:
             self._fail_batch(batch, exc)
             return
         finally:
+            # Waiters wake only after this task's next await: past the relay below.
+            self._committing = False
             self._release_waiters()
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
         self.metrics.commit_batch_size.observe(len(batch))

@@ -66,6 +66,18 @@ class Settings:
     """Webhook events waiting for delivery; past it the oldest ``document.changed`` go."""
     webhook_shutdown_seconds: float = 10.0
     """At shutdown, how long pending webhook deliveries may take before they are dropped."""
+    cors_origins: str = ""
+    """Comma-separated origins allowed to call the HTTP API from a browser (CORS); empty: none."""
+    http_rate_per_second: float = 20.0
+    """HTTP API requests a second per principal (token ``sub``; public: client address); 0: off."""
+    http_burst: int = 60
+    """HTTP API requests a principal may send at once before `http_rate_per_second` applies."""
+    socket_update_rate_per_second: float = 200.0
+    """Sync updates a second per principal over its sockets; past it the socket closes (1013)."""
+    socket_update_burst: int = 400
+    """Sync updates a principal may send at once before the socket rate applies."""
+    audit_denial_interval_seconds: float = 60.0
+    """Least time between two audited socket denials of one principal on one document."""
 
     def relay_interval(self, clients: int) -> float:
         """Least time between two relays of a busy document with `clients` connected."""
@@ -75,6 +87,11 @@ class Settings:
     def origins(self) -> frozenset[str]:
         """The allowed ``Origin`` values (empty: any origin)."""
         return frozenset(o.strip() for o in self.allowed_origins.split(",") if o.strip())
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """The origins allowed by CORS on the HTTP API (empty: CORS off)."""
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def resolved_database_url(self) -> str:
