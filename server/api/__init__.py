@@ -16,6 +16,7 @@ from server.api._common import DEFAULT_MAX_BODY_BYTES as DEFAULT_MAX_BODY_BYTES
 from server.api._common import ApiContext as ApiContext
 from server.api._common import handle_error
 from server.api.annotations import Annotations
+from server.api.archive import Archives
 from server.api.documents import Documents
 from server.api.openapi import OpenApi
 from server.errors import PalabreError
@@ -34,4 +35,5 @@ def routes(context: ApiContext) -> list[BaseRoute]:
         *Documents(context).routes(),
         *Annotations(context).routes(),
         *OpenApi().routes(),
+        *Archives(context).routes(),
     ]

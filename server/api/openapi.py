@@ -184,6 +184,47 @@ PATHS: dict[str, Schema] = {
                           "responses": {"200": {"description": "HTML"}}}},
 }
 
+# Stages and the archive (server/api/archive.py).
+_SID = _param("snapshot_id", "path")
+SCHEMAS.update({
+    "Snapshot": _obj(
+        ["id", "number", "stage", "label", "created_at", "hash", "chain_hash", "adopted"],
+        id=_STR, number={"type": "integer", "minimum": 1}, stage=_STR, label=_STR,
+        created_at=_TIME, created_by={**_NSTR, "description": "null for the public"},
+        created_by_name=_NSTR, hash={**_STR, "description": "SHA-256 of the content"},
+        previous_hash={**_NSTR, "description": "the previous snapshot's chain_hash"},
+        chain_hash={**_STR, "description": "SHA-256 of previous_hash (or '') + hash"},
+        adopted={"type": "boolean"},
+    ),
+    "SnapshotCreate": _obj(["label", "stage"], label=_STR, stage=_STR),
+    "SnapshotList": _obj(["snapshots"], snapshots={"type": "array", "items": _ref("Snapshot")}),
+    "SnapshotRestored": _obj(["restored"], restored=_ref("Snapshot")),
+})
+_SNAPSHOT_FORMAT = _param("format", schema={"enum": ["md", "html", "text", "json", "yjs"]})
+PATHS.update({
+    "/api/documents/{doc_id}/snapshots": {
+        "get": _op("The archive: every snapshot by number, without content",
+                   ("200", "SnapshotList"), "400 401 403 404 503", params=[_ID]),
+        "post": _op("Archive the live text and its annotations as a stage (facilitators)",
+                    ("201", "Snapshot"), _W, body="SnapshotCreate", params=[_ID]),
+    },
+    "/api/documents/{doc_id}/snapshots/{snapshot_id}": {
+        "get": _op("One snapshot's metadata", ("200", "Snapshot"), "400 401 403 404 503",
+                   params=[_ID, _SID]),
+    },
+    "/api/documents/{doc_id}/snapshots/{snapshot_id}/content": {
+        "get": {**_op("A snapshot's text: md, html, text as text/*, json as Blocks, yjs as "
+                      "the raw Yjs update (application/octet-stream)", ("200", "Blocks"),
+                      "400 401 403 404 503", params=[_ID, _SID, _SNAPSHOT_FORMAT]),
+                "description": "Immutable: cacheable forever."},
+    },
+    "/api/documents/{doc_id}/snapshots/{snapshot_id}/restore": {
+        "post": _op("Start the next stage from a snapshot: the live text becomes it, every "
+                    "paragraph keeping its id (facilitators; refused while frozen)",
+                    ("200", "SnapshotRestored"), "400 401 403 404 503", params=[_ID, _SID]),
+    },
+})
+
 SPEC: Schema = {
     "openapi": "3.1.0",
     "info": {"title": "palabre", "version": "0.1.0",
