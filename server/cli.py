@@ -209,3 +209,45 @@ def export(
             return await api.get_content(doc_id, fmt)
 
     output.write(_run_api(call))
+
+
+@main.command("verify-archive")
+@click.argument("doc_id")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Data folder holding palabre.db [PALABRE_DATA_DIR, ./data].")
+@click.option("--database-url", default=None, help="SQLAlchemy URL [PALABRE_DATABASE_URL].")
+def verify_archive(doc_id: str, data_dir: Path | None, database_url: str | None) -> None:
+    """Check DOC_ID's snapshot chain in the database; exit 1 naming the first broken link."""
+    from storage.archive import ChainReport, Snapshot
+    from storage.base import StorageUnavailable
+    from storage.sql import SqlDocumentStore
+
+    if data_dir is not None and database_url is not None:
+        raise click.UsageError("give --data-dir or --database-url, not both")
+    try:
+        settings = settings_from_env({"data_dir": data_dir, "database_url": database_url})
+    except (TypeError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    if settings.database_url is None and not (settings.data_dir / "palabre.db").is_file():
+        raise click.ClickException(f"no palabre.db in {settings.data_dir}")
+
+    async def read() -> tuple[list[Snapshot], ChainReport]:
+        async with SqlDocumentStore(settings.resolved_database_url) as store:
+            return list(await store.list_snapshots(doc_id)), await store.verify_chain(doc_id)
+
+    try:
+        snapshots, report = asyncio.run(read())
+    except (StorageUnavailable, ValueError) as exc:
+        raise click.ClickException(f"cannot read the archive: {exc}") from exc
+    for snapshot in snapshots:
+        broken = report.first_broken is not None and snapshot.number >= report.first_broken
+        status = "ok" if not broken else (
+            "BROKEN" if snapshot.number == report.first_broken else "unverified"
+        )
+        click.echo(f"#{snapshot.number} {status} {snapshot.chain_hash[:16]} "
+                   f"{snapshot.stage} | {snapshot.label}")
+    if not report.ok:
+        raise click.ClickException(
+            f"{doc_id}: chain broken at snapshot #{report.first_broken}: {report.reason}"
+        )
+    click.echo(f"{doc_id}: {report.checked} snapshot(s), chain intact")
