@@ -17,13 +17,16 @@ from starlette.types import Receive, Scope, Send
 
 from server import api
 from server.access import Access
+from server.api.governance import governance_routes
 from server.api.webhooks import webhook_routes
 from server.endpoint import SyncEndpoint
+from server.governance import Governance
 from server.hub import Hub
 from server.metrics import CONTENT_TYPE, Metrics
 from server.ratelimit import RateLimiter, RateLimitMiddleware
 from server.settings import Settings
 from server.webhooks import WebhookDispatcher
+from storage.archive import is_archive
 from storage.base import DocumentStore, StorageUnavailable
 from storage.catalog import DocumentCatalog, WebhookRegistry
 
@@ -94,16 +97,33 @@ def create_app(
         notify=dispatcher.notify,
     )
 
+    governance = (
+        Governance(catalog, hub, metrics, notify=dispatcher.notify,
+                   denial_interval=settings.audit_denial_interval_seconds)
+        if is_archive(catalog) else None
+    )
+    if governance is not None:
+        hub.load_freeze = governance.load_freeze
+        hub.on_denied = governance.socket_denied
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         access.announce()
         try:
             # Stopped in reverse: the hub's last commits still reach the dispatcher,
             # whose last deliveries are still recorded in the store.
-            async with the_store, dispatcher.running(), hub.running():
+            async with the_store, dispatcher.running(), governance_running(), hub.running():
                 yield
         finally:
             await access.aclose()
+
+    @asynccontextmanager
+    async def governance_running() -> AsyncIterator[None]:
+        if governance is None:
+            yield
+            return
+        async with governance.running():
+            yield
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -126,6 +146,7 @@ def create_app(
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
             *webhook_routes(context, webhooks),
+            *(governance_routes(context, governance) if governance else []),
             Mount("/api", routes=api.routes(context)),
         ],
         exception_handlers=dict(api.EXCEPTION_HANDLERS),
@@ -141,6 +162,7 @@ def create_app(
     app.state.settings = settings
     app.state.access = access
     app.state.webhooks = dispatcher
+    app.state.governance = governance
     return app
 
 

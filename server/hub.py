@@ -240,7 +240,7 @@ class Hub:
             wanted, self._missing_ids = self._missing_ids, set()
             for doc_id in wanted:
                 room = self._rooms.get(doc_id)
-                if self._closing or room is None or not _lacks_ids(room.doc):
+                if self._closing or room is None or room.is_frozen or not _lacks_ids(room.doc):
                     continue
                 try:
                     await self.transform(doc_id, _assign_ids, principal=None)

@@ -37,6 +37,9 @@ from storage.base import DocumentStore, LogEntry, StorageUnavailable
 
 log = logging.getLogger("palabre.room")
 
+_FROZEN_NOTICE = "document frozen: edits are refused; unsaved changes were not applied"
+"""Told to every socket when its document freezes, and on joining a frozen document."""
+
 
 @dataclass(slots=True)
 class _Pending:
@@ -94,10 +97,15 @@ class Room:
     # -- clients -------------------------------------------------------------------------
 
     def add(self, connection: Connection) -> None:
-        """Admit a client: it is sent our sync step 1 and every known awareness state."""
+        """Admit a client: it is sent our sync step 1 and every known awareness state.
+
+        On a frozen document it is told so at once (a ``permission-denied`` message).
+        """
         self.connections.add(connection)
         connection.can_edit = connection.may_edit and not self.is_frozen
         connection.send(encode_sync_step1(self.doc.get_state()))
+        if self.is_frozen:
+            connection.send(encode_permission_denied(_FROZEN_NOTICE))
         states = self.awareness.snapshot()
         if states:
             connection.send(encode_awareness(encode_awareness_update(states)))
@@ -170,9 +178,7 @@ class Room:
         self._pending = [item for item in self._pending if item.sender is None]
         if dropped:
             self.metrics.errors.labels(kind="dropped_at_freeze").inc(len(dropped))
-        notice = encode_permission_denied(
-            "document frozen: edits are refused; unsaved changes were not applied"
-        )
+        notice = encode_permission_denied(_FROZEN_NOTICE)
         for connection in list(self.connections):
             connection.send(notice)
         self._release_waiters()

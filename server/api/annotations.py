@@ -48,7 +48,9 @@ from server.api._common import (
 )
 from server.auth import Principal
 from server.errors import BadRequest, Forbidden, Invalid, NotFound
+from server.governance import record
 from server.permissions import ANNOTATIONS_SUFFIX, Action, is_allowed, require
+from storage.archive import Archive, is_archive
 from storage.catalog import DocumentMeta
 
 MAX_BODY = 20_000
@@ -60,6 +62,8 @@ class Annotations:
 
     def __init__(self, context: ApiContext) -> None:
         self._context = context
+        catalog = context.catalog
+        self._archive: Archive | None = catalog if is_archive(catalog) else None
 
     def routes(self) -> list[Route]:
         """The routes, relative to ``/api``."""
@@ -74,11 +78,20 @@ class Annotations:
         ]
 
     async def _document(self, request: Request, action: Action) -> tuple[Principal, str, bool]:
-        """The caller, the document id and whether the caller moderates it, after checks."""
+        """The caller, the document id and whether the caller moderates it, after checks.
+
+        Commenting on a frozen document is refused unless the freeze keeps comments open.
+        """
         principal = await caller(request, self._context)
         doc_id = doc_id_of(request)
         meta: DocumentMeta = await live_document(self._context, doc_id)
-        require(principal, action, doc_id, doc_is_public=meta.is_public)
+        frozen, comments_open = False, False
+        if action == Action.COMMENT and self._archive is not None:
+            with storage_errors(doc_id):
+                freeze = await self._archive.get_freeze(doc_id)
+            frozen, comments_open = freeze.frozen, freeze.comments_open
+        require(principal, action, doc_id, doc_is_public=meta.is_public,
+                doc_is_frozen=frozen, comments_open_when_frozen=comments_open)
         moderates = is_allowed(principal, Action.MODERATE, doc_id, doc_is_public=meta.is_public)
         return principal, doc_id, moderates
 
@@ -156,9 +169,13 @@ class Annotations:
 
         A new body only from its author; a new status only from a moderator.
         """
-        principal, doc_id, moderates = await self._document(request, Action.COMMENT)
+        await caller(request, self._context)  # an invalid token is 401 before any body error
         body = await read_json(request, self._context)
         only_fields(body, {"body", "status"})
+        # Moderating is not commenting: a moderator still hides a comment on a frozen text.
+        principal, doc_id, moderates = await self._document(
+            request, Action.COMMENT if "body" in body else Action.READ
+        )
         if not body:
             raise Invalid("nothing to change: give 'body' and/or 'status'")
         text = text_field(body, "body", max_length=MAX_BODY)
@@ -182,6 +199,10 @@ class Annotations:
 
         written = await self._write(doc_id, principal, change)
         self._emit(WebhookEvent.ANNOTATION_UPDATED, doc_id, written.annotation, reply_id)
+        if status is not None and self._archive is not None:
+            await record(self._archive, doc_id, "annotation.moderated", principal, {
+                "annotation_id": annotation.id, "reply_id": reply_id, "status": status,
+            })
         return JSONResponse(annotation_json(written.annotation, moderates))
 
     def _emit(

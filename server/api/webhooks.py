@@ -29,7 +29,9 @@ from server.api._common import (
 )
 from server.auth import Principal
 from server.errors import Invalid, NotFound, Overloaded
+from server.governance import record
 from server.permissions import Action, require
+from storage.archive import is_archive
 from storage.base import StorageUnavailable
 from storage.catalog import DeliveryAttempt, Webhook, WebhookNotFound, WebhookRegistry
 
@@ -52,6 +54,9 @@ def webhook_routes(context: ApiContext, registry: WebhookRegistry) -> list[BaseR
             webhook = await registry.add_webhook(
                 url=url, secret=secret, events=events, doc_id=doc_id, created_by=principal.sub
             )
+        if is_archive(context.catalog):
+            await record(context.catalog, doc_id, "webhook.registered", principal,
+                         _webhook_json(webhook))
         return JSONResponse(
             {**_webhook_json(webhook), "secret": secret},
             status_code=201,
@@ -73,6 +78,9 @@ def webhook_routes(context: ApiContext, registry: WebhookRegistry) -> list[BaseR
         webhook = await _find(registry, principal, str(request.path_params["webhook_id"]))
         with _storage_errors():
             await registry.remove_webhook(webhook.webhook_id)
+        if is_archive(context.catalog):
+            await record(context.catalog, webhook.doc_id, "webhook.removed", principal,
+                         _webhook_json(webhook))
         return Response(status_code=204)
 
     async def deliveries(request: Request) -> Response:
