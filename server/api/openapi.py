@@ -225,6 +225,67 @@ PATHS.update({
     },
 })
 
+# Governance (server/api/governance.py): freeze, adopt, diff, audit.
+_ERRORS["429"] = "rate limited: wait for Retry-After"
+_FREEZE_STATE = _obj(["frozen", "frozen_at", "frozen_by", "comments_open"],
+                     frozen={"type": "boolean"}, frozen_at={"type": ["number", "null"]},
+                     frozen_by=_NSTR, comments_open={"type": "boolean"})
+_WORD = _obj(["op", "text"], op={"enum": ["equal", "insert", "delete"]}, text=_STR)
+_COUNT: Schema = {"type": "integer", "minimum": 0}
+SCHEMAS.update({
+    "FreezeState": _FREEZE_STATE,
+    "FreezeRequest": _obj([], comments_open={
+        "type": "boolean", "description": "comments still taken while frozen (default false)"}),
+    "AdoptRequest": _obj([], label=_STR, stage=_STR, comments_open={"type": "boolean"}),
+    "Diff": _obj(["from", "to", "summary", "blocks"], to=_STR, summary=_obj(
+        ["added", "removed", "changed", "moved", "unchanged"], added=_COUNT, removed=_COUNT,
+        changed=_COUNT, moved=_COUNT, unchanged=_COUNT,
+    ), blocks={"type": "array", "items": _obj(
+        ["id", "type", "status", "moved", "before", "after"], id=_STR, type=_STR,
+        status={"enum": ["unchanged", "added", "removed", "changed", "moved"]},
+        moved={"type": "boolean"}, before=_NSTR, after=_NSTR, level={"type": "integer"},
+        words={"type": "array", "items": _WORD},
+    )}, **{"from": _STR}),
+    "AuditList": _obj(["entries", "next"], entries={"type": "array", "items": _obj(
+        ["id", "action", "actor_sub", "actor_name", "at", "detail"], id={"type": "integer"},
+        action=_STR, actor_sub=_NSTR, actor_name=_NSTR, at=_TIME, detail={"type": "object"},
+    )}, next={"type": ["integer", "null"], "description": "pass as ?before= for older ones"}),
+})
+_VERSION: Schema = {"type": "string", "description": "a snapshot id, or 'live'"}
+PATHS.update({
+    "/api/documents/{doc_id}/freeze": {
+        "post": {**_op("Freeze: read-only for everyone, on every open socket before the answer "
+                       "(facilitators)", ("200", "FreezeState"), _W, body="FreezeRequest",
+                       params=[_ID]),
+                 "description": "The body is optional."},
+    },
+    "/api/documents/{doc_id}/unfreeze": {
+        "post": _op("Unfreeze (facilitators)", ("200", "FreezeState"), "400 401 403 404 503",
+                    params=[_ID]),
+    },
+    "/api/documents/{doc_id}/adopt": {
+        "post": {**_op("Freeze, then archive the frozen text as the adopted snapshot "
+                       "(facilitators)", ("201", "Snapshot"), _W, body="AdoptRequest",
+                       params=[_ID]),
+                 "description": "The body is optional."},
+    },
+    "/api/documents/{doc_id}/diff": {
+        "get": {**_op("Paragraph diff of two versions by block id, word changes inside",
+                      ("200", "Diff"), "400 401 403 404 422 503",
+                      params=[_ID, {**_param("from", schema=_VERSION), "required": True},
+                              _param("to", schema=_VERSION),
+                              _param("format", schema={"enum": ["json", "html"]})]),
+                "description": "format=html answers an HTML fragment with ins/del marks."},
+    },
+    "/api/documents/{doc_id}/audit": {
+        "get": _op("Governance actions on the document, newest first (facilitators)",
+                   ("200", "AuditList"), "400 401 403 404 503",
+                   params=[_ID, _param("limit", schema={"type": "integer", "minimum": 1,
+                                                        "maximum": 1000}),
+                           _param("before", schema={"type": "integer", "minimum": 1})]),
+    },
+})
+
 SPEC: Schema = {
     "openapi": "3.1.0",
     "info": {"title": "palabre", "version": "0.1.0",
