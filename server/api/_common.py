@@ -103,12 +103,50 @@ async def read_json(request: Request, context: ApiContext) -> JsonObject:
         if len(body) > limit:
             raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
     try:
-        value = json.loads(body.decode("utf-8"))
+        value = json.loads(body.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise BadRequest(f"body nests deeper than {MAX_JSON_DEPTH} levels") from exc
     if not isinstance(value, dict):
         raise BadRequest("body must be a JSON object")
+    _check_values(value, MAX_JSON_DEPTH)
     return value
+
+
+MAX_JSON_DEPTH = 64
+MAX_SAFE_INTEGER = 2**53 - 1
+"""The largest integer every client (JavaScript's numbers, Yjs' encoding) keeps exactly."""
+
+
+def _no_constant(name: str) -> object:
+    raise BadRequest(f"body is not valid JSON: {name} is not a JSON number")
+
+
+def _check_values(value: object, depth: int) -> None:
+    """Refuse what JSON parses but the Yjs documents cannot hold (pycrdt panics on them).
+
+    Raises:
+        BadRequest: a string with a lone surrogate (``"\\ud800"``), an integer beyond
+            ±(2**53 - 1), or nesting deeper than `MAX_JSON_DEPTH`.
+    """
+    if depth < 0:
+        raise BadRequest(f"body nests deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise BadRequest("body holds a string that is not valid Unicode") from exc
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise BadRequest(f"body holds an integer beyond ±{MAX_SAFE_INTEGER}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_values(key, depth - 1)
+            _check_values(item, depth - 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_values(item, depth - 1)
 
 
 def only_fields(body: Mapping[str, object], allowed: set[str]) -> None:

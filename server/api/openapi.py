@@ -35,6 +35,7 @@ _REPLY = _obj(["id", "body", "author", "created_at", "status"], id=_STR, body=_S
 
 SCHEMAS: dict[str, Schema] = {
     "Error": _obj(["error", "detail"], error=_STR, detail=_STR),
+    "Text": {"type": "string", "description": "Markdown, HTML or plain text"},
     "Document": _obj(
         ["id", "title", "kind", "is_public", "created_at", "updated_at"],
         id=_DOC_ID, title=_STR, kind={"type": "string", "enum": ["text", "data"]},
@@ -87,6 +88,7 @@ _ERRORS = {
     "400": "malformed JSON or parameter", "401": "invalid token", "403": "forbidden",
     "404": "unknown id", "409": "already exists", "413": "body too large",
     "415": "not application/json", "422": "invalid values", "503": "storage unavailable",
+    "429": "rate limited: wait for Retry-After",
 }
 
 
@@ -96,7 +98,7 @@ def _op(summary: str, ok: tuple[str, str | None], errors: str, *, body: str | No
     content = {media: {"schema": _ref(schema)}} if schema else None
     responses: Schema = {status: {"description": "success",
                                   **({"content": content} if content else {})}}
-    for code in errors.split():
+    for code in [*errors.split(), "429"]:  # the rate limit answers on every /api route
         responses[code] = {"description": _ERRORS[code],
                            "content": {"application/json": {"schema": _ref("Error")}}}
     op: Schema = {"summary": summary, "responses": responses}
@@ -105,6 +107,21 @@ def _op(summary: str, ok: tuple[str, str | None], errors: str, *, body: str | No
                              "content": {"application/json": {"schema": _ref(body)}}}
     if params:
         op["parameters"] = params
+    return op
+
+
+def _content() -> Schema:
+    """``GET .../content``: one media type per format, and the 304 of a matching ETag."""
+    op = _op("The live text; md, html and text come as text/*, json as Blocks",
+             ("200", "Blocks"), "400 401 403 404 503",
+             params=[_ID, _param("format", schema={"enum": ["md", "html", "text", "json"]}),
+                     _param("If-None-Match", "header")])
+    op["responses"]["200"]["content"].update({
+        media: {"schema": _ref("Text")}
+        for media in ("text/markdown", "text/html", "text/plain")
+    })
+    op["responses"]["304"] = {"description": "If-None-Match matched the ETag"}
+    op["description"] = "Strong ETag; If-None-Match answers 304."
     return op
 
 
@@ -134,13 +151,7 @@ PATHS: dict[str, Schema] = {
         "delete": _op("Soft-delete (facilitators)", ("204", None), "400 401 403 404 503",
                       params=[_ID]),
     },
-    "/api/documents/{doc_id}/content": {
-        "get": {**_op("The live text; md, html and text come as text/*, json as Blocks",
-                      ("200", "Blocks"), "400 401 403 404 503",
-                      params=[_ID, _param("format", schema={"enum": ["md", "html", "text",
-                                                                      "json"]})]),
-                "description": "Strong ETag; If-None-Match answers 304."},
-    },
+    "/api/documents/{doc_id}/content": {"get": _content()},
     "/api/documents/{doc_id}/annotations": {
         "get": _op("Annotations, filtered; hidden ones only for moderators",
                    ("200", "AnnotationList"), "400 401 403 404 503",
