@@ -1,0 +1,170 @@
+"""Every role x every action, over HTTP and over the socket, against a real server.
+
+The expected answers are written out here, independently of `server/permissions.py`:
+a refusal is checked to have changed nothing and leaked nothing to other clients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from uuid import uuid4
+
+import anyio
+import httpx
+import pytest
+from pycrdt import Text
+
+from client.session import Session, connect
+from tests.conftest import RunningServer, ServerFactory
+
+ROLES = ("member", "facilitator", "citizen", "public")
+MARKDOWN = "# Charte\n\n## Article 1\n\nLa commune garantit l'égalité des habitantes.\n"
+
+#: role -> HTTP actions it may take (everything else must be 403).
+ALLOWED = {
+    "member": {"read", "comment"},
+    "facilitator": {
+        "read", "comment", "moderate", "snapshot", "freeze", "adopt", "create_document",
+        "register_webhook", "read_audit",
+    },
+    "citizen": {"read", "comment"},
+    "public": set(),
+}
+CAN_EDIT_ON_SOCKET = {"member": True, "facilitator": True, "citizen": False}
+
+
+@dataclass(slots=True)
+class World:
+    """A document made by a facilitator, with one comment, and clients per role."""
+
+    server: RunningServer
+    http: httpx.AsyncClient
+    doc_id: str
+    paragraph_id: str
+    annotation_id: str
+
+    def headers(self, role: str) -> dict[str, str]:
+        if role == "public":
+            return {}
+        return {"Authorization": f"Bearer {self.server.token(role, f'{role} Élodie')}"}
+
+
+@asynccontextmanager
+async def world(server: RunningServer) -> AsyncIterator[World]:
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
+        boss = {"Authorization": f"Bearer {server.token('facilitator', 'Anaïs')}"}
+        doc_id = f"charte-{uuid4().hex[:8]}"
+        created = await http.post(
+            "/api/documents", json={"id": doc_id, "title": "Charte", "markdown": MARKDOWN},
+            headers=boss,
+        )
+        assert created.status_code == 201, created.text
+        blocks = (await http.get(f"/api/documents/{doc_id}/content?format=json", headers=boss))
+        paragraph_id = next(b["id"] for b in blocks.json()["blocks"] if b["type"] == "paragraph")
+        comment = await http.post(
+            f"/api/documents/{doc_id}/annotations",
+            json={"paragraph_id": paragraph_id, "body": "Préciser « habitantes »."},
+            headers=boss,
+        )
+        assert comment.status_code == 201, comment.text
+        yield World(server, http, doc_id, paragraph_id, comment.json()["id"])
+
+
+async def attempt(w: World, role: str, action: str) -> httpx.Response:
+    """Try `action` as `role` over HTTP."""
+    h, d = w.headers(role), w.doc_id
+    base = f"/api/documents/{d}"
+    if action == "read":
+        return await w.http.get(f"{base}/content?format=md", headers=h)
+    if action == "comment":
+        return await w.http.post(
+            f"{base}/annotations", json={"paragraph_id": w.paragraph_id, "body": "D'accord."},
+            headers=h,
+        )
+    if action == "moderate":
+        return await w.http.patch(
+            f"{base}/annotations/{w.annotation_id}", json={"status": "resolved"}, headers=h
+        )
+    if action == "snapshot":
+        return await w.http.post(
+            f"{base}/snapshots", json={"label": "Séance 1", "stage": "premier jet"}, headers=h
+        )
+    if action == "freeze":
+        return await w.http.post(f"{base}/freeze", json={}, headers=h)
+    if action == "adopt":
+        return await w.http.post(f"{base}/adopt", json={"label": "Texte adopté"}, headers=h)
+    if action == "create_document":
+        return await w.http.post(
+            "/api/documents", json={"id": f"{d}-bis", "title": "Autre"}, headers=h
+        )
+    if action == "register_webhook":
+        return await w.http.post(
+            "/api/webhooks",
+            json={"url": "http://127.0.0.1:9/recepteur", "events": ["document.changed"],
+                  "doc_id": d},
+            headers=h,
+        )
+    if action == "read_audit":
+        return await w.http.get(f"{base}/audit", headers=h)
+    raise AssertionError(action)
+
+
+async def observable_state(w: World) -> tuple[object, ...]:
+    """What a refused action must leave unchanged, read as a facilitator."""
+    h, base = w.headers("facilitator"), f"/api/documents/{w.doc_id}"
+    annotations = (await w.http.get(f"{base}/annotations", headers=h)).json()
+    snapshots = (await w.http.get(f"{base}/snapshots", headers=h)).json()
+    hooks = (await w.http.get("/api/webhooks", headers=h)).json()
+    other = (await w.http.get(f"/api/documents/{w.doc_id}-bis", headers=h)).status_code
+    content = (await w.http.get(f"{base}/content?format=md", headers=h)).text
+    return annotations, snapshots, hooks, other, content
+
+
+HTTP_ACTIONS = (
+    "read", "comment", "moderate", "snapshot", "create_document", "register_webhook",
+    "read_audit", "freeze", "adopt",
+)
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_http_permission_matrix(start_server: ServerFactory, role: str) -> None:
+    async with start_server() as server:
+        for action in HTTP_ACTIONS:
+            async with world(server) as w:
+                before = await observable_state(w)
+                answer = await attempt(w, role, action)
+                if action in ALLOWED[role]:
+                    assert answer.status_code in (200, 201), (role, action, answer.text)
+                else:
+                    assert answer.status_code == 403, (role, action, answer.text)
+                    assert answer.json()["error"] == "forbidden"
+                    assert await observable_state(w) == before, (role, action)
+
+
+def text_of(session: Session) -> str:
+    return str(session.doc.get("body", type=Text))
+
+
+@pytest.mark.parametrize("role", ("member", "facilitator", "citizen"))
+async def test_socket_permission_matrix(start_server: ServerFactory, role: str) -> None:
+    async with start_server() as server:
+        witness_token = server.token("member", "Témoin")
+        async with connect(server.url, "charte", witness_token) as witness, connect(
+            server.url, "charte", server.token(role, f"{role} Zoé")
+        ) as session:
+            with anyio.fail_after(10):
+                await witness.synced()
+                await session.synced()
+            session.doc.get("body", type=Text).insert(0, f"Écrit par {role}. ")
+            if CAN_EDIT_ON_SOCKET[role]:
+                await witness.wait_for(lambda: text_of(witness).startswith("Écrit"), timeout=10)
+            else:
+                await session.wait_for(lambda: len(session.denials) == 1, timeout=10)
+                witness.doc.get("body", type=Text).insert(0, "Témoin. ")
+                await session.wait_for(lambda: "Témoin. " in text_of(session), timeout=10)
+                assert text_of(witness) == "Témoin. "
+        async with connect(server.url, "charte", witness_token) as late:
+            expected = f"Écrit par {role}. " if CAN_EDIT_ON_SOCKET[role] else "Témoin. "
+            await late.wait_for(lambda: text_of(late) == expected, timeout=10)
