@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import os
+import stat
+import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -173,8 +177,8 @@ def import_(
     """Create a document from a Markdown FILE (``-`` for stdin) on a running server."""
     from client.api import PalabreApi
 
-    markdown = file.read()
     base, bearer = _api_target(url, token_, data_dir)
+    markdown = _read_with_progress(file)
     heading = next((line.lstrip("#").strip() for line in markdown.splitlines()
                     if line.startswith("#") and line.lstrip("#").strip()), None)
 
@@ -185,7 +189,46 @@ def import_(
             )
         return str(meta["id"])
 
-    click.echo(f"created {_run_api(call)}")
+    created = _run_api(call)
+    if _shows_progress(file):
+        click.echo("sent", err=True)
+    click.echo(f"created {created}")
+
+
+LARGE_FILE = 256 * 1024
+"""From this size (bytes) on, ``import`` shows its progress on a terminal."""
+_CHUNK = 64 * 1024
+
+
+def _file_size(file: TextIO) -> int | None:
+    """The size of a regular file in bytes; ``None`` for stdin, pipes and the like."""
+    try:
+        status = os.fstat(file.fileno())
+    except (OSError, io.UnsupportedOperation):
+        return None
+    return status.st_size if stat.S_ISREG(status.st_mode) else None
+
+
+def _shows_progress(file: TextIO) -> bool:
+    """Only a large regular file, and only when a person watches stderr."""
+    size = _file_size(file)
+    return size is not None and size >= LARGE_FILE and sys.stderr.isatty()
+
+
+def _read_with_progress(file: TextIO) -> str:
+    """Read the whole file, with a progress bar on stderr for a large one on a terminal."""
+    if not _shows_progress(file):
+        return file.read()
+    size = _file_size(file) or 0
+    parts: list[str] = []
+    with click.progressbar(
+        length=size, label=f"reading {file.name}", file=sys.stderr, show_eta=False,
+    ) as bar:
+        while chunk := file.read(_CHUNK):
+            parts.append(chunk)
+            bar.update(len(chunk.encode()))
+    click.echo("sending to the server...", err=True)
+    return "".join(parts)
 
 
 @main.command("export")
