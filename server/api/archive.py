@@ -63,6 +63,7 @@ class Archives:
         return [
             Route(base, self.create_snapshot, methods=["POST"]),
             Route(base, self.list_snapshots, methods=["GET"]),
+            Route("/documents/{doc_id}/stages", self.list_stages, methods=["GET"]),
             Route(base + "/{snapshot_id}", self.get_snapshot, methods=["GET"]),
             Route(base + "/{snapshot_id}/content", self.get_content, methods=["GET"]),
             Route(base + "/{snapshot_id}/restore", self.restore, methods=["POST"]),
@@ -126,6 +127,27 @@ class Archives:
         with archive_errors(doc_id):
             snapshots = await self._store().list_snapshots(doc_id)
         return JSONResponse({"snapshots": [snapshot_json(s, principal) for s in snapshots]})
+
+    async def list_stages(self, request: Request) -> Response:
+        """``GET .../stages``: the document's stages in the order they were first archived.
+
+        A stage is the ``stage`` of its snapshots: the list says which snapshots each
+        stage holds (by number) and whether one of them is the adopted version.
+        """
+        principal, doc_id = await self._readable(request)
+        with archive_errors(doc_id):
+            snapshots = await self._store().list_snapshots(doc_id)
+        stages: dict[str, list[Snapshot]] = {}
+        for snapshot in snapshots:
+            stages.setdefault(snapshot.stage, []).append(snapshot)
+        return JSONResponse({"stages": [
+            {
+                "stage": stage,
+                "snapshots": [snapshot_json(s, principal) for s in members],
+                "adopted": any(s.adopted for s in members),
+            }
+            for stage, members in stages.items()
+        ]})
 
     async def get_snapshot(self, request: Request) -> Response:
         """``GET .../snapshots/{sid}``: one snapshot's metadata."""

@@ -28,7 +28,9 @@ from server.api._common import (
     text_field,
 )
 from server.errors import BadRequest, Conflict, Invalid, PalabreError
+from server.governance import record
 from server.permissions import ANNOTATIONS_SUFFIX, Action, is_allowed, require
+from storage.archive import is_archive
 from storage.base import StorageError
 from storage.catalog import DocumentMeta
 
@@ -128,6 +130,11 @@ class Documents:
             except PalabreError:
                 await self._forget(doc_id)
                 raise
+        if is_archive(self._catalog):
+            await record(
+                self._catalog, doc_id, "document.created", principal,
+                {"title": title, "is_public": is_public, "from_markdown": bool(markdown)},
+            )
         response = JSONResponse(meta_json(meta), status_code=201)
         response.headers["Location"] = f"{request.url.path.rstrip('/')}/{doc_id}"
         return response

@@ -209,6 +209,11 @@ SCHEMAS.update({
     ),
     "SnapshotCreate": _obj(["label", "stage"], label=_STR, stage=_STR),
     "SnapshotList": _obj(["snapshots"], snapshots={"type": "array", "items": _ref("Snapshot")}),
+    "Stage": _obj(
+        ["stage", "snapshots", "adopted"], stage={"type": "string"},
+        snapshots={"type": "array", "items": _ref("Snapshot")}, adopted={"type": "boolean"},
+    ),
+    "StageList": _obj(["stages"], stages={"type": "array", "items": _ref("Stage")}),
     "SnapshotRestored": _obj(["restored"], restored=_ref("Snapshot")),
 })
 _SNAPSHOT_FORMAT = _param("format", schema={"enum": ["md", "html", "text", "json", "yjs"]})
@@ -218,6 +223,10 @@ PATHS.update({
                    ("200", "SnapshotList"), "400 401 403 404 503", params=[_ID]),
         "post": _op("Archive the live text and its annotations as a stage (facilitators)",
                     ("201", "Snapshot"), _W, body="SnapshotCreate", params=[_ID]),
+    },
+    "/api/documents/{doc_id}/stages": {
+        "get": _op("The stages in the order first archived, with their snapshots",
+                   ("200", "StageList"), "400 401 403 404 503", params=[_ID]),
     },
     "/api/documents/{doc_id}/snapshots/{snapshot_id}": {
         "get": _op("One snapshot's metadata", ("200", "Snapshot"), "400 401 403 404 503",

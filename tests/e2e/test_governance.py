@@ -269,7 +269,7 @@ async def test_audit_lists_governance_actions_with_who_and_when_newest_first(
             rest = await api.get(f"/api/documents/{DOC}/audit",
                                  params={"before": page.json()["next"]})
             assert [e["action"] for e in rest.json()["entries"]] == [
-                "document.unfrozen", "document.frozen"]
+                "document.unfrozen", "document.frozen", "document.created"]
             assert rest.json()["entries"][1]["detail"]["comments_open"] is True
 
 
@@ -286,3 +286,30 @@ async def test_socket_denials_are_audited_once_per_interval(tmp_path: Any) -> No
         entries = await store.list_audit(DOC)  # `running` recorded the queue on its way out
     assert sorted((e.actor_sub, e.action) for e in entries) == [
         ("elodie", "socket.permission_denied"), ("hugo", "socket.permission_denied")]
+
+
+async def test_stages_list_in_the_order_first_archived_with_the_adopted_one(
+    start_server: ServerFactory,
+) -> None:
+    async with start_server() as server:
+        await create(server)
+        async with http(server) as api, http(server, "citizen", "Anaïs") as citizen:
+            for label, stage in [("Séance 1", "premier jet"), ("Séance 4", "auditions"),
+                                 ("Séance 5", "auditions")]:
+                made = await api.post(f"/api/documents/{DOC}/snapshots",
+                                      json={"label": label, "stage": stage})
+                assert made.status_code == 201, made.text
+            adopted = await api.post(f"/api/documents/{DOC}/adopt",
+                                     json={"label": "Texte final", "stage": "texte final"})
+            assert adopted.status_code == 201, adopted.text
+            listed = await citizen.get(f"/api/documents/{DOC}/stages")
+            assert listed.status_code == 200
+            stages = listed.json()["stages"]
+            assert [s["stage"] for s in stages] == ["premier jet", "auditions", "texte final"]
+            assert [[x["label"] for x in s["snapshots"]] for s in stages] == [
+                ["Séance 1"], ["Séance 4", "Séance 5"], ["Texte final"]]
+            assert [s["adopted"] for s in stages] == [False, False, True]
+            created = (await api.get(f"/api/documents/{DOC}/audit")).json()["entries"][-1]
+            assert created["action"] == "document.created"
+            assert created["actor_name"] == "Loïc Ménard"
+
