@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -44,7 +45,11 @@ def derive_authorship(state: bytes | None, rows: Sequence[LogEntry]) -> list[Aut
     before = decode_state_vector(doc.get_state())
     last: dict[int, AuthorshipRange] = {}
     ranges: list[AuthorshipRange] = []
-    for row in rows:
+    for number, row in enumerate(rows):
+        if number % 32 == 31:
+            # Compaction runs this in a worker thread: yield the GIL now and then, so the
+            # event loop (every relay of the server) is not held up for its duration.
+            time.sleep(0)
         apply(doc, row.update)
         after = decode_state_vector(doc.get_state())
         for client_id, end in after.items():

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence, Set
 
 import anyio
+import anyio.lowlevel
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from crdt.document import merge
 from crdt.errors import InvalidUpdate
 from storage._archive_sql import SqlArchive
-from storage._authorship import derive_authorship
+from storage._authorship import AuthorshipRange, derive_authorship
 from storage._batch_writer import BatchWriter, open_batch_writer
 from storage._catalog_sql import DB_ERRORS, SqlCatalog, compaction_lock_key, dialect_insert
 from storage._group_commit import GroupCommitStore
@@ -30,6 +31,7 @@ from storage.models import AuthorshipRow, DocumentRow, LogRow, StateRow
 
 _DB_ERRORS = DB_ERRORS
 _DELETE_CHUNK = 500
+_MERGE_CHUNK = 250
 
 
 class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive):
@@ -139,7 +141,13 @@ class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive):
         except _DB_ERRORS as exc:
             raise StorageUnavailable(f"cannot load {doc_id!r}: {exc}") from exc
         try:
-            update = merge([state, *updates] if state is not None else updates)
+            # In chunks with a checkpoint between them: one merge call of a long log holds
+            # the event loop (half a second for 10,000 rows).
+            parts = [state] if state is not None else []
+            for start in range(0, len(updates), _MERGE_CHUNK):
+                parts.append(merge(updates[start : start + _MERGE_CHUNK]))
+                await anyio.lowlevel.checkpoint()
+            update = merge(parts)
         except InvalidUpdate as exc:
             raise StorageUnavailable(f"stored {doc_id!r} does not decode: {exc}") from exc
         return StoredDocument(
@@ -196,30 +204,58 @@ class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive):
             raise StorageUnavailable(f"append transaction failed: {exc}") from exc
 
     async def _compact(self, doc_id: str) -> int | None:
+        """Read the log, merge it off the event loop, then write in one short transaction.
+
+        Merging and deriving authorship take seconds for a long log: done inside the write
+        transaction (or on the event loop) they stalled every append and every relay of
+        the server. Nothing is locked while they run; the write transaction then checks
+        that no other compaction (another node) moved the state meanwhile, or gives up.
+        """
+        try:
+            async with self._reader().connect() as conn, conn.begin():
+                rows = (
+                    await conn.execute(
+                        select(
+                            LogRow.seq,
+                            LogRow.update,
+                            LogRow.received_at,
+                            LogRow.connection_id,
+                            LogRow.principal,
+                        )
+                        .where(LogRow.doc_id == doc_id)
+                        .order_by(LogRow.seq)
+                    )
+                ).all()
+                previous = (
+                    await conn.execute(
+                        select(StateRow.state, StateRow.through_seq).where(
+                            StateRow.doc_id == doc_id
+                        )
+                    )
+                ).first()
+        except _DB_ERRORS as exc:
+            raise StorageUnavailable(f"cannot compact {doc_id!r}: {exc}") from exc
+        if not rows:
+            return None
+        entries = [
+            LogEntry(update=u, received_at=at, connection_id=c, principal=p)
+            for _, u, at, c, p in rows
+        ]
+        base = previous.state if previous is not None else None
+        base_seq = previous.through_seq if previous is not None else None
+        state, ranges = await anyio.to_thread.run_sync(_merge_log, doc_id, base, entries)
         try:
             async with self._writer_engine().begin() as conn:
                 if conn.dialect.name == "postgresql":
                     key = compaction_lock_key(doc_id)
                     await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-                found = await conn.execute(
-                    select(
-                        LogRow.seq,
-                        LogRow.update,
-                        LogRow.received_at,
-                        LogRow.connection_id,
-                        LogRow.principal,
-                    )
-                    .where(LogRow.doc_id == doc_id)
-                    .order_by(LogRow.seq)
+                current = await conn.scalar(
+                    select(StateRow.through_seq).where(StateRow.doc_id == doc_id)
                 )
-                rows = found.all()
-                if not rows:
-                    return None
-                entries = [
-                    LogEntry(update=u, received_at=at, connection_id=c, principal=p)
-                    for _, u, at, c, p in rows
-                ]
-                await self._write_state(conn, doc_id, rows[-1].seq, entries)
+                if current != base_seq:
+                    return None  # Another compaction got there first: its state stands.
+                last_seq = max(rows[-1].seq, base_seq or 0)
+                await self._write_state(conn, doc_id, last_seq, state, ranges)
                 # Deleted by seq, not by range: on PostgreSQL a row with a lower seq may
                 # commit after the read above; it stays in the log (`load` merges it).
                 seqs = [row.seq for row in rows]
@@ -234,24 +270,17 @@ class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive):
             raise StorageUnavailable(f"cannot compact {doc_id!r}: {exc}") from exc
 
     async def _write_state(
-        self, conn: AsyncConnection, doc_id: str, last_seq: int, entries: Sequence[LogEntry]
+        self,
+        conn: AsyncConnection,
+        doc_id: str,
+        last_seq: int,
+        state: bytes,
+        ranges: Sequence[AuthorshipRange],
     ) -> None:
-        previous = (
-            await conn.execute(
-                select(StateRow.state, StateRow.through_seq).where(StateRow.doc_id == doc_id)
-            )
-        ).first()
-        base = previous.state if previous is not None else None
-        updates = [entry.update for entry in entries]
-        try:
-            state = merge([base, *updates] if base is not None else updates)
-            ranges = derive_authorship(base, entries)
-        except InvalidUpdate as exc:
-            raise StorageUnavailable(f"stored {doc_id!r} does not decode: {exc}") from exc
         values = {
             "doc_id": doc_id,
             "state": state,
-            "through_seq": max(last_seq, previous.through_seq if previous is not None else 0),
+            "through_seq": last_seq,
             "compacted_at": time.time(),
         }
         upsert = dialect_insert(conn, StateRow)
@@ -283,6 +312,28 @@ class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive):
                     for r in ranges
                 ],
             )
+
+
+def _merge_log(
+    doc_id: str, base: bytes | None, entries: Sequence[LogEntry]
+) -> tuple[bytes, list[AuthorshipRange]]:
+    """The compacted state and the authorship of `entries` (runs in a worker thread).
+
+    Raises:
+        StorageUnavailable: a stored update does not decode.
+    """
+    updates = [entry.update for entry in entries]
+    try:
+        # Merged in chunks, yielding between them: one merge call holds the GIL (half a
+        # second for 10,000 updates), which would stall the event loop thread just as much.
+        merged = [base] if base is not None else []
+        for start in range(0, len(updates), _MERGE_CHUNK):
+            merged.append(merge(updates[start : start + _MERGE_CHUNK]))
+            time.sleep(0)  # let the event loop's thread take the GIL
+        state = merge(merged)
+        return state, derive_authorship(base, entries)
+    except InvalidUpdate as exc:
+        raise StorageUnavailable(f"stored {doc_id!r} does not decode: {exc}") from exc
 
 
 def _upsert_documents(conn: AsyncConnection) -> postgresql.Insert | sqlite.Insert:
