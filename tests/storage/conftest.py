@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from storage.engine import create_engine, normalize_url
 from storage.memory import MemoryDocumentStore
 from storage.sql import SqlDocumentStore
+from storage.stats import StoreStats
 from tests.conftest import POSTGRES_URL, require_service
 
 AnyStore = MemoryDocumentStore | SqlDocumentStore
@@ -129,11 +130,7 @@ def doc_id() -> str:
     return f"doc-{uuid.uuid4().hex}"
 
 
-async def wait_until(condition: Callable[[], bool]) -> None:
-    """Wait until `condition()` holds, failing after 10 seconds.
-
-    For store counters (`StoreStats`), which have no event to wait on.
-    """
+async def wait_until(stats: StoreStats, condition: Callable[[StoreStats], bool]) -> None:
+    """Wait until `condition(stats)` holds (woken by each counter change), failing after 10 s."""
     with anyio.fail_after(10):
-        while not condition():  # noqa: ASYNC110 (a plain counter has no event)
-            await anyio.sleep(0.002)
+        await stats.wait_for(condition)

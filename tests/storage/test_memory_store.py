@@ -29,7 +29,7 @@ async def test_failed_transaction_fails_every_append_in_it_and_stores_none() -> 
         async with store:
             for n in range(3):
                 tg.start_soon(send, n)
-            await wait_until(lambda: store.stats.queued == 3)
+            await wait_until(store.stats, lambda stats: stats.queued == 3)
     async with store:
         loaded = [await store.load(f"doc-{n}") for n in range(3)]
     assert len(failures) == 3

@@ -174,7 +174,7 @@ async def test_failed_sql_transaction_stores_no_append_of_its_batch(
             await engine.dispose()
             for n in range(3):
                 tg.start_soon(send, n)
-            await wait_until(lambda: store.stats.queued == 3)
+            await wait_until(store.stats, lambda stats: stats.queued == 3)
     async with SqlDocumentStore(url) as reopened:
         loaded = [await reopened.load(d) for d in doc_ids]
     assert len(failures) == 3

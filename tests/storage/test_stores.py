@@ -130,7 +130,7 @@ async def test_store_compacts_by_itself_past_the_threshold(
     async with make_store(compact_threshold=3) as store:
         for n in range(4):
             await store.append(doc_id, [alice.entry(alice.insert(n, "ü"))])
-        await wait_until(lambda: store.stats.compactions >= 1)
+        await wait_until(store.stats, lambda stats: stats.compactions >= 1)
         stored = await store.load(doc_id)
     assert text_of(stored.update) == "üüüü"
     assert stored.log_rows < 3
@@ -144,7 +144,7 @@ async def test_close_commits_every_queued_append(make_store: StoreFactory, doc_i
         async with store:
             for update in updates:
                 tg.start_soon(store.append, doc_id, [alice.entry(update)])
-            await wait_until(lambda: store.stats.queued == len(updates))
+            await wait_until(store.stats, lambda stats: stats.queued == len(updates))
         # leaving the store did not wait for the 60 s window
     assert store.stats.appends == 5
     async with store:
