@@ -109,6 +109,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         access.announce()
+        if settings.redis_url:
+            log.warning(
+                "PALABRE_REDIS_URL is set, but relaying between nodes is not built yet: "
+                "this node serves its own clients only"
+            )
         try:
             # Stopped in reverse: the hub's last commits still reach the dispatcher,
             # whose last deliveries are still recorded in the store.
