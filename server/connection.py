@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 from uuid import uuid4
 
 import anyio
@@ -61,6 +61,10 @@ class Transport(Protocol):
 
 class Connection:
     """A client of one room."""
+
+    frame_kind: ClassVar[str | None] = None
+    """How a room frames its broadcasts for this client: ``None`` is y-websocket's frame,
+    shared by every such client; another kind gets one frame per room made by `wrap`."""
 
     __slots__ = (
         "_cancel_scope",
@@ -136,6 +140,20 @@ class Connection:
             self._enqueue(message)
         elif direct.write_frame(frame) and direct.buffered_bytes() > self._outbound_limit:
             self.request_close(CloseCode.OVERLOADED, "client too slow: send buffer full")
+
+    def wrap(self, message: bytes) -> bytes:
+        """`message` (y-websocket) as this client's protocol sends it (used with `frame_kind`)."""
+        return message
+
+    def committed(self) -> None:
+        """One update of this client is stored (called for a `frame_kind` other than None)."""
+
+    def close_outbound(self) -> None:
+        """Close the outbound queue (the writer stops once it is drained)."""
+        if self._send_out is not None:
+            self._send_out.close()
+        if self._receive_out is not None:
+            self._receive_out.close()
 
     def _enqueue(self, message: bytes) -> None:
         if self._send_out is None:
@@ -267,10 +285,7 @@ class Connection:
                     self._fail(exc)
                 tg.cancel_scope.cancel()
         finally:
-            if self._send_out is not None:
-                self._send_out.close()
-            if self._receive_out is not None:
-                self._receive_out.close()
+            self.close_outbound()
 
     async def _close_at_expiry(self, expires_at: float) -> None:
         # Documented rule: a socket lives no longer than its token (plus the leeway);
