@@ -145,8 +145,9 @@ class Connection:
         """`message` (y-websocket) as this client's protocol sends it (used with `frame_kind`)."""
         return message
 
-    def committed(self) -> None:
-        """One update of this client is stored (called for a `frame_kind` other than None)."""
+    def acknowledge(self, stored: bool) -> None:
+        """One update of this client was stored, or will never be (only called when
+        `frame_kind` is not None: y-websocket has no acknowledgement)."""
 
     def close_outbound(self) -> None:
         """Close the outbound queue (the writer stops once it is drained)."""
@@ -202,6 +203,8 @@ class Connection:
                     self._deny("document frozen: your changes were not applied")
                 else:
                     self._deny("read-only: your changes were not applied")
+            elif self.frame_kind is not None:
+                self.acknowledge(True)  # Nothing to store: a read-only client's empty sync.
         elif isinstance(message, AwarenessMessage):
             hot.awareness_in += 1
             room.update_awareness(self, message.update)

@@ -125,13 +125,13 @@ class HocuspocusConnection(Connection):
         """Send a broadcast already wrapped by the room (see `Connection.frame_kind`)."""
         self._socket.send(message)
 
-    def committed(self) -> None:
-        """Acknowledge one stored update: the provider counts its unsynced changes with it."""
-        self._socket.send(encode_sync_status(self._prefix, True))
+    def acknowledge(self, stored: bool) -> None:
+        """Sync status for one update: the provider counts its unsynced changes with it."""
+        self._socket.send(encode_sync_status(self._prefix, stored))
 
     def _deny(self, reason: str) -> None:
         super()._deny(reason)
-        self._socket.send(encode_sync_status(self._prefix, False))
+        self.acknowledge(False)
 
     def request_close(self, code: int, reason: str) -> None:
         """Close the whole socket: its documents share it."""

@@ -178,6 +178,9 @@ class Room:
         self._pending = [item for item in self._pending if item.sender is None]
         if dropped:
             self.metrics.errors.labels(kind="dropped_at_freeze").inc(len(dropped))
+            for item in dropped:
+                if item.sender is not None and item.sender.frame_kind is not None:
+                    item.sender.acknowledge(False)
         notice = encode_permission_denied(_FROZEN_NOTICE)
         for connection in list(self.connections):
             connection.send(notice)
@@ -291,7 +294,7 @@ class Room:
                 item.done.set()
             sender = item.sender
             if sender is not None and sender.frame_kind is not None:
-                sender.committed()
+                sender.acknowledge(True)
         self._on_log_rows(self, result.log_rows)
 
     def _fail_batch(self, batch: list[_Pending], exc: StorageUnavailable) -> None:
