@@ -179,6 +179,11 @@ class Reader:
         except UnicodeDecodeError as exc:
             raise ProtocolError("string is not valid UTF-8") from exc
 
+    @property
+    def position(self) -> int:
+        """How many bytes have been read."""
+        return self._pos
+
     def is_done(self) -> bool:
         """Whether every byte has been read."""
         return self._pos == len(self._data)

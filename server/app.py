@@ -21,6 +21,7 @@ from server.api.governance import governance_routes
 from server.api.webhooks import webhook_routes
 from server.endpoint import SyncEndpoint
 from server.governance import Governance
+from server.hocuspocus import HocuspocusEndpoint
 from server.hub import Hub
 from server.metrics import CONTENT_TYPE, Metrics
 from server.ratelimit import RateLimiter, RateLimitMiddleware
@@ -33,16 +34,18 @@ from storage.catalog import DocumentCatalog, WebhookRegistry
 log = logging.getLogger("palabre.app")
 
 _SYNC_PREFIX = "/ws/"
+_HOCUSPOCUS_PATH = "/hocuspocus"
 
 
 class PalabreApp(Starlette):
-    """Starlette, with ``/ws/{doc_id}`` sockets handed straight to the sync endpoint.
+    """Starlette, with ``/ws/{doc_id}`` and ``/hocuspocus`` sockets handed to their endpoints.
 
     A socket lives as long as its client: skipping the middleware stack and the router
     keeps their frames out of every one of the thousands of open connections.
     """
 
     sync_endpoint: SyncEndpoint
+    hocuspocus_endpoint: HocuspocusEndpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Dispatch one ASGI connection."""
@@ -51,6 +54,9 @@ class PalabreApp(Starlette):
             if path.startswith(_SYNC_PREFIX):
                 scope["path_params"] = {"doc_id": path[len(_SYNC_PREFIX) :]}
                 await self.sync_endpoint(scope, receive, send)
+                return
+            if path.rstrip("/") == _HOCUSPOCUS_PATH:
+                await self.hocuspocus_endpoint(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
 
@@ -158,10 +164,11 @@ def create_app(
         middleware=_middleware(settings, access),
         lifespan=lifespan,
     )
-    app.sync_endpoint = SyncEndpoint(
-        hub, settings, access,
-        RateLimiter(settings.socket_update_rate_per_second, settings.socket_update_burst),
+    update_limiter = RateLimiter(
+        settings.socket_update_rate_per_second, settings.socket_update_burst
     )
+    app.sync_endpoint = SyncEndpoint(hub, settings, access, update_limiter)
+    app.hocuspocus_endpoint = HocuspocusEndpoint(hub, settings, access, update_limiter)
     app.state.hub = hub
     app.state.metrics = metrics
     app.state.settings = settings

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 from uuid import uuid4
 
 import anyio
@@ -61,6 +61,10 @@ class Transport(Protocol):
 
 class Connection:
     """A client of one room."""
+
+    frame_kind: ClassVar[str | None] = None
+    """How a room frames its broadcasts for this client: ``None`` is y-websocket's frame,
+    shared by every such client; another kind gets one frame per room made by `wrap`."""
 
     __slots__ = (
         "_cancel_scope",
@@ -137,6 +141,21 @@ class Connection:
         elif direct.write_frame(frame) and direct.buffered_bytes() > self._outbound_limit:
             self.request_close(CloseCode.OVERLOADED, "client too slow: send buffer full")
 
+    def wrap(self, message: bytes) -> bytes:
+        """`message` (y-websocket) as this client's protocol sends it (used with `frame_kind`)."""
+        return message
+
+    def acknowledge(self, stored: bool) -> None:
+        """One update of this client was stored, or will never be (only called when
+        `frame_kind` is not None: y-websocket has no acknowledgement)."""
+
+    def close_outbound(self) -> None:
+        """Close the outbound queue (the writer stops once it is drained)."""
+        if self._send_out is not None:
+            self._send_out.close()
+        if self._receive_out is not None:
+            self._receive_out.close()
+
     def _enqueue(self, message: bytes) -> None:
         if self._send_out is None:
             return  # Direct lane: nothing is ever queued.
@@ -184,6 +203,8 @@ class Connection:
                     self._deny("document frozen: your changes were not applied")
                 else:
                     self._deny("read-only: your changes were not applied")
+            elif self.frame_kind is not None:
+                self.acknowledge(True)  # Nothing to store: a read-only client's empty sync.
         elif isinstance(message, AwarenessMessage):
             hot.awareness_in += 1
             room.update_awareness(self, message.update)
@@ -267,10 +288,7 @@ class Connection:
                     self._fail(exc)
                 tg.cancel_scope.cancel()
         finally:
-            if self._send_out is not None:
-                self._send_out.close()
-            if self._receive_out is not None:
-                self._receive_out.close()
+            self.close_outbound()
 
     async def _close_at_expiry(self, expires_at: float) -> None:
         # Documented rule: a socket lives no longer than its token (plus the leeway);

@@ -81,15 +81,31 @@ class AsgiTransport:
             pass  # Already disconnected: nothing left to tell the client.
 
 
-def _token_of(scope: Scope) -> str | None:
+def token_of(scope: Scope) -> str | None:
     """The ``token`` query parameter (browsers cannot set headers on a WebSocket)."""
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
     return values[0] if values else None
 
 
-def _address_of(scope: Scope) -> str | None:
+def address_of(scope: Scope) -> str | None:
     client = scope.get("client")
     return str(client[0]) if client else None
+
+
+def check_origin(settings: Settings, scope: Scope) -> None:
+    """Refuse a browser socket from an origin outside the allow-list (when one is set).
+
+    Raises:
+        Forbidden: the ``Origin`` header is not allowed.
+    """
+    allowed = settings.origins
+    if not allowed:
+        return
+    for name, value in scope.get("headers", ()):
+        if name == b"origin":
+            if value.decode("latin-1") not in allowed:
+                raise Forbidden("origin not allowed")
+            return
 
 
 class SyncEndpoint:
@@ -105,19 +121,7 @@ class SyncEndpoint:
         self._update_limiter = update_limiter
 
     def _check_origin(self, scope: Scope) -> None:
-        """Refuse a browser socket from an origin outside the allow-list (when one is set).
-
-        Raises:
-            Forbidden: the ``Origin`` header is not allowed.
-        """
-        allowed = self._settings.origins
-        if not allowed:
-            return
-        for name, value in scope.get("headers", ()):
-            if name == b"origin":
-                if value.decode("latin-1") not in allowed:
-                    raise Forbidden("origin not allowed")
-                return
+        check_origin(self._settings, scope)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one WebSocket connection."""
@@ -131,7 +135,7 @@ class SyncEndpoint:
             if not DOC_ID.fullmatch(doc_id):
                 raise BadDocId("document id must be 1-128 characters of [A-Za-z0-9._-]")
             self._check_origin(scope)
-            principal = await self._access.authenticate(_token_of(scope))
+            principal = await self._access.authenticate(token_of(scope))
             require(principal, Action.READ, doc_id)
             connection = Connection(
                 doc_id,
@@ -143,7 +147,7 @@ class SyncEndpoint:
                 token_leeway=self._settings.token_leeway_seconds,
                 direct=scope.get("extensions", {}).get(EXTENSION),
                 rate_limiter=self._update_limiter,
-                rate_key=principal_key(principal, _address_of(scope)),
+                rate_key=principal_key(principal, address_of(scope)),
             )
             room = await self._hub.join(doc_id, connection)
         except PalabreError as exc:

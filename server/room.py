@@ -178,6 +178,9 @@ class Room:
         self._pending = [item for item in self._pending if item.sender is None]
         if dropped:
             self.metrics.errors.labels(kind="dropped_at_freeze").inc(len(dropped))
+            for item in dropped:
+                if item.sender is not None and item.sender.frame_kind is not None:
+                    item.sender.acknowledge(False)
         notice = encode_permission_denied(_FROZEN_NOTICE)
         for connection in list(self.connections):
             connection.send(notice)
@@ -289,6 +292,9 @@ class Room:
         for item in batch:
             if item.done is not None:
                 item.done.set()
+            sender = item.sender
+            if sender is not None and sender.frame_kind is not None:
+                sender.acknowledge(True)
         self._on_log_rows(self, result.log_rows)
 
     def _fail_batch(self, batch: list[_Pending], exc: StorageUnavailable) -> None:
@@ -313,8 +319,20 @@ class Room:
         """Send `message` to every client, framed once for all of them."""
         self.metrics.hot.bytes_out += len(message) * len(self.connections)
         frame = encode_binary_frame(message)
+        others: dict[str, tuple[bytes, bytes]] | None = None
         for connection in list(self.connections):
-            connection.send_frame(frame, message)
+            kind = connection.frame_kind
+            if kind is None:
+                connection.send_frame(frame, message)
+                continue
+            # Another protocol (Hocuspocus): its own message and frame, made once per room.
+            if others is None:
+                others = {}
+            framed = others.get(kind)
+            if framed is None:
+                wrapped = connection.wrap(message)
+                framed = others[kind] = (encode_binary_frame(wrapped), wrapped)
+            connection.send_frame(*framed)
 
 
 def _entries_by_sender(batch: list[_Pending]) -> list[LogEntry]:

@@ -1,0 +1,331 @@
+"""The ``/hocuspocus`` WebSocket endpoint: Tiptap's ``@hocuspocus/provider`` on the same rooms.
+
+One socket carries several documents (`crdt.hocuspocus`). Each document is authenticated
+by its own auth message with the same tokens and permissions as ``/ws`` (a reader gets
+the ``readonly`` scope; a bad token or no read right gets permission-denied for that
+document, the socket stays open), then joins the same hub room as a y-websocket client
+through a `HocuspocusConnection`: a `Connection` whose messages carry the document name.
+Each update is acknowledged (sync status) only once committed to storage.
+
+Stateless messages go to the ``on_stateless`` hook (document, principal, payload); none
+is relayed. A malformed frame closes the whole socket with 1002; the other sockets on
+the same documents are untouched. A socket closes (4401) when the earliest token it was
+given expires, as a ``/ws`` socket does; the provider reconnects with fresh tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from starlette.types import Receive, Scope, Send
+
+from crdt.errors import ProtocolError
+from crdt.hocuspocus import (
+    PING,
+    AuthScope,
+    CloseMessage,
+    PongMessage,
+    StatelessMessage,
+    TokenMessage,
+    decode_frame,
+    encode_authenticated,
+    encode_permission_denied,
+    encode_stateless,
+    encode_sync_status,
+    prefix,
+)
+from crdt.protocol import AuthMessage, CloseCode, decode_message
+from server.access import Access
+from server.connection import Connection
+from server.endpoint import (
+    DOC_ID,
+    AsgiTransport,
+    Message,
+    address_of,
+    check_origin,
+)
+from server.errors import (
+    BadDocId,
+    Forbidden,
+    MalformedMessage,
+    PalabreError,
+    Unauthenticated,
+    truncate_reason,
+)
+from server.hub import Hub
+from server.permissions import Action, is_allowed, require
+from server.ratelimit import RateLimiter, principal_key
+from server.room import Room
+from server.settings import Settings
+
+log = logging.getLogger("palabre.hocuspocus")
+
+PING_SECONDS = 15.0
+"""A ping this often keeps the provider from reconnecting on a quiet socket (its
+``messageReconnectTimeout`` is 30 s)."""
+
+StatelessHook = Callable[[str, str | None, str], None]
+"""Called with (document, principal, payload) for every stateless message."""
+
+PERMISSION_DENIED_EVENT = "palabre.permission-denied"
+"""Hocuspocus has no non-fatal refusal: a refused edit or a freeze notice reaches the
+client as a stateless message ``{"event": "palabre.permission-denied", "reason": ...}``."""
+
+
+class HocuspocusConnection(Connection):
+    """One document of a Hocuspocus socket, in that document's room."""
+
+    __slots__ = ("_prefix", "_socket")
+
+    frame_kind = "hocuspocus"
+
+    def __init__(
+        self,
+        socket: HocuspocusSocket,
+        doc_id: str,
+        *,
+        principal: str | None,
+        can_edit: bool,
+        rate_limiter: RateLimiter | None,
+        rate_key: str,
+    ) -> None:
+        # Outbound messages go to the socket's queue; the connection's own is never used.
+        super().__init__(
+            doc_id,
+            outbound_queue=1,
+            outbound_limit_bytes=0,
+            principal=principal,
+            can_edit=can_edit,
+            rate_limiter=rate_limiter,
+            rate_key=rate_key,
+        )
+        self._socket = socket
+        self._prefix = prefix(doc_id)
+
+    def wrap(self, message: bytes) -> bytes:
+        """A y-websocket message as a Hocuspocus one (a permission notice as stateless)."""
+        if message[:1] == b"\x02":
+            decoded = decode_message(message)
+            reason = decoded.reason if isinstance(decoded, AuthMessage) else ""
+            payload = json.dumps({"event": PERMISSION_DENIED_EVENT, "reason": reason})
+            return encode_stateless(self.doc_id, payload)
+        return self._prefix + message
+
+    def send(self, message: bytes) -> None:
+        """Send a y-websocket message to this client, as Hocuspocus frames it."""
+        self._socket.send(self.wrap(message))
+
+    def send_frame(self, frame: bytes, message: bytes) -> None:
+        """Send a broadcast already wrapped by the room (see `Connection.frame_kind`)."""
+        self._socket.send(message)
+
+    def acknowledge(self, stored: bool) -> None:
+        """Sync status for one update: the provider counts its unsynced changes with it."""
+        self._socket.send(encode_sync_status(self._prefix, stored))
+
+    def _deny(self, reason: str) -> None:
+        super()._deny(reason)
+        self.acknowledge(False)
+
+    def request_close(self, code: int, reason: str) -> None:
+        """Close the whole socket: its documents share it."""
+        super().request_close(code, reason)
+        self._socket.request_close(code, reason)
+
+
+class HocuspocusSocket:
+    """One Hocuspocus WebSocket: its documents, its outbound queue, its lifetime."""
+
+    def __init__(
+        self, endpoint: HocuspocusEndpoint, transport: AsgiTransport, scope: Scope
+    ) -> None:
+        self._endpoint = endpoint
+        self._transport = transport
+        self._scope = scope
+        self.documents: dict[str, tuple[HocuspocusConnection, Room]] = {}
+        self._send_out: MemoryObjectSendStream[bytes]
+        self._receive_out: MemoryObjectReceiveStream[bytes]
+        self._send_out, self._receive_out = anyio.create_memory_object_stream[bytes](
+            endpoint.settings.outbound_queue
+        )
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._cancel_scope: anyio.CancelScope | None = None
+        self.close_code: int | None = None
+        self.close_reason = ""
+
+    def send(self, message: bytes) -> None:
+        """Queue one message for the writer, without waiting."""
+        try:
+            self._send_out.send_nowait(message)
+        except anyio.WouldBlock:
+            self.request_close(CloseCode.OVERLOADED, "client too slow: outbound queue full")
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass  # The writer has stopped: the socket is closing.
+
+    def request_close(self, code: int, reason: str) -> None:
+        """Close the socket with `code` (the first request wins)."""
+        if self.close_code is None:
+            self.close_code = code
+            self.close_reason = truncate_reason(reason)
+        if self._cancel_scope is not None:
+            self._cancel_scope.cancel()
+
+    async def serve(self) -> None:
+        """Read and dispatch until the client leaves or a close is requested."""
+        try:
+            async with anyio.create_task_group() as tg:
+                self._task_group = tg
+                self._cancel_scope = tg.cancel_scope
+                tg.start_soon(self._write_loop)
+                tg.start_soon(self._ping_loop)
+                try:
+                    await self._read_loop()
+                except PalabreError as exc:
+                    log.warning("closing hocuspocus socket: %s", exc.detail)
+                    self.request_close(exc.close_code, exc.close_reason)
+                tg.cancel_scope.cancel()
+        finally:
+            for name in list(self.documents):
+                self._leave(name)
+            self._send_out.close()
+            self._receive_out.close()
+
+    async def _write_loop(self) -> None:
+        async with self._receive_out:
+            async for message in self._receive_out:
+                await self._transport.send(message)
+
+    async def _ping_loop(self) -> None:
+        while True:
+            await anyio.sleep(PING_SECONDS)
+            self.send(PING)
+
+    async def _close_at_expiry(self, expires_at: float) -> None:
+        # As on /ws: a socket lives no longer than its tokens (plus the leeway); the
+        # provider reconnects and sends fresh ones.
+        leeway = self._endpoint.settings.token_leeway_seconds
+        await anyio.sleep(max(0.0, expires_at + leeway - time.time()))
+        self.request_close(CloseCode.UNAUTHENTICATED, "token expired")
+
+    async def _read_loop(self) -> None:
+        while True:
+            frame = await self._transport.receive()
+            if frame is None:
+                return
+            await self._dispatch(frame)
+
+    async def _dispatch(self, frame: bytes) -> None:
+        try:
+            decoded = decode_frame(frame)
+        except ProtocolError as exc:
+            raise MalformedMessage(f"malformed hocuspocus message: {exc}") from exc
+        if isinstance(decoded, PongMessage):
+            return  # A pong: the socket is alive, nothing to do.
+        name, message = decoded.document, decoded.message
+        if isinstance(message, TokenMessage):
+            await self._authenticate(name, message.token)
+            return
+        joined = self.documents.get(name)
+        if joined is None:
+            if not isinstance(message, CloseMessage):
+                self.send(encode_permission_denied(name, "authenticate this document first"))
+            return
+        connection, room = joined
+        if isinstance(message, CloseMessage):
+            self._leave(name)
+        elif isinstance(message, StatelessMessage):
+            hook = self._endpoint.on_stateless
+            if hook is not None:
+                hook(name, connection.principal, message.payload)
+        else:
+            if connection.close_code is not None:
+                return
+            connection.receive(frame[decoded.body :])
+            while room.is_congested:
+                await room.wait_uncongested()
+
+    async def _authenticate(self, name: str, token: str) -> None:
+        endpoint = self._endpoint
+        joined = self.documents.get(name)
+        if joined is not None:
+            # A second token for a joined document (a refresh): same answer as the first.
+            connection = joined[0]
+            scope = AuthScope.READ_WRITE if connection.may_edit else AuthScope.READ_ONLY
+            self.send(encode_authenticated(name, scope))
+            return
+        try:
+            if not DOC_ID.fullmatch(name):
+                raise BadDocId("document name must be 1-128 characters of [A-Za-z0-9._-]")
+            principal = await endpoint.access.authenticate(token or None)
+            require(principal, Action.READ, name)
+        except (BadDocId, Unauthenticated, Forbidden) as exc:
+            log.info("hocuspocus document refused: %s", exc.detail, extra={"doc_id": name[:128]})
+            self.send(encode_permission_denied(name, exc.close_reason or exc.error))
+            return
+        can_edit = is_allowed(principal, Action.EDIT, name)
+        connection = HocuspocusConnection(
+            self,
+            name,
+            principal=principal.sub,
+            can_edit=can_edit,
+            rate_limiter=endpoint.update_limiter,
+            rate_key=principal_key(principal, address_of(self._scope)),
+        )
+        scope = AuthScope.READ_WRITE if can_edit else AuthScope.READ_ONLY
+        self.send(encode_authenticated(name, scope))
+        try:
+            room = await endpoint.hub.join(name, connection)
+        except PalabreError as exc:
+            connection.close_outbound()
+            self.send(encode_permission_denied(name, exc.close_reason or exc.error))
+            return
+        connection.room = room
+        self.documents[name] = (connection, room)
+        if principal.expires_at is not None and self._task_group is not None:
+            self._task_group.start_soon(self._close_at_expiry, principal.expires_at)
+
+    def _leave(self, name: str) -> None:
+        connection, room = self.documents.pop(name)
+        self._endpoint.hub.leave(room, connection)
+        connection.close_outbound()
+
+
+class HocuspocusEndpoint:
+    """ASGI app for ``/hocuspocus``: accept, serve the multiplexed documents, close."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        settings: Settings,
+        access: Access,
+        update_limiter: RateLimiter | None = None,
+        on_stateless: StatelessHook | None = None,
+    ) -> None:
+        self.hub = hub
+        self.settings = settings
+        self.access = access
+        self.update_limiter = update_limiter
+        self.on_stateless = on_stateless
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one WebSocket connection."""
+        first: Message = await receive()
+        if first["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        transport = AsgiTransport(receive, send, max_bytes=self.settings.max_message_bytes)
+        try:
+            check_origin(self.settings, scope)
+        except PalabreError as exc:
+            await transport.close(exc.close_code, exc.close_reason)
+            return
+        socket = HocuspocusSocket(self, transport, scope)
+        await socket.serve()
+        code = socket.close_code
+        await transport.close(CloseCode.NORMAL if code is None else code, socket.close_reason)

@@ -1,0 +1,256 @@
+"""The official, unmodified ``@hocuspocus/provider`` on palabre's ``/hocuspocus`` endpoint.
+
+Each Node peer is a process running tests/node/hocuspocus-peer.mjs: one
+`HocuspocusProviderWebsocket` carrying a `HocuspocusProvider` per document, driven by
+JSON lines like the y-websocket peer (same `NodePeer` plumbing). Nothing sleeps: every
+wait is on a peer's event or a Doc observer, under `fail_after`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
+
+from crdt.protocol import encode_varstring
+from storage.memory import MemoryDocumentStore
+from tests.conftest import RunningServer, ServerFactory, require_service
+from tests.e2e.test_node_ywebsocket import NODE_DIR, WAIT_SECONDS, NodePeer, python_client
+
+pytestmark = pytest.mark.node
+
+PEER_SCRIPT = NODE_DIR / "hocuspocus-peer.mjs"
+PACKAGES = ("@hocuspocus/provider", "@hocuspocus/common", "yjs", "ws")
+
+Json = dict[str, Any]
+
+
+class HocuspocusPeer(NodePeer):
+    """One Node process with one Hocuspocus socket and its documents."""
+
+    async def connect(self, server: RunningServer) -> None:  # type: ignore[override]
+        """Create the `HocuspocusProviderWebsocket` on ``/hocuspocus``."""
+        await self.request("connect", url=server.ws_url + "/hocuspocus")
+
+    async def open(self, name: str, token: str) -> Json:
+        """Attach a provider for `name`; return its authenticated (or failed) event."""
+        since = self.mark()
+        await self.request("open", name=name, token=token)
+
+        def outcome() -> Json | None:
+            for event in self.events[since:]:
+                if event.get("doc") == name and event["event"] in (
+                    "authenticated",
+                    "authentication-failed",
+                ):
+                    return event
+            return None
+
+        return await self._wait(outcome, f"authentication of {name}")
+
+    async def open_synced(self, name: str, token: str) -> str:
+        """Open `name`, wait until it is synced; return the scope."""
+        since = self.mark()
+        event = await self.open(name, token)
+        assert event["event"] == "authenticated", event
+        await self.wait_event("synced", since, doc=name)
+        return str(event["scope"])
+
+    async def insert_in(self, name: str, text: str) -> None:
+        """Append `text` to the document's text."""
+        await self.request("insert", name=name, text=text)
+
+    async def text_of(self, name: str) -> str:
+        """The peer's text of `name`."""
+        return str((await self.request("getText", name=name))["text"])
+
+    async def wait_text_of(self, name: str, expected: str) -> None:
+        """Wait until the text of `name` is `expected`."""
+        since = self.mark()
+        if await self.text_of(name) != expected:
+            await self.wait_event("text-changed", since, doc=name, text=expected)
+
+    async def wait_stored(self, name: str) -> None:
+        """Wait until the server has acknowledged every change of `name` (sync status)."""
+        since = self.mark()
+        if (await self.request("getState", name=name))["unsynced"] != 0:
+            await self.wait_event("unsynced", since, doc=name, number=0)
+
+
+HocuspocusPeerFactory = Callable[[str], AbstractAsyncContextManager[HocuspocusPeer]]
+
+
+@pytest.fixture
+def hocuspocus_peer() -> HocuspocusPeerFactory:
+    """Factory: ``async with hocuspocus_peer("label") as peer`` runs a Node Hocuspocus peer."""
+    node = shutil.which("node")
+    if node is None:
+        require_service("node", "no `node` on PATH (install Node.js >= 18)")
+    assert node is not None
+    missing = [name for name in PACKAGES if not (NODE_DIR / "node_modules" / name).is_dir()]
+    if missing:
+        require_service("npm packages", f"{missing} missing: run `make node-deps` (npm ci)")
+
+    @asynccontextmanager
+    async def start(label: str) -> AsyncIterator[HocuspocusPeer]:
+        process = await anyio.open_process([node, str(PEER_SCRIPT)], cwd=NODE_DIR)
+        peer = HocuspocusPeer(process, label)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(peer.read_stdout)
+            tg.start_soon(peer.read_stderr)
+            try:
+                await peer.ready()
+                yield peer
+            finally:
+                await peer.aclose()
+
+    return start
+
+
+async def test_provider_multiplexes_a_text_and_its_annotations_with_awareness(
+    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory
+) -> None:
+    text, notes = "charte", "charte.annotations"
+    async with (
+        start_server() as server,
+        hocuspocus_peer("zoé") as zoe,
+        hocuspocus_peer("karim") as karim,
+    ):
+        for peer, name in ((zoe, "Zoé"), (karim, "Karim")):
+            await peer.connect(server)
+            token = server.token(name=name)
+            assert await peer.open_synced(text, token) == "read-write"
+            # Annotations are written by the server only (through the API): read-only.
+            assert await peer.open_synced(notes, token) == "readonly"
+
+        await zoe.insert_in(text, "Article 1 — égalité")
+        await karim.wait_text_of(text, "Article 1 — égalité")
+        await zoe.wait_stored(text)  # acknowledged by a sync status once stored
+        await karim.insert_in(text, " et parité")
+        await zoe.wait_text_of(text, "Article 1 — égalité et parité")
+        await karim.wait_stored(text)
+
+        # Awareness flows on both documents of the one socket.
+        for name in (text, notes):
+            since = karim.mark()
+            user = {"name": "Zoé", "color": "#c0392b"}
+            await zoe.request("setAwareness", name=name, user=user)
+            await karim.wait_event("awareness-changed", since, doc=name, names=["Zoé"])
+
+
+async def test_bad_token_fails_authentication_and_a_citizen_is_read_only(
+    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory
+) -> None:
+    doc = "charte-lecture"
+    async with (
+        start_server() as server,
+        hocuspocus_peer("intrus") as intruder,
+        hocuspocus_peer("citoyenne") as citizen,
+        hocuspocus_peer("zoé") as zoe,
+    ):
+        await intruder.connect(server)
+        failed = await intruder.open(doc, "not-a-token")
+        assert failed["event"] == "authentication-failed", failed
+
+        await zoe.connect(server)
+        await zoe.open_synced(doc, server.token(name="Zoé"))
+        await zoe.insert_in(doc, "Texte adopté.")
+        await zoe.wait_stored(doc)
+
+        await citizen.connect(server)
+        assert await citizen.open_synced(doc, server.token("citizen", name="Inès")) == "readonly"
+        await citizen.wait_text_of(doc, "Texte adopté.")
+
+        since = citizen.mark()
+        await citizen.insert_in(doc, " Amendement pirate.")
+        refused = await citizen.wait_event("stateless", since, doc=doc)
+        assert json.loads(refused["payload"])["event"] == "palabre.permission-denied"
+
+        # The citizen still reads live; its change reached no one.
+        await zoe.insert_in(doc, " Fin.")
+        since = citizen.mark()
+        if "Fin." not in await citizen.text_of(doc):  # its own change stays local only
+            await citizen.wait_event("text-changed", since, lambda e: "Fin." in e["text"], doc=doc)
+        async with python_client(server, doc) as python:
+            assert str(python.text) == "Texte adopté. Fin."
+        assert await zoe.text_of(doc) == "Texte adopté. Fin."
+
+
+async def test_hocuspocus_and_y_websocket_clients_converge(
+    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory
+) -> None:
+    doc = "charte-mixte"
+    async with start_server() as server, hocuspocus_peer("zoé") as zoe:
+        await zoe.connect(server)
+        await zoe.open_synced(doc, server.token(name="Zoé"))
+        async with python_client(server, doc) as python:
+            await zoe.insert_in(doc, "Article 2")
+            await python.wait_text("Article 2")
+            python.text += " — parité"
+            await zoe.wait_text_of(doc, "Article 2 — parité")
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"\xff\xff\xff\xff\xff\xff\xff\xff\xff",  # name length: an overlong varint
+        encode_varstring("charte-mixte") + b"\x04",  # unknown type
+        encode_varstring("charte-mixte") + b"\x02\x02" + encode_varstring("read-write"),
+        encode_varstring("charte-mixte") + b"\x00\x02\x05ab",  # truncated update
+        encode_varstring("charte-mixte") + b"\x07\x00",  # trailing byte after close
+    ],
+)
+async def test_malformed_frame_closes_only_that_socket_with_1002(
+    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory, frame: bytes
+) -> None:
+    doc = "charte-mixte"
+    async with start_server() as server, hocuspocus_peer("zoé") as zoe:
+        await zoe.connect(server)
+        await zoe.open_synced(doc, server.token(name="Zoé"))
+        async with ws_connect(f"{server.ws_url}/hocuspocus") as bad:
+            await bad.send(frame)
+            with anyio.fail_after(WAIT_SECONDS), pytest.raises(ConnectionClosed):
+                while True:
+                    await bad.recv()
+            assert bad.close_code == 1002
+        await zoe.insert_in(doc, "toujours là")
+        await zoe.wait_stored(doc)
+        assert not [event for event in zoe.events if event["event"] == "close"]
+
+
+async def test_sync_status_is_sent_only_once_the_update_is_stored(
+    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory
+) -> None:
+    doc = "charte-lente"
+    store = MemoryDocumentStore()
+    async with start_server(store=store) as server, hocuspocus_peer("zoé") as zoe:
+        await zoe.connect(server)
+        await zoe.open_synced(doc, server.token(name="Zoé"))
+        await zoe.wait_stored(doc)
+        gate = store.hold_commits()
+        try:
+            await zoe.insert_in(doc, "Article 3")
+            with anyio.fail_after(WAIT_SECONDS):
+                await gate.wait_reached()
+            # The commit is held: the provider still counts its change as unsynced.
+            assert (await zoe.request("getState", name=doc))["unsynced"] >= 1
+        finally:
+            gate.release()
+        await zoe.wait_stored(doc)
+
+
+async def test_socket_closes_with_4401_when_a_token_expires(
+    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory
+) -> None:
+    async with start_server(token_leeway_seconds=0.0) as server, hocuspocus_peer("zoé") as zoe:
+        await zoe.connect(server)
+        since = zoe.mark()
+        await zoe.open_synced("charte-breve", server.token(name="Zoé", ttl=2))
+        await zoe.wait_event("close", since, code=4401)
