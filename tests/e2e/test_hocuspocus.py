@@ -9,9 +9,8 @@ wait is on a peer's event or a Doc observer, under `fail_after`.
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import anyio
@@ -21,8 +20,14 @@ from websockets.exceptions import ConnectionClosed
 
 from crdt.protocol import encode_varstring
 from storage.memory import MemoryDocumentStore
-from tests.conftest import RunningServer, ServerFactory, require_service
-from tests.e2e.test_node_ywebsocket import NODE_DIR, WAIT_SECONDS, NodePeer, python_client
+from tests.conftest import RunningServer, ServerFactory
+from tests.e2e.test_node_ywebsocket import (
+    NODE_DIR,
+    WAIT_SECONDS,
+    NodePeer,
+    peer_launcher,
+    python_client,
+)
 
 pytestmark = pytest.mark.node
 
@@ -90,28 +95,7 @@ HocuspocusPeerFactory = Callable[[str], AbstractAsyncContextManager[HocuspocusPe
 @pytest.fixture
 def hocuspocus_peer() -> HocuspocusPeerFactory:
     """Factory: ``async with hocuspocus_peer("label") as peer`` runs a Node Hocuspocus peer."""
-    node = shutil.which("node")
-    if node is None:
-        require_service("node", "no `node` on PATH (install Node.js >= 18)")
-    assert node is not None
-    missing = [name for name in PACKAGES if not (NODE_DIR / "node_modules" / name).is_dir()]
-    if missing:
-        require_service("npm packages", f"{missing} missing: run `make node-deps` (npm ci)")
-
-    @asynccontextmanager
-    async def start(label: str) -> AsyncIterator[HocuspocusPeer]:
-        process = await anyio.open_process([node, str(PEER_SCRIPT)], cwd=NODE_DIR)
-        peer = HocuspocusPeer(process, label)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(peer.read_stdout)
-            tg.start_soon(peer.read_stderr)
-            try:
-                await peer.ready()
-                yield peer
-            finally:
-                await peer.aclose()
-
-    return start
+    return peer_launcher(HocuspocusPeer, PEER_SCRIPT, PACKAGES)
 
 
 async def test_provider_multiplexes_a_text_and_its_annotations_with_awareness(

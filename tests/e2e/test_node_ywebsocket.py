@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import pytest
@@ -229,35 +229,51 @@ class NodePeer:
 NodePeerFactory = Callable[[str], AbstractAsyncContextManager[NodePeer]]
 
 
-@pytest.fixture
-def node_peer() -> NodePeerFactory:
-    """Factory: ``async with node_peer("label") as peer`` runs a Node peer process.
+PeerT = TypeVar("PeerT", bound=NodePeer)
 
-    Fails in CI and skips elsewhere when Node.js or the npm packages are missing.
+
+def peer_launcher(
+    peer_class: type[PeerT],
+    script: Path,
+    packages: Iterable[str],
+    *,
+    versions: Mapping[str, str] | None = None,
+) -> Callable[[str], AbstractAsyncContextManager[PeerT]]:
+    """A factory of Node peer processes running `script`, each ready when handed over.
+
+    Fails in CI and skips elsewhere when Node.js or one of `packages` is missing; with
+    `versions`, checks that the peer loaded exactly those package versions.
     """
     node = shutil.which("node")
     if node is None:
         require_service("node", "no `node` on PATH (install Node.js >= 18)")
     assert node is not None
-    missing = [name for name in PINNED if not (NODE_DIR / "node_modules" / name).is_dir()]
+    missing = [name for name in packages if not (NODE_DIR / "node_modules" / name).is_dir()]
     if missing:
         require_service("npm packages", f"{missing} missing: run `make node-deps` (npm ci)")
 
     @asynccontextmanager
-    async def start(label: str) -> AsyncIterator[NodePeer]:
-        process = await anyio.open_process([node, str(PEER_SCRIPT)], cwd=NODE_DIR)
-        peer = NodePeer(process, label)
+    async def start(label: str) -> AsyncIterator[PeerT]:
+        process = await anyio.open_process([node, str(script)], cwd=NODE_DIR)
+        peer = peer_class(process, label)
         async with anyio.create_task_group() as tg:
             tg.start_soon(peer.read_stdout)
             tg.start_soon(peer.read_stderr)
             try:
                 ready = await peer.ready()
-                assert ready["versions"] == PINNED, "node_modules differ from package.json"
+                if versions is not None:
+                    assert ready["versions"] == versions, "node_modules differ from package.json"
                 yield peer
             finally:
                 await peer.aclose()
 
     return start
+
+
+@pytest.fixture
+def node_peer() -> NodePeerFactory:
+    """Factory: ``async with node_peer("label") as peer`` runs a Node y-websocket peer."""
+    return peer_launcher(NodePeer, PEER_SCRIPT, PINNED, versions=PINNED)
 
 
 class _Channel:
