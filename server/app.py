@@ -26,6 +26,7 @@ from server.hub import Hub
 from server.metrics import CONTENT_TYPE, Metrics
 from server.ratelimit import RateLimiter, RateLimitMiddleware
 from server.settings import Settings
+from server.stateless import StatelessHook, load_hook
 from server.webhooks import WebhookDispatcher
 from storage.archive import is_archive
 from storage.base import DocumentStore, StorageUnavailable
@@ -68,14 +69,21 @@ def create_app(
     catalog: DocumentCatalog | None = None,
     max_body_bytes: int | None = None,
     webhooks: WebhookRegistry | None = None,
+    on_stateless: StatelessHook | None = None,
 ) -> PalabreApp:
     """Build the ASGI app; `store` defaults to SQL storage at the configured URL.
 
     `catalog` (document metadata) defaults to `store`, which implements it too; API
     request bodies over `max_body_bytes` (default: ``settings.api_max_body_bytes``) are
     refused with 413. `webhooks` (registered webhooks and their deliveries) defaults to
-    `store` too.
+    `store` too. `on_stateless` receives Hocuspocus stateless messages (`server.stateless`);
+    it defaults to the hook named by ``settings.stateless_hook``.
+
+    Raises:
+        ValueError: ``settings.stateless_hook`` names no callable.
     """
+    if on_stateless is None and settings.stateless_hook:
+        on_stateless = load_hook(settings.stateless_hook)
     if store is None:
         from storage.sql import SqlDocumentStore
 
@@ -168,7 +176,9 @@ def create_app(
         settings.socket_update_rate_per_second, settings.socket_update_burst
     )
     app.sync_endpoint = SyncEndpoint(hub, settings, access, update_limiter)
-    app.hocuspocus_endpoint = HocuspocusEndpoint(hub, settings, access, update_limiter)
+    app.hocuspocus_endpoint = HocuspocusEndpoint(
+        hub, settings, access, update_limiter, on_stateless
+    )
     app.state.hub = hub
     app.state.metrics = metrics
     app.state.settings = settings

@@ -62,6 +62,11 @@ def main() -> None:
     help="Comma-separated Origins browser sockets may come from [PALABRE_ALLOWED_ORIGINS; any].",
 )
 @click.option(
+    "--stateless-hook", default=None,
+    help="module:callable receiving Hocuspocus stateless messages; server.stateless:relay "
+    "relays them [PALABRE_STATELESS_HOOK; dropped].",
+)
+@click.option(
     "--insecure-no-auth", "auth_disabled", is_flag=True, default=None,
     help="DEVELOPMENT ONLY: no token checks, everyone is a facilitator [PALABRE_AUTH_DISABLED].",
 )
@@ -73,7 +78,10 @@ def serve(**options: object) -> None:
         raise click.UsageError(str(exc)) from exc
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(log_format=settings.log_format)
-    server = build_server(settings, announce=True)
+    try:
+        server = build_server(settings, announce=True)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     asyncio.run(server.serve())
 
 

@@ -7,18 +7,20 @@ document, the socket stays open), then joins the same hub room as a y-websocket 
 through a `HocuspocusConnection`: a `Connection` whose messages carry the document name.
 Each update is acknowledged (sync status) only once committed to storage.
 
-Stateless messages go to the ``on_stateless`` hook (document, principal, payload); none
-is relayed. A malformed frame closes the whole socket with 1002; the other sockets on
-the same documents are untouched. A socket closes (4401) when the earliest token it was
-given expires, as a ``/ws`` socket does; the provider reconnects with fresh tokens.
+Stateless messages go to the stateless hook (`server.stateless`), which may answer the
+sender or relay them to the document's other Hocuspocus clients. A malformed frame
+closes the whole socket with 1002; the other sockets on the same documents are
+untouched. A socket closes (4401) when the earliest token it was given expires, as a
+``/ws`` socket does; the provider reconnects with fresh tokens.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable
 
 import anyio
 import anyio.abc
@@ -63,15 +65,13 @@ from server.permissions import Action, is_allowed, require
 from server.ratelimit import RateLimiter, principal_key
 from server.room import Room
 from server.settings import Settings
+from server.stateless import StatelessEvent, StatelessHook
 
 log = logging.getLogger("palabre.hocuspocus")
 
 PING_SECONDS = 15.0
 """A ping this often keeps the provider from reconnecting on a quiet socket (its
 ``messageReconnectTimeout`` is 30 s)."""
-
-StatelessHook = Callable[[str, str | None, str], None]
-"""Called with (document, principal, payload) for every stateless message."""
 
 PERMISSION_DENIED_EVENT = "palabre.permission-denied"
 """Hocuspocus has no non-fatal refusal: a refused edit or a freeze notice reaches the
@@ -123,6 +123,10 @@ class HocuspocusConnection(Connection):
 
     def send_frame(self, frame: bytes, message: bytes) -> None:
         """Send a broadcast already wrapped by the room (see `Connection.frame_kind`)."""
+        self._socket.send(message)
+
+    def send_stateless(self, message: bytes) -> None:
+        """Send a stateless message made by `encode_stateless` for this document."""
         self._socket.send(message)
 
     def acknowledge(self, stored: bool) -> None:
@@ -240,15 +244,38 @@ class HocuspocusSocket:
         if isinstance(message, CloseMessage):
             self._leave(name)
         elif isinstance(message, StatelessMessage):
-            hook = self._endpoint.on_stateless
-            if hook is not None:
-                hook(name, connection.principal, message.payload)
+            self._stateless(connection, room, message.payload)
         else:
             if connection.close_code is not None:
                 return
-            connection.receive(frame[decoded.body :])
+            connection.receive(decoded.y_message)
             while room.is_congested:
                 await room.wait_uncongested()
+
+    def _stateless(self, sender: HocuspocusConnection, room: Room, payload: str) -> None:
+        """Hand a stateless message to the hook (`server.stateless`), if one is set."""
+        hook = self._endpoint.on_stateless
+        if hook is None:
+            return
+        name = sender.doc_id
+
+        def reply(answer: str) -> None:
+            sender.send_stateless(encode_stateless(name, answer))
+
+        def broadcast(answer: str) -> None:
+            message = encode_stateless(name, answer)
+            for other in list(room.connections):
+                if other is not sender and isinstance(other, HocuspocusConnection):
+                    other.send_stateless(message)
+
+        event = StatelessEvent(name, sender.principal, sender.may_edit, payload, reply, broadcast)
+        try:
+            result = hook(event)
+        except Exception:
+            log.exception("stateless hook failed", extra={"doc_id": name})
+            return
+        if inspect.isawaitable(result) and self._task_group is not None:
+            self._task_group.start_soon(_await_hook, result, name)
 
     async def _authenticate(self, name: str, token: str) -> None:
         endpoint = self._endpoint
@@ -294,6 +321,13 @@ class HocuspocusSocket:
         connection, room = self.documents.pop(name)
         self._endpoint.hub.leave(room, connection)
         connection.close_outbound()
+
+
+async def _await_hook(result: Awaitable[None], doc_id: str) -> None:
+    try:
+        await result
+    except Exception:
+        log.exception("stateless hook failed", extra={"doc_id": doc_id})
 
 
 class HocuspocusEndpoint:

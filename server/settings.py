@@ -78,6 +78,9 @@ class Settings:
     """Sync updates a principal may send at once before the socket rate applies."""
     audit_denial_interval_seconds: float = 60.0
     """Least time between two audited socket denials of one principal on one document."""
+    stateless_hook: str = ""
+    """``package.module:attribute`` receiving Hocuspocus stateless messages (`server.stateless`);
+    ``server.stateless:relay`` relays them to the document's other clients; empty: dropped."""
 
     def relay_interval(self, clients: int) -> float:
         """Least time between two relays of a busy document with `clients` connected."""
