@@ -99,12 +99,17 @@ def hocuspocus_peer() -> HocuspocusPeerFactory:
     return peer_launcher(HocuspocusPeer, PEER_SCRIPT, PACKAGES)
 
 
+LANES = pytest.mark.parametrize("direct_lane", [True, False], ids=["direct-lane", "asgi"])
+"""Both ways a socket runs: palabre's uvicorn protocol, or plain ASGI."""
+
+
+@LANES
 async def test_provider_multiplexes_a_text_and_its_annotations_with_awareness(
-    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory
+    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory, direct_lane: bool
 ) -> None:
     text, notes = "charte", "charte.annotations"
     async with (
-        start_server() as server,
+        start_server(direct_lane=direct_lane) as server,
         hocuspocus_peer("zoé") as zoe,
         hocuspocus_peer("karim") as karim,
     ):
@@ -168,11 +173,12 @@ async def test_bad_token_fails_authentication_and_a_citizen_is_read_only(
         assert await zoe.text_of(doc) == "Texte adopté. Fin."
 
 
+@LANES
 async def test_hocuspocus_and_y_websocket_clients_converge(
-    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory
+    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory, direct_lane: bool
 ) -> None:
     doc = "charte-mixte"
-    async with start_server() as server, hocuspocus_peer("zoé") as zoe:
+    async with start_server(direct_lane=direct_lane) as server, hocuspocus_peer("zoé") as zoe:
         await zoe.connect(server)
         await zoe.open_synced(doc, server.token(name="Zoé"))
         async with python_client(server, doc) as python:
@@ -211,12 +217,13 @@ async def test_malformed_frame_closes_only_that_socket_with_1002(
         assert not [event for event in zoe.events if event["event"] == "close"]
 
 
+@LANES
 async def test_sync_status_is_sent_only_once_the_update_is_stored(
-    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory
+    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory, direct_lane: bool
 ) -> None:
     doc = "charte-lente"
     store = MemoryDocumentStore()
-    async with start_server(store=store) as server, hocuspocus_peer("zoé") as zoe:
+    async with start_server(store=store, direct_lane=direct_lane) as server, hocuspocus_peer("zoé") as zoe:
         await zoe.connect(server)
         await zoe.open_synced(doc, server.token(name="Zoé"))
         await zoe.wait_stored(doc)
