@@ -7,6 +7,11 @@ document, the socket stays open), then joins the same hub room as a y-websocket 
 through a `HocuspocusConnection`: a `Connection` whose messages carry the document name.
 Each update is acknowledged (sync status) only once committed to storage.
 
+Like ``/ws``, a socket takes the direct lane of our uvicorn protocol when it is there
+(`server.fastsocket`): frames are dispatched in the protocol callback and broadcasts are
+written framed once per room. An auth message needs I/O (token keys, loading the room):
+it and the frames after it wait in an inbox, in order, until it is done.
+
 Stateless messages go to the stateless hook (`server.stateless`), which may answer the
 sender or relay them to the document's other Hocuspocus clients. A malformed frame
 closes the whole socket with 1002; the other sockets on the same documents are
