@@ -9,8 +9,8 @@ wait is on a peer's event or a Doc observer, under `fail_after`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -223,7 +223,10 @@ async def test_sync_status_is_sent_only_once_the_update_is_stored(
 ) -> None:
     doc = "charte-lente"
     store = MemoryDocumentStore()
-    async with start_server(store=store, direct_lane=direct_lane) as server, hocuspocus_peer("zoé") as zoe:
+    async with (
+        start_server(store=store, direct_lane=direct_lane) as server,
+        hocuspocus_peer("zoé") as zoe,
+    ):
         await zoe.connect(server)
         await zoe.open_synced(doc, server.token(name="Zoé"))
         await zoe.wait_stored(doc)
@@ -256,18 +259,30 @@ def answer_in_capitals(event: StatelessEvent) -> None:
     event.broadcast(json.dumps({"from": event.principal}))
 
 
-async def test_stateless_messages_are_relayed_by_the_built_in_hook(
-    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory
-) -> None:
-    doc = "charte-signaux"
+@asynccontextmanager
+async def zoe_and_karim_on(
+    doc: str, start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory,
+    **settings: Any,
+) -> AsyncIterator[tuple[HocuspocusPeer, HocuspocusPeer]]:
+    """Two members' providers synced on `doc`, on a server with `settings`."""
     async with (
-        start_server(stateless_hook="server.stateless:relay") as server,
+        start_server(**settings) as server,
         hocuspocus_peer("zoé") as zoe,
         hocuspocus_peer("karim") as karim,
     ):
         for peer, name in ((zoe, "Zoé"), (karim, "Karim")):
             await peer.connect(server)
             await peer.open_synced(doc, server.token(name=name))
+        yield zoe, karim
+
+
+async def test_stateless_messages_are_relayed_by_the_built_in_hook(
+    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory
+) -> None:
+    doc = "charte-signaux"
+    async with zoe_and_karim_on(
+        doc, start_server, hocuspocus_peer, stateless_hook="server.stateless:relay"
+    ) as (zoe, karim):
         since = karim.mark()
         await zoe.request("sendStateless", name=doc, payload='{"main levée": "Zoé"}')
         await karim.wait_event("stateless", since, doc=doc, payload='{"main levée": "Zoé"}')
@@ -306,14 +321,7 @@ async def test_without_a_hook_stateless_messages_go_nowhere(
     start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory
 ) -> None:
     doc = "charte-silence"
-    async with (
-        start_server() as server,
-        hocuspocus_peer("zoé") as zoe,
-        hocuspocus_peer("karim") as karim,
-    ):
-        for peer, name in ((zoe, "Zoé"), (karim, "Karim")):
-            await peer.connect(server)
-            await peer.open_synced(doc, server.token(name=name))
+    async with zoe_and_karim_on(doc, start_server, hocuspocus_peer) as (zoe, karim):
         since = karim.mark()
         await zoe.request("sendStateless", name=doc, payload="personne ne l'entend")
         # A relayed stateless would reach Karim before Zoé's later edit does.
