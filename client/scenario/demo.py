@@ -126,7 +126,7 @@ async def _add_sentences(
                 with anyio.fail_after(SYNC_TIMEOUT):
                     await session.synced()
                 element = find_element(session.doc, paragraphs[index])
-                text = element.children[-1] if element is not None else None
+                text = list(element.children)[-1] if element is not None else None
                 if not isinstance(text, XmlText):
                     continue
                 text.insert(len(text), " " + sentence)  # len() counts UTF-8 bytes, as insert
