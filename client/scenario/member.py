@@ -97,8 +97,19 @@ class Member:
             self._point(session, self.rng.choice(paragraphs), 0)
 
     def _point(self, session: Session, paragraph_id: str, offset: int) -> None:
+        """Publish our presence: name, colour, where we are, and our caret if we typed."""
+        caret: JsonObject | None = None
+        if self.last_clock:
+            # A Yjs relative position, as y-prosemirror's cursor plugin reads it: right
+            # after the last character we typed (clocks count UTF-16 units, as in Yjs).
+            position: JsonObject = {
+                "item": {"client": self.doc.client_id, "clock": self.last_clock - 1},
+                "assoc": -1,
+            }
+            caret = {"anchor": position, "head": position}
         state: JsonObject = {
             "user": {"name": self.name, "color": self.colour},
+            "cursor": caret,
             "palabre": {"paragraph_id": paragraph_id, "offset": offset},
         }
         session.set_awareness(state)
