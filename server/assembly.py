@@ -108,8 +108,8 @@ def scenario(
     from client.scenario import ScenarioConfig, run_scenario
 
     settings = _settings(data_dir)
-    has_secret = (settings.data_dir / SECRET_FILE).is_file()
-    mint = _minter(settings, TOKEN_TTL) if token_ is None or has_secret else None
+    # With only --token the server may be elsewhere: a local secret would sign bad tokens.
+    mint = _minter(settings, TOKEN_TTL) if token_ is None or data_dir is not None else None
     facilitator = token_ if token_ is not None else mint_facilitator(mint)
     if mint is None:
         click.echo("no data folder: every simulated person acts with the given token", err=True)
@@ -201,6 +201,7 @@ async def serving(settings: Settings, action: Callable[[str], Awaitable[T]]) -> 
 def _run(call: Callable[[], Awaitable[T]]) -> T:
     """Run one coroutine; a refusal from the server as a clean CLI error."""
     from client.api import ApiError
+    from client.errors import SessionError
 
     async def main() -> T:
         return await call()
@@ -209,3 +210,7 @@ def _run(call: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except ApiError as exc:
         raise click.ClickException(f"{exc.error}: {exc.detail}") from exc
+    except SessionError as exc:
+        raise click.ClickException(f"socket: {exc}") from exc
+    except TimeoutError as exc:
+        raise click.ClickException("the server did not answer in time") from exc
