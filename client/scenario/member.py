@@ -181,7 +181,7 @@ def _word_span(model: str, rng: random.Random) -> tuple[int, int] | None:
     return (start, end + 1) if end > 0 else None
 
 
-async def watch(session: Session, tracker: LatencyTracker) -> None:
+async def track_arrivals(session: Session, tracker: LatencyTracker) -> None:
     """Tell `tracker` each time the session's document changes, until cancelled."""
     me = session.client_id
     while True:

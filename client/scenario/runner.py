@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any
 
 import anyio
+from pycrdt import Doc
 
 from client.errors import SessionError
 from client.scenario._api import AssemblyApi
@@ -24,7 +25,7 @@ from client.scenario.citizens import Citizen, Discussion, Target
 from client.scenario.config import ScenarioConfig
 from client.scenario.latency import LatencyTracker, percentile
 from client.scenario.layout import Layout
-from client.scenario.member import Member, ParagraphGone, watch
+from client.scenario.member import Member, ParagraphGone, track_arrivals
 from client.scenario.pace import Pace
 from client.scenario.people import person_name, person_sub
 from client.scenario.report import Report
@@ -120,7 +121,7 @@ class Scenario:
         await self.discussion.comment_wave(self.config.url, self.doc_id, rest, targets,
                                            when="après adoption", rng=self.rng)
 
-    def _target(self, doc: Any, layout: Layout, paragraph_id: str) -> Target:
+    def _target(self, doc: Doc[Any], layout: Layout, paragraph_id: str) -> Target:
         blocks = to_json(doc)["blocks"]
         assert isinstance(blocks, list)
         text = next(str(b["text"]) for b in blocks
@@ -145,7 +146,7 @@ class Scenario:
             failures: list[str] = []
             async with anyio.create_task_group() as watchers:
                 for session in sessions:
-                    watchers.start_soon(watch, session, self.tracker)
+                    watchers.start_soon(track_arrivals, session, self.tracker)
                 async with anyio.create_task_group() as work:
                     for member, session, paragraph_id in zip(
                         self.members, sessions, assignment, strict=True
