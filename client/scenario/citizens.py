@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
+from client.api import ApiError
 from client.scenario._api import AssemblyApi
 from client.scenario.phrases import comment, reply
 
@@ -16,6 +17,8 @@ CONCURRENT_CITIZENS = 16
 """Citizens commenting at the same moment (each with its own HTTP client)."""
 REPLY_SHARE = 0.3
 """Share of citizens who also reply to an earlier comment."""
+QUOTE_CHARS = 240
+"""A comment quotes the start of its paragraph, up to this many characters."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +45,8 @@ class Thread:
     annotation_id: str
     paragraph_id: str
     quote: str
+    text_then: str
+    """The paragraph's whole text when the comment was made."""
     made_when: str
     replies: int = 0
     status: str = "open"
@@ -52,6 +57,8 @@ class Discussion:
     """Every comment made during the run, in order."""
 
     threads: list[Thread] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    """Comments and replies the server refused (each a failure of the run)."""
 
     @property
     def replies(self) -> int:
@@ -76,16 +83,25 @@ class Discussion:
         async def speak(citizen: Citizen, target: Target, replies: bool,
                         own: random.Random) -> None:
             async with limiter, AssemblyApi(url, citizen.token) as api:
-                made = await api.add_annotation(
-                    doc_id, target.paragraph_id, comment(own, target.article), quote=target.text,
-                )
+                quote = target.text[:QUOTE_CHARS]
+                try:
+                    made = await api.add_annotation(
+                        doc_id, target.paragraph_id, comment(own, target.article), quote=quote,
+                    )
+                except ApiError as exc:
+                    self.refused.append(f"{citizen.name}'s comment: {exc}")
+                    return
                 self.threads.append(Thread(annotation_id=str(made["id"]),
-                                           paragraph_id=target.paragraph_id,
-                                           quote=target.text, made_when=when))
+                                           paragraph_id=target.paragraph_id, quote=quote,
+                                           text_then=target.text, made_when=when))
                 if replies and len(self.threads) > 1:
                     thread = own.choice(self.threads[:-1])
-                    thread.replies += 1  # counted first: the check expects at least this
-                    await api.reply(doc_id, thread.annotation_id, reply(own))
+                    try:
+                        await api.reply(doc_id, thread.annotation_id, reply(own))
+                    except ApiError as exc:
+                        self.refused.append(f"{citizen.name}'s reply: {exc}")
+                    else:
+                        thread.replies += 1
 
         async with anyio.create_task_group() as tg:
             for plan in plans:

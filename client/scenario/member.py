@@ -24,6 +24,8 @@ from client.session import Session
 from crdt.document import decode_state_vector
 from crdt.schema import find_element, plain_text
 
+LONG_PARAGRAPH = 600
+"""Characters past which a member shortens its paragraph instead of adding to it."""
 _COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
             "#bcf60c", "#008080", "#9a6324", "#800000", "#000075")
 
@@ -56,7 +58,8 @@ class Member:
         self, session: Session, session_no: int, paragraph_id: str, *, until: float,
         pace: Pace, tracker: LatencyTracker,
     ) -> None:
-        """Work on `paragraph_id` at human pace until the monotonic time `until`.
+        """Work on `paragraph_id` at human pace until the monotonic time `until`: read,
+        point, type a sentence, delete a word, rewrite a sentence or cut one.
 
         Raises:
             ParagraphGone: the paragraph is missing or not a single run of text.
@@ -65,8 +68,11 @@ class Member:
         model = plain_text(text)
         self._point(session, paragraph_id, 0)
         while time.monotonic() < until:
+            # A long paragraph gets cut rather than lengthened, as a drafting group would.
+            is_long = len(model) > LONG_PARAGRAPH
             action = self.rng.choices(
-                ("read", "point", "type", "delete", "rewrite"), weights=(3, 2, 4, 1, 2)
+                ("read", "point", "type", "delete", "rewrite", "cut"),
+                weights=(3, 2, 0 if is_long else 4, 1, 2, 3 if is_long else 0),
             )[0]
             if action == "read":
                 await pace.pause(self.rng, READ_SECONDS)
@@ -77,8 +83,8 @@ class Member:
                 model = await self._type(session, text, model, _sentence_end(model, self.rng),
                                          pace, tracker, paragraph_id)
             else:
-                span = _sentence_span(model, self.rng) if action == "rewrite" else \
-                    _word_span(model, self.rng)
+                span = _word_span(model, self.rng) if action == "delete" else \
+                    _sentence_span(model, self.rng)
                 if span is None:
                     continue
                 await pace.pause(self.rng, SELECT_SECONDS)
@@ -168,6 +174,8 @@ def _sentence_span(model: str, rng: random.Random) -> tuple[int, int] | None:
     start, end = rng.choice(spans)
     while start < end and model[start] == " ":
         start += 1
+    if end < len(model) and model[end] == " ":
+        end += 1
     return start, end
 
 

@@ -113,8 +113,9 @@ async def _comments_stay(run: Scenario, api: AssemblyApi) -> None:
             wrong.append(f"{thread.annotation_id} status or replies differ")
         if thread.paragraph_id not in adopted:
             wrong.append(f"{thread.annotation_id}: its paragraph left the text")
-        elif adopted[thread.paragraph_id] != thread.quote:
+        elif adopted[thread.paragraph_id] != thread.text_then:
             moved_on += 1
+    wrong += run.discussion.refused
     early = sum(1 for t in run.discussion.threads if t.made_when == "avant-projet")
     if early and run.config.members and not moved_on:
         wrong.append("no comment was made on a paragraph that later changed")

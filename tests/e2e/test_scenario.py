@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import anyio
+import pytest
 from sqlalchemy import update
 
 from client.scenario import ScenarioConfig, run_scenario
@@ -43,6 +44,7 @@ async def palabre(*args: str) -> tuple[int, str, str]:
     return done.returncode, done.stdout.decode(), done.stderr.decode()
 
 
+@pytest.mark.timeout(300)  # a whole (small) assembly on a shared machine
 async def test_a_short_assembly_runs_every_check_clean(tmp_path: Path) -> None:
     async with server_process(tmp_path / "data") as server:
         code, out, err = await palabre(
@@ -64,6 +66,7 @@ async def test_a_short_assembly_runs_every_check_clean(tmp_path: Path) -> None:
     assert table["server CPU"].endswith(" s") and table["server memory (peak RSS)"].endswith("MiB")
 
 
+@pytest.mark.timeout(300)
 async def test_an_archive_altered_before_the_checks_fails_them(
     start_server: ServerFactory,
 ) -> None:
