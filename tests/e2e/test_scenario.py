@@ -49,9 +49,10 @@ async def test_a_short_assembly_runs_every_check_clean(tmp_path: Path) -> None:
     async with server_process(tmp_path / "data") as server:
         code, out, err = await palabre(
             "scenario", "--url", server.url, "--data-dir", str(server.data_dir),
-            "--sessions", "3", "--members", "5", "--citizens", "20", "--speed", "60",
+            "--sessions", "3", "--members", "5", "--citizens", "20", "--speed", "60", "--watch",
         )
     assert code == 0, out + err
+    assert f"watch it: {server.url}/d/assemblee-" in out and "?token=" in out
     for check in CHECKS:
         assert f"[ok] {check}:" in out
     assert "FAILED" not in out and out.rstrip().endswith("all checks passed")
