@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/palabre demo
 	@echo "Facilitator token (pass it as ?token=...): $$($(BIN)/palabre token --role facilitator --name Facilitation)"
 	$(BIN)/palabre serve
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
+from server.assembly import demo, scenario
 from server.auth import Role, mint_token, slugify
 from server.logs import configure_logging
 from server.runner import build_server
@@ -302,3 +303,7 @@ def verify_archive(doc_id: str, data_dir: Path | None, database_url: str | None)
             f"{doc_id}: chain broken at snapshot #{report.first_broken}: {report.reason}"
         )
     click.echo(f"{doc_id}: {report.checked} snapshot(s), chain intact")
+
+
+main.add_command(scenario)
+main.add_command(demo)
