@@ -1,0 +1,50 @@
+"""Two people co-edit one document in two browser contexts."""
+
+from __future__ import annotations
+
+from playwright.async_api import Page, expect
+
+from tests.browser.conftest import Editors, EditorsFactory, screenshot_path
+
+TIMEOUT = 15_000
+
+
+async def type_at_end_of(page: Page, paragraph_text: str, typed: str) -> None:
+    """Click at the end of the paragraph holding `paragraph_text`, then type."""
+    paragraph = page.locator(".ProseMirror p", has_text=paragraph_text).first
+    await paragraph.click()
+    await page.keyboard.press("End")
+    await page.keyboard.type(typed)
+
+
+async def test_typing_in_one_page_appears_in_the_other_with_cursors_and_presence(
+    editors: EditorsFactory,
+) -> None:
+    async with editors() as e:
+        await _co_type(e)
+
+
+async def _co_type(editors: Editors) -> None:
+    alice = await editors.open("member", "Amélie Poulain")
+    bruno = await editors.open("member", "Bruno Lefèvre")
+    for page in (alice, bruno):
+        await expect(page.locator("#connection")).to_have_attribute(
+            "data-state", "connected", timeout=TIMEOUT)
+    assert "token=" not in alice.url  # moved to sessionStorage, out of the address bar
+
+    await type_at_end_of(alice, "Nancy", " Elle s\u2019applique à tous.")
+    await expect(bruno.locator(".ProseMirror")).to_contain_text(
+        "Nancy. Elle s\u2019applique à tous.", timeout=TIMEOUT)
+    await type_at_end_of(bruno, "tirés au sort", " Ils sont trente.")
+    await expect(alice.locator(".ProseMirror")).to_contain_text(
+        "tirés au sort. Ils sont trente.", timeout=TIMEOUT)
+
+    for page in (alice, bruno):
+        presence = page.locator("#presence")
+        await expect(presence).to_contain_text("Amélie Poulain", timeout=TIMEOUT)
+        await expect(presence).to_contain_text("Bruno Lefèvre", timeout=TIMEOUT)
+    await expect(alice.locator(".collaboration-carets__label")).to_have_text(
+        "Bruno Lefèvre", timeout=TIMEOUT)
+    await expect(bruno.locator(".collaboration-carets__label")).to_have_text(
+        "Amélie Poulain", timeout=TIMEOUT)
+    await alice.screenshot(path=screenshot_path("editor"))
