@@ -9,6 +9,19 @@ from tests.browser.conftest import Editors, EditorsFactory, screenshot_path
 TIMEOUT = 15_000
 
 
+_BLOCK_TEXTS = """() => {
+  const copy = document.querySelector('.ProseMirror').cloneNode(true)
+  copy.querySelectorAll('.collaboration-carets__caret').forEach((caret) => caret.remove())
+  return [...copy.querySelectorAll('h1, h2, h3, p')].map((block) => block.textContent)
+}"""
+
+
+async def block_texts(page: Page) -> list[str]:
+    """The text of every heading and paragraph in the page's editor (carets left out)."""
+    texts: list[str] = await page.evaluate(_BLOCK_TEXTS)
+    return texts
+
+
 async def type_at_end_of(page: Page, paragraph_text: str, typed: str) -> None:
     """Click at the end of the paragraph holding `paragraph_text`, then type."""
     paragraph = page.locator(".ProseMirror p", has_text=paragraph_text).first
