@@ -61,3 +61,24 @@ async def _co_type(editors: Editors) -> None:
     await expect(bruno.locator(".collaboration-carets__label")).to_have_text(
         "Amélie Poulain", timeout=TIMEOUT)
     await alice.screenshot(path=screenshot_path("editor"))
+
+
+async def test_undo_takes_back_only_ones_own_change(editors: EditorsFactory) -> None:
+    async with editors() as e:
+        alice = await e.open("member", "Amélie Poulain")
+        bruno = await e.open("member", "Bruno Lefèvre")
+        for page in (alice, bruno):
+            await expect(page.locator("#connection")).to_have_attribute(
+                "data-state", "connected", timeout=TIMEOUT)
+        await type_at_end_of(alice, "Nancy", " Ajout d\u2019Amélie.")
+        await expect(bruno.locator(".ProseMirror")).to_contain_text("Ajout d\u2019Amélie.",
+                                                                    timeout=TIMEOUT)
+        await type_at_end_of(bruno, "tirés au sort", " Ajout de Bruno.")
+        await expect(alice.locator(".ProseMirror")).to_contain_text("Ajout de Bruno.",
+                                                                    timeout=TIMEOUT)
+
+        await alice.get_by_role("button", name="Annuler ma dernière modification").click()
+        for page in (alice, bruno):
+            text = page.locator(".ProseMirror")
+            await expect(text).not_to_contain_text("Ajout d\u2019Amélie.", timeout=TIMEOUT)
+            await expect(text).to_contain_text("tirés au sort. Ajout de Bruno.")

@@ -82,6 +82,17 @@ export class Comments {
   }
 
   renderPanel () {
+    // Keep what someone is typing when a comment from elsewhere re-renders the panel.
+    const drafts = new Map([...this.panel.querySelectorAll('textarea[data-draft]')].map((field) => [field.dataset.draft, field.value]))
+    const focused = document.activeElement?.dataset?.draft
+    this.drawPanel()
+    for (const field of this.panel.querySelectorAll('textarea[data-draft]')) {
+      if (drafts.has(field.dataset.draft)) field.value = drafts.get(field.dataset.draft)
+      if (field.dataset.draft === focused) field.focus()
+    }
+  }
+
+  drawPanel () {
     const panel = clear(this.panel)
     panel.append(h('h2', { id: 'comments-heading' }, t.comments))
     if (!this.selected) {
@@ -100,7 +111,7 @@ export class Comments {
         await api(`${docPath(this.docId)}/annotations`, {
           method: 'POST', body: { paragraph_id: this.selected, body, quote: quote.slice(0, 500) || undefined },
         })
-      }, 'new-comment'))
+      }, 'new-comment', '', null, `new:${this.selected}`))
     } else if (this.user.role !== 'public') {
       panel.append(h('p', { class: 'hint' }, t.commentsClosed))
     }
@@ -119,7 +130,7 @@ export class Comments {
     if (this.canComment() && entry.status !== 'hidden') {
       item.append(this.form(t.replyLabel, t.reply, async (body) => {
         await api(`${path}/replies`, { method: 'POST', body: { body } })
-      }, 'reply'))
+      }, 'reply', '', null, `reply:${entry.id}`))
     }
     return item
   }
@@ -134,7 +145,7 @@ export class Comments {
       box.append(this.form(t.edit, t.save, async (body) => {
         await api(path, { method: 'PATCH', body: { body } })
         this.editing = null
-      }, 'edit', message.body, () => { this.editing = null; this.renderPanel() }))
+      }, 'edit', message.body, () => { this.editing = null; this.renderPanel() }, `edit:${message.id}`))
       return box
     }
     box.append(h('p', { class: 'body' }, message.body))
@@ -152,9 +163,9 @@ export class Comments {
     return box
   }
 
-  form (label, action, submit, name, initial = '', onCancel = null) {
+  form (label, action, submit, name, initial = '', onCancel = null, draft = null) {
     const id = `field-${name}-${Math.random().toString(36).slice(2, 8)}`
-    const field = h('textarea', { id, name, rows: 2, required: true, maxlength: 10000 })
+    const field = h('textarea', { id, name, rows: 2, required: true, maxlength: 10000, 'data-draft': draft })
     field.value = initial
     const form = h('form', { class: `comment-form ${name}` },
       h('label', { for: id }, label), field,
@@ -165,7 +176,12 @@ export class Comments {
       event.preventDefault()
       const body = field.value.trim()
       if (!body) return
-      this.run(async () => { await submit(body); field.value = '' })
+      this.run(async () => {
+        await submit(body)
+        // The panel may have been redrawn meanwhile (with this draft): empty the live field.
+        const live = draft ? this.panel.querySelector(`textarea[data-draft="${CSS.escape(draft)}"]`) : null
+        for (const each of [field, live]) if (each) each.value = ''
+      })
     })
     field.addEventListener('keydown', (event) => {
       if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) form.requestSubmit()
