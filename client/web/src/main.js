@@ -153,8 +153,9 @@ async function documentPage (docId) {
   }
 
   const colour = colourOf(user.name)
-  let denied = null
-  const text = connectDocument(docId, user.token, { onDenied: (reason) => { denied = reason; refresh() } })
+  // A freeze is shown by the status badge; any other refusal is worth telling.
+  const onDenied = (reason) => { if (!/frozen/.test(reason)) errors.show(new Error(reason)) }
+  const text = connectDocument(docId, user.token, { onDenied })
   const notes = connectDocument(`${docId}.annotations`, user.token)
   notes.provider.awareness.setLocalState(null) // presence lives on the text's socket only
   const governance = notes.ydoc.getMap('governance')
@@ -186,7 +187,6 @@ async function documentPage (docId) {
     const adopted = governance.get('adopted')
     banner.hidden = !frozen
     banner.textContent = frozen ? (adopted ? `${t.frozenBanner} ${t.adoptedBanner}.` : t.frozenBanner) : ''
-    if (denied && frozen === false && !connection.closed) denied = null
   }
 
   function renderPresence () {
