@@ -65,7 +65,12 @@ async def test_adoption_reaches_every_page_and_a_visitor_sees_only_the_archive(
         await expect(visitor.locator("#archive .timeline")).to_contain_text(
             "adopted", timeout=TIMEOUT)
         await expect(visitor.locator(".ProseMirror")).to_have_count(0)
+        shown = visitor.locator("#viewer")  # the adopted version, opened at once
+        await expect(shown).to_contain_text("Version adoptée", timeout=TIMEOUT)
+        await expect(shown.locator(".archived")).to_contain_text("Nancy")
         await expect(visitor.locator("#connection")).to_have_count(0)
+        await visitor.keyboard.press("Escape")
+        await expect(shown).to_be_hidden()
         await visitor.locator("#archive .snapshot button").first.click()
         await expect(visitor.locator("#viewer .archived")).to_contain_text("Nancy",
                                                                            timeout=TIMEOUT)

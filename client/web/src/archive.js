@@ -108,12 +108,12 @@ export class Archive {
     return h('div', { class: 'controls' }, form, h('div', { class: 'actions' }, freeze, adopt))
   }
 
-  async open (snapshot) {
+  async open (snapshot, { focus = true } = {}) {
     await this.run(async () => {
       const html = await api(`${docPath(this.docId)}/snapshots/${encodeURIComponent(snapshot.id)}/content?format=html`, { raw: true })
       const body = h('div', { class: 'prose archived', 'data-snapshot': snapshot.id })
       body.innerHTML = html // rendered and escaped by the server from the stored text
-      this.viewer.show(`${t.readonlyVersion} · ${t.snapshotOf(snapshot.number, snapshot.label)}`, body)
+      this.viewer.show(`${t.readonlyVersion} · ${t.snapshotOf(snapshot.number, snapshot.label)}`, body, { focus })
     })
   }
 

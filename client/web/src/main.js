@@ -90,11 +90,11 @@ function createForm (errors) {
 
 function viewerFor (section, titleEl, bodyEl, restoreFocus) {
   return {
-    show (title, node) {
+    show (title, node, { focus = true } = {}) {
       titleEl.textContent = title
       clear(bodyEl).append(node)
       section.hidden = false
-      section.querySelector('button.close').focus()
+      if (focus) section.querySelector('button.close').focus()
     },
     hide () {
       section.hidden = true
@@ -146,6 +146,9 @@ async function documentPage (docId) {
     try {
       const { snapshots } = await api(`${docPath(docId)}/snapshots`)
       archive.update({ snapshots })
+      // Show the published text at once: the adopted version, else the latest one.
+      const shown = [...snapshots].reverse().find((s) => s.adopted) || snapshots[snapshots.length - 1]
+      if (shown) await archive.open(shown, { focus: false })
     } catch (error) {
       errors.show(error)
     }
