@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
@@ -56,14 +57,15 @@ class Editors:
     doc_id: str
 
     async def open(
-        self, role: str, name: str, *, path: str | None = None, locale: str = "fr-FR"
+        self, role: str, name: str, *, path: str | None = None, locale: str = "fr-FR",
+        **claims: Any,
     ) -> Page:
-        """A page of the document for a new person with a token in the link."""
+        """A page of the document for a new person with a token (with `claims`) in the link."""
         context: BrowserContext = await self.browser.new_context(
             locale=locale, viewport={"width": 1280, "height": 860}
         )
         page = await context.new_page()
-        token = self.server.token(role, name)
+        token = self.server.token(role, name, **claims)
         target = path if path is not None else f"/d/{self.doc_id}"
         await page.goto(f"{self.server.url}{target}?token={token}")
         return page

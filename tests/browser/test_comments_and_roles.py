@@ -102,3 +102,32 @@ async def test_a_freeze_from_the_facilitators_page_turns_every_other_page_read_o
         await type_at_end_of(alice, "Nancy", " Dégelé.")
         await expect(loic.locator(".ProseMirror")).to_contain_text("Nancy. Dégelé.",
                                                                    timeout=TIMEOUT)
+
+
+async def test_a_comment_can_be_posted_with_the_keyboard_alone(editors: EditorsFactory) -> None:
+    async with editors() as e:
+        carla = await e.open("citizen", "Carla Dupré", locale="en-GB")
+        alice = await e.open("member", "Amélie Poulain")
+        await connected(carla, "readonly")
+        await connected(alice)
+        target = await paragraph_id(carla, "Nancy")
+        margin = carla.locator(f".margin-button[data-paragraph='{target}']")
+        await expect(margin).to_have_attribute("aria-label", "Comment this paragraph")
+        await margin.focus()
+        await carla.keyboard.press("Enter")
+        field = carla.get_by_label("Your comment")
+        await expect(field).to_be_focused()
+        await carla.keyboard.type("Et les quartiers ?")
+        await carla.keyboard.press("Control+Enter")
+        await expect(alice.locator(f".margin-button[data-paragraph='{target}']")).to_have_text(
+            "1", timeout=TIMEOUT)
+        await expect(margin).to_have_attribute("aria-label", "1 comment on this paragraph",
+                                               timeout=TIMEOUT)
+
+
+async def test_a_token_for_other_documents_shows_access_refused(editors: EditorsFactory) -> None:
+    async with editors() as e:
+        page = await e.open("member", "Amélie Poulain", docs=["autre-*"])
+        await connected(page, "denied")
+        await expect(page.locator("#connection")).to_contain_text("4403")
+        await expect(page.locator(".ProseMirror")).to_have_attribute("contenteditable", "false")
