@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from server.api._common import DOC_ID
+from server.errors import BadDocId, NotFound
 
 log = logging.getLogger("palabre.web")
 
@@ -59,6 +60,9 @@ def web_routes(*, on_document_page: PageHook | None = None,
                dist: Path = WEB_DIST) -> list[BaseRoute]:
     """The editor's routes; `on_document_page` runs (awaited) before ``/d/{id}`` is served.
 
+    A bad document id answers 400 and an unknown asset 404, as JSON errors (the app's
+    error handler).
+
     Raises:
         WebAssetsMissing: the bundle or its shell is missing from `dist`.
     """
@@ -77,7 +81,7 @@ def web_routes(*, on_document_page: PageHook | None = None,
     async def document_page(request: Request) -> Response:
         doc_id = str(request.path_params["doc_id"])
         if not DOC_ID.fullmatch(doc_id):
-            return HTMLResponse(shell, status_code=404, headers=_PAGE_HEADERS)
+            raise BadDocId(f"document ids are 1-128 of [A-Za-z0-9._-], not {doc_id[:130]!r}")
         if on_document_page is not None:
             await on_document_page(doc_id)
         return HTMLResponse(shell, headers=_PAGE_HEADERS)
@@ -85,7 +89,7 @@ def web_routes(*, on_document_page: PageHook | None = None,
     async def static(request: Request) -> Response:
         asset = assets.get(str(request.path_params["name"]))
         if asset is None:
-            return Response("not found", status_code=404, media_type="text/plain")
+            raise NotFound(f"no asset {str(request.path_params['name'])[:100]!r}")
         etag = f'"{asset.version}"'
         cache = YEAR if request.query_params.get("v") == asset.version else "no-cache"
         headers = {"ETag": etag, "Cache-Control": cache, "X-Content-Type-Options": "nosniff"}

@@ -55,9 +55,13 @@ async def test_pages_are_the_shell_with_versioned_assets_and_a_strict_policy(
         assert again.status_code == 304 and again.content == b""
         assert (await http.get(style.group(1))).status_code == 200
 
-        assert (await http.get("/static/secret.key")).status_code == 404
-        assert (await http.get("/static/..%2Fpalabre.db")).status_code == 404
-        assert (await http.get("/d/not%20an%20id")).status_code == 404
+        for path in ("/static/secret.key", "/static/..%2Fpalabre.db"):
+            missing = await http.get(path)
+            assert missing.status_code == 404
+            assert missing.json()["error"] == "not_found"
+        bad = await http.get("/d/not%20an%20id")
+        assert bad.status_code == 400
+        assert bad.json()["error"] == "bad_doc_id"
 
 
 async def test_governance_actions_reach_an_open_annotations_socket_at_once(
