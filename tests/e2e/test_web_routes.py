@@ -13,6 +13,7 @@ from crdt.governance import read_governance
 from crdt.schema import JsonValue
 from server.auth import Principal, Role
 from server.governance import Governance
+from storage.memory import MemoryDocumentStore
 from tests.conftest import RunningServer, ServerFactory
 
 DOC = "charte-web"
@@ -122,3 +123,26 @@ async def test_serving_the_editor_page_fills_the_map_of_an_older_document(
                 assert (await http.get(f"/d/{DOC}")).status_code == 200
             await notes.wait_for(lambda: read_governance(notes.doc).get("frozen") is True,
                                  timeout=10)
+
+
+async def test_a_freeze_stands_when_publishing_its_state_fails_and_the_next_action_catches_up(
+    start_server: ServerFactory,
+) -> None:
+    store = MemoryDocumentStore()
+    async with start_server(store=store) as server:
+        async with facilitator(server) as api:
+            await create(api)
+            async with connect(server.url, f"{DOC}.annotations", server.token()) as notes:
+                await notes.synced()
+                store.fail_next_appends(1)  # the governance map's commit
+                frozen = await api.post(f"/api/documents/{DOC}/freeze")
+                assert frozen.status_code == 200 and frozen.json()["frozen"] is True
+                assert (await store.get_freeze(DOC)).frozen
+                assert read_governance(notes.doc).get("frozen") is not True
+
+                snapshot = await api.post(f"/api/documents/{DOC}/snapshots", json={
+                    "label": "Gelée", "stage": "vote"})
+                assert snapshot.status_code == 201
+                await notes.wait_for(
+                    lambda: read_governance(notes.doc).get("frozen") is True, timeout=10)
+                assert read_governance(notes.doc)["stage"] == "vote"
