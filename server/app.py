@@ -21,12 +21,14 @@ from server.api.governance import governance_routes
 from server.api.webhooks import webhook_routes
 from server.endpoint import SyncEndpoint
 from server.governance import Governance
+from server.governance_feed import GovernanceFeed
 from server.hocuspocus import HocuspocusEndpoint
 from server.hub import Hub
 from server.metrics import CONTENT_TYPE, Metrics
 from server.ratelimit import RateLimiter, RateLimitMiddleware
 from server.settings import Settings
 from server.stateless import StatelessHook, load_hook
+from server.web import web_routes
 from server.webhooks import WebhookDispatcher
 from storage.archive import is_archive
 from storage.base import DocumentStore, StorageUnavailable
@@ -105,10 +107,12 @@ def create_app(
         webhooks = store
     dispatcher = WebhookDispatcher(settings, webhooks, metrics)
     hub.on_commit = dispatcher.on_commit
+    documents = catalog
+    feed = GovernanceFeed(catalog, documents, hub) if is_archive(catalog) else None
     context = api.ApiContext(
         hub=hub, catalog=catalog, access=access,
         max_body_bytes=max_body_bytes or settings.api_max_body_bytes,
-        notify=dispatcher.notify,
+        notify=dispatcher.notify, governance_changed=feed.announce if feed else None,
     )
 
     governance = (
@@ -167,6 +171,7 @@ def create_app(
             *webhook_routes(context, webhooks),
             *(governance_routes(context, governance) if governance else []),
             Mount("/api", routes=api.routes(context)),
+            *web_routes(on_document_page=feed.announce_if_exists if feed else None),
         ],
         exception_handlers=dict(api.EXCEPTION_HANDLERS),
         middleware=_middleware(settings, access),

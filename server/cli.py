@@ -19,6 +19,7 @@ from server.logs import configure_logging
 from server.runner import build_server
 from server.secret import SECRET_FILE, SecretError, load_or_create_secret
 from server.settings import settings_from_env
+from server.weblink import facilitator_link
 
 if TYPE_CHECKING:
     from client.api import ContentFormat
@@ -80,7 +81,9 @@ def serve(**options: object) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(log_format=settings.log_format)
     try:
-        server = build_server(settings, announce=True)
+        server = build_server(
+            settings, announce=True, welcome=lambda url: facilitator_link(settings, url)
+        )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     asyncio.run(server.serve())
