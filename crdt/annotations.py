@@ -9,6 +9,11 @@ both kept. ``anchor`` holds the browser's Yjs relative positions and stays opaqu
 
 Every write runs in one transaction with the caller's origin and returns the update it
 produced, for the server to commit and relay.
+
+Hiding a comment or reply seals its words when a `Seal` is given: the body becomes ``""``
+and the sealed words go to the ``sealed_body`` key, which only the seal's holder (the
+server) can open; leaving the hidden status unseals them. Readers of the document thus
+never receive the words of a hidden comment.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal, Protocol, cast
 
 from pycrdt import Array, Doc, Map
 
@@ -25,8 +30,20 @@ from crdt.errors import SchemaError
 from crdt.schema import JsonValue, transact
 
 ROOT = "annotations"
+SEALED = "sealed_body"
+"""Where a hidden comment's (or reply's) words are kept, sealed."""
 STATUSES = ("open", "resolved", "hidden")
 Status = Literal["open", "resolved", "hidden"]
+
+
+class Seal(Protocol):
+    """Seals the words of hidden comments so that readers of the document cannot read them."""
+
+    def close(self, text: str) -> str:
+        """`text`, sealed."""
+
+    def open(self, sealed: str) -> str | None:
+        """The sealed words, or ``None`` when they cannot be opened (another key)."""
 
 
 class AnnotationNotFound(SchemaError):
@@ -121,6 +138,7 @@ def add_annotation(
 def add_reply(
     doc: Doc[Any], annotation_id: str, *, body: str, author: Author,
     reply_id: str | None = None, now: datetime | None = None, origin: object = None,
+    seal: Seal | None = None,
 ) -> AnnotationWrite:
     """Append a reply to an annotation's thread.
 
@@ -135,14 +153,17 @@ def add_reply(
         "author": {"sub": author.sub, "name": author.name}, "created_at": _stamp(now),
     }
     _, update = transact(doc, lambda: _replies(entry).append(Map(fields)), origin=origin)
-    return AnnotationWrite(get_annotation(doc, annotation_id), update)
+    return AnnotationWrite(get_annotation(doc, annotation_id, seal=seal), update)
 
 
 def edit_body(
     doc: Doc[Any], annotation_id: str, author_sub: str, body: str, *,
     reply_id: str | None = None, now: datetime | None = None, origin: object = None,
+    seal: Seal | None = None,
 ) -> AnnotationWrite:
     """Replace the body of an annotation, or of one of its replies; only its author may.
+
+    The new words of a hidden one are sealed (with `seal`) like the old ones.
 
     Raises:
         AnnotationNotFound: no such annotation or reply.
@@ -156,18 +177,23 @@ def edit_body(
         raise NotAuthor(f"only its author ({written_by.name}) may edit {target.get('id')!r}")
 
     def write() -> None:
-        target["body"] = body
+        if seal is not None and target.get("status") == "hidden":
+            target[SEALED] = seal.close(body)
+        else:
+            target["body"] = body
         target["updated_at"] = _stamp(now)
 
     _, update = transact(doc, write, origin=origin)
-    return AnnotationWrite(get_annotation(doc, annotation_id), update)
+    return AnnotationWrite(get_annotation(doc, annotation_id, seal=seal), update)
 
 
 def set_status(
     doc: Doc[Any], annotation_id: str, status: Status, *,
-    reply_id: str | None = None, origin: object = None,
+    reply_id: str | None = None, origin: object = None, seal: Seal | None = None,
 ) -> AnnotationWrite:
     """Set an annotation's (or a reply's) status: open, resolved or hidden (moderation).
+
+    With `seal`, hiding seals the words out of the body and any other status unseals them.
 
     Raises:
         AnnotationNotFound: no such annotation or reply.
@@ -179,26 +205,37 @@ def set_status(
 
     def write() -> None:
         target["status"] = status
+        if seal is None:
+            return
+        if status == "hidden" and SEALED not in target:
+            target[SEALED] = seal.close(str(target.get("body", "")))
+            target["body"] = ""
+        elif status != "hidden" and SEALED in target:
+            words = seal.open(str(target[SEALED]))
+            if words is not None:
+                target["body"] = words
+                del target[SEALED]
 
     _, update = transact(doc, write, origin=origin)
-    return AnnotationWrite(get_annotation(doc, annotation_id), update)
+    return AnnotationWrite(get_annotation(doc, annotation_id, seal=seal), update)
 
 
-def get_annotation(doc: Doc[Any], annotation_id: str) -> Annotation:
-    """Read one annotation.
+def get_annotation(doc: Doc[Any], annotation_id: str, *, seal: Seal | None = None) -> Annotation:
+    """Read one annotation; with `seal`, hidden words are opened (otherwise ``""``).
 
     Raises:
         AnnotationNotFound: no such annotation.
         SchemaError: the entry is malformed.
     """
-    return _parse(_entry(doc, annotation_id))
+    return _parse(_entry(doc, annotation_id), seal)
 
 
 def list_annotations(
     doc: Doc[Any], *, paragraph_id: str | None = None, status: Status | None = None,
-    stage: str | None = None,
+    stage: str | None = None, seal: Seal | None = None,
 ) -> list[Annotation]:
-    """Annotations matching every given filter, oldest first (then by id).
+    """Annotations matching every given filter, oldest first (then by id); with `seal`,
+    hidden words are opened (otherwise ``""``).
 
     Raises:
         SchemaError: an entry is malformed.
@@ -207,7 +244,7 @@ def list_annotations(
     for value in annotations_map(doc).values():
         if not isinstance(value, Map):
             raise SchemaError("an annotations entry is not a map")
-        item = _parse(value)
+        item = _parse(value, seal)
         if ((paragraph_id is None or item.paragraph_id == paragraph_id)
                 and (status is None or item.status == status)
                 and (stage is None or item.stage == stage)):
@@ -239,28 +276,38 @@ def _target(doc: Doc[Any], annotation_id: str, reply_id: str | None) -> Map[Any]
     raise AnnotationNotFound(f"no reply {reply_id!r} on annotation {annotation_id!r}")
 
 
-def _parse(entry: Map[Any]) -> Annotation:
+def _words(data: Mapping[str, Any], seal: Seal | None) -> str:
+    """The body, or with `seal` the sealed words of a hidden one."""
+    sealed = data.get(SEALED)
+    if seal is not None and isinstance(sealed, str):
+        words = seal.open(sealed)
+        if words is not None:
+            return words
+    return str(data["body"])
+
+
+def _parse(entry: Map[Any], seal: Seal | None = None) -> Annotation:
     data = {key: entry[key] for key in entry.keys()}
     try:
         return Annotation(
-            id=str(data["id"]), paragraph_id=str(data["paragraph_id"]), body=str(data["body"]),
+            id=str(data["id"]), paragraph_id=str(data["paragraph_id"]), body=_words(data, seal),
             author=_author(data["author"]), created_at=str(data["created_at"]),
             status=_status(data.get("status")), stage=_optional(data.get("stage")),
             quote=_optional(data.get("quote")), anchor=cast(JsonValue, data.get("anchor")),
             updated_at=_optional(data.get("updated_at")),
-            replies=tuple(_parse_reply(reply) for reply in _replies(entry)),
+            replies=tuple(_parse_reply(reply, seal) for reply in _replies(entry)),
         )
     except KeyError as exc:
         raise SchemaError(f"annotation {data.get('id')!r} lacks {exc}") from exc
 
 
-def _parse_reply(reply: object) -> Reply:
+def _parse_reply(reply: object, seal: Seal | None) -> Reply:
     if not isinstance(reply, Map):
         raise SchemaError("a reply is not a map")
     data = reply.to_py() or {}
     try:
         return Reply(
-            id=str(data["id"]), body=str(data["body"]), author=_author(data["author"]),
+            id=str(data["id"]), body=_words(data, seal), author=_author(data["author"]),
             created_at=str(data["created_at"]), status=_status(data.get("status")),
             updated_at=_optional(data.get("updated_at")),
         )

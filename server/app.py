@@ -26,6 +26,8 @@ from server.hocuspocus import HocuspocusEndpoint
 from server.hub import Hub
 from server.metrics import CONTENT_TYPE, Metrics
 from server.ratelimit import RateLimiter, RateLimitMiddleware
+from server.seal import SecretSeal
+from server.secret import load_or_create_secret
 from server.settings import Settings
 from server.stateless import StatelessHook, load_hook
 from server.web import web_routes
@@ -113,6 +115,7 @@ def create_app(
         hub=hub, catalog=catalog, access=access,
         max_body_bytes=max_body_bytes or settings.api_max_body_bytes,
         notify=dispatcher.notify, governance_changed=feed.announce if feed else None,
+        seal=SecretSeal(load_or_create_secret(settings.data_dir)),
     )
 
     governance = (

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from crdt.annotations import Seal
 from server._webhook_rules import WebhookEvent
 from server.access import Access
 from server.auth import Principal
@@ -54,6 +55,8 @@ class ApiContext:
     """Where webhook events go; ``None``: nowhere."""
     governance_changed: Callable[[str], Awaitable[None]] | None = None
     """Called with a document id after a freeze, unfreeze, snapshot or adoption stands."""
+    seal: Seal | None = None
+    """Seals the words of hidden comments (`server.seal`); ``None``: hiding only flags them."""
 
 
 async def governance_changed(context: ApiContext, doc_id: str) -> None:

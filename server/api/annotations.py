@@ -24,6 +24,7 @@ from crdt.annotations import (
     AnnotationWrite,
     Author,
     NotAuthor,
+    Seal,
     Status,
     add_annotation,
     add_reply,
@@ -95,6 +96,10 @@ class Annotations:
         moderates = is_allowed(principal, Action.MODERATE, doc_id, doc_is_public=meta.is_public)
         return principal, doc_id, moderates
 
+    def _seal_for(self, moderates: bool) -> Seal | None:
+        """The seal to open hidden words with: moderators' reads only."""
+        return self._context.seal if moderates else None
+
     async def _live(self, doc_id: str) -> Doc[Any]:
         room = await self._context.hub.room(doc_id + ANNOTATIONS_SUFFIX)
         return room.doc
@@ -110,6 +115,7 @@ class Annotations:
             found = list_annotations(
                 await self._live(doc_id), paragraph_id=params.get("paragraph_id"),
                 status=cast(Status | None, status), stage=params.get("stage"),
+                seal=self._seal_for(moderates),
             )
         shown = [annotation_json(a, moderates) for a in found if moderates or a.status != "hidden"]
         return JSONResponse({"annotations": shown})
@@ -123,7 +129,9 @@ class Annotations:
     async def _visible(self, doc_id: str, request: Request, moderates: bool) -> Annotation:
         annotation_id = str(request.path_params["annotation_id"])
         with annotation_errors():
-            annotation = get_annotation(await self._live(doc_id), annotation_id)
+            annotation = get_annotation(
+                await self._live(doc_id), annotation_id, seal=self._seal_for(moderates)
+            )
         if annotation.status == "hidden" and not moderates:
             raise NotFound(f"no annotation {annotation_id!r}")
         return annotation
@@ -156,7 +164,7 @@ class Annotations:
         annotation = await self._visible(doc_id, request, moderates)
         author = Author(sub=principal.sub, name=principal.name)
         written = await self._write(doc_id, principal, lambda doc: add_reply(
-            doc, annotation.id, body=text, author=author,
+            doc, annotation.id, body=text, author=author, seal=self._seal_for(moderates),
         ))
         reply = written.annotation.replies[-1]
         self._emit(WebhookEvent.ANNOTATION_UPDATED, doc_id, written.annotation, reply.id)
@@ -188,12 +196,18 @@ class Annotations:
         annotation = await self._visible(doc_id, request, moderates)
         reply_id = request.path_params.get("reply_id")
 
+        seal = self._context.seal
+
         def change(doc: Doc[Any]) -> AnnotationWrite:
             written = None
             if text is not None:
-                written = edit_body(doc, annotation.id, principal.sub, text, reply_id=reply_id)
+                written = edit_body(
+                    doc, annotation.id, principal.sub, text, reply_id=reply_id, seal=seal
+                )
             if status is not None:
-                written = set_status(doc, annotation.id, cast(Status, status), reply_id=reply_id)
+                written = set_status(
+                    doc, annotation.id, cast(Status, status), reply_id=reply_id, seal=seal
+                )
             assert written is not None  # one of them is set: `body` is not empty
             return written
 

@@ -59,6 +59,17 @@ async def test_a_comment_posted_in_one_page_appears_in_the_others_margin(
         await expect(alice.locator("#comments [data-action=resolve]")).to_have_count(0)
         await alice.screenshot(path=screenshot_path("comments"))
 
+        # Hidden: gone from the others' pages, its words sealed out of the document they
+        # sync; the facilitator's page still shows them, read back through the API.
+        await loic.locator("#comments [data-action=hide]").click()
+        await expect(alice.locator(f".margin-button[data-paragraph='{target}']")).to_have_text(
+            "+", timeout=TIMEOUT)
+        await expect(carla.locator("#comments")).not_to_contain_text("Qui décide",
+                                                                    timeout=TIMEOUT)
+        await expect(loic.locator("#comments .badge.hidden")).to_be_visible(timeout=TIMEOUT)
+        await expect(loic.locator("#comments .thread .body").first).to_have_text(
+            "Qui décide, au juste ?", timeout=TIMEOUT)
+
 
 async def test_a_citizens_page_cannot_type_into_the_text(editors: EditorsFactory) -> None:
     async with editors() as e:

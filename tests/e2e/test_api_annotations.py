@@ -175,3 +175,36 @@ async def test_a_comment_that_cannot_be_stored_is_503_and_never_seen(
             await anais.wait_for(lambda: kept["id"] in entries(anais), timeout=10)
             assert len(entries(anais)) == 1
             assert [a["body"] for a in await elodie.list_annotations("charte")] == [COMMENT]
+
+
+async def test_a_hidden_comment_s_words_never_reach_readers_of_the_annotations_socket(
+    start_server: ServerFactory, tmp_path: Path,
+) -> None:
+    words = "Propos injurieux envers une voisine"
+    data_dir = tmp_path / "scelle"
+    async with start_server(data_dir=data_dir) as server:
+        paragraph = await charter(server)
+        async with (
+            PalabreApi(server.url, server.token("citizen", "Élodie")) as elodie,
+            PalabreApi(server.url, server.token("facilitator", "Loïc")) as loic,
+        ):
+            made = await elodie.add_annotation("charte", paragraph, words)
+            hidden = await loic.set_status("charte", made["id"], "hidden")
+            assert hidden["body"] == words  # a moderator still reads them, through the API
+            assert [a["body"] for a in await loic.list_annotations("charte")] == [words]
+
+    # Restarted from storage (whose log still holds the comment as first written): a reader
+    # syncing the annotations document gets the entry, flagged hidden, without its words.
+    async with start_server(data_dir=data_dir) as server:
+        async with connect(
+            server.url, "charte.annotations", server.token("citizen", "Anaïs")
+        ) as anais:
+            await anais.synced()
+            entry = entries(anais)[made["id"]]
+            assert isinstance(entry, Map)
+            assert entry["status"] == "hidden" and entry["body"] == ""
+            assert words.encode() not in anais.doc.get_update()
+            async with PalabreApi(server.url, server.token("facilitator", "Loïc")) as loic:
+                reopened = await loic.set_status("charte", made["id"], "open")
+                assert reopened["body"] == words
+            await anais.wait_for(lambda: entry["body"] == words, timeout=10)

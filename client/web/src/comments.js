@@ -1,5 +1,6 @@
 // The comment margin (a count beside each paragraph) and the thread panel of one paragraph.
-// Read live from `D.annotations`; every write goes through the HTTP API.
+// Read live from `D.annotations`; every write goes through the HTTP API. The server seals the
+// words of a hidden comment out of the document (`sealed_body`): moderators read them by API.
 import { api, docPath } from './api.js'
 import { clear, h } from './dom.js'
 import { lang, t } from './i18n.js'
@@ -21,6 +22,8 @@ export class Comments {
     this.selected = null
     this.editing = null
     this.scheduled = false
+    this.unsealed = new Map() // sealed_body -> the words, as the API gave them to a moderator
+    this.unsealing = new Set() // annotation ids being fetched
     annotations.observeDeep(() => { this.schedule(); this.renderPanel() })
     window.addEventListener('resize', () => this.schedule())
     this.renderPanel()
@@ -120,11 +123,11 @@ export class Comments {
   renderThread (entry) {
     const path = `${docPath(this.docId)}/annotations/${encodeURIComponent(entry.id)}`
     const item = h('li', { class: `thread status-${entry.status}`, 'data-annotation': entry.id })
-    item.append(this.renderMessage(entry, path))
+    item.append(this.renderMessage(entry, path, false, entry.id))
     const replies = h('ol', { class: 'replies' })
     for (const reply of entry.replies || []) {
       if (reply.status === 'hidden' && !canModerate(this.user)) continue
-      replies.append(h('li', { class: 'reply' }, this.renderMessage(reply, `${path}/replies/${encodeURIComponent(reply.id)}`, true)))
+      replies.append(h('li', { class: 'reply' }, this.renderMessage(reply, `${path}/replies/${encodeURIComponent(reply.id)}`, true, entry.id)))
     }
     item.append(replies)
     if (this.canComment() && entry.status !== 'hidden') {
@@ -135,7 +138,36 @@ export class Comments {
     return item
   }
 
-  renderMessage (message, path, isReply = false) {
+  wordsOf (message, annotationId) {
+    if (!message.sealed_body) return message.body
+    const known = this.unsealed.get(message.sealed_body)
+    if (known !== undefined) return known
+    if (canModerate(this.user)) this.unseal(annotationId)
+    return t.unsealing
+  }
+
+  async unseal (annotationId) {
+    if (this.unsealing.has(annotationId)) return
+    this.unsealing.add(annotationId)
+    try {
+      const found = await api(`${docPath(this.docId)}/annotations/${encodeURIComponent(annotationId)}`)
+      const live = this.annotations.get(annotationId)
+      const entry = live && typeof live.toJSON === 'function' ? live.toJSON() : live
+      if (!entry) return
+      if (entry.sealed_body) this.unsealed.set(entry.sealed_body, found.body)
+      for (const reply of entry.replies || []) {
+        const words = (found.replies || []).find((each) => each.id === reply.id)
+        if (reply.sealed_body && words) this.unsealed.set(reply.sealed_body, words.body)
+      }
+      this.renderPanel()
+    } catch (error) {
+      this.onError(error)
+    } finally {
+      this.unsealing.delete(annotationId)
+    }
+  }
+
+  renderMessage (message, path, isReply, annotationId) {
     const when = new Date(message.created_at).toLocaleString(lang, { dateStyle: 'short', timeStyle: 'short' })
     const head = h('div', { class: 'meta' },
       h('strong', {}, message.author?.name || '?'), ' · ', h('time', { datetime: message.created_at }, when),
@@ -145,10 +177,10 @@ export class Comments {
       box.append(this.form(t.edit, t.save, async (body) => {
         await api(path, { method: 'PATCH', body: { body } })
         this.editing = null
-      }, 'edit', message.body, () => { this.editing = null; this.renderPanel() }, `edit:${message.id}`))
+      }, 'edit', this.wordsOf(message, annotationId), () => { this.editing = null; this.renderPanel() }, `edit:${message.id}`))
       return box
     }
-    box.append(h('p', { class: 'body' }, message.body))
+    box.append(h('p', { class: 'body' }, this.wordsOf(message, annotationId)))
     const actions = h('div', { class: 'actions' })
     if (message.author?.sub && message.author.sub === this.user.sub && this.canComment()) {
       actions.append(h('button', { type: 'button', onClick: () => { this.editing = message.id; this.renderPanel() } }, t.edit))

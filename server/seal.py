@@ -1,0 +1,51 @@
+"""Sealing hidden comments: their words leave the document everyone reads.
+
+``D.annotations`` is read over the socket by every reader of ``D``, so hiding a comment
+by its status alone would still hand its words to each of them. When a moderator hides
+a comment (or a reply), the server replaces its body with ``""`` and keeps the words
+sealed beside it (`crdt.annotations.SEALED`): AES-256-GCM under a key derived from the
+server's secret (HKDF-SHA256), which no client holds. Moderators read the words through
+the API; reopening or resolving the comment unseals them into the body again.
+
+Nodes of one deployment share the data folder's secret (their tokens need it too), so
+any node opens what another sealed.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+_INFO = b"palabre: sealed annotation bodies v1"
+_NONCE_BYTES = 12
+_PREFIX = "v1:"
+
+
+class SecretSeal:
+    """`crdt.annotations.Seal` under a key derived from the server's secret."""
+
+    def __init__(self, secret: bytes) -> None:
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret)
+        self._aead = AESGCM(key)
+
+    def close(self, text: str) -> str:
+        """`text` sealed: ``v1:`` then base64 of a random nonce and the ciphertext."""
+        nonce = os.urandom(_NONCE_BYTES)
+        sealed = self._aead.encrypt(nonce, text.encode("utf-8"), _INFO)
+        return _PREFIX + base64.b64encode(nonce + sealed).decode("ascii")
+
+    def open(self, sealed: str) -> str | None:
+        """The words `sealed` holds; ``None`` if they were sealed under another secret."""
+        if not sealed.startswith(_PREFIX):
+            return None
+        try:
+            raw = base64.b64decode(sealed[len(_PREFIX) :], validate=True)
+            plain = self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _INFO)
+        except (ValueError, InvalidTag):
+            return None
+        return plain.decode("utf-8")
