@@ -1,0 +1,129 @@
+"""Structured (``data``) documents: a JSON tree kept as nested ``Y.Map``/``Y.Array``.
+
+The tree hangs off one root ``Y.Map`` named ``data``: JSON objects are ``Y.Map``, arrays
+``Y.Array``, everything else a plain value. A JSON Merge Patch (RFC 7396) is applied as
+the smallest CRDT change: only the keys the patch names are touched, and an object
+patched into an object is patched in place, so concurrent patches of different fields
+(of one project, say) both survive. Arrays are replaced as RFC 7396 says, except that an
+array which only grows keeps its elements and appends the new ones (a growing list
+merges with a concurrent append instead of one of them winning).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeAlias
+
+from pycrdt import Array, Doc, Map
+
+ROOT = "data"
+"""Name of the root ``Y.Map`` of a data document."""
+
+Json: TypeAlias = bool | int | float | str | list["Json"] | dict[str, "Json"] | None
+JsonObject: TypeAlias = dict[str, Json]
+
+
+def root(doc: Doc[Any]) -> Map[Any]:
+    """The document's root map (created empty on first use)."""
+    data: Map[Any] = doc.get(ROOT, type=Map)
+    return data
+
+
+def read_data(doc: Doc[Any]) -> JsonObject:
+    """The document's data as JSON (numbers that are whole come back as integers)."""
+    value = normalize(root(doc).to_py() or {})
+    return value if isinstance(value, dict) else {}
+
+
+def normalize(value: object) -> Json:
+    """Plain JSON from what pycrdt reads (Yjs keeps numbers as doubles: ``1.0`` is ``1``)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) <= 2**53 else value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Mapping):
+        return {str(key): normalize(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [normalize(item) for item in value]
+    raise TypeError(f"not a JSON value: {type(value).__name__}")
+
+
+def merge_patch(target: Json, patch: Json) -> Json:
+    """RFC 7396: `target` with `patch` merged in (a new value; neither argument changes)."""
+    if not isinstance(patch, dict):
+        return patch
+    result: JsonObject = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def apply_merge_patch(doc: Doc[Any], patch: JsonObject) -> None:
+    """Apply `patch` to the document as the smallest change, in one transaction."""
+    with doc.transaction():
+        _patch_map(root(doc), patch)
+
+
+def _patch_map(target: Map[Any], patch: Mapping[str, Json]) -> None:
+    for key, value in patch.items():
+        if value is None:
+            if key in target:
+                del target[key]
+            continue
+        existing = target.get(key) if key in target else None
+        if isinstance(value, dict):
+            if isinstance(existing, Map):
+                _patch_map(existing, value)
+            else:
+                fresh = merge_patch(None, value)
+                target[key] = _to_y(fresh)
+        elif isinstance(value, list):
+            if isinstance(existing, Array):
+                _patch_array(existing, value)
+            else:
+                target[key] = _to_y(value)
+        elif existing is None or isinstance(existing, Map | Array) or normalize(existing) != value:
+            target[key] = value
+
+
+def _patch_array(target: Array[Any], value: list[Json]) -> None:
+    current = normalize(target.to_py() or [])
+    assert isinstance(current, list)
+    if current == value:
+        return
+    if current == value[: len(current)]:
+        target.extend([_to_y(item) for item in value[len(current) :]])
+        return
+    del target[:]
+    target.extend([_to_y(item) for item in value])
+
+
+def _to_y(value: Json) -> Any:
+    """A JSON value as pycrdt prelim types (objects and arrays become shared types)."""
+    if isinstance(value, dict):
+        return Map({key: _to_y(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return Array([_to_y(item) for item in value])
+    return value
+
+
+def changed_paths(before: Json, after: Json, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The paths (keys from the root) where two JSON trees differ, as deep as objects go.
+
+    An array that differs is reported as one path; so is a value that appears, disappears
+    or changes type.
+    """
+    if isinstance(before, dict) and isinstance(after, dict):
+        paths: list[tuple[str, ...]] = []
+        for key in sorted(set(before) | set(after)):
+            if key not in before or key not in after:
+                paths.append((*prefix, key))
+            else:
+                paths.extend(changed_paths(before[key], after[key], (*prefix, key)))
+        return paths
+    return [] if before == after else [prefix]
