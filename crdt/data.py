@@ -44,7 +44,8 @@ def normalize(value: object) -> Json:
     if isinstance(value, int):
         return value
     if isinstance(value, Mapping):
-        return {str(key): normalize(item) for key, item in value.items()}
+        # Sorted: a Y.Map has no order, and readers diff or hash what we render.
+        return {str(key): normalize(value[key]) for key in sorted(value, key=str)}
     if isinstance(value, list | tuple):
         return [normalize(item) for item in value]
     raise TypeError(f"not a JSON value: {type(value).__name__}")

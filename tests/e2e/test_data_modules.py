@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -200,3 +201,34 @@ async def test_data_document_creation_errors_are_clear(start_server: ServerFacto
         async with connect(server.url, "d", server.token("member", "Zoé")) as zoe:
             await zoe.synced()
             assert dict(read_data(zoe.doc)) == {"title": "Catalogue vide", "projects": {}}
+
+
+async def test_event_stream_respects_permissions_and_sends_each_change(
+    start_server: ServerFactory,
+) -> None:
+    async with start_server(**FAST) as server, \
+            api_as(server, "facilitator", "Loïc Ménard") as loic, \
+            httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        await create_example(loic, "catalogue", "prive", is_public=False)
+        url = "/api/documents/prive/data/events"
+        refused = await http.get(url)
+        assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
+        bad = await http.get(url, params={"token": "pas-un-jeton"})
+        assert bad.status_code == 401
+        token = server.token("citizen", "Zoé")
+        async with http.stream("GET", url, params={"token": token}) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            events = aiter_events(stream)
+            first = await anext(events)
+            assert first["projects"]["fontaines"]["progress"] == 0
+            await loic.patch_data("prive", {"projects": {"fontaines": {"progress": 20}}})
+            second = await anext(events)
+            assert second["projects"]["fontaines"]["progress"] == 20
+
+
+async def aiter_events(stream: httpx.Response) -> Any:
+    """The JSON of each ``data`` event of a Server-Sent Events stream."""
+    lines = stream.aiter_lines()
+    async for line in lines:
+        if line.startswith("data: "):
+            yield json.loads(line.removeprefix("data: "))
