@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
-from pycrdt import Map
+from pycrdt import Doc, Map
 
 from client.api import Invalid, PalabreApi, PermissionDenied
 from client.examples import create_example
@@ -232,3 +234,41 @@ async def aiter_events(stream: httpx.Response) -> Any:
     async for line in lines:
         if line.startswith("data: "):
             yield json.loads(line.removeprefix("data: "))
+
+
+async def test_data_documents_on_each_database_keep_schema_history_and_snapshots(
+    start_server: ServerFactory, tmp_path: Path, database_url: str | None,
+) -> None:
+    doc_id = f"cat-{uuid4().hex[:10]}"  # PostgreSQL is shared: an id of our own
+    data_dir = tmp_path / "node"
+    settings = {**FAST, "database_url": database_url}
+    async with start_server(data_dir=data_dir, **settings) as server, \
+            api_as(server, "facilitator", "Loïc Ménard") as loic, \
+            httpx.AsyncClient(base_url=server.url) as http:
+        await create_example(loic, "catalogue", doc_id)
+        await loic.patch_data(doc_id, {"projects": {"fontaines": {"progress": 10}}})
+        headers = bearer(server, "facilitator", "Loïc Ménard")
+        made = await http.post(f"/api/documents/{doc_id}/snapshots", headers=headers,
+                               json={"label": "T1", "stage": "premier trimestre"})
+        assert made.status_code == 201, made.text
+        archived = await loic.get_data(doc_id)
+        await loic.patch_data(doc_id, {"projects": {"fontaines": {"progress": 30}}})
+    # A restarted server reads the schema and the history back from the database.
+    async with start_server(data_dir=data_dir, **settings) as server, \
+            api_as(server, "member", "Zoé Lefèvre") as zoe, \
+            httpx.AsyncClient(base_url=server.url) as http:
+        meta = await zoe.get_document(doc_id)
+        assert meta["kind"] == "data" and meta["schema"] == "catalogue"
+        fontaines = (await zoe.get_data(doc_id))["projects"]["fontaines"]
+        assert [h["progress"]["new"] for h in fontaines["history"]] == [10, 30]
+        with pytest.raises(Invalid):
+            await zoe.patch_data(doc_id, {"projects": {"fontaines": {"progress": 101}}})
+        # The snapshot holds the data as it was, loadable by any Yjs client.
+        headers = bearer(server, "member", "Zoé Lefèvre")
+        listed = (await http.get(f"/api/documents/{doc_id}/snapshots",
+                                 headers=headers)).json()["snapshots"]
+        raw = await http.get(f"/api/documents/{doc_id}/snapshots/{listed[0]['id']}/content",
+                             params={"format": "yjs"}, headers=headers)
+        doc: Doc[Any] = Doc()
+        doc.apply_update(raw.content)
+        assert read_data(doc) == archived
