@@ -20,7 +20,15 @@ import anyio
 from pycrdt import Doc
 
 from crdt.catalogue import append_history, history_entries
-from crdt.data import Json, JsonObject, apply_merge_patch, changed_paths, merge_patch, read_data
+from crdt.data import (
+    ROOT,
+    Json,
+    JsonObject,
+    apply_merge_patch,
+    changed_paths,
+    merge_patch,
+    read_data,
+)
 from crdt.errors import SchemaError
 from crdt.schemas import validate
 from server.auth import Principal, Role
@@ -241,6 +249,9 @@ class SocketGuard:
             trial.apply_update(update)
         except ValueError as exc:
             raise InvalidUpdateError(f"invalid Yjs update: {exc}") from exc
+        if set(trial.keys()) - {ROOT}:
+            # Only the ``data`` map is validated and served: nothing may hide beside it.
+            return f"a data document holds only the {ROOT!r} map"
         after = read_data(trial)
         paths = changed_paths(before, after)
         if not paths:

@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from pycrdt import Map
+from pycrdt import Map, Text
 
 from client.api import Invalid, PalabreApi, PermissionDenied
 from client.examples import create_example
@@ -193,6 +193,9 @@ async def test_progress_history_records_who_and_when_and_is_server_kept(
             projects(zoe.doc)["fontaines"]["title"] = ""  # breaks minLength
             await zoe.wait_for(lambda: len(zoe.denials) == 3, timeout=10)
             assert "invalid" in zoe.denials[2]
+            zoe.doc.get("cachette", type=Text).insert(0, "hors schéma")
+            await zoe.wait_for(lambda: len(zoe.denials) == 4, timeout=10)
+            assert "holds only the 'data' map" in zoe.denials[3]
             # An allowed socket edit after the refusals still goes through to everyone.
             projects(zoe.doc)["fontaines"]["description"] = "Par Zoé"
             await amine.wait_for(
@@ -202,3 +205,4 @@ async def test_progress_history_records_who_and_when_and_is_server_kept(
             stored = (await loic.get_data("suivi"))["projects"]["fontaines"]
             assert stored["progress"] == 0 and stored["history"] == [] and stored["title"]
             assert data_of(amine.doc)["projects"]["fontaines"]["progress"] == 0
+            assert "cachette" not in amine.doc.keys()
