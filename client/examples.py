@@ -24,3 +24,12 @@ async def create_example(
         doc_id or f"exemple-{schema}", str(example["title"]), schema, data=dict(example),
         is_public=is_public,
     )
+
+
+async def create_examples(api: PalabreApi, *, is_public: bool = True) -> list[JsonObject]:
+    """Create ``exemple-<schema>`` for each built-in schema; their metadata, in order.
+
+    Raises:
+        ApiError: the server refused one (those before it stay created).
+    """
+    return [await create_example(api, name, is_public=is_public) for name in SCHEMA_NAMES]

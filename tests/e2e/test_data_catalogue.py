@@ -11,7 +11,7 @@ import pytest
 from pycrdt import Map, Text
 
 from client.api import Invalid, PalabreApi, PermissionDenied
-from client.examples import create_example
+from client.examples import create_example, create_examples
 from client.session import connect
 from crdt.data import read_data
 from crdt.schemas import SCHEMA_NAMES, load_example
@@ -45,6 +45,14 @@ async def test_each_example_loads_into_a_new_document_and_reads_back(
         # Public by default: the platform's pages read it without a token.
         async with PalabreApi(server.url) as public:
             assert await public.get_data(f"exemple-{schema}") == load_example(schema)
+
+
+async def test_all_examples_load_at_once_as_the_demo_does(start_server: ServerFactory) -> None:
+    async with start_server(**FAST) as server, api_as(server, "facilitator", "Loïc Ménard") as api:
+        made = await create_examples(api)
+        assert [meta["schema"] for meta in made] == list(SCHEMA_NAMES)
+        listed, _ = await api.list_documents()
+        assert {meta["id"] for meta in listed} == {f"exemple-{name}" for name in SCHEMA_NAMES}
 
 
 async def test_concurrent_patches_from_http_and_socket_clients_all_survive(
