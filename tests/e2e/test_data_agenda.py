@@ -66,15 +66,17 @@ class Feeds:
         sock.bind(("127.0.0.1", 0))
         server = PalabreServer(uvicorn.Config(app, log_config=None, lifespan="off"))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(server.serve, [sock])
-            with anyio.fail_after(10):
-                await server.ready.wait()
-            try:
-                yield self
-            finally:
-                server.should_exit = True
-        sock.close()
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(server.serve, [sock])
+                with anyio.fail_after(10):
+                    await server.ready.wait()
+                try:
+                    yield self
+                finally:
+                    server.should_exit = True
+        finally:
+            sock.close()
 
 
 def api_as(server: RunningServer, role: str, name: str) -> PalabreApi:
@@ -101,7 +103,7 @@ async def test_feeds_import_deduplicate_update_in_place_cancel_and_export(
         vevent("forum@mairie", "Forum des associations", "20261205T090000Z",
                status="TENTATIVE"),
     )
-    feeds.files["asso"] = calendar(
+    feeds.files["repair"] = calendar(
         vevent("conseil-1@mairie", "Conseil municipal (relayé)", "20261203T183000Z"),
         vevent("repair@asso", "Repair café", "20261210T140000Z"),
     )
@@ -110,13 +112,14 @@ async def test_feeds_import_deduplicate_update_in_place_cancel_and_export(
         await create_example(loic, "agenda", "agenda")
         await loic.patch_data("agenda", {"feeds": {
             "mairie": {"url": f"{feeds.url}/mairie.ics", "organisation": "Mairie"},
-            "asso": {"url": f"{feeds.url}/asso.ics", "organisation": "Repair Prés"},
+            "repair": {"url": f"{feeds.url}/repair.ics", "organisation": "Repair Prés"},
         }})
         report = await import_now(server, "agenda")
-        assert report["mairie"]["error"] is None and report["asso"]["error"] is None
+        assert report["mairie"]["error"] is None and report["repair"]["error"] is None
         events = (await loic.get_data("agenda"))["events"]
         conseil = events[event_key("conseil-1@mairie")]
-        # One event for one UID, kept by the feed that brought it first.
+        # One event for one UID, kept by the feed that brought it first (feeds import in
+        # the order of their ids).
         assert conseil["title"] == "Conseil municipal" and conseil["feed"] == "mairie"
         assert sum(1 for e in events.values() if e.get("uid") == "conseil-1@mairie") == 1
         assert events[event_key("forum@mairie")]["status"] == "tentative"
@@ -131,9 +134,9 @@ async def test_feeds_import_deduplicate_update_in_place_cancel_and_export(
                    status="CANCELLED"),
             vevent("voeux@mairie", "Vœux du maire", "20270108T180000Z"),
         )
-        feeds.files["asso"] = calendar()
+        feeds.files["repair"] = calendar()
         report = await import_now(server, "agenda")
-        assert report["mairie"]["changed"] == 3 and report["asso"]["changed"] == 1
+        assert report["mairie"]["changed"] == 3 and report["repair"]["changed"] == 1
         events = (await loic.get_data("agenda"))["events"]
         conseil = events[event_key("conseil-1@mairie")]
         assert conseil["title"] == "Conseil municipal extraordinaire"
