@@ -128,3 +128,80 @@ def changed_paths(before: Json, after: Json, prefix: tuple[str, ...] = ()) -> li
                 paths.extend(changed_paths(before[key], after[key], (*prefix, key)))
         return paths
     return [] if before == after else [prefix]
+
+
+class JsonMirror:
+    """A document kept with its JSON, updated by the parts each update touches.
+
+    Reading a whole large document as JSON costs far more than applying an update; the
+    mirror re-reads only the items (``data/<key>/<item>``) an update's events name, so
+    judging an update costs about the size of what it changes.
+    """
+
+    def __init__(self, update: bytes) -> None:
+        self.doc: Doc[Any] = Doc()
+        self.doc.apply_update(update)
+        self.data = read_data(self.doc)
+
+    def apply(self, update: bytes) -> tuple[JsonObject, list[tuple[str, ...]]]:
+        """Apply `update`; the JSON before it, and the item paths it may have changed.
+
+        Raises:
+            ValueError: the update does not apply.
+        """
+        touched: set[tuple[str, ...]] = set()
+
+        def collect(events: list[Any]) -> None:
+            for event in events:
+                path = [str(part) for part in event.path]
+                keys = [str(key) for key in getattr(event, "keys", None) or ()]
+                if len(path) >= 2:
+                    touched.add((path[0], path[1]))
+                elif path and keys:
+                    touched.update((path[0], key) for key in keys)
+                elif path:
+                    touched.add((path[0],))  # an array (or a text) right under the root
+                else:
+                    touched.update((key,) for key in keys)
+
+        data_root = root(self.doc)
+        subscription = data_root.observe_deep(collect)
+        try:
+            self.doc.apply_update(update)
+        finally:
+            data_root.unobserve(subscription)
+        before = self.data
+        self.data = _reread(data_root, before, touched)
+        return before, sorted(touched)
+
+
+def _reread(data_root: Map[Any], before: JsonObject, touched: set[tuple[str, ...]]) -> JsonObject:
+    after = dict(before)
+    copied: set[str] = set()
+    for path in sorted(touched, key=len):
+        top = path[0]
+        value = data_root.get(top) if top in data_root else None
+        if len(path) == 1 or not isinstance(value, Map):
+            if top in data_root:
+                after[top] = normalize(_plain(value))
+            else:
+                after.pop(top, None)
+            copied.add(top)
+            continue
+        container = after.get(top)
+        if not isinstance(container, dict):
+            after[top] = normalize(_plain(value))
+            copied.add(top)
+            continue
+        if top not in copied:
+            container = after[top] = dict(container)
+            copied.add(top)
+        if path[1] in value:
+            container[path[1]] = normalize(_plain(value.get(path[1])))
+        else:
+            container.pop(path[1], None)
+    return after
+
+
+def _plain(value: object) -> object:
+    return value.to_py() if isinstance(value, Map | Array) else value

@@ -23,6 +23,7 @@ from crdt.catalogue import append_history, history_entries
 from crdt.data import (
     ROOT,
     Json,
+    JsonMirror,
     JsonObject,
     apply_merge_patch,
     changed_paths,
@@ -30,7 +31,7 @@ from crdt.data import (
     read_data,
 )
 from crdt.errors import SchemaError
-from crdt.schemas import validate
+from crdt.schemas import validate, validate_change
 from server.auth import Principal, Role
 from server.connection import Connection
 from server.data_rules import check_change
@@ -115,14 +116,14 @@ def patch_document(
     patch = prepare(schema, principal, before, patch, at=at)
     after = merge_patch(before, patch)
     assert isinstance(after, dict)
-    check_change(schema, principal, doc_id, before, after, changed_paths(before, after),
-                 is_frozen=is_frozen)
+    paths = changed_paths(before, after)
+    check_change(schema, principal, doc_id, before, after, paths, is_frozen=is_frozen)
     history = (
         history_entries(before, after, at=at, by=person(principal))
         if schema == "catalogue" else {}
     )
     try:
-        validate(schema, after)
+        validate_change(schema, after, paths)
     except SchemaError as exc:
         raise Invalid(str(exc)) from exc
     apply_merge_patch(doc, patch)
@@ -234,28 +235,38 @@ class SocketGuard:
     def __init__(self, doc_id: str, schema: str) -> None:
         self._doc_id = doc_id
         self._schema = schema
-        self._shadow: Doc[Any] | None = None
+        self._shadow: JsonMirror | None = None
 
     def __call__(self, live: Doc[Any], connection: Connection, update: bytes) -> str | None:
-        """``None`` when `connection` may make `update`, else why not."""
+        """``None`` when `connection` may make `update`, else why not.
+
+        Raises:
+            InvalidUpdateError: the update does not apply.
+        """
         shadow = self._shadow
         if shadow is None:
-            shadow = self._shadow = Doc()
-        shadow.apply_update(live.get_update(shadow.get_state()))
-        trial: Doc[Any] = Doc()
-        trial.apply_update(shadow.get_update())
-        before = read_data(trial)
+            shadow = self._shadow = JsonMirror(live.get_update())
+        else:
+            shadow.apply(live.get_update(shadow.doc.get_state()))
         try:
-            trial.apply_update(update)
+            before, touched = shadow.apply(update)
         except ValueError as exc:
+            self._shadow = None
             raise InvalidUpdateError(f"invalid Yjs update: {exc}") from exc
-        if set(trial.keys()) - {ROOT}:
+        refusal = self._judge(connection, shadow, before, touched)
+        if refusal is not None:
+            self._shadow = None  # it holds the refused update: rebuilt from the live one
+        return refusal
+
+    def _judge(self, connection: Connection, shadow: JsonMirror, before: JsonObject,
+               touched: list[tuple[str, ...]]) -> str | None:
+        if set(shadow.doc.keys()) - {ROOT}:
             # Only the ``data`` map is validated and served: nothing may hide beside it.
             return f"a data document holds only the {ROOT!r} map"
-        after = read_data(trial)
-        paths = changed_paths(before, after)
+        after = shadow.data
+        paths = [path for item in touched
+                 for path in changed_paths(_at(before, item), _at(after, item), item)]
         if not paths:
-            shadow.apply_update(update)
             return None
         role = connection.role
         principal = Principal(
@@ -265,13 +276,22 @@ class SocketGuard:
         try:
             check_change(self._schema, principal, self._doc_id, before, after, paths,
                          over_socket=True)
-            validate(self._schema, after)
+            validate_change(self._schema, after, paths)
         except Forbidden as exc:
             return exc.detail
         except SchemaError as exc:
             return f"invalid: {exc}"
-        shadow.apply_update(update)
         return None
+
+
+def _at(data: JsonObject, path: tuple[str, ...]) -> Json:
+    """The value at `path` (``None`` where it is missing)."""
+    value: Json = data
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
 
 
 def skeleton(schema: str, title: str) -> JsonObject:

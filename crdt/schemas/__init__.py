@@ -7,6 +7,7 @@ Each schema ``NAME`` is ``crdt/schemas/NAME.json``, with an example document in
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -51,6 +52,43 @@ def validate(name: str, value: object) -> None:
         where = "/".join(str(part) for part in first.absolute_path) or "(root)"
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise SchemaError(f"{name} schema: at {where}: {first.message}{more}")
+
+
+COLLECTIONS: dict[str, tuple[str, ...]] = {
+    "catalogue": ("projects",),
+    "library": ("resources",),
+    "monitoring": ("entries", "themes"),
+    "agenda": ("events", "feeds"),
+}
+"""Top-level maps of items each schema checks one by one (no rule spans two items)."""
+
+
+def validate_change(name: str, after: JsonObject, paths: Iterable[tuple[str, ...]]) -> None:
+    """Check `after` against schema `name`, knowing that only `paths` changed.
+
+    Items of a collection that no path reaches were valid before and are checked by no
+    rule involving another item, so they are left out: the cost follows the change, not
+    the document.
+
+    Raises:
+        SchemaError: as `validate`.
+    """
+    collections = COLLECTIONS[_check_name(name)]
+    whole: set[str] = set()
+    items: dict[str, set[str]] = {}
+    for path in paths:
+        if path and path[0] in collections:
+            if len(path) == 1:
+                whole.add(path[0])
+            else:
+                items.setdefault(path[0], set()).add(path[1])
+    sparse: JsonObject = {}
+    for key, value in after.items():
+        if key in collections and key not in whole and isinstance(value, dict):
+            sparse[key] = {item: value[item] for item in items.get(key, ()) if item in value}
+        else:
+            sparse[key] = value
+    validate(name, sparse)
 
 
 def _check_name(name: str) -> str:

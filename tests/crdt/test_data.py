@@ -9,7 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycrdt import Doc
 
-from crdt.data import Json, apply_merge_patch, changed_paths, merge_patch, read_data
+from crdt.data import (
+    Json,
+    JsonMirror,
+    apply_merge_patch,
+    changed_paths,
+    merge_patch,
+    read_data,
+)
 from crdt.errors import SchemaError
 from crdt.schemas import SCHEMA_NAMES, load_example, validate
 
@@ -107,3 +114,22 @@ def test_applying_a_patch_to_the_document_equals_rfc_7396_on_json(
     copy: Doc[Any] = Doc()
     copy.apply_update(doc.get_update())
     assert read_data(copy) == read_data(doc)
+
+
+@settings(max_examples=200, deadline=None)
+@given(first=objects, patches=st.lists(objects, min_size=1, max_size=4))
+def test_a_mirror_rereads_only_what_changed_and_equals_a_full_read(
+    first: dict[str, Json], patches: list[dict[str, Json]]
+) -> None:
+    writer: Doc[Any] = Doc()
+    apply_merge_patch(writer, first)
+    mirror = JsonMirror(writer.get_update())
+    assert mirror.data == read_data(writer)
+    for patch in patches:
+        state = writer.get_state()
+        apply_merge_patch(writer, patch)
+        before, touched = mirror.apply(writer.get_update(state))
+        assert mirror.data == read_data(writer) == read_data(mirror.doc)
+        # Whatever differs lies under a touched path.
+        for path in changed_paths(before, mirror.data):
+            assert any(path[: len(item)] == item for item in touched), (path, touched)
