@@ -37,6 +37,7 @@ from server.connection import Connection
 from server.data_rules import check_change
 from server.errors import Conflict, Forbidden, Invalid, InvalidUpdateError, NotFound
 from server.hub import Guard, Hub
+from server.room import Room
 from storage.base import DocumentNotFound
 from storage.catalog import DocumentCatalog, DocumentMeta
 
@@ -137,6 +138,19 @@ class DataDocuments:
     def __init__(self, hub: Hub, catalog: DocumentCatalog) -> None:
         self.hub = hub
         self.catalog = catalog
+        self._followed: dict[str, tuple[bytes, JsonObject]] = {}
+        """Per followed document: its state vector and its JSON, read once per change
+        for every stream following it."""
+
+    def followed_data(self, room: Room) -> JsonObject:
+        """The JSON of a followed document (see `follow`), read once per change."""
+        state = room.doc.get_state()
+        cached = self._followed.get(room.doc_id)
+        if cached is not None and cached[0] == state:
+            return cached[1]
+        data = read_data(room.doc)
+        self._followed[room.doc_id] = (state, data)
+        return data
 
     def initial(self, schema: str, title: str, data: JsonObject | None) -> JsonObject:
         """The first data of a new document: `data`, or the schema's empty skeleton.
@@ -223,6 +237,8 @@ class DataDocuments:
         finally:
             room.unwatch()
             room.doc.unobserve(subscription)
+            if not room.watchers:
+                self._followed.pop(doc_id, None)
 
 
 class SocketGuard:

@@ -134,7 +134,7 @@ class DataApi:
                 room = await self._context.hub.room(meta.doc_id)
                 last = ""
                 while True:
-                    data = read_data(room.doc)
+                    data = self._data.followed_data(room)
                     if theme:
                         data = filter_by_theme(data, theme)
                     text = json.dumps(data, ensure_ascii=False)
