@@ -4,7 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck node-deps clean
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint typecheck node-deps web-deps web chromium clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# `palabre serve` prints the URL, then a facilitator link (the editor, signed in) once ready.
 run: $(STAMP)
-	@echo "Facilitator token (pass it as ?token=...): $$($(BIN)/palabre token --role facilitator --name Facilitation)"
+	$(BIN)/palabre demo
+	@echo "Facilitator token (for curl: Authorization: Bearer ...): $$($(BIN)/palabre token --role facilitator --name Facilitation)"
 	$(BIN)/palabre serve
 
 node-deps: tests/node/node_modules/.installed
@@ -22,14 +26,30 @@ tests/node/node_modules/.installed: tests/node/package.json tests/node/package-l
 	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The browser editor: npm packages to build it (and to check the committed bundle).
+web-deps: client/web/node_modules/.installed
+
+client/web/node_modules/.installed: client/web/package.json client/web/package-lock.json
+	cd client/web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Rebuild client/web/dist after changing client/web/src (commit the result).
+web: web-deps
+	cd client/web && npm run build
+
+# The browser tests drive the system Chromium (Debian's package), never a downloaded one.
+chromium:
+	@command -v chromium >/dev/null || $(SUDO) apt-get install -y chromium \
+		|| ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
+
 lint: $(STAMP)
 	$(BIN)/ruff check crdt storage server client tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy crdt storage server client tests
 
-test: $(STAMP) node-deps lint typecheck
+test: $(STAMP) node-deps web-deps chromium lint typecheck
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) tests/node/node_modules
+	rm -rf $(VENV) tests/node/node_modules client/web/node_modules

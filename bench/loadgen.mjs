@@ -67,6 +67,8 @@ const MSG_SYNC = 0
 const MSG_AWARENESS = 1
 const MSG_AUTH = 2
 const HP_SYNC_REPLY = 4
+const HP_PING = 9
+const HP_PONG = new Uint8Array([10])
 
 /** A connection speaking either raw y-websocket or Hocuspocus framing. */
 const EMPTY_STATE_VECTOR = Y.encodeStateVector(new Y.Doc())
@@ -144,6 +146,10 @@ class Client {
 
   _message (data) {
     this.frames++
+    if (this.protocol === 'hocuspocus' && data.length === 1 && data[0] === HP_PING) {
+      this.ws.send(HP_PONG) // the provider's connection-level keep-alive (palabre sends it)
+      return
+    }
     const dec = decoding.createDecoder(data)
     if (this.protocol === 'hocuspocus') decoding.readVarString(dec)
     const type = decoding.readVarUint(dec)

@@ -43,9 +43,12 @@ TRACE = Path("/work/shared/data/editing-traces/automerge-paper.json.gz")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
-ALL_SERVERS = ["palabre", "pycrdt", "yws", "hocuspocus"]
+ALL_SERVERS = ["palabre", "palabre-hp", "pycrdt", "yws", "hocuspocus"]
+PALABRE_NAMES = ("palabre", "palabre-hp")
+"""palabre measured through /ws (y-websocket framing) and through /hocuspocus."""
 LABELS = {
     "palabre": "palabre",
+    "palabre-hp": "palabre /hocuspocus",
     "pycrdt": "pycrdt-websocket",
     "yws": "@y/websocket-server",
     "hocuspocus": "@hocuspocus/server",
@@ -247,18 +250,24 @@ class Server:
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def is_palabre(self) -> bool:
+        return self.name in PALABRE_NAMES
+
+    @property
     def protocol(self) -> str:
-        return "hocuspocus" if self.name == "hocuspocus" else "yws"
+        return "hocuspocus" if self.name in ("hocuspocus", "palabre-hp") else "yws"
 
     @property
     def base_url(self) -> str:
         if self.name == "palabre":
             return f"ws://127.0.0.1:{self.port}/ws"
+        if self.name == "palabre-hp":
+            return f"ws://127.0.0.1:{self.port}/hocuspocus"
         return f"ws://127.0.0.1:{self.port}"
 
     def command(self) -> tuple[list[str], Path, dict[str, str]]:
         env = dict(os.environ)
-        if self.name == "palabre":
+        if self.is_palabre:
             # Every simulated client carries the same bench token, i.e. one principal, and
             # palabre limits socket updates per principal (200/s, burst 400, summed over
             # its sockets): 1,000 sync step 2 answers at connect already pass that. Each
@@ -302,7 +311,7 @@ class Server:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode} during start; "
                                    f"see {self.log_dir}")
             if self._ready():
-                if self.name == "palabre" and self.token is None:
+                if self.is_palabre and self.token is None:
                     self.token = palabre_token(self.data_dir)
                 return
             time.sleep(0.05)
@@ -315,7 +324,7 @@ class Server:
                 pass
         except OSError:
             return False
-        if self.name != "palabre":
+        if not self.is_palabre:
             return True
         try:
             url = f"http://127.0.0.1:{self.port}/healthz"
@@ -531,7 +540,7 @@ def w4(name: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         out["ok"] = bool(load.get("ok"))
         if not load.get("ok"):
             out["error"] = load.get("error")
-        if name == "palabre" and load.get("ok"):
+        if srv.is_palabre and load.get("ok"):
             code = srv.stop()
             out["stop_exit_code"] = code
             t = time.monotonic()
@@ -639,7 +648,7 @@ def render(raw: dict[str, Any]) -> str:
     """The Markdown report: per-workload tables, palabre's ratios, targets."""
     summ = summarize(raw)
     servers = [s for s in raw["servers"]]
-    peers = [s for s in servers if s != "palabre"]
+    peers = [s for s in servers if s not in PALABRE_NAMES]
     lines: list[str] = []
     add = lines.append
     add(f"Run `{raw['stamp']}`: `{raw['command']}`  ")
@@ -738,34 +747,12 @@ def render(raw: dict[str, Any]) -> str:
                 add(f"\n{LABELS[name]} errors: " + "; ".join(e[:300] for e in s["errors"]))
         add("")
 
+    for subject in PALABRE_NAMES:
+        if subject in servers and peers:
+            lines += ratio_table(summ, subject, peers)
+    if "palabre-hp" in servers and "palabre" in servers:
+        lines += ratio_table(summ, "palabre-hp", ["palabre"])
     if "palabre" in servers and peers:
-        add("### palabre as a ratio to each peer (palabre ÷ peer; below 1× is better for "
-            "latency, CPU and memory, above 1× is better for rates)")
-        add("")
-        header(["figure"] + [LABELS[p] for p in peers])
-        rows: list[tuple[str, str, str]] = [
-            ("W1 p50 latency", "w1", "p50Ms"), ("W1 p99 latency", "w1", "p99Ms"),
-            ("W1 CPU / 1k deliveries", "w1", "cpu_ms_per_1k"),
-            ("W1 server CPU", "w1", "server_cpu_s"), ("W1 peak RSS", "w1", "server_rss_peak"),
-            ("W3 p99 latency", "w3", "p99Ms"), ("W3 RSS / room", "w3", "rss_per_room_kib"),
-            ("W3 CPU / 1k deliveries", "w3", "cpu_ms_per_1k"),
-            ("W5 p99 latency", "w5", "p99Ms"), ("W5 CPU / 1k deliveries", "w5", "cpu_ms_per_1k"),
-            ("W5 peak RSS", "w5", "server_rss_peak"),
-            ("W4 fresh-client sync", "w4", "join_ms"), ("W4 server CPU to load", "w4", "load_cpu_s"),
-            ("W2 sustained rate", "w2", "sustained_rate"),
-        ]
-        for label, wl, key in rows:
-            if wl not in summ or "palabre" not in summ[wl]:
-                continue
-            pv = summ[wl]["palabre"].get(key)
-            add(f"| {label} | " + " | ".join(ratio(pv, summ[wl].get(p, {}).get(key))
-                                            for p in peers) + " |")
-        common = w2_common_step(summ)
-        if common is not None:
-            pv = summ["w2"]["palabre"]["steps"][common]["cpu_ms_per_1k"]
-            add(f"| W2 CPU / 1k deliveries at {common}/s (highest common step) | " + " | ".join(
-                ratio(pv, summ["w2"][p]["steps"].get(common, {}).get("cpu_ms_per_1k"))
-                for p in peers) + " |")
         add("")
         add("### Targets")
         add("")
@@ -774,6 +761,45 @@ def render(raw: dict[str, Any]) -> str:
             add("| " + " | ".join(row) + " |")
         add("")
     return "\n".join(lines)
+
+
+RATIO_ROWS: list[tuple[str, str, str]] = [
+    ("W1 p50 latency", "w1", "p50Ms"), ("W1 p99 latency", "w1", "p99Ms"),
+    ("W1 CPU / 1k deliveries", "w1", "cpu_ms_per_1k"),
+    ("W1 server CPU", "w1", "server_cpu_s"), ("W1 peak RSS", "w1", "server_rss_peak"),
+    ("W3 p99 latency", "w3", "p99Ms"), ("W3 RSS / room", "w3", "rss_per_room_kib"),
+    ("W3 CPU / 1k deliveries", "w3", "cpu_ms_per_1k"),
+    ("W5 p99 latency", "w5", "p99Ms"), ("W5 CPU / 1k deliveries", "w5", "cpu_ms_per_1k"),
+    ("W5 peak RSS", "w5", "server_rss_peak"),
+    ("W4 fresh-client sync", "w4", "join_ms"), ("W4 server CPU to load", "w4", "load_cpu_s"),
+    ("W2 sustained rate", "w2", "sustained_rate"),
+]
+
+
+def ratio_table(summ: dict[str, Any], subject: str, peers: list[str]) -> list[str]:
+    """`subject` as a ratio to each of `peers`, figure by figure (Markdown lines)."""
+    cols = ["figure"] + [LABELS[p] for p in peers]
+    lines = [
+        f"### {LABELS[subject]} as a ratio to each peer ({LABELS[subject]} ÷ peer; below 1× is "
+        "better for latency, CPU and memory, above 1× is better for rates)",
+        "",
+        "| " + " | ".join(cols) + " |",
+        "|" + "|".join("---" for _ in cols) + "|",
+    ]
+    for label, wl, key in RATIO_ROWS:
+        if wl not in summ or subject not in summ[wl]:
+            continue
+        pv = summ[wl][subject].get(key)
+        lines.append(f"| {label} | " + " | ".join(
+            ratio(pv, summ[wl].get(p, {}).get(key)) for p in peers) + " |")
+    common = w2_common_step(summ)
+    if common is not None and subject in summ["w2"]:
+        pv = summ["w2"][subject]["steps"][common]["cpu_ms_per_1k"]
+        lines.append(f"| W2 CPU / 1k deliveries at {common}/s (highest common step) | " + " | ".join(
+            ratio(pv, summ["w2"].get(p, {}).get("steps", {}).get(common, {}).get("cpu_ms_per_1k"))
+            for p in peers) + " |")
+    lines.append("")
+    return lines
 
 
 def w2_common_step(summ: dict[str, Any]) -> int | None:
@@ -891,9 +917,11 @@ def main(argv: list[str]) -> int:
     for s in servers:
         if s not in ALL_SERVERS:
             raise SystemExit(f"unknown server {s}")
-    if "palabre" in servers and not PALABRE_BIN.exists():
-        log(f"palabre skipped: {PALABRE_BIN} not found")
-        servers.remove("palabre")
+    if not PALABRE_BIN.exists():
+        for name in PALABRE_NAMES:
+            if name in servers:
+                log(f"{name} skipped: {PALABRE_BIN} not found")
+                servers.remove(name)
     workloads = [w for w in args.workloads.split(",") if w]
     ensure_node_modules()
     if "pycrdt" in servers:

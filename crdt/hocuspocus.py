@@ -6,6 +6,8 @@ Several documents share one WebSocket. Every message is ``varstring(document nam
 - ``0`` sync, ``1`` awareness, ``3`` query-awareness: the payload is exactly the
   y-websocket message after its type byte (see `crdt.protocol`), so a Hocuspocus message
   is ``varstring(name)`` followed by a y-websocket message;
+- ``4`` sync reply: a sync message answering the other side's step 1 (``@hocuspocus/server``
+  sends its first step 1 as one, and accepts it from clients: so do we, as plain sync);
 - ``2`` auth: ``0`` token (client: the token, then the provider's version string),
   ``1`` permission denied with a reason, ``2`` authenticated with a scope
   (``"read-write"`` or ``"readonly"``);
@@ -43,6 +45,7 @@ class HocuspocusType(IntEnum):
     AWARENESS = 1
     AUTH = 2
     QUERY_AWARENESS = 3
+    SYNC_REPLY = 4
     STATELESS = 5
     CLOSE = 7
     SYNC_STATUS = 8
@@ -98,19 +101,20 @@ ClientMessage = YMessage | TokenMessage | StatelessMessage | CloseMessage
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """A decoded client frame: the document, the message and where the y-websocket part starts.
+    """A decoded client frame: the document, the message and its y-websocket form.
 
-    For sync, awareness and query-awareness, ``frame[body:]`` is the message encoded
-    as y-websocket would (``crdt.protocol``); ``body`` is ``-1`` otherwise.
+    For sync (and sync reply), awareness and query-awareness, ``y_message`` is the message
+    encoded as y-websocket would (``crdt.protocol``); it is empty otherwise.
     """
 
     document: str
     message: ClientMessage
-    body: int
+    y_message: bytes = b""
 
 
 PONG = bytes([HocuspocusType.PONG])
 PING = bytes([HocuspocusType.PING])
+SYNC_TYPE = bytes([HocuspocusType.SYNC])
 
 
 def decode_frame(frame: bytes) -> Frame | PongMessage:
@@ -127,10 +131,16 @@ def decode_frame(frame: bytes) -> Frame | PongMessage:
     kind = reader.varuint()
     message: ClientMessage
     if kind in (HocuspocusType.SYNC, HocuspocusType.AWARENESS, HocuspocusType.QUERY_AWARENESS):
-        decoded = decode_message(frame[body:])
+        y_message = frame[body:]
+    elif kind == HocuspocusType.SYNC_REPLY:
+        y_message = SYNC_TYPE + frame[reader.position :]
+    else:
+        y_message = b""
+    if y_message:
+        decoded = decode_message(y_message)
         if not isinstance(decoded, SyncMessage | AwarenessMessage | QueryAwarenessMessage):
             raise ProtocolError("unexpected message")  # pragma: no cover - by the type check
-        return Frame(document, decoded, body)
+        return Frame(document, decoded, y_message)
     if kind == HocuspocusType.AUTH:
         auth = reader.varuint()
         if auth != HocuspocusAuth.TOKEN:
@@ -146,7 +156,7 @@ def decode_frame(frame: bytes) -> Frame | PongMessage:
     else:
         raise ProtocolError(f"unknown or server-only message type {kind}")
     reader.expect_end()
-    return Frame(document, message, -1)
+    return Frame(document, message)
 
 
 def prefix(document: str) -> bytes:

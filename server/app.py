@@ -26,11 +26,14 @@ from server.embed import embed_routes
 from server.endpoint import SyncEndpoint
 from server.files import FileStore
 from server.governance import Governance
+from server.governance_feed import GovernanceFeed
 from server.hocuspocus import HocuspocusEndpoint
 from server.hub import Hub
 from server.metrics import CONTENT_TYPE, Metrics
 from server.ratelimit import RateLimiter, RateLimitMiddleware
 from server.settings import Settings
+from server.stateless import StatelessHook, load_hook
+from server.web import web_routes
 from server.webhooks import WebhookDispatcher
 from storage.archive import is_archive
 from storage.base import DocumentStore, StorageUnavailable
@@ -73,14 +76,21 @@ def create_app(
     catalog: DocumentCatalog | None = None,
     max_body_bytes: int | None = None,
     webhooks: WebhookRegistry | None = None,
+    on_stateless: StatelessHook | None = None,
 ) -> PalabreApp:
     """Build the ASGI app; `store` defaults to SQL storage at the configured URL.
 
     `catalog` (document metadata) defaults to `store`, which implements it too; API
     request bodies over `max_body_bytes` (default: ``settings.api_max_body_bytes``) are
     refused with 413. `webhooks` (registered webhooks and their deliveries) defaults to
-    `store` too.
+    `store` too. `on_stateless` receives Hocuspocus stateless messages (`server.stateless`);
+    it defaults to the hook named by ``settings.stateless_hook``.
+
+    Raises:
+        ValueError: ``settings.stateless_hook`` names no callable.
     """
+    if on_stateless is None and settings.stateless_hook:
+        on_stateless = load_hook(settings.stateless_hook)
     if store is None:
         from storage.sql import SqlDocumentStore
 
@@ -105,10 +115,13 @@ def create_app(
     data = DataDocuments(hub, catalog)
     hub.load_guard = data.load_guard
     agenda = AgendaImporter(settings, hub, catalog)
+    documents = catalog
+    feed = GovernanceFeed(catalog, documents, hub) if is_archive(catalog) else None
     context = api.ApiContext(
         hub=hub, catalog=catalog, access=access,
         max_body_bytes=max_body_bytes or settings.api_max_body_bytes,
-        notify=dispatcher.notify, data=data,
+        notify=dispatcher.notify, governance_changed=feed.announce if feed else None,
+        data=data,
     )
     data_api = DataApi(context, data, FileStore(settings.data_dir / "files"), agenda,
                        max_file_bytes=settings.max_file_bytes)
@@ -171,6 +184,7 @@ def create_app(
             *(governance_routes(context, governance) if governance else []),
             Mount("/api", routes=[*data_api.routes(), *api.routes(context)]),
             *embed_routes(context),
+            *web_routes(on_document_page=feed.announce_if_exists if feed else None),
         ],
         exception_handlers=dict(api.EXCEPTION_HANDLERS),
         middleware=_middleware(settings, access),
@@ -180,7 +194,9 @@ def create_app(
         settings.socket_update_rate_per_second, settings.socket_update_burst
     )
     app.sync_endpoint = SyncEndpoint(hub, settings, access, update_limiter)
-    app.hocuspocus_endpoint = HocuspocusEndpoint(hub, settings, access, update_limiter)
+    app.hocuspocus_endpoint = HocuspocusEndpoint(
+        hub, settings, access, update_limiter, on_stateless
+    )
     app.state.hub = hub
     app.state.metrics = metrics
     app.state.settings = settings

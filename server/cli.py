@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
+from server.assembly import demo, scenario
 from server.auth import Role, mint_token, slugify
 from server.logs import configure_logging
 from server.runner import build_server
 from server.secret import SECRET_FILE, SecretError, load_or_create_secret
 from server.settings import settings_from_env
+from server.weblink import facilitator_link
 
 if TYPE_CHECKING:
     from client.api import ContentFormat
@@ -62,6 +64,11 @@ def main() -> None:
     help="Comma-separated Origins browser sockets may come from [PALABRE_ALLOWED_ORIGINS; any].",
 )
 @click.option(
+    "--stateless-hook", default=None,
+    help="module:callable receiving Hocuspocus stateless messages; server.stateless:relay "
+    "relays them [PALABRE_STATELESS_HOOK; dropped].",
+)
+@click.option(
     "--insecure-no-auth", "auth_disabled", is_flag=True, default=None,
     help="DEVELOPMENT ONLY: no token checks, everyone is a facilitator [PALABRE_AUTH_DISABLED].",
 )
@@ -73,7 +80,12 @@ def serve(**options: object) -> None:
         raise click.UsageError(str(exc)) from exc
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(log_format=settings.log_format)
-    server = build_server(settings, announce=True)
+    try:
+        server = build_server(
+            settings, announce=True, welcome=lambda url: facilitator_link(settings, url)
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     asyncio.run(server.serve())
 
 
@@ -294,3 +306,7 @@ def verify_archive(doc_id: str, data_dir: Path | None, database_url: str | None)
             f"{doc_id}: chain broken at snapshot #{report.first_broken}: {report.reason}"
         )
     click.echo(f"{doc_id}: {report.checked} snapshot(s), chain intact")
+
+
+main.add_command(scenario)
+main.add_command(demo)

@@ -7,18 +7,26 @@ document, the socket stays open), then joins the same hub room as a y-websocket 
 through a `HocuspocusConnection`: a `Connection` whose messages carry the document name.
 Each update is acknowledged (sync status) only once committed to storage.
 
-Stateless messages go to the ``on_stateless`` hook (document, principal, payload); none
-is relayed. A malformed frame closes the whole socket with 1002; the other sockets on
-the same documents are untouched. A socket closes (4401) when the earliest token it was
-given expires, as a ``/ws`` socket does; the provider reconnects with fresh tokens.
+Like ``/ws``, a socket takes the direct lane of our uvicorn protocol when it is there
+(`server.fastsocket`): frames are dispatched in the protocol callback and broadcasts are
+written framed once per room. An auth message needs I/O (token keys, loading the room):
+it and the frames after it wait in an inbox, in order, until it is done.
+
+Stateless messages go to the stateless hook (`server.stateless`), which may answer the
+sender or relay them to the document's other Hocuspocus clients. A malformed frame
+closes the whole socket with 1002; the other sockets on the same documents are
+untouched. A socket closes (4401) when the earliest token it was given expires, as a
+``/ws`` socket does; the provider reconnects with fresh tokens.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable
 
 import anyio
 import anyio.abc
@@ -30,6 +38,7 @@ from crdt.hocuspocus import (
     PING,
     AuthScope,
     CloseMessage,
+    Frame,
     PongMessage,
     StatelessMessage,
     TokenMessage,
@@ -58,20 +67,19 @@ from server.errors import (
     Unauthenticated,
     truncate_reason,
 )
+from server.fastsocket import EXTENSION, DirectSocket, encode_binary_frame
 from server.hub import Hub
 from server.permissions import Action, is_allowed, require
 from server.ratelimit import RateLimiter, principal_key
 from server.room import Room
 from server.settings import Settings
+from server.stateless import StatelessEvent, StatelessHook
 
 log = logging.getLogger("palabre.hocuspocus")
 
 PING_SECONDS = 15.0
 """A ping this often keeps the provider from reconnecting on a quiet socket (its
 ``messageReconnectTimeout`` is 30 s)."""
-
-StatelessHook = Callable[[str, str | None, str], None]
-"""Called with (document, principal, payload) for every stateless message."""
 
 PERMISSION_DENIED_EVENT = "palabre.permission-denied"
 """Hocuspocus has no non-fatal refusal: a refused edit or a freeze notice reaches the
@@ -123,6 +131,18 @@ class HocuspocusConnection(Connection):
 
     def send_frame(self, frame: bytes, message: bytes) -> None:
         """Send a broadcast already wrapped by the room (see `Connection.frame_kind`)."""
+        self._socket.send_frame(frame, message)
+
+    def pause_reading(self) -> None:
+        """The room is congested: stop reading the socket (all its documents)."""
+        self._socket.pause_reading(self)
+
+    def resume_reading(self) -> None:
+        """The room has caught up: read again once no other document is congested."""
+        self._socket.resume_reading(self)
+
+    def send_stateless(self, message: bytes) -> None:
+        """Send a stateless message made by `encode_stateless` for this document."""
         self._socket.send(message)
 
     def acknowledge(self, stored: bool) -> None:
@@ -158,15 +178,45 @@ class HocuspocusSocket:
         self._cancel_scope: anyio.CancelScope | None = None
         self.close_code: int | None = None
         self.close_reason = ""
+        self._direct: DirectSocket | None = scope.get("extensions", {}).get(EXTENSION)
+        self._inbox: deque[Frame] = deque()
+        """Direct lane: frames waiting behind an authentication (kept in order)."""
+        self._paused_by: set[HocuspocusConnection] = set()
 
     def send(self, message: bytes) -> None:
-        """Queue one message for the writer, without waiting."""
+        """Send one message without waiting (queued for the writer on the ASGI lane)."""
+        if self._direct is not None:
+            self.send_frame(encode_binary_frame(message), message)
+            return
         try:
             self._send_out.send_nowait(message)
         except anyio.WouldBlock:
             self.request_close(CloseCode.OVERLOADED, "client too slow: outbound queue full")
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             pass  # The writer has stopped: the socket is closing.
+
+    def send_frame(self, frame: bytes, message: bytes) -> None:
+        """Send `message`, whose WebSocket frame `frame` a room made once for many sockets."""
+        direct = self._direct
+        if direct is None:
+            self.send(message)
+        elif (
+            direct.write_frame(frame)
+            and direct.buffered_bytes() > self._endpoint.settings.outbound_buffer_bytes
+        ):
+            self.request_close(CloseCode.OVERLOADED, "client too slow: send buffer full")
+
+    def pause_reading(self, connection: HocuspocusConnection) -> None:
+        """Stop reading while `connection`'s room is congested (direct lane only)."""
+        if self._direct is not None:
+            self._paused_by.add(connection)
+            self._direct.pause_reading()
+
+    def resume_reading(self, connection: HocuspocusConnection) -> None:
+        """Read again once no room of this socket is congested."""
+        self._paused_by.discard(connection)
+        if self._direct is not None and not self._paused_by:
+            self._direct.resume_reading()
 
     def request_close(self, code: int, reason: str) -> None:
         """Close the socket with `code` (the first request wins)."""
@@ -182,8 +232,11 @@ class HocuspocusSocket:
             async with anyio.create_task_group() as tg:
                 self._task_group = tg
                 self._cancel_scope = tg.cancel_scope
-                tg.start_soon(self._write_loop)
+                if self._direct is None:
+                    tg.start_soon(self._write_loop)
                 tg.start_soon(self._ping_loop)
+                if self._direct is not None:
+                    self._direct.attach(self._receive_direct)
                 try:
                     await self._read_loop()
                 except PalabreError as exc:
@@ -193,6 +246,7 @@ class HocuspocusSocket:
         finally:
             for name in list(self.documents):
                 self._leave(name)
+            self._inbox.clear()
             self._send_out.close()
             self._receive_out.close()
 
@@ -218,37 +272,94 @@ class HocuspocusSocket:
             frame = await self._transport.receive()
             if frame is None:
                 return
-            await self._dispatch(frame)
+            if self._direct is not None:
+                # Only frames that came before `attach` (and the disconnect) arrive here.
+                self._receive_direct(frame)
+                continue
+            decoded = _decode(frame)
+            if decoded is None:
+                continue
+            if isinstance(decoded.message, TokenMessage):
+                await self._authenticate(decoded.document, decoded.message.token)
+                continue
+            room = self._dispatch(decoded)
+            while room is not None and room.is_congested:
+                await room.wait_uncongested()
 
-    async def _dispatch(self, frame: bytes) -> None:
-        try:
-            decoded = decode_frame(frame)
-        except ProtocolError as exc:
-            raise MalformedMessage(f"malformed hocuspocus message: {exc}") from exc
-        if isinstance(decoded, PongMessage):
-            return  # A pong: the socket is alive, nothing to do.
-        name, message = decoded.document, decoded.message
-        if isinstance(message, TokenMessage):
-            await self._authenticate(name, message.token)
+    def _receive_direct(self, frame: bytes) -> None:
+        """A frame from the direct lane, inside the protocol's callback."""
+        if self.close_code is not None:
             return
+        try:
+            decoded = _decode(frame)
+            if decoded is None:
+                return
+            if self._inbox or isinstance(decoded.message, TokenMessage):
+                # Authenticating takes I/O: it and what follows wait their turn, in order.
+                self._inbox.append(decoded)
+                if len(self._inbox) == 1 and self._task_group is not None:
+                    self._task_group.start_soon(self._drain_inbox)
+                return
+            self._dispatch(decoded)
+        except PalabreError as exc:
+            log.warning("closing hocuspocus socket: %s", exc.detail)
+            self.request_close(exc.close_code, exc.close_reason)
+
+    async def _drain_inbox(self) -> None:
+        try:
+            while self._inbox:
+                decoded = self._inbox[0]
+                if isinstance(decoded.message, TokenMessage):
+                    await self._authenticate(decoded.document, decoded.message.token)
+                else:
+                    self._dispatch(decoded)
+                self._inbox.popleft()
+        except PalabreError as exc:
+            log.warning("closing hocuspocus socket: %s", exc.detail)
+            self.request_close(exc.close_code, exc.close_reason)
+
+    def _dispatch(self, decoded: Frame) -> Room | None:
+        """Handle a frame other than authentication; returns the room it went to."""
+        name, message = decoded.document, decoded.message
         joined = self.documents.get(name)
         if joined is None:
             if not isinstance(message, CloseMessage):
                 self.send(encode_permission_denied(name, "authenticate this document first"))
-            return
+            return None
         connection, room = joined
         if isinstance(message, CloseMessage):
             self._leave(name)
-        elif isinstance(message, StatelessMessage):
-            hook = self._endpoint.on_stateless
-            if hook is not None:
-                hook(name, connection.principal, message.payload)
-        else:
-            if connection.close_code is not None:
-                return
-            connection.receive(frame[decoded.body :])
-            while room.is_congested:
-                await room.wait_uncongested()
+            return None
+        if isinstance(message, StatelessMessage):
+            self._stateless(connection, room, message.payload)
+        elif connection.close_code is None:
+            connection.receive(decoded.y_message)
+        return room
+
+    def _stateless(self, sender: HocuspocusConnection, room: Room, payload: str) -> None:
+        """Hand a stateless message to the hook (`server.stateless`), if one is set."""
+        hook = self._endpoint.on_stateless
+        if hook is None:
+            return
+        name = sender.doc_id
+
+        def reply(answer: str) -> None:
+            sender.send_stateless(encode_stateless(name, answer))
+
+        def broadcast(answer: str) -> None:
+            message = encode_stateless(name, answer)
+            for other in list(room.connections):
+                if other is not sender and isinstance(other, HocuspocusConnection):
+                    other.send_stateless(message)
+
+        event = StatelessEvent(name, sender.principal, sender.may_edit, payload, reply, broadcast)
+        try:
+            result = hook(event)
+        except Exception:
+            log.exception("stateless hook failed", extra={"doc_id": name})
+            return
+        if inspect.isawaitable(result) and self._task_group is not None:
+            self._task_group.start_soon(_await_hook, result, name)
 
     async def _authenticate(self, name: str, token: str) -> None:
         endpoint = self._endpoint
@@ -295,6 +406,26 @@ class HocuspocusSocket:
         connection, room = self.documents.pop(name)
         self._endpoint.hub.leave(room, connection)
         connection.close_outbound()
+
+
+async def _await_hook(result: Awaitable[None], doc_id: str) -> None:
+    try:
+        await result
+    except Exception:
+        log.exception("stateless hook failed", extra={"doc_id": doc_id})
+
+
+def _decode(frame: bytes) -> Frame | None:
+    """A client frame; ``None`` for a pong (the socket is alive, nothing to do).
+
+    Raises:
+        MalformedMessage: the frame breaks the protocol.
+    """
+    try:
+        decoded = decode_frame(frame)
+    except ProtocolError as exc:
+        raise MalformedMessage(f"malformed hocuspocus message: {exc}") from exc
+    return None if isinstance(decoded, PongMessage) else decoded
 
 
 class HocuspocusEndpoint:

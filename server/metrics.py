@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -65,6 +72,8 @@ class Metrics:
             "palabre_documents_loaded", "Documents held in memory", registry=reg
         )
         reg.register(self.hot)
+        # process_cpu_seconds_total, process_resident_memory_bytes, ... (Linux /proc).
+        ProcessCollector(registry=reg)
         self.commit_seconds = Histogram(
             "palabre_commit_seconds",
             "Time to commit a batch of updates to storage",

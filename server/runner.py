@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 
 import anyio
 import uvicorn
@@ -16,9 +17,13 @@ from server.settings import Settings
 class PalabreServer(uvicorn.Server):
     """uvicorn's server plus a `ready` event set once it accepts connections."""
 
-    def __init__(self, config: uvicorn.Config, *, announce: bool = False) -> None:
+    def __init__(
+        self, config: uvicorn.Config, *, announce: bool = False,
+        welcome: Callable[[str], str] | None = None,
+    ) -> None:
         super().__init__(config)
         self._announce = announce
+        self._welcome = welcome
         self._ready: anyio.Event | None = None
         self.url = ""
 
@@ -37,6 +42,8 @@ class PalabreServer(uvicorn.Server):
             self.url = f"http://{host}:{port}"
             if self._announce:
                 print(f"palabre serving on {self.url}", flush=True)
+                if self._welcome is not None:
+                    print(self._welcome(self.url), flush=True)
         self.ready.set()
 
 
@@ -46,11 +53,13 @@ def build_server(
     app: Starlette | None = None,
     announce: bool = False,
     direct_lane: bool = True,
+    welcome: Callable[[str], str] | None = None,
 ) -> PalabreServer:
     """A server for `settings` (and `app`, built from them by default), not yet started.
 
     Without `direct_lane`, sockets run on uvicorn's stock protocol through plain ASGI
-    (what any other ASGI server gives the app).
+    (what any other ASGI server gives the app). When announcing, `welcome(url)` is a
+    line printed after the URL (the facilitator link).
     """
     config = uvicorn.Config(
         app if app is not None else create_app(settings),
@@ -64,4 +73,4 @@ def build_server(
         access_log=False,
         timeout_graceful_shutdown=10,
     )
-    return PalabreServer(config, announce=announce)
+    return PalabreServer(config, announce=announce, welcome=welcome)

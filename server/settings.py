@@ -84,6 +84,9 @@ class Settings:
     """How often the iCalendar feeds of agenda documents are imported; 0: never on a schedule."""
     agenda_fetch_timeout_seconds: float = 10.0
     """How long fetching one iCalendar feed may take."""
+    stateless_hook: str = ""
+    """``package.module:attribute`` receiving Hocuspocus stateless messages (`server.stateless`);
+    ``server.stateless:relay`` relays them to the document's other clients; empty: dropped."""
 
     def relay_interval(self, clients: int) -> float:
         """Least time between two relays of a busy document with `clients` connected."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -55,6 +55,14 @@ class ApiContext:
     """Where webhook events go; ``None``: nowhere."""
     data: DataDocuments | None = None
     """Structured documents; ``None``: only text documents can be created."""
+    governance_changed: Callable[[str], Awaitable[None]] | None = None
+    """Called with a document id after a freeze, unfreeze, snapshot or adoption stands."""
+
+
+async def governance_changed(context: ApiContext, doc_id: str) -> None:
+    """Tell the context that `doc_id`'s governance state changed (live pages follow)."""
+    if context.governance_changed is not None:
+        await context.governance_changed(doc_id)
 
 
 async def caller(request: Request, context: ApiContext) -> Principal:

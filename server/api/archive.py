@@ -27,6 +27,7 @@ from server.api._common import (
     JsonObject,
     caller,
     doc_id_of,
+    governance_changed,
     live_document,
     only_fields,
     read_json,
@@ -117,6 +118,7 @@ class Archives:
             )
         if self._context.notify is not None:
             self._context.notify(WebhookEvent.SNAPSHOT_CREATED, doc_id, _audit_detail(snapshot))
+        await governance_changed(self._context, doc_id)
         response = JSONResponse(snapshot_json(snapshot, principal), status_code=201)
         response.headers["Location"] = f"{request.url.path.rstrip('/')}/{snapshot.snapshot_id}"
         return response

@@ -25,6 +25,7 @@ from server.api._common import (
     JsonObject,
     caller,
     doc_id_of,
+    governance_changed,
     int_param,
     live_document,
     only_fields,
@@ -61,12 +62,14 @@ def governance_routes(context: ApiContext, governance: Governance) -> list[BaseR
         comments_open = _flag(body, "comments_open")
         with storage_errors(doc_id):
             state = await governance.freeze(doc_id, principal, comments_open=comments_open)
+        await governance_changed(context, doc_id)
         return JSONResponse(freeze_json(state))
 
     async def unfreeze(request: Request) -> Response:
         principal, doc_id = await checked(request, Action.FREEZE)
         with storage_errors(doc_id):
             state = await governance.unfreeze(doc_id, principal)
+        await governance_changed(context, doc_id)
         return JSONResponse(freeze_json(state))
 
     async def adopt(request: Request) -> Response:
@@ -96,11 +99,13 @@ def governance_routes(context: ApiContext, governance: Governance) -> list[BaseR
             if not before.frozen:  # nothing adopted: undo the freeze this call made
                 with storage_errors(doc_id):
                     await governance.unfreeze(doc_id, principal)
+            await governance_changed(context, doc_id)
             raise
         detail: JsonObject = {"snapshot_id": snapshot.snapshot_id, "number": snapshot.number,
                               "stage": snapshot.stage, "label": snapshot.label,
                               "hash": snapshot.content_hash}
         await record(archive, doc_id, "document.adopted", principal, detail)
+        await governance_changed(context, doc_id)
         if context.notify is not None:
             context.notify(WebhookEvent.SNAPSHOT_CREATED, doc_id, {**detail, "adopted": True})
         response = JSONResponse(snapshot_json(snapshot, principal), status_code=201)

@@ -29,6 +29,7 @@ from crdt.protocol import (
     SyncStep,
     encode_awareness,
     encode_query_awareness,
+    encode_sync_step1,
     encode_sync_update,
     encode_varstring,
 )
@@ -44,22 +45,28 @@ def test_y_messages_are_the_y_websocket_message_after_the_name() -> None:
     ):
         frame = prefix(NAME) + y_message
         decoded = decode_frame(frame)
-        assert decoded == Frame(NAME, expected, len(encode_varstring(NAME)))
-        assert frame[decoded.body :] == y_message
+        assert decoded == Frame(NAME, expected, y_message)
+
+
+def test_a_sync_reply_is_read_as_a_sync_message() -> None:
+    # @hocuspocus/server accepts type 4 from clients as sync: a step 1 answered with step 2.
+    step1 = encode_sync_step1(b"\x00")
+    decoded = decode_frame(prefix(NAME) + b"\x04" + step1[1:])
+    assert decoded == Frame(NAME, SyncMessage(SyncStep.STEP1, b"\x00"), step1)
 
 
 def test_token_with_and_without_the_provider_version() -> None:
     token = prefix(NAME) + b"\x02\x00" + encode_varstring("jeton-é")
     assert decode_frame(token + encode_varstring("4.8.0")) == Frame(
-        NAME, TokenMessage("jeton-é", "4.8.0"), -1
+        NAME, TokenMessage("jeton-é", "4.8.0")
     )
-    assert decode_frame(token) == Frame(NAME, TokenMessage("jeton-é", ""), -1)
+    assert decode_frame(token) == Frame(NAME, TokenMessage("jeton-é", ""))
 
 
 def test_stateless_close_and_pong() -> None:
     stateless = prefix(NAME) + b"\x05" + encode_varstring("«salut»")
-    assert decode_frame(stateless) == Frame(NAME, StatelessMessage("«salut»"), -1)
-    assert decode_frame(prefix(NAME) + b"\x07") == Frame(NAME, CloseMessage(), -1)
+    assert decode_frame(stateless) == Frame(NAME, StatelessMessage("«salut»"))
+    assert decode_frame(prefix(NAME) + b"\x07") == Frame(NAME, CloseMessage())
     assert decode_frame(PONG) == PongMessage()
 
 
@@ -84,7 +91,7 @@ def test_server_messages_use_utf8_byte_lengths() -> None:
         b"\x05abc",  # name shorter than its length
         b"\x02\xc3",  # truncated UTF-8 name
         b"\x01a",  # no type
-        b"\x01a\x04",  # unknown type
+        b"\x01a\x06",  # unknown type
         b"\x01a\x08\x01",  # sync status is sent by the server only
         b"\x01a\x02\x02\x00",  # authenticated is sent by the server only
         b"\x01a\x02\x00",  # token missing

@@ -26,6 +26,8 @@ class ServerProcess:
     process: Process
     url: str
     data_dir: Path
+    output: str = ""
+    """What the server printed on stdout up to and including its URL line's chunk."""
 
     def token(self, role: str = "member", name: str = "Zoé Lefèvre") -> str:
         """A token signed with this server's secret."""
@@ -67,7 +69,7 @@ async def server_process(data_dir: Path, *options: str) -> AsyncIterator[ServerP
                 chunk = await process.stdout.receive()
                 buffer += chunk
         line = buffer.decode().split(READY_PREFIX, 1)[1].splitlines()[0].strip()
-        yield ServerProcess(process, line, data_dir)
+        yield ServerProcess(process, line, data_dir, buffer.decode())
     finally:
         if process.returncode is None:
             process.kill()

@@ -9,8 +9,8 @@ wait is on a peer's event or a Doc observer, under `fail_after`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -19,6 +19,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from crdt.protocol import encode_varstring
+from server.stateless import StatelessEvent
 from storage.memory import MemoryDocumentStore
 from tests.conftest import RunningServer, ServerFactory
 from tests.e2e.test_node_ywebsocket import (
@@ -98,12 +99,17 @@ def hocuspocus_peer() -> HocuspocusPeerFactory:
     return peer_launcher(HocuspocusPeer, PEER_SCRIPT, PACKAGES)
 
 
+LANES = pytest.mark.parametrize("direct_lane", [True, False], ids=["direct-lane", "asgi"])
+"""Both ways a socket runs: palabre's uvicorn protocol, or plain ASGI."""
+
+
+@LANES
 async def test_provider_multiplexes_a_text_and_its_annotations_with_awareness(
-    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory
+    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory, direct_lane: bool
 ) -> None:
     text, notes = "charte", "charte.annotations"
     async with (
-        start_server() as server,
+        start_server(direct_lane=direct_lane) as server,
         hocuspocus_peer("zoé") as zoe,
         hocuspocus_peer("karim") as karim,
     ):
@@ -167,11 +173,12 @@ async def test_bad_token_fails_authentication_and_a_citizen_is_read_only(
         assert await zoe.text_of(doc) == "Texte adopté. Fin."
 
 
+@LANES
 async def test_hocuspocus_and_y_websocket_clients_converge(
-    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory
+    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory, direct_lane: bool
 ) -> None:
     doc = "charte-mixte"
-    async with start_server() as server, hocuspocus_peer("zoé") as zoe:
+    async with start_server(direct_lane=direct_lane) as server, hocuspocus_peer("zoé") as zoe:
         await zoe.connect(server)
         await zoe.open_synced(doc, server.token(name="Zoé"))
         async with python_client(server, doc) as python:
@@ -185,7 +192,8 @@ async def test_hocuspocus_and_y_websocket_clients_converge(
     "frame",
     [
         b"\xff\xff\xff\xff\xff\xff\xff\xff\xff",  # name length: an overlong varint
-        encode_varstring("charte-mixte") + b"\x04",  # unknown type
+        encode_varstring("charte-mixte") + b"\x06",  # unknown type
+        encode_varstring("charte-mixte") + b"\x04",  # sync reply without its sync message
         encode_varstring("charte-mixte") + b"\x02\x02" + encode_varstring("read-write"),
         encode_varstring("charte-mixte") + b"\x00\x02\x05ab",  # truncated update
         encode_varstring("charte-mixte") + b"\x07\x00",  # trailing byte after close
@@ -209,12 +217,16 @@ async def test_malformed_frame_closes_only_that_socket_with_1002(
         assert not [event for event in zoe.events if event["event"] == "close"]
 
 
+@LANES
 async def test_sync_status_is_sent_only_once_the_update_is_stored(
-    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory
+    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory, direct_lane: bool
 ) -> None:
     doc = "charte-lente"
     store = MemoryDocumentStore()
-    async with start_server(store=store) as server, hocuspocus_peer("zoé") as zoe:
+    async with (
+        start_server(store=store, direct_lane=direct_lane) as server,
+        hocuspocus_peer("zoé") as zoe,
+    ):
         await zoe.connect(server)
         await zoe.open_synced(doc, server.token(name="Zoé"))
         await zoe.wait_stored(doc)
@@ -238,3 +250,81 @@ async def test_socket_closes_with_4401_when_a_token_expires(
         since = zoe.mark()
         await zoe.open_synced("charte-breve", server.token(name="Zoé", ttl=2))
         await zoe.wait_event("close", since, code=4401)
+
+
+def answer_in_capitals(event: StatelessEvent) -> None:
+    """A stateless hook for the tests: answers the sender, tells the others who spoke."""
+    event.reply(json.dumps({"to": event.principal, "echo": event.payload.upper(),
+                            "can_edit": event.can_edit}))
+    event.broadcast(json.dumps({"from": event.principal}))
+
+
+@asynccontextmanager
+async def zoe_and_karim_on(
+    doc: str, start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory,
+    **settings: Any,
+) -> AsyncIterator[tuple[HocuspocusPeer, HocuspocusPeer]]:
+    """Two members' providers synced on `doc`, on a server with `settings`."""
+    async with (
+        start_server(**settings) as server,
+        hocuspocus_peer("zoé") as zoe,
+        hocuspocus_peer("karim") as karim,
+    ):
+        for peer, name in ((zoe, "Zoé"), (karim, "Karim")):
+            await peer.connect(server)
+            await peer.open_synced(doc, server.token(name=name))
+        yield zoe, karim
+
+
+async def test_stateless_messages_are_relayed_by_the_built_in_hook(
+    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory
+) -> None:
+    doc = "charte-signaux"
+    async with zoe_and_karim_on(
+        doc, start_server, hocuspocus_peer, stateless_hook="server.stateless:relay"
+    ) as (zoe, karim):
+        since = karim.mark()
+        await zoe.request("sendStateless", name=doc, payload='{"main levée": "Zoé"}')
+        await karim.wait_event("stateless", since, doc=doc, payload='{"main levée": "Zoé"}')
+        # Not echoed to the sender: her text edit, sent after, arrives with no stateless before.
+        since = zoe.mark()
+        await karim.insert_in(doc, "vu")
+        await zoe.wait_text_of(doc, "vu")
+        assert not [e for e in zoe.events[since:] if e["event"] == "stateless"]
+
+
+async def test_a_configured_hook_answers_the_sender_and_reaches_readers(
+    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory
+) -> None:
+    doc = "charte-signaux-2"
+    hook = f"{__name__}:answer_in_capitals"
+    async with (
+        start_server(stateless_hook=hook) as server,
+        hocuspocus_peer("citoyenne") as citizen,
+        hocuspocus_peer("zoé") as zoe,
+    ):
+        await citizen.connect(server)
+        assert await citizen.open_synced(doc, server.token("citizen", "Inès")) == "readonly"
+        await zoe.connect(server)
+        await zoe.open_synced(doc, server.token(name="Zoé"))
+        since_citizen, since_zoe = citizen.mark(), zoe.mark()
+        await citizen.request("sendStateless", name=doc, payload="je lève la main")
+        answer = await citizen.wait_event("stateless", since_citizen, doc=doc)
+        assert json.loads(answer["payload"]) == {
+            "to": "ines", "echo": "JE LÈVE LA MAIN", "can_edit": False,
+        }
+        told = await zoe.wait_event("stateless", since_zoe, doc=doc)
+        assert json.loads(told["payload"]) == {"from": "ines"}
+
+
+async def test_without_a_hook_stateless_messages_go_nowhere(
+    start_server: ServerFactory, hocuspocus_peer: HocuspocusPeerFactory
+) -> None:
+    doc = "charte-silence"
+    async with zoe_and_karim_on(doc, start_server, hocuspocus_peer) as (zoe, karim):
+        since = karim.mark()
+        await zoe.request("sendStateless", name=doc, payload="personne ne l'entend")
+        # A relayed stateless would reach Karim before Zoé's later edit does.
+        await zoe.insert_in(doc, "après")
+        await karim.wait_text_of(doc, "après")
+        assert not [e for e in karim.events[since:] if e["event"] == "stateless"]

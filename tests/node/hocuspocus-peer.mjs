@@ -9,7 +9,7 @@
 // `open`: each is a `HocuspocusProvider` attached to it.
 //
 // Commands: connect {url}, open {name, token, field?}, insert {name, text},
-// setAwareness {name, user}, getText {name}, getAwarenessNames {name}, getState {name},
+// setAwareness {name, user}, sendStateless {name, payload}, getText {name}, getAwarenessNames {name}, getState {name},
 // quit.
 // Events: ready, status {status}, close {code, reason}, authenticated {doc, scope},
 // authentication-failed {doc, reason}, synced {doc}, text-changed {doc, text, local},
@@ -79,6 +79,10 @@ const commands = {
   },
   setAwareness: ({ name, user }) => {
     documentOf(name).provider.setAwarenessField('user', user)
+    return {}
+  },
+  sendStateless: ({ name, payload }) => {
+    documentOf(name).provider.sendStateless(payload)
     return {}
   },
   getText: ({ name }) => ({ text: documentOf(name).text.toString() }),

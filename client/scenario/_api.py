@@ -1,0 +1,103 @@
+"""The API calls a whole assembly needs beyond `PalabreApi`: stages, freeze, adoption.
+
+Also patient with the server's rate limit: a scenario drives hundreds of requests with a
+handful of tokens, so a ``429`` is waited out (with back-off) instead of failing the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal, cast
+
+import anyio
+import httpx
+
+from client.api import ApiError, JsonObject, PalabreApi
+
+SnapshotFormat = Literal["md", "html", "text", "json", "yjs"]
+SNAPSHOT_FORMATS: tuple[SnapshotFormat, ...] = ("md", "html", "text", "json", "yjs")
+_RATE_LIMITED = 429
+_MAX_WAITS = 12
+
+
+class AssemblyApi(PalabreApi):
+    """`PalabreApi` plus snapshots, stages, freeze and adoption; waits out rate limits."""
+
+    async def _call(
+        self, method: str, path: str, *, json: JsonObject | None = None,
+        params: Mapping[str, str | int] | None = None,
+    ) -> httpx.Response:
+        delay = 0.25
+        for attempt in range(_MAX_WAITS + 1):
+            try:
+                return await super()._call(method, path, json=json, params=params)
+            except ApiError as exc:
+                if exc.status != _RATE_LIMITED or attempt == _MAX_WAITS:
+                    raise
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 4.0)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def create_snapshot(self, doc_id: str, label: str, stage: str) -> JsonObject:
+        """Archive the live text as a stage (facilitators); the snapshot's metadata.
+
+        Raises:
+            ApiError: refused.
+        """
+        response = await self._call("POST", f"/documents/{doc_id}/snapshots",
+                                    json={"label": label, "stage": stage})
+        return _object(response)
+
+    async def list_snapshots(self, doc_id: str) -> list[JsonObject]:
+        """Every snapshot of a document by number, without content.
+
+        Raises:
+            ApiError: refused.
+        """
+        body = _object(await self._call("GET", f"/documents/{doc_id}/snapshots"))
+        return cast(list[JsonObject], body["snapshots"])
+
+    async def list_stages(self, doc_id: str) -> list[JsonObject]:
+        """The document's stages in order, each with its snapshots.
+
+        Raises:
+            ApiError: refused.
+        """
+        body = _object(await self._call("GET", f"/documents/{doc_id}/stages"))
+        return cast(list[JsonObject], body["stages"])
+
+    async def snapshot_content(self, doc_id: str, snapshot_id: str, fmt: SnapshotFormat) -> bytes:
+        """A snapshot's content in one format, as the raw bytes served.
+
+        Raises:
+            ApiError: refused.
+        """
+        path = f"/documents/{doc_id}/snapshots/{snapshot_id}/content"
+        return (await self._call("GET", path, params={"format": fmt})).content
+
+    async def freeze(self, doc_id: str, *, comments_open: bool = False) -> JsonObject:
+        """Freeze the text (facilitators); the freeze state.
+
+        Raises:
+            ApiError: refused.
+        """
+        response = await self._call("POST", f"/documents/{doc_id}/freeze",
+                                    json={"comments_open": comments_open})
+        return _object(response)
+
+    async def adopt(self, doc_id: str, label: str, *, comments_open: bool = True) -> JsonObject:
+        """Freeze and archive the adopted version (facilitators); its snapshot.
+
+        Raises:
+            ApiError: refused.
+        """
+        response = await self._call("POST", f"/documents/{doc_id}/adopt",
+                                    json={"label": label, "comments_open": comments_open})
+        return _object(response)
+
+
+def _object(response: httpx.Response) -> JsonObject:
+    value = response.json()
+    if not isinstance(value, dict):
+        raise ApiError(response.status_code, "bad_response", "expected a JSON object")
+    return value

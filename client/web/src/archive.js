@@ -1,0 +1,142 @@
+// Stages: the timeline of snapshots (live from the `governance` map), a read-only view of
+// any snapshot, the diff of two versions, and the facilitators' buttons.
+import { api, docPath } from './api.js'
+import { clear, h } from './dom.js'
+import { lang, t } from './i18n.js'
+import { canModerate } from './session.js'
+
+export class Archive {
+  constructor ({ docId, user, panel, viewer, onError, allowLive }) {
+    this.docId = docId
+    this.user = user
+    this.panel = panel
+    this.viewer = viewer // { show(title, node), hide() }
+    this.onError = onError
+    this.allowLive = allowLive
+    this.state = { frozen: false, comments_open: false, snapshots: [], adopted: null }
+    this.confirmingAdoption = false
+    this.render()
+  }
+
+  update (state) {
+    this.state = { ...this.state, ...state }
+    this.render()
+  }
+
+  render () {
+    const panel = clear(this.panel)
+    panel.append(h('h2', { id: 'archive-heading' }, t.archive))
+    if (canModerate(this.user)) panel.append(this.renderControls())
+    panel.append(h('h3', {}, t.timeline))
+    const snapshots = this.state.snapshots || []
+    if (!snapshots.length) panel.append(h('p', { class: 'hint' }, t.noSnapshots))
+    const stages = new Map()
+    for (const snapshot of snapshots) {
+      if (!stages.has(snapshot.stage)) stages.set(snapshot.stage, [])
+      stages.get(snapshot.stage).push(snapshot)
+    }
+    const timeline = h('ol', { class: 'timeline', 'aria-label': t.timeline })
+    for (const [stage, members] of stages) {
+      timeline.append(h('li', { class: 'stage' },
+        h('span', { class: 'stage-name' }, stage),
+        h('ol', {}, members.map((snapshot) => h('li', { class: 'snapshot', 'data-snapshot': snapshot.id },
+          h('button', { type: 'button', class: 'link', onClick: () => this.open(snapshot) },
+            t.snapshotOf(snapshot.number, snapshot.label)),
+          snapshot.adopted ? h('span', { class: 'badge adopted' }, t.adopted) : null,
+          h('small', {}, ` ${new Date(snapshot.created_at * 1000).toLocaleString(lang, { dateStyle: 'short', timeStyle: 'short' })}`,
+            snapshot.created_by_name ? ` · ${snapshot.created_by_name}` : ''))))))
+    }
+    panel.append(timeline)
+    if (snapshots.length + (this.allowLive ? 1 : 0) >= 2) panel.append(this.renderCompare(snapshots))
+  }
+
+  renderCompare (snapshots) {
+    const options = (selected) => [
+      ...snapshots.map((s) => h('option', { value: s.id, selected: s.id === selected }, t.snapshotOf(s.number, s.label))),
+      this.allowLive ? h('option', { value: 'live', selected: selected === 'live' }, t.live) : null,
+    ]
+    const last = snapshots[snapshots.length - 1]
+    const defaultFrom = this.allowLive ? last?.id : snapshots[snapshots.length - 2]?.id
+    const defaultTo = this.allowLive ? 'live' : last?.id
+    const from = h('select', { id: 'diff-from', name: 'from' }, options(defaultFrom))
+    const to = h('select', { id: 'diff-to', name: 'to' }, options(defaultTo))
+    const form = h('form', { class: 'compare', 'aria-labelledby': 'compare-heading' },
+      h('h3', { id: 'compare-heading' }, t.compare),
+      h('label', { for: 'diff-from' }, t.from), from,
+      h('label', { for: 'diff-to' }, t.to), to,
+      h('button', { type: 'submit' }, t.showDiff))
+    form.addEventListener('submit', (event) => {
+      event.preventDefault()
+      this.diff(from.value, to.value, from.selectedOptions[0].textContent, to.selectedOptions[0].textContent)
+    })
+    return form
+  }
+
+  renderControls () {
+    const label = h('input', { id: 'snapshot-label', name: 'label', required: true, maxlength: 500 })
+    const stage = h('input', { id: 'snapshot-stage', name: 'stage', required: true, maxlength: 500 })
+    stage.value = this.state.stage || ''
+    const form = h('form', { class: 'facilitation', 'aria-labelledby': 'facilitation-heading' },
+      h('h3', { id: 'facilitation-heading' }, t.facilitation),
+      h('label', { for: 'snapshot-label' }, t.snapshotLabel), label,
+      h('label', { for: 'snapshot-stage' }, t.snapshotStage), stage,
+      h('button', { type: 'submit', 'data-action': 'snapshot' }, t.takeSnapshot))
+    form.addEventListener('submit', (event) => {
+      event.preventDefault()
+      this.run(() => api(`${docPath(this.docId)}/snapshots`, {
+        method: 'POST', body: { label: label.value.trim(), stage: stage.value.trim() },
+      }))
+    })
+    const frozen = this.state.frozen
+    const freeze = h('button', {
+      type: 'button',
+      'data-action': frozen ? 'unfreeze' : 'freeze',
+      onClick: () => this.run(() => api(`${docPath(this.docId)}/${frozen ? 'unfreeze' : 'freeze'}`, {
+        method: 'POST', body: frozen ? undefined : { comments_open: true },
+      })),
+    }, frozen ? t.unfreeze : t.freeze)
+    const adopt = h('button', {
+      type: 'button',
+      'data-action': 'adopt',
+      class: this.confirmingAdoption ? 'danger' : '',
+      onClick: () => {
+        if (!this.confirmingAdoption) { this.confirmingAdoption = true; this.render(); this.panel.querySelector('[data-action=adopt]').focus(); return }
+        this.confirmingAdoption = false
+        this.run(() => api(`${docPath(this.docId)}/adopt`, { method: 'POST', body: { comments_open: true } }))
+      },
+    }, this.confirmingAdoption ? t.confirmAdopt : t.adopt)
+    return h('div', { class: 'controls' }, form, h('div', { class: 'actions' }, freeze, adopt))
+  }
+
+  async open (snapshot, { focus = true } = {}) {
+    await this.run(async () => {
+      const html = await api(`${docPath(this.docId)}/snapshots/${encodeURIComponent(snapshot.id)}/content?format=html`, { raw: true })
+      const body = h('div', { class: 'prose archived', 'data-snapshot': snapshot.id })
+      body.innerHTML = html // rendered and escaped by the server from the stored text
+      this.viewer.show(`${t.readonlyVersion} · ${t.snapshotOf(snapshot.number, snapshot.label)}`, body, { focus })
+    })
+  }
+
+  async diff (from, to, fromLabel, toLabel) {
+    await this.run(async () => {
+      const query = `from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`
+      const [summary, html] = await Promise.all([
+        api(`${docPath(this.docId)}/diff?${query}`),
+        api(`${docPath(this.docId)}/diff?${query}&format=html`, { raw: true }),
+      ])
+      const body = h('div', { class: 'diff-view' }, h('p', { class: 'summary' }, t.diffSummary(summary.summary)))
+      const blocks = h('div', { class: 'prose' })
+      blocks.innerHTML = html // escaped by the server (`crdt.diff.diff_html`)
+      body.append(blocks)
+      this.viewer.show(`${fromLabel} → ${toLabel}`, body)
+    })
+  }
+
+  async run (action) {
+    try {
+      await action()
+    } catch (error) {
+      this.onError(error)
+    }
+  }
+}

@@ -1,0 +1,59 @@
+// The token: taken from ?token= once, kept in sessionStorage, read for the UI only
+// (the server checks every right).
+const KEY = 'palabre.token'
+
+export function adoptTokenFromAddress () {
+  const url = new URL(window.location.href)
+  const token = url.searchParams.get('token')
+  if (token) {
+    sessionStorage.setItem(KEY, token.trim())
+    url.searchParams.delete('token')
+    window.history.replaceState(null, '', url.pathname + url.search + url.hash)
+  }
+}
+
+export function setToken (token) {
+  if (token) sessionStorage.setItem(KEY, token.trim())
+  else sessionStorage.removeItem(KEY)
+}
+
+export function readToken () {
+  return sessionStorage.getItem(KEY)
+}
+
+function decodePayload (token) {
+  const part = token.split('.')[1]
+  if (!part) throw new Error('not a JWT')
+  const base64 = part.replace(/-/g, '+').replace(/_/g, '/')
+  const bytes = Uint8Array.from(atob(base64 + '='.repeat((4 - base64.length % 4) % 4)), (c) => c.charCodeAt(0))
+  return JSON.parse(new TextDecoder().decode(bytes))
+}
+
+// Who the page thinks it is: {token, sub, name, role, expired, invalid}.
+export function currentUser () {
+  const token = readToken()
+  if (!token) return { token: null, sub: null, name: null, role: 'public' }
+  try {
+    const claims = decodePayload(token)
+    const expired = typeof claims.exp === 'number' && claims.exp * 1000 < Date.now()
+    return { token, sub: claims.sub, name: claims.name || claims.sub, role: claims.role || 'public', expired }
+  } catch {
+    return { token, sub: null, name: null, role: 'public', invalid: true }
+  }
+}
+
+export function canEdit (user) {
+  return user.role === 'member' || user.role === 'facilitator'
+}
+
+export function canModerate (user) {
+  return user.role === 'facilitator'
+}
+
+const PALETTE = ['#c0392b', '#2874a6', '#1e8449', '#8e44ad', '#b9770e', '#117a65', '#a04000', '#2e4053']
+
+export function colourOf (name) {
+  let hash = 0
+  for (const ch of name || '?') hash = (hash * 31 + ch.codePointAt(0)) >>> 0
+  return PALETTE[hash % PALETTE.length]
+}

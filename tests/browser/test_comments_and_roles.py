@@ -1,0 +1,133 @@
+"""Paragraph comments between pages, a citizen's read-only page, a freeze reaching every page."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.async_api import Page, expect
+
+from tests.browser.conftest import EditorsFactory, screenshot_path
+from tests.browser.test_coediting import TIMEOUT, block_texts, type_at_end_of
+
+ANY_ID = re.compile(r".+")
+
+
+async def paragraph_id(page: Page, text: str) -> str:
+    """The server-assigned id of the paragraph holding `text`."""
+    paragraph = page.locator(".ProseMirror p", has_text=text).first
+    await expect(paragraph).to_have_attribute("data-id", ANY_ID, timeout=TIMEOUT)
+    value = await paragraph.get_attribute("data-id")
+    assert value
+    return value
+
+
+async def connected(page: Page, state: str = "connected") -> None:
+    """Wait until the page's connection badge shows `state`."""
+    await expect(page.locator("#connection")).to_have_attribute("data-state", state,
+                                                                timeout=TIMEOUT)
+
+
+async def test_a_comment_posted_in_one_page_appears_in_the_others_margin(
+    editors: EditorsFactory,
+) -> None:
+    async with editors() as e:
+        alice = await e.open("member", "Amélie Poulain")
+        carla = await e.open("citizen", "Carla Dupré")
+        loic = await e.open("facilitator", "Loïc Ménard")
+        await connected(alice)
+        await connected(carla, "readonly")
+        await connected(loic)
+        target = await paragraph_id(alice, "Nancy")
+
+        await alice.locator(f".margin-button[data-paragraph='{target}']").click()
+        await alice.locator("form.new-comment textarea").fill("Qui décide, au juste ?")
+        await alice.locator("form.new-comment button[type=submit]").click()
+
+        in_carla = carla.locator(f".margin-button[data-paragraph='{target}']")
+        await expect(in_carla).to_have_text("1", timeout=TIMEOUT)
+        await in_carla.click()
+        await expect(carla.locator("#comments")).to_contain_text("Qui décide, au juste ?")
+        await expect(carla.locator("#comments .quote")).to_contain_text("Nancy")
+        await carla.locator("form.reply textarea").fill("Le conseil municipal, après avis.")
+        await carla.locator("form.reply button[type=submit]").click()
+
+        await expect(alice.locator("#comments li.reply")).to_contain_text(
+            "Le conseil municipal, après avis.", timeout=TIMEOUT)
+        await loic.locator(f".margin-button[data-paragraph='{target}']").click()
+        await loic.locator("#comments [data-action=resolve]").click()
+        await expect(alice.locator("#comments .badge.resolved")).to_be_visible(timeout=TIMEOUT)
+        await expect(alice.locator("#comments [data-action=resolve]")).to_have_count(0)
+        await alice.screenshot(path=screenshot_path("comments"))
+
+
+async def test_a_citizens_page_cannot_type_into_the_text(editors: EditorsFactory) -> None:
+    async with editors() as e:
+        carla = await e.open("citizen", "Carla Dupré")
+        await connected(carla, "readonly")
+        before = await block_texts(carla)
+        editable = carla.locator(".ProseMirror")
+        await expect(editable).to_have_attribute("contenteditable", "false")
+        await expect(carla.locator(".toolbar")).to_be_hidden()
+        await carla.locator(".ProseMirror p", has_text="Nancy").click()
+        await carla.keyboard.type("intrusion")
+        await carla.keyboard.press("Enter")
+        assert await block_texts(carla) == before
+        assert "intrusion" not in await editable.inner_text()
+
+
+async def test_a_freeze_from_the_facilitators_page_turns_every_other_page_read_only(
+    editors: EditorsFactory,
+) -> None:
+    async with editors() as e:
+        loic = await e.open("facilitator", "Loïc Ménard")
+        alice = await e.open("member", "Amélie Poulain")
+        carla = await e.open("citizen", "Carla Dupré")
+        await connected(loic)
+        await connected(alice)
+        await connected(carla, "readonly")
+
+        await loic.locator("[data-action=freeze]").click()
+        for page in (loic, alice, carla):
+            await connected(page, "frozen")
+            await expect(page.locator(".ProseMirror")).to_have_attribute(
+                "contenteditable", "false")
+            await expect(page.locator("#banner")).to_be_visible()
+        before = await block_texts(alice)
+        await alice.locator(".ProseMirror p", has_text="Nancy").click()
+        await alice.keyboard.type("gelé ?")
+        assert await block_texts(alice) == before
+
+        await loic.locator("[data-action=unfreeze]").click()
+        await connected(alice)
+        await type_at_end_of(alice, "Nancy", " Dégelé.")
+        await expect(loic.locator(".ProseMirror")).to_contain_text("Nancy. Dégelé.",
+                                                                   timeout=TIMEOUT)
+
+
+async def test_a_comment_can_be_posted_with_the_keyboard_alone(editors: EditorsFactory) -> None:
+    async with editors() as e:
+        carla = await e.open("citizen", "Carla Dupré", locale="en-GB")
+        alice = await e.open("member", "Amélie Poulain")
+        await connected(carla, "readonly")
+        await connected(alice)
+        target = await paragraph_id(carla, "Nancy")
+        margin = carla.locator(f".margin-button[data-paragraph='{target}']")
+        await expect(margin).to_have_attribute("aria-label", "Comment this paragraph")
+        await margin.focus()
+        await carla.keyboard.press("Enter")
+        field = carla.get_by_label("Your comment")
+        await expect(field).to_be_focused()
+        await carla.keyboard.type("Et les quartiers ?")
+        await carla.keyboard.press("Control+Enter")
+        await expect(alice.locator(f".margin-button[data-paragraph='{target}']")).to_have_text(
+            "1", timeout=TIMEOUT)
+        await expect(margin).to_have_attribute("aria-label", "1 comment on this paragraph",
+                                               timeout=TIMEOUT)
+
+
+async def test_a_token_for_other_documents_shows_access_refused(editors: EditorsFactory) -> None:
+    async with editors() as e:
+        page = await e.open("member", "Amélie Poulain", docs=["autre-*"])
+        await connected(page, "denied")
+        await expect(page.locator("#connection")).to_contain_text("4403")
+        await expect(page.locator(".ProseMirror")).to_have_attribute("contenteditable", "false")
