@@ -230,6 +230,39 @@ class PalabreApi:
         path = f"/documents/{doc_id}/annotations/{annotation_id}"
         return _object(await self._call("PATCH", path, json={"status": status}))
 
+    async def create_data_document(
+        self, doc_id: str, title: str, schema: str, *, data: JsonObject | None = None,
+        is_public: bool = False,
+    ) -> JsonObject:
+        """Create a structured document (facilitators) of a built-in `schema`; its metadata.
+
+        Raises:
+            ApiError: refused (`Invalid` when `data` breaks the schema).
+        """
+        body: JsonObject = {"id": doc_id, "title": title, "kind": "data", "schema": schema,
+                            "is_public": is_public}
+        if data is not None:
+            body["data"] = data
+        return _object(await self._call("POST", "/documents", json=body))
+
+    async def get_data(self, doc_id: str, *, theme: str | None = None) -> JsonObject:
+        """A data document's JSON (monitoring: only the entries tagged `theme`).
+
+        Raises:
+            ApiError: refused.
+        """
+        params = {"theme": theme} if theme is not None else None
+        return _object(await self._call("GET", f"/documents/{doc_id}/data", params=params))
+
+    async def patch_data(self, doc_id: str, patch: JsonObject) -> JsonObject:
+        """Merge `patch` (RFC 7396) into a data document; its new JSON.
+
+        Raises:
+            ApiError: refused (`Invalid` when the result breaks the schema,
+                `PermissionDenied` for a field the caller may not change).
+        """
+        return _object(await self._call("PATCH", f"/documents/{doc_id}/data", json=patch))
+
 
 def _object(response: httpx.Response) -> JsonObject:
     value = response.json()

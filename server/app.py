@@ -17,9 +17,14 @@ from starlette.types import Receive, Scope, Send
 
 from server import api
 from server.access import Access
+from server.agenda import AgendaImporter
+from server.api.data import DataApi
 from server.api.governance import governance_routes
 from server.api.webhooks import webhook_routes
+from server.data import DataDocuments
+from server.embed import embed_routes
 from server.endpoint import SyncEndpoint
+from server.files import FileStore
 from server.governance import Governance
 from server.governance_feed import GovernanceFeed
 from server.hocuspocus import HocuspocusEndpoint
@@ -109,6 +114,9 @@ def create_app(
         webhooks = store
     dispatcher = WebhookDispatcher(settings, webhooks, metrics)
     hub.on_commit = dispatcher.on_commit
+    data = DataDocuments(hub, catalog)
+    hub.load_guard = data.load_guard
+    agenda = AgendaImporter(settings, hub, catalog)
     documents = catalog
     feed = GovernanceFeed(catalog, documents, hub) if is_archive(catalog) else None
     context = api.ApiContext(
@@ -116,7 +124,10 @@ def create_app(
         max_body_bytes=max_body_bytes or settings.api_max_body_bytes,
         notify=dispatcher.notify, governance_changed=feed.announce if feed else None,
         seal=SecretSeal(load_or_create_secret(settings.data_dir)),
+        data=data,
     )
+    data_api = DataApi(context, data, FileStore(settings.data_dir / "files"), agenda,
+                       max_file_bytes=settings.max_file_bytes)
 
     governance = (
         Governance(catalog, hub, metrics, notify=dispatcher.notify,
@@ -138,7 +149,8 @@ def create_app(
         try:
             # Stopped in reverse: the hub's last commits still reach the dispatcher,
             # whose last deliveries are still recorded in the store.
-            async with the_store, dispatcher.running(), governance_running(), hub.running():
+            async with the_store, dispatcher.running(), governance_running(), hub.running(), \
+                    agenda.running():
                 yield
         finally:
             await access.aclose()
@@ -173,7 +185,8 @@ def create_app(
             Route("/metrics", metrics_endpoint),
             *webhook_routes(context, webhooks),
             *(governance_routes(context, governance) if governance else []),
-            Mount("/api", routes=api.routes(context)),
+            Mount("/api", routes=[*data_api.routes(), *api.routes(context)]),
+            *embed_routes(context),
             *web_routes(on_document_page=feed.announce_if_exists if feed else None),
         ],
         exception_handlers=dict(api.EXCEPTION_HANDLERS),

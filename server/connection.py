@@ -83,6 +83,7 @@ class Connection:
         "doc_id",
         "may_edit",
         "principal",
+        "role",
         "room",
     )
 
@@ -103,6 +104,8 @@ class Connection:
         self.connection_id = uuid4().hex[:12]
         self.doc_id = doc_id
         self.principal = principal
+        self.role: str | None = None
+        """The principal's role, for rooms whose writes are judged field by field (data)."""
         self.can_edit = can_edit
         self.may_edit = can_edit
         """What the principal's role allows; `can_edit` is also false while frozen."""
@@ -197,7 +200,11 @@ class Connection:
             if self._rate_limiter is not None and self._rate_limiter.take(self._rate_key) > 0:
                 raise RateLimited("too many updates: slow down, then reconnect")
             if self.can_edit:
-                room.submit(message.payload, self)
+                refusal = room.guard(room.doc, self, message.payload) if room.guard else None
+                if refusal is None:
+                    room.submit(message.payload, self)
+                else:
+                    self._deny(refusal)
             elif not is_empty_update(message.payload):
                 if room.is_frozen:
                     self._deny("document frozen: your changes were not applied")

@@ -149,6 +149,7 @@ class SyncEndpoint:
                 rate_limiter=self._update_limiter,
                 rate_key=principal_key(principal, address_of(scope)),
             )
+            connection.role = principal.role
             room = await self._hub.join(doc_id, connection)
         except PalabreError as exc:
             log.warning("refused socket: %s", exc.detail, extra={"doc_id": doc_id[:128]})

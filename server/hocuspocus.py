@@ -388,6 +388,7 @@ class HocuspocusSocket:
             rate_limiter=endpoint.update_limiter,
             rate_key=principal_key(principal, address_of(self._scope)),
         )
+        connection.role = principal.role
         scope = AuthScope.READ_WRITE if can_edit else AuthScope.READ_ONLY
         self.send(encode_authenticated(name, scope))
         try:

@@ -25,6 +25,8 @@ from storage.base import DocumentStore, StorageUnavailable
 log = logging.getLogger("palabre.hub")
 
 T = TypeVar("T")
+Guard = Callable[[Doc[Any], Connection, bytes], str | None]
+"""Judges a client update against the live document: ``None`` accepts, a reason refuses."""
 
 _SHUTDOWN_DEADLINE_SECONDS = 30.0
 _ID_CHECK_INTERVAL_SECONDS = 0.2
@@ -61,6 +63,11 @@ class Hub:
         self._closing = False
         self.load_freeze: Callable[[str], Awaitable[tuple[bool, bool]]] | None = None
         """Reads a text document's stored ``(frozen, comments_open)`` when its room loads.
+
+        Raises StorageUnavailable like a load (then no room is made)."""
+        self.load_guard: Callable[[str], Awaitable[Guard | None]] | None = None
+        """Reads what judges a document's client updates (data documents) when its room
+        loads; ``None`` accepts every update a socket may write.
 
         Raises StorageUnavailable like a load (then no room is made)."""
         self.on_denied: Callable[[str, str | None, str], None] | None = None
@@ -132,6 +139,9 @@ class Hub:
             frozen, comments_open = False, False
             if self.load_freeze is not None and not doc_id.endswith(ANNOTATIONS_SUFFIX):
                 frozen, comments_open = await self.load_freeze(doc_id)
+            guard = None
+            if self.load_guard is not None and not doc_id.endswith(ANNOTATIONS_SUFFIX):
+                guard = await self.load_guard(doc_id)
         except (StorageUnavailable, InvalidUpdate) as exc:
             loading.error = exc
             self._metrics.errors.labels(kind="load_failed").inc()
@@ -155,6 +165,7 @@ class Hub:
             is_frozen=frozen,
             comments_open=comments_open,
         )
+        room.guard = guard
         self._rooms[doc_id] = room
         self._metrics.documents_loaded.inc()
         self._task_group.start_soon(room.run, self._evicted)

@@ -12,6 +12,10 @@ socket and the HTTP API alike, so the rules below are the whole policy:
    through the API, so nobody edits ``D.annotations`` directly;
 5. on a frozen document nobody edits, facilitators included (they unfreeze
    first), and comments are taken only when the document keeps them open.
+
+Which fields of a ``data`` document each action covers (``history`` kept by the server,
+monitoring entries editable by their author only, themes for moderators) is in
+`server.data_rules`, which asks this table for the action it needs.
 """
 
 from __future__ import annotations
@@ -42,19 +46,21 @@ class Action(StrEnum):
     CREATE_DOCUMENT = "create_document"
     REGISTER_WEBHOOK = "register_webhook"
     READ_AUDIT = "read_audit"
+    CONTRIBUTE = "contribute"
+    """Add one's own entry to a data document open to contributions (monitoring)."""
 
 
 ROLE_ACTIONS: Final[Mapping[Role, frozenset[Action]]] = MappingProxyType({
-    Role.MEMBER: frozenset({Action.READ, Action.EDIT, Action.COMMENT}),
+    Role.MEMBER: frozenset({Action.READ, Action.EDIT, Action.COMMENT, Action.CONTRIBUTE}),
     Role.FACILITATOR: frozenset(Action),
-    Role.CITIZEN: frozenset({Action.READ, Action.COMMENT}),
+    Role.CITIZEN: frozenset({Action.READ, Action.COMMENT, Action.CONTRIBUTE}),
     Role.PUBLIC: frozenset({Action.READ}),
 })
 """What each role may do at most; the rules on documents below only take away."""
 
 _ONLY_ON_PUBLIC_DOCUMENTS: Final = frozenset({Role.PUBLIC})
 _NEVER_ON_ANNOTATIONS: Final = frozenset({Action.EDIT})
-_NEVER_WHEN_FROZEN: Final = frozenset({Action.EDIT})
+_NEVER_WHEN_FROZEN: Final = frozenset({Action.EDIT, Action.CONTRIBUTE})
 _OPEN_WHEN_FROZEN_IF_ALLOWED: Final = frozenset({Action.COMMENT})
 
 

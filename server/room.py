@@ -93,6 +93,12 @@ class Room:
         """Frozen: no client write is committed (loaded once with the room, then kept)."""
         self.comments_open = comments_open
         """While frozen, whether comments are still taken."""
+        self.guard: Callable[[Doc[Any], Connection, bytes], str | None] | None = None
+        """Judges each client update before it is queued: ``None`` accepts it, a reason
+        refuses it with ``permission-denied`` (data documents: schema and field rules)."""
+        self.watchers = 0
+        """Readers that follow the document without a socket (event streams): while
+        there are any, the room is not evicted."""
 
     # -- clients -------------------------------------------------------------------------
 
@@ -156,6 +162,16 @@ class Room:
         """Report a write refused to `connection` (for the audit log)."""
         if self._on_denied is not None:
             self._on_denied(self.doc_id, connection.principal, reason)
+
+    def watch(self) -> None:
+        """Count a reader without a socket: the room stays loaded until it `unwatch`es."""
+        self.watchers += 1
+        self._wake.set()
+
+    def unwatch(self) -> None:
+        """Forget a reader counted by `watch`."""
+        self.watchers -= 1
+        self._wake.set()
 
     # -- freeze --------------------------------------------------------------------------
 
@@ -243,11 +259,12 @@ class Room:
                 continue
             if self._closing:
                 break
-            idle = not self.connections
+            idle = not self.connections and not self.watchers
             self._wake = anyio.Event()
             with anyio.move_on_after(self._grace if idle else math.inf):
                 await self._wake.wait()
-            if idle and not self.connections and not self._pending and not self._wake.is_set():
+            if (idle and not self.connections and not self.watchers and not self._pending
+                    and not self._wake.is_set()):
                 break
         # Decided with no await since the last check, so no client can have joined meanwhile.
         self.is_open = False

@@ -78,6 +78,12 @@ class Settings:
     """Sync updates a principal may send at once before the socket rate applies."""
     audit_denial_interval_seconds: float = 60.0
     """Least time between two audited socket denials of one principal on one document."""
+    max_file_bytes: int = 10 * 1024 * 1024
+    """Largest file attached to a library resource; a bigger one is refused with 413."""
+    agenda_poll_seconds: float = 900.0
+    """How often the iCalendar feeds of agenda documents are imported; 0: never on a schedule."""
+    agenda_fetch_timeout_seconds: float = 10.0
+    """How long fetching one iCalendar feed may take."""
     stateless_hook: str = ""
     """``package.module:attribute`` receiving Hocuspocus stateless messages (`server.stateless`);
     ``server.stateless:relay`` relays them to the document's other clients; empty: dropped."""

@@ -17,6 +17,7 @@ from crdt.annotations import Seal
 from server._webhook_rules import WebhookEvent
 from server.access import Access
 from server.auth import Principal
+from server.data import DataDocuments
 from server.errors import (
     BadDocId,
     BadRequest,
@@ -53,6 +54,8 @@ class ApiContext:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     notify: Notify | None = None
     """Where webhook events go; ``None``: nowhere."""
+    data: DataDocuments | None = None
+    """Structured documents; ``None``: only text documents can be created."""
     governance_changed: Callable[[str], Awaitable[None]] | None = None
     """Called with a document id after a freeze, unfreeze, snapshot or adoption stands."""
     seal: Seal | None = None
@@ -93,17 +96,21 @@ def doc_id_of(request: Request) -> str:
     return doc_id
 
 
-async def read_json(request: Request, context: ApiContext) -> JsonObject:
+async def read_json(
+    request: Request, context: ApiContext, *, media_types: tuple[str, ...] = ("application/json",)
+) -> JsonObject:
     """The request body as a JSON object, read up to the size limit.
 
     Raises:
-        UnsupportedMediaType: the content type is not ``application/json``.
+        UnsupportedMediaType: the content type is not one of `media_types`.
         PayloadTooLarge: the body exceeds the limit.
         BadRequest: the body is not valid UTF-8 JSON, or not an object.
     """
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "application/json":
-        raise UnsupportedMediaType(f"send application/json, not {media_type or 'nothing'!r}")
+    if media_type not in media_types:
+        raise UnsupportedMediaType(
+            f"send {' or '.join(media_types)}, not {media_type or 'nothing'!r}"
+        )
     limit = context.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -249,6 +256,7 @@ def meta_json(meta: DocumentMeta) -> JsonObject:
         "id": meta.doc_id, "title": meta.title, "kind": meta.kind, "is_public": meta.is_public,
         "created_at": meta.created_at, "updated_at": meta.updated_at,
         "created_by": meta.created_by,
+        **({"schema": meta.schema} if meta.kind == "data" else {}),
     }
 
 

@@ -14,9 +14,11 @@ from starlette.routing import Route
 from crdt.convert import Format, import_markdown, render
 from crdt.errors import SchemaError
 from crdt.schema import text_fragment
+from crdt.schemas import SCHEMA_NAMES
 from server.api._common import (
     DOC_ID,
     ApiContext,
+    JsonObject,
     caller,
     doc_id_of,
     int_param,
@@ -27,6 +29,7 @@ from server.api._common import (
     storage_errors,
     text_field,
 )
+from server.auth import Principal
 from server.errors import BadRequest, Conflict, Invalid, PalabreError
 from server.governance import record
 from server.permissions import ANNOTATIONS_SUFFIX, Action, is_allowed, require
@@ -95,7 +98,7 @@ class Documents:
         """``POST /documents`` ``{"id", "title", "markdown"?, "is_public"?}``: 201, metadata."""
         principal = await caller(request, self._context)
         body = await read_json(request, self._context)
-        only_fields(body, {"id", "title", "markdown", "is_public", "kind"})
+        only_fields(body, {"id", "title", "markdown", "is_public", "kind", "schema", "data"})
         doc_id = text_field(body, "id", required=True, max_length=128) or ""
         if not DOC_ID.fullmatch(doc_id) or doc_id.endswith(ANNOTATIONS_SUFFIX):
             raise Invalid(
@@ -103,11 +106,16 @@ class Documents:
             )
         require(principal, Action.CREATE_DOCUMENT, doc_id)
         title = text_field(body, "title", required=True, max_length=MAX_TITLE) or ""
-        if body.get("kind", "text") != "text":
-            raise Invalid("only text documents (kind 'text') can be created for now")
+        kind = body.get("kind", "text")
+        if kind not in ("text", "data"):
+            raise Invalid("'kind' must be 'text' or 'data'")
         is_public = body.get("is_public", False)
         if not isinstance(is_public, bool):
             raise Invalid("'is_public' must be true or false")
+        if kind == "data":
+            return await self._create_data(request, principal, doc_id, title, is_public, body)
+        if "schema" in body or "data" in body:
+            raise Invalid("'schema' and 'data' are for documents of kind 'data'")
         markdown = body.get("markdown")
         if markdown is not None and not isinstance(markdown, str):
             raise Invalid("'markdown' must be a string")
@@ -135,6 +143,40 @@ class Documents:
                 self._catalog, doc_id, "document.created", principal,
                 {"title": title, "is_public": is_public, "from_markdown": bool(markdown)},
             )
+        response = JSONResponse(meta_json(meta), status_code=201)
+        response.headers["Location"] = f"{request.url.path.rstrip('/')}/{doc_id}"
+        return response
+
+    async def _create_data(
+        self, request: Request, principal: Principal, doc_id: str, title: str,
+        is_public: bool, body: JsonObject,
+    ) -> Response:
+        """Create a data document: ``schema`` required, ``data`` optional (validated)."""
+        if self._context.data is None:
+            raise Invalid("this server keeps no data documents")
+        schema = body.get("schema")
+        if schema not in SCHEMA_NAMES:
+            raise Invalid(f"'schema' must be one of {', '.join(SCHEMA_NAMES)}")
+        if "markdown" in body:
+            raise Invalid("'markdown' is for text documents")
+        data = body.get("data")
+        if data is not None and not isinstance(data, dict):
+            raise Invalid("'data' must be a JSON object")
+        initial = self._context.data.initial(str(schema), title, data)
+        with storage_errors(doc_id):
+            meta = await self._catalog.create_document(
+                doc_id, title=title, kind="data", created_by=principal.sub,
+                is_public=is_public, schema=str(schema),
+            )
+        try:
+            with storage_errors(doc_id):
+                await self._context.data.fill(doc_id, str(schema), principal, initial)
+        except PalabreError:
+            await self._forget(doc_id)
+            raise
+        if is_archive(self._catalog):
+            await record(self._catalog, doc_id, "document.created", principal,
+                         {"title": title, "is_public": is_public, "schema": schema})
         response = JSONResponse(meta_json(meta), status_code=201)
         response.headers["Location"] = f"{request.url.path.rstrip('/')}/{doc_id}"
         return response

@@ -40,12 +40,19 @@ SCHEMAS: dict[str, Schema] = {
         ["id", "title", "kind", "is_public", "created_at", "updated_at"],
         id=_DOC_ID, title=_STR, kind={"type": "string", "enum": ["text", "data"]},
         is_public={"type": "boolean"}, created_at=_TIME, updated_at=_TIME, created_by=_NSTR,
+        schema={"type": "string", "description": "data documents: their JSON schema"},
     ),
     "DocumentList": _obj(["documents", "next"],
                          documents={"type": "array", "items": _ref("Document")},
                          next={**_NSTR, "description": "pass as ?after= for the next page"}),
-    "DocumentCreate": _obj(["id", "title"], id=_DOC_ID, title=_STR, markdown=_STR,
-                           is_public={"type": "boolean"}, kind={"const": "text"}),
+    "DocumentCreate": _obj(
+        ["id", "title"], id=_DOC_ID, title=_STR, markdown=_STR, is_public={"type": "boolean"},
+        kind={"enum": ["text", "data"]},
+        schema={"enum": ["catalogue", "library", "monitoring", "agenda"],
+                "description": "required with kind data"},
+        data={"type": "object", "description": "kind data: the first content (validated "
+                                                "against the schema; default: empty)"},
+    ),
     "DocumentPatch": _obj([], title=_STR, is_public={"type": "boolean"}),
     "Blocks": _obj(["blocks"], blocks={"type": "array", "items": {
         "type": "object", "required": ["id", "type", "text"],
@@ -305,6 +312,92 @@ PATHS.update({
                            _param("before", schema={"type": "integer", "minimum": 1})]),
     },
 })
+
+# Data documents (server/api/data.py): JSON, merge patch, events, files, agenda.
+SCHEMAS.update({
+    "Data": {"type": "object", "description": "the document's JSON (see its schema)"},
+    "MergePatch": {"type": "object", "description": "RFC 7396 JSON Merge Patch"},
+    "FileInfo": _obj(["id", "name", "content_type", "size"], id=_STR, name=_STR,
+                     content_type=_STR, size={"type": "integer", "minimum": 0}),
+    "EventStream": {"type": "string", "description": "text/event-stream"},
+    "Binary": {"type": "string", "format": "binary"},
+    "ICalendar": {"type": "string", "description": "RFC 5545 iCalendar"},
+    "ImportReport": _obj(["feeds"], feeds={"type": "object", "additionalProperties": _obj(
+        [], changed={"type": "integer"}, error=_NSTR)}),
+})
+_DATA = "Data documents only (404 for text documents)."
+
+
+def _with(op: Schema, **changes: Any) -> Schema:
+    return {**op, **changes}
+
+
+def _data_patch() -> Schema:
+    op = _op("Merge a JSON Merge Patch into a data document; the result is validated "
+             "against its schema, then applied as the smallest change", ("200", "Data"), _W,
+             params=[_ID])
+    op["requestBody"] = {"required": True, "content": {
+        media: {"schema": _ref("MergePatch")}
+        for media in ("application/merge-patch+json", "application/json")}}
+    op["description"] = ("Who may change which fields is per schema (history, files, "
+                         "authors kept by the server): 403 names the field; 422 the schema "
+                         "violation, and nothing changes.")
+    return op
+
+
+def _events() -> Schema:
+    op = _op("Server-Sent Events: one `data` event with the whole JSON on every change",
+             ("200", None), "400 401 403 404 503",
+             params=[_ID, _param("token"), _param("theme")])
+    op["responses"]["200"]["content"] = {"text/event-stream": {"schema": _ref("EventStream")}}
+    return op
+
+
+def _upload() -> Schema:
+    op = _op("Attach a file to a library resource (editors); size-limited",
+             ("201", "FileInfo"), "400 401 403 404 413 415 422 503",
+             params=[_ID, _param("resource_id", "path"),
+                     {**_param("name", schema={"type": "string", "minLength": 1,
+                                               "maxLength": 255}), "required": True}])
+    op["requestBody"] = {"required": True, "content": {
+        "*/*": {"schema": _ref("Binary")}}}
+    return op
+
+
+def _download() -> Schema:
+    op = _op("A library file, with the type it was uploaded with", ("200", None),
+             "400 401 403 404 503",
+             params=[_ID, _param("file_id", "path"), _param("token")])
+    op["responses"]["200"]["content"] = {"*/*": {"schema": _ref("Binary")}}
+    return op
+
+
+def _ics() -> Schema:
+    op = _op("The merged agenda as iCalendar", ("200", None), "400 401 403 404 503",
+             params=[_ID, _param("token")])
+    op["responses"]["200"]["content"] = {"text/calendar": {"schema": _ref("ICalendar")}}
+    return op
+
+
+PATHS.update({
+    "/api/documents/{doc_id}/data": {
+        "get": _with(_op("A data document's JSON (strong ETag, 304)", ("200", "Data"),
+                         "400 401 403 404 503",
+                         params=[_ID, _param("theme"), _param("If-None-Match", "header")]),
+                     description=_DATA + " `theme` keeps the monitoring entries tagged so."),
+        "patch": _data_patch(),
+    },
+    "/api/documents/{doc_id}/data/events": {"get": _events()},
+    "/api/documents/{doc_id}/resources/{resource_id}/file": {"put": _upload()},
+    "/api/documents/{doc_id}/files/{file_id}": {"get": _download()},
+    "/api/documents/{doc_id}/agenda/import": {
+        "post": _op("Import the agenda's iCalendar feeds now (moderators)",
+                    ("200", "ImportReport"), "400 401 403 404 503", params=[_ID]),
+    },
+    "/api/documents/{doc_id}/agenda.ics": {"get": _ics()},
+})
+PATHS["/api/documents/{doc_id}/data"]["get"]["responses"]["304"] = {
+    "description": "If-None-Match matched the ETag"}
 
 SPEC: Schema = {
     "openapi": "3.1.0",

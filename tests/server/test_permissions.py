@@ -14,9 +14,9 @@ from server.permissions import Action, is_allowed, is_covered, require
 # DESIGN.md, "Users and what they do", restated here rather than imported, so a
 # change to the table in server/permissions.py has to be made twice on purpose.
 EXPECTED: dict[Role, set[Action]] = {
-    Role.MEMBER: {Action.READ, Action.EDIT, Action.COMMENT},
+    Role.MEMBER: {Action.READ, Action.EDIT, Action.COMMENT, Action.CONTRIBUTE},
     Role.FACILITATOR: set(Action),
-    Role.CITIZEN: {Action.READ, Action.COMMENT},
+    Role.CITIZEN: {Action.READ, Action.COMMENT, Action.CONTRIBUTE},
     Role.PUBLIC: {Action.READ},
 }
 
