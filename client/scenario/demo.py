@@ -18,11 +18,13 @@ import anyio
 from pycrdt import Doc, XmlText
 
 from client.api import NotFound
+from client.examples import create_example
 from client.scenario._api import AssemblyApi
 from client.scenario.people import TokenMinter, person_name
 from client.scenario.runner import charter
 from client.session import connect
 from crdt.schema import find_element, plain_text
+from crdt.schemas import SCHEMA_NAMES
 
 DEMO_DOC = "charte-demo"
 SYNC_TIMEOUT = 30.0
@@ -92,7 +94,21 @@ async def load_charter(target: DemoTarget) -> str:
     return f"{DEMO_DOC}: {snapshots} snapshots, {comments} comments"
 
 
-LOADERS: list[DemoLoader] = [load_charter]
+async def load_data_examples(target: DemoTarget) -> str:
+    """The other modules' examples: a project catalogue, a library, monitoring, an agenda."""
+    made = []
+    async with AssemblyApi(target.url, target.token) as api:
+        for schema in SCHEMA_NAMES:
+            doc_id = f"exemple-{schema}"
+            try:
+                await api.get_document(doc_id)
+            except NotFound:
+                await create_example(api, schema, doc_id)
+            made.append(doc_id)
+    return "data examples: " + ", ".join(f"/embed/{doc_id}" for doc_id in made)
+
+
+LOADERS: list[DemoLoader] = [load_charter, load_data_examples]
 
 
 async def load_demo(target: DemoTarget, loaders: list[DemoLoader] | None = None) -> list[str]:

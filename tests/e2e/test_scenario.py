@@ -112,6 +112,7 @@ async def test_demo_loads_stages_and_comments_once(
         code, out, err = await palabre("demo", "--data-dir", str(data_dir))
         assert code == 0, out + err
         assert f"demo: {DEMO_DOC}: 3 snapshots, 5 comments" in out
+        assert "demo: data examples: /embed/exemple-catalogue, /embed/exemple-library" in out
         assert f"/d/{DEMO_DOC}?token=" in out
     async with start_server(data_dir=data_dir) as server, AssemblyApi(
         server.url, server.token("citizen", "Inès Benali")
@@ -119,6 +120,8 @@ async def test_demo_loads_stages_and_comments_once(
         stages = await api.list_stages(DEMO_DOC)
         comments = await api.list_annotations(DEMO_DOC)
         content = json.loads(await api.get_content(DEMO_DOC, "json"))
+        catalogue = await api.get_data("exemple-catalogue")
+        listed = [str(d["id"]) for d in (await api.list_documents())[0]]
     assert [(s["stage"], len(s["snapshots"])) for s in stages] == [
         ("premier jet", 1), ("auditions", 1), ("finalisation", 1)
     ]
@@ -127,3 +130,6 @@ async def test_demo_loads_stages_and_comments_once(
     text = " ".join(str(block["text"]) for block in content["blocks"])
     assert text.count("garde d'enfants gratuite") == 1
     assert text.count("peuvent voter à la mairie") == 1
+    assert catalogue["projects"], "the example catalogue has projects"
+    assert all(f"exemple-{name}" in listed for name in ("catalogue", "library", "monitoring",
+                                                          "agenda"))
