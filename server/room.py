@@ -31,6 +31,7 @@ from crdt.protocol import (
 )
 from server.connection import Connection
 from server.errors import MalformedMessage
+from server.fanout import Fanout
 from server.fastsocket import encode_binary_frame
 from server.metrics import Metrics
 from storage.base import DocumentStore, LogEntry, StorageUnavailable
@@ -69,6 +70,7 @@ class Room:
         on_denied: Callable[[str, str | None, str], None] | None = None,
         is_frozen: bool = False,
         comments_open: bool = False,
+        fanout: Fanout | None = None,
     ) -> None:
         self.doc_id = doc_id
         self.doc = doc
@@ -88,6 +90,7 @@ class Room:
         self._closing = False
         self._committing = False
         self._on_denied = on_denied
+        self._fanout = fanout
         self.is_open = True
         self.is_frozen = is_frozen
         """Frozen: no client write is committed (loaded once with the room, then kept)."""
@@ -117,7 +120,10 @@ class Room:
         self._paused.discard(connection)
         removals = self.awareness.remove_owner(connection.connection_id)
         if removals:
-            self._broadcast(encode_awareness(encode_awareness_update(removals)))
+            update = encode_awareness_update(removals)
+            self._broadcast(encode_awareness(update))
+            if self._fanout is not None:
+                self._fanout.publish_awareness(self.doc_id, update)
         self._wake.set()
 
     def sync_step2_for(self, state_vector: bytes) -> bytes:
@@ -147,6 +153,48 @@ class Room:
         if len(fresh) != len(entries):
             update = encode_awareness_update(fresh)
         self._broadcast(encode_awareness(update))
+        if self._fanout is not None:
+            self._fanout.publish_awareness(self.doc_id, update)
+
+    def local_awareness(self) -> bytes | None:
+        """The awareness states of this node's own clients as one update (None: none)."""
+        owners = {connection.connection_id for connection in self.connections}
+        states = self.awareness.snapshot_of(owners)
+        return encode_awareness_update(states) if states else None
+
+    # -- peers (other nodes of a cluster) ------------------------------------------------
+
+    def apply_peer_update(self, update: bytes) -> bool:
+        """Apply and relay an update another node committed; never stored or published again.
+
+        Returns whether it applied (an undecodable one is logged, counted and dropped:
+        the next catch-up from storage brings the document level again).
+        """
+        try:
+            apply(self.doc, update)
+        except InvalidUpdate:
+            log.exception("peer update failed to apply", extra={"doc_id": self.doc_id})
+            self.metrics.errors.labels(kind="peer_apply_failed").inc()
+            return False
+        self._broadcast(encode_sync_update(update))
+        self.metrics.hot.updates_out += len(self.connections)
+        return True
+
+    def apply_peer_awareness(self, owner: str, update: bytes) -> None:
+        """Record and relay awareness states of another node's clients, owned by `owner`.
+
+        Raises:
+            ProtocolError: the update does not decode.
+        """
+        fresh = self.awareness.apply(owner, decode_awareness_update(update))
+        if fresh:
+            self._broadcast(encode_awareness(encode_awareness_update(fresh)))
+
+    def drop_owner(self, owner: str) -> None:
+        """Forget the awareness states `owner` (a peer node) announced, telling every client."""
+        removals = self.awareness.remove_owner(owner)
+        if removals:
+            self._broadcast(encode_awareness(encode_awareness_update(removals)))
 
     def awareness_message(self) -> bytes:
         """Every known awareness state as one message (answer to query-awareness)."""
@@ -287,6 +335,8 @@ class Room:
             self.metrics.errors.labels(kind="apply_failed").inc()
         self._broadcast(encode_sync_update(merged))
         self.metrics.hot.updates_out += len(self.connections)
+        if self._fanout is not None:
+            self._fanout.publish_update(self.doc_id, merged)
         if self._on_commit is not None:
             self._on_commit(self.doc_id, self.doc.get_state())
         for item in batch:
