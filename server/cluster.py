@@ -327,6 +327,8 @@ class RedisCluster:
         self.metrics.nodes.set(len(self._last_seen))
         for room in self._hub.loaded_rooms:
             room.drop_owner(PEER_OWNER_PREFIX + node_id)
+            # A node that died may have committed updates it never got to publish.
+            self._want_catch_up(room.doc_id)
 
     # -- subscribing ----------------------------------------------------------------------
 
