@@ -144,7 +144,8 @@ class RedisCluster:
         self._send: MemoryObjectSendStream[tuple[bytes, bytes]] | None = None
         self._task_group: TaskGroup | None = None
         self._is_publish_lost = False
-        self.is_connected = False
+        self._is_subscribed = False
+        self._is_publishing = True
         self.down_reason: str | None = "not connected yet"
 
     # -- the Fanout port (synchronous: called on the relay path, never waits) ------------
@@ -211,6 +212,28 @@ class RedisCluster:
                         log.warning("compaction lock not released (it expires): %s", exc)
 
     # -- health ---------------------------------------------------------------------------
+
+    @property
+    def is_connected(self) -> bool:
+        """Whether this node both hears and reaches the others through Redis now."""
+        return self._is_subscribed and self._is_publishing
+
+    def _set_health(self, *, subscribed: bool | None = None, publishing: bool | None = None,
+                    reason: str | None = None) -> None:
+        was = self.is_connected
+        if subscribed is not None:
+            self._is_subscribed = subscribed
+        if publishing is not None:
+            self._is_publishing = publishing
+        if self.is_connected:
+            self.down_reason = None
+        elif reason is not None:
+            self.down_reason = reason
+        if was and not self.is_connected:
+            log.error("Redis unavailable (%s): this node serves its own clients only", reason)
+        elif self.is_connected and not was:
+            log.info("Redis reachable again: relaying between nodes")
+        self.metrics.redis_up.set(1 if self.is_connected else 0)
 
     def status(self) -> dict[str, object]:
         """What ``/readyz`` shows of the cluster."""
@@ -293,10 +316,12 @@ class RedisCluster:
                         log.error("cannot publish to Redis: %s; serving this node's clients only",
                                   exc)
                     self._is_publish_lost = True
-                    self._mark_down(f"publish failed: {exc}")
+                    self._set_health(publishing=False, reason=f"publish failed: {exc}")
                     continue
                 for _, frame in batch:
                     self.metrics.published.labels(kind=chr(frame[0])).inc()
+                if not self._is_publishing:
+                    self._set_health(publishing=True)
                 if self._is_publish_lost:
                     self._is_publish_lost = False
                     self._announce_resync()
@@ -332,20 +357,13 @@ class RedisCluster:
 
     # -- subscribing ----------------------------------------------------------------------
 
-    def _mark_down(self, reason: str) -> None:
-        if self.is_connected:
-            log.error("Redis unavailable (%s): this node serves its own clients only", reason)
-        self.is_connected = False
-        self.down_reason = reason
-        self.metrics.redis_up.set(0)
-
     async def _subscribe_forever(self) -> None:
         attempt = 0
         while True:
             try:
                 await self._listen()
             except (*_Down, _Broken) as exc:
-                self._mark_down(str(exc) or type(exc).__name__)
+                self._set_health(subscribed=False, reason=str(exc) or type(exc).__name__)
             await anyio.sleep(min(_RECONNECT_MAX_SECONDS, 0.05 * 2**attempt))
             attempt = 0 if self.is_connected else min(attempt + 1, 10)
 
@@ -362,7 +380,7 @@ class RedisCluster:
             await pubsub.subscribe(self._nodes_channel)
             subscribed: set[str] = set()
             self._own_heartbeat_at = time.monotonic()
-            was_down = self.down_reason is not None
+            was_down = not self._is_subscribed
             while True:
                 await self._follow(pubsub, subscribed)
                 message = await pubsub.get_message(timeout=_POLL_SECONDS)
@@ -405,9 +423,7 @@ class RedisCluster:
         self._on_frame(channel, frame)
 
     def _on_connected(self, was_down: bool) -> None:
-        self.is_connected = True
-        self.down_reason = None
-        self.metrics.redis_up.set(1)
+        self._set_health(subscribed=True)
         self.metrics.reconnects.inc()
         log.info("subscribed to Redis as node %s", self.node_id)
         if was_down:

@@ -108,10 +108,12 @@ async def readiness(node: ServerProcess) -> dict[str, Any]:
     return body
 
 
-async def wait_ready(node: ServerProcess, *, status: str = "ready", timeout: float = 20) -> None:
+async def wait_ready(node: ServerProcess, *, status: str = "ready", within: float = 20) -> None:
     """Wait until ``/readyz`` reports `status` (``ready`` means Redis joined too)."""
-    with anyio.fail_after(timeout):
-        while (await readiness(node)).get("status") != status:
+    with anyio.fail_after(within):
+        while True:
+            if (await readiness(node)).get("status") == status:
+                return
             await anyio.sleep(0.05)  # polling an HTTP probe: there is nothing to wait on
 
 
@@ -134,21 +136,42 @@ def free_port() -> int:
         return port
 
 
+class PrivateRedis:
+    """A redis-server of our own on a fixed port, without persistence, to kill and restart."""
+
+    def __init__(self, port: int, data_dir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            require_service("redis-server", "binary not found on PATH")
+        assert binary is not None
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self._command = [
+            binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(data_dir),
+        ]
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the server (it listens a moment later: callers wait for PING)."""
+        self._process = subprocess.Popen(
+            self._command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+    def kill(self) -> None:
+        """SIGKILL the server (idempotent) and reap it."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.wait(timeout=10)
+
+
 @contextmanager
-def private_redis(port: int, data_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A redis-server of our own on `port`, without persistence; killed on exit."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        require_service("redis-server", "binary not found on PATH")
-    assert binary is not None
-    data_dir.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-         "no", "--dir", str(data_dir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+def private_redis(port: int, data_dir: Path) -> Iterator[PrivateRedis]:
+    """A started `PrivateRedis`, killed on exit."""
+    server = PrivateRedis(port, data_dir)
+    server.start()
     try:
-        yield process
+        yield server
     finally:
-        process.kill()
-        process.wait(timeout=10)
+        server.kill()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from functools import partial
 from pathlib import Path
 from uuid import uuid4
 
@@ -23,6 +24,11 @@ pytestmark = pytest.mark.postgres
 def body(session: Session) -> Text:
     text: Text = session.doc.get("body", type=Text)
     return text
+
+
+def holds_all(session: Session, markers: set[str]) -> bool:
+    text = str(body(session))
+    return all(marker in text for marker in markers)
 
 
 async def services() -> tuple[str, str]:
@@ -61,9 +67,7 @@ async def test_clients_spread_over_nodes_converge(tmp_path: Path, count: int) ->
                 tg.start_soon(write, index, session)
         markers = {f"[c{c}-e{i}]" for c in range(len(sessions)) for i in range(edits)}
         for session in sessions:
-            await session.wait_for(
-                lambda s=session: all(m in str(body(s)) for m in markers), timeout=30
-            )
+            await session.wait_for(partial(holds_all, session, markers), timeout=30)
         texts = {str(body(session)) for session in sessions}
         assert len(texts) == 1, "the nodes' clients diverged"
         relayed = [await metric(node, "palabre_cluster_received_total", 'kind="u"')
@@ -143,7 +147,9 @@ async def test_http_reads_on_any_node_see_writes_made_on_another(tmp_path: Path)
 
                 await reader.wait_for(has_id, timeout=15)
             with anyio.fail_after(15):
-                while "premier nœud" not in await api_second.get_content(doc_id, "text"):
+                while True:
+                    if "premier nœud" in await api_second.get_content(doc_id, "text"):
+                        break
                     await anyio.sleep(0.05)  # an HTTP read: nothing to wait on
             # A comment written through the second node is listed by the first.
             content = await api_second.get_content(doc_id, "json")
