@@ -70,9 +70,13 @@ def node_dirs(root: Path, count: int) -> list[Path]:
 async def start_cluster(
     root: Path, count: int, *, redis_url: str, database_url: str,
     simultaneous: bool = False, extra_env: Mapping[str, str] | None = None,
+    prefix: str | None = None,
 ) -> AsyncIterator[list[ServerProcess]]:
-    """Start `count` nodes (at once with `simultaneous`); yield once each has joined Redis."""
-    prefix = f"palabre-test-{uuid4().hex[:10]}:"
+    """Start `count` nodes (at once with `simultaneous`); yield once each has joined Redis.
+
+    `prefix` (Redis channels and keys) defaults to a fresh one: clusters never meet.
+    """
+    prefix = prefix or f"palabre-test-{uuid4().hex[:10]}:"
     dirs = node_dirs(root, count)
     envs = [
         node_env(i, redis_url=redis_url, prefix=prefix, database_url=database_url,
