@@ -117,6 +117,7 @@ def create_app(
 
         cluster = RedisCluster(settings, hub, the_store, metrics)
         hub.fanout = cluster
+        dispatcher.claim_change = cluster.claim_change
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -131,6 +131,7 @@ class RedisCluster:
         self._nodes_channel = f"{self._prefix}nodes".encode()
         self._heartbeat = settings.cluster_heartbeat_seconds
         self._node_timeout = settings.cluster_node_timeout_seconds
+        self._debounce_ms = max(1, int(settings.webhook_debounce_seconds * 1000))
         self._hub = hub
         self._store = store
         self.metrics = ClusterMetrics(metrics)
@@ -210,6 +211,23 @@ class RedisCluster:
                         await redis.eval(_RELEASE_LOCK, 1, key, token)
                     except _Down as exc:
                         log.warning("compaction lock not released (it expires): %s", exc)
+
+    async def claim_change(self, doc_id: str) -> bool:
+        """Whether this node sends the next ``document.changed`` webhook of `doc_id`.
+
+        The first node to set ``{prefix}lock:webhook:{doc_id}`` for one debounce window
+        sends it; without Redis every node does (a duplicate beats a lost event).
+        """
+        redis = self._redis
+        if redis is None:
+            return True
+        key = f"{self._prefix}lock:webhook:{doc_id}"
+        try:
+            return bool(await redis.set(key, self.node_id, nx=True, px=self._debounce_ms))
+        except _Down as exc:
+            log.warning("webhook lock unavailable (%s): sending anyway", exc,
+                        extra={"doc_id": doc_id})
+            return True
 
     # -- health ---------------------------------------------------------------------------
 
