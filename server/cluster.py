@@ -137,6 +137,7 @@ class RedisCluster:
         self.metrics = ClusterMetrics(metrics)
         self._errors = metrics.errors
         self._wanted: set[str] = set()
+        self._subscribed: set[str] = set()
         self._catch_up_wanted: set[str] = set()
         self._catch_up_event: anyio.Event | None = None
         self._last_seen: dict[str, float] = {}
@@ -166,9 +167,10 @@ class RedisCluster:
     def watch(self, doc_id: str) -> None:
         """Follow a document just loaded; it is caught up once the subscription holds."""
         self._wanted.add(doc_id)
-        # Already subscribed (evicted and loaded again): frames that came while no room
-        # was loaded were dropped, so catch up now; otherwise the subscription does it.
-        self._want_catch_up(doc_id)
+        if doc_id in self._subscribed:
+            # Evicted and loaded again while still subscribed: frames that came while no
+            # room was loaded were dropped. Otherwise the new subscription catches up.
+            self._want_catch_up(doc_id)
 
     def unwatch(self, doc_id: str) -> None:
         """Stop following an evicted document."""
@@ -396,7 +398,7 @@ class RedisCluster:
         pubsub: PubSub = self._redis.pubsub()
         try:
             await pubsub.subscribe(self._nodes_channel)
-            subscribed: set[str] = set()
+            subscribed = self._subscribed = set()
             self._own_heartbeat_at = time.monotonic()
             was_down = not self._is_subscribed
             while True:
