@@ -84,6 +84,7 @@ class Room:
         self._on_log_rows = on_log_rows
         self._on_commit = on_commit
         self._pending: list[_Pending] = []
+        self._peer_updates: list[bytes] = []
         self._paused: set[Connection] = set()
         self._wake = anyio.Event()
         self._committed = anyio.Event()
@@ -165,10 +166,13 @@ class Room:
     # -- peers (other nodes of a cluster) ------------------------------------------------
 
     def apply_peer_update(self, update: bytes) -> bool:
-        """Apply and relay an update another node committed; never stored or published again.
+        """Apply an update another node committed, and relay it with the next relay.
 
-        Returns whether it applied (an undecodable one is logged, counted and dropped:
-        the next catch-up from storage brings the document level again).
+        It is applied at once (syncs answer with it from now on) but relayed in the same
+        frame as this room's next commit, or on its own after the relay spacing: clients
+        get one frame per relay interval, as on a single node. It is never stored or
+        published again. Returns whether it applied (an undecodable one is logged,
+        counted and dropped: the next catch-up from storage levels the document).
         """
         try:
             apply(self.doc, update)
@@ -176,8 +180,8 @@ class Room:
             log.exception("peer update failed to apply", extra={"doc_id": self.doc_id})
             self.metrics.errors.labels(kind="peer_apply_failed").inc()
             return False
-        self._broadcast(encode_sync_update(update))
-        self.metrics.hot.updates_out += len(self.connections)
+        self._peer_updates.append(update)
+        self._wake.set()
         return True
 
     def apply_peer_awareness(self, owner: str, update: bytes) -> None:
@@ -278,7 +282,7 @@ class Room:
         """Commit queued updates until the room is idle past its grace period or closed."""
         last_commit = -math.inf
         while True:
-            if self._pending:
+            if self._pending or self._peer_updates:
                 # Under load, let updates gather so that one commit and one frame per
                 # client carry many; the spacing grows with the audience, since every
                 # relay costs one write per client. An idle room commits at once.
@@ -308,9 +312,29 @@ class Room:
             connection.request_close(CloseCode.GOING_AWAY, "server shutting down")
         self._wake.set()
 
+    def _relay_peer_updates(self, merged: bytes | None = None) -> None:
+        """Relay the queued peer updates (with `merged`, this node's commit) as one frame."""
+        updates = [merged] if merged is not None else []
+        updates += self._peer_updates
+        self._peer_updates = []
+        if not updates:
+            return
+        try:
+            relayed = merge(updates)
+        except InvalidUpdate:
+            # Each part applied already; relaying them apart is as good, only slower.
+            log.exception("relayed updates failed to merge", extra={"doc_id": self.doc_id})
+            for update in updates:
+                self._broadcast(encode_sync_update(update))
+            self.metrics.hot.updates_out += len(self.connections) * len(updates)
+            return
+        self._broadcast(encode_sync_update(relayed))
+        self.metrics.hot.updates_out += len(self.connections)
+
     async def _commit_pending(self) -> None:
         if not self._pending:
-            return  # a freeze dropped what was queued
+            self._relay_peer_updates()  # a freeze dropped what was queued, or peers only
+            return
         batch, self._pending = self._pending, []
         entries = _entries_by_sender(batch)
         started = time.perf_counter()
@@ -333,8 +357,7 @@ class Room:
             # Validated on receipt; failing here means pycrdt rejects what it decoded.
             log.exception("committed update failed to apply", extra={"doc_id": self.doc_id})
             self.metrics.errors.labels(kind="apply_failed").inc()
-        self._broadcast(encode_sync_update(merged))
-        self.metrics.hot.updates_out += len(self.connections)
+        self._relay_peer_updates(merged)
         if self._fanout is not None:
             self._fanout.publish_update(self.doc_id, merged)
         if self._on_commit is not None:
