@@ -1,25 +1,22 @@
 """Scale-out over Redis: the nodes of a cluster relay what they accept to each other.
 
 Every node stores to the same PostgreSQL. What a node accepts — committed updates (client
-and server writes alike), its own clients' awareness, freeze changes — it publishes on the
-document's channel ``{prefix}doc:{doc_id}``; the other nodes following that document apply
-and relay it to their clients without storing it again. A frame is one kind byte, the
-sender's 16-byte node id, then the payload; a node drops its own frames.
+and server writes), its own clients' awareness, freeze changes — it publishes on the
+document's channel ``{prefix}doc:{doc_id}`` as one kind byte, its 16-byte node id and the
+payload; the other nodes following that document apply and relay it without storing it
+again, and a node drops its own frames. A node subscribes to the documents it has loaded.
 
-A node follows (subscribes to) exactly the documents it has loaded. Pub/sub keeps nothing
-for a node that is not listening, so every gap ends with a catch-up from storage (the
-stored state minus what the document has, by state vector): after each subscription,
-after a reconnect to Redis, and when another node says it was cut off (``RESYNC``).
-Updates are published only after their commit, so storage always holds what a node missed.
+Pub/sub keeps nothing for a node that is not listening, so every gap ends with a catch-up
+from storage (what it holds that the document lacks, by state vector): after a
+subscription, a reconnect, a peer's ``RESYNC`` or a peer's death. Updates are published
+only after their commit, so storage always holds what a node missed.
 
-Nodes send heartbeats on ``{prefix}nodes``; a node silent for `cluster_node_timeout_seconds`
-is taken for dead and the awareness states of its clients are removed on every other node
-(a clean shutdown says ``BYE`` and a closing socket sends its removals at once). A node
-also expects its own heartbeats back: their absence means its subscription is broken.
-
-While Redis is unreachable the node keeps serving its own clients, reports ``degraded`` on
-``/readyz`` and counts it in its metrics; it reconnects with back-off. Compaction of a
-document takes a Redis lock (``SET NX PX``), so one node at a time does it.
+Heartbeats go to ``{prefix}nodes``; a node silent for `cluster_node_timeout_seconds` is
+dead and its clients' awareness is removed everywhere (``BYE`` and closing sockets do it
+at once). A node expects its own heartbeats back, or resubscribes. Without Redis it keeps
+serving its own clients and reports ``degraded`` on ``/readyz``. Compaction and the
+``document.changed`` webhook take Redis locks, so one node at a time does them. See
+docs/deployment.md.
 """
 
 from __future__ import annotations
@@ -35,13 +32,13 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from prometheus_client import Counter, Gauge
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from crdt.document import doc_from_update, is_empty_update
 from crdt.errors import InvalidUpdate, ProtocolError
+from server._cluster_metrics import ClusterMetrics
 from server.hub import Hub
 from server.metrics import Metrics
 from server.settings import Settings
@@ -66,46 +63,13 @@ _PUBLISH_BATCH = 512
 _POLL_SECONDS = 0.05
 _COMPACTION_LOCK_MS = 120_000
 _RECONNECT_MAX_SECONDS = 2.0
-_RELEASE_LOCK = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
+_RELEASE_LOCK = "if redis.call('get',KEYS[1])==ARGV[1] then return redis.call('del',KEYS[1]) end"
 
 _Down = (RedisError, OSError)
 
 
 class _Broken(Exception):
     """The subscription stopped hearing this node's own heartbeats."""
-
-
-class ClusterMetrics:
-    """The cluster's metrics, registered on the app's registry."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        reg = metrics.registry
-        self.redis_up = Gauge("palabre_cluster_redis_up", "1 while Redis is reachable",
-                              registry=reg)
-        self.published = Counter("palabre_cluster_published", "Frames published, by kind",
-                                 labelnames=("kind",), registry=reg)
-        self.received = Counter("palabre_cluster_received",
-                                "Frames received from other nodes, by kind",
-                                labelnames=("kind",), registry=reg)
-        self.lost = Counter("palabre_cluster_publish_lost",
-                            "Frames not published (Redis down or outbox full)", registry=reg)
-        self.catch_ups = Counter("palabre_cluster_catch_ups",
-                                 "Catch-ups from storage, by outcome",
-                                 labelnames=("outcome",), registry=reg)
-        self.reconnects = Counter("palabre_cluster_redis_reconnects",
-                                  "Times the Redis subscription was (re)established",
-                                  registry=reg)
-        self.nodes = Gauge("palabre_cluster_peer_nodes", "Other nodes heard from recently",
-                           registry=reg)
-        self.expired = Counter("palabre_cluster_nodes_expired",
-                               "Nodes taken for dead after their heartbeats stopped",
-                               registry=reg)
-        self.compactions = Counter("palabre_cluster_compactions",
-                                   "Compaction attempts under the cluster lock, by outcome",
-                                   labelnames=("outcome",), registry=reg)
 
 
 class RedisCluster:
@@ -257,11 +221,8 @@ class RedisCluster:
 
     def status(self) -> dict[str, object]:
         """What ``/readyz`` shows of the cluster."""
-        return {
-            "node_id": self.node_id,
-            "redis": "ok" if self.is_connected else f"unavailable: {self.down_reason}",
-            "peer_nodes": len(self._last_seen),
-        }
+        redis = "ok" if self.is_connected else f"unavailable: {self.down_reason}"
+        return {"node_id": self.node_id, "redis": redis, "peer_nodes": len(self._last_seen)}
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -405,7 +366,7 @@ class RedisCluster:
                 await self._follow(pubsub, subscribed)
                 message = await pubsub.get_message(timeout=_POLL_SECONDS)
                 if message is not None:
-                    self._dispatch(message, subscribed, was_down)
+                    self._dispatch(message, was_down)
                 if time.monotonic() - self._own_heartbeat_at > 3 * self._heartbeat + 1:
                     raise _Broken("own heartbeats stopped coming back")
         finally:
@@ -426,7 +387,7 @@ class RedisCluster:
             await pubsub.unsubscribe(*(self._channel(doc_id) for doc_id in removed))
             subscribed -= removed
 
-    def _dispatch(self, message: dict[str, Any], subscribed: set[str], was_down: bool) -> None:
+    def _dispatch(self, message: dict[str, Any], was_down: bool) -> None:
         kind = message["type"]
         channel: bytes = message["channel"]
         if kind == "subscribe":
