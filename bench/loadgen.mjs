@@ -18,6 +18,9 @@
 //         waits for a sync round trip so the server holds everything.
 //   join  one fresh client connects and times connect -> synced; checks the text.
 //
+// Edit mode takes `baseUrls` instead of `baseUrl` to spread clients over the nodes
+// of a cluster (client i of a room connects to node i mod n).
+//
 // Audience sampling (edit mode, room field `sample`): editors always hold a
 // real Y.Doc. When a room sets `sample` = N, only its first N watchers do too
 // (they measure latency like the editors); the other watchers are "light":
@@ -375,7 +378,8 @@ function runEditWorker () {
       inFlight++
       const c = new Client({
         protocol: cfg.protocol,
-        baseUrl: cfg.baseUrl,
+        // `baseUrls` (several nodes of one cluster): each room's clients alternate over them
+        baseUrl: cfg.baseUrls ? cfg.baseUrls[spec.index % cfg.baseUrls.length] : cfg.baseUrl,
         docId: spec.docId,
         index: spec.index,
         token: cfg.token,

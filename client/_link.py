@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
 
 import anyio
 from websockets.asyncio.client import ClientConnection
@@ -26,11 +27,14 @@ log = logging.getLogger(__name__)
 
 
 class Link:
-    """Keeps a `Replica` connected to one socket URL, one socket at a time."""
+    """Keeps a `Replica` connected to one of its socket URLs, one socket at a time.
+
+    With several URLs (the nodes of a cluster), each reconnection tries the next one.
+    """
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         replica: Replica,
         *,
         reconnect: bool,
@@ -38,7 +42,11 @@ class Link:
         open_timeout: float,
         max_message_size: int,
     ) -> None:
-        self._url = url
+        self._urls = [url] if isinstance(url, str) else list(url)
+        if not self._urls:
+            raise ValueError("no server URL")
+        self._url_index = 0
+        self._url = self._urls[0]
         self._replica = replica
         self._is_reconnecting = reconnect
         self._backoff = backoff
@@ -113,6 +121,9 @@ class Link:
                     self.error = ConnectionLost(code, f"gave up after {attempt} retries: {reason}")
                     return
                 log.info("%s closed with %d %s; reconnecting", redact(self._url), code, reason)
+                # A node that dropped us may be gone: the next attempt goes to the next one.
+                self._url_index = (self._url_index + 1) % len(self._urls)
+                self._url = self._urls[self._url_index]
                 with anyio.move_on_after(self._backoff.delay(attempt, self._rng)):
                     await self._kick.wait()
                 attempt += 1

@@ -14,7 +14,7 @@ and go out with the resync. Close codes a retry cannot fix end the session with 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -41,7 +41,7 @@ class Session:
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         doc_id: str,
         token: str | None,
         *,
@@ -56,7 +56,7 @@ class Session:
         self.doc: Doc[Any] = Doc() if doc is None else doc
         self._replica = Replica(self.doc, doc_id, on_denied=on_denied)
         self._link = Link(
-            socket_url(url, doc_id, token),
+            [socket_url(base, doc_id, token) for base in ([url] if isinstance(url, str) else url)],
             self._replica,
             reconnect=reconnect,
             backoff=backoff,
@@ -207,7 +207,7 @@ class Session:
 
 @asynccontextmanager
 async def connect(
-    url: str,
+    url: str | Sequence[str],
     doc_id: str,
     token: str | None = None,
     *,
@@ -221,7 +221,8 @@ async def connect(
 ) -> AsyncIterator[Session]:
     """Open a session on ``{url}/ws/{doc_id}`` for the duration of the context.
 
-    `url` is the server's base (http, https, ws or wss). Entering returns once the first
+    `url` is the server's base (http, https, ws or wss), or the bases of several nodes of
+    one cluster: each reconnection then tries the next in turn. Entering returns once the first
     connection attempt opened a socket (or, with `reconnect`, failed in a way worth a
     retry: the session then keeps trying in the background). Leaving sends our awareness
     removal and any buffered edit, then closes with 1000. Edits that never reached a

@@ -7,7 +7,7 @@ The server never parses the JSON: it keeps the latest bytes per client and relay
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 
 from crdt.protocol import Reader, encode_varbytes, encode_varuint
@@ -102,6 +102,13 @@ class AwarenessRegistry:
             del self._owners[client_id]
             removals.append(AwarenessEntry(client_id, entry.clock + 1, NULL_STATE))
         return removals
+
+    def snapshot_of(self, owners: Container[str]) -> list[AwarenessEntry]:
+        """The live states announced by any of `owners`."""
+        return [
+            entry for client_id, entry in self._states.items()
+            if self._owners.get(client_id) in owners
+        ]
 
     def snapshot(self) -> list[AwarenessEntry]:
         """Every known live state, for a newcomer or a query-awareness."""

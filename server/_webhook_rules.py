@@ -177,6 +177,11 @@ class Debouncer:
         self._due[doc_id] = now + self._interval
         return True
 
+    def defer(self, doc_id: str, state_vector: bytes, now: float) -> None:
+        """Put a popped document back for one more window, unless a newer commit did."""
+        if doc_id not in self._due:
+            self.commit(doc_id, state_vector, now)
+
     def pop_due(self, now: float) -> list[tuple[str, bytes]]:
         """The documents whose window has ended, with their latest state vector."""
         ready = [doc_id for doc_id, due in self._due.items() if due <= now]

@@ -137,20 +137,24 @@ def create_app(
     if governance is not None:
         hub.load_freeze = governance.load_freeze
         hub.on_denied = governance.socket_denied
+    cluster = None
+    if settings.redis_url:
+        from server.cluster import RedisCluster
+
+        cluster = RedisCluster(settings, hub, the_store, metrics)
+        hub.fanout = cluster
+        dispatcher.claim_change = cluster.claim_change
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         access.announce()
-        if settings.redis_url:
-            log.warning(
-                "PALABRE_REDIS_URL is set, but relaying between nodes is not built yet: "
-                "this node serves its own clients only"
-            )
         try:
-            # Stopped in reverse: the hub's last commits still reach the dispatcher,
-            # whose last deliveries are still recorded in the store.
-            async with the_store, dispatcher.running(), governance_running(), hub.running(), \
-                    agenda.running():
+            # Stopped in reverse: the hub's last commits still reach the dispatcher (and
+            # the other nodes), whose last deliveries are still recorded in the store.
+            async with (
+                the_store, dispatcher.running(), governance_running(), cluster_running(),
+                hub.running(), agenda.running(),
+            ):
                 yield
         finally:
             await access.aclose()
@@ -163,6 +167,14 @@ def create_app(
         async with governance.running():
             yield
 
+    @asynccontextmanager
+    async def cluster_running() -> AsyncIterator[None]:
+        if cluster is None:
+            yield
+            return
+        async with cluster.running():
+            yield
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -173,7 +185,14 @@ def create_app(
             return JSONResponse(
                 {"error": "storage_unavailable", "detail": str(exc)}, status_code=503
             )
-        return JSONResponse({"status": "ready", "documents_loaded": hub.loaded_documents})
+        body: dict[str, object] = {"status": "ready", "documents_loaded": hub.loaded_documents}
+        if cluster is not None:
+            # Still serving its own clients: degraded, not unready (see docs/deployment.md).
+            body["cluster"] = cluster.status()
+            if not cluster.is_connected:
+                body["status"] = "degraded"
+                body["reason"] = f"redis unavailable: {cluster.down_reason}"
+        return JSONResponse(body)
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
@@ -206,6 +225,7 @@ def create_app(
     app.state.access = access
     app.state.webhooks = dispatcher
     app.state.governance = governance
+    app.state.cluster = cluster
     return app
 
 

@@ -16,6 +16,7 @@ from crdt.errors import InvalidUpdate, SchemaError
 from crdt.schema import FRAGMENT, ID_TYPES, assign_missing_ids, block_id, walk
 from server.connection import Connection
 from server.errors import Overloaded
+from server.fanout import Fanout
 from server.metrics import Metrics
 from server.permissions import ANNOTATIONS_SUFFIX
 from server.room import Room
@@ -72,6 +73,8 @@ class Hub:
         Raises StorageUnavailable like a load (then no room is made)."""
         self.on_denied: Callable[[str, str | None, str], None] | None = None
         """Called with the doc id, principal and reason of every write refused on a socket."""
+        self.fanout: Fanout | None = None
+        """The other nodes of a cluster (None: this node is alone)."""
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Hub]:
@@ -164,10 +167,13 @@ class Hub:
             on_denied=self.on_denied,
             is_frozen=frozen,
             comments_open=comments_open,
+            fanout=self.fanout,
         )
         room.guard = guard
         self._rooms[doc_id] = room
         self._metrics.documents_loaded.inc()
+        if self.fanout is not None:
+            self.fanout.watch(doc_id)
         self._task_group.start_soon(room.run, self._evicted)
         self._after_commit(room, stored.log_rows)
         return room
@@ -177,7 +183,19 @@ class Hub:
             del self._rooms[room.doc_id]
             self._metrics.documents_loaded.dec()
             self._metrics.evictions.inc()
+            if self.fanout is not None:
+                self.fanout.unwatch(room.doc_id)
         self._notify_idle()
+
+    def loaded_room(self, doc_id: str) -> Room | None:
+        """The open room of `doc_id` if it is in memory now (never loads it)."""
+        room = self._rooms.get(doc_id)
+        return room if room is not None and room.is_open else None
+
+    @property
+    def loaded_rooms(self) -> list[Room]:
+        """Every open room in memory now."""
+        return [room for room in self._rooms.values() if room.is_open]
 
     def _after_commit(self, room: Room, log_rows: int) -> None:
         """Called by a room after each commit, once its update is applied and relayed."""
@@ -186,14 +204,21 @@ class Hub:
             self._missing_ids.add(room.doc_id)
             self._ids_wanted.set()
 
-    async def set_freeze(self, doc_id: str, *, frozen: bool, comments_open: bool) -> None:
+    async def set_freeze(
+        self, doc_id: str, *, frozen: bool, comments_open: bool, publish: bool = True
+    ) -> None:
         """Apply a stored freeze change to the document's room on this node, if loaded.
+
+        With `publish` (a change made on this node), the other nodes of a cluster are told
+        too, and apply it to their own sockets the same way.
 
         Returns once it holds on every socket of the document: client updates queued
         and not committed are dropped, and a commit already under way has ended, so
         nothing a client sends is stored or relayed after this returns (while frozen).
         A room loading meanwhile is waited for (it may have read the old state).
         """
+        if publish and self.fanout is not None:
+            self.fanout.publish_freeze(doc_id, frozen=frozen, comments_open=comments_open)
         loading = self._loading.get(doc_id)
         if loading is not None:
             await loading.done.wait()
@@ -272,7 +297,13 @@ class Hub:
 
     async def _compact(self, doc_id: str) -> None:
         try:
-            await self._store.compact(doc_id)
+            if self.fanout is None:
+                await self._store.compact(doc_id)
+            else:
+                # One node at a time compacts a document; another holding the lock does it.
+                async with self.fanout.compaction_lock(doc_id) as is_taken:
+                    if is_taken:
+                        await self._store.compact(doc_id)
         except StorageUnavailable as exc:
             self._metrics.errors.labels(kind="compaction_failed").inc()
             log.error("compaction failed: %s", exc, extra={"doc_id": doc_id})

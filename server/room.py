@@ -31,6 +31,7 @@ from crdt.protocol import (
 )
 from server.connection import Connection
 from server.errors import MalformedMessage
+from server.fanout import Fanout
 from server.fastsocket import encode_binary_frame
 from server.metrics import Metrics
 from storage.base import DocumentStore, LogEntry, StorageUnavailable
@@ -69,6 +70,7 @@ class Room:
         on_denied: Callable[[str, str | None, str], None] | None = None,
         is_frozen: bool = False,
         comments_open: bool = False,
+        fanout: Fanout | None = None,
     ) -> None:
         self.doc_id = doc_id
         self.doc = doc
@@ -82,12 +84,14 @@ class Room:
         self._on_log_rows = on_log_rows
         self._on_commit = on_commit
         self._pending: list[_Pending] = []
+        self._peer_updates: list[bytes] = []
         self._paused: set[Connection] = set()
         self._wake = anyio.Event()
         self._committed = anyio.Event()
         self._closing = False
         self._committing = False
         self._on_denied = on_denied
+        self._fanout = fanout
         self.is_open = True
         self.is_frozen = is_frozen
         """Frozen: no client write is committed (loaded once with the room, then kept)."""
@@ -123,7 +127,10 @@ class Room:
         self._paused.discard(connection)
         removals = self.awareness.remove_owner(connection.connection_id)
         if removals:
-            self._broadcast(encode_awareness(encode_awareness_update(removals)))
+            update = encode_awareness_update(removals)
+            self._broadcast(encode_awareness(update))
+            if self._fanout is not None:
+                self._fanout.publish_awareness(self.doc_id, update)
         self._wake.set()
 
     def sync_step2_for(self, state_vector: bytes) -> bytes:
@@ -153,6 +160,51 @@ class Room:
         if len(fresh) != len(entries):
             update = encode_awareness_update(fresh)
         self._broadcast(encode_awareness(update))
+        if self._fanout is not None:
+            self._fanout.publish_awareness(self.doc_id, update)
+
+    def local_awareness(self) -> bytes | None:
+        """The awareness states of this node's own clients as one update (None: none)."""
+        owners = {connection.connection_id for connection in self.connections}
+        states = self.awareness.snapshot_of(owners)
+        return encode_awareness_update(states) if states else None
+
+    # -- peers (other nodes of a cluster) ------------------------------------------------
+
+    def apply_peer_update(self, update: bytes) -> bool:
+        """Apply an update another node committed, and relay it with the next relay.
+
+        It is applied at once (syncs answer with it from now on) but relayed in the same
+        frame as this room's next commit, or on its own after the relay spacing: clients
+        get one frame per relay interval, as on a single node. It is never stored or
+        published again. Returns whether it applied (an undecodable one is logged,
+        counted and dropped: the next catch-up from storage levels the document).
+        """
+        try:
+            apply(self.doc, update)
+        except InvalidUpdate:
+            log.exception("peer update failed to apply", extra={"doc_id": self.doc_id})
+            self.metrics.errors.labels(kind="peer_apply_failed").inc()
+            return False
+        self._peer_updates.append(update)
+        self._wake.set()
+        return True
+
+    def apply_peer_awareness(self, owner: str, update: bytes) -> None:
+        """Record and relay awareness states of another node's clients, owned by `owner`.
+
+        Raises:
+            ProtocolError: the update does not decode.
+        """
+        fresh = self.awareness.apply(owner, decode_awareness_update(update))
+        if fresh:
+            self._broadcast(encode_awareness(encode_awareness_update(fresh)))
+
+    def drop_owner(self, owner: str) -> None:
+        """Forget the awareness states `owner` (a peer node) announced, telling every client."""
+        removals = self.awareness.remove_owner(owner)
+        if removals:
+            self._broadcast(encode_awareness(encode_awareness_update(removals)))
 
     def awareness_message(self) -> bytes:
         """Every known awareness state as one message (answer to query-awareness)."""
@@ -246,7 +298,7 @@ class Room:
         """Commit queued updates until the room is idle past its grace period or closed."""
         last_commit = -math.inf
         while True:
-            if self._pending:
+            if self._pending or self._peer_updates:
                 # Under load, let updates gather so that one commit and one frame per
                 # client carry many; the spacing grows with the audience, since every
                 # relay costs one write per client. An idle room commits at once.
@@ -277,9 +329,29 @@ class Room:
             connection.request_close(CloseCode.GOING_AWAY, "server shutting down")
         self._wake.set()
 
+    def _relay_peer_updates(self, merged: bytes | None = None) -> None:
+        """Relay the queued peer updates (with `merged`, this node's commit) as one frame."""
+        updates = [merged] if merged is not None else []
+        updates += self._peer_updates
+        self._peer_updates = []
+        if not updates:
+            return
+        try:
+            relayed = merge(updates)
+        except InvalidUpdate:
+            # Each part applied already; relaying them apart is as good, only slower.
+            log.exception("relayed updates failed to merge", extra={"doc_id": self.doc_id})
+            for update in updates:
+                self._broadcast(encode_sync_update(update))
+            self.metrics.hot.updates_out += len(self.connections) * len(updates)
+            return
+        self._broadcast(encode_sync_update(relayed))
+        self.metrics.hot.updates_out += len(self.connections)
+
     async def _commit_pending(self) -> None:
         if not self._pending:
-            return  # a freeze dropped what was queued
+            self._relay_peer_updates()  # a freeze dropped what was queued, or peers only
+            return
         batch, self._pending = self._pending, []
         entries = _entries_by_sender(batch)
         started = time.perf_counter()
@@ -302,8 +374,9 @@ class Room:
             # Validated on receipt; failing here means pycrdt rejects what it decoded.
             log.exception("committed update failed to apply", extra={"doc_id": self.doc_id})
             self.metrics.errors.labels(kind="apply_failed").inc()
-        self._broadcast(encode_sync_update(merged))
-        self.metrics.hot.updates_out += len(self.connections)
+        self._relay_peer_updates(merged)
+        if self._fanout is not None:
+            self._fanout.publish_update(self.doc_id, merged)
         if self._on_commit is not None:
             self._on_commit(self.doc_id, self.doc.get_state())
         for item in batch:

@@ -20,6 +20,15 @@ class Settings:
     database_url: str | None = None
     """SQLAlchemy URL; ``None`` means SQLite at ``<data_dir>/palabre.db``."""
     redis_url: str | None = None
+    """Redis relaying updates and awareness between the nodes of a cluster; none: one node."""
+    redis_prefix: str = "palabre:"
+    """Prefix of every Redis channel and key (nodes of one cluster share it)."""
+    node_id: str = ""
+    """This node's name on Redis (at most 16 ASCII characters); empty: a random one."""
+    cluster_heartbeat_seconds: float = 1.0
+    """How often a node tells the others it is alive (and checks its own Redis link)."""
+    cluster_node_timeout_seconds: float = 10.0
+    """Silence after which a node is taken for dead and its clients' awareness removed."""
     max_message_bytes: int = 8 * 1024 * 1024
     """Largest WebSocket message accepted; a bigger one closes the socket with 1009."""
     room_grace_seconds: float = 30.0

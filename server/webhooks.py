@@ -20,7 +20,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -88,6 +88,9 @@ class WebhookDispatcher:
         self._retry_order = itertools.count()
         self._is_running = False
         self._client: httpx.AsyncClient | None = None
+        self.claim_change: Callable[[str], Awaitable[bool]] | None = None
+        """In a cluster: whether this node sends the document's next ``document.changed``
+        (one node per debounce window); the others defer theirs by a window."""
 
     # -- producers (synchronous, never block) --------------------------------------------
 
@@ -176,6 +179,9 @@ class WebhookDispatcher:
     async def _debounce_loop(self) -> None:
         while True:
             for doc_id, state_vector in self._debouncer.pop_due(self._clock()):
+                if self.claim_change is not None and not await self.claim_change(doc_id):
+                    self._debouncer.defer(doc_id, state_vector, self._clock())
+                    continue
                 self._changed(doc_id, state_vector)
             self._tick = anyio.Event()
             with anyio.move_on_after(self._debouncer.next_due() - self._clock()):

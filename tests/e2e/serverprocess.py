@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,15 +52,21 @@ def _open_log(data_dir: Path) -> BinaryIO:
 
 
 @asynccontextmanager
-async def server_process(data_dir: Path, *options: str) -> AsyncIterator[ServerProcess]:
-    """Start ``palabre serve`` on an ephemeral port; yield once it prints its URL."""
+async def server_process(
+    data_dir: Path, *options: str, env: Mapping[str, str] | None = None
+) -> AsyncIterator[ServerProcess]:
+    """Start ``palabre serve`` on an ephemeral port; yield once it prints its URL.
+
+    `env` adds variables (``PALABRE_*``) to the inherited environment.
+    """
     log = _open_log(data_dir)
     command = [
         sys.executable, "-m", "server", "serve", "--port", "0", "--data-dir", str(data_dir),
         *options,
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = await anyio.open_process(command, stderr=log, env=env)
+    process = await anyio.open_process(
+        command, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    )
     try:
         assert process.stdout is not None
         buffer = b""

@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""Scale-out benchmark: W1 and W2 on one palabre node vs two nodes relaying over Redis.
+
+    python3 bench/scaleout.py [--repeats 1] [--w2-rates 2,4,8,16,32,64] [--json OUT]
+
+Every run starts fresh server processes on free ports, all on the same PostgreSQL
+(``--database-url``, default the test database; unique document ids per run):
+
+- ``one``: one node, no Redis (the reference);
+- ``one+redis``: one node with ``PALABRE_REDIS_URL`` (it publishes every commit; nobody
+  else listens): the Redis relay's own cost on the publishing side;
+- ``two``: two nodes with Redis, the room's clients spread evenly (client i on node i mod 2).
+
+W1 and W2 are those of ``bench/run.py`` (same load generator, same pass rule: p99 < 100 ms,
+every update delivered, texts converged). Server CPU is the sum over the node processes.
+Reported: W2's highest held rate for ``one`` and ``two`` and their ratio, and CPU µs per
+accepted update at W1 for ``one`` and ``one+redis`` (their difference is the cost of
+publishing) and ``two`` (which also pays applying the peer's updates).
+Standard library only (plus node for the load generator); palabre in ``.venv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from run import (
+    PALABRE_BIN,
+    REPO,
+    cpu_seconds,
+    ensure_node_modules,
+    free_port,
+    loadgen,
+    log,
+    machine_busy_s,
+    palabre_token,
+    passed,
+)
+
+SETUPS = ("one", "one+redis", "two")
+DEFAULT_DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+
+@contextlib.contextmanager
+def nodes(
+    setup: str, work: Path, args: argparse.Namespace
+) -> Iterator[list[tuple[int, subprocess.Popen[bytes]]]]:
+    """Start the setup's nodes (one data dir for the secret); yield their (port, process)."""
+    data = Path(tempfile.mkdtemp(prefix=f"{setup}-", dir=work))
+    prefix = f"palabre-bench-{uuid.uuid4().hex[:8]}:"
+    count = 2 if setup == "two" else 1
+    started: list[tuple[int, subprocess.Popen[bytes]]] = []
+    try:
+        for index in range(count):
+            port = free_port()
+            env = dict(os.environ)
+            env.update(PALABRE_DATABASE_URL=args.database_url,
+                       PALABRE_SOCKET_UPDATE_RATE_PER_SECOND="0",
+                       PALABRE_NODE_ID=f"bench{index}")
+            if setup != "one":
+                env.update(PALABRE_REDIS_URL=args.redis_url, PALABRE_REDIS_PREFIX=prefix)
+            logf = open(work / f"{setup}-{port}.log", "wb")  # noqa: SIM115
+            proc = subprocess.Popen(
+                [str(PALABRE_BIN), "serve", "--host", "127.0.0.1", "--port", str(port),
+                 "--data-dir", str(data)],
+                cwd=REPO, env=env, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+            logf.close()
+            started.append((port, proc))
+        for port, proc in started:
+            wait_ready(port, proc, want_redis=setup != "one")
+        yield started
+    finally:
+        for _, proc in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for _, proc in started:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], *, want_redis: bool) -> None:
+    """Poll /readyz until the node is ready (joined Redis too when it has one)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"node on {port} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as res:
+                body = json.loads(res.read())
+            if body.get("status") == "ready" and (not want_redis or "cluster" in body):
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"node on {port} not ready within 60 s")
+
+
+def run_once(setup: str, work: Path, args: argparse.Namespace, *, rate: float,
+             duration: float, drain: float) -> dict[str, Any]:
+    """One edit workload (50 clients, one room) against fresh nodes of `setup`."""
+    doc_id = f"scale-{setup.replace('+', '-')}-{uuid.uuid4().hex[:8]}"
+    try:
+        ctx = nodes(setup, work, args)
+        started = ctx.__enter__()
+    except RuntimeError as err:
+        return {"ok": False, "error": f"start: {err}"}
+    try:
+        data_dir = Path(str(started[0][1].args[-1]))  # the --data-dir the nodes share
+        token = palabre_token(data_dir)
+        pids = [proc.pid for _, proc in started]
+        cpu0 = sum(cpu_seconds(pid) for pid in pids)
+        busy0 = machine_busy_s()
+        t0 = time.monotonic()
+        urls = [f"ws://127.0.0.1:{port}/ws" for port, _ in started]
+        cfg = {
+            "mode": "edit", "protocol": "yws", "baseUrl": urls[0], "baseUrls": urls,
+            "token": token, "rooms": [{"docId": doc_id, "clients": args.clients,
+                                       "editors": args.clients}],
+            "rate": rate, "duration": duration, "drainTimeout": drain,
+            "workers": args.loadgen_workers, "connectTimeout": 120,
+        }
+        res = loadgen(cfg, work, timeout=duration + drain + 240)
+        wall = time.monotonic() - t0
+        cpu = sum(cpu_seconds(pid) for pid in pids) - cpu0
+        busy = machine_busy_s() - busy0
+        alive = all(proc.poll() is None for _, proc in started)
+    finally:
+        ctx.__exit__(None, None, None)
+    res.pop("config", None)
+    sent = args.clients * round(rate * duration)
+    res.update(setup=setup, rate=rate, server_cpu_s=cpu, server_wall_s=wall, server_alive=alive,
+               updates_sent=sent, cpu_us_per_update=cpu * 1e6 / sent if sent else None)
+    deliveries = res.get("deliveries") or 0
+    res["cpu_ms_per_1k"] = cpu * 1e6 / deliveries if deliveries else None
+    if res.get("loadgenCpuS") is not None:
+        res["other_cores"] = max(0.0, busy - cpu - res["loadgenCpuS"]) / max(wall, 1e-9)
+    return res
+
+
+def brief(res: dict[str, Any]) -> str:
+    keys = ("ok", "p50Ms", "p99Ms", "deliveries", "expectedDeliveries", "converged",
+            "server_cpu_s", "cpu_us_per_update", "cpu_ms_per_1k", "other_cores", "error")
+    return json.dumps({k: res[k] for k in keys if res.get(k) is not None})[:500]
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--database-url", default=os.environ.get("PALABRE_BENCH_DATABASE_URL", DEFAULT_DB))
+    p.add_argument("--redis-url", default=os.environ.get("PALABRE_BENCH_REDIS_URL", DEFAULT_REDIS))
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--clients", type=int, default=50)
+    p.add_argument("--w1-duration", type=float, default=15)
+    p.add_argument("--w2-rates", default="2,4,8,16,32,64,128")
+    p.add_argument("--w2-duration", type=float, default=15)
+    p.add_argument("--w2-drain", type=float, default=5)
+    p.add_argument("--loadgen-workers", type=int, default=2)
+    p.add_argument("--json", type=Path, default=None, help="write raw results here")
+    p.add_argument("--render", type=Path, default=None, help="print the tables of a --json file")
+    args = p.parse_args(argv)
+    if args.render:
+        print(render(json.loads(args.render.read_text())))
+        return 0
+    if not PALABRE_BIN.exists():
+        raise SystemExit(f"{PALABRE_BIN} not found: run `make .venv/.installed` first")
+    ensure_node_modules()
+    work = Path(tempfile.mkdtemp(prefix="bench-scaleout-"))
+    log(f"logs in {work}")
+    raw: dict[str, Any] = {"command": "python3 bench/scaleout.py " + " ".join(argv),
+                           "w1": {s: [] for s in SETUPS}, "w2": {"one": [], "two": []}}
+    for rep in range(args.repeats):
+        for setup in SETUPS:
+            log(f"w1 {setup} run {rep + 1}/{args.repeats}")
+            res = run_once(setup, work, args, rate=4, duration=args.w1_duration, drain=10)
+            raw["w1"][setup].append(res)
+            log(f"  {brief(res)}")
+        for setup in ("one", "two"):
+            held = None
+            steps = []
+            for rate in [float(r) for r in args.w2_rates.split(",")]:
+                log(f"w2 {setup} {rate:g}/s run {rep + 1}/{args.repeats}")
+                res = run_once(setup, work, args, rate=rate, duration=args.w2_duration,
+                               drain=args.w2_drain)
+                res["held"] = passed(res, 100.0)
+                steps.append(res)
+                log(f"  held={res['held']} {brief(res)}")
+                if not res["held"]:
+                    break
+                held = rate
+            raw["w2"][setup].append({"sustained_rate": held, "steps": steps})
+        if args.json:
+            args.json.write_text(json.dumps(raw, indent=1))
+    print(render(raw))
+    return 0
+
+
+def _median(xs: list[Any]) -> float | None:
+    ys = sorted(float(x) for x in xs if x is not None)
+    if not ys:
+        return None
+    middle = len(ys) // 2
+    return ys[middle] if len(ys) % 2 else (ys[middle - 1] + ys[middle]) / 2
+
+
+def render(raw: dict[str, Any]) -> str:
+    """The results as Markdown tables."""
+    out = [f"Command: `{raw['command']}`", "",
+           "| W1 (50 clients, 4 edits/s each, 15 s) | p50 ms | p99 ms | converged "
+           "| server CPU s | CPU µs / update | CPU ms / 1k deliveries | other cores |",
+           "|---|---|---|---|---|---|---|---|"]
+    cost: dict[str, float | None] = {}
+    for setup, runs in raw["w1"].items():
+        if not runs:
+            continue
+        per_update = _median([r.get("cpu_us_per_update") for r in runs])
+        cost[setup] = per_update
+        out.append("| {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            setup, _fmt(_median([r.get("p50Ms") for r in runs])),
+            _fmt(_median([r.get("p99Ms") for r in runs])),
+            all(r.get("converged") for r in runs),
+            _fmt(_median([r.get("server_cpu_s") for r in runs]), 2), _fmt(per_update, 0),
+            _fmt(_median([r.get("cpu_ms_per_1k") for r in runs]), 2),
+            _fmt(_median([r.get("other_cores") for r in runs]), 2)))
+    if cost.get("one") and cost.get("one+redis"):
+        out += ["", f"Redis relay cost (publishing side): {cost['one+redis'] - cost['one']:.0f} "
+                "µs of server CPU per accepted update (one+redis − one)."]
+    out += ["", "| W2 step (edits/s per client), repeat | one: p99 ms / delivered / held (other cores) "
+            "| two: p99 ms / delivered / held (other cores) |", "|---|---|---|"]
+    # each cell also shows the cores the rest of the machine took meanwhile
+    by_step: dict[tuple[float, int], dict[str, str]] = {}
+    for setup in ("one", "two"):
+        for rep, run in enumerate(raw["w2"][setup]):
+            for step in run["steps"]:
+                share = (step.get("deliveries") or 0) / max(1, step.get("expectedDeliveries") or 1)
+                by_step.setdefault((step["rate"], rep), {})[setup] = (
+                    f"{_fmt(step.get('p99Ms'))} / {share:.1%} / {'yes' if step['held'] else 'no'}"
+                    f" (other {_fmt(step.get('other_cores'), 2)})")
+    for (rate, rep), cells in sorted(by_step.items()):
+        out.append(f"| {rate:g}, #{rep + 1} | {cells.get('one', '–')} | {cells.get('two', '–')} |")
+    # A repeat that held no step counts as 0/s.
+    one = _median([r["sustained_rate"] or 0.0 for r in raw["w2"]["one"]])
+    two = _median([r["sustained_rate"] or 0.0 for r in raw["w2"]["two"]])
+    ratio = f"{two / one:.2f}×" if one and two else "n/a"
+    per_run = ", ".join(
+        f"{setup}: " + " / ".join(_fmt(r["sustained_rate"] or 0.0, 0) for r in raw["w2"][setup])
+        for setup in ("one", "two"))
+    out += ["", f"W2 sustained rate (median of repeats; per repeat {per_run}): one node "
+            f"{_fmt(one, 0)}/s, two nodes {_fmt(two, 0)}/s per client: ratio {ratio} "
+            "(target ≥ 1.6×)."]
+    return "\n".join(out)
+
+
+def _fmt(x: float | None, digits: int = 1) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,143 @@
+"""Shared PostgreSQL: nodes starting at once on an empty database, one compaction at a time."""
+
+from __future__ import annotations
+
+import re
+from contextlib import AsyncExitStack
+from functools import partial
+from pathlib import Path
+from uuid import uuid4
+
+import anyio
+import asyncpg
+import pytest
+from pycrdt import Text
+from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
+
+from client.session import Session, connect
+from tests.conftest import postgres_or_skip
+from tests.e2e.serverprocess import ServerProcess
+from tests.multinode.nodes import metric, redis_or_skip, start_cluster
+
+pytestmark = pytest.mark.postgres
+
+_LOCK_LINE = re.compile(r"compaction lock released at ([\d.]+) \(taken at ([\d.]+)\) doc_id=(\S+)")
+
+
+def body(session: Session) -> Text:
+    text: Text = session.doc.get("body", type=Text)
+    return text
+
+
+def holds(session: Session, *pieces: str) -> bool:
+    text = str(body(session))
+    return all(piece in text for piece in pieces)
+
+
+async def admin(database_url: str) -> asyncpg.Connection:
+    url = make_url(database_url)
+    return await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username,
+                                 password=url.password, database=url.database)
+
+
+async def test_two_nodes_start_at_once_on_an_empty_database(tmp_path: Path) -> None:
+    redis_url, database_url = await redis_or_skip(), await postgres_or_skip()
+    name = f"palabre_mn_{uuid4().hex[:10]}"
+    conn = await admin(database_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        fresh = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+        doc_id = f"mn-start-{uuid4().hex[:8]}"
+        async with start_cluster(tmp_path, 2, redis_url=redis_url, database_url=fresh,
+                                 simultaneous=True) as (first, second), \
+                connect(first.url, doc_id, first.token()) as a, \
+                connect(second.url, doc_id, second.token()) as b:
+            with anyio.fail_after(10):
+                await a.synced()
+                await b.synced()
+            body(a).insert(0, "Bonjour depuis le premier nœud. ")
+            body(b).insert(0, "Bonjour depuis le second. ")
+            for session in (a, b):
+                await session.wait_for(partial(holds, session, "premier", "second"), timeout=15)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.close()
+
+
+async def write_separately(writer: Session, watcher: Session, name: str, count: int) -> None:
+    """`count` edits, each committed on its own (the watcher sees one before the next)."""
+    for i in range(count):
+        marker = f"<{name}-{i}>"
+        body(writer).insert(len(body(writer)), marker)
+        await watcher.wait_for(partial(holds, watcher, marker), timeout=15)
+
+
+async def test_a_node_skips_compaction_while_another_holds_the_lock(tmp_path: Path) -> None:
+    redis_url, database_url = await redis_or_skip(), await postgres_or_skip()
+    prefix = f"palabre-test-{uuid4().hex[:10]}:"
+    doc_id = f"mn-compact-{uuid4().hex[:8]}"
+    key = f"{prefix}lock:compact:{doc_id}"
+    redis = Redis.from_url(redis_url)
+    try:
+        async with start_cluster(tmp_path, 2, redis_url=redis_url, database_url=database_url,
+                                 prefix=prefix,
+                                 extra_env={"PALABRE_COMPACT_THRESHOLD": "20"}) as nodes, \
+                connect(nodes[0].url, doc_id, nodes[0].token()) as writer, \
+                connect(nodes[1].url, doc_id, nodes[1].token()) as watcher:
+            with anyio.fail_after(10):
+                await writer.synced()
+                await watcher.synced()
+            assert await redis.set(key, "another-node", px=60_000, nx=True)
+            await write_separately(writer, watcher, "held", 30)
+            assert await metric(nodes[0], "palabre_cluster_compactions_total",
+                                'outcome="skipped_locked"') >= 1
+            assert await metric(nodes[0], "palabre_cluster_compactions_total",
+                                'outcome="done"') == 0
+            await redis.delete(key)
+            with anyio.fail_after(30):
+                i = 0
+                while await metric(nodes[0], "palabre_cluster_compactions_total",
+                                   'outcome="done"') < 1:
+                    await write_separately(writer, watcher, f"free{i}", 1)
+                    i += 1
+            async with connect(nodes[1].url, doc_id, nodes[1].token()) as reader:
+                await reader.wait_for(lambda: str(body(reader)) == str(body(writer)), timeout=15)
+            assert str(body(writer)).count("<held-") == 30
+    finally:
+        await redis.aclose()
+
+
+def lock_intervals(node: ServerProcess, doc_id: str) -> list[tuple[float, float]]:
+    text = (node.data_dir / "server.log").read_text(encoding="utf-8")
+    return [(float(taken), float(released)) for released, taken, doc in _LOCK_LINE.findall(text)
+            if doc == doc_id]
+
+
+async def test_only_one_node_compacts_a_document_at_a_time(tmp_path: Path) -> None:
+    redis_url, database_url = await redis_or_skip(), await postgres_or_skip()
+    doc_id = f"mn-compact2-{uuid4().hex[:8]}"
+    async with start_cluster(tmp_path, 2, redis_url=redis_url, database_url=database_url,
+                             extra_env={"PALABRE_COMPACT_THRESHOLD": "10"}) as nodes, \
+            AsyncExitStack() as exits:
+        a = await exits.enter_async_context(connect(nodes[0].url, doc_id, nodes[0].token()))
+        b = await exits.enter_async_context(connect(nodes[1].url, doc_id, nodes[1].token()))
+        with anyio.fail_after(10):
+            await a.synced()
+            await b.synced()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(write_separately, a, b, "a", 60)
+            tg.start_soon(write_separately, b, a, "b", 60)
+        done = [await metric(node, "palabre_cluster_compactions_total", 'outcome="done"')
+                for node in nodes]
+        assert sum(done) >= 2, done
+        await a.wait_for(lambda: str(body(a)) == str(body(b)), timeout=15)
+        assert str(body(a)).count("<a-") == 60 and str(body(a)).count("<b-") == 60
+    first, second = (lock_intervals(node, doc_id) for node in nodes)
+    assert len(first) + len(second) >= 2
+    for taken, released in first:
+        for other_taken, other_released in second:
+            assert released <= other_taken or other_released <= taken, (
+                "two nodes compacted the document at the same time"
+            )
