@@ -36,13 +36,13 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from crdt.document import doc_from_update, is_empty_update
-from crdt.errors import InvalidUpdate, ProtocolError
+from crdt.errors import ProtocolError
+from server._cluster_catchup import CatchUp
 from server._cluster_metrics import ClusterMetrics
 from server.hub import Hub
 from server.metrics import Metrics
 from server.settings import Settings
-from storage.base import DocumentStore, StorageUnavailable
+from storage.base import DocumentStore
 
 log = logging.getLogger("palabre.cluster")
 
@@ -102,8 +102,7 @@ class RedisCluster:
         self._errors = metrics.errors
         self._wanted: set[str] = set()
         self._subscribed: set[str] = set()
-        self._catch_up_wanted: set[str] = set()
-        self._catch_up_event: anyio.Event | None = None
+        self._catch_up = CatchUp(hub, store, self.metrics)
         self._last_seen: dict[str, float] = {}
         self._own_heartbeat_at = math.inf
         self._redis: Redis | None = None
@@ -134,7 +133,7 @@ class RedisCluster:
         if doc_id in self._subscribed:
             # Evicted and loaded again while still subscribed: frames that came while no
             # room was loaded were dropped. Otherwise the new subscription catches up.
-            self._want_catch_up(doc_id)
+            self._catch_up.want(doc_id)
 
     def unwatch(self, doc_id: str) -> None:
         """Stop following an evicted document."""
@@ -232,7 +231,6 @@ class RedisCluster:
         self._redis = Redis.from_url(
             self._url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=0
         )
-        self._catch_up_event = anyio.Event()
         send, receive = anyio.create_memory_object_stream[tuple[bytes, bytes]](_OUTBOX)
         self._send = send
         self.metrics.redis_up.set(0)
@@ -242,7 +240,7 @@ class RedisCluster:
                 tg.start_soon(self._publish_forever, receive)
                 tg.start_soon(self._subscribe_forever)
                 tg.start_soon(self._heartbeat_forever)
-                tg.start_soon(self._catch_up_forever)
+                tg.start_soon(self._catch_up.run_forever)
                 try:
                     yield self
                 finally:
@@ -334,7 +332,7 @@ class RedisCluster:
         for room in self._hub.loaded_rooms:
             room.drop_owner(PEER_OWNER_PREFIX + node_id)
             # A node that died may have committed updates it never got to publish.
-            self._want_catch_up(room.doc_id)
+            self._catch_up.want(room.doc_id)
 
     # -- subscribing ----------------------------------------------------------------------
 
@@ -395,8 +393,12 @@ class RedisCluster:
                 self._on_connected(was_down)
             else:
                 doc_id = channel[len(self._channel("")) :].decode()
-                self._want_catch_up(doc_id)
+                self._catch_up.want(doc_id)
+                # Both ways, since the others may have subscribed before or after us: ask for
+                # their clients' awareness, and tell ours (published before we listened,
+                # a node subscribing earlier heard it, one subscribing later did not).
                 self._publish(channel, QUERY_AWARENESS, b"")
+                self._announce_awareness(channel, doc_id)
             return
         if kind != "message":
             return
@@ -411,7 +413,7 @@ class RedisCluster:
             # Whatever was published while we were away is in storage: catch up, and have
             # the others catch up what we committed meanwhile.
             for doc_id in list(self._wanted):
-                self._want_catch_up(doc_id)
+                self._catch_up.want(doc_id)
             self._announce_resync()
 
     def _on_frame(self, channel: bytes, frame: bytes) -> None:
@@ -444,55 +446,24 @@ class RedisCluster:
                 log.error("bad awareness from node %s: %s", node_id, exc,
                           extra={"doc_id": doc_id})
         elif kind == QUERY_AWARENESS:
-            states = room.local_awareness()
-            if states is not None:
-                self._publish(channel, AWARENESS, states)
+            self._announce_awareness(channel, doc_id)
         elif kind == RESYNC:
-            self._want_catch_up(doc_id)
+            self._catch_up.want(doc_id)
         elif kind == FREEZE and len(payload) == 2 and self._task_group is not None:
             self._task_group.start_soon(self._apply_freeze, doc_id, payload)
         else:
             self._errors.labels(kind="peer_frame_unknown").inc()
             log.error("unknown frame %r from node %s", kind, node_id, extra={"doc_id": doc_id})
 
+    def _announce_awareness(self, channel: bytes, doc_id: str) -> None:
+        """Publish the awareness states of this node's own clients of `doc_id`, if any."""
+        room = self._hub.loaded_room(doc_id)
+        states = room.local_awareness() if room is not None else None
+        if states is not None:
+            self._publish(channel, AWARENESS, states)
+
     async def _apply_freeze(self, doc_id: str, payload: bytes) -> None:
         frozen, comments_open = bool(payload[0]), bool(payload[1])
         await self._hub.set_freeze(doc_id, frozen=frozen, comments_open=comments_open,
                                    publish=False)
         log.info("freeze=%s from another node applied", frozen, extra={"doc_id": doc_id})
-
-    # -- catching up from storage ---------------------------------------------------------
-
-    def _want_catch_up(self, doc_id: str) -> None:
-        self._catch_up_wanted.add(doc_id)
-        if self._catch_up_event is not None:
-            self._catch_up_event.set()
-
-    async def _catch_up_forever(self) -> None:
-        while True:
-            assert self._catch_up_event is not None
-            await self._catch_up_event.wait()
-            self._catch_up_event = anyio.Event()
-            wanted, self._catch_up_wanted = self._catch_up_wanted, set()
-            for doc_id in wanted:
-                await self._catch_up(doc_id)
-
-    async def _catch_up(self, doc_id: str) -> None:
-        """Apply what storage has of `doc_id` and its live document lacks."""
-        room = self._hub.loaded_room(doc_id)
-        if room is None:
-            return
-        try:
-            stored = await self._store.load(doc_id)
-            missing = doc_from_update(stored.update).get_update(room.doc.get_state())
-        except (StorageUnavailable, InvalidUpdate) as exc:
-            self.metrics.catch_ups.labels(outcome="failed").inc()
-            log.error("catch-up failed: %s; retrying", exc, extra={"doc_id": doc_id})
-            await anyio.sleep(1)
-            self._want_catch_up(doc_id)
-            return
-        if room.is_open and not is_empty_update(missing) and room.apply_peer_update(missing):
-            self.metrics.catch_ups.labels(outcome="applied").inc()
-            log.info("caught up %d bytes from storage", len(missing), extra={"doc_id": doc_id})
-        else:
-            self.metrics.catch_ups.labels(outcome="level").inc()
