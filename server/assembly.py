@@ -40,16 +40,26 @@ def _settings(data_dir: Path | None) -> Settings:
         raise click.UsageError(str(exc)) from exc
 
 
-def _minter(settings: Settings, ttl: int | None) -> TokenMinter:
-    """Tokens signed with the server's secret, one per simulated person."""
+def existing_secret(settings: Settings) -> bytes:
+    """The secret of the server whose data folder `settings` names (never made here).
+
+    Raises:
+        click.UsageError: the folder holds no secret (a token must be given instead).
+        click.ClickException: the secret cannot be read.
+    """
     if not (settings.data_dir / SECRET_FILE).is_file():
         raise click.UsageError(
             f"no {SECRET_FILE} in {settings.data_dir}: pass --token, or the server's --data-dir"
         )
     try:
-        secret = load_or_create_secret(settings.data_dir)
+        return load_or_create_secret(settings.data_dir)
     except SecretError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _minter(settings: Settings, ttl: int | None) -> TokenMinter:
+    """Tokens signed with the server's secret, one per simulated person."""
+    secret = existing_secret(settings)
 
     def mint(role: str, name: str, sub: str) -> str:
         return mint_token(secret, sub=sub, name=name, role=Role(role), ttl=ttl)

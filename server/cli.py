@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from server.assembly import demo, scenario
+from server.assembly import demo, existing_secret, scenario
 from server.auth import Role, mint_token, slugify
 from server.logs import configure_logging
 from server.runner import build_server
-from server.secret import SECRET_FILE, SecretError, load_or_create_secret
+from server.secret import SecretError, load_or_create_secret
 from server.settings import settings_from_env
 from server.weblink import facilitator_link
 
@@ -153,16 +153,9 @@ def _api_target(url: str | None, token_: str | None, data_dir: Path | None) -> t
     base = url or f"http://{settings.host}:{settings.port}"
     if token_ is not None:
         return base, token_
-    if not (settings.data_dir / SECRET_FILE).is_file():
-        raise click.UsageError(
-            f"no {SECRET_FILE} in {settings.data_dir}: pass --token, or the server's --data-dir"
-        )
-    try:
-        secret = load_or_create_secret(settings.data_dir)
-    except SecretError as exc:
-        raise click.ClickException(str(exc)) from exc
     return base, mint_token(
-        secret, sub="palabre-cli", name="palabre CLI", role=Role.FACILITATOR, ttl=600
+        existing_secret(settings), sub="palabre-cli", name="palabre CLI",
+        role=Role.FACILITATOR, ttl=600,
     )
 
 

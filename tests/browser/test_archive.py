@@ -5,8 +5,7 @@ from __future__ import annotations
 from playwright.async_api import expect
 
 from tests.browser.conftest import EditorsFactory, screenshot_path
-from tests.browser.test_coediting import TIMEOUT, type_at_end_of
-from tests.browser.test_comments_and_roles import connected
+from tests.browser.test_coediting import TIMEOUT, connected, type_at_end_of
 
 
 async def test_a_new_snapshot_shows_live_and_the_diff_view_renders_the_change(

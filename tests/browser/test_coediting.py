@@ -22,6 +22,12 @@ async def block_texts(page: Page) -> list[str]:
     return texts
 
 
+async def connected(page: Page, state: str = "connected") -> None:
+    """Wait until the page's connection badge shows `state`."""
+    await expect(page.locator("#connection")).to_have_attribute("data-state", state,
+                                                                timeout=TIMEOUT)
+
+
 async def type_at_end_of(page: Page, paragraph_text: str, typed: str) -> None:
     """Click at the end of the paragraph holding `paragraph_text`, then type."""
     paragraph = page.locator(".ProseMirror p", has_text=paragraph_text).first
@@ -41,8 +47,7 @@ async def _co_type(editors: Editors) -> None:
     alice = await editors.open("member", "Amélie Poulain")
     bruno = await editors.open("member", "Bruno Lefèvre")
     for page in (alice, bruno):
-        await expect(page.locator("#connection")).to_have_attribute(
-            "data-state", "connected", timeout=TIMEOUT)
+        await connected(page)
     assert "token=" not in alice.url  # moved to sessionStorage, out of the address bar
 
     await type_at_end_of(alice, "Nancy", " Elle s\u2019applique à tous.")
@@ -68,8 +73,7 @@ async def test_undo_takes_back_only_ones_own_change(editors: EditorsFactory) -> 
         alice = await e.open("member", "Amélie Poulain")
         bruno = await e.open("member", "Bruno Lefèvre")
         for page in (alice, bruno):
-            await expect(page.locator("#connection")).to_have_attribute(
-                "data-state", "connected", timeout=TIMEOUT)
+            await connected(page)
         await type_at_end_of(alice, "Nancy", " Ajout d\u2019Amélie.")
         await expect(bruno.locator(".ProseMirror")).to_contain_text("Ajout d\u2019Amélie.",
                                                                     timeout=TIMEOUT)

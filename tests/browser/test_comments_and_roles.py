@@ -7,7 +7,7 @@ import re
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import EditorsFactory, screenshot_path
-from tests.browser.test_coediting import TIMEOUT, block_texts, type_at_end_of
+from tests.browser.test_coediting import TIMEOUT, block_texts, connected, type_at_end_of
 
 ANY_ID = re.compile(r".+")
 
@@ -19,12 +19,6 @@ async def paragraph_id(page: Page, text: str) -> str:
     value = await paragraph.get_attribute("data-id")
     assert value
     return value
-
-
-async def connected(page: Page, state: str = "connected") -> None:
-    """Wait until the page's connection badge shows `state`."""
-    await expect(page.locator("#connection")).to_have_attribute("data-state", state,
-                                                                timeout=TIMEOUT)
 
 
 async def test_a_comment_posted_in_one_page_appears_in_the_others_margin(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from playwright.async_api import expect
 
 from tests.browser.conftest import EditorsFactory
-from tests.browser.test_coediting import TIMEOUT, block_texts, type_at_end_of
+from tests.browser.test_coediting import TIMEOUT, block_texts, connected, type_at_end_of
 
 
 async def test_offline_edits_in_both_pages_converge_on_reconnect(editors: EditorsFactory) -> None:
@@ -13,22 +13,18 @@ async def test_offline_edits_in_both_pages_converge_on_reconnect(editors: Editor
         alice = await e.open("member", "Amélie Poulain")
         bruno = await e.open("member", "Bruno Lefèvre")
         for page in (alice, bruno):
-            await expect(page.locator("#connection")).to_have_attribute(
-                "data-state", "connected", timeout=TIMEOUT)
+            await connected(page)
 
         await bruno.context.set_offline(True)
-        await expect(bruno.locator("#connection")).to_have_attribute(
-            "data-state", "offline", timeout=TIMEOUT)
+        await connected(bruno, "offline")
         await type_at_end_of(bruno, "Nancy", " Écrit hors ligne.")
-        await expect(bruno.locator("#connection")).to_have_attribute(
-            "data-state", "offlinePending", timeout=TIMEOUT)
+        await connected(bruno, "offlinePending")
         await type_at_end_of(alice, "tirés au sort", " Écrit en ligne.")
         await expect(alice.locator(".ProseMirror")).not_to_contain_text("Écrit hors ligne")
         await expect(bruno.locator(".ProseMirror")).not_to_contain_text("Écrit en ligne")
 
         await bruno.context.set_offline(False)
-        await expect(bruno.locator("#connection")).to_have_attribute(
-            "data-state", "connected", timeout=TIMEOUT)
+        await connected(bruno, "connected")
         for page in (alice, bruno):
             text = page.locator(".ProseMirror")
             await expect(text).to_contain_text("Nancy. Écrit hors ligne.", timeout=TIMEOUT)

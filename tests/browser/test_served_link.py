@@ -8,7 +8,7 @@ from pathlib import Path
 import anyio
 from playwright.async_api import Browser, expect
 
-from tests.browser.test_coediting import TIMEOUT
+from tests.browser.test_coediting import connected
 from tests.e2e.serverprocess import server_process
 
 LINK_PREFIX = "facilitator link (valid 12 h): "
@@ -38,8 +38,7 @@ async def test_the_printed_link_opens_the_document_list_signed_in_and_creates_a_
         await page.get_by_label("Title").fill("Charte de quartier")
         await page.get_by_role("button", name="Create").click()
         await page.wait_for_url(f"{served.url}/d/{doc_id}")
-        await expect(page.locator("#connection")).to_have_attribute(
-            "data-state", "connected", timeout=TIMEOUT)
+        await connected(page)
         await expect(page.locator("#doc-title")).to_have_text("Charte de quartier")
         await page.locator(".ProseMirror").click()
         await page.keyboard.type("Article premier")
