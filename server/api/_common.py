@@ -96,6 +96,23 @@ def doc_id_of(request: Request) -> str:
     return doc_id
 
 
+async def read_limited(request: Request, limit: int, what: str = "body") -> bytes:
+    """The request body, refused as soon as it is known to exceed `limit` bytes.
+
+    Raises:
+        PayloadTooLarge: the declared or the received length is over `limit`.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"{what} of {declared} bytes exceeds the limit of {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"{what} exceeds the limit of {limit} bytes")
+    return bytes(body)
+
+
 async def read_json(
     request: Request, context: ApiContext, *, media_types: tuple[str, ...] = ("application/json",)
 ) -> JsonObject:
@@ -111,15 +128,7 @@ async def read_json(
         raise UnsupportedMediaType(
             f"send {' or '.join(media_types)}, not {media_type or 'nothing'!r}"
         )
-    limit = context.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+    body = await read_limited(request, context.max_body_bytes)
     try:
         value = json.loads(body.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

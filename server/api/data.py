@@ -29,6 +29,7 @@ from server.api._common import (
     doc_id_of,
     live_document,
     read_json,
+    read_limited,
     storage_errors,
 )
 from server.auth import Principal
@@ -38,7 +39,6 @@ from server.errors import (
     Forbidden,
     Invalid,
     NotFound,
-    PayloadTooLarge,
     UnsupportedMediaType,
 )
 from server.files import CONTENT_TYPE, INLINE_TYPES, FileStore
@@ -239,17 +239,10 @@ async def _caller_or_query(request: Request, context: ApiContext) -> Principal:
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"file of {declared} bytes exceeds the limit of {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"file exceeds the limit of {limit} bytes")
+    body = await read_limited(request, limit, "file")
     if not body:
         raise BadRequest("the file is empty")
-    return bytes(body)
+    return body
 
 
 def _attach(doc: Doc[Any], resource_id: str, described: JsonObject) -> None:
