@@ -6,6 +6,9 @@ its schema to the latest Alembic revision.
 
 from __future__ import annotations
 
+import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -137,14 +140,33 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # control would leave SELECTs and DDL outside the transaction.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    for pragma in (
-        "journal_mode=WAL",
-        "synchronous=NORMAL",
-        f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
-        "foreign_keys=ON",
-    ):
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _while_locked(lambda: cursor.execute("PRAGMA journal_mode=WAL"))
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def _while_locked(statement: Callable[[], object]) -> None:
+    """Run `statement`, again while SQLite answers "database is locked", up to the busy timeout.
+
+    Turning a new file to WAL takes an exclusive lock that SQLite refuses at once, without
+    its busy handler, while another connection (another process starting at the same
+    moment) holds one; that refusal is retried here. Runs once per new connection.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            statement()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)  # rare and short: only two connections opening one new file
+        delay = min(2 * delay, 0.2)
 
 
 def _begin_sqlite(conn: Connection) -> None:
