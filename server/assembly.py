@@ -24,6 +24,7 @@ from server.auth import Role, mint_token
 from server.runner import build_server
 from server.secret import SECRET_FILE, SecretError, load_or_create_secret
 from server.settings import Settings, settings_from_env
+from server.weblink import LINK_TTL_SECONDS
 
 if TYPE_CHECKING:
     from client.scenario.people import TokenMinter
@@ -155,7 +156,7 @@ def demo(url: str | None, token_: str | None, data_dir: Path | None) -> None:
     settings = _settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     load_or_create_secret(settings.data_dir)
-    mint = _minter(settings, None)
+    mint = _minter(settings, LINK_TTL_SECONDS)  # the printed link expires like serve's
     token = token_ or mint("facilitator", "Facilitation", "palabre-facilitation")
 
     async def load(base: str) -> list[str]:
