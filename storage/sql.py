@@ -14,12 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from crdt.document import merge
 from crdt.errors import InvalidUpdate
 from storage._archive_sql import SqlArchive
-from storage._authorship import AuthorshipRange, derive_authorship
+from storage._authorship import AuthorshipRange
 from storage._batch_writer import BatchWriter, open_batch_writer
 from storage._catalog_sql import DB_ERRORS, SqlCatalog, compaction_lock_key, dialect_insert
+from storage._compaction_worker import merge_log_off_loop
 from storage._group_commit import GroupCommitStore
 from storage._pending import PendingAppend
-from storage.base import LogEntry, StorageUnavailable, StoredDocument
+from storage.base import StorageUnavailable, StoredDocument
 from storage.engine import (
     SQLITE_BUSY_TIMEOUT_MS,
     create_engine,
@@ -237,13 +238,10 @@ class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive):
             raise StorageUnavailable(f"cannot compact {doc_id!r}: {exc}") from exc
         if not rows:
             return None
-        entries = [
-            LogEntry(update=u, received_at=at, connection_id=c, principal=p)
-            for _, u, at, c, p in rows
-        ]
         base = previous.state if previous is not None else None
         base_seq = previous.through_seq if previous is not None else None
-        state, ranges = await anyio.to_thread.run_sync(_merge_log, doc_id, base, entries)
+        fields = [(row.update, row.received_at, row.connection_id, row.principal) for row in rows]
+        state, ranges = await merge_log_off_loop(doc_id, base, fields)
         try:
             async with self._writer_engine().begin() as conn:
                 if conn.dialect.name == "postgresql":
@@ -312,28 +310,6 @@ class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive):
                     for r in ranges
                 ],
             )
-
-
-def _merge_log(
-    doc_id: str, base: bytes | None, entries: Sequence[LogEntry]
-) -> tuple[bytes, list[AuthorshipRange]]:
-    """The compacted state and the authorship of `entries` (runs in a worker thread).
-
-    Raises:
-        StorageUnavailable: a stored update does not decode.
-    """
-    updates = [entry.update for entry in entries]
-    try:
-        # Merged in chunks, yielding between them: one merge call holds the GIL (half a
-        # second for 10,000 updates), which would stall the event loop thread just as much.
-        merged = [base] if base is not None else []
-        for start in range(0, len(updates), _MERGE_CHUNK):
-            merged.append(merge(updates[start : start + _MERGE_CHUNK]))
-            time.sleep(0)  # let the event loop's thread take the GIL
-        state = merge(merged)
-        return state, derive_authorship(base, entries)
-    except InvalidUpdate as exc:
-        raise StorageUnavailable(f"stored {doc_id!r} does not decode: {exc}") from exc
 
 
 def _upsert_documents(conn: AsyncConnection) -> postgresql.Insert | sqlite.Insert:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from anyio import BrokenWorkerProcess
 from sqlalchemy import func, select, text
 
 from crdt.document import decode_state_vector, doc_from_update
@@ -94,6 +95,25 @@ async def test_compaction_maps_every_clock_to_the_principal_that_delivered_it(
         assert principal_of(rows, alice.client_id, clock) == "alice"
         assert principal_of(rows, bob.client_id, clock) == "bob"
     assert principal_of(rows, carol.client_id, 0) == "bob"
+
+
+async def test_compaction_without_a_worker_process_merges_in_a_thread(
+    make_sql_store: SqlStoreFactory, doc_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def no_process(*args: object, **kwargs: object) -> None:
+        raise BrokenWorkerProcess("cannot start a process here")
+
+    monkeypatch.setattr("anyio.to_process.run_sync", no_process)
+    alice = Editor("alice")
+    async with make_sql_store() as store:
+        for n in range(3):
+            await store.append(doc_id, [alice.entry(alice.insert(n, "a"))])
+        await store.compact(doc_id)
+        stored = await store.load(doc_id)
+        rows = await authorship(store, doc_id)
+    assert text_of(stored.update) == "aaa"
+    assert stored.log_rows == 0
+    assert rows == [(alice.client_id, 0, 3, "alice")]
 
 
 @pytest.fixture
