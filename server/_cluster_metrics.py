@@ -27,6 +27,11 @@ class ClusterMetrics:
         self.reconnects = Counter("palabre_cluster_redis_reconnects",
                                   "Times the Redis subscription was (re)established",
                                   registry=reg)
+        self.documents = Gauge(
+            "palabre_cluster_documents",
+            "Documents whose channel Redis confirmed this node follows",
+            registry=reg,
+        )
         self.nodes = Gauge("palabre_cluster_peer_nodes", "Other nodes heard from recently",
                            registry=reg)
         self.expired = Counter("palabre_cluster_nodes_expired",

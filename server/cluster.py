@@ -388,10 +388,15 @@ class RedisCluster:
     def _dispatch(self, message: dict[str, Any], was_down: bool) -> None:
         kind = message["type"]
         channel: bytes = message["channel"]
+        if kind == "unsubscribe":
+            self.metrics.documents.dec()
+            return
         if kind == "subscribe":
             if channel == self._nodes_channel:
+                self.metrics.documents.set(0)
                 self._on_connected(was_down)
             else:
+                self.metrics.documents.inc()
                 doc_id = channel[len(self._channel("")) :].decode()
                 self._catch_up.want(doc_id)
                 # Both ways, since the others may have subscribed before or after us: ask for

@@ -132,6 +132,15 @@ async def metric(node: ServerProcess, name: str, labels: str = "") -> float:
     return 0.0
 
 
+async def wait_for_metric(
+    node: ServerProcess, name: str, labels: str = "", *, at_least: float, within: float = 10
+) -> None:
+    """Poll the node's ``/metrics`` until the sample reaches `at_least` (no push exists)."""
+    with anyio.fail_after(within):
+        while await metric(node, name, labels) < at_least:  # noqa: ASYNC110 (HTTP: no event)
+            await anyio.sleep(0.05)
+
+
 def free_port() -> int:
     """A TCP port free on the loopback interface right now."""
     with socket.socket() as sock:

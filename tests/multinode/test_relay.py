@@ -16,7 +16,7 @@ from pycrdt import Text, XmlElement, XmlFragment, XmlText
 from client.api import PalabreApi
 from client.session import Session, connect
 from tests.conftest import postgres_or_skip
-from tests.multinode.nodes import metric, redis_or_skip, start_cluster
+from tests.multinode.nodes import metric, redis_or_skip, start_cluster, wait_for_metric
 
 pytestmark = pytest.mark.postgres
 
@@ -55,6 +55,8 @@ async def test_clients_spread_over_nodes_converge(tmp_path: Path, count: int) ->
         with anyio.fail_after(10):
             for session in sessions:
                 await session.synced()
+        for node in nodes:  # every node follows the document before anyone writes
+            await wait_for_metric(node, "palabre_cluster_documents", at_least=1)
 
         async def write(index: int, session: Session) -> None:
             for i in range(edits):
