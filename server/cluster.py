@@ -1,10 +1,11 @@
 """Scale-out over Redis: the nodes of a cluster relay what they accept to each other.
 
 Every node stores to the same PostgreSQL. What a node accepts — committed updates (client
-and server writes), its own clients' awareness, freeze changes — it publishes on the
-document's channel ``{prefix}doc:{doc_id}`` as one kind byte, its 16-byte node id and the
-payload; the other nodes following that document apply and relay it without storing it
-again, and a node drops its own frames. A node subscribes to the documents it has loaded.
+and server writes), its own clients' awareness, freeze changes, stateless broadcasts — it
+publishes on the document's channel ``{prefix}doc:{doc_id}`` as one kind byte, its 16-byte
+node id and the payload; the other nodes following that document apply and relay it
+without storing it again, and a node drops its own frames. A node subscribes to the
+documents it has loaded.
 
 Pub/sub keeps nothing for a node that is not listening, so every gap ends with a catch-up
 from storage (what it holds that the document lacks, by state vector): after a
@@ -49,6 +50,7 @@ log = logging.getLogger("palabre.cluster")
 UPDATE = b"u"
 AWARENESS = b"a"
 FREEZE = b"f"
+STATELESS = b"s"
 QUERY_AWARENESS = b"q"
 RESYNC = b"r"
 HEARTBEAT = b"h"
@@ -126,6 +128,10 @@ class RedisCluster:
     def publish_freeze(self, doc_id: str, *, frozen: bool, comments_open: bool) -> None:
         """Share a freeze change this node stored and applied."""
         self._publish(self._channel(doc_id), FREEZE, bytes([frozen, comments_open]))
+
+    def publish_stateless(self, doc_id: str, payload: str) -> None:
+        """Share a stateless payload broadcast to a document's clients on this node."""
+        self._publish(self._channel(doc_id), STATELESS, payload.encode())
 
     def watch(self, doc_id: str) -> None:
         """Follow a document just loaded; it is caught up once the subscription holds."""
@@ -454,6 +460,8 @@ class RedisCluster:
             self._announce_awareness(channel, doc_id)
         elif kind == RESYNC:
             self._catch_up.want(doc_id)
+        elif kind == STATELESS:
+            room.broadcast_stateless(payload.decode(errors="replace"), sender=None)
         elif kind == FREEZE and len(payload) == 2 and self._task_group is not None:
             self._task_group.start_soon(self._apply_freeze, doc_id, payload)
         else:

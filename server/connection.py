@@ -152,6 +152,9 @@ class Connection:
         """One update of this client was stored, or will never be (only called when
         `frame_kind` is not None: y-websocket has no acknowledgement)."""
 
+    def send_stateless(self, payload: str) -> None:
+        """Send a stateless message about this document (y-websocket has none: dropped)."""
+
     def close_outbound(self) -> None:
         """Close the outbound queue (the writer stops once it is drained)."""
         if self._send_out is not None:

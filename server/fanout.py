@@ -11,7 +11,8 @@ from typing import Protocol
 
 
 class Fanout(Protocol):
-    """Publishes a node's committed updates, awareness and freezes; follows loaded documents."""
+    """Publishes a node's updates, awareness, freezes and stateless broadcasts; follows
+    loaded documents."""
 
     def publish_update(self, doc_id: str, update: bytes) -> None:
         """Share an update this node committed (never one received from a peer)."""
@@ -21,6 +22,9 @@ class Fanout(Protocol):
 
     def publish_freeze(self, doc_id: str, *, frozen: bool, comments_open: bool) -> None:
         """Share a freeze change this node stored and applied."""
+
+    def publish_stateless(self, doc_id: str, payload: str) -> None:
+        """Share a stateless payload the stateless hook broadcast to a document's clients."""
 
     def watch(self, doc_id: str) -> None:
         """Start following a document this node has just loaded (then catch it up)."""

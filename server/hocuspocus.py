@@ -141,9 +141,9 @@ class HocuspocusConnection(Connection):
         """The room has caught up: read again once no other document is congested."""
         self._socket.resume_reading(self)
 
-    def send_stateless(self, message: bytes) -> None:
-        """Send a stateless message made by `encode_stateless` for this document."""
-        self._socket.send(message)
+    def send_stateless(self, payload: str) -> None:
+        """Send a stateless message about this document."""
+        self._socket.send(encode_stateless(self.doc_id, payload))
 
     def acknowledge(self, stored: bool) -> None:
         """Sync status for one update: the provider counts its unsynced changes with it."""
@@ -343,16 +343,12 @@ class HocuspocusSocket:
             return
         name = sender.doc_id
 
-        def reply(answer: str) -> None:
-            sender.send_stateless(encode_stateless(name, answer))
-
         def broadcast(answer: str) -> None:
-            message = encode_stateless(name, answer)
-            for other in list(room.connections):
-                if other is not sender and isinstance(other, HocuspocusConnection):
-                    other.send_stateless(message)
+            room.broadcast_stateless(answer, sender=sender)
 
-        event = StatelessEvent(name, sender.principal, sender.may_edit, payload, reply, broadcast)
+        event = StatelessEvent(
+            name, sender.principal, sender.may_edit, payload, sender.send_stateless, broadcast
+        )
         try:
             result = hook(event)
         except Exception:

@@ -206,6 +206,18 @@ class Room:
         if removals:
             self._broadcast(encode_awareness(encode_awareness_update(removals)))
 
+    def broadcast_stateless(self, payload: str, *, sender: Connection | None) -> None:
+        """Send a stateless payload to every client but `sender`, here and on the other nodes.
+
+        `sender` is ``None`` for a payload another node relayed (it is not published again).
+        Clients whose protocol has no stateless messages (y-websocket) get nothing.
+        """
+        for connection in list(self.connections):
+            if connection is not sender:
+                connection.send_stateless(payload)
+        if sender is not None and self._fanout is not None:
+            self._fanout.publish_stateless(self.doc_id, payload)
+
     def awareness_message(self) -> bytes:
         """Every known awareness state as one message (answer to query-awareness)."""
         return encode_awareness(encode_awareness_update(self.awareness.snapshot()))

@@ -9,7 +9,8 @@ The hook is called with a `StatelessEvent` for every stateless message of an
 authenticated document. It may be a plain function or a coroutine function (run in the
 socket's task group, so the socket keeps reading meanwhile); what it raises is logged,
 and the socket stays open. Through the event it can answer the sender (`reply`) or send
-a payload to the document's other Hocuspocus clients on this node (`broadcast`).
+a payload to the document's other Hocuspocus clients (`broadcast`), on every node of a
+cluster (the Redis relay carries it; `server/cluster.py`).
 
 Built in: ``server.stateless:relay`` relays every stateless message to the document's
 other Hocuspocus clients (as Hocuspocus's ``broadcastStateless`` would from a hook);
@@ -36,7 +37,7 @@ class StatelessEvent:
     reply: Callable[[str], None]
     """Send a stateless payload back to the sender, about this document."""
     broadcast: Callable[[str], None]
-    """Send a stateless payload to the document's other Hocuspocus clients on this node."""
+    """Send a stateless payload to the document's other Hocuspocus clients (every node)."""
 
 
 StatelessHook = Callable[[StatelessEvent], Awaitable[None] | None]

@@ -29,6 +29,11 @@ class ServerProcess:
     output: str = ""
     """What the server printed on stdout up to and including its URL line's chunk."""
 
+    @property
+    def ws_url(self) -> str:
+        """The server's base URL for sockets (``ws://host:port``)."""
+        return "ws" + self.url.removeprefix("http")
+
     def token(self, role: str = "member", name: str = "Zoé Lefèvre") -> str:
         """A token signed with this server's secret."""
         from tests.conftest import token_for
