@@ -242,17 +242,21 @@ def render(raw: dict[str, Any]) -> str:
     if cost.get("one") and cost.get("one+redis"):
         out += ["", f"Redis relay cost (publishing side): {cost['one+redis'] - cost['one']:.0f} "
                 "µs of server CPU per accepted update (one+redis − one)."]
-    out += ["", "| W2 step (edits/s per client), repeat | one: p99 ms / delivered / held (other cores) "
-            "| two: p99 ms / delivered / held (other cores) |", "|---|---|---|"]
-    # each cell also shows the cores the rest of the machine took meanwhile
+    out += ["", "| W2 step (edits/s per client), repeat | one: p99 ms / delivered / held (cores) "
+            "| two: p99 ms / delivered / held (cores) |", "|---|---|---|"]
+    # each cell also shows the cores the servers, the load generator and the rest took
     by_step: dict[tuple[float, int], dict[str, str]] = {}
     for setup in ("one", "two"):
         for rep, run in enumerate(raw["w2"][setup]):
             for step in run["steps"]:
                 share = (step.get("deliveries") or 0) / max(1, step.get("expectedDeliveries") or 1)
+                wall = step.get("server_wall_s") or 0.0
+                loadgen_cores = (step.get("loadgenCpuS") or 0.0) / wall if wall else None
+                server_cores = (step.get("server_cpu_s") or 0.0) / wall if wall else None
                 by_step.setdefault((step["rate"], rep), {})[setup] = (
                     f"{_fmt(step.get('p99Ms'))} / {share:.1%} / {'yes' if step['held'] else 'no'}"
-                    f" (other {_fmt(step.get('other_cores'), 2)})")
+                    f" (server {_fmt(server_cores, 2)}, load generator {_fmt(loadgen_cores, 2)},"
+                    f" other {_fmt(step.get('other_cores'), 2)})")
     for (rate, rep), cells in sorted(by_step.items()):
         out.append(f"| {rate:g}, #{rep + 1} | {cells.get('one', '–')} | {cells.get('two', '–')} |")
     # A repeat that held no step counts as 0/s.
