@@ -11,6 +11,10 @@ Every run starts fresh server processes on free ports, all on the same PostgreSQ
   else listens): the Redis relay's own cost on the publishing side;
 - ``two``: two nodes with Redis, the room's clients spread evenly (client i on node i mod 2).
 
+The nodes use a scratch database created next to ``--database-url``'s and dropped at the
+end, so what the test suite leaves in the shared one (webhooks to unreachable hosts,
+hundreds of MB of logs) stays out of the figures.
+
 W1 and W2 are those of ``bench/run.py`` (same load generator, same pass rule: p99 < 100 ms,
 every update delivered, texts converged). Server CPU is the sum over the node processes.
 Reported: W2's highest held rate for ``one`` and ``two`` and their ratio, and CPU µs per
@@ -31,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -51,6 +56,13 @@ from run import (
 )
 
 SETUPS = ("one", "one+redis", "two")
+VENV_PYTHON = REPO / ".venv" / "bin" / "python"
+_EXECUTE_SQL = """import asyncio, sys, asyncpg
+async def main():
+    conn = await asyncpg.connect(sys.argv[1])
+    await conn.execute(sys.argv[2])
+    await conn.close()
+asyncio.run(main())"""
 DEFAULT_DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
@@ -95,6 +107,24 @@ def nodes(
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
         shutil.rmtree(data, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def scratch_database(url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database beside `url`'s (same server and role), dropped afterwards."""
+    parts = urllib.parse.urlsplit(url)
+    admin = parts._replace(scheme="postgresql").geturl()  # asyncpg's spelling of the URL
+
+    def execute(sql: str) -> None:
+        subprocess.run([str(VENV_PYTHON), "-c", _EXECUTE_SQL, admin, sql], check=True,
+                       timeout=60)
+
+    name = f"palabre_bench_{uuid.uuid4().hex[:10]}"
+    execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield parts._replace(path=f"/{name}").geturl()
+    finally:
+        execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def wait_ready(port: int, proc: subprocess.Popen[bytes], *, want_redis: bool) -> None:
@@ -184,6 +214,15 @@ def main(argv: list[str]) -> int:
     ensure_node_modules()
     work = Path(tempfile.mkdtemp(prefix="bench-scaleout-"))
     log(f"logs in {work}")
+    with scratch_database(args.database_url) as url:
+        log(f"scratch database {url}")
+        raw = measure(argparse.Namespace(**{**vars(args), "database_url": url}), work, argv)
+    print(render(raw))
+    return 0
+
+
+def measure(args: argparse.Namespace, work: Path, argv: list[str]) -> dict[str, Any]:
+    """Every W1 and W2 run of every repeat (written to ``--json`` after each repeat)."""
     raw: dict[str, Any] = {"command": "python3 bench/scaleout.py " + " ".join(argv),
                            "w1": {s: [] for s in SETUPS}, "w2": {"one": [], "two": []}}
     for rep in range(args.repeats):
@@ -208,8 +247,7 @@ def main(argv: list[str]) -> int:
             raw["w2"][setup].append({"sustained_rate": held, "steps": steps})
         if args.json:
             args.json.write_text(json.dumps(raw, indent=1))
-    print(render(raw))
-    return 0
+    return raw
 
 
 def _median(xs: list[Any]) -> float | None:
