@@ -17,7 +17,7 @@ from storage._archive_sql import SqlArchive
 from storage._authorship import AuthorshipRange
 from storage._batch_writer import BatchWriter, open_batch_writer
 from storage._catalog_sql import DB_ERRORS, SqlCatalog, compaction_lock_key, dialect_insert
-from storage._compaction_worker import merge_log_off_loop
+from storage._compaction_worker import MergeWorker
 from storage._group_commit import GroupCommitStore
 from storage._pending import PendingAppend
 from storage.base import StorageUnavailable, StoredDocument
@@ -70,6 +70,7 @@ class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive):
         self._engine: AsyncEngine | None = None
         self._writer: AsyncEngine | None = None
         self._batch_writer: BatchWriter | None = None
+        self._merge_worker = MergeWorker()
 
     async def check(self) -> None:
         """Run ``SELECT 1``.
@@ -103,6 +104,7 @@ class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive):
             raise
 
     async def _close(self) -> None:
+        await self._merge_worker.aclose()
         batch_writer, self._batch_writer = self._batch_writer, None
         if batch_writer is not None:
             with anyio.CancelScope(shield=True):
@@ -241,7 +243,7 @@ class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive):
         base = previous.state if previous is not None else None
         base_seq = previous.through_seq if previous is not None else None
         fields = [(row.update, row.received_at, row.connection_id, row.principal) for row in rows]
-        state, ranges = await merge_log_off_loop(doc_id, base, fields)
+        state, ranges = await self._merge_worker.merge_log(doc_id, base, fields)
         try:
             async with self._writer_engine().begin() as conn:
                 if conn.dialect.name == "postgresql":

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import pytest
-from anyio import BrokenWorkerProcess
 from sqlalchemy import func, select, text
 
 from crdt.document import decode_state_vector, doc_from_update
@@ -100,10 +100,7 @@ async def test_compaction_maps_every_clock_to_the_principal_that_delivered_it(
 async def test_compaction_without_a_worker_process_merges_in_a_thread(
     make_sql_store: SqlStoreFactory, doc_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def no_process(*args: object, **kwargs: object) -> None:
-        raise BrokenWorkerProcess("cannot start a process here")
-
-    monkeypatch.setattr("anyio.to_process.run_sync", no_process)
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")  # the child cannot start
     alice = Editor("alice")
     async with make_sql_store() as store:
         for n in range(3):
@@ -114,6 +111,27 @@ async def test_compaction_without_a_worker_process_merges_in_a_thread(
     assert text_of(stored.update) == "aaa"
     assert stored.log_rows == 0
     assert rows == [(alice.client_id, 0, 3, "alice")]
+
+
+async def test_a_killed_compaction_worker_is_replaced(
+    make_sql_store: SqlStoreFactory, doc_id: str
+) -> None:
+    alice = Editor("alice")
+    async with make_sql_store() as store:
+        children = []
+        for n in range(3):
+            await store.append(doc_id, [alice.entry(alice.insert(n, "a"))])
+            await store.compact(doc_id)
+            child = store._merge_worker._process
+            children.append(child)
+            if n == 0:
+                assert child is not None
+                child.kill()  # dies between compactions: the next one merges in a thread
+        stored = await store.load(doc_id)
+        rows = await authorship(store, doc_id)
+    assert children[1] is None and children[2] is not None and children[2] is not children[0]
+    assert text_of(stored.update) == "aaa"
+    assert all(principal_of(rows, alice.client_id, clock) == "alice" for clock in range(3))
 
 
 @pytest.fixture
