@@ -214,6 +214,8 @@ def main(argv: list[str]) -> int:
     ensure_node_modules()
     work = Path(tempfile.mkdtemp(prefix="bench-scaleout-"))
     log(f"logs in {work}")
+    # Stopped with SIGTERM: unwind like Ctrl-C, so the nodes stop and the database goes.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with scratch_database(args.database_url) as url:
         log(f"scratch database {url}")
         raw = measure(argparse.Namespace(**{**vars(args), "database_url": url}), work, argv)
