@@ -137,8 +137,8 @@ async def wait_for_metric(
 ) -> None:
     """Poll the node's ``/metrics`` until the sample reaches `at_least` (no push exists)."""
     with anyio.fail_after(within):
-        while await metric(node, name, labels) < at_least:  # noqa: ASYNC110 (HTTP: no event)
-            await anyio.sleep(0.05)
+        while await metric(node, name, labels) < at_least:  # noqa: ASYNC110
+            await anyio.sleep(0.05)  # polling /metrics under a deadline: nothing to wait on
 
 
 def free_port() -> int:
