@@ -94,8 +94,9 @@ class Settings:
     agenda_fetch_timeout_seconds: float = 10.0
     """How long fetching one iCalendar feed may take."""
     stateless_hook: str = ""
-    """``package.module:attribute`` receiving Hocuspocus stateless messages (`server.stateless`);
-    ``server.stateless:relay`` relays them to the document's other clients; empty: dropped."""
+    """``package.module:attribute`` receiving Hocuspocus stateless messages
+    (`server.sync.stateless`); ``server.sync.stateless:relay`` relays them to
+    the document's other clients; empty: dropped."""
 
     def relay_interval(self, clients: int) -> float:
         """Least time between two relays of a busy document with `clients` connected."""

@@ -14,10 +14,10 @@ import anyio
 import pytest
 from starlette.applications import Starlette
 
-from server.app import create_app
-from server.auth import Role, mint_token, slugify
-from server.runner import build_server
-from server.secret import load_or_create_secret
+from server.access.auth import Role, mint_token, slugify
+from server.access.secret import load_or_create_secret
+from server.app.factory import create_app
+from server.app.runner import build_server
 from server.settings import Settings
 from storage.base import DocumentStore
 

@@ -16,7 +16,7 @@ from crdt.annotations import (
     get_annotation,
     set_status,
 )
-from server.seal import SecretSeal
+from server.access.seal import SecretSeal
 
 WORDS = "Propos injurieux envers Élodie"
 SEAL = SecretSeal(b"k" * 32)

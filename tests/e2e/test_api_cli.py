@@ -9,7 +9,7 @@ import anyio.to_thread
 from click.testing import CliRunner, Result
 
 from crdt.convert import markdown_to_doc, to_markdown
-from server.cli import main
+from server.app.cli import main
 from tests.conftest import ServerFactory
 
 CHARTE = Path(__file__).parent.parent / "fixtures" / "charte.md"

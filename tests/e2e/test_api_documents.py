@@ -16,7 +16,7 @@ from client.api import Conflict, PalabreApi, PermissionDenied
 from client.session import connect
 from crdt.convert import markdown_to_doc, to_markdown, to_text
 from crdt.schema import blocks, text_fragment
-from server.api.openapi import SPEC
+from server.http.openapi import SPEC
 from storage.memory import MemoryDocumentStore
 from tests.conftest import RunningServer, ServerFactory
 

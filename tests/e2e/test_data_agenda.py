@@ -22,7 +22,7 @@ from client.examples import create_example
 from client.session import connect
 from crdt.agenda import event_key
 from crdt.data import read_data
-from server.runner import PalabreServer
+from server.app.runner import PalabreServer
 from tests.conftest import RunningServer, ServerFactory
 
 FAST = {"http_rate_per_second": 0.0, "agenda_poll_seconds": 0.0}

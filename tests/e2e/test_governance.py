@@ -11,9 +11,9 @@ from pycrdt import Doc, XmlElement, XmlText
 
 from client.session import Session, connect
 from crdt.schema import blocks, text_fragment
-from server.governance import Governance
-from server.hub import Hub
 from server.metrics import Metrics
+from server.modules.governance import Governance
+from server.rooms.hub import Hub
 from server.settings import Settings
 from storage.memory import MemoryDocumentStore
 from tests.conftest import RunningServer, ServerFactory

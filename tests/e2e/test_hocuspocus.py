@@ -19,7 +19,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from crdt.protocol import encode_varstring
-from server.stateless import StatelessEvent
+from server.sync.stateless import StatelessEvent
 from storage.memory import MemoryDocumentStore
 from tests.conftest import RunningServer, ServerFactory
 from tests.e2e.test_node_ywebsocket import (
@@ -281,7 +281,7 @@ async def test_stateless_messages_are_relayed_by_the_built_in_hook(
 ) -> None:
     doc = "charte-signaux"
     async with zoe_and_karim_on(
-        doc, start_server, hocuspocus_peer, stateless_hook="server.stateless:relay"
+        doc, start_server, hocuspocus_peer, stateless_hook="server.sync.stateless:relay"
     ) as (zoe, karim):
         since = karim.mark()
         await zoe.request("sendStateless", name=doc, payload='{"main levée": "Zoé"}')

@@ -19,7 +19,7 @@ from sqlalchemy import update
 from client.scenario import ScenarioConfig, run_scenario
 from client.scenario._api import AssemblyApi
 from client.scenario.demo import DEMO_DOC
-from server.assembly import archive_verifier
+from server.app.assembly import archive_verifier
 from storage.engine import create_engine, database_url_for
 from storage.models import SnapshotRow
 from tests.conftest import ServerFactory, token_for

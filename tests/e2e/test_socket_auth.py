@@ -23,7 +23,7 @@ from crdt.protocol import (
     encode_sync_step1,
     encode_sync_update,
 )
-from server.auth import Role, mint_token
+from server.access.auth import Role, mint_token
 from tests.conftest import ServerFactory
 
 ARTICLE = "Article 1 — Chaque habitante et chaque habitant peut proposer un projet."

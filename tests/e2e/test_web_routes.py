@@ -11,8 +11,8 @@ from pycrdt import Doc
 from client.session import connect
 from crdt.governance import read_governance
 from crdt.schema import JsonValue
-from server.auth import Principal, Role
-from server.governance import Governance
+from server.access.auth import Principal, Role
+from server.modules.governance import Governance
 from storage.memory import MemoryDocumentStore
 from tests.conftest import RunningServer, ServerFactory
 

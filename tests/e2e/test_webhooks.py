@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from client.api import PalabreApi
 from client.session import connect
-from server._webhook_rules import verify_signature
+from server.events import verify_signature
 from storage.catalog import DeliveryAttempt
 from storage.memory import MemoryDocumentStore
 from tests.conftest import RunningServer, ServerFactory

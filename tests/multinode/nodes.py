@@ -17,7 +17,7 @@ import httpx
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from server.secret import SECRET_FILE, load_or_create_secret
+from server.access.secret import SECRET_FILE, load_or_create_secret
 from tests.conftest import require_service
 from tests.e2e.serverprocess import ServerProcess, server_process
 

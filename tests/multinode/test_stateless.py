@@ -19,7 +19,7 @@ async def test_a_stateless_broadcast_crosses_nodes_once_and_not_back_to_its_send
 ) -> None:
     redis_url, database_url = await redis_or_skip(), await postgres_or_skip()
     doc = f"mn-stateless-{uuid4().hex[:8]}"
-    hook = {"PALABRE_STATELESS_HOOK": "server.stateless:relay"}
+    hook = {"PALABRE_STATELESS_HOOK": "server.sync.stateless:relay"}
     async with (
         start_cluster(tmp_path, 2, redis_url=redis_url, database_url=database_url,
                       extra_env=hook) as nodes,

@@ -27,9 +27,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from crdt.protocol import CloseCode
-from server.auth import PUBLIC, Authenticator, OidcIssuer, Principal, Role, mint_token
+from server.access.auth import PUBLIC, Authenticator, OidcIssuer, Principal, Role, mint_token
+from server.access.secret import SecretError, load_or_create_secret
 from server.errors import Overloaded, Unauthenticated
-from server.secret import SecretError, load_or_create_secret
 
 SECRET = bytes(range(32))
 NOW = 1_800_000_000.0

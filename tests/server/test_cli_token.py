@@ -11,8 +11,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from server.auth import Authenticator, Role, slugify
-from server.secret import load_or_create_secret
+from server.access.auth import Authenticator, Role, slugify
+from server.access.secret import load_or_create_secret
 
 
 async def palabre(

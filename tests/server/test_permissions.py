@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crdt.protocol import CloseCode
-from server.auth import PUBLIC, Principal, Role
+from server.access.auth import PUBLIC, Principal, Role
+from server.access.permissions import Action, is_allowed, is_covered, require
 from server.errors import Forbidden
-from server.permissions import Action, is_allowed, is_covered, require
 
 # DESIGN.md, "Users and what they do", restated here rather than imported, so a
 # change to the table in server/permissions.py has to be made twice on purpose.

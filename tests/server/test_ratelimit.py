@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.auth import PUBLIC, Principal, Role
-from server.ratelimit import RateLimiter, principal_key
+from server.access.auth import PUBLIC, Principal, Role
+from server.access.ratelimit import RateLimiter, principal_key
 
 
 class Clock:

@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from server._webhook_rules import (
+from server.events import (
     Debouncer,
     EventQueue,
     Outgoing,

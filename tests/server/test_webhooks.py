@@ -16,14 +16,14 @@ import anyio
 import httpx
 import pytest
 
-from server._webhook_rules import (
+from server.events import (
     WebhookEvent,
     state_vector_etag,
     verify_signature,
 )
+from server.integrations.webhooks import WebhookDispatcher
 from server.metrics import Metrics
 from server.settings import Settings
-from server.webhooks import WebhookDispatcher
 from storage.catalog import DeliveryAttempt, Webhook, WebhookNotFound
 
 SECRET = "s3cret-de-l-assemblee"

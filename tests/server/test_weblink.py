@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from server.auth import Authenticator, Role
-from server.secret import load_or_create_secret
+from server.access.auth import Authenticator, Role
+from server.access.secret import load_or_create_secret
+from server.app.weblink import LINK_TTL_SECONDS, facilitator_link
 from server.settings import Settings
-from server.weblink import LINK_TTL_SECONDS, facilitator_link
 
 URL = "http://127.0.0.1:8000"
 

@@ -1,0 +1,57 @@
+"""Who may connect: the token check the app applies to every socket and request.
+
+Normally an `Authenticator`; with ``auth_disabled`` (development only) everyone is a
+facilitator, which the server announces loudly when it starts.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from server.access.auth import Authenticator, OidcIssuer, Principal, Role
+from server.access.secret import load_or_create_secret
+from server.settings import Settings
+
+log = logging.getLogger("palabre.access")
+
+DEVELOPER = Principal(sub="developer", name="Développement", role=Role.FACILITATOR)
+"""Who everyone is when authentication is disabled."""
+
+
+class Access:
+    """Turns a request's token into a `Principal`, per the server's settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._disabled = settings.auth_disabled
+        oidc = (
+            OidcIssuer(issuer=settings.oidc_issuer, audience=settings.oidc_audience)
+            if settings.oidc_issuer
+            else None
+        )
+        secret = load_or_create_secret(settings.data_dir)
+        self.authenticator = Authenticator(
+            secret, oidc=oidc, leeway=settings.token_leeway_seconds
+        )
+
+    def announce(self) -> None:
+        """Warn, at start, when authentication is off."""
+        if self._disabled:
+            log.warning(
+                "AUTHENTICATION IS DISABLED: every client acts as a facilitator. "
+                "Never run this in front of real users."
+            )
+
+    async def authenticate(self, token: str | None) -> Principal:
+        """The principal behind `token` (``None``: public).
+
+        Raises:
+            Unauthenticated: the token is invalid.
+            Overloaded: the OIDC issuer cannot be reached.
+        """
+        if self._disabled:
+            return DEVELOPER
+        return await self.authenticator.authenticate(token)
+
+    async def aclose(self) -> None:
+        """Release the authenticator's HTTP client."""
+        await self.authenticator.aclose()

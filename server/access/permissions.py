@@ -1,0 +1,143 @@
+"""Who may do what: the one table of roles, actions and documents. Pure: no I/O, no clock.
+
+Every permission check in palabre goes through `is_allowed` or `require`, for the
+socket and the HTTP API alike, so the rules below are the whole policy:
+
+1. the role must grant the action (`ROLE_ACTIONS`);
+2. a token with a ``docs`` claim acts only on documents matching one of its
+   patterns (``fnmatch`` globs, case-sensitive); ``D.annotations`` matches when
+   ``D`` does; an action on no document (``doc_id=None``) needs an unlimited token;
+3. the `public` role reads only documents marked public;
+4. annotations documents are written by the server only: clients comment
+   through the API, so nobody edits ``D.annotations`` directly;
+5. on a frozen document nobody edits, facilitators included (they unfreeze
+   first), and comments are taken only when the document keeps them open.
+
+Which fields of a ``data`` document each action covers (``history`` kept by the server,
+monitoring entries editable by their author only, themes for moderators) is in
+`server.modules.data_rules`, which asks this table for the action it needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from fnmatch import fnmatchcase
+from types import MappingProxyType
+from typing import Final
+
+from server.access.auth import Principal, Role
+from server.errors import Forbidden
+
+ANNOTATIONS_SUFFIX = ".annotations"
+
+
+class Action(StrEnum):
+    """Something a principal asks to do, on a document or on the server."""
+
+    READ = "read"
+    EDIT = "edit"
+    COMMENT = "comment"
+    MODERATE = "moderate"
+    SNAPSHOT = "snapshot"
+    FREEZE = "freeze"
+    """Freeze or unfreeze."""
+    ADOPT = "adopt"
+    CREATE_DOCUMENT = "create_document"
+    REGISTER_WEBHOOK = "register_webhook"
+    READ_AUDIT = "read_audit"
+    CONTRIBUTE = "contribute"
+    """Add one's own entry to a data document open to contributions (monitoring)."""
+
+
+ROLE_ACTIONS: Final[Mapping[Role, frozenset[Action]]] = MappingProxyType({
+    Role.MEMBER: frozenset({Action.READ, Action.EDIT, Action.COMMENT, Action.CONTRIBUTE}),
+    Role.FACILITATOR: frozenset(Action),
+    Role.CITIZEN: frozenset({Action.READ, Action.COMMENT, Action.CONTRIBUTE}),
+    Role.PUBLIC: frozenset({Action.READ}),
+})
+"""What each role may do at most; the rules on documents below only take away."""
+
+_ONLY_ON_PUBLIC_DOCUMENTS: Final = frozenset({Role.PUBLIC})
+_NEVER_ON_ANNOTATIONS: Final = frozenset({Action.EDIT})
+_NEVER_WHEN_FROZEN: Final = frozenset({Action.EDIT, Action.CONTRIBUTE})
+_OPEN_WHEN_FROZEN_IF_ALLOWED: Final = frozenset({Action.COMMENT})
+
+
+def is_allowed(
+    principal: Principal,
+    action: Action,
+    doc_id: str | None,
+    *,
+    doc_is_public: bool = False,
+    doc_is_frozen: bool = False,
+    comments_open_when_frozen: bool = False,
+) -> bool:
+    """Whether `principal` may do `action` on `doc_id` (``None``: on no one document)."""
+    return _denial(
+        principal, action, doc_id, doc_is_public=doc_is_public, doc_is_frozen=doc_is_frozen,
+        comments_open_when_frozen=comments_open_when_frozen,
+    ) is None
+
+
+def require(
+    principal: Principal,
+    action: Action,
+    doc_id: str | None,
+    *,
+    doc_is_public: bool = False,
+    doc_is_frozen: bool = False,
+    comments_open_when_frozen: bool = False,
+) -> None:
+    """Return if `principal` may do `action` on `doc_id`; raise saying why not otherwise.
+
+    Raises:
+        Forbidden: the role, the token's ``docs`` claim or the document's state
+            (not public, frozen, an annotations document) forbid the action.
+    """
+    reason = _denial(
+        principal, action, doc_id, doc_is_public=doc_is_public, doc_is_frozen=doc_is_frozen,
+        comments_open_when_frozen=comments_open_when_frozen,
+    )
+    if reason is not None:
+        raise Forbidden(reason)
+
+
+def is_covered(patterns: tuple[str, ...] | None, doc_id: str) -> bool:
+    """Whether a ``docs`` claim covers `doc_id` (``D.annotations`` goes with ``D``)."""
+    if patterns is None:
+        return True
+    candidates = [doc_id]
+    if doc_id.endswith(ANNOTATIONS_SUFFIX) and len(doc_id) > len(ANNOTATIONS_SUFFIX):
+        candidates.append(doc_id.removesuffix(ANNOTATIONS_SUFFIX))
+    return any(fnmatchcase(c, p) for c in candidates for p in patterns)
+
+
+def _denial(
+    principal: Principal,
+    action: Action,
+    doc_id: str | None,
+    *,
+    doc_is_public: bool,
+    doc_is_frozen: bool,
+    comments_open_when_frozen: bool,
+) -> str | None:
+    role = principal.role
+    if action not in ROLE_ACTIONS[role]:
+        return f"role {role} may not {action}"
+    if doc_id is None:
+        if principal.docs is not None:
+            return f"a token limited to some documents may not {action}"
+        return None
+    if not is_covered(principal.docs, doc_id):
+        return f"this token is not valid for document {doc_id!r}"
+    if role in _ONLY_ON_PUBLIC_DOCUMENTS and not doc_is_public:
+        return f"document {doc_id!r} is not public"
+    if action in _NEVER_ON_ANNOTATIONS and doc_id.endswith(ANNOTATIONS_SUFFIX):
+        return f"{doc_id!r} is written by the server only; comment through the API"
+    if doc_is_frozen:
+        if action in _NEVER_WHEN_FROZEN:
+            return f"document {doc_id!r} is frozen; unfreeze it to {action}"
+        if action in _OPEN_WHEN_FROZEN_IF_ALLOWED and not comments_open_when_frozen:
+            return f"document {doc_id!r} is frozen and closed to comments"
+    return None

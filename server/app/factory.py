@@ -1,0 +1,266 @@
+"""The Starlette application: routes, the WebSocket hub and a lifespan that owns storage."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypeGuard
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import Receive, Scope, Send
+
+from server.access.gate import Access
+from server.access.ratelimit import RateLimiter, RateLimitMiddleware
+from server.access.seal import SecretSeal
+from server.access.secret import load_or_create_secret
+from server.http import api
+from server.http.data_api import DataApi
+from server.http.embed import embed_routes
+from server.http.governance import governance_routes
+from server.http.web import web_routes
+from server.http.webhooks import webhook_routes
+from server.integrations.webhooks import WebhookDispatcher
+from server.metrics import CONTENT_TYPE, Metrics
+from server.modules.agenda import AgendaImporter
+from server.modules.data_documents import DataDocuments
+from server.modules.files import FileStore
+from server.modules.governance import Governance
+from server.modules.governance_feed import GovernanceFeed
+from server.rooms.hub import Hub
+from server.settings import Settings
+from server.sync.endpoint import SyncEndpoint
+from server.sync.hocuspocus import HocuspocusEndpoint
+from server.sync.stateless import StatelessHook, load_hook
+from storage.archive import is_archive
+from storage.base import DocumentStore, StorageUnavailable
+from storage.catalog import DocumentCatalog, WebhookRegistry
+
+log = logging.getLogger("palabre.app")
+
+_SYNC_PREFIX = "/ws/"
+_HOCUSPOCUS_PATH = "/hocuspocus"
+
+
+class PalabreApp(Starlette):
+    """Starlette, with ``/ws/{doc_id}`` and ``/hocuspocus`` sockets handed to their endpoints.
+
+    A socket lives as long as its client: skipping the middleware stack and the router
+    keeps their frames out of every one of the thousands of open connections.
+    """
+
+    sync_endpoint: SyncEndpoint
+    hocuspocus_endpoint: HocuspocusEndpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Dispatch one ASGI connection."""
+        if scope["type"] == "websocket":
+            path = scope["path"][len(scope.get("root_path", "")) :]
+            if path.startswith(_SYNC_PREFIX):
+                scope["path_params"] = {"doc_id": path[len(_SYNC_PREFIX) :]}
+                await self.sync_endpoint(scope, receive, send)
+                return
+            if path.rstrip("/") == _HOCUSPOCUS_PATH:
+                await self.hocuspocus_endpoint(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: DocumentStore | None = None,
+    catalog: DocumentCatalog | None = None,
+    max_body_bytes: int | None = None,
+    webhooks: WebhookRegistry | None = None,
+    on_stateless: StatelessHook | None = None,
+) -> PalabreApp:
+    """Build the ASGI app; `store` defaults to SQL storage at the configured URL.
+
+    `catalog` (document metadata) defaults to `store`, which implements it too; API
+    request bodies over `max_body_bytes` (default: ``settings.api_max_body_bytes``) are
+    refused with 413. `webhooks` (registered webhooks and their deliveries) defaults to
+    `store` too. `on_stateless` receives Hocuspocus stateless messages (`server.sync.stateless`);
+    it defaults to the hook named by ``settings.stateless_hook``.
+
+    Raises:
+        ValueError: ``settings.stateless_hook`` names no callable.
+    """
+    if on_stateless is None and settings.stateless_hook:
+        on_stateless = load_hook(settings.stateless_hook)
+    if store is None:
+        from storage.sql import SqlDocumentStore
+
+        store = SqlDocumentStore(
+            settings.resolved_database_url,
+            commit_window=settings.commit_window_seconds,
+        )
+    metrics = Metrics()
+    hub = Hub(settings, store, metrics)
+    access = Access(settings)
+    the_store = store
+    if catalog is None:
+        if not _is_catalog(store):
+            raise TypeError(f"{type(store).__name__} keeps no document metadata; pass catalog=")
+        catalog = store
+    if webhooks is None:
+        if not _is_webhook_registry(store):
+            raise TypeError(f"{type(store).__name__} keeps no webhooks; pass webhooks=")
+        webhooks = store
+    dispatcher = WebhookDispatcher(settings, webhooks, metrics)
+    hub.on_commit = dispatcher.on_commit
+    data = DataDocuments(hub, catalog)
+    hub.load_guard = data.load_guard
+    agenda = AgendaImporter(settings, hub, catalog)
+    documents = catalog
+    feed = GovernanceFeed(catalog, documents, hub) if is_archive(catalog) else None
+    context = api.ApiContext(
+        hub=hub, catalog=catalog, access=access,
+        max_body_bytes=max_body_bytes or settings.api_max_body_bytes,
+        notify=dispatcher.notify, governance_changed=feed.announce if feed else None,
+        seal=SecretSeal(load_or_create_secret(settings.data_dir)),
+        data=data,
+    )
+    data_api = DataApi(context, data, FileStore(settings.data_dir / "files"), agenda,
+                       max_file_bytes=settings.max_file_bytes)
+
+    governance = (
+        Governance(catalog, hub, metrics, notify=dispatcher.notify,
+                   denial_interval=settings.audit_denial_interval_seconds)
+        if is_archive(catalog) else None
+    )
+    if governance is not None:
+        hub.load_freeze = governance.load_freeze
+        hub.on_denied = governance.socket_denied
+    cluster = None
+    if settings.redis_url:
+        from server.integrations.cluster import RedisCluster
+
+        cluster = RedisCluster(settings, hub, the_store, metrics)
+        hub.fanout = cluster
+        dispatcher.claim_change = cluster.claim_change
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        access.announce()
+        try:
+            # Stopped in reverse: the hub's last commits still reach the dispatcher (and
+            # the other nodes), whose last deliveries are still recorded in the store.
+            async with (
+                the_store, dispatcher.running(), governance_running(), cluster_running(),
+                hub.running(), agenda.running(),
+            ):
+                yield
+        finally:
+            await access.aclose()
+
+    @asynccontextmanager
+    async def governance_running() -> AsyncIterator[None]:
+        if governance is None:
+            yield
+            return
+        async with governance.running():
+            yield
+
+    @asynccontextmanager
+    async def cluster_running() -> AsyncIterator[None]:
+        if cluster is None:
+            yield
+            return
+        async with cluster.running():
+            yield
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            await the_store.check()
+        except StorageUnavailable as exc:
+            return JSONResponse(
+                {"error": "storage_unavailable", "detail": str(exc)}, status_code=503
+            )
+        body: dict[str, object] = {"status": "ready", "documents_loaded": hub.loaded_documents}
+        if cluster is not None:
+            # Still serving its own clients: degraded, not unready (see docs/deployment.md).
+            body["cluster"] = cluster.status()
+            if not cluster.is_connected:
+                body["status"] = "degraded"
+                body["reason"] = f"redis unavailable: {cluster.down_reason}"
+        return JSONResponse(body)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    app = PalabreApp(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
+            *webhook_routes(context, webhooks),
+            *(governance_routes(context, governance) if governance else []),
+            Mount("/api", routes=[*data_api.routes(), *api.routes(context)]),
+            *embed_routes(context),
+            *web_routes(on_document_page=feed.announce_if_exists if feed else None),
+        ],
+        exception_handlers=dict(api.EXCEPTION_HANDLERS),
+        middleware=_middleware(settings, access),
+        lifespan=lifespan,
+    )
+    update_limiter = RateLimiter(
+        settings.socket_update_rate_per_second, settings.socket_update_burst
+    )
+    app.sync_endpoint = SyncEndpoint(hub, settings, access, update_limiter)
+    app.hocuspocus_endpoint = HocuspocusEndpoint(
+        hub, settings, access, update_limiter, on_stateless
+    )
+    app.state.hub = hub
+    app.state.metrics = metrics
+    app.state.settings = settings
+    app.state.access = access
+    app.state.webhooks = dispatcher
+    app.state.governance = governance
+    app.state.cluster = cluster
+    return app
+
+
+def _middleware(settings: Settings, access: Access) -> list[Middleware]:
+    """CORS (outermost, so that a 429 carries its headers too), then rate limits."""
+    stack = []
+    origins = settings.cors_origin_list
+    if origins:
+        stack.append(Middleware(
+            CORSMiddleware, allow_origins=origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-None-Match"],
+            expose_headers=["ETag", "Location", "Retry-After"], max_age=600,
+        ))
+    stack.append(Middleware(
+        RateLimitMiddleware,
+        limiter=RateLimiter(settings.http_rate_per_second, settings.http_burst),
+        authenticate=access.authenticate,
+    ))
+    return stack
+
+
+def _is_catalog(store: object) -> TypeGuard[DocumentCatalog]:
+    """Whether the store also keeps document metadata (both of ours do)."""
+    return all(
+        callable(getattr(store, name, None))
+        for name in ("create_document", "get_document", "list_documents", "update_document",
+                     "delete_document", "purge_document")
+    )
+
+
+def _is_webhook_registry(store: object) -> TypeGuard[WebhookRegistry]:
+    """Whether the store also keeps webhooks (both of ours do)."""
+    return all(
+        callable(getattr(store, name, None))
+        for name in ("add_webhook", "list_webhooks", "remove_webhook", "record_attempt",
+                     "list_attempts")
+    )

@@ -1,0 +1,267 @@
+"""``/api/documents/{id}/annotations``: comments on paragraphs, their replies, moderation.
+
+Every write goes into ``{id}.annotations`` through `Hub.transform`, as the server peer,
+after the checks clients cannot be trusted with (authorship, moderation rights, that the
+paragraph exists); socket clients of that document see each write live.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+from pycrdt import Doc
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from crdt.annotations import (
+    STATUSES,
+    Annotation,
+    AnnotationNotFound,
+    AnnotationWrite,
+    Author,
+    NotAuthor,
+    Seal,
+    Status,
+    add_annotation,
+    add_reply,
+    edit_body,
+    get_annotation,
+    list_annotations,
+    set_status,
+)
+from crdt.errors import SchemaError
+from crdt.schema import JsonValue, find_block
+from server.access.auth import Principal
+from server.access.permissions import ANNOTATIONS_SUFFIX, Action, is_allowed, require
+from server.errors import BadRequest, Forbidden, Invalid, NotFound
+from server.events import WebhookEvent
+from server.http.context import (
+    ApiContext,
+    JsonObject,
+    caller,
+    doc_id_of,
+    live_document,
+    only_fields,
+    read_json,
+    storage_errors,
+    text_field,
+)
+from server.modules.governance import record
+from storage.archive import Archive, is_archive
+from storage.catalog import DocumentMeta
+
+MAX_BODY = 20_000
+MAX_QUOTE = 5_000
+
+
+class Annotations:
+    """The annotation endpoints, bound to one app's context."""
+
+    def __init__(self, context: ApiContext) -> None:
+        self._context = context
+        catalog = context.catalog
+        self._archive: Archive | None = catalog if is_archive(catalog) else None
+
+    def routes(self) -> list[Route]:
+        """The routes, relative to ``/api``."""
+        base = "/documents/{doc_id}/annotations"
+        return [
+            Route(base, self.list_annotations, methods=["GET"]),
+            Route(base, self.create_annotation, methods=["POST"]),
+            Route(base + "/{annotation_id}", self.get_annotation, methods=["GET"]),
+            Route(base + "/{annotation_id}", self.update, methods=["PATCH"]),
+            Route(base + "/{annotation_id}/replies", self.create_reply, methods=["POST"]),
+            Route(base + "/{annotation_id}/replies/{reply_id}", self.update, methods=["PATCH"]),
+        ]
+
+    async def _document(self, request: Request, action: Action) -> tuple[Principal, str, bool]:
+        """The caller, the document id and whether the caller moderates it, after checks.
+
+        Commenting on a frozen document is refused unless the freeze keeps comments open.
+        """
+        principal = await caller(request, self._context)
+        doc_id = doc_id_of(request)
+        meta: DocumentMeta = await live_document(self._context, doc_id)
+        frozen, comments_open = False, False
+        if action == Action.COMMENT and self._archive is not None:
+            with storage_errors(doc_id):
+                freeze = await self._archive.get_freeze(doc_id)
+            frozen, comments_open = freeze.frozen, freeze.comments_open
+        require(principal, action, doc_id, doc_is_public=meta.is_public,
+                doc_is_frozen=frozen, comments_open_when_frozen=comments_open)
+        moderates = is_allowed(principal, Action.MODERATE, doc_id, doc_is_public=meta.is_public)
+        return principal, doc_id, moderates
+
+    def _seal_for(self, moderates: bool) -> Seal | None:
+        """The seal to open hidden words with: moderators' reads only."""
+        return self._context.seal if moderates else None
+
+    async def _live(self, doc_id: str) -> Doc[Any]:
+        room = await self._context.hub.room(doc_id + ANNOTATIONS_SUFFIX)
+        return room.doc
+
+    async def list_annotations(self, request: Request) -> Response:
+        """``GET .../annotations?paragraph_id=&status=&stage=``; hidden ones for moderators."""
+        _, doc_id, moderates = await self._document(request, Action.READ)
+        params = request.query_params
+        status = params.get("status")
+        if status is not None and status not in STATUSES:
+            raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
+        with annotation_errors():
+            found = list_annotations(
+                await self._live(doc_id), paragraph_id=params.get("paragraph_id"),
+                status=cast(Status | None, status), stage=params.get("stage"),
+                seal=self._seal_for(moderates),
+            )
+        shown = [annotation_json(a, moderates) for a in found if moderates or a.status != "hidden"]
+        return JSONResponse({"annotations": shown})
+
+    async def get_annotation(self, request: Request) -> Response:
+        """``GET .../annotations/{aid}``."""
+        _, doc_id, moderates = await self._document(request, Action.READ)
+        annotation = await self._visible(doc_id, request, moderates)
+        return JSONResponse(annotation_json(annotation, moderates))
+
+    async def _visible(self, doc_id: str, request: Request, moderates: bool) -> Annotation:
+        annotation_id = str(request.path_params["annotation_id"])
+        with annotation_errors():
+            annotation = get_annotation(
+                await self._live(doc_id), annotation_id, seal=self._seal_for(moderates)
+            )
+        if annotation.status == "hidden" and not moderates:
+            raise NotFound(f"no annotation {annotation_id!r}")
+        return annotation
+
+    async def create_annotation(self, request: Request) -> Response:
+        """``POST .../annotations`` ``{"paragraph_id", "body", "quote"?, "anchor"?}``: 201."""
+        principal, doc_id, moderates = await self._document(request, Action.COMMENT)
+        body = await read_json(request, self._context)
+        only_fields(body, {"paragraph_id", "body", "quote", "anchor"})
+        paragraph_id = text_field(body, "paragraph_id", required=True, max_length=200) or ""
+        text = text_field(body, "body", required=True, max_length=MAX_BODY) or ""
+        quote = text_field(body, "quote", max_length=MAX_QUOTE)
+        anchor = cast(JsonValue, body.get("anchor"))
+        room = await self._context.hub.room(doc_id)
+        if find_block(room.doc, paragraph_id) is None:
+            raise Invalid(f"document {doc_id!r} has no paragraph {paragraph_id!r}")
+        author = Author(sub=principal.sub, name=principal.name)
+        written = await self._write(doc_id, principal, lambda doc: add_annotation(
+            doc, paragraph_id=paragraph_id, body=text, author=author, quote=quote, anchor=anchor,
+        ))
+        self._emit(WebhookEvent.ANNOTATION_CREATED, doc_id, written.annotation)
+        return JSONResponse(annotation_json(written.annotation, moderates), status_code=201)
+
+    async def create_reply(self, request: Request) -> Response:
+        """``POST .../annotations/{aid}/replies`` ``{"body"}``: 201 with the annotation."""
+        principal, doc_id, moderates = await self._document(request, Action.COMMENT)
+        body = await read_json(request, self._context)
+        only_fields(body, {"body"})
+        text = text_field(body, "body", required=True, max_length=MAX_BODY) or ""
+        annotation = await self._visible(doc_id, request, moderates)
+        author = Author(sub=principal.sub, name=principal.name)
+        written = await self._write(doc_id, principal, lambda doc: add_reply(
+            doc, annotation.id, body=text, author=author, seal=self._seal_for(moderates),
+        ))
+        reply = written.annotation.replies[-1]
+        self._emit(WebhookEvent.ANNOTATION_UPDATED, doc_id, written.annotation, reply.id)
+        payload = annotation_json(written.annotation, moderates)
+        payload["reply"] = dataclasses.asdict(reply)
+        return JSONResponse(payload, status_code=201)
+
+    async def update(self, request: Request) -> Response:
+        """``PATCH .../annotations/{aid}[/replies/{rid}]`` ``{"body"?, "status"?}``.
+
+        A new body only from its author; a new status only from a moderator.
+        """
+        await caller(request, self._context)  # an invalid token is 401 before any body error
+        body = await read_json(request, self._context)
+        only_fields(body, {"body", "status"})
+        # Moderating is not commenting: a moderator still hides a comment on a frozen text.
+        principal, doc_id, moderates = await self._document(
+            request, Action.COMMENT if "body" in body else Action.READ
+        )
+        if not body:
+            raise Invalid("nothing to change: give 'body' and/or 'status'")
+        text = text_field(body, "body", max_length=MAX_BODY)
+        status = body.get("status")
+        if status is not None:
+            if status not in STATUSES:
+                raise Invalid(f"'status' must be one of {', '.join(STATUSES)}")
+            if not moderates:
+                raise Forbidden(f"role {principal.role} may not moderate comments")
+        annotation = await self._visible(doc_id, request, moderates)
+        reply_id = request.path_params.get("reply_id")
+
+        seal = self._context.seal
+
+        def change(doc: Doc[Any]) -> AnnotationWrite:
+            written = None
+            if text is not None:
+                written = edit_body(
+                    doc, annotation.id, principal.sub, text, reply_id=reply_id, seal=seal
+                )
+            if status is not None:
+                written = set_status(
+                    doc, annotation.id, cast(Status, status), reply_id=reply_id, seal=seal
+                )
+            assert written is not None  # one of them is set: `body` is not empty
+            return written
+
+        written = await self._write(doc_id, principal, change)
+        self._emit(WebhookEvent.ANNOTATION_UPDATED, doc_id, written.annotation, reply_id)
+        if status is not None and self._archive is not None:
+            await record(self._archive, doc_id, "annotation.moderated", principal, {
+                "annotation_id": annotation.id, "reply_id": reply_id, "status": status,
+            })
+        return JSONResponse(annotation_json(written.annotation, moderates))
+
+    def _emit(
+        self, event: WebhookEvent, doc_id: str, annotation: Annotation, reply_id: str | None = None
+    ) -> None:
+        """Tell webhooks which annotation changed (never its words: they read it by API)."""
+        if self._context.notify is not None:
+            self._context.notify(event, doc_id, {
+                "annotation_id": annotation.id, "paragraph_id": annotation.paragraph_id,
+                "reply_id": reply_id, "status": annotation.status,
+            })
+
+    async def _write(
+        self, doc_id: str, principal: Principal, change: Callable[[Doc[Any]], AnnotationWrite]
+    ) -> AnnotationWrite:
+        with annotation_errors(), storage_errors():
+            return await self._context.hub.transform(
+                doc_id + ANNOTATIONS_SUFFIX, change, principal=principal.sub
+            )
+
+
+@contextmanager
+def annotation_errors() -> Iterator[None]:
+    """Translate the annotations document's errors into the API's.
+
+    Raises:
+        NotFound: no such annotation or reply.
+        Forbidden: editing someone else's words.
+        Invalid: any other refusal of the annotations schema.
+    """
+    try:
+        yield
+    except AnnotationNotFound as exc:
+        raise NotFound(str(exc)) from exc
+    except NotAuthor as exc:
+        raise Forbidden(str(exc)) from exc
+    except SchemaError as exc:
+        raise Invalid(str(exc)) from exc
+
+
+def annotation_json(annotation: Annotation, moderates: bool) -> JsonObject:
+    """An annotation as the API shows it; hidden replies only to moderators."""
+    data = dataclasses.asdict(annotation)
+    data["replies"] = [
+        dataclasses.asdict(reply) for reply in annotation.replies
+        if moderates or reply.status != "hidden"
+    ]
+    return data

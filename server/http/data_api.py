@@ -1,0 +1,280 @@
+"""``/api/documents/{id}/data`` and friends: structured documents over HTTP.
+
+Read as JSON (strong ETag), merge-patch (RFC 7396), follow as Server-Sent Events; library
+files up and down; agenda feeds imported on demand and exported as iCalendar.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+from pycrdt import Doc
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from crdt.agenda import export_ics
+from crdt.data import JsonObject, apply_merge_patch, merge_patch, normalize, read_data
+from crdt.errors import SchemaError
+from crdt.schemas import validate
+from server.access.auth import Principal
+from server.access.permissions import Action, require
+from server.errors import (
+    BadRequest,
+    Forbidden,
+    Invalid,
+    NotFound,
+    UnsupportedMediaType,
+)
+from server.http.context import (
+    ApiContext,
+    caller,
+    doc_id_of,
+    live_document,
+    read_json,
+    read_limited,
+    storage_errors,
+)
+from server.modules.agenda import AgendaImporter
+from server.modules.data_documents import DataDocuments, etag_of, filter_by_theme, require_data
+from server.modules.files import CONTENT_TYPE, INLINE_TYPES, FileStore
+from storage.catalog import DocumentMeta
+
+log = logging.getLogger("palabre.api")
+
+MERGE_PATCH = "application/merge-patch+json"
+KEEPALIVE_SECONDS = 15.0
+
+
+class DataApi:
+    """The data-document endpoints, bound to one app's context."""
+
+    def __init__(
+        self, context: ApiContext, data: DataDocuments, files: FileStore,
+        agenda: AgendaImporter, *, max_file_bytes: int,
+    ) -> None:
+        self._context = context
+        self._data = data
+        self._files = files
+        self._agenda = agenda
+        self._max_file_bytes = max_file_bytes
+
+    def routes(self) -> list[Route]:
+        """The routes, relative to ``/api``."""
+        return [
+            Route("/documents/{doc_id}/data", self.get_data, methods=["GET"]),
+            Route("/documents/{doc_id}/data", self.patch_data, methods=["PATCH"]),
+            Route("/documents/{doc_id}/data/events", self.events, methods=["GET"]),
+            Route("/documents/{doc_id}/resources/{resource_id}/file", self.upload,
+                  methods=["PUT"]),
+            Route("/documents/{doc_id}/files/{file_id}", self.download, methods=["GET"]),
+            Route("/documents/{doc_id}/agenda/import", self.import_agenda, methods=["POST"]),
+            Route("/documents/{doc_id}/agenda.ics", self.export_agenda, methods=["GET"]),
+        ]
+
+    async def _readable(self, request: Request, principal: Principal) -> DocumentMeta:
+        doc_id = doc_id_of(request)
+        meta = await live_document(self._context, doc_id)
+        require(principal, Action.READ, doc_id, doc_is_public=meta.is_public)
+        require_data(meta)
+        return meta
+
+    async def get_data(self, request: Request) -> Response:
+        """``GET .../data[?theme=]``: the document as JSON (monitoring: one theme's entries)."""
+        principal = await caller(request, self._context)
+        meta = await self._readable(request, principal)
+        theme = request.query_params.get("theme")
+        if theme is not None:
+            if meta.schema != "monitoring":
+                raise BadRequest("theme filters monitoring documents only")
+            if not theme or len(theme) > 64:
+                raise BadRequest("theme must be 1-64 characters")
+        room = await self._context.hub.room(meta.doc_id)
+        etag = etag_of(room.doc, theme or "")
+        headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
+        if _matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=headers)
+        data = read_data(room.doc)
+        if theme is not None:
+            data = filter_by_theme(data, theme)
+        return JSONResponse(data, headers=headers)
+
+    async def patch_data(self, request: Request) -> Response:
+        """``PATCH .../data`` (``application/merge-patch+json``): the new data, with its ETag."""
+        principal = await caller(request, self._context)
+        doc_id = doc_id_of(request)
+        meta = await live_document(self._context, doc_id)
+        require(principal, Action.READ, doc_id, doc_is_public=meta.is_public)
+        require_data(meta)
+        body = await read_json(request, self._context, media_types=(MERGE_PATCH,
+                                                                     "application/json"))
+        patch = normalize(body)
+        assert isinstance(patch, dict)
+        with storage_errors(doc_id):
+            data = await self._data.patch(meta, principal, patch)
+        room = await self._context.hub.room(doc_id)
+        return JSONResponse(data, headers={"ETag": etag_of(room.doc)})
+
+    async def events(self, request: Request) -> Response:
+        """``GET .../data/events``: Server-Sent Events, one ``data`` event per change.
+
+        The token may come as ``?token=`` (``EventSource`` cannot set headers).
+        """
+        principal = await _caller_or_query(request, self._context)
+        meta = await self._readable(request, principal)
+        theme = request.query_params.get("theme")
+
+        async def stream() -> AsyncIterator[str]:
+            async with self._data.follow(meta.doc_id) as wait:
+                room = await self._context.hub.room(meta.doc_id)
+                last = ""
+                while True:
+                    data = self._data.followed_data(room)
+                    if theme:
+                        data = filter_by_theme(data, theme)
+                    text = json.dumps(data, ensure_ascii=False)
+                    if text != last:
+                        last = text
+                        yield f"retry: 2000\nevent: data\ndata: {text}\n\n"
+                    with anyio.move_on_after(KEEPALIVE_SECONDS) as scope:
+                        await wait()
+                    if scope.cancelled_caught:
+                        yield ": keep-alive\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={
+            "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+        })
+
+    async def upload(self, request: Request) -> Response:
+        """``PUT .../resources/{rid}/file?name=``: attach the body to a library resource."""
+        principal = await caller(request, self._context)
+        doc_id = doc_id_of(request)
+        meta = await live_document(self._context, doc_id)
+        require(principal, Action.EDIT, doc_id, doc_is_public=meta.is_public)
+        if require_data(meta) != "library":
+            raise NotFound("files attach to library documents only")
+        resource_id = str(request.path_params["resource_id"])
+        name = (request.query_params.get("name") or "").strip()
+        if not name or len(name) > 255 or any(c in name for c in "/\\\x00"):
+            raise BadRequest("give the file's name as ?name= (1-255 characters, no slash)")
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if not CONTENT_TYPE.fullmatch(content_type):
+            raise UnsupportedMediaType("send the file's own Content-Type (type/subtype)")
+        content = await _read_limited(request, self._max_file_bytes)
+        room = await self._context.hub.room(doc_id)
+        if room.is_frozen:
+            raise Forbidden(f"document {doc_id!r} is frozen")
+        resources = read_data(room.doc).get("resources")
+        if not isinstance(resources, dict) or resource_id not in resources:
+            raise NotFound(f"no resource {resource_id!r}: add it with PATCH first")
+        try:
+            file_id = await anyio.to_thread.run_sync(self._files.save, doc_id, content)
+        except OSError as exc:
+            log.error("file not stored: %s", exc, extra={"doc_id": doc_id})
+            raise Invalid("the file could not be stored") from exc
+        described: JsonObject = {"id": file_id, "name": name, "content_type": content_type,
+                                 "size": len(content)}
+        with storage_errors(doc_id):
+            await self._context.hub.transform(
+                doc_id, lambda doc: _attach(doc, resource_id, described),
+                principal=principal.sub,
+            )
+        return JSONResponse(described, status_code=201)
+
+    async def download(self, request: Request) -> Response:
+        """``GET .../files/{file_id}``: a stored file, with the type it was uploaded with."""
+        principal = await _caller_or_query(request, self._context)
+        meta = await self._readable(request, principal)
+        file_id = str(request.path_params["file_id"])
+        room = await self._context.hub.room(meta.doc_id)
+        described = _find_file(read_data(room.doc), file_id)
+        path = self._files.path(meta.doc_id, file_id)
+        if described is None or path is None:
+            raise NotFound(f"no file {file_id!r} in {meta.doc_id!r}")
+        content_type = str(described["content_type"])
+        disposition = "inline" if content_type in INLINE_TYPES else "attachment"
+        return FileResponse(
+            path, media_type=content_type, filename=str(described["name"]),
+            content_disposition_type=disposition,
+            headers={"X-Content-Type-Options": "nosniff",
+                     "Content-Security-Policy": "default-src 'none'; sandbox"},
+        )
+
+    async def import_agenda(self, request: Request) -> Response:
+        """``POST .../agenda/import``: import the agenda's feeds now (moderators)."""
+        principal = await caller(request, self._context)
+        doc_id = doc_id_of(request)
+        meta = await live_document(self._context, doc_id)
+        require(principal, Action.MODERATE, doc_id, doc_is_public=meta.is_public)
+        if require_data(meta) != "agenda":
+            raise NotFound("feeds belong to agenda documents")
+        with storage_errors(doc_id):
+            report = await self._agenda.import_feeds(doc_id)
+        return JSONResponse({"feeds": report})
+
+    async def export_agenda(self, request: Request) -> Response:
+        """``GET .../agenda.ics``: the merged agenda as iCalendar."""
+        principal = await _caller_or_query(request, self._context)
+        meta = await self._readable(request, principal)
+        if meta.schema != "agenda":
+            raise NotFound("only agenda documents export iCalendar")
+        room = await self._context.hub.room(meta.doc_id)
+        body = export_ics(read_data(room.doc), stamp=datetime.now(UTC))
+        return Response(body, media_type="text/calendar; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="{meta.doc_id}.ics"',
+        })
+
+
+async def _caller_or_query(request: Request, context: ApiContext) -> Principal:
+    """The caller from its header, else from ``?token=`` (for EventSource and links)."""
+    token = request.query_params.get("token")
+    if token and "authorization" not in request.headers:
+        return await context.access.authenticate(token)
+    return await caller(request, context)
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    body = await read_limited(request, limit, "file")
+    if not body:
+        raise BadRequest("the file is empty")
+    return body
+
+
+def _attach(doc: Doc[Any], resource_id: str, described: JsonObject) -> None:
+    """Set a resource's ``file`` (a server-kept field), keeping the document valid.
+
+    Raises:
+        NotFound: the resource was removed meanwhile.
+    """
+    data = read_data(doc)
+    resources = data.get("resources")
+    if not isinstance(resources, dict) or resource_id not in resources:
+        raise NotFound(f"no resource {resource_id!r}")
+    patch: JsonObject = {"resources": {resource_id: {"file": described}}}
+    try:
+        validate("library", merge_patch(data, patch))
+    except SchemaError as exc:
+        raise Invalid(str(exc)) from exc
+    apply_merge_patch(doc, patch)
+
+
+def _find_file(data: JsonObject, file_id: str) -> JsonObject | None:
+    resources = data.get("resources")
+    for resource in (resources.values() if isinstance(resources, dict) else []):
+        if isinstance(resource, dict):
+            described = resource.get("file")
+            if isinstance(described, dict) and described.get("id") == file_id:
+                return described
+    return None
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if if_none_match is None:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in tags or etag in tags

@@ -1,0 +1,461 @@
+"""``/api/openapi.json`` (OpenAPI 3.1, written by hand as data) and ``/api/docs`` (its page)."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from server.events import WebhookEvent
+
+Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(required: list[str], **properties: Schema) -> Schema:
+    return {"type": "object", "required": required, "properties": properties,
+            "additionalProperties": False}
+
+
+_STR: Schema = {"type": "string"}
+_NSTR: Schema = {"type": ["string", "null"]}
+_TIME: Schema = {"type": "number", "description": "Unix time in seconds"}
+_STATUS: Schema = {"type": "string", "enum": ["open", "resolved", "hidden"]}
+_DOC_ID: Schema = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"}
+_AUTHOR = _obj(["sub", "name"], sub=_STR, name=_STR)
+_REPLY = _obj(["id", "body", "author", "created_at", "status"], id=_STR, body=_STR,
+              author=_AUTHOR, created_at=_STR, status=_STATUS, updated_at=_NSTR)
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": _obj(["error", "detail"], error=_STR, detail=_STR),
+    "Text": {"type": "string", "description": "Markdown, HTML or plain text"},
+    "Document": _obj(
+        ["id", "title", "kind", "is_public", "created_at", "updated_at"],
+        id=_DOC_ID, title=_STR, kind={"type": "string", "enum": ["text", "data"]},
+        is_public={"type": "boolean"}, created_at=_TIME, updated_at=_TIME, created_by=_NSTR,
+        schema={"type": "string", "description": "data documents: their JSON schema"},
+    ),
+    "DocumentList": _obj(["documents", "next"],
+                         documents={"type": "array", "items": _ref("Document")},
+                         next={**_NSTR, "description": "pass as ?after= for the next page"}),
+    "DocumentCreate": _obj(
+        ["id", "title"], id=_DOC_ID, title=_STR, markdown=_STR, is_public={"type": "boolean"},
+        kind={"enum": ["text", "data"]},
+        schema={"enum": ["catalogue", "library", "monitoring", "agenda"],
+                "description": "required with kind data"},
+        data={"type": "object", "description": "kind data: the first content (validated "
+                                                "against the schema; default: empty)"},
+    ),
+    "DocumentPatch": _obj([], title=_STR, is_public={"type": "boolean"}),
+    "Blocks": _obj(["blocks"], blocks={"type": "array", "items": {
+        "type": "object", "required": ["id", "type", "text"],
+        "properties": {"id": _STR, "type": _STR, "text": _STR, "article_id": _NSTR,
+                       "level": {"type": "integer"}, "parent_id": _STR,
+                       "attrs": {"type": "object"}, "marks": {"type": "array"}},
+    }}),
+    "Reply": _REPLY,
+    "Annotation": _obj(
+        ["id", "paragraph_id", "body", "author", "created_at", "status", "replies"],
+        id=_STR, paragraph_id=_STR, body=_STR, author=_AUTHOR, created_at=_STR,
+        status=_STATUS, stage=_NSTR, quote=_NSTR, anchor={"description": "opaque to the server"},
+        updated_at=_NSTR, replies={"type": "array", "items": _ref("Reply")},
+        reply={**_REPLY, "description": "the new reply (POST .../replies only)"},
+    ),
+    "AnnotationList": _obj(["annotations"],
+                           annotations={"type": "array", "items": _ref("Annotation")}),
+    "AnnotationCreate": _obj(["paragraph_id", "body"], paragraph_id=_STR, body=_STR,
+                             quote=_STR, anchor={"description": "Yjs relative positions"}),
+    "ReplyCreate": _obj(["body"], body=_STR),
+    "AnnotationPatch": _obj([], body=_STR, status=_STATUS),
+    "Webhook": _obj(["id", "url", "events", "doc_id", "created_at"], id=_STR, url=_STR,
+                    events={"type": "array", "items": _ref("WebhookEvent")},
+                    doc_id={**_NSTR, "description": "null: every document"},
+                    created_at=_TIME, created_by=_NSTR,
+                    secret={**_STR, "description": "only in the answer to its creation"}),
+    "WebhookEvent": {"type": "string", "enum": [event.value for event in WebhookEvent]},
+    "WebhookCreate": _obj(["url", "events"], url=_STR, doc_id=_DOC_ID,
+                          events={"type": "array", "items": _ref("WebhookEvent"),
+                                  "minItems": 1},
+                          secret={"type": "string", "minLength": 16, "maxLength": 256}),
+    "WebhookList": _obj(["webhooks"], webhooks={"type": "array", "items": _ref("Webhook")}),
+    "DeliveryList": _obj(["deliveries"], deliveries={"type": "array", "items": _obj(
+        ["event_id", "event", "attempt", "at", "status"], event_id=_STR, event=_STR,
+        attempt={"type": "integer"}, at=_TIME, status={"type": ["integer", "null"]},
+        error=_NSTR)}),
+}
+
+_ERRORS = {
+    "400": "malformed JSON or parameter", "401": "invalid token", "403": "forbidden",
+    "404": "unknown id", "409": "already exists", "413": "body too large",
+    "415": "not application/json", "422": "invalid values", "503": "storage unavailable",
+    "429": "rate limited: wait for Retry-After",
+}
+
+
+def _op(summary: str, ok: tuple[str, str | None], errors: str, *, body: str | None = None,
+        params: list[Schema] | None = None, media: str = "application/json") -> Schema:
+    status, schema = ok
+    content = {media: {"schema": _ref(schema)}} if schema else None
+    responses: Schema = {status: {"description": "success",
+                                  **({"content": content} if content else {})}}
+    for code in [*errors.split(), "429"]:  # the rate limit answers on every /api route
+        responses[code] = {"description": _ERRORS[code],
+                           "content": {"application/json": {"schema": _ref("Error")}}}
+    op: Schema = {"summary": summary, "responses": responses}
+    if body:
+        op["requestBody"] = {"required": True,
+                             "content": {"application/json": {"schema": _ref(body)}}}
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _content() -> Schema:
+    """``GET .../content``: one media type per format, and the 304 of a matching ETag."""
+    op = _op("The live text; md, html and text come as text/*, json as Blocks",
+             ("200", "Blocks"), "400 401 403 404 503",
+             params=[_ID, _param("format", schema={"enum": ["md", "html", "text", "json"]}),
+                     _param("If-None-Match", "header")])
+    op["responses"]["200"]["content"].update({
+        media: {"schema": _ref("Text")}
+        for media in ("text/markdown", "text/html", "text/plain")
+    })
+    op["responses"]["304"] = {"description": "If-None-Match matched the ETag"}
+    op["description"] = "Strong ETag; If-None-Match answers 304."
+    return op
+
+
+def _param(name: str, where: str = "query", schema: Schema | None = None) -> Schema:
+    return {"name": name, "in": where, "required": where == "path", "schema": schema or _STR}
+
+
+_ID = _param("doc_id", "path", _DOC_ID)
+_AID = _param("annotation_id", "path")
+_RID = _param("reply_id", "path")
+_W = "400 401 403 404 413 415 422 503"
+
+PATHS: dict[str, Schema] = {
+    "/api/documents": {
+        "get": _op("List the documents the caller may read, by id", ("200", "DocumentList"),
+                   "400 401 503", params=[_param("limit", schema={"type": "integer",
+                   "minimum": 1, "maximum": 200}), _param("after")]),
+        "post": _op("Create a document (facilitators), optionally from Markdown",
+                    ("201", "Document"), "400 401 403 409 413 415 422 503",
+                    body="DocumentCreate"),
+    },
+    "/api/documents/{doc_id}": {
+        "get": _op("A document's metadata", ("200", "Document"), "400 401 403 404 503",
+                   params=[_ID]),
+        "patch": _op("Rename or publish (facilitators)", ("200", "Document"), _W,
+                     body="DocumentPatch", params=[_ID]),
+        "delete": _op("Soft-delete (facilitators)", ("204", None), "400 401 403 404 503",
+                      params=[_ID]),
+    },
+    "/api/documents/{doc_id}/content": {"get": _content()},
+    "/api/documents/{doc_id}/annotations": {
+        "get": _op("Annotations, filtered; hidden ones only for moderators",
+                   ("200", "AnnotationList"), "400 401 403 404 503",
+                   params=[_ID, _param("paragraph_id"), _param("status", schema=_STATUS),
+                           _param("stage")]),
+        "post": _op("Comment a paragraph", ("201", "Annotation"), _W,
+                    body="AnnotationCreate", params=[_ID]),
+    },
+    "/api/documents/{doc_id}/annotations/{annotation_id}": {
+        "get": _op("One annotation", ("200", "Annotation"), "400 401 403 404 503",
+                   params=[_ID, _AID]),
+        "patch": _op("Edit own body, or set the status (moderators)", ("200", "Annotation"),
+                     _W, body="AnnotationPatch", params=[_ID, _AID]),
+    },
+    "/api/documents/{doc_id}/annotations/{annotation_id}/replies": {
+        "post": _op("Reply to an annotation", ("201", "Annotation"), _W,
+                    body="ReplyCreate", params=[_ID, _AID]),
+    },
+    "/api/documents/{doc_id}/annotations/{annotation_id}/replies/{reply_id}": {
+        "patch": _op("Edit own reply, or set its status (moderators)", ("200", "Annotation"),
+                     _W, body="AnnotationPatch", params=[_ID, _AID, _RID]),
+    },
+    "/api/webhooks": {
+        "get": _op("Registered webhooks (facilitators)", ("200", "WebhookList"),
+                   "401 403 422 503", params=[_param("doc_id")]),
+        "post": _op("Register a webhook; its secret is shown once", ("201", "Webhook"),
+                    "400 401 403 413 415 422 503", body="WebhookCreate"),
+    },
+    "/api/webhooks/{webhook_id}": {
+        "delete": _op("Unregister", ("204", None), "401 403 404 503",
+                      params=[_param("webhook_id", "path")]),
+    },
+    "/api/webhooks/{webhook_id}/deliveries": {
+        "get": _op("Latest delivery attempts, newest first", ("200", "DeliveryList"),
+                   "400 401 403 404 503", params=[_param("webhook_id", "path"),
+                                                  _param("limit", schema={"type": "integer"})]),
+    },
+    "/api/openapi.json": {"get": {"summary": "This document",
+                                  "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+    "/api/docs": {"get": {"summary": "This document as a page",
+                          "responses": {"200": {"description": "HTML"}}}},
+}
+
+# Stages and the archive (server/api/archive.py).
+_SID = _param("snapshot_id", "path")
+SCHEMAS.update({
+    "Snapshot": _obj(
+        ["id", "number", "stage", "label", "created_at", "hash", "chain_hash", "adopted"],
+        id=_STR, number={"type": "integer", "minimum": 1}, stage=_STR, label=_STR,
+        created_at=_TIME, created_by={**_NSTR, "description": "null for the public"},
+        created_by_name=_NSTR, hash={**_STR, "description": "SHA-256 of the content"},
+        previous_hash={**_NSTR, "description": "the previous snapshot's chain_hash"},
+        chain_hash={**_STR, "description": "SHA-256 of previous_hash (or '') + hash"},
+        adopted={"type": "boolean"},
+    ),
+    "SnapshotCreate": _obj(["label", "stage"], label=_STR, stage=_STR),
+    "SnapshotList": _obj(["snapshots"], snapshots={"type": "array", "items": _ref("Snapshot")}),
+    "Stage": _obj(
+        ["stage", "snapshots", "adopted"], stage={"type": "string"},
+        snapshots={"type": "array", "items": _ref("Snapshot")}, adopted={"type": "boolean"},
+    ),
+    "StageList": _obj(["stages"], stages={"type": "array", "items": _ref("Stage")}),
+    "SnapshotRestored": _obj(["restored"], restored=_ref("Snapshot")),
+})
+_SNAPSHOT_FORMAT = _param("format", schema={"enum": ["md", "html", "text", "json", "yjs"]})
+PATHS.update({
+    "/api/documents/{doc_id}/snapshots": {
+        "get": _op("The archive: every snapshot by number, without content",
+                   ("200", "SnapshotList"), "400 401 403 404 503", params=[_ID]),
+        "post": _op("Archive the live text and its annotations as a stage (facilitators)",
+                    ("201", "Snapshot"), _W, body="SnapshotCreate", params=[_ID]),
+    },
+    "/api/documents/{doc_id}/stages": {
+        "get": _op("The stages in the order first archived, with their snapshots",
+                   ("200", "StageList"), "400 401 403 404 503", params=[_ID]),
+    },
+    "/api/documents/{doc_id}/snapshots/{snapshot_id}": {
+        "get": _op("One snapshot's metadata", ("200", "Snapshot"), "400 401 403 404 503",
+                   params=[_ID, _SID]),
+    },
+    "/api/documents/{doc_id}/snapshots/{snapshot_id}/content": {
+        "get": {**_op("A snapshot's text: md, html, text as text/*, json as Blocks, yjs as "
+                      "the raw Yjs update (application/octet-stream)", ("200", "Blocks"),
+                      "400 401 403 404 503", params=[_ID, _SID, _SNAPSHOT_FORMAT]),
+                "description": "Immutable: cacheable forever."},
+    },
+    "/api/documents/{doc_id}/snapshots/{snapshot_id}/restore": {
+        "post": _op("Start the next stage from a snapshot: the live text becomes it, every "
+                    "paragraph keeping its id (facilitators; refused while frozen)",
+                    ("200", "SnapshotRestored"), "400 401 403 404 503", params=[_ID, _SID]),
+    },
+})
+
+# Governance (server/api/governance.py): freeze, adopt, diff, audit.
+_ERRORS["429"] = "rate limited: wait for Retry-After"
+_FREEZE_STATE = _obj(["frozen", "frozen_at", "frozen_by", "comments_open"],
+                     frozen={"type": "boolean"}, frozen_at={"type": ["number", "null"]},
+                     frozen_by=_NSTR, comments_open={"type": "boolean"})
+_WORD = _obj(["op", "text"], op={"enum": ["equal", "insert", "delete"]}, text=_STR)
+_COUNT: Schema = {"type": "integer", "minimum": 0}
+SCHEMAS.update({
+    "FreezeState": _FREEZE_STATE,
+    "FreezeRequest": _obj([], comments_open={
+        "type": "boolean", "description": "comments still taken while frozen (default false)"}),
+    "AdoptRequest": _obj([], label=_STR, stage=_STR, comments_open={"type": "boolean"}),
+    "Diff": _obj(["from", "to", "summary", "blocks"], to=_STR, summary=_obj(
+        ["added", "removed", "changed", "moved", "unchanged"], added=_COUNT, removed=_COUNT,
+        changed=_COUNT, moved=_COUNT, unchanged=_COUNT,
+    ), blocks={"type": "array", "items": _obj(
+        ["id", "type", "status", "moved", "before", "after"], id=_STR, type=_STR,
+        status={"enum": ["unchanged", "added", "removed", "changed", "moved"]},
+        moved={"type": "boolean"}, before=_NSTR, after=_NSTR, level={"type": "integer"},
+        words={"type": "array", "items": _WORD},
+    )}, **{"from": _STR}),
+    "AuditList": _obj(["entries", "next"], entries={"type": "array", "items": _obj(
+        ["id", "action", "actor_sub", "actor_name", "at", "detail"], id={"type": "integer"},
+        action=_STR, actor_sub=_NSTR, actor_name=_NSTR, at=_TIME, detail={"type": "object"},
+    )}, next={"type": ["integer", "null"], "description": "pass as ?before= for older ones"}),
+})
+_VERSION: Schema = {"type": "string", "description": "a snapshot id, or 'live'"}
+PATHS.update({
+    "/api/documents/{doc_id}/freeze": {
+        "post": {**_op("Freeze: read-only for everyone, on every open socket before the answer "
+                       "(facilitators)", ("200", "FreezeState"), _W, body="FreezeRequest",
+                       params=[_ID]),
+                 "description": "The body is optional."},
+    },
+    "/api/documents/{doc_id}/unfreeze": {
+        "post": _op("Unfreeze (facilitators)", ("200", "FreezeState"), "400 401 403 404 503",
+                    params=[_ID]),
+    },
+    "/api/documents/{doc_id}/adopt": {
+        "post": {**_op("Freeze, then archive the frozen text as the adopted snapshot "
+                       "(facilitators)", ("201", "Snapshot"), _W, body="AdoptRequest",
+                       params=[_ID]),
+                 "description": "The body is optional."},
+    },
+    "/api/documents/{doc_id}/diff": {
+        "get": {**_op("Paragraph diff of two versions by block id, word changes inside",
+                      ("200", "Diff"), "400 401 403 404 422 503",
+                      params=[_ID, {**_param("from", schema=_VERSION), "required": True},
+                              _param("to", schema=_VERSION),
+                              _param("format", schema={"enum": ["json", "html"]})]),
+                "description": "format=html answers an HTML fragment with ins/del marks."},
+    },
+    "/api/documents/{doc_id}/audit": {
+        "get": _op("Governance actions on the document, newest first (facilitators)",
+                   ("200", "AuditList"), "400 401 403 404 503",
+                   params=[_ID, _param("limit", schema={"type": "integer", "minimum": 1,
+                                                        "maximum": 1000}),
+                           _param("before", schema={"type": "integer", "minimum": 1})]),
+    },
+})
+
+# Data documents (server/api/data.py): JSON, merge patch, events, files, agenda.
+SCHEMAS.update({
+    "Data": {"type": "object", "description": "the document's JSON (see its schema)"},
+    "MergePatch": {"type": "object", "description": "RFC 7396 JSON Merge Patch"},
+    "FileInfo": _obj(["id", "name", "content_type", "size"], id=_STR, name=_STR,
+                     content_type=_STR, size={"type": "integer", "minimum": 0}),
+    "EventStream": {"type": "string", "description": "text/event-stream"},
+    "Binary": {"type": "string", "format": "binary"},
+    "ICalendar": {"type": "string", "description": "RFC 5545 iCalendar"},
+    "ImportReport": _obj(["feeds"], feeds={"type": "object", "additionalProperties": _obj(
+        [], changed={"type": "integer"}, error=_NSTR)}),
+})
+_DATA = "Data documents only (404 for text documents)."
+
+
+def _with(op: Schema, **changes: Any) -> Schema:
+    return {**op, **changes}
+
+
+def _data_patch() -> Schema:
+    op = _op("Merge a JSON Merge Patch into a data document; the result is validated "
+             "against its schema, then applied as the smallest change", ("200", "Data"), _W,
+             params=[_ID])
+    op["requestBody"] = {"required": True, "content": {
+        media: {"schema": _ref("MergePatch")}
+        for media in ("application/merge-patch+json", "application/json")}}
+    op["description"] = ("Who may change which fields is per schema (history, files, "
+                         "authors kept by the server): 403 names the field; 422 the schema "
+                         "violation, and nothing changes.")
+    return op
+
+
+def _events() -> Schema:
+    op = _op("Server-Sent Events: one `data` event with the whole JSON on every change",
+             ("200", None), "400 401 403 404 503",
+             params=[_ID, _param("token"), _param("theme")])
+    op["responses"]["200"]["content"] = {"text/event-stream": {"schema": _ref("EventStream")}}
+    return op
+
+
+def _upload() -> Schema:
+    op = _op("Attach a file to a library resource (editors); size-limited",
+             ("201", "FileInfo"), "400 401 403 404 413 415 422 503",
+             params=[_ID, _param("resource_id", "path"),
+                     {**_param("name", schema={"type": "string", "minLength": 1,
+                                               "maxLength": 255}), "required": True}])
+    op["requestBody"] = {"required": True, "content": {
+        "*/*": {"schema": _ref("Binary")}}}
+    return op
+
+
+def _download() -> Schema:
+    op = _op("A library file, with the type it was uploaded with", ("200", None),
+             "400 401 403 404 503",
+             params=[_ID, _param("file_id", "path"), _param("token")])
+    op["responses"]["200"]["content"] = {"*/*": {"schema": _ref("Binary")}}
+    return op
+
+
+def _ics() -> Schema:
+    op = _op("The merged agenda as iCalendar", ("200", None), "400 401 403 404 503",
+             params=[_ID, _param("token")])
+    op["responses"]["200"]["content"] = {"text/calendar": {"schema": _ref("ICalendar")}}
+    return op
+
+
+PATHS.update({
+    "/api/documents/{doc_id}/data": {
+        "get": _with(_op("A data document's JSON (strong ETag, 304)", ("200", "Data"),
+                         "400 401 403 404 503",
+                         params=[_ID, _param("theme"), _param("If-None-Match", "header")]),
+                     description=_DATA + " `theme` keeps the monitoring entries tagged so."),
+        "patch": _data_patch(),
+    },
+    "/api/documents/{doc_id}/data/events": {"get": _events()},
+    "/api/documents/{doc_id}/resources/{resource_id}/file": {"put": _upload()},
+    "/api/documents/{doc_id}/files/{file_id}": {"get": _download()},
+    "/api/documents/{doc_id}/agenda/import": {
+        "post": _op("Import the agenda's iCalendar feeds now (moderators)",
+                    ("200", "ImportReport"), "400 401 403 404 503", params=[_ID]),
+    },
+    "/api/documents/{doc_id}/agenda.ics": {"get": _ics()},
+})
+PATHS["/api/documents/{doc_id}/data"]["get"]["responses"]["304"] = {
+    "description": "If-None-Match matched the ETag"}
+
+SPEC: Schema = {
+    "openapi": "3.1.0",
+    "info": {"title": "palabre", "version": "0.1.0",
+             "description": "Realtime collaborative editing for citizens' assemblies. "
+                            "Send `Authorization: Bearer <token>`; without one you are public."},
+    "paths": PATHS,
+    "components": {
+        "schemas": SCHEMAS,
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                       "bearerFormat": "JWT"}},
+    },
+    "security": [{}, {"bearer": []}],
+}
+"""The API's description; `tests/e2e/test_api_documents.py` checks it against the routes."""
+
+
+def docs_page(spec: Schema) -> str:
+    """A self-contained HTML page listing every path, method, parameter and schema."""
+    esc = html.escape
+    parts = [f"<h1>{esc(spec['info']['title'])} API</h1><p>{esc(spec['info']['description'])}"
+             "</p><p><a href='/api/openapi.json'>openapi.json</a></p>"]
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            params = ", ".join(f"{p['name']} ({p['in']})" for p in op.get("parameters", []))
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+            codes = " ".join(esc(code) for code in op["responses"])
+            parts.append(
+                f"<section><h2><span class='m'>{esc(method.upper())}</span> {esc(path)}</h2>"
+                f"<p>{esc(op['summary'])}</p>"
+                + (f"<p>Parameters: {esc(params)}</p>" if params else "")
+                + (f"<p>Body: {esc(body['schema']['$ref'].rsplit('/', 1)[-1])}</p>"
+                   if body else "")
+                + f"<p>Responses: {codes}</p></section>")
+    parts.append("<h2>Schemas</h2>")
+    for name, schema in spec["components"]["schemas"].items():
+        parts.append(f"<h3 id='{esc(name)}'>{esc(name)}</h3>"
+                     f"<pre>{esc(json.dumps(schema, indent=2))}</pre>")
+    style = ("body{font-family:sans-serif;max-width:60rem;margin:auto;padding:1rem}"
+             ".m{background:#245;color:#fff;padding:0 .4rem;border-radius:3px}"
+             "pre{background:#f4f4f4;padding:.5rem;overflow:auto}")
+    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>palabre API</title><style>{style}</style></head><body>"
+            + "".join(parts) + "</body></html>")
+
+
+class OpenApi:
+    """Serves the description and its page."""
+
+    def routes(self) -> list[Route]:
+        """The routes, relative to ``/api``."""
+        return [Route("/openapi.json", self.spec, methods=["GET"]),
+                Route("/docs", self.page, methods=["GET"])]
+
+    async def spec(self, request: Request) -> Response:
+        """``GET /openapi.json``."""
+        return JSONResponse(SPEC)
+
+    async def page(self, request: Request) -> Response:
+        """``GET /docs``."""
+        return HTMLResponse(docs_page(SPEC))

@@ -1,0 +1,116 @@
+"""The browser editor's pages and assets: ``/``, ``/d/{doc_id}`` and ``/static/{name}``.
+
+Both pages are the same shell (``client/web/dist/index.html``); the bundled script reads
+the address, the token and the API. Assets are the committed esbuild bundle, read once
+when the app is built. The shell names them with ``?v=<content hash>``: such a request is
+cached for a year (``immutable``), any other is revalidated by its ``ETag``. Pages carry a
+strict content security policy and no referrer (a link may hold a token until the
+script removes it from the address bar).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from server.errors import BadDocId, NotFound
+from server.http.context import DOC_ID
+
+log = logging.getLogger("palabre.web")
+
+WEB_DIST = Path(__file__).resolve().parents[2] / "client" / "web" / "dist"
+"""The committed bundle (shipped in the package beside ``server/``)."""
+
+SHELL = "index.html"
+ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+YEAR = "public, max-age=31536000, immutable"
+_PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; connect-src 'self' ws: wss:; "
+        "style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+}
+
+PageHook = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Asset:
+    body: bytes
+    media_type: str
+    version: str
+
+
+class WebAssetsMissing(RuntimeError):
+    """The bundle is not where the package should hold it (run ``npm run build``)."""
+
+
+def web_routes(*, on_document_page: PageHook | None = None,
+               dist: Path = WEB_DIST) -> list[BaseRoute]:
+    """The editor's routes; `on_document_page` runs (awaited) before ``/d/{id}`` is served.
+
+    A bad document id answers 400 and an unknown asset 404, as JSON errors (the app's
+    error handler).
+
+    Raises:
+        WebAssetsMissing: the bundle or its shell is missing from `dist`.
+    """
+    assets = _load_assets(dist)
+    try:
+        template = (dist / SHELL).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise WebAssetsMissing(f"{dist / SHELL} is missing: {exc}") from exc
+    shell = template
+    for name, asset in assets.items():
+        shell = shell.replace(f"/static/{name}", f"/static/{name}?v={asset.version}")
+
+    async def page(request: Request) -> Response:
+        return HTMLResponse(shell, headers=_PAGE_HEADERS)
+
+    async def document_page(request: Request) -> Response:
+        doc_id = str(request.path_params["doc_id"])
+        if not DOC_ID.fullmatch(doc_id):
+            raise BadDocId(f"document ids are 1-128 of [A-Za-z0-9._-], not {doc_id[:130]!r}")
+        if on_document_page is not None:
+            await on_document_page(doc_id)
+        return HTMLResponse(shell, headers=_PAGE_HEADERS)
+
+    async def static(request: Request) -> Response:
+        asset = assets.get(str(request.path_params["name"]))
+        if asset is None:
+            raise NotFound(f"no asset {str(request.path_params['name'])[:100]!r}")
+        etag = f'"{asset.version}"'
+        cache = YEAR if request.query_params.get("v") == asset.version else "no-cache"
+        headers = {"ETag": etag, "Cache-Control": cache, "X-Content-Type-Options": "nosniff"}
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+        return Response(asset.body, media_type=asset.media_type, headers=headers)
+
+    return [
+        Route("/", page, methods=["GET"]),
+        Route("/d/{doc_id}", document_page, methods=["GET"]),
+        Route("/static/{name}", static, methods=["GET"]),
+    ]
+
+
+def _load_assets(dist: Path) -> dict[str, _Asset]:
+    assets = {}
+    for name, media_type in ASSETS.items():
+        try:
+            body = (dist / name).read_bytes()
+        except OSError as exc:
+            raise WebAssetsMissing(f"{dist / name} is missing: {exc}") from exc
+        version = hashlib.sha256(body).hexdigest()[:16]
+        assets[name] = _Asset(body, media_type, version)
+    return assets

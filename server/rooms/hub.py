@@ -1,0 +1,345 @@
+"""The registry of live rooms: single-flight loads, eviction after flush, compaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import anyio
+from anyio.abc import TaskGroup
+from pycrdt import Doc
+
+from crdt.document import doc_from_update, is_empty_update
+from crdt.errors import InvalidUpdate, SchemaError
+from crdt.schema import FRAGMENT, ID_TYPES, assign_missing_ids, block_id, walk
+from server.access.permissions import ANNOTATIONS_SUFFIX
+from server.errors import Overloaded
+from server.metrics import Metrics
+from server.rooms.fanout import Fanout
+from server.rooms.room import Room
+from server.settings import Settings
+from server.sync.connection import Connection
+from storage.base import DocumentStore, StorageUnavailable
+
+log = logging.getLogger("palabre.hub")
+
+T = TypeVar("T")
+Guard = Callable[[Doc[Any], Connection, bytes], str | None]
+"""Judges a client update against the live document: ``None`` accepts, a reason refuses."""
+
+_SHUTDOWN_DEADLINE_SECONDS = 30.0
+_ID_CHECK_INTERVAL_SECONDS = 0.2
+
+
+class _Loading:
+    """A load in flight that later joiners of the same document wait for."""
+
+    __slots__ = ("done", "error", "room")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.room: Room | None = None
+        self.error: Exception | None = None
+
+
+class Hub:
+    """Owns every room and the task group their committers and compactions run in."""
+
+    def __init__(self, settings: Settings, store: DocumentStore, metrics: Metrics) -> None:
+        self._settings = settings
+        self._store = store
+        self._metrics = metrics
+        self._rooms: dict[str, Room] = {}
+        self._loading: dict[str, _Loading] = {}
+        self._compacting: set[str] = set()
+        self._task_group: TaskGroup | None = None
+        self._changed: anyio.Event  # made in `running`: events need the event loop
+        self.on_commit: Callable[[str, bytes], None] | None = None
+        """Called with a document's id and state vector after each committed batch."""
+        self._transforming: dict[str, anyio.Lock] = {}
+        self._missing_ids: set[str] = set()
+        self._ids_wanted: anyio.Event
+        self._closing = False
+        self.load_freeze: Callable[[str], Awaitable[tuple[bool, bool]]] | None = None
+        """Reads a text document's stored ``(frozen, comments_open)`` when its room loads.
+
+        Raises StorageUnavailable like a load (then no room is made)."""
+        self.load_guard: Callable[[str], Awaitable[Guard | None]] | None = None
+        """Reads what judges a document's client updates (data documents) when its room
+        loads; ``None`` accepts every update a socket may write.
+
+        Raises StorageUnavailable like a load (then no room is made)."""
+        self.on_denied: Callable[[str, str | None, str], None] | None = None
+        """Called with the doc id, principal and reason of every write refused on a socket."""
+        self.fanout: Fanout | None = None
+        """The other nodes of a cluster (None: this node is alone)."""
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Hub]:
+        """Run the hub; on exit close every room and wait until their queues are committed."""
+        self._changed = anyio.Event()
+        self._ids_wanted = anyio.Event()
+        self._closing = False
+        async with anyio.create_task_group() as tg:
+            self._task_group = tg
+            tg.start_soon(self._assign_ids_forever)
+            try:
+                yield self
+            finally:
+                self._closing = True
+                with anyio.CancelScope(shield=True), anyio.move_on_after(
+                    _SHUTDOWN_DEADLINE_SECONDS
+                ):
+                    for room in list(self._rooms.values()):
+                        room.close()
+                    while self._rooms or self._compacting:
+                        await self._changed.wait()
+                tg.cancel_scope.cancel()
+                self._task_group = None
+
+    async def join(self, doc_id: str, connection: Connection) -> Room:
+        """Add `connection` to the document's room, loading the document once if needed.
+
+        Raises:
+            Overloaded: storage is unavailable or the server is shutting down; no room exists.
+        """
+        room = await self.room(doc_id)
+        room.add(connection)
+        self._metrics.connections.inc()
+        return room
+
+    def leave(self, room: Room, connection: Connection) -> None:
+        """Remove `connection` from its room."""
+        room.remove(connection)
+        self._metrics.connections.dec()
+
+    async def room(self, doc_id: str) -> Room:
+        """The live room of `doc_id`, loaded from storage by exactly one caller.
+
+        Raises:
+            Overloaded: storage is unavailable or the server is shutting down.
+        """
+        while True:
+            room = self._rooms.get(doc_id)
+            if room is not None and room.is_open:
+                return room
+            loading = self._loading.get(doc_id)
+            if loading is None:
+                return await self._load(doc_id)
+            await loading.done.wait()
+            if loading.error is not None:
+                raise Overloaded(f"document {doc_id} could not be loaded") from loading.error
+
+    async def _load(self, doc_id: str) -> Room:
+        if self._task_group is None or self._closing:
+            raise Overloaded("server is shutting down")
+        loading = self._loading[doc_id] = _Loading()
+        try:
+            stored = await self._store.load(doc_id)
+            doc = doc_from_update(stored.update)
+            frozen, comments_open = False, False
+            if self.load_freeze is not None and not doc_id.endswith(ANNOTATIONS_SUFFIX):
+                frozen, comments_open = await self.load_freeze(doc_id)
+            guard = None
+            if self.load_guard is not None and not doc_id.endswith(ANNOTATIONS_SUFFIX):
+                guard = await self.load_guard(doc_id)
+        except (StorageUnavailable, InvalidUpdate) as exc:
+            loading.error = exc
+            self._metrics.errors.labels(kind="load_failed").inc()
+            log.error("load failed: %s", exc, extra={"doc_id": doc_id})
+            raise Overloaded(f"document {doc_id} could not be loaded") from exc
+        finally:
+            del self._loading[doc_id]
+            loading.done.set()
+        settings = self._settings
+        room = Room(
+            doc_id,
+            doc,
+            store=self._store,
+            metrics=self._metrics,
+            grace_seconds=settings.room_grace_seconds,
+            max_pending=settings.max_pending_updates,
+            relay_interval=settings.relay_interval,
+            on_log_rows=self._after_commit,
+            on_commit=self.on_commit,
+            on_denied=self.on_denied,
+            is_frozen=frozen,
+            comments_open=comments_open,
+            fanout=self.fanout,
+        )
+        room.guard = guard
+        self._rooms[doc_id] = room
+        self._metrics.documents_loaded.inc()
+        if self.fanout is not None:
+            self.fanout.watch(doc_id)
+        self._task_group.start_soon(room.run, self._evicted)
+        self._after_commit(room, stored.log_rows)
+        return room
+
+    def _evicted(self, room: Room) -> None:
+        if self._rooms.get(room.doc_id) is room:
+            del self._rooms[room.doc_id]
+            self._metrics.documents_loaded.dec()
+            self._metrics.evictions.inc()
+            if self.fanout is not None:
+                self.fanout.unwatch(room.doc_id)
+        self._notify_idle()
+
+    def loaded_room(self, doc_id: str) -> Room | None:
+        """The open room of `doc_id` if it is in memory now (never loads it)."""
+        room = self._rooms.get(doc_id)
+        return room if room is not None and room.is_open else None
+
+    @property
+    def loaded_rooms(self) -> list[Room]:
+        """Every open room in memory now."""
+        return [room for room in self._rooms.values() if room.is_open]
+
+    def _after_commit(self, room: Room, log_rows: int) -> None:
+        """Called by a room after each commit, once its update is applied and relayed."""
+        self._maybe_compact(room, log_rows)
+        if not room.doc_id.endswith(ANNOTATIONS_SUFFIX):
+            self._missing_ids.add(room.doc_id)
+            self._ids_wanted.set()
+
+    async def set_freeze(
+        self, doc_id: str, *, frozen: bool, comments_open: bool, publish: bool = True
+    ) -> None:
+        """Apply a stored freeze change to the document's room on this node, if loaded.
+
+        With `publish` (a change made on this node), the other nodes of a cluster are told
+        too, and apply it to their own sockets the same way.
+
+        Returns once it holds on every socket of the document: client updates queued
+        and not committed are dropped, and a commit already under way has ended, so
+        nothing a client sends is stored or relayed after this returns (while frozen).
+        A room loading meanwhile is waited for (it may have read the old state).
+        """
+        if publish and self.fanout is not None:
+            self.fanout.publish_freeze(doc_id, frozen=frozen, comments_open=comments_open)
+        loading = self._loading.get(doc_id)
+        if loading is not None:
+            await loading.done.wait()
+        room = self._rooms.get(doc_id)
+        if room is None or not room.is_open:
+            return
+        room.set_freeze(frozen=frozen, comments_open=comments_open)
+        await room.settled()
+
+    async def transform(
+        self, doc_id: str, mutate: Callable[[Doc[Any]], T], *, principal: str | None
+    ) -> T:
+        """Change a document as the server peer: `mutate` a copy, then commit what it changed.
+
+        `mutate` runs on a scratch copy of the live document; the difference it made is
+        committed, applied and relayed through the room like any client's update, so
+        nothing reaches the live document before it is durable. Transforms of one
+        document run one at a time and write with the live document's own client id
+        (the live document never edits by itself, so its clocks are ours to continue).
+        An exception from `mutate` propagates and nothing is written.
+
+        Raises:
+            Overloaded: the document cannot be loaded, or the server is shutting down.
+            StorageUnavailable: the commit failed; nothing was applied.
+        """
+        lock = self._transforming.setdefault(doc_id, anyio.Lock())
+        try:
+            async with lock:
+                room = await self.room(doc_id)
+                # No await from here to `room.write` queueing the update: the room stays
+                # open, and its document does not change under the diff.
+                scratch: Doc[Any] = Doc(client_id=room.doc.client_id)
+                scratch.apply_update(room.doc.get_update())
+                result = mutate(scratch)
+                update = scratch.get_update(room.doc.get_state())
+                if not is_empty_update(update):
+                    await room.write(update, principal=principal)
+                return result
+        finally:
+            if not lock.locked() and lock.statistics().tasks_waiting == 0:
+                self._transforming.pop(doc_id, None)
+
+    async def _assign_ids_forever(self) -> None:
+        """Give blocks that arrived without an id their server-assigned id, off the relay path.
+
+        Rooms mark their document after each commit; this task checks the marked ones and
+        commits the missing ids through `transform`. Its own commit marks the document
+        again, and the second check finds nothing to do: there is no loop. A check walks
+        the whole text (milliseconds for a long one), so a busy document is checked at
+        most once per `_ID_CHECK_INTERVAL_SECONDS`, marks made meanwhile coalescing.
+        """
+        while True:
+            await self._ids_wanted.wait()
+            self._ids_wanted = anyio.Event()
+            wanted, self._missing_ids = self._missing_ids, set()
+            for doc_id in wanted:
+                room = self._rooms.get(doc_id)
+                if self._closing or room is None or room.is_frozen or not _lacks_ids(room.doc):
+                    continue
+                try:
+                    await self.transform(doc_id, _assign_ids, principal=None)
+                except (Overloaded, StorageUnavailable, SchemaError) as exc:
+                    self._metrics.errors.labels(kind="assign_ids_failed").inc()
+                    log.error("block ids not assigned: %s", exc, extra={"doc_id": doc_id})
+            await anyio.sleep(_ID_CHECK_INTERVAL_SECONDS)
+
+    def _maybe_compact(self, room: Room, log_rows: int) -> None:
+        if (
+            log_rows < self._settings.compact_threshold
+            or room.doc_id in self._compacting
+            or self._task_group is None
+        ):
+            return
+        self._compacting.add(room.doc_id)
+        self._task_group.start_soon(self._compact, room.doc_id)
+
+    async def _compact(self, doc_id: str) -> None:
+        try:
+            if self.fanout is None:
+                await self._store.compact(doc_id)
+            else:
+                # One node at a time compacts a document; another holding the lock does it.
+                async with self.fanout.compaction_lock(doc_id) as is_taken:
+                    if is_taken:
+                        await self._store.compact(doc_id)
+        except StorageUnavailable as exc:
+            self._metrics.errors.labels(kind="compaction_failed").inc()
+            log.error("compaction failed: %s", exc, extra={"doc_id": doc_id})
+        finally:
+            self._compacting.discard(doc_id)
+            self._notify_idle()
+
+    async def wait_unloaded(self, doc_id: str) -> None:
+        """Return once `doc_id` is no longer in memory (evicted after its grace period)."""
+        while doc_id in self._rooms or doc_id in self._loading:
+            await self._changed.wait()
+
+    def _notify_idle(self) -> None:
+        changed, self._changed = self._changed, anyio.Event()
+        changed.set()
+
+    @property
+    def loaded_documents(self) -> int:
+        """How many documents are in memory now."""
+        return len(self._rooms)
+
+
+def _lacks_ids(doc: Doc[Any]) -> bool:
+    """Whether a text document has a block without an id (or repeating an earlier one)."""
+    if FRAGMENT not in doc.keys():
+        return False
+    seen: set[str] = set()
+    for element, _, _, _ in walk(doc):
+        if element.tag not in ID_TYPES:
+            continue
+        current = block_id(element)
+        if current is None or current in seen:
+            return True
+        seen.add(current)
+    return False
+
+
+def _assign_ids(doc: Doc[Any]) -> None:
+    assign_missing_ids(doc)

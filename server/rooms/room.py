@@ -1,0 +1,456 @@
+"""One live document: validate, commit, apply, relay — in that order, for every update.
+
+Updates from clients queue in the room; one committer task takes everything queued,
+commits it to storage in one append (per-sender entries keep authorship), then applies
+the merged update to the in-memory Doc and relays the same bytes to every client.
+Nobody sees an update before it is durable. Awareness is relayed at once, never stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from pycrdt import Doc
+
+from crdt.awareness import AwarenessRegistry, decode_awareness_update, encode_awareness_update
+from crdt.document import apply, merge
+from crdt.errors import InvalidUpdate, ProtocolError
+from crdt.protocol import (
+    CloseCode,
+    encode_awareness,
+    encode_permission_denied,
+    encode_sync_step1,
+    encode_sync_step2,
+    encode_sync_update,
+)
+from server.errors import MalformedMessage
+from server.metrics import Metrics
+from server.rooms.fanout import Fanout
+from server.sync.connection import Connection
+from server.sync.fastsocket import encode_binary_frame
+from storage.base import DocumentStore, LogEntry, StorageUnavailable
+
+log = logging.getLogger("palabre.room")
+
+_FROZEN_NOTICE = "document frozen: edits are refused; unsaved changes were not applied"
+"""Told to every socket when its document freezes, and on joining a frozen document."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    update: bytes
+    sender: Connection | None
+    principal: str | None
+    received_at: float
+    done: anyio.Event | None = None
+    failed: bool = False
+
+
+class Room:
+    """A loaded document with its clients, its awareness states and its commit queue."""
+
+    def __init__(
+        self,
+        doc_id: str,
+        doc: Doc[Any],
+        *,
+        store: DocumentStore,
+        metrics: Metrics,
+        grace_seconds: float,
+        max_pending: int,
+        relay_interval: Callable[[int], float],
+        on_log_rows: Callable[[Room, int], None],
+        on_commit: Callable[[str, bytes], None] | None = None,
+        on_denied: Callable[[str, str | None, str], None] | None = None,
+        is_frozen: bool = False,
+        comments_open: bool = False,
+        fanout: Fanout | None = None,
+    ) -> None:
+        self.doc_id = doc_id
+        self.doc = doc
+        self.metrics = metrics
+        self.connections: set[Connection] = set()
+        self.awareness = AwarenessRegistry()
+        self._store = store
+        self._grace = grace_seconds
+        self._max_pending = max_pending
+        self._relay_interval = relay_interval
+        self._on_log_rows = on_log_rows
+        self._on_commit = on_commit
+        self._pending: list[_Pending] = []
+        self._peer_updates: list[bytes] = []
+        self._paused: set[Connection] = set()
+        self._wake = anyio.Event()
+        self._committed = anyio.Event()
+        self._closing = False
+        self._committing = False
+        self._on_denied = on_denied
+        self._fanout = fanout
+        self.is_open = True
+        self.is_frozen = is_frozen
+        """Frozen: no client write is committed (loaded once with the room, then kept)."""
+        self.comments_open = comments_open
+        """While frozen, whether comments are still taken."""
+        self.guard: Callable[[Doc[Any], Connection, bytes], str | None] | None = None
+        """Judges each client update before it is queued: ``None`` accepts it, a reason
+        refuses it with ``permission-denied`` (data documents: schema and field rules)."""
+        self.watchers = 0
+        """Readers that follow the document without a socket (event streams): while
+        there are any, the room is not evicted."""
+
+    # -- clients -------------------------------------------------------------------------
+
+    def add(self, connection: Connection) -> None:
+        """Admit a client: it is sent our sync step 1 and every known awareness state.
+
+        On a frozen document it is told so at once (a ``permission-denied`` message).
+        """
+        self.connections.add(connection)
+        connection.can_edit = connection.may_edit and not self.is_frozen
+        connection.send(encode_sync_step1(self.doc.get_state()))
+        if self.is_frozen:
+            connection.send(encode_permission_denied(_FROZEN_NOTICE))
+        states = self.awareness.snapshot()
+        if states:
+            connection.send(encode_awareness(encode_awareness_update(states)))
+        self._wake.set()
+
+    def remove(self, connection: Connection) -> None:
+        """Drop a client and tell the others that its awareness states are gone."""
+        self.connections.discard(connection)
+        self._paused.discard(connection)
+        removals = self.awareness.remove_owner(connection.connection_id)
+        if removals:
+            update = encode_awareness_update(removals)
+            self._broadcast(encode_awareness(update))
+            if self._fanout is not None:
+                self._fanout.publish_awareness(self.doc_id, update)
+        self._wake.set()
+
+    def sync_step2_for(self, state_vector: bytes) -> bytes:
+        """Answer a sync step 1: everything committed that the peer lacks.
+
+        Raises:
+            MalformedMessage: the state vector does not decode.
+        """
+        try:
+            return encode_sync_step2(self.doc.get_update(state_vector))
+        except ValueError as exc:
+            raise MalformedMessage(f"bad state vector: {exc}") from exc
+
+    def update_awareness(self, connection: Connection, update: bytes) -> None:
+        """Record and relay an awareness update from `connection`.
+
+        Raises:
+            MalformedMessage: undecodable, or it claims another connection's client id.
+        """
+        try:
+            entries = decode_awareness_update(update)
+            fresh = self.awareness.apply(connection.connection_id, entries)
+        except ProtocolError as exc:
+            raise MalformedMessage(f"bad awareness update: {exc}") from exc
+        if not fresh:
+            return
+        if len(fresh) != len(entries):
+            update = encode_awareness_update(fresh)
+        self._broadcast(encode_awareness(update))
+        if self._fanout is not None:
+            self._fanout.publish_awareness(self.doc_id, update)
+
+    def local_awareness(self) -> bytes | None:
+        """The awareness states of this node's own clients as one update (None: none)."""
+        owners = {connection.connection_id for connection in self.connections}
+        states = self.awareness.snapshot_of(owners)
+        return encode_awareness_update(states) if states else None
+
+    # -- peers (other nodes of a cluster) ------------------------------------------------
+
+    def apply_peer_update(self, update: bytes) -> bool:
+        """Apply an update another node committed, and relay it with the next relay.
+
+        It is applied at once (syncs answer with it from now on) but relayed in the same
+        frame as this room's next commit, or on its own after the relay spacing: clients
+        get one frame per relay interval, as on a single node. It is never stored or
+        published again. Returns whether it applied (an undecodable one is logged,
+        counted and dropped: the next catch-up from storage levels the document).
+        """
+        try:
+            apply(self.doc, update)
+        except InvalidUpdate:
+            log.exception("peer update failed to apply", extra={"doc_id": self.doc_id})
+            self.metrics.errors.labels(kind="peer_apply_failed").inc()
+            return False
+        self._peer_updates.append(update)
+        self._wake.set()
+        return True
+
+    def apply_peer_awareness(self, owner: str, update: bytes) -> None:
+        """Record and relay awareness states of another node's clients, owned by `owner`.
+
+        Raises:
+            ProtocolError: the update does not decode.
+        """
+        fresh = self.awareness.apply(owner, decode_awareness_update(update))
+        if fresh:
+            self._broadcast(encode_awareness(encode_awareness_update(fresh)))
+
+    def drop_owner(self, owner: str) -> None:
+        """Forget the awareness states `owner` (a peer node) announced, telling every client."""
+        removals = self.awareness.remove_owner(owner)
+        if removals:
+            self._broadcast(encode_awareness(encode_awareness_update(removals)))
+
+    def broadcast_stateless(self, payload: str, *, sender: Connection | None) -> None:
+        """Send a stateless payload to every client but `sender`, here and on the other nodes.
+
+        `sender` is ``None`` for a payload another node relayed (it is not published again).
+        Clients whose protocol has no stateless messages (y-websocket) get nothing.
+        """
+        for connection in list(self.connections):
+            if connection is not sender:
+                connection.send_stateless(payload)
+        if sender is not None and self._fanout is not None:
+            self._fanout.publish_stateless(self.doc_id, payload)
+
+    def awareness_message(self) -> bytes:
+        """Every known awareness state as one message (answer to query-awareness)."""
+        return encode_awareness(encode_awareness_update(self.awareness.snapshot()))
+
+    def denied(self, connection: Connection, reason: str) -> None:
+        """Report a write refused to `connection` (for the audit log)."""
+        if self._on_denied is not None:
+            self._on_denied(self.doc_id, connection.principal, reason)
+
+    def watch(self) -> None:
+        """Count a reader without a socket: the room stays loaded until it `unwatch`es."""
+        self.watchers += 1
+        self._wake.set()
+
+    def unwatch(self) -> None:
+        """Forget a reader counted by `watch`."""
+        self.watchers -= 1
+        self._wake.set()
+
+    # -- freeze --------------------------------------------------------------------------
+
+    def set_freeze(self, *, frozen: bool, comments_open: bool) -> None:
+        """Freeze or unfreeze now: every socket's right to edit follows at once.
+
+        Freezing drops the client updates queued and not yet committed (nothing of them
+        is stored or relayed) and tells every socket with a ``permission-denied
+        document frozen`` message; later writes are refused the same way. Server writes
+        already queued (their callers wait on them) still go through. Call `settled`
+        next to wait for a commit already under way.
+        """
+        self.is_frozen = frozen
+        self.comments_open = comments_open
+        for connection in self.connections:
+            connection.can_edit = connection.may_edit and not frozen
+        if not frozen:
+            return
+        dropped = [item for item in self._pending if item.sender is not None]
+        self._pending = [item for item in self._pending if item.sender is None]
+        if dropped:
+            self.metrics.errors.labels(kind="dropped_at_freeze").inc(len(dropped))
+            for item in dropped:
+                if item.sender is not None and item.sender.frame_kind is not None:
+                    item.sender.acknowledge(False)
+        notice = encode_permission_denied(_FROZEN_NOTICE)
+        for connection in list(self.connections):
+            connection.send(notice)
+        self._release_waiters()
+
+    async def settled(self) -> None:
+        """Return once no commit is under way (one started before a freeze has ended)."""
+        while self._committing:
+            await self._committed.wait()
+
+    # -- updates -------------------------------------------------------------------------
+
+    def submit(self, update: bytes, sender: Connection) -> None:
+        """Queue a validated client update for commit; a congested room pauses the sender."""
+        self._pending.append(_Pending(update, sender, sender.principal, time.time()))
+        self._wake.set()
+        if len(self._pending) >= self._max_pending:
+            sender.pause_reading()
+            self._paused.add(sender)
+
+    @property
+    def is_congested(self) -> bool:
+        """Whether more updates wait for commit than the room accepts."""
+        return len(self._pending) >= self._max_pending
+
+    async def wait_uncongested(self) -> None:
+        """Return after the next commit (callers check `is_congested` again)."""
+        await self._committed.wait()
+
+    async def write(self, update: bytes, *, principal: str | None) -> None:
+        """Commit, apply and relay a server-made update; return once it is relayed.
+
+        Raises:
+            StorageUnavailable: the commit failed; nothing was applied.
+        """
+        done = anyio.Event()
+        item = _Pending(update, None, principal, time.time(), done)
+        self._pending.append(item)
+        self._wake.set()
+        await done.wait()
+        if item.failed:
+            raise StorageUnavailable(f"could not store an update of {self.doc_id}")
+
+    # -- lifetime ------------------------------------------------------------------------
+
+    async def run(self, on_evict: Callable[[Room], None]) -> None:
+        """Commit queued updates until the room is idle past its grace period or closed."""
+        last_commit = -math.inf
+        while True:
+            if self._pending or self._peer_updates:
+                # Under load, let updates gather so that one commit and one frame per
+                # client carry many; the spacing grows with the audience, since every
+                # relay costs one write per client. An idle room commits at once.
+                spacing = self._relay_interval(len(self.connections))
+                delay = last_commit + spacing - time.monotonic()
+                if delay > 0 and not self._closing:
+                    await anyio.sleep(delay)
+                last_commit = time.monotonic()
+                await self._commit_pending()
+                continue
+            if self._closing:
+                break
+            idle = not self.connections and not self.watchers
+            self._wake = anyio.Event()
+            with anyio.move_on_after(self._grace if idle else math.inf):
+                await self._wake.wait()
+            if (idle and not self.connections and not self.watchers and not self._pending
+                    and not self._wake.is_set()):
+                break
+        # Decided with no await since the last check, so no client can have joined meanwhile.
+        self.is_open = False
+        on_evict(self)
+
+    def close(self) -> None:
+        """Close every client (going away) and let `run` finish once the queue is committed."""
+        self._closing = True
+        for connection in list(self.connections):
+            connection.request_close(CloseCode.GOING_AWAY, "server shutting down")
+        self._wake.set()
+
+    def _relay_peer_updates(self, merged: bytes | None = None) -> None:
+        """Relay the queued peer updates (with `merged`, this node's commit) as one frame."""
+        updates = [merged] if merged is not None else []
+        updates += self._peer_updates
+        self._peer_updates = []
+        if not updates:
+            return
+        try:
+            relayed = merge(updates)
+        except InvalidUpdate:
+            # Each part applied already; relaying them apart is as good, only slower.
+            log.exception("relayed updates failed to merge", extra={"doc_id": self.doc_id})
+            for update in updates:
+                self._broadcast(encode_sync_update(update))
+            self.metrics.hot.updates_out += len(self.connections) * len(updates)
+            return
+        self._broadcast(encode_sync_update(relayed))
+        self.metrics.hot.updates_out += len(self.connections)
+
+    async def _commit_pending(self) -> None:
+        if not self._pending:
+            self._relay_peer_updates()  # a freeze dropped what was queued, or peers only
+            return
+        batch, self._pending = self._pending, []
+        entries = _entries_by_sender(batch)
+        started = time.perf_counter()
+        self._committing = True
+        try:
+            result = await self._store.append(self.doc_id, entries)
+        except StorageUnavailable as exc:
+            self._fail_batch(batch, exc)
+            return
+        finally:
+            # Waiters wake only after this task's next await: past the relay below.
+            self._committing = False
+            self._release_waiters()
+        self.metrics.commit_seconds.observe(time.perf_counter() - started)
+        self.metrics.commit_batch_size.observe(len(batch))
+        merged = merge([entry.update for entry in entries])
+        try:
+            apply(self.doc, merged)
+        except InvalidUpdate:
+            # Validated on receipt; failing here means pycrdt rejects what it decoded.
+            log.exception("committed update failed to apply", extra={"doc_id": self.doc_id})
+            self.metrics.errors.labels(kind="apply_failed").inc()
+        self._relay_peer_updates(merged)
+        if self._fanout is not None:
+            self._fanout.publish_update(self.doc_id, merged)
+        if self._on_commit is not None:
+            self._on_commit(self.doc_id, self.doc.get_state())
+        for item in batch:
+            if item.done is not None:
+                item.done.set()
+            sender = item.sender
+            if sender is not None and sender.frame_kind is not None:
+                sender.acknowledge(True)
+        self._on_log_rows(self, result.log_rows)
+
+    def _fail_batch(self, batch: list[_Pending], exc: StorageUnavailable) -> None:
+        self.metrics.errors.labels(kind="storage_unavailable").inc()
+        log.error("commit failed: %s", exc, extra={"doc_id": self.doc_id})
+        for item in batch:
+            if item.sender is not None:
+                item.sender.request_close(CloseCode.OVERLOADED, "storage unavailable, retry")
+            item.failed = True
+            if item.done is not None:
+                item.done.set()
+
+    def _release_waiters(self) -> None:
+        self._committed.set()
+        self._committed = anyio.Event()
+        if self._paused and not self.is_congested:
+            paused, self._paused = self._paused, set()
+            for connection in paused:
+                connection.resume_reading()
+
+    def _broadcast(self, message: bytes) -> None:
+        """Send `message` to every client, framed once for all of them."""
+        self.metrics.hot.bytes_out += len(message) * len(self.connections)
+        frame = encode_binary_frame(message)
+        others: dict[str, tuple[bytes, bytes]] | None = None
+        for connection in list(self.connections):
+            kind = connection.frame_kind
+            if kind is None:
+                connection.send_frame(frame, message)
+                continue
+            # Another protocol (Hocuspocus): its own message and frame, made once per room.
+            if others is None:
+                others = {}
+            framed = others.get(kind)
+            if framed is None:
+                wrapped = connection.wrap(message)
+                framed = others[kind] = (encode_binary_frame(wrapped), wrapped)
+            connection.send_frame(*framed)
+
+
+def _entries_by_sender(batch: list[_Pending]) -> list[LogEntry]:
+    """One log entry per sender in the batch: its updates merged, its first arrival time."""
+    groups: dict[int, list[_Pending]] = {}
+    for item in batch:
+        groups.setdefault(id(item.sender) if item.sender else id(item), []).append(item)
+    entries = []
+    for items in groups.values():
+        first = items[0]
+        entries.append(
+            LogEntry(
+                update=merge([item.update for item in items]),
+                received_at=first.received_at,
+                connection_id=first.sender.connection_id if first.sender else None,
+                principal=first.principal,
+            )
+        )
+    return entries

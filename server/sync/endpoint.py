@@ -1,0 +1,165 @@
+"""The ``/ws/{doc_id}`` WebSocket endpoint: a raw ASGI app adapting the socket to a Connection.
+
+Raw ASGI rather than starlette's ``WebSocket`` keeps the per-message path short: the hub
+relays every keystroke of every client.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import MutableMapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.types import Receive, Scope, Send
+
+from crdt.protocol import CloseCode
+from server.access.gate import Access
+from server.access.permissions import Action, is_allowed, require
+from server.access.ratelimit import RateLimiter, principal_key
+from server.errors import BadDocId, Forbidden, MessageTooBig, PalabreError, UnsupportedData
+from server.rooms.hub import Hub
+from server.settings import Settings
+from server.sync.connection import Connection
+from server.sync.fastsocket import EXTENSION
+
+log = logging.getLogger("palabre.endpoint")
+
+DOC_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+Message = MutableMapping[str, Any]
+
+
+class AsgiTransport:
+    """`Transport` over an accepted ASGI WebSocket."""
+
+    __slots__ = ("_closed", "_max_bytes", "_receive", "_send")
+
+    def __init__(self, receive: Receive, send: Send, *, max_bytes: int) -> None:
+        self._receive = receive
+        self._send = send
+        self._max_bytes = max_bytes
+        self._closed = False
+
+    async def receive(self) -> bytes | None:
+        """Next binary message, ``None`` once the client has gone.
+
+        Raises:
+            UnsupportedData: a text frame.
+            MessageTooBig: a message over the configured limit.
+        """
+        message: Message = await self._receive()
+        if message["type"] == "websocket.disconnect":
+            self._closed = True
+            return None
+        data = message.get("bytes")
+        if data is None:
+            raise UnsupportedData("text frames are not part of the protocol; send binary")
+        if len(data) > self._max_bytes:
+            raise MessageTooBig(f"message of {len(data)} bytes exceeds {self._max_bytes}")
+        return bytes(data)
+
+    async def send(self, message: bytes) -> None:
+        """Send one binary message; a client already gone is not an error here."""
+        if self._closed:
+            return
+        try:
+            await self._send({"type": "websocket.send", "bytes": message})
+        except OSError:
+            # uvicorn raises ClientDisconnected (an OSError); the reader sees the disconnect.
+            self._closed = True
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close with `code` unless the client has already gone."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._send({"type": "websocket.close", "code": code, "reason": reason})
+        except OSError:
+            pass  # Already disconnected: nothing left to tell the client.
+
+
+def token_of(scope: Scope) -> str | None:
+    """The ``token`` query parameter (browsers cannot set headers on a WebSocket)."""
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
+    return values[0] if values else None
+
+
+def address_of(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
+def check_origin(settings: Settings, scope: Scope) -> None:
+    """Refuse a browser socket from an origin outside the allow-list (when one is set).
+
+    Raises:
+        Forbidden: the ``Origin`` header is not allowed.
+    """
+    allowed = settings.origins
+    if not allowed:
+        return
+    for name, value in scope.get("headers", ()):
+        if name == b"origin":
+            if value.decode("latin-1") not in allowed:
+                raise Forbidden("origin not allowed")
+            return
+
+
+class SyncEndpoint:
+    """ASGI app for ``/ws/{doc_id}``: check the id, join the room, serve, leave."""
+
+    def __init__(
+        self, hub: Hub, settings: Settings, access: Access,
+        update_limiter: RateLimiter | None = None,
+    ) -> None:
+        self._hub = hub
+        self._settings = settings
+        self._access = access
+        self._update_limiter = update_limiter
+
+    def _check_origin(self, scope: Scope) -> None:
+        check_origin(self._settings, scope)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one WebSocket connection."""
+        first: Message = await receive()
+        if first["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        transport = AsgiTransport(receive, send, max_bytes=self._settings.max_message_bytes)
+        doc_id = str(scope.get("path_params", {}).get("doc_id", ""))
+        try:
+            if not DOC_ID.fullmatch(doc_id):
+                raise BadDocId("document id must be 1-128 characters of [A-Za-z0-9._-]")
+            self._check_origin(scope)
+            principal = await self._access.authenticate(token_of(scope))
+            require(principal, Action.READ, doc_id)
+            connection = Connection(
+                doc_id,
+                outbound_queue=self._settings.outbound_queue,
+                outbound_limit_bytes=self._settings.outbound_buffer_bytes,
+                principal=principal.sub,
+                can_edit=is_allowed(principal, Action.EDIT, doc_id),
+                expires_at=principal.expires_at,
+                token_leeway=self._settings.token_leeway_seconds,
+                direct=scope.get("extensions", {}).get(EXTENSION),
+                rate_limiter=self._update_limiter,
+                rate_key=principal_key(principal, address_of(scope)),
+            )
+            connection.role = principal.role
+            room = await self._hub.join(doc_id, connection)
+        except PalabreError as exc:
+            log.warning("refused socket: %s", exc.detail, extra={"doc_id": doc_id[:128]})
+            await transport.close(exc.close_code, exc.close_reason)
+            return
+        try:
+            await connection.serve(transport, room)
+        finally:
+            self._hub.leave(room, connection)
+        code = connection.close_code
+        await transport.close(
+            CloseCode.NORMAL if code is None else code, connection.close_reason
+        )
