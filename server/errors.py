@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from crdt.doc_id import DOC_ID_RULE, DocumentId, parse_doc_id
 from crdt.protocol import CloseCode
 
 
@@ -145,3 +146,15 @@ class Invalid(PalabreError):
 
     http_status = 422
     error = "invalid"
+
+
+def checked_doc_id(value: str, what: str = "document id") -> DocumentId:
+    """`value` as a `DocumentId`: the one check of sockets, the API and the pages.
+
+    Raises:
+        BadDocId: it is not 1-128 characters of ``[A-Za-z0-9._-]``.
+    """
+    try:
+        return parse_doc_id(value)
+    except ValueError:
+        raise BadDocId(f"{what} must be {DOC_ID_RULE}") from None

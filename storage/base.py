@@ -7,11 +7,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
-DOC_ID_LENGTH = 128
-"""Longest id of a text document (the API's limit, DESIGN.md's ``doc_id``)."""
-
-ANNOTATIONS_SUFFIX = ".annotations"
-"""The annotations of text document ``D`` live in the companion ``D + ANNOTATIONS_SUFFIX``."""
+from crdt.doc_id import ANNOTATIONS_SUFFIX as ANNOTATIONS_SUFFIX
+from crdt.doc_id import DOC_ID_LENGTH as DOC_ID_LENGTH
 
 STORED_DOC_ID_LENGTH = 160
 """Width of every ``doc_id`` column, and the longest doc_id a store accepts: room for the

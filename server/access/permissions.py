@@ -26,10 +26,9 @@ from fnmatch import fnmatchcase
 from types import MappingProxyType
 from typing import Final
 
+from crdt.doc_id import ANNOTATIONS_SUFFIX
 from server.access.auth import Principal, Role
 from server.errors import Forbidden
-
-ANNOTATIONS_SUFFIX = ".annotations"
 
 
 class Action(StrEnum):

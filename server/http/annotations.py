@@ -33,10 +33,11 @@ from crdt.annotations import (
     list_annotations,
     set_status,
 )
+from crdt.doc_id import ANNOTATIONS_SUFFIX
 from crdt.errors import SchemaError
 from crdt.schema import JsonValue, find_block
 from server.access.auth import Principal
-from server.access.permissions import ANNOTATIONS_SUFFIX, Action, is_allowed, require
+from server.access.permissions import Action, is_allowed, require
 from server.errors import BadRequest, Forbidden, Invalid, NotFound
 from server.events import WebhookEvent
 from server.http.context import (

@@ -18,11 +18,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from crdt.convert import render
+from crdt.doc_id import ANNOTATIONS_SUFFIX
 from crdt.document import doc_from_update
 from crdt.errors import InvalidUpdate, SchemaError
 from crdt.restore import replace_text
 from server.access.auth import Principal, Role
-from server.access.permissions import ANNOTATIONS_SUFFIX, Action, require
+from server.access.permissions import Action, require
 from server.errors import BadRequest, NotFound, Overloaded
 from server.events import WebhookEvent
 from server.http.context import (

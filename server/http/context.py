@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,11 +13,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from crdt.annotations import Seal
+from crdt.doc_id import ANNOTATIONS_SUFFIX
 from server.access.auth import Principal
 from server.access.gate import Access
-from server.access.permissions import ANNOTATIONS_SUFFIX
 from server.errors import (
-    BadDocId,
     BadRequest,
     Conflict,
     Invalid,
@@ -28,6 +26,7 @@ from server.errors import (
     PayloadTooLarge,
     Unauthenticated,
     UnsupportedMediaType,
+    checked_doc_id,
 )
 from server.events import WebhookEvent
 from server.modules.data_documents import DataDocuments
@@ -38,7 +37,6 @@ from storage.catalog import DocumentCatalog, DocumentExists, DocumentMeta
 log = logging.getLogger("palabre.api")
 
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
-DOC_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 JsonObject = dict[str, object]
 Notify = Callable[[WebhookEvent, str, JsonObject], None]
 """Queues a webhook event about a document; never blocks (`WebhookDispatcher.notify`)."""
@@ -91,10 +89,7 @@ def doc_id_of(request: Request) -> str:
     Raises:
         BadDocId: it is not 1-128 characters of ``[A-Za-z0-9._-]``.
     """
-    doc_id = str(request.path_params["doc_id"])
-    if not DOC_ID.fullmatch(doc_id):
-        raise BadDocId("document id must be 1-128 characters of [A-Za-z0-9._-]")
-    return doc_id
+    return checked_doc_id(str(request.path_params["doc_id"]))
 
 
 async def read_limited(request: Request, limit: int, what: str = "body") -> bytes:

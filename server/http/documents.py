@@ -12,14 +12,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from crdt.convert import Format, import_markdown, render
+from crdt.doc_id import ANNOTATIONS_SUFFIX, is_doc_id
 from crdt.errors import SchemaError
 from crdt.schema import text_fragment
 from crdt.schemas import SCHEMA_NAMES
 from server.access.auth import Principal
-from server.access.permissions import ANNOTATIONS_SUFFIX, Action, is_allowed, require
+from server.access.permissions import Action, is_allowed, require
 from server.errors import BadRequest, Conflict, Invalid, PalabreError
 from server.http.context import (
-    DOC_ID,
     ApiContext,
     JsonObject,
     caller,
@@ -72,7 +72,7 @@ class Documents:
         principal = await caller(request, self._context)
         limit = int_param(request, "limit", 50, low=1, high=MAX_PAGE)
         cursor = request.query_params.get("after")
-        if cursor is not None and not DOC_ID.fullmatch(cursor):
+        if cursor is not None and not is_doc_id(cursor):
             raise BadRequest("after must be a document id")
         visible: list[DocumentMeta] = []
         while len(visible) <= limit:
@@ -100,7 +100,7 @@ class Documents:
         body = await read_json(request, self._context)
         only_fields(body, {"id", "title", "markdown", "is_public", "kind", "schema", "data"})
         doc_id = text_field(body, "id", required=True, max_length=128) or ""
-        if not DOC_ID.fullmatch(doc_id) or doc_id.endswith(ANNOTATIONS_SUFFIX):
+        if not is_doc_id(doc_id) or doc_id.endswith(ANNOTATIONS_SUFFIX):
             raise Invalid(
                 "id must be 1-128 characters of [A-Za-z0-9._-], not ending with .annotations"
             )

@@ -17,10 +17,11 @@ from starlette.routing import BaseRoute, Route
 
 from crdt.convert import render
 from crdt.diff import diff_html, diff_json, diff_updates
+from crdt.doc_id import ANNOTATIONS_SUFFIX
 from crdt.document import doc_from_update
 from crdt.errors import InvalidUpdate
 from server.access.auth import Principal
-from server.access.permissions import ANNOTATIONS_SUFFIX, Action, require
+from server.access.permissions import Action, require
 from server.errors import BadRequest, Invalid, Overloaded
 from server.events import WebhookEvent
 from server.http.archive import archive_errors, snapshot_json

@@ -20,8 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from server.errors import BadDocId, NotFound
-from server.http.context import DOC_ID
+from server.errors import NotFound, checked_doc_id
 
 log = logging.getLogger("palabre.web")
 
@@ -79,9 +78,7 @@ def web_routes(*, on_document_page: PageHook | None = None,
         return HTMLResponse(shell, headers=_PAGE_HEADERS)
 
     async def document_page(request: Request) -> Response:
-        doc_id = str(request.path_params["doc_id"])
-        if not DOC_ID.fullmatch(doc_id):
-            raise BadDocId(f"document ids are 1-128 of [A-Za-z0-9._-], not {doc_id[:130]!r}")
+        doc_id = checked_doc_id(str(request.path_params["doc_id"]))
         if on_document_page is not None:
             await on_document_page(doc_id)
         return HTMLResponse(shell, headers=_PAGE_HEADERS)

@@ -16,12 +16,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from crdt.doc_id import is_doc_id
 from server.access.auth import Principal
 from server.access.permissions import Action, require
 from server.errors import Invalid, NotFound, Overloaded
 from server.events import WebhookEvent, url_problem
 from server.http.context import (
-    DOC_ID,
     ApiContext,
     JsonObject,
     caller,
@@ -66,7 +66,7 @@ def webhook_routes(context: ApiContext, registry: WebhookRegistry) -> list[BaseR
     async def list_all(request: Request) -> Response:
         principal = await caller(request, context)
         doc_id = request.query_params.get("doc_id")
-        if doc_id is not None and not DOC_ID.fullmatch(doc_id):
+        if doc_id is not None and not is_doc_id(doc_id):
             raise Invalid("doc_id must be 1-128 characters of [A-Za-z0-9._-]")
         require(principal, Action.REGISTER_WEBHOOK, doc_id)
         with _storage_errors():
@@ -140,7 +140,7 @@ def _doc_id(body: JsonObject) -> str | None:
     doc_id = body.get("doc_id")
     if doc_id is None:
         return None
-    if not isinstance(doc_id, str) or not DOC_ID.fullmatch(doc_id):
+    if not isinstance(doc_id, str) or not is_doc_id(doc_id):
         raise Invalid("'doc_id' must be 1-128 characters of [A-Za-z0-9._-]")
     return doc_id
 

@@ -12,9 +12,9 @@ import logging
 
 import anyio
 
+from crdt.doc_id import ANNOTATIONS_SUFFIX
 from crdt.document import doc_from_update, is_empty_update
 from crdt.errors import InvalidUpdate
-from server.access.permissions import ANNOTATIONS_SUFFIX
 from server.integrations.cluster_metrics import ClusterMetrics
 from server.rooms.hub import Hub
 from storage.base import DocumentStore, StorageUnavailable

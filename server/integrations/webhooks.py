@@ -28,7 +28,7 @@ import anyio
 import httpx
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from server.access.permissions import ANNOTATIONS_SUFFIX
+from crdt.doc_id import ANNOTATIONS_SUFFIX
 from server.events import (
     Debouncer,
     EventQueue,

@@ -15,8 +15,8 @@ from typing import Any
 
 from pycrdt import Doc
 
+from crdt.doc_id import ANNOTATIONS_SUFFIX
 from crdt.governance import ArchivedVersion, GovernanceState, write_governance
-from server.access.permissions import ANNOTATIONS_SUFFIX
 from server.errors import Overloaded
 from server.rooms.hub import Hub
 from storage.archive import Archive

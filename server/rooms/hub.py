@@ -11,10 +11,10 @@ import anyio
 from anyio.abc import TaskGroup
 from pycrdt import Doc
 
+from crdt.doc_id import ANNOTATIONS_SUFFIX
 from crdt.document import doc_from_update, is_empty_update
 from crdt.errors import InvalidUpdate, SchemaError
 from crdt.schema import FRAGMENT, ID_TYPES, assign_missing_ids, block_id, walk
-from server.access.permissions import ANNOTATIONS_SUFFIX
 from server.errors import Overloaded
 from server.metrics import Metrics
 from server.rooms.fanout import Fanout

@@ -7,7 +7,6 @@ relays every keystroke of every client.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
@@ -18,15 +17,19 @@ from crdt.protocol import CloseCode
 from server.access.gate import Access
 from server.access.permissions import Action, is_allowed, require
 from server.access.ratelimit import RateLimiter, principal_key
-from server.errors import BadDocId, Forbidden, MessageTooBig, PalabreError, UnsupportedData
+from server.errors import (
+    Forbidden,
+    MessageTooBig,
+    PalabreError,
+    UnsupportedData,
+    checked_doc_id,
+)
 from server.rooms.hub import Hub
 from server.settings import Settings
 from server.sync.connection import Connection
 from server.sync.fastsocket import EXTENSION
 
 log = logging.getLogger("palabre.endpoint")
-
-DOC_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 Message = MutableMapping[str, Any]
 
@@ -132,8 +135,7 @@ class SyncEndpoint:
         transport = AsgiTransport(receive, send, max_bytes=self._settings.max_message_bytes)
         doc_id = str(scope.get("path_params", {}).get("doc_id", ""))
         try:
-            if not DOC_ID.fullmatch(doc_id):
-                raise BadDocId("document id must be 1-128 characters of [A-Za-z0-9._-]")
+            checked_doc_id(doc_id)
             self._check_origin(scope)
             principal = await self._access.authenticate(token_of(scope))
             require(principal, Action.READ, doc_id)

@@ -59,6 +59,7 @@ from server.errors import (
     MalformedMessage,
     PalabreError,
     Unauthenticated,
+    checked_doc_id,
     truncate_reason,
 )
 from server.rooms.hub import Hub
@@ -66,7 +67,6 @@ from server.rooms.room import Room
 from server.settings import Settings
 from server.sync.connection import Connection
 from server.sync.endpoint import (
-    DOC_ID,
     AsgiTransport,
     Message,
     address_of,
@@ -367,8 +367,7 @@ class HocuspocusSocket:
             self.send(encode_authenticated(name, scope))
             return
         try:
-            if not DOC_ID.fullmatch(name):
-                raise BadDocId("document name must be 1-128 characters of [A-Za-z0-9._-]")
+            checked_doc_id(name, "document name")
             principal = await endpoint.access.authenticate(token or None)
             require(principal, Action.READ, name)
         except (BadDocId, Unauthenticated, Forbidden) as exc:
