@@ -29,4 +29,5 @@ from storage.catalog import WebhookNotFound as WebhookNotFound
 from storage.catalog import WebhookRegistry as WebhookRegistry
 from storage.memory import CommitGate as CommitGate
 from storage.memory import MemoryDocumentStore as MemoryDocumentStore
+from storage.port import Storage as Storage
 from storage.stats import StoreStats as StoreStats

@@ -1,0 +1,17 @@
+"""The one storage port the server depends on: documents, their catalog, archive and webhooks.
+
+`SqlDocumentStore` (SQLite, PostgreSQL) and `MemoryDocumentStore` (tests) implement it
+whole; the server never asks a store at run time what it can do.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from storage.archive import Archive
+from storage.base import DocumentStore
+from storage.catalog import DocumentCatalog, WebhookRegistry
+
+
+class Storage(DocumentStore, DocumentCatalog, WebhookRegistry, Archive, Protocol):
+    """Everything palabre keeps: the update log and states, metadata, archive, webhooks."""
