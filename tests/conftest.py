@@ -19,7 +19,7 @@ from server.access.secret import load_or_create_secret
 from server.app.factory import create_app
 from server.app.runner import build_server
 from server.settings import Settings
-from storage.base import DocumentStore
+from storage.port import Storage
 
 IS_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_URL = os.environ.get(
@@ -73,7 +73,7 @@ def start_server(tmp_path: Path) -> ServerFactory:
     @asynccontextmanager
     async def start(
         *,
-        store: DocumentStore | None = None,
+        store: Storage | None = None,
         data_dir: Path | None = None,
         direct_lane: bool = True,
         **overrides: Any,

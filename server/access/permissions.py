@@ -134,9 +134,16 @@ def _denial(
         return f"document {doc_id!r} is not public"
     if action in _NEVER_ON_ANNOTATIONS and doc_id.endswith(ANNOTATIONS_SUFFIX):
         return f"{doc_id!r} is written by the server only; comment through the API"
-    if doc_is_frozen:
+    if doc_is_frozen and not is_open_when_frozen(action, comments_open=comments_open_when_frozen):
         if action in _NEVER_WHEN_FROZEN:
             return f"document {doc_id!r} is frozen; unfreeze it to {action}"
-        if action in _OPEN_WHEN_FROZEN_IF_ALLOWED and not comments_open_when_frozen:
-            return f"document {doc_id!r} is frozen and closed to comments"
+        return f"document {doc_id!r} is frozen and closed to comments"
     return None
+
+
+def is_open_when_frozen(action: Action, *, comments_open: bool) -> bool:
+    """The freeze rule: whether a frozen document still takes `action` (its role and
+    token permitting). Sockets (`Room.receive_update`) and the API both apply it."""
+    if action in _NEVER_WHEN_FROZEN:
+        return False
+    return comments_open or action not in _OPEN_WHEN_FROZEN_IF_ALLOWED

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TypeGuard
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -28,18 +27,19 @@ from server.http.webhooks import webhook_routes
 from server.integrations.webhooks import WebhookDispatcher
 from server.metrics import CONTENT_TYPE, Metrics
 from server.modules.agenda import AgendaImporter
-from server.modules.data_documents import DataDocuments
+from server.modules.audit import DenialAudit
+from server.modules.data_documents import DataDocuments, guard_loader
 from server.modules.files import FileStore
 from server.modules.governance import Governance
 from server.modules.governance_feed import GovernanceFeed
+from server.rooms.hooks import RoomHooks
 from server.rooms.hub import Hub
 from server.settings import Settings
 from server.sync.endpoint import SyncEndpoint
 from server.sync.hocuspocus import HocuspocusEndpoint
 from server.sync.stateless import StatelessHook, load_hook
-from storage.archive import is_archive
-from storage.base import DocumentStore, StorageUnavailable
-from storage.catalog import DocumentCatalog, WebhookRegistry
+from storage.base import StorageUnavailable
+from storage.port import Storage
 
 log = logging.getLogger("palabre.app")
 
@@ -74,19 +74,15 @@ class PalabreApp(Starlette):
 def create_app(
     settings: Settings,
     *,
-    store: DocumentStore | None = None,
-    catalog: DocumentCatalog | None = None,
+    store: Storage | None = None,
     max_body_bytes: int | None = None,
-    webhooks: WebhookRegistry | None = None,
     on_stateless: StatelessHook | None = None,
 ) -> PalabreApp:
     """Build the ASGI app; `store` defaults to SQL storage at the configured URL.
 
-    `catalog` (document metadata) defaults to `store`, which implements it too; API
-    request bodies over `max_body_bytes` (default: ``settings.api_max_body_bytes``) are
-    refused with 413. `webhooks` (registered webhooks and their deliveries) defaults to
-    `store` too. `on_stateless` receives Hocuspocus stateless messages (`server.sync.stateless`);
-    it defaults to the hook named by ``settings.stateless_hook``.
+    API request bodies over `max_body_bytes` (default: ``settings.api_max_body_bytes``)
+    are refused with 413. `on_stateless` receives Hocuspocus stateless messages
+    (`server.sync.stateless`); it defaults to the hook named by ``settings.stateless_hook``.
 
     Raises:
         ValueError: ``settings.stateless_hook`` names no callable.
@@ -101,49 +97,38 @@ def create_app(
             commit_window=settings.commit_window_seconds,
         )
     metrics = Metrics()
-    hub = Hub(settings, store, metrics)
     access = Access(settings)
+    cluster = None
+    if settings.redis_url:
+        from server.integrations.cluster import RedisCluster
+
+        cluster = RedisCluster(settings, store, metrics)
+    dispatcher = WebhookDispatcher(
+        settings, store, metrics, claim_change=cluster.claim_change if cluster else None
+    )
+    denials = DenialAudit(store, metrics, interval=settings.audit_denial_interval_seconds)
+    hub = Hub(settings, store, metrics, fanout=cluster, hooks=RoomHooks(
+        load_guard=guard_loader(store),
+        after_commit=(dispatcher.on_commit,),
+        on_denied=(denials.socket_denied,),
+    ))
+    catalog = store
     the_store = store
-    if catalog is None:
-        if not _is_catalog(store):
-            raise TypeError(f"{type(store).__name__} keeps no document metadata; pass catalog=")
-        catalog = store
-    if webhooks is None:
-        if not _is_webhook_registry(store):
-            raise TypeError(f"{type(store).__name__} keeps no webhooks; pass webhooks=")
-        webhooks = store
-    dispatcher = WebhookDispatcher(settings, webhooks, metrics)
-    hub.on_commit = dispatcher.on_commit
     data = DataDocuments(hub, catalog)
-    hub.load_guard = data.load_guard
     agenda = AgendaImporter(settings, hub, catalog)
     documents = catalog
-    feed = GovernanceFeed(catalog, documents, hub) if is_archive(catalog) else None
+    feed = GovernanceFeed(catalog, documents, hub)
     context = api.ApiContext(
         hub=hub, catalog=catalog, access=access,
         max_body_bytes=max_body_bytes or settings.api_max_body_bytes,
-        notify=dispatcher.notify, governance_changed=feed.announce if feed else None,
+        notify=dispatcher.notify, governance_changed=feed.announce,
         seal=SecretSeal(load_or_create_secret(settings.data_dir)),
         data=data,
     )
     data_api = DataApi(context, data, FileStore(settings.data_dir / "files"), agenda,
                        max_file_bytes=settings.max_file_bytes)
-
-    governance = (
-        Governance(catalog, hub, metrics, notify=dispatcher.notify,
-                   denial_interval=settings.audit_denial_interval_seconds)
-        if is_archive(catalog) else None
-    )
-    if governance is not None:
-        hub.load_freeze = governance.load_freeze
-        hub.on_denied = governance.socket_denied
-    cluster = None
-    if settings.redis_url:
-        from server.integrations.cluster import RedisCluster
-
-        cluster = RedisCluster(settings, hub, the_store, metrics)
-        hub.fanout = cluster
-        dispatcher.claim_change = cluster.claim_change
+    governance = Governance(catalog, hub, metrics, notify=dispatcher.notify)
+    webhooks = store
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -152,7 +137,7 @@ def create_app(
             # Stopped in reverse: the hub's last commits still reach the dispatcher (and
             # the other nodes), whose last deliveries are still recorded in the store.
             async with (
-                the_store, dispatcher.running(), governance_running(), cluster_running(),
+                the_store, dispatcher.running(), denials.running(), cluster_running(),
                 hub.running(), agenda.running(),
             ):
                 yield
@@ -160,19 +145,11 @@ def create_app(
             await access.aclose()
 
     @asynccontextmanager
-    async def governance_running() -> AsyncIterator[None]:
-        if governance is None:
-            yield
-            return
-        async with governance.running():
-            yield
-
-    @asynccontextmanager
     async def cluster_running() -> AsyncIterator[None]:
         if cluster is None:
             yield
             return
-        async with cluster.running():
+        async with cluster.running(hub):
             yield
 
     async def healthz(request: Request) -> Response:
@@ -203,10 +180,10 @@ def create_app(
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
             *webhook_routes(context, webhooks),
-            *(governance_routes(context, governance) if governance else []),
+            *governance_routes(context, governance),
             Mount("/api", routes=[*data_api.routes(), *api.routes(context)]),
             *embed_routes(context),
-            *web_routes(on_document_page=feed.announce_if_exists if feed else None),
+            *web_routes(on_document_page=feed.announce_if_exists),
         ],
         exception_handlers=dict(api.EXCEPTION_HANDLERS),
         middleware=_middleware(settings, access),
@@ -246,21 +223,3 @@ def _middleware(settings: Settings, access: Access) -> list[Middleware]:
         authenticate=access.authenticate,
     ))
     return stack
-
-
-def _is_catalog(store: object) -> TypeGuard[DocumentCatalog]:
-    """Whether the store also keeps document metadata (both of ours do)."""
-    return all(
-        callable(getattr(store, name, None))
-        for name in ("create_document", "get_document", "list_documents", "update_document",
-                     "delete_document", "purge_document")
-    )
-
-
-def _is_webhook_registry(store: object) -> TypeGuard[WebhookRegistry]:
-    """Whether the store also keeps webhooks (both of ours do)."""
-    return all(
-        callable(getattr(store, name, None))
-        for name in ("add_webhook", "list_webhooks", "remove_webhook", "record_attempt",
-                     "list_attempts")
-    )

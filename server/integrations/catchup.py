@@ -12,7 +12,7 @@ import logging
 
 import anyio
 
-from crdt.doc_id import ANNOTATIONS_SUFFIX
+from crdt.doc_id import is_annotations
 from crdt.document import doc_from_update, is_empty_update
 from crdt.errors import InvalidUpdate
 from server.integrations.cluster_metrics import ClusterMetrics
@@ -73,12 +73,11 @@ class CatchUp:
 
     async def _catch_up_freeze(self, doc_id: str) -> None:
         """Apply the stored freeze state when the live room holds another."""
-        load_freeze = self._hub.load_freeze
         room = self._hub.loaded_room(doc_id)
-        if load_freeze is None or room is None or doc_id.endswith(ANNOTATIONS_SUFFIX):
+        if room is None or is_annotations(doc_id):
             return
         try:
-            frozen, comments_open = await load_freeze(doc_id)
+            frozen, comments_open = await self._hub.stored_freeze(doc_id)
         except StorageUnavailable as exc:
             log.error("freeze catch-up failed: %s; retrying", exc, extra={"doc_id": doc_id})
             await self._retry(doc_id)

@@ -78,7 +78,7 @@ class RedisCluster:
     """The Redis `Fanout`: publishes what this node accepts, applies what other nodes do."""
 
     def __init__(
-        self, settings: Settings, hub: Hub, store: DocumentStore, metrics: Metrics
+        self, settings: Settings, store: DocumentStore, metrics: Metrics
     ) -> None:
         """Configure the relay; nothing connects before `running`.
 
@@ -98,13 +98,13 @@ class RedisCluster:
         self._heartbeat = settings.cluster_heartbeat_seconds
         self._node_timeout = settings.cluster_node_timeout_seconds
         self._debounce_ms = max(1, int(settings.webhook_debounce_seconds * 1000))
-        self._hub = hub
+        self._hub: Hub  # given to `running`: the hub is built with this relay as its fan-out
         self._store = store
         self.metrics = ClusterMetrics(metrics)
         self._errors = metrics.errors
         self._wanted: set[str] = set()
         self._subscribed: set[str] = set()
-        self._catch_up = CatchUp(hub, store, self.metrics)
+        self._catch_up: CatchUp
         self._last_seen: dict[str, float] = {}
         self._own_heartbeat_at = math.inf
         self._redis: Redis | None = None
@@ -232,8 +232,10 @@ class RedisCluster:
     # -- lifetime -------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def running(self) -> AsyncIterator[RedisCluster]:
-        """Relay while the app runs; at exit say ``BYE`` and close the connections."""
+    async def running(self, hub: Hub) -> AsyncIterator[RedisCluster]:
+        """Relay `hub`'s rooms while the app runs; at exit say ``BYE`` and close."""
+        self._hub = hub
+        self._catch_up = CatchUp(hub, self._store, self.metrics)
         self._redis = Redis.from_url(
             self._url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=0
         )

@@ -70,7 +70,10 @@ class WebhookDispatcher:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
+        claim_change: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
+        """`claim_change`, in a cluster: whether this node sends the document's next
+        ``document.changed`` (one node per debounce window); the others defer theirs."""
         self._settings = settings
         self._registry = registry
         self._metrics = metrics
@@ -88,9 +91,7 @@ class WebhookDispatcher:
         self._retry_order = itertools.count()
         self._is_running = False
         self._client: httpx.AsyncClient | None = None
-        self.claim_change: Callable[[str], Awaitable[bool]] | None = None
-        """In a cluster: whether this node sends the document's next ``document.changed``
-        (one node per debounce window); the others defer theirs by a window."""
+        self._claim_change = claim_change
 
     # -- producers (synchronous, never block) --------------------------------------------
 
@@ -179,7 +180,7 @@ class WebhookDispatcher:
     async def _debounce_loop(self) -> None:
         while True:
             for doc_id, state_vector in self._debouncer.pop_due(self._clock()):
-                if self.claim_change is not None and not await self.claim_change(doc_id):
+                if self._claim_change is not None and not await self._claim_change(doc_id):
                     self._debouncer.defer(doc_id, state_vector, self._clock())
                     continue
                 self._changed(doc_id, state_vector)

@@ -32,12 +32,12 @@ from crdt.data import (
 )
 from crdt.errors import SchemaError
 from crdt.schemas import validate, validate_change
-from server.access.auth import Principal, Role
+from server.access.auth import Principal
 from server.errors import Conflict, Forbidden, Invalid, InvalidUpdateError, NotFound
 from server.modules.data_rules import check_change
-from server.rooms.hub import Guard, Hub
+from server.rooms.hooks import Guard, GuardLoader
+from server.rooms.hub import Hub
 from server.rooms.room import Room
-from server.sync.connection import Connection
 from storage.base import DocumentNotFound
 from storage.catalog import DocumentCatalog, DocumentMeta
 
@@ -178,8 +178,7 @@ class DataDocuments:
             Overloaded, StorageUnavailable: from the hub.
         """
         room = await self.hub.room(doc_id)
-        if room.guard is None:
-            room.guard = SocketGuard(doc_id, schema)
+        room.set_guard(SocketGuard(doc_id, schema))
         await self.hub.transform(doc_id, lambda doc: _fill_empty(doc, initial),
                                  principal=principal.sub)
 
@@ -200,16 +199,6 @@ class DataDocuments:
                                        is_frozen=room.is_frozen),
             principal=principal.sub,
         )
-
-    async def load_guard(self, doc_id: str) -> Guard | None:
-        """The guard of a room being loaded: data documents judge every socket write."""
-        try:
-            meta = await self.catalog.get_document(doc_id)
-        except DocumentNotFound:
-            return None
-        if meta.kind != "data" or not meta.schema:
-            return None
-        return SocketGuard(doc_id, meta.schema)
 
     @asynccontextmanager
     async def follow(self, doc_id: str) -> AsyncIterator[Callable[[], Any]]:
@@ -242,7 +231,7 @@ class DataDocuments:
 
 
 class SocketGuard:
-    """Judges the client updates of one data document's room (see `Room.guard`).
+    """Judges the client updates of one data document's room (a `server.rooms.hooks.Guard`).
 
     Updates accepted but not yet committed are kept in a shadow copy of the document, so
     an update building on one still queued is judged on top of it.
@@ -253,8 +242,8 @@ class SocketGuard:
         self._schema = schema
         self._shadow: JsonMirror | None = None
 
-    def __call__(self, live: Doc[Any], connection: Connection, update: bytes) -> str | None:
-        """``None`` when `connection` may make `update`, else why not.
+    def __call__(self, live: Doc[Any], principal: Principal, update: bytes) -> str | None:
+        """``None`` when `principal` may make `update` over a socket, else why not.
 
         Raises:
             InvalidUpdateError: the update does not apply.
@@ -269,12 +258,12 @@ class SocketGuard:
         except ValueError as exc:
             self._shadow = None
             raise InvalidUpdateError(f"invalid Yjs update: {exc}") from exc
-        refusal = self._judge(connection, shadow, before, touched)
+        refusal = self._judge(principal, shadow, before, touched)
         if refusal is not None:
             self._shadow = None  # it holds the refused update: rebuilt from the live one
         return refusal
 
-    def _judge(self, connection: Connection, shadow: JsonMirror, before: JsonObject,
+    def _judge(self, principal: Principal, shadow: JsonMirror, before: JsonObject,
                touched: list[tuple[str, ...]]) -> str | None:
         if set(shadow.doc.keys()) - {ROOT}:
             # Only the ``data`` map is validated and served: nothing may hide beside it.
@@ -284,11 +273,6 @@ class SocketGuard:
                  for path in changed_paths(_at(before, item), _at(after, item), item)]
         if not paths:
             return None
-        role = connection.role
-        principal = Principal(
-            sub=connection.principal or "anonymous", name="",
-            role=Role(role) if role else Role.PUBLIC,
-        )
         try:
             check_change(self._schema, principal, self._doc_id, before, after, paths,
                          over_socket=True)
@@ -339,3 +323,18 @@ def filter_by_theme(data: JsonObject, theme: str) -> JsonObject:
         and theme in entry["themes"]  # type: ignore[operator]
     }
     return {**data, "entries": kept}
+
+
+def guard_loader(catalog: DocumentCatalog) -> GuardLoader:
+    """The hub's `load_guard` hook: a data document's room judges every socket write."""
+
+    async def load_guard(doc_id: str) -> Guard | None:
+        try:
+            meta = await catalog.get_document(doc_id)
+        except DocumentNotFound:
+            return None
+        if meta.kind != "data" or not meta.schema:
+            return None
+        return SocketGuard(doc_id, meta.schema)
+
+    return load_guard

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -11,23 +11,23 @@ import anyio
 from anyio.abc import TaskGroup
 from pycrdt import Doc
 
-from crdt.doc_id import ANNOTATIONS_SUFFIX
+from crdt.doc_id import is_annotations
 from crdt.document import doc_from_update, is_empty_update
 from crdt.errors import InvalidUpdate, SchemaError
 from crdt.schema import FRAGMENT, ID_TYPES, assign_missing_ids, block_id, walk
 from server.errors import Overloaded
 from server.metrics import Metrics
+from server.rooms.client import Client
 from server.rooms.fanout import Fanout
+from server.rooms.hooks import RoomHooks
 from server.rooms.room import Room
 from server.settings import Settings
-from server.sync.connection import Connection
-from storage.base import DocumentStore, StorageUnavailable
+from storage.base import StorageUnavailable
+from storage.port import Storage
 
 log = logging.getLogger("palabre.hub")
 
 T = TypeVar("T")
-Guard = Callable[[Doc[Any], Connection, bytes], str | None]
-"""Judges a client update against the live document: ``None`` accepts, a reason refuses."""
 
 _SHUTDOWN_DEADLINE_SECONDS = 30.0
 _ID_CHECK_INTERVAL_SECONDS = 0.2
@@ -47,7 +47,10 @@ class _Loading:
 class Hub:
     """Owns every room and the task group their committers and compactions run in."""
 
-    def __init__(self, settings: Settings, store: DocumentStore, metrics: Metrics) -> None:
+    def __init__(
+        self, settings: Settings, store: Storage, metrics: Metrics, *,
+        hooks: RoomHooks | None = None, fanout: Fanout | None = None,
+    ) -> None:
         self._settings = settings
         self._store = store
         self._metrics = metrics
@@ -56,24 +59,12 @@ class Hub:
         self._compacting: set[str] = set()
         self._task_group: TaskGroup | None = None
         self._changed: anyio.Event  # made in `running`: events need the event loop
-        self.on_commit: Callable[[str, bytes], None] | None = None
-        """Called with a document's id and state vector after each committed batch."""
         self._transforming: dict[str, anyio.Lock] = {}
         self._missing_ids: set[str] = set()
         self._ids_wanted: anyio.Event
         self._closing = False
-        self.load_freeze: Callable[[str], Awaitable[tuple[bool, bool]]] | None = None
-        """Reads a text document's stored ``(frozen, comments_open)`` when its room loads.
-
-        Raises StorageUnavailable like a load (then no room is made)."""
-        self.load_guard: Callable[[str], Awaitable[Guard | None]] | None = None
-        """Reads what judges a document's client updates (data documents) when its room
-        loads; ``None`` accepts every update a socket may write.
-
-        Raises StorageUnavailable like a load (then no room is made)."""
-        self.on_denied: Callable[[str, str | None, str], None] | None = None
-        """Called with the doc id, principal and reason of every write refused on a socket."""
-        self.fanout: Fanout | None = None
+        self._hooks = hooks or RoomHooks()
+        self.fanout = fanout
         """The other nodes of a cluster (None: this node is alone)."""
 
     @asynccontextmanager
@@ -99,7 +90,18 @@ class Hub:
                 tg.cancel_scope.cancel()
                 self._task_group = None
 
-    async def join(self, doc_id: str, connection: Connection) -> Room:
+    async def stored_freeze(self, doc_id: str) -> tuple[bool, bool]:
+        """A text document's stored ``(frozen, comments_open)`` (companions: never frozen).
+
+        Raises:
+            StorageUnavailable: it cannot be read.
+        """
+        if is_annotations(doc_id):
+            return False, False
+        state = await self._store.get_freeze(doc_id)
+        return state.frozen, state.comments_open
+
+    async def join(self, doc_id: str, connection: Client) -> Room:
         """Add `connection` to the document's room, loading the document once if needed.
 
         Raises:
@@ -110,7 +112,7 @@ class Hub:
         self._metrics.connections.inc()
         return room
 
-    def leave(self, room: Room, connection: Connection) -> None:
+    def leave(self, room: Room, connection: Client) -> None:
         """Remove `connection` from its room."""
         room.remove(connection)
         self._metrics.connections.dec()
@@ -139,12 +141,10 @@ class Hub:
         try:
             stored = await self._store.load(doc_id)
             doc = doc_from_update(stored.update)
-            frozen, comments_open = False, False
-            if self.load_freeze is not None and not doc_id.endswith(ANNOTATIONS_SUFFIX):
-                frozen, comments_open = await self.load_freeze(doc_id)
+            frozen, comments_open = await self.stored_freeze(doc_id)
             guard = None
-            if self.load_guard is not None and not doc_id.endswith(ANNOTATIONS_SUFFIX):
-                guard = await self.load_guard(doc_id)
+            if self._hooks.load_guard is not None and not is_annotations(doc_id):
+                guard = await self._hooks.load_guard(doc_id)
         except (StorageUnavailable, InvalidUpdate) as exc:
             loading.error = exc
             self._metrics.errors.labels(kind="load_failed").inc()
@@ -163,13 +163,12 @@ class Hub:
             max_pending=settings.max_pending_updates,
             relay_interval=settings.relay_interval,
             on_log_rows=self._after_commit,
-            on_commit=self.on_commit,
-            on_denied=self.on_denied,
+            hooks=self._hooks,
             is_frozen=frozen,
             comments_open=comments_open,
+            guard=guard,
             fanout=self.fanout,
         )
-        room.guard = guard
         self._rooms[doc_id] = room
         self._metrics.documents_loaded.inc()
         if self.fanout is not None:
@@ -200,7 +199,7 @@ class Hub:
     def _after_commit(self, room: Room, log_rows: int) -> None:
         """Called by a room after each commit, once its update is applied and relayed."""
         self._maybe_compact(room, log_rows)
-        if not room.doc_id.endswith(ANNOTATIONS_SUFFIX):
+        if not is_annotations(room.doc_id):
             self._missing_ids.add(room.doc_id)
             self._ids_wanted.set()
 

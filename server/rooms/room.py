@@ -19,7 +19,7 @@ import anyio
 from pycrdt import Doc
 
 from crdt.awareness import AwarenessRegistry, decode_awareness_update, encode_awareness_update
-from crdt.document import apply, merge
+from crdt.document import apply, is_empty_update, merge
 from crdt.errors import InvalidUpdate, ProtocolError
 from crdt.protocol import (
     CloseCode,
@@ -29,11 +29,13 @@ from crdt.protocol import (
     encode_sync_step2,
     encode_sync_update,
 )
+from server.access.permissions import Action, is_open_when_frozen
 from server.errors import MalformedMessage
 from server.metrics import Metrics
+from server.rooms.client import Client
 from server.rooms.fanout import Fanout
-from server.sync.connection import Connection
-from server.sync.fastsocket import encode_binary_frame
+from server.rooms.hooks import Guard, RoomHooks, notify
+from server.wsframe import encode_binary_frame
 from storage.base import DocumentStore, LogEntry, StorageUnavailable
 
 log = logging.getLogger("palabre.room")
@@ -41,11 +43,14 @@ log = logging.getLogger("palabre.room")
 _FROZEN_NOTICE = "document frozen: edits are refused; unsaved changes were not applied"
 """Told to every socket when its document freezes, and on joining a frozen document."""
 
+_FROZEN_REFUSAL = "document frozen: your changes were not applied"
+_READ_ONLY_REFUSAL = "read-only: your changes were not applied"
+
 
 @dataclass(slots=True)
 class _Pending:
     update: bytes
-    sender: Connection | None
+    sender: Client | None
     principal: str | None
     received_at: float
     done: anyio.Event | None = None
@@ -66,38 +71,37 @@ class Room:
         max_pending: int,
         relay_interval: Callable[[int], float],
         on_log_rows: Callable[[Room, int], None],
-        on_commit: Callable[[str, bytes], None] | None = None,
-        on_denied: Callable[[str, str | None, str], None] | None = None,
+        hooks: RoomHooks,
         is_frozen: bool = False,
         comments_open: bool = False,
+        guard: Guard | None = None,
         fanout: Fanout | None = None,
     ) -> None:
         self.doc_id = doc_id
         self.doc = doc
         self.metrics = metrics
-        self.connections: set[Connection] = set()
+        self.connections: set[Client] = set()
         self.awareness = AwarenessRegistry()
         self._store = store
         self._grace = grace_seconds
         self._max_pending = max_pending
         self._relay_interval = relay_interval
         self._on_log_rows = on_log_rows
-        self._on_commit = on_commit
+        self._hooks = hooks
         self._pending: list[_Pending] = []
         self._peer_updates: list[bytes] = []
-        self._paused: set[Connection] = set()
+        self._paused: set[Client] = set()
         self._wake = anyio.Event()
         self._committed = anyio.Event()
         self._closing = False
         self._committing = False
-        self._on_denied = on_denied
         self._fanout = fanout
         self.is_open = True
         self.is_frozen = is_frozen
         """Frozen: no client write is committed (loaded once with the room, then kept)."""
         self.comments_open = comments_open
         """While frozen, whether comments are still taken."""
-        self.guard: Callable[[Doc[Any], Connection, bytes], str | None] | None = None
+        self._guard = guard
         """Judges each client update before it is queued: ``None`` accepts it, a reason
         refuses it with ``permission-denied`` (data documents: schema and field rules)."""
         self.watchers = 0
@@ -106,13 +110,12 @@ class Room:
 
     # -- clients -------------------------------------------------------------------------
 
-    def add(self, connection: Connection) -> None:
+    def add(self, connection: Client) -> None:
         """Admit a client: it is sent our sync step 1 and every known awareness state.
 
         On a frozen document it is told so at once (a ``permission-denied`` message).
         """
         self.connections.add(connection)
-        connection.can_edit = connection.may_edit and not self.is_frozen
         connection.send(encode_sync_step1(self.doc.get_state()))
         if self.is_frozen:
             connection.send(encode_permission_denied(_FROZEN_NOTICE))
@@ -121,7 +124,7 @@ class Room:
             connection.send(encode_awareness(encode_awareness_update(states)))
         self._wake.set()
 
-    def remove(self, connection: Connection) -> None:
+    def remove(self, connection: Client) -> None:
         """Drop a client and tell the others that its awareness states are gone."""
         self.connections.discard(connection)
         self._paused.discard(connection)
@@ -144,7 +147,7 @@ class Room:
         except ValueError as exc:
             raise MalformedMessage(f"bad state vector: {exc}") from exc
 
-    def update_awareness(self, connection: Connection, update: bytes) -> None:
+    def update_awareness(self, connection: Client, update: bytes) -> None:
         """Record and relay an awareness update from `connection`.
 
         Raises:
@@ -206,7 +209,7 @@ class Room:
         if removals:
             self._broadcast(encode_awareness(encode_awareness_update(removals)))
 
-    def broadcast_stateless(self, payload: str, *, sender: Connection | None) -> None:
+    def broadcast_stateless(self, payload: str, *, sender: Client | None) -> None:
         """Send a stateless payload to every client but `sender`, here and on the other nodes.
 
         `sender` is ``None`` for a payload another node relayed (it is not published again).
@@ -222,10 +225,11 @@ class Room:
         """Every known awareness state as one message (answer to query-awareness)."""
         return encode_awareness(encode_awareness_update(self.awareness.snapshot()))
 
-    def denied(self, connection: Connection, reason: str) -> None:
-        """Report a write refused to `connection` (for the audit log)."""
-        if self._on_denied is not None:
-            self._on_denied(self.doc_id, connection.principal, reason)
+    def set_guard(self, guard: Guard) -> None:
+        """Judge client updates with `guard` from now on, unless one already does (a
+        document that became a data document after its room loaded)."""
+        if self._guard is None:
+            self._guard = guard
 
     def watch(self) -> None:
         """Count a reader without a socket: the room stays loaded until it `unwatch`es."""
@@ -250,8 +254,6 @@ class Room:
         """
         self.is_frozen = frozen
         self.comments_open = comments_open
-        for connection in self.connections:
-            connection.can_edit = connection.may_edit and not frozen
         if not frozen:
             return
         dropped = [item for item in self._pending if item.sender is not None]
@@ -273,9 +275,50 @@ class Room:
 
     # -- updates -------------------------------------------------------------------------
 
-    def submit(self, update: bytes, sender: Connection) -> None:
-        """Queue a validated client update for commit; a congested room pauses the sender."""
-        self._pending.append(_Pending(update, sender, sender.principal, time.time()))
+    def receive_update(self, update: bytes, sender: Client) -> None:
+        """The write policy for a decoded, valid update from a client: the one place that
+        decides whether a socket's update is queued for commit or refused.
+
+        Refused (read-only role, frozen document, or the guard's rules): not applied,
+        not relayed; the sender is told with ``permission-denied`` and the socket stays.
+        A read-only client's empty update (its first sync) is no write, and is not refused.
+
+        Raises:
+            InvalidUpdateError: the guard found the update does not apply.
+        """
+        is_writable = self._is_writable()
+        if sender.may_edit and is_writable:
+            guard = self._guard
+            refusal = guard(self.doc, sender.principal, update) if guard is not None else None
+            if refusal is None:
+                self.submit(update, sender)
+            else:
+                self._deny(sender, refusal)
+        elif not is_empty_update(update):
+            self._deny(sender, _READ_ONLY_REFUSAL if is_writable else _FROZEN_REFUSAL)
+        elif sender.frame_kind is not None:
+            sender.acknowledge(True)  # Nothing to store: a read-only client's sync.
+
+    def _is_writable(self) -> bool:
+        """The freeze rule (`server.access.permissions`) applied to editing this document."""
+        return not self.is_frozen or is_open_when_frozen(
+            Action.EDIT, comments_open=self.comments_open
+        )
+
+    def _deny(self, sender: Client, reason: str) -> None:
+        self.metrics.errors.labels(kind="permission_denied").inc()
+        log.info("write refused: %s", reason, extra={
+            "doc_id": self.doc_id, "connection_id": sender.connection_id,
+            "principal": sender.principal.sub})
+        sender.send(encode_permission_denied(reason))
+        if sender.frame_kind is not None:
+            sender.acknowledge(False)
+        notify(self._hooks.on_denied, self.metrics, self.doc_id,
+               self.doc_id, sender.principal.sub, reason)
+
+    def submit(self, update: bytes, sender: Client) -> None:
+        """Queue a client update for commit; a congested room pauses the sender."""
+        self._pending.append(_Pending(update, sender, sender.principal.sub, time.time()))
         self._wake.set()
         if len(self._pending) >= self._max_pending:
             sender.pause_reading()
@@ -389,8 +432,9 @@ class Room:
         self._relay_peer_updates(merged)
         if self._fanout is not None:
             self._fanout.publish_update(self.doc_id, merged)
-        if self._on_commit is not None:
-            self._on_commit(self.doc_id, self.doc.get_state())
+        if self._hooks.after_commit:
+            notify(self._hooks.after_commit, self.metrics, self.doc_id,
+                   self.doc_id, self.doc.get_state())
         for item in batch:
             if item.done is not None:
                 item.done.set()

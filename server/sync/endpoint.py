@@ -28,6 +28,7 @@ from server.rooms.hub import Hub
 from server.settings import Settings
 from server.sync.connection import Connection
 from server.sync.fastsocket import EXTENSION
+from server.sync.link import SocketLink
 
 log = logging.getLogger("palabre.endpoint")
 
@@ -111,6 +112,16 @@ def check_origin(settings: Settings, scope: Scope) -> None:
             return
 
 
+def new_link(settings: Settings, scope: Scope) -> SocketLink:
+    """The `SocketLink` of a socket just accepted, per the settings."""
+    return SocketLink(
+        direct=scope.get("extensions", {}).get(EXTENSION),
+        outbound_queue=settings.outbound_queue,
+        outbound_limit_bytes=settings.outbound_buffer_bytes,
+        token_leeway=settings.token_leeway_seconds,
+    )
+
+
 class SyncEndpoint:
     """ASGI app for ``/ws/{doc_id}``: check the id, join the room, serve, leave."""
 
@@ -125,7 +136,6 @@ class SyncEndpoint:
 
     def _check_origin(self, scope: Scope) -> None:
         check_origin(self._settings, scope)
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one WebSocket connection."""
         first: Message = await receive()
@@ -139,19 +149,15 @@ class SyncEndpoint:
             self._check_origin(scope)
             principal = await self._access.authenticate(token_of(scope))
             require(principal, Action.READ, doc_id)
+            link = new_link(self._settings, scope)
             connection = Connection(
                 doc_id,
-                outbound_queue=self._settings.outbound_queue,
-                outbound_limit_bytes=self._settings.outbound_buffer_bytes,
-                principal=principal.sub,
-                can_edit=is_allowed(principal, Action.EDIT, doc_id),
-                expires_at=principal.expires_at,
-                token_leeway=self._settings.token_leeway_seconds,
-                direct=scope.get("extensions", {}).get(EXTENSION),
+                link,
+                principal=principal,
+                may_edit=is_allowed(principal, Action.EDIT, doc_id),
                 rate_limiter=self._update_limiter,
                 rate_key=principal_key(principal, address_of(scope)),
             )
-            connection.role = principal.role
             room = await self._hub.join(doc_id, connection)
         except PalabreError as exc:
             log.warning("refused socket: %s", exc.detail, extra={"doc_id": doc_id[:128]})
@@ -161,7 +167,5 @@ class SyncEndpoint:
             await connection.serve(transport, room)
         finally:
             self._hub.leave(room, connection)
-        code = connection.close_code
-        await transport.close(
-            CloseCode.NORMAL if code is None else code, connection.close_reason
-        )
+        code = link.close_code
+        await transport.close(CloseCode.NORMAL if code is None else code, link.close_reason)

@@ -20,15 +20,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 EXTENSION = "palabre.socket"
-
-
-def encode_binary_frame(message: bytes) -> bytes:
-    """The wire bytes of one unmasked, unfragmented binary frame carrying `message`."""
-    return Frame(Opcode.BINARY, message).serialize(mask=False)
 
 
 class DirectSocket(Protocol):

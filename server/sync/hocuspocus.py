@@ -24,13 +24,11 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import time
 from collections import deque
 from collections.abc import Awaitable
 
 import anyio
 import anyio.abc
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from starlette.types import Receive, Scope, Send
 
 from crdt.errors import ProtocolError
@@ -50,6 +48,7 @@ from crdt.hocuspocus import (
     prefix,
 )
 from crdt.protocol import AuthMessage, CloseCode, decode_message
+from server.access.auth import Principal
 from server.access.gate import Access
 from server.access.permissions import Action, is_allowed, require
 from server.access.ratelimit import RateLimiter, principal_key
@@ -60,7 +59,6 @@ from server.errors import (
     PalabreError,
     Unauthenticated,
     checked_doc_id,
-    truncate_reason,
 )
 from server.rooms.hub import Hub
 from server.rooms.room import Room
@@ -71,8 +69,9 @@ from server.sync.endpoint import (
     Message,
     address_of,
     check_origin,
+    new_link,
 )
-from server.sync.fastsocket import EXTENSION, DirectSocket, encode_binary_frame
+from server.sync.link import SocketLink
 from server.sync.stateless import StatelessEvent, StatelessHook
 
 log = logging.getLogger("palabre.hocuspocus")
@@ -89,31 +88,22 @@ client as a stateless message ``{"event": "palabre.permission-denied", "reason":
 class HocuspocusConnection(Connection):
     """One document of a Hocuspocus socket, in that document's room."""
 
-    __slots__ = ("_prefix", "_socket")
+    __slots__ = ("_prefix",)
 
     frame_kind = "hocuspocus"
 
     def __init__(
         self,
-        socket: HocuspocusSocket,
+        link: SocketLink,
         doc_id: str,
         *,
-        principal: str | None,
-        can_edit: bool,
+        principal: Principal,
+        may_edit: bool,
         rate_limiter: RateLimiter | None,
         rate_key: str,
     ) -> None:
-        # Outbound messages go to the socket's queue; the connection's own is never used.
-        super().__init__(
-            doc_id,
-            outbound_queue=1,
-            outbound_limit_bytes=0,
-            principal=principal,
-            can_edit=can_edit,
-            rate_limiter=rate_limiter,
-            rate_key=rate_key,
-        )
-        self._socket = socket
+        super().__init__(doc_id, link, principal=principal, may_edit=may_edit,
+                         rate_limiter=rate_limiter, rate_key=rate_key)
         self._prefix = prefix(doc_id)
 
     def wrap(self, message: bytes) -> bytes:
@@ -127,40 +117,19 @@ class HocuspocusConnection(Connection):
 
     def send(self, message: bytes) -> None:
         """Send a y-websocket message to this client, as Hocuspocus frames it."""
-        self._socket.send(self.wrap(message))
-
-    def send_frame(self, frame: bytes, message: bytes) -> None:
-        """Send a broadcast already wrapped by the room (see `Connection.frame_kind`)."""
-        self._socket.send_frame(frame, message)
-
-    def pause_reading(self) -> None:
-        """The room is congested: stop reading the socket (all its documents)."""
-        self._socket.pause_reading(self)
-
-    def resume_reading(self) -> None:
-        """The room has caught up: read again once no other document is congested."""
-        self._socket.resume_reading(self)
+        self.link.send(self.wrap(message))
 
     def send_stateless(self, payload: str) -> None:
         """Send a stateless message about this document."""
-        self._socket.send(encode_stateless(self.doc_id, payload))
+        self.link.send(encode_stateless(self.doc_id, payload))
 
     def acknowledge(self, stored: bool) -> None:
         """Sync status for one update: the provider counts its unsynced changes with it."""
-        self._socket.send(encode_sync_status(self._prefix, stored))
-
-    def _deny(self, reason: str) -> None:
-        super()._deny(reason)
-        self.acknowledge(False)
-
-    def request_close(self, code: int, reason: str) -> None:
-        """Close the whole socket: its documents share it."""
-        super().request_close(code, reason)
-        self._socket.request_close(code, reason)
+        self.link.send(encode_sync_status(self._prefix, stored))
 
 
 class HocuspocusSocket:
-    """One Hocuspocus WebSocket: its documents, its outbound queue, its lifetime."""
+    """One Hocuspocus WebSocket: its documents, their authentication, its keep-alive."""
 
     def __init__(
         self, endpoint: HocuspocusEndpoint, transport: AsgiTransport, scope: Scope
@@ -169,110 +138,34 @@ class HocuspocusSocket:
         self._transport = transport
         self._scope = scope
         self.documents: dict[str, tuple[HocuspocusConnection, Room]] = {}
-        self._send_out: MemoryObjectSendStream[bytes]
-        self._receive_out: MemoryObjectReceiveStream[bytes]
-        self._send_out, self._receive_out = anyio.create_memory_object_stream[bytes](
-            endpoint.settings.outbound_queue
-        )
-        self._task_group: anyio.abc.TaskGroup | None = None
-        self._cancel_scope: anyio.CancelScope | None = None
-        self.close_code: int | None = None
-        self.close_reason = ""
-        self._direct: DirectSocket | None = scope.get("extensions", {}).get(EXTENSION)
+        self.link = new_link(endpoint.settings, scope)
         self._inbox: deque[Frame] = deque()
         """Direct lane: frames waiting behind an authentication (kept in order)."""
-        self._paused_by: set[HocuspocusConnection] = set()
 
-    def send(self, message: bytes) -> None:
-        """Send one message without waiting (queued for the writer on the ASGI lane)."""
-        if self._direct is not None:
-            self.send_frame(encode_binary_frame(message), message)
-            return
-        try:
-            self._send_out.send_nowait(message)
-        except anyio.WouldBlock:
-            self.request_close(CloseCode.OVERLOADED, "client too slow: outbound queue full")
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass  # The writer has stopped: the socket is closing.
-
-    def send_frame(self, frame: bytes, message: bytes) -> None:
-        """Send `message`, whose WebSocket frame `frame` a room made once for many sockets."""
-        direct = self._direct
-        if direct is None:
-            self.send(message)
-        elif (
-            direct.write_frame(frame)
-            and direct.buffered_bytes() > self._endpoint.settings.outbound_buffer_bytes
-        ):
-            self.request_close(CloseCode.OVERLOADED, "client too slow: send buffer full")
-
-    def pause_reading(self, connection: HocuspocusConnection) -> None:
-        """Stop reading while `connection`'s room is congested (direct lane only)."""
-        if self._direct is not None:
-            self._paused_by.add(connection)
-            self._direct.pause_reading()
-
-    def resume_reading(self, connection: HocuspocusConnection) -> None:
-        """Read again once no room of this socket is congested."""
-        self._paused_by.discard(connection)
-        if self._direct is not None and not self._paused_by:
-            self._direct.resume_reading()
-
-    def request_close(self, code: int, reason: str) -> None:
-        """Close the socket with `code` (the first request wins)."""
-        if self.close_code is None:
-            self.close_code = code
-            self.close_reason = truncate_reason(reason)
-        if self._cancel_scope is not None:
-            self._cancel_scope.cancel()
+    def _fail(self, exc: PalabreError) -> None:
+        self.link.fail(exc, doc_id="", connection_id="hocuspocus")
 
     async def serve(self) -> None:
         """Read and dispatch until the client leaves or a close is requested."""
         try:
-            async with anyio.create_task_group() as tg:
-                self._task_group = tg
-                self._cancel_scope = tg.cancel_scope
-                if self._direct is None:
-                    tg.start_soon(self._write_loop)
-                tg.start_soon(self._ping_loop)
-                if self._direct is not None:
-                    self._direct.attach(self._receive_direct)
-                try:
-                    await self._read_loop()
-                except PalabreError as exc:
-                    log.warning("closing hocuspocus socket: %s", exc.detail)
-                    self.request_close(exc.close_code, exc.close_reason)
-                tg.cancel_scope.cancel()
+            await self.link.serve(self._read_loop, self._receive_direct, self._transport)
         finally:
             for name in list(self.documents):
                 self._leave(name)
             self._inbox.clear()
-            self._send_out.close()
-            self._receive_out.close()
-
-    async def _write_loop(self) -> None:
-        async with self._receive_out:
-            async for message in self._receive_out:
-                await self._transport.send(message)
 
     async def _ping_loop(self) -> None:
         while True:
             await anyio.sleep(PING_SECONDS)
-            self.send(PING)
-
-    async def _close_at_expiry(self, expires_at: float) -> None:
-        # As on /ws: a socket lives no longer than its tokens (plus the leeway); the
-        # provider reconnects and sends fresh ones.
-        leeway = self._endpoint.settings.token_leeway_seconds
-        await anyio.sleep(max(0.0, expires_at + leeway - time.time()))
-        self.request_close(CloseCode.UNAUTHENTICATED, "token expired")
+            self.link.send(PING)
 
     async def _read_loop(self) -> None:
+        self.link.start_soon(self._ping_loop)
         while True:
             frame = await self._transport.receive()
             if frame is None:
                 return
-            if self._direct is not None:
+            if self.link.is_direct:
                 # Only frames that came before `attach` (and the disconnect) arrive here.
                 self._receive_direct(frame)
                 continue
@@ -288,7 +181,7 @@ class HocuspocusSocket:
 
     def _receive_direct(self, frame: bytes) -> None:
         """A frame from the direct lane, inside the protocol's callback."""
-        if self.close_code is not None:
+        if self.link.close_code is not None:
             return
         try:
             decoded = _decode(frame)
@@ -297,13 +190,12 @@ class HocuspocusSocket:
             if self._inbox or isinstance(decoded.message, TokenMessage):
                 # Authenticating takes I/O: it and what follows wait their turn, in order.
                 self._inbox.append(decoded)
-                if len(self._inbox) == 1 and self._task_group is not None:
-                    self._task_group.start_soon(self._drain_inbox)
+                if len(self._inbox) == 1:
+                    self.link.start_soon(self._drain_inbox)
                 return
             self._dispatch(decoded)
         except PalabreError as exc:
-            log.warning("closing hocuspocus socket: %s", exc.detail)
-            self.request_close(exc.close_code, exc.close_reason)
+            self._fail(exc)
 
     async def _drain_inbox(self) -> None:
         try:
@@ -315,8 +207,7 @@ class HocuspocusSocket:
                     self._dispatch(decoded)
                 self._inbox.popleft()
         except PalabreError as exc:
-            log.warning("closing hocuspocus socket: %s", exc.detail)
-            self.request_close(exc.close_code, exc.close_reason)
+            self._fail(exc)
 
     def _dispatch(self, decoded: Frame) -> Room | None:
         """Handle a frame other than authentication; returns the room it went to."""
@@ -324,7 +215,7 @@ class HocuspocusSocket:
         joined = self.documents.get(name)
         if joined is None:
             if not isinstance(message, CloseMessage):
-                self.send(encode_permission_denied(name, "authenticate this document first"))
+                self.link.send(encode_permission_denied(name, "authenticate this document first"))
             return None
         connection, room = joined
         if isinstance(message, CloseMessage):
@@ -332,7 +223,7 @@ class HocuspocusSocket:
             return None
         if isinstance(message, StatelessMessage):
             self._stateless(connection, room, message.payload)
-        elif connection.close_code is None:
+        elif self.link.close_code is None:
             connection.receive(decoded.y_message)
         return room
 
@@ -347,15 +238,15 @@ class HocuspocusSocket:
             room.broadcast_stateless(answer, sender=sender)
 
         event = StatelessEvent(
-            name, sender.principal, sender.may_edit, payload, sender.send_stateless, broadcast
+            name, sender.principal.sub, sender.may_edit, payload, sender.send_stateless, broadcast
         )
         try:
             result = hook(event)
         except Exception:
             log.exception("stateless hook failed", extra={"doc_id": name})
             return
-        if inspect.isawaitable(result) and self._task_group is not None:
-            self._task_group.start_soon(_await_hook, result, name)
+        if inspect.isawaitable(result):
+            self.link.start_soon(_await_hook, result, name)
 
     async def _authenticate(self, name: str, token: str) -> None:
         endpoint = self._endpoint
@@ -364,7 +255,7 @@ class HocuspocusSocket:
             # A second token for a joined document (a refresh): same answer as the first.
             connection = joined[0]
             scope = AuthScope.READ_WRITE if connection.may_edit else AuthScope.READ_ONLY
-            self.send(encode_authenticated(name, scope))
+            self.link.send(encode_authenticated(name, scope))
             return
         try:
             checked_doc_id(name, "document name")
@@ -372,35 +263,31 @@ class HocuspocusSocket:
             require(principal, Action.READ, name)
         except (BadDocId, Unauthenticated, Forbidden) as exc:
             log.info("hocuspocus document refused: %s", exc.detail, extra={"doc_id": name[:128]})
-            self.send(encode_permission_denied(name, exc.close_reason or exc.error))
+            self.link.send(encode_permission_denied(name, exc.close_reason or exc.error))
             return
-        can_edit = is_allowed(principal, Action.EDIT, name)
+        may_edit = is_allowed(principal, Action.EDIT, name)
         connection = HocuspocusConnection(
-            self,
+            self.link,
             name,
-            principal=principal.sub,
-            can_edit=can_edit,
+            principal=principal,
+            may_edit=may_edit,
             rate_limiter=endpoint.update_limiter,
             rate_key=principal_key(principal, address_of(self._scope)),
         )
-        connection.role = principal.role
-        scope = AuthScope.READ_WRITE if can_edit else AuthScope.READ_ONLY
-        self.send(encode_authenticated(name, scope))
+        scope = AuthScope.READ_WRITE if may_edit else AuthScope.READ_ONLY
+        self.link.send(encode_authenticated(name, scope))
         try:
             room = await endpoint.hub.join(name, connection)
         except PalabreError as exc:
-            connection.close_outbound()
-            self.send(encode_permission_denied(name, exc.close_reason or exc.error))
+            self.link.send(encode_permission_denied(name, exc.close_reason or exc.error))
             return
         connection.room = room
         self.documents[name] = (connection, room)
-        if principal.expires_at is not None and self._task_group is not None:
-            self._task_group.start_soon(self._close_at_expiry, principal.expires_at)
+        self.link.expire_at(principal.expires_at)
 
     def _leave(self, name: str) -> None:
         connection, room = self.documents.pop(name)
         self._endpoint.hub.leave(room, connection)
-        connection.close_outbound()
 
 
 async def _await_hook(result: Awaitable[None], doc_id: str) -> None:
@@ -454,5 +341,7 @@ class HocuspocusEndpoint:
             return
         socket = HocuspocusSocket(self, transport, scope)
         await socket.serve()
-        code = socket.close_code
-        await transport.close(CloseCode.NORMAL if code is None else code, socket.close_reason)
+        code = socket.link.close_code
+        await transport.close(
+            CloseCode.NORMAL if code is None else code, socket.link.close_reason
+        )

@@ -1,0 +1,58 @@
+"""What a room needs from a client: the `Client` protocol the socket lanes implement.
+
+Rooms never import the socket lanes (`server.sync`): a y-websocket connection and one
+document of a Hocuspocus socket are both just a `Client` here.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from server.access.auth import Principal
+
+
+class Client(Protocol):
+    """One client of one room."""
+
+    @property
+    def connection_id(self) -> str:
+        """Unique per socket and document; owns the client's awareness states."""
+
+    @property
+    def principal(self) -> Principal:
+        """Who the client authenticated as."""
+
+    @property
+    def may_edit(self) -> bool:
+        """Whether its role and token allow editing this document (frozen or not)."""
+
+    @property
+    def frame_kind(self) -> str | None:
+        """How a room frames its broadcasts for this client: ``None`` is y-websocket's
+        frame, shared by every such client; another kind gets one frame per room, made
+        by `wrap`."""
+
+    def send(self, message: bytes) -> None:
+        """Send a y-websocket message to this client only, without waiting."""
+
+    def send_frame(self, frame: bytes, message: bytes) -> None:
+        """Send a broadcast: `frame` is `message` (as `wrap` made it) framed once for all."""
+
+    def wrap(self, message: bytes) -> bytes:
+        """`message` (y-websocket) as this client's protocol sends it."""
+
+    def acknowledge(self, stored: bool) -> None:
+        """One update of this client was stored, or never will be (only called when
+        `frame_kind` is not None: y-websocket has no acknowledgement)."""
+
+    def send_stateless(self, payload: str) -> None:
+        """Send a stateless message about this document (y-websocket has none)."""
+
+    def request_close(self, code: int, reason: str) -> None:
+        """Close the client's socket with `code` (the first request wins)."""
+
+    def pause_reading(self) -> None:
+        """Stop taking messages from this client until `resume_reading`."""
+
+    def resume_reading(self) -> None:
+        """Take messages from this client again."""
