@@ -197,22 +197,24 @@ def assign_missing_ids(doc: Doc[Any], *, origin: object = None) -> bytes | None:
     return update if count and update else None
 
 
+def has_missing_ids(doc: Doc[Any]) -> bool:
+    """Whether a text document has a block without an id, or repeating an earlier one.
+
+    Reads only: a document without the ``default`` fragment (a data document) has none.
+    """
+    if FRAGMENT not in doc.keys():
+        return False
+    return next(_blocks_missing_ids(doc, set()), None) is not None
+
+
 def set_missing_ids(doc: Doc[Any]) -> int:
     """Like `assign_missing_ids`, inside the caller's open transaction; return how many ids.
 
     Raises:
         SchemaError: an element's item id cannot be read back from the encoding.
     """
-    todo: list[tuple[XmlElement, tuple[int, ...]]] = []
     used: set[str] = set()
-    for element, _, _, path in walk(doc):
-        if element.tag not in ID_TYPES:
-            continue
-        current = block_id(element)
-        if current is None or current in used:
-            todo.append((element, path))
-        else:
-            used.add(current)
+    todo = list(_blocks_missing_ids(doc, used))
     if not todo:
         return 0
     item_ids = _item_ids(doc, [path for _, path in todo])
@@ -223,6 +225,24 @@ def set_missing_ids(doc: Doc[Any]) -> int:
         used.add(candidate)
         element.attributes[ID_ATTR] = candidate
     return len(todo)
+
+
+def _blocks_missing_ids(
+    doc: Doc[Any], used: set[str]
+) -> Iterator[tuple[XmlElement, tuple[int, ...]]]:
+    """Yield ``(element, path)`` of each id-bearing block whose id is missing or in `used`.
+
+    Every other block's id is added to `used` as the walk passes it (document order: the
+    first of two equal ids keeps it).
+    """
+    for element, _, _, path in walk(doc):
+        if element.tag not in ID_TYPES:
+            continue
+        current = block_id(element)
+        if current is None or current in used:
+            yield element, path
+        else:
+            used.add(current)
 
 
 def _item_ids(doc: Doc[Any], paths: list[tuple[int, ...]]) -> list[tuple[int, int]]:
