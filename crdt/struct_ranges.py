@@ -77,7 +77,8 @@ class _Walker:
             if info & _HAS_PARENT_SUB:
                 self.skip_bytes()
         if kind == _STRING:
-            text = self.bytes_().decode("utf-8", "surrogatepass")
+            start = self.skip_bytes()
+            text = self.data[start : self.at].decode("utf-8", "surrogatepass")
             return len(text.encode("utf-16-le", "surrogatepass")) // 2
         if kind in (_DELETED, _JSON, _ANY):
             length = self.uint()
@@ -123,20 +124,14 @@ class _Walker:
             if shift > 63:
                 raise InvalidUpdate("varint too long")
 
-    def bytes_(self) -> bytes:
+    def skip_bytes(self) -> int:
+        """Skip a length-prefixed byte string; return where its bytes start."""
         length = self.uint()
-        end = self.at + length
-        if end > len(self.data):
-            raise InvalidUpdate("update truncated")
-        chunk = self.data[self.at : end]
-        self.at = end
-        return chunk
-
-    def skip_bytes(self) -> None:
-        length = self.uint()
-        self.at += length
+        start = self.at
+        self.at = start + length
         if self.at > len(self.data):
             raise InvalidUpdate("update truncated")
+        return start
 
     def skip_any(self) -> None:
         """Skip one lib0 ``any`` value."""
