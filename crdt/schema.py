@@ -27,7 +27,8 @@ from typing import Any, TypeVar
 
 from pycrdt import Doc, TransactionEvent, XmlElement, XmlFragment, XmlText
 
-from crdt.errors import SchemaError
+from crdt.errors import InvalidUpdate, SchemaError
+from crdt.struct_ranges import first_struct_parent
 
 FRAGMENT = "default"
 ID_ATTR = "id"
@@ -270,49 +271,13 @@ def _probe(scratch: Doc[Any], element: XmlElement) -> tuple[int, int]:
             continue
         before = scratch.get_state()
         element.attributes[key] = True
-        parent = _first_struct_parent(scratch.get_update(before))
+        try:
+            parent = first_struct_parent(scratch.get_update(before))
+        except InvalidUpdate as exc:  # pycrdt's own encoding: not expected to happen
+            raise SchemaError(f"cannot read the item id of a {element.tag!r} element") from exc
         if parent is not None:
             return parent
     raise SchemaError(f"cannot read the item id of a {element.tag!r} element")
-
-
-def _first_struct_parent(update: bytes) -> tuple[int, int] | None:
-    """The parent id of the first struct of a v1 update, when it is written out."""
-    cursor = _Cursor(update)
-    if cursor.varuint() == 0 or cursor.varuint() == 0:
-        return None
-    cursor.varuint()  # client of the struct
-    cursor.varuint()  # clock of the struct
-    info = cursor.byte()
-    if info & 0x1F in (0, 10) or info & 0xC0:  # GC, Skip, or an item with an origin
-        return None
-    if cursor.varuint() == 1:  # the parent is a root type, named by a string
-        return None
-    return cursor.varuint(), cursor.varuint()
-
-
-class _Cursor:
-    __slots__ = ("_data", "_pos")
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._pos = 0
-
-    def byte(self) -> int:  # an item's info byte is a raw uint8, not a varuint
-        if self._pos >= len(self._data):
-            raise SchemaError("truncated update while reading an item id")
-        value = self._data[self._pos]
-        self._pos += 1
-        return value
-
-    def varuint(self) -> int:
-        value, shift = 0, 0
-        while True:
-            byte = self.byte()
-            value |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                return value
-            shift += 7
 
 
 def _json_number(value: JsonValue) -> JsonValue:
