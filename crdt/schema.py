@@ -27,7 +27,8 @@ from typing import Any, TypeVar
 
 from pycrdt import Doc, TransactionEvent, XmlElement, XmlFragment, XmlText
 
-from crdt.errors import SchemaError
+from crdt.errors import InvalidUpdate, SchemaError
+from crdt.struct_ranges import first_struct_parent
 
 FRAGMENT = "default"
 ID_ATTR = "id"
@@ -197,22 +198,24 @@ def assign_missing_ids(doc: Doc[Any], *, origin: object = None) -> bytes | None:
     return update if count and update else None
 
 
+def has_missing_ids(doc: Doc[Any]) -> bool:
+    """Whether a text document has a block without an id, or repeating an earlier one.
+
+    Reads only: a document without the ``default`` fragment (a data document) has none.
+    """
+    if FRAGMENT not in doc.keys():
+        return False
+    return next(_blocks_missing_ids(doc, set()), None) is not None
+
+
 def set_missing_ids(doc: Doc[Any]) -> int:
     """Like `assign_missing_ids`, inside the caller's open transaction; return how many ids.
 
     Raises:
         SchemaError: an element's item id cannot be read back from the encoding.
     """
-    todo: list[tuple[XmlElement, tuple[int, ...]]] = []
     used: set[str] = set()
-    for element, _, _, path in walk(doc):
-        if element.tag not in ID_TYPES:
-            continue
-        current = block_id(element)
-        if current is None or current in used:
-            todo.append((element, path))
-        else:
-            used.add(current)
+    todo = list(_blocks_missing_ids(doc, used))
     if not todo:
         return 0
     item_ids = _item_ids(doc, [path for _, path in todo])
@@ -223,6 +226,24 @@ def set_missing_ids(doc: Doc[Any]) -> int:
         used.add(candidate)
         element.attributes[ID_ATTR] = candidate
     return len(todo)
+
+
+def _blocks_missing_ids(
+    doc: Doc[Any], used: set[str]
+) -> Iterator[tuple[XmlElement, tuple[int, ...]]]:
+    """Yield ``(element, path)`` of each id-bearing block whose id is missing or in `used`.
+
+    Every other block's id is added to `used` as the walk passes it (document order: the
+    first of two equal ids keeps it).
+    """
+    for element, _, _, path in walk(doc):
+        if element.tag not in ID_TYPES:
+            continue
+        current = block_id(element)
+        if current is None or current in used:
+            yield element, path
+        else:
+            used.add(current)
 
 
 def _item_ids(doc: Doc[Any], paths: list[tuple[int, ...]]) -> list[tuple[int, int]]:
@@ -250,49 +271,13 @@ def _probe(scratch: Doc[Any], element: XmlElement) -> tuple[int, int]:
             continue
         before = scratch.get_state()
         element.attributes[key] = True
-        parent = _first_struct_parent(scratch.get_update(before))
+        try:
+            parent = first_struct_parent(scratch.get_update(before))
+        except InvalidUpdate as exc:  # pycrdt's own encoding: not expected to happen
+            raise SchemaError(f"cannot read the item id of a {element.tag!r} element") from exc
         if parent is not None:
             return parent
     raise SchemaError(f"cannot read the item id of a {element.tag!r} element")
-
-
-def _first_struct_parent(update: bytes) -> tuple[int, int] | None:
-    """The parent id of the first struct of a v1 update, when it is written out."""
-    cursor = _Cursor(update)
-    if cursor.varuint() == 0 or cursor.varuint() == 0:
-        return None
-    cursor.varuint()  # client of the struct
-    cursor.varuint()  # clock of the struct
-    info = cursor.byte()
-    if info & 0x1F in (0, 10) or info & 0xC0:  # GC, Skip, or an item with an origin
-        return None
-    if cursor.varuint() == 1:  # the parent is a root type, named by a string
-        return None
-    return cursor.varuint(), cursor.varuint()
-
-
-class _Cursor:
-    __slots__ = ("_data", "_pos")
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._pos = 0
-
-    def byte(self) -> int:  # an item's info byte is a raw uint8, not a varuint
-        if self._pos >= len(self._data):
-            raise SchemaError("truncated update while reading an item id")
-        value = self._data[self._pos]
-        self._pos += 1
-        return value
-
-    def varuint(self) -> int:
-        value, shift = 0, 0
-        while True:
-            byte = self.byte()
-            value |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                return value
-            shift += 7
 
 
 def _json_number(value: JsonValue) -> JsonValue:

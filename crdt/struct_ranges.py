@@ -5,6 +5,9 @@ covers as many clocks as its content is long. Knowing the ranges means walking e
 struct, but not integrating any: compaction attributes each range to the log row that
 delivered it this way, at a fraction of the cost of replaying the log into a document.
 Skip structs (gaps in a merged update) carry nothing and are left out.
+
+The same walker reads the parent of an update's first struct (`first_struct_parent`),
+which is how `crdt.schema` learns an element's own item id.
 """
 
 from __future__ import annotations
@@ -26,6 +29,33 @@ def struct_ranges(update: bytes) -> list[tuple[int, int, int]]:
     """
     try:
         return _Walker(update).ranges()
+    except IndexError as exc:
+        raise InvalidUpdate("update truncated") from exc
+
+
+def first_struct_parent(update: bytes) -> tuple[int, int] | None:
+    """The item id of the parent of `update`'s first struct, when the encoding writes it.
+
+    Yjs writes the parent only of an item with neither left nor right origin, and as an
+    item id only when the parent is not a root type; otherwise (and for an empty update)
+    this is None.
+
+    Raises:
+        InvalidUpdate: the bytes end before the parent does.
+    """
+    walker = _Walker(update)
+    try:
+        if walker.uint() == 0 or walker.uint() == 0:  # no client, or no struct
+            return None
+        walker.uint()  # client of the struct
+        walker.uint()  # clock of the struct
+        info = walker.data[walker.at]  # a raw uint8, not a varuint
+        walker.at += 1
+        if info & 0x1F in (_GC, _SKIP) or info & (_HAS_ORIGIN | _HAS_RIGHT_ORIGIN):
+            return None
+        if walker.uint() == 1:  # the parent is a root type, named by a string
+            return None
+        return walker.uint(), walker.uint()
     except IndexError as exc:
         raise InvalidUpdate("update truncated") from exc
 
@@ -77,7 +107,8 @@ class _Walker:
             if info & _HAS_PARENT_SUB:
                 self.skip_bytes()
         if kind == _STRING:
-            text = self.bytes_().decode("utf-8", "surrogatepass")
+            start = self.skip_bytes()
+            text = self.data[start : self.at].decode("utf-8", "surrogatepass")
             return len(text.encode("utf-16-le", "surrogatepass")) // 2
         if kind in (_DELETED, _JSON, _ANY):
             length = self.uint()
@@ -123,20 +154,14 @@ class _Walker:
             if shift > 63:
                 raise InvalidUpdate("varint too long")
 
-    def bytes_(self) -> bytes:
+    def skip_bytes(self) -> int:
+        """Skip a length-prefixed byte string; return where its bytes start."""
         length = self.uint()
-        end = self.at + length
-        if end > len(self.data):
-            raise InvalidUpdate("update truncated")
-        chunk = self.data[self.at : end]
-        self.at = end
-        return chunk
-
-    def skip_bytes(self) -> None:
-        length = self.uint()
-        self.at += length
+        start = self.at
+        self.at = start + length
         if self.at > len(self.data):
             raise InvalidUpdate("update truncated")
+        return start
 
     def skip_any(self) -> None:
         """Skip one lib0 ``any`` value."""

@@ -36,6 +36,19 @@ from crdt.protocol import (
 
 ARTICLE = "Article 1 — La commune garantit l'égalité"
 FAST = client.Backoff(initial=0.01, maximum=0.05)
+CLOSES_A_RETRY_CANNOT_FIX: dict[CloseCode, type[client.SessionClosed]] = {
+    CloseCode.MALFORMED: client.ProtocolRejected,
+    CloseCode.UNSUPPORTED_DATA: client.ProtocolRejected,
+    CloseCode.INVALID_UPDATE: client.ProtocolRejected,
+    CloseCode.BAD_DOC_ID: client.ProtocolRejected,
+    CloseCode.TOO_BIG: client.ProtocolRejected,
+    CloseCode.UNAUTHENTICATED: client.Unauthenticated,
+}
+HANDSHAKE_REFUSALS: dict[HTTPStatus, type[client.SessionClosed]] = {
+    HTTPStatus.UNAUTHORIZED: client.Unauthenticated,
+    HTTPStatus.FORBIDDEN: client.Forbidden,
+    HTTPStatus.NOT_FOUND: client.ProtocolRejected,
+}
 
 
 class StubHub:
@@ -153,17 +166,7 @@ async def test_forbidden_close_raises_from_waits_and_from_the_context() -> None:
         assert hub.connections == 1
 
 
-@pytest.mark.parametrize(
-    ("code", "error"),
-    [
-        (CloseCode.MALFORMED, client.ProtocolRejected),
-        (CloseCode.UNSUPPORTED_DATA, client.ProtocolRejected),
-        (CloseCode.INVALID_UPDATE, client.ProtocolRejected),
-        (CloseCode.BAD_DOC_ID, client.ProtocolRejected),
-        (CloseCode.TOO_BIG, client.ProtocolRejected),
-        (CloseCode.UNAUTHENTICATED, client.Unauthenticated),
-    ],
-)
+@pytest.mark.parametrize(("code", "error"), CLOSES_A_RETRY_CANNOT_FIX.items())
 async def test_codes_a_retry_cannot_fix_end_the_session(
     code: int, error: type[client.SessionClosed]
 ) -> None:
@@ -176,14 +179,7 @@ async def test_codes_a_retry_cannot_fix_end_the_session(
         assert hub.connections == 1
 
 
-@pytest.mark.parametrize(
-    ("status", "error"),
-    [
-        (HTTPStatus.UNAUTHORIZED, client.Unauthenticated),
-        (HTTPStatus.FORBIDDEN, client.Forbidden),
-        (HTTPStatus.NOT_FOUND, client.ProtocolRejected),
-    ],
-)
+@pytest.mark.parametrize(("status", "error"), HANDSHAKE_REFUSALS.items())
 async def test_handshake_refusal_raises_on_entering(
     status: HTTPStatus, error: type[client.SessionClosed]
 ) -> None:

@@ -23,18 +23,23 @@ def state(*blocks: tuple[str, str, str]) -> bytes:
     return doc.get_update()
 
 
+TITLE = ("h-1", "heading", "Article 1 — Objet")
+BUDGET = ("p-b", "paragraph", "Le budget participatif est voté chaque année.")
+SESSIONS = ("p-c", "paragraph", "Les séances sont publiques.")
+"""Blocks whose text both versions share (the sessions one moves)."""
+
 BEFORE = state(
-    ("h-1", "heading", "Article 1 — Objet"),
+    TITLE,
     ("p-a", "paragraph", "La commune garantit la participation des habitants."),
-    ("p-b", "paragraph", "Le budget participatif est voté chaque année."),
-    ("p-c", "paragraph", "Les séances sont publiques."),
+    BUDGET,
+    SESSIONS,
     ("p-d", "paragraph", "Disposition transitoire."),
 )
 AFTER = state(
-    ("h-1", "heading", "Article 1 — Objet"),
-    ("p-c", "paragraph", "Les séances sont publiques."),
+    TITLE,
+    SESSIONS,
     ("p-a", "paragraph", "La commune garantit la participation de toutes les habitantes."),
-    ("p-b", "paragraph", "Le budget participatif est voté chaque année."),
+    BUDGET,
     ("p-e", "paragraph", "Un conseil citoyen <tiré au sort> siège."),
 )
 

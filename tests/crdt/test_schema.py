@@ -17,6 +17,7 @@ from crdt.schema import (
     derive_id,
     find_block,
     find_element,
+    has_missing_ids,
     text_fragment,
 )
 
@@ -70,6 +71,22 @@ def test_assignment_writes_once_then_finds_nothing_missing() -> None:
     _paragraph(doc, "Article premier")
     assert assign_missing_ids(doc, origin="serveur") is not None
     assert assign_missing_ids(doc, origin="serveur") is None
+
+
+def test_missing_or_repeated_ids_are_detected_without_writing() -> None:
+    doc = _doc(EDITOR)
+    assert not has_missing_ids(doc)
+    assert "default" not in doc.keys()
+    _paragraph(doc, "Article premier", attrs={"id": "p-1"})
+    assert not has_missing_ids(doc)
+    _paragraph(doc, "Article second", attrs={"id": "p-1"})
+    state = doc.get_state()
+    assert has_missing_ids(doc)
+    assert doc.get_state() == state
+    assign_missing_ids(doc)
+    assert not has_missing_ids(doc)
+    _paragraph(doc, "Article troisième")
+    assert has_missing_ids(doc)
 
 
 def test_two_server_nodes_assign_the_same_ids_and_converge() -> None:
