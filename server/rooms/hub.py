@@ -14,7 +14,7 @@ from pycrdt import Doc
 from crdt.doc_id import is_annotations
 from crdt.document import doc_from_update, is_empty_update
 from crdt.errors import InvalidUpdate, SchemaError
-from crdt.schema import FRAGMENT, ID_TYPES, assign_missing_ids, block_id, walk
+from crdt.schema import assign_missing_ids, has_missing_ids
 from server.errors import Overloaded
 from server.metrics import Metrics
 from server.rooms.client import Client
@@ -275,7 +275,7 @@ class Hub:
             wanted, self._missing_ids = self._missing_ids, set()
             for doc_id in wanted:
                 room = self._rooms.get(doc_id)
-                if self._closing or room is None or room.is_frozen or not _lacks_ids(room.doc):
+                if self._closing or room is None or room.is_frozen or not has_missing_ids(room.doc):
                     continue
                 try:
                     await self.transform(doc_id, _assign_ids, principal=None)
@@ -323,21 +323,6 @@ class Hub:
     def loaded_documents(self) -> int:
         """How many documents are in memory now."""
         return len(self._rooms)
-
-
-def _lacks_ids(doc: Doc[Any]) -> bool:
-    """Whether a text document has a block without an id (or repeating an earlier one)."""
-    if FRAGMENT not in doc.keys():
-        return False
-    seen: set[str] = set()
-    for element, _, _, _ in walk(doc):
-        if element.tag not in ID_TYPES:
-            continue
-        current = block_id(element)
-        if current is None or current in seen:
-            return True
-        seen.add(current)
-    return False
 
 
 def _assign_ids(doc: Doc[Any]) -> None:
