@@ -42,8 +42,10 @@ chromium:
 	@command -v chromium >/dev/null || $(SUDO) apt-get install -y chromium \
 		|| ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
 
+# ruff, then the import contracts of pyproject.toml: layers run one way, no cycles.
 lint: $(STAMP)
 	$(BIN)/ruff check crdt storage server client tests
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy crdt storage server client tests
