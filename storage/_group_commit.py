@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Iterable, Mapping, Sequence, Set
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Self
@@ -17,6 +17,7 @@ from storage._pending import MAX_BATCH_APPENDS, PendingAppend
 from storage.base import (
     STORED_DOC_ID_LENGTH,
     AppendResult,
+    DocumentStore,
     LogEntry,
     StorageUnavailable,
     StoredDocument,
@@ -26,11 +27,11 @@ from storage.stats import StoreStats
 log = logging.getLogger("palabre.storage")
 
 
-class GroupCommitStore(ABC):
-    """Base of the stores: lifecycle, group commit, log row counters and auto-compaction.
+class GroupCommitStore(DocumentStore, ABC):
+    """`DocumentStore` up to the backend: lifecycle, group commit, log row counters, compaction.
 
-    Subclasses provide the backend operations `_open`, `_close`, `_write`, `_load`,
-    `_compact` and `check`. The writer task takes every queued append (any document),
+    Subclasses provide `check` and the backend operations `_open`, `_close`, `_write`,
+    `_load` and `_compact`. The writer task takes every queued append (any document),
     waits at most ``commit_window`` seconds after the first one arrived for company, then
     writes them all in one transaction. With ``compact_threshold`` > 0 the store compacts a
     document by itself once its log holds that many rows; 0 leaves compaction to callers.
@@ -101,7 +102,7 @@ class GroupCommitStore(ABC):
             await stack.__aexit__(exc_type, exc, tb)
 
     async def append(self, doc_id: str, entries: Sequence[LogEntry]) -> AppendResult:
-        """Durably commit entries to the document's log; return once committed.
+        """See `DocumentStore.append`; also refused once the store is closed.
 
         Raises:
             StorageUnavailable: the transaction failed or the store is closed; nothing of
@@ -132,8 +133,7 @@ class GroupCommitStore(ABC):
             StorageUnavailable: on any I/O failure or undecodable data (never an empty
                 document instead), or when the store is not open.
         """
-        if self._stack is None:
-            raise StorageUnavailable("the store is not open")
+        self._check_open()
         stored = await self._load(doc_id)
         self._log_rows[doc_id] = stored.log_rows
         return stored
@@ -147,8 +147,7 @@ class GroupCommitStore(ABC):
         Raises:
             StorageUnavailable: the transaction failed; the log is left as it was.
         """
-        if self._stack is None:
-            raise StorageUnavailable("the store is not open")
+        self._check_open()
         try:
             with anyio.CancelScope(shield=True):
                 outcome = await self._compact(doc_id)
@@ -159,13 +158,15 @@ class GroupCommitStore(ABC):
             self._log_rows[doc_id] = outcome
             self.stats.compactions += 1
 
-    @abstractmethod
-    async def check(self) -> None:
-        """Probe the store for readiness.
+    def _check_open(self) -> None:
+        if self._stack is None:
+            raise StorageUnavailable("the store is not open")
 
-        Raises:
-            StorageUnavailable: it cannot be reached.
-        """
+    def _forget(self, doc_ids: Iterable[str]) -> None:
+        """Drop the log row counters and pending compactions of purged documents."""
+        for doc_id in doc_ids:
+            self._log_rows.pop(doc_id, None)
+            self._compact_wanted.pop(doc_id, None)
 
     @abstractmethod
     async def _open(self) -> None:
