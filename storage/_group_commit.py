@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence, Set
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Self
@@ -25,6 +25,22 @@ from storage.base import (
 from storage.stats import StoreStats
 
 log = logging.getLogger("palabre.storage")
+
+
+class Wakeup:
+    """An event that re-arms itself: `wait` returns once `set` was called since it last did."""
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+
+    def set(self) -> None:
+        """Wake the waiter (now, or at its next `wait`)."""
+        self._event.set()
+
+    async def wait(self) -> None:
+        """Return once set, then re-arm."""
+        await self._event.wait()
+        self._event = anyio.Event()
 
 
 class GroupCommitStore(DocumentStore, ABC):
@@ -55,9 +71,9 @@ class GroupCommitStore(DocumentStore, ABC):
     def _reset(self) -> None:
         self._is_accepting = False
         self._is_closing = False
-        self._wakeup = anyio.Event()
+        self._wakeup = Wakeup()
         self._flush_now = anyio.Event()
-        self._compact_wakeup = anyio.Event()
+        self._compact_wakeup = Wakeup()
         self._writer_done = anyio.Event()
         self._compactor_done = anyio.Event()
 
@@ -77,8 +93,14 @@ class GroupCommitStore(DocumentStore, ABC):
             stack.push_async_callback(self._close)
             stack.callback(self._fail_leftovers)
             task_group = await stack.enter_async_context(anyio.create_task_group())
-            await task_group.start(self._write_loop)
-            await task_group.start(self._compact_loop)
+            await task_group.start(
+                self._serve, self._wakeup, lambda: bool(self._queue), self._write_next,
+                self._writer_done,
+            )
+            await task_group.start(
+                self._serve, self._compact_wakeup, lambda: bool(self._compact_wanted),
+                self._compact_next, self._compactor_done,
+            )
             stack.push_async_callback(self._drain, task_group)
         except BaseException:
             if task_group is not None:
@@ -194,26 +216,35 @@ class GroupCommitStore(DocumentStore, ABC):
         """Await before each transaction, unshielded (the memory store's commit gate)."""
         return None  # a hook, not an abstract method
 
-    async def _write_loop(
-        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    async def _serve(
+        self,
+        wakeup: Wakeup,
+        has_work: Callable[[], bool],
+        step: Callable[[], Awaitable[None]],
+        done: anyio.Event,
+        *,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
+        """Run `step` while there is work, sleep on `wakeup` otherwise, until closing."""
         task_status.started()
         try:
             while not self._is_closing:
-                if not self._queue:
-                    await self._wakeup.wait()
-                    self._wakeup = anyio.Event()
-                    continue
-                delay = self._queue[0].enqueued_at + self._commit_window - anyio.current_time()
-                if delay > 0 and len(self._queue) < MAX_BATCH_APPENDS:
-                    with anyio.move_on_after(delay):
-                        await self._flush_now.wait()
-                    if self._flush_now.is_set():
-                        self._flush_now = anyio.Event()
-                if not self._is_closing:
-                    await self._commit(self._take_batch())
+                if has_work():
+                    await step()
+                else:
+                    await wakeup.wait()
         finally:
-            self._writer_done.set()
+            done.set()
+
+    async def _write_next(self) -> None:
+        delay = self._queue[0].enqueued_at + self._commit_window - anyio.current_time()
+        if delay > 0 and len(self._queue) < MAX_BATCH_APPENDS:
+            with anyio.move_on_after(delay):
+                await self._flush_now.wait()
+            if self._flush_now.is_set():
+                self._flush_now = anyio.Event()
+        if not self._is_closing:
+            await self._commit(self._take_batch())
 
     def _take_batch(self) -> list[PendingAppend]:
         count = min(len(self._queue), MAX_BATCH_APPENDS)
@@ -257,26 +288,15 @@ class GroupCommitStore(DocumentStore, ABC):
         for pending in batch:
             pending.fail(error, cause)
 
-    async def _compact_loop(
-        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-    ) -> None:
-        task_status.started()
+    async def _compact_next(self) -> None:
+        doc_id = next(iter(self._compact_wanted))
+        del self._compact_wanted[doc_id]
         try:
-            while not self._is_closing:
-                if not self._compact_wanted:
-                    await self._compact_wakeup.wait()
-                    self._compact_wakeup = anyio.Event()
-                    continue
-                doc_id = next(iter(self._compact_wanted))
-                del self._compact_wanted[doc_id]
-                try:
-                    await self.compact(doc_id)
-                except StorageUnavailable as exc:
-                    log.warning("compaction of %s failed: %s", doc_id, exc)
-                except Exception:  # the compactor's boundary: it must outlive any failure
-                    log.exception("compaction of %s failed", doc_id)
-        finally:
-            self._compactor_done.set()
+            await self.compact(doc_id)
+        except StorageUnavailable as exc:
+            log.warning("compaction of %s failed: %s", doc_id, exc)
+        except Exception:  # the compactor's boundary: it must outlive any failure
+            log.exception("compaction of %s failed", doc_id)
 
     async def _drain(self, task_group: TaskGroup) -> None:
         self._is_accepting = False

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,8 +21,8 @@ DB_ERRORS = (SQLAlchemyError, OSError)
 class SqlConnections:
     """The read and write engines, set while the store is open, and one transaction per call.
 
-    Every database failure inside `reading` or `writing` leaves as StorageUnavailable
-    naming what was being done; our own errors (not found, exists) pass through unchanged.
+    A database failure inside `_reading` or `_writing` leaves as StorageUnavailable
+    ``cannot {what}: {cause}``; our own errors (not found, exists) pass through unchanged.
     """
 
     def __init__(self) -> None:
@@ -41,29 +41,30 @@ class SqlConnections:
 
     @asynccontextmanager
     async def _reading(self, what: str) -> AsyncIterator[AsyncConnection]:
-        """A read connection (no transaction opened).
-
-        Raises:
-            StorageUnavailable: ``cannot {what}``: the database failed, or the store is closed.
-        """
-        try:
+        """A read connection (no transaction opened); see `failures_as_unavailable`."""
+        with failures_as_unavailable(f"cannot {what}"):
             async with self._reader().connect() as conn:
                 yield conn
-        except DB_ERRORS as exc:
-            raise StorageUnavailable(f"cannot {what}: {exc}") from exc
 
     @asynccontextmanager
     async def _writing(self, what: str) -> AsyncIterator[AsyncConnection]:
-        """A write transaction, committed when the block ends without error.
-
-        Raises:
-            StorageUnavailable: ``cannot {what}``: the database failed, or the store is closed.
-        """
-        try:
+        """A write transaction, committed when the block ends without error."""
+        with failures_as_unavailable(f"cannot {what}"):
             async with self._writer_engine().begin() as conn:
                 yield conn
-        except DB_ERRORS as exc:
-            raise StorageUnavailable(f"cannot {what}: {exc}") from exc
+
+
+@contextmanager
+def failures_as_unavailable(message: str) -> Iterator[None]:
+    """Turn a database failure in the block into StorageUnavailable ``{message}: {cause}``.
+
+    Raises:
+        StorageUnavailable: the database failed, or the store is closed.
+    """
+    try:
+        yield
+    except DB_ERRORS as exc:
+        raise StorageUnavailable(f"{message}: {exc}") from exc
 
 
 def dialect_insert(

@@ -21,7 +21,12 @@ from storage._catalog_sql import SqlCatalog, compaction_lock_key
 from storage._compaction_worker import MergeWorker
 from storage._group_commit import GroupCommitStore
 from storage._pending import PendingAppend
-from storage._sql_connections import DB_ERRORS, SqlConnections, dialect_insert, hold_advisory_lock
+from storage._sql_connections import (
+    SqlConnections,
+    dialect_insert,
+    failures_as_unavailable,
+    hold_advisory_lock,
+)
 from storage.base import StorageUnavailable, StoredDocument
 from storage.engine import (
     SQLITE_BUSY_TIMEOUT_MS,
@@ -84,11 +89,9 @@ class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive, Storage):
         Raises:
             StorageUnavailable: the database cannot be reached, or the store is not open.
         """
-        try:
+        with failures_as_unavailable("database unreachable"):
             async with self._reader().connect() as conn:
                 await conn.execute(text("SELECT 1"))
-        except DB_ERRORS as exc:
-            raise StorageUnavailable(f"database unreachable: {exc}") from exc
 
     async def _open(self) -> None:
         engine = create_engine(self.url)
@@ -176,7 +179,7 @@ class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive, Storage):
             for pending in batch
             for entry in pending.entries
         ]
-        try:
+        with failures_as_unavailable("append transaction failed"):
             async with self._writer_engine().begin() as conn:
                 await conn.execute(_upsert_documents(conn), documents)
                 if rows:
@@ -191,8 +194,6 @@ class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive, Storage):
                 counted = {doc_id: 0 for doc_id in uncounted}
                 counted.update({doc_id: count for doc_id, count in counts})
                 return counted
-        except DB_ERRORS as exc:
-            raise StorageUnavailable(f"append transaction failed: {exc}") from exc
 
     async def _compact(self, doc_id: str) -> int | None:
         """Read the log, merge it off the event loop, then write in one short transaction.

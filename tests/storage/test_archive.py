@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import pytest
 from sqlalchemy import delete, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.archive import Archive, Snapshot, SnapshotNotFound, chain_hash, content_hash
 from storage.engine import create_engine
 from storage.memory import MemoryDocumentStore
 from storage.models import SnapshotRow
-from tests.storage.conftest import AnyStore, SqlStoreFactory, StoreFactory
+from storage.sql import SqlDocumentStore
+from tests.storage.conftest import SqlStoreFactory, StoreFactory
 
 
-def as_archive(store: AnyStore) -> Archive:
-    """Both stores implement the port (checked by mypy here)."""
-    return store
+@asynccontextmanager
+async def editing_database(store: SqlDocumentStore) -> AsyncIterator[AsyncConnection]:
+    """A transaction on the store's database from outside the store, as a tamperer's."""
+    engine = create_engine(store.url)
+    try:
+        async with engine.begin() as conn:
+            yield conn
+    finally:
+        await engine.dispose()
 
 
 async def archive(archive: Archive, doc_id: str, label: str, *, markdown: str = "") -> Snapshot:
@@ -34,7 +44,7 @@ async def test_snapshots_are_numbered_chained_and_read_back_unchanged(
     make_store: StoreFactory, doc_id: str
 ) -> None:
     async with make_store() as store:
-        arc = as_archive(store)
+        arc: Archive = store
         first = await archive(arc, doc_id, "Avant-projet", markdown="Préambule « citoyen »\n")
         second = await archive(arc, doc_id, "Après auditions")
         listed = await arc.list_snapshots(doc_id)
@@ -99,16 +109,12 @@ async def test_a_row_altered_in_the_database_breaks_the_chain_at_its_number(
     async with make_sql_store() as store:
         for n in range(4):
             await archive(store, doc_id, f"étape {n}")
-        engine = create_engine(store.url)
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(
-                    update(SnapshotRow)
-                    .where(SnapshotRow.doc_id == doc_id, SnapshotRow.number == 3)
-                    .values({column: values[column]})
-                )
-        finally:
-            await engine.dispose()
+        async with editing_database(store) as conn:
+            await conn.execute(
+                update(SnapshotRow)
+                .where(SnapshotRow.doc_id == doc_id, SnapshotRow.number == 3)
+                .values({column: values[column]})
+            )
         report = await store.verify_chain(doc_id)
     assert not report.ok and report.first_broken == 3 and report.reason
 
@@ -125,17 +131,13 @@ async def test_a_rehashed_row_still_breaks_the_link_to_the_next(
             label=forged.label, created_at=forged.created_at, created_by=forged.created_by,
             adopted=forged.adopted,
         )
-        engine = create_engine(store.url)
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(
-                    update(SnapshotRow)
-                    .where(SnapshotRow.snapshot_id == forged.snapshot_id)
-                    .values(markdown=forged.markdown, content_hash=forged_hash,
-                            chain_hash=chain_hash(None, forged_hash))
-                )
-        finally:
-            await engine.dispose()
+        async with editing_database(store) as conn:
+            await conn.execute(
+                update(SnapshotRow)
+                .where(SnapshotRow.snapshot_id == forged.snapshot_id)
+                .values(markdown=forged.markdown, content_hash=forged_hash,
+                        chain_hash=chain_hash(None, forged_hash))
+            )
         report = await store.verify_chain(doc_id)
     assert not report.ok and report.first_broken == 2
 
@@ -146,17 +148,13 @@ async def test_a_deleted_row_breaks_the_chain_where_the_gap_is(
     async with make_sql_store() as store:
         for n in range(3):
             await archive(store, doc_id, f"étape {n}")
-        engine = create_engine(store.url)
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(
-                    delete(SnapshotRow).where(SnapshotRow.doc_id == doc_id, SnapshotRow.number == 2)
-                )
-                left = await conn.scalar(
-                    text("SELECT count(*) FROM snapshots WHERE doc_id = :d"), {"d": doc_id}
-                )
-        finally:
-            await engine.dispose()
+        async with editing_database(store) as conn:
+            await conn.execute(
+                delete(SnapshotRow).where(SnapshotRow.doc_id == doc_id, SnapshotRow.number == 2)
+            )
+            left = await conn.scalar(
+                text("SELECT count(*) FROM snapshots WHERE doc_id = :d"), {"d": doc_id}
+            )
         report = await store.verify_chain(doc_id)
     assert left == 2
     assert not report.ok and report.first_broken == 3

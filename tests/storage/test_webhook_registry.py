@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from storage.catalog import DeliveryAttempt, WebhookNotFound
@@ -95,32 +97,13 @@ async def test_attempts_list_newest_first_up_to_the_limit(
             )
             for n in range(2)
         ]
+        first_event = functools.partial(
+            DeliveryAttempt, webhook_id=hook.webhook_id, event_id="évt-1", event="document.changed"
+        )
         made = [
-            DeliveryAttempt(
-                webhook_id=hook.webhook_id,
-                event_id="évt-1",
-                event="document.changed",
-                attempt=1,
-                at=100.0,
-                status=None,
-                error="connexion refusée",
-            ),
-            DeliveryAttempt(
-                webhook_id=hook.webhook_id,
-                event_id="évt-1",
-                event="document.changed",
-                attempt=2,
-                at=102.5,
-                status=503,
-            ),
-            DeliveryAttempt(
-                webhook_id=hook.webhook_id,
-                event_id="évt-1",
-                event="document.changed",
-                attempt=3,
-                at=110.0,
-                status=200,
-            ),
+            first_event(attempt=1, at=100.0, status=None, error="connexion refusée"),
+            first_event(attempt=2, at=102.5, status=503),
+            first_event(attempt=3, at=110.0, status=200),
             # recorded last but timed earlier (a slow attempt reports late)
             DeliveryAttempt(
                 webhook_id=hook.webhook_id,
