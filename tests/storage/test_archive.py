@@ -40,6 +40,11 @@ async def archive(archive: Archive, doc_id: str, label: str, *, markdown: str = 
     )
 
 
+async def archive_stages(store: Archive, doc_id: str, count: int) -> list[Snapshot]:
+    """Archive `count` snapshots labelled ``étape 0``, ``étape 1``, ..."""
+    return [await archive(store, doc_id, f"étape {n}") for n in range(count)]
+
+
 async def test_snapshots_are_numbered_chained_and_read_back_unchanged(
     make_store: StoreFactory, doc_id: str
 ) -> None:
@@ -107,8 +112,7 @@ async def test_a_row_altered_in_the_database_breaks_the_chain_at_its_number(
         "created_at": 1.0,
     }
     async with make_sql_store() as store:
-        for n in range(4):
-            await archive(store, doc_id, f"étape {n}")
+        await archive_stages(store, doc_id, 4)
         async with editing_database(store) as conn:
             await conn.execute(
                 update(SnapshotRow)
@@ -123,7 +127,7 @@ async def test_a_rehashed_row_still_breaks_the_link_to_the_next(
     make_sql_store: SqlStoreFactory, doc_id: str
 ) -> None:
     async with make_sql_store() as store:
-        snapshots = [await archive(store, doc_id, f"étape {n}") for n in range(3)]
+        snapshots = await archive_stages(store, doc_id, 3)
         forged = dataclasses.replace(snapshots[0], markdown="# Faux\n")
         forged_hash = content_hash(
             state=forged.state, markdown=forged.markdown, html=forged.html,
@@ -146,8 +150,7 @@ async def test_a_deleted_row_breaks_the_chain_where_the_gap_is(
     make_sql_store: SqlStoreFactory, doc_id: str
 ) -> None:
     async with make_sql_store() as store:
-        for n in range(3):
-            await archive(store, doc_id, f"étape {n}")
+        await archive_stages(store, doc_id, 3)
         async with editing_database(store) as conn:
             await conn.execute(
                 delete(SnapshotRow).where(SnapshotRow.doc_id == doc_id, SnapshotRow.number == 2)
@@ -162,8 +165,7 @@ async def test_a_deleted_row_breaks_the_chain_where_the_gap_is(
 
 async def test_the_memory_store_detects_tampering_too(doc_id: str) -> None:
     async with MemoryDocumentStore() as store:
-        for n in range(3):
-            await archive(store, doc_id, f"étape {n}")
+        await archive_stages(store, doc_id, 3)
         second = (await store.list_snapshots(doc_id))[1]
         store.tamper(dataclasses.replace(second, html="<p>faux</p>"))
         report = await store.verify_chain(doc_id)
