@@ -1,28 +1,19 @@
-"""`DocumentCatalog` and `WebhookRegistry` in memory, mixed into `MemoryDocumentStore`."""
+"""`DocumentCatalog` and `WebhookRegistry` in memory: a part of `MemoryDocumentStore`."""
 
 from __future__ import annotations
 
 import dataclasses
-import time
-import uuid
-from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from abc import abstractmethod
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
-import anyio.lowlevel
-
+from storage._catalog_rules import CatalogRules
+from storage._memory_access import MemoryAccess
 from storage.base import ANNOTATIONS_SUFFIX, DocumentNotFound
-from storage.catalog import (
-    DeliveryAttempt,
-    DocumentExists,
-    DocumentMeta,
-    Webhook,
-    WebhookNotFound,
-    check_new_document,
-    check_page,
-)
+from storage.catalog import DeliveryAttempt, DocumentExists, DocumentMeta, Webhook, WebhookNotFound
 
 
-class MemoryCatalog(ABC):
+class MemoryCatalog(MemoryAccess, CatalogRules):
     """Document metadata and webhooks in dicts, with the SQL catalog's semantics."""
 
     def __init__(self) -> None:
@@ -31,21 +22,12 @@ class MemoryCatalog(ABC):
         self._attempts: list[DeliveryAttempt] = []
 
     @abstractmethod
-    def _check_usable(self) -> None:
-        """Raise StorageUnavailable when the store is closed or marked unavailable."""
-
-    @abstractmethod
     def _has_content(self, doc_id: str) -> bool:
         """Whether the document has log rows or a compacted state."""
 
     @abstractmethod
-    def _erase(self, doc_ids: Iterable[str]) -> None:
+    def _erase(self, doc_ids: Collection[str]) -> None:
         """Drop the documents' log and state."""
-
-    async def _enter(self) -> None:
-        # Every call is a checkpoint, as a database round trip would be.
-        await anyio.lowlevel.checkpoint()
-        self._check_usable()
 
     def _touch(self, doc_id: str, now: float) -> None:
         """Record an append: make the implicit row, or bump ``updated_at``."""
@@ -57,67 +39,23 @@ class MemoryCatalog(ABC):
         else:
             self._meta[doc_id] = dataclasses.replace(meta, updated_at=now)
 
-    async def create_document(
-        self,
-        doc_id: str,
-        *,
-        title: str,
-        kind: str = "text",
-        created_by: str | None = None,
-        is_public: bool = False,
-        schema: str | None = None,
-    ) -> DocumentMeta:
-        """See `DocumentCatalog.create_document`.
-
-        Raises:
-            DocumentExists: the id is taken.
-            StorageUnavailable: the store is closed or marked unavailable.
-            ValueError: bad doc_id length or kind.
-        """
-        check_new_document(doc_id, kind)
+    async def _insert_document(self, meta: DocumentMeta) -> DocumentMeta:
         await self._enter()
-        now = time.time()
-        existing = self._meta.get(doc_id)
-        if existing is not None and (
-            existing.title or existing.deleted_at is not None or self._has_content(doc_id)
-        ):
-            raise DocumentExists(f"document {doc_id!r} already exists")
-        meta = DocumentMeta(
-            doc_id=doc_id,
-            kind=kind,
-            title=title,
-            created_at=existing.created_at if existing is not None else now,
-            updated_at=now,
-            created_by=created_by,
-            is_public=is_public,
-            schema=schema,
-        )
-        self._meta[doc_id] = meta
+        existing = self._meta.get(meta.doc_id)
+        if existing is not None:
+            if existing.title or existing.deleted_at is not None or self._has_content(meta.doc_id):
+                raise DocumentExists(f"document {meta.doc_id!r} already exists")
+            meta = dataclasses.replace(meta, created_at=existing.created_at)
+        self._meta[meta.doc_id] = meta
         return meta
 
-    async def get_document(self, doc_id: str, *, include_deleted: bool = False) -> DocumentMeta:
-        """See `DocumentCatalog.get_document`.
-
-        Raises:
-            DocumentNotFound: no such document (or deleted, unless `include_deleted`).
-            StorageUnavailable: the store is closed or marked unavailable.
-        """
+    async def _find_document(self, doc_id: str) -> DocumentMeta | None:
         await self._enter()
-        meta = self._meta.get(doc_id)
-        if meta is None or (meta.deleted_at is not None and not include_deleted):
-            raise DocumentNotFound(f"no document {doc_id!r}")
-        return meta
+        return self._meta.get(doc_id)
 
-    async def list_documents(
-        self, *, limit: int = 50, after: str | None = None, include_deleted: bool = False
+    async def _document_page(
+        self, limit: int, after: str | None, include_deleted: bool
     ) -> Sequence[DocumentMeta]:
-        """See `DocumentCatalog.list_documents`.
-
-        Raises:
-            StorageUnavailable: the store is closed or marked unavailable.
-            ValueError: `limit` is below 1.
-        """
-        check_page(limit)
         await self._enter()
         found = sorted(
             (
@@ -131,52 +69,18 @@ class MemoryCatalog(ABC):
         )
         return found[:limit]
 
-    async def update_document(
-        self, doc_id: str, *, title: str | None = None, is_public: bool | None = None
+    async def _change_live(
+        self, doc_id: str, changes: Mapping[str, Any], verb: str
     ) -> DocumentMeta:
-        """See `DocumentCatalog.update_document`.
-
-        Raises:
-            DocumentNotFound: no such live document.
-            StorageUnavailable: the store is closed or marked unavailable.
-        """
         await self._enter()
-        meta = self._live(doc_id)
-        meta = dataclasses.replace(
-            meta,
-            title=meta.title if title is None else title,
-            is_public=meta.is_public if is_public is None else is_public,
-            updated_at=time.time(),
-        )
-        self._meta[doc_id] = meta
-        return meta
-
-    async def delete_document(self, doc_id: str) -> DocumentMeta:
-        """See `DocumentCatalog.delete_document`.
-
-        Raises:
-            DocumentNotFound: no such live document.
-            StorageUnavailable: the store is closed or marked unavailable.
-        """
-        await self._enter()
-        now = time.time()
-        meta = dataclasses.replace(self._live(doc_id), updated_at=now, deleted_at=now)
-        self._meta[doc_id] = meta
-        return meta
-
-    def _live(self, doc_id: str) -> DocumentMeta:
         meta = self._meta.get(doc_id)
         if meta is None or meta.deleted_at is not None:
             raise DocumentNotFound(f"no live document {doc_id!r}")
+        meta = dataclasses.replace(meta, **changes)
+        self._meta[doc_id] = meta
         return meta
 
     async def purge_document(self, doc_id: str) -> None:
-        """See `DocumentCatalog.purge_document`.
-
-        Raises:
-            DocumentNotFound: no such soft-deleted document.
-            StorageUnavailable: the store is closed or marked unavailable.
-        """
         await self._enter()
         meta = self._meta.get(doc_id)
         if meta is None or meta.deleted_at is None:
@@ -190,39 +94,11 @@ class MemoryCatalog(ABC):
             del self._webhooks[webhook_id]
         self._attempts = [a for a in self._attempts if a.webhook_id not in gone]
 
-    async def add_webhook(
-        self,
-        *,
-        url: str,
-        secret: str,
-        events: Sequence[str],
-        doc_id: str | None,
-        created_by: str | None,
-    ) -> Webhook:
-        """See `WebhookRegistry.add_webhook`.
-
-        Raises:
-            StorageUnavailable: the store is closed or marked unavailable.
-        """
+    async def _insert_webhook(self, webhook: Webhook) -> None:
         await self._enter()
-        webhook = Webhook(
-            webhook_id=uuid.uuid4().hex,
-            url=url,
-            secret=secret,
-            events=tuple(events),
-            doc_id=doc_id,
-            created_at=time.time(),
-            created_by=created_by,
-        )
         self._webhooks[webhook.webhook_id] = webhook
-        return webhook
 
     async def list_webhooks(self, *, doc_id: str | None = None) -> Sequence[Webhook]:
-        """See `WebhookRegistry.list_webhooks` (oldest first).
-
-        Raises:
-            StorageUnavailable: the store is closed or marked unavailable.
-        """
         await self._enter()
         return sorted(
             (
@@ -234,36 +110,16 @@ class MemoryCatalog(ABC):
         )
 
     async def remove_webhook(self, webhook_id: str) -> None:
-        """See `WebhookRegistry.remove_webhook`.
-
-        Raises:
-            WebhookNotFound: no such webhook.
-            StorageUnavailable: the store is closed or marked unavailable.
-        """
         await self._enter()
         if self._webhooks.pop(webhook_id, None) is None:
             raise WebhookNotFound(f"no webhook {webhook_id!r}")
         self._attempts = [a for a in self._attempts if a.webhook_id != webhook_id]
 
     async def record_attempt(self, attempt: DeliveryAttempt) -> None:
-        """See `WebhookRegistry.record_attempt`.
-
-        Raises:
-            StorageUnavailable: the store is closed or marked unavailable.
-        """
         await self._enter()
         self._attempts.append(attempt)
 
-    async def list_attempts(
-        self, webhook_id: str, *, limit: int = 100
-    ) -> Sequence[DeliveryAttempt]:
-        """See `WebhookRegistry.list_attempts`.
-
-        Raises:
-            StorageUnavailable: the store is closed or marked unavailable.
-            ValueError: `limit` is below 1.
-        """
-        check_page(limit)
+    async def _attempt_page(self, webhook_id: str, limit: int) -> Sequence[DeliveryAttempt]:
         await self._enter()
         recorded = [
             (a.at, n, a) for n, a in enumerate(self._attempts) if a.webhook_id == webhook_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence, Set
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Self
@@ -17,6 +17,7 @@ from storage._pending import MAX_BATCH_APPENDS, PendingAppend
 from storage.base import (
     STORED_DOC_ID_LENGTH,
     AppendResult,
+    DocumentStore,
     LogEntry,
     StorageUnavailable,
     StoredDocument,
@@ -26,11 +27,27 @@ from storage.stats import StoreStats
 log = logging.getLogger("palabre.storage")
 
 
-class GroupCommitStore(ABC):
-    """Base of the stores: lifecycle, group commit, log row counters and auto-compaction.
+class Wakeup:
+    """An event that re-arms itself: `wait` returns once `set` was called since it last did."""
 
-    Subclasses provide the backend operations `_open`, `_close`, `_write`, `_load`,
-    `_compact` and `check`. The writer task takes every queued append (any document),
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+
+    def set(self) -> None:
+        """Wake the waiter (now, or at its next `wait`)."""
+        self._event.set()
+
+    async def wait(self) -> None:
+        """Return once set, then re-arm."""
+        await self._event.wait()
+        self._event = anyio.Event()
+
+
+class GroupCommitStore(DocumentStore, ABC):
+    """`DocumentStore` up to the backend: lifecycle, group commit, log row counters, compaction.
+
+    Subclasses provide `check` and the backend operations `_open`, `_close`, `_write`,
+    `_load` and `_compact`. The writer task takes every queued append (any document),
     waits at most ``commit_window`` seconds after the first one arrived for company, then
     writes them all in one transaction. With ``compact_threshold`` > 0 the store compacts a
     document by itself once its log holds that many rows; 0 leaves compaction to callers.
@@ -54,9 +71,9 @@ class GroupCommitStore(ABC):
     def _reset(self) -> None:
         self._is_accepting = False
         self._is_closing = False
-        self._wakeup = anyio.Event()
+        self._wakeup = Wakeup()
         self._flush_now = anyio.Event()
-        self._compact_wakeup = anyio.Event()
+        self._compact_wakeup = Wakeup()
         self._writer_done = anyio.Event()
         self._compactor_done = anyio.Event()
 
@@ -76,8 +93,14 @@ class GroupCommitStore(ABC):
             stack.push_async_callback(self._close)
             stack.callback(self._fail_leftovers)
             task_group = await stack.enter_async_context(anyio.create_task_group())
-            await task_group.start(self._write_loop)
-            await task_group.start(self._compact_loop)
+            await task_group.start(
+                self._serve, self._wakeup, lambda: bool(self._queue), self._write_next,
+                self._writer_done,
+            )
+            await task_group.start(
+                self._serve, self._compact_wakeup, lambda: bool(self._compact_wanted),
+                self._compact_next, self._compactor_done,
+            )
             stack.push_async_callback(self._drain, task_group)
         except BaseException:
             if task_group is not None:
@@ -101,7 +124,7 @@ class GroupCommitStore(ABC):
             await stack.__aexit__(exc_type, exc, tb)
 
     async def append(self, doc_id: str, entries: Sequence[LogEntry]) -> AppendResult:
-        """Durably commit entries to the document's log; return once committed.
+        """See `DocumentStore.append`; also refused once the store is closed.
 
         Raises:
             StorageUnavailable: the transaction failed or the store is closed; nothing of
@@ -132,8 +155,7 @@ class GroupCommitStore(ABC):
             StorageUnavailable: on any I/O failure or undecodable data (never an empty
                 document instead), or when the store is not open.
         """
-        if self._stack is None:
-            raise StorageUnavailable("the store is not open")
+        self._check_open()
         stored = await self._load(doc_id)
         self._log_rows[doc_id] = stored.log_rows
         return stored
@@ -147,8 +169,7 @@ class GroupCommitStore(ABC):
         Raises:
             StorageUnavailable: the transaction failed; the log is left as it was.
         """
-        if self._stack is None:
-            raise StorageUnavailable("the store is not open")
+        self._check_open()
         try:
             with anyio.CancelScope(shield=True):
                 outcome = await self._compact(doc_id)
@@ -159,13 +180,15 @@ class GroupCommitStore(ABC):
             self._log_rows[doc_id] = outcome
             self.stats.compactions += 1
 
-    @abstractmethod
-    async def check(self) -> None:
-        """Probe the store for readiness.
+    def _check_open(self) -> None:
+        if self._stack is None:
+            raise StorageUnavailable("the store is not open")
 
-        Raises:
-            StorageUnavailable: it cannot be reached.
-        """
+    def _forget(self, doc_ids: Iterable[str]) -> None:
+        """Drop the log row counters and pending compactions of purged documents."""
+        for doc_id in doc_ids:
+            self._log_rows.pop(doc_id, None)
+            self._compact_wanted.pop(doc_id, None)
 
     @abstractmethod
     async def _open(self) -> None:
@@ -193,26 +216,35 @@ class GroupCommitStore(ABC):
         """Await before each transaction, unshielded (the memory store's commit gate)."""
         return None  # a hook, not an abstract method
 
-    async def _write_loop(
-        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    async def _serve(
+        self,
+        wakeup: Wakeup,
+        has_work: Callable[[], bool],
+        step: Callable[[], Awaitable[None]],
+        done: anyio.Event,
+        *,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
+        """Run `step` while there is work, sleep on `wakeup` otherwise, until closing."""
         task_status.started()
         try:
             while not self._is_closing:
-                if not self._queue:
-                    await self._wakeup.wait()
-                    self._wakeup = anyio.Event()
-                    continue
-                delay = self._queue[0].enqueued_at + self._commit_window - anyio.current_time()
-                if delay > 0 and len(self._queue) < MAX_BATCH_APPENDS:
-                    with anyio.move_on_after(delay):
-                        await self._flush_now.wait()
-                    if self._flush_now.is_set():
-                        self._flush_now = anyio.Event()
-                if not self._is_closing:
-                    await self._commit(self._take_batch())
+                if has_work():
+                    await step()
+                else:
+                    await wakeup.wait()
         finally:
-            self._writer_done.set()
+            done.set()
+
+    async def _write_next(self) -> None:
+        delay = self._queue[0].enqueued_at + self._commit_window - anyio.current_time()
+        if delay > 0 and len(self._queue) < MAX_BATCH_APPENDS:
+            with anyio.move_on_after(delay):
+                await self._flush_now.wait()
+            if self._flush_now.is_set():
+                self._flush_now = anyio.Event()
+        if not self._is_closing:
+            await self._commit(self._take_batch())
 
     def _take_batch(self) -> list[PendingAppend]:
         count = min(len(self._queue), MAX_BATCH_APPENDS)
@@ -256,26 +288,15 @@ class GroupCommitStore(ABC):
         for pending in batch:
             pending.fail(error, cause)
 
-    async def _compact_loop(
-        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-    ) -> None:
-        task_status.started()
+    async def _compact_next(self) -> None:
+        doc_id = next(iter(self._compact_wanted))
+        del self._compact_wanted[doc_id]
         try:
-            while not self._is_closing:
-                if not self._compact_wanted:
-                    await self._compact_wakeup.wait()
-                    self._compact_wakeup = anyio.Event()
-                    continue
-                doc_id = next(iter(self._compact_wanted))
-                del self._compact_wanted[doc_id]
-                try:
-                    await self.compact(doc_id)
-                except StorageUnavailable as exc:
-                    log.warning("compaction of %s failed: %s", doc_id, exc)
-                except Exception:  # the compactor's boundary: it must outlive any failure
-                    log.exception("compaction of %s failed", doc_id)
-        finally:
-            self._compactor_done.set()
+            await self.compact(doc_id)
+        except StorageUnavailable as exc:
+            log.warning("compaction of %s failed: %s", doc_id, exc)
+        except Exception:  # the compactor's boundary: it must outlive any failure
+            log.exception("compaction of %s failed", doc_id)
 
     async def _drain(self, task_group: TaskGroup) -> None:
         self._is_accepting = False

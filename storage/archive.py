@@ -247,7 +247,11 @@ def _broken(snapshot: Snapshot, expected: int, previous: str | None) -> str | No
 
 
 def is_archive(store: object) -> TypeGuard[Archive]:
-    """Whether a store also keeps the archive (both of ours do)."""
+    """Whether a store also keeps the archive: always true of a `storage.port.Storage`.
+
+    Left over from when stores were probed at run time; to be removed once the server no
+    longer calls it (it depends on `Storage`, which includes `Archive`).
+    """
     return all(
         callable(getattr(store, name, None))
         for name in ("add_snapshot", "list_snapshots", "get_snapshot", "verify_chain",

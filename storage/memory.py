@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Collection, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
 import anyio
@@ -15,6 +15,7 @@ from storage._catalog_memory import MemoryCatalog
 from storage._group_commit import GroupCommitStore
 from storage._pending import PendingAppend
 from storage.base import LogEntry, StorageUnavailable, StoredDocument
+from storage.port import Storage
 
 
 @dataclass(eq=False, slots=True)
@@ -43,10 +44,12 @@ class CommitGate:
             await self._released.wait()
 
 
-class MemoryDocumentStore(GroupCommitStore, MemoryCatalog, MemoryArchive):
-    """`DocumentStore`, `DocumentCatalog`, `WebhookRegistry` and `Archive` in memory.
+class MemoryDocumentStore(GroupCommitStore, MemoryCatalog, MemoryArchive, Storage):
+    """The whole `Storage` port in memory: the same group commit, results and errors as SQL.
 
-    The same group commit, results and errors as the SQL store.
+    Built from the same parts as `SqlDocumentStore`, with dicts for tables:
+    `GroupCommitStore` (`DocumentStore`), `MemoryCatalog` (`DocumentCatalog`,
+    `WebhookRegistry`) and `MemoryArchive` (`Archive`).
 
     Faults for tests: `fail_next_appends` and `fail_next_loads` fail the next transactions
     or loads with StorageUnavailable; ``unavailable = True`` makes `check`, `load`,
@@ -67,7 +70,8 @@ class MemoryDocumentStore(GroupCommitStore, MemoryCatalog, MemoryArchive):
         Raises:
             ValueError: a number is negative.
         """
-        super().__init__(
+        GroupCommitStore.__init__(
+            self,
             commit_window=commit_window,
             compact_threshold=compact_threshold,
             close_timeout=close_timeout,
@@ -109,19 +113,17 @@ class MemoryDocumentStore(GroupCommitStore, MemoryCatalog, MemoryArchive):
             raise StorageUnavailable("memory store marked unavailable")
 
     def _check_usable(self) -> None:
-        if self._stack is None:
-            raise StorageUnavailable("the store is not open")
+        self._check_open()
         self._raise_if_unavailable()
 
     def _has_content(self, doc_id: str) -> bool:
         return bool(self._logs.get(doc_id)) or doc_id in self._states
 
-    def _erase(self, doc_ids: Iterable[str]) -> None:
+    def _erase(self, doc_ids: Collection[str]) -> None:
         for doc_id in doc_ids:
             self._logs.pop(doc_id, None)
             self._states.pop(doc_id, None)
-            self._log_rows.pop(doc_id, None)
-            self._compact_wanted.pop(doc_id, None)
+        self._forget(doc_ids)
 
     async def _open(self) -> None:
         self._raise_if_unavailable()

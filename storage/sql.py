@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Mapping, Sequence, Set
 
 import anyio
 import anyio.lowlevel
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crdt.document import merge
 from crdt.errors import InvalidUpdate
 from storage._archive_sql import SqlArchive
 from storage._authorship import AuthorshipRange
 from storage._batch_writer import BatchWriter, open_batch_writer
-from storage._catalog_sql import DB_ERRORS, SqlCatalog, compaction_lock_key, dialect_insert
+from storage._catalog_sql import SqlCatalog, compaction_lock_key
 from storage._compaction_worker import MergeWorker
 from storage._group_commit import GroupCommitStore
 from storage._pending import PendingAppend
+from storage._sql_connections import (
+    SqlConnections,
+    dialect_insert,
+    failures_as_unavailable,
+    hold_advisory_lock,
+)
 from storage.base import StorageUnavailable, StoredDocument
 from storage.engine import (
     SQLITE_BUSY_TIMEOUT_MS,
@@ -29,16 +36,20 @@ from storage.engine import (
     write_engine,
 )
 from storage.models import AuthorshipRow, DocumentRow, LogRow, StateRow
+from storage.port import Storage
 
-_DB_ERRORS = DB_ERRORS
 _DELETE_CHUNK = 500
 _MERGE_CHUNK = 250
 
 
-class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive):
-    """`DocumentStore`, `DocumentCatalog`, `WebhookRegistry` and `Archive` on SQLAlchemy.
+class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive, Storage):
+    """The whole `Storage` port on SQLAlchemy: SQLite (default) or PostgreSQL, same code.
 
-    SQLite (default) or PostgreSQL, same code.
+    Built from one part per port, each a class of its own module over the shared engines
+    (`SqlConnections`): `GroupCommitStore` (`DocumentStore`, with the backend operations
+    below), `SqlCatalog` (`DocumentCatalog`, `WebhookRegistry`) and `SqlArchive`
+    (`Archive`). They are base classes rather than objects the store holds because the
+    port is one object: held parts would need every port method forwarded by hand.
 
     Appends from every task, for every document, are grouped by one writer task into one
     transaction (see `GroupCommitStore`). Compaction holds a per-document PostgreSQL
@@ -61,14 +72,14 @@ class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive):
         Raises:
             ValueError: the URL is not a SQLite or PostgreSQL URL, or a number is negative.
         """
-        super().__init__(
+        GroupCommitStore.__init__(
+            self,
             commit_window=commit_window,
             compact_threshold=compact_threshold,
             close_timeout=close_timeout,
         )
+        SqlConnections.__init__(self)
         self.url = normalize_url(url)
-        self._engine: AsyncEngine | None = None
-        self._writer: AsyncEngine | None = None
         self._batch_writer: BatchWriter | None = None
         self._merge_worker = MergeWorker()
 
@@ -78,11 +89,9 @@ class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive):
         Raises:
             StorageUnavailable: the database cannot be reached, or the store is not open.
         """
-        try:
+        with failures_as_unavailable("database unreachable"):
             async with self._reader().connect() as conn:
                 await conn.execute(text("SELECT 1"))
-        except _DB_ERRORS as exc:
-            raise StorageUnavailable(f"database unreachable: {exc}") from exc
 
     async def _open(self) -> None:
         engine = create_engine(self.url)
@@ -114,35 +123,17 @@ class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive):
             with anyio.CancelScope(shield=True):
                 await engine.dispose()
 
-    def _reader(self) -> AsyncEngine:
-        if self._engine is None:
-            raise StorageUnavailable("the store is not open")
-        return self._engine
-
-    def _writer_engine(self) -> AsyncEngine:
-        if self._writer is None:
-            raise StorageUnavailable("the store is not open")
-        return self._writer
-
-    def _forget(self, doc_ids: Iterable[str]) -> None:
-        for doc_id in doc_ids:
-            self._log_rows.pop(doc_id, None)
-            self._compact_wanted.pop(doc_id, None)
-
     async def _load(self, doc_id: str) -> StoredDocument:
-        try:
-            async with self._reader().connect() as conn, conn.begin():
-                # The log is read before the state: compaction only moves rows from the
-                # log into the state, so under READ COMMITTED (PostgreSQL) a compaction
-                # committed between the two reads shows in the state instead of being lost.
-                log = await conn.execute(
-                    select(LogRow.update).where(LogRow.doc_id == doc_id).order_by(LogRow.seq)
-                )
-                updates = list(log.scalars())
-                state = await conn.scalar(select(StateRow.state).where(StateRow.doc_id == doc_id))
-                exists = bool(updates) or state is not None or await _has_document(conn, doc_id)
-        except _DB_ERRORS as exc:
-            raise StorageUnavailable(f"cannot load {doc_id!r}: {exc}") from exc
+        async with self._reading(f"load {doc_id!r}") as conn, conn.begin():
+            # The log is read before the state: compaction only moves rows from the log
+            # into the state, so under READ COMMITTED (PostgreSQL) a compaction committed
+            # between the two reads shows in the state instead of being lost.
+            log = await conn.execute(
+                select(LogRow.update).where(LogRow.doc_id == doc_id).order_by(LogRow.seq)
+            )
+            updates = list(log.scalars())
+            state = await conn.scalar(select(StateRow.state).where(StateRow.doc_id == doc_id))
+            exists = bool(updates) or state is not None or await _has_document(conn, doc_id)
         try:
             # In chunks with a checkpoint between them: one merge call of a long log holds
             # the event loop (half a second for 10,000 rows).
@@ -188,7 +179,7 @@ class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive):
             for pending in batch
             for entry in pending.entries
         ]
-        try:
+        with failures_as_unavailable("append transaction failed"):
             async with self._writer_engine().begin() as conn:
                 await conn.execute(_upsert_documents(conn), documents)
                 if rows:
@@ -203,8 +194,6 @@ class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive):
                 counted = {doc_id: 0 for doc_id in uncounted}
                 counted.update({doc_id: count for doc_id, count in counts})
                 return counted
-        except _DB_ERRORS as exc:
-            raise StorageUnavailable(f"append transaction failed: {exc}") from exc
 
     async def _compact(self, doc_id: str) -> int | None:
         """Read the log, merge it off the event loop, then write in one short transaction.
@@ -214,104 +203,82 @@ class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive):
         the server. Nothing is locked while they run; the write transaction then checks
         that no other compaction (another node) moved the state meanwhile, or gives up.
         """
-        try:
-            async with self._reader().connect() as conn, conn.begin():
-                rows = (
-                    await conn.execute(
-                        select(
-                            LogRow.seq,
-                            LogRow.update,
-                            LogRow.received_at,
-                            LogRow.connection_id,
-                            LogRow.principal,
-                        )
-                        .where(LogRow.doc_id == doc_id)
-                        .order_by(LogRow.seq)
+        async with self._reading(f"compact {doc_id!r}") as conn, conn.begin():
+            rows = (
+                await conn.execute(
+                    select(
+                        LogRow.seq,
+                        LogRow.update,
+                        LogRow.received_at,
+                        LogRow.connection_id,
+                        LogRow.principal,
                     )
-                ).all()
-                previous = (
-                    await conn.execute(
-                        select(StateRow.state, StateRow.through_seq).where(
-                            StateRow.doc_id == doc_id
-                        )
-                    )
-                ).first()
-        except _DB_ERRORS as exc:
-            raise StorageUnavailable(f"cannot compact {doc_id!r}: {exc}") from exc
+                    .where(LogRow.doc_id == doc_id)
+                    .order_by(LogRow.seq)
+                )
+            ).all()
+            previous = (
+                await conn.execute(
+                    select(StateRow.state, StateRow.through_seq).where(StateRow.doc_id == doc_id)
+                )
+            ).first()
         if not rows:
             return None
         base = previous.state if previous is not None else None
         base_seq = previous.through_seq if previous is not None else None
         fields = [(row.update, row.received_at, row.connection_id, row.principal) for row in rows]
         state, ranges = await self._merge_worker.merge_log(doc_id, base, fields)
-        try:
-            async with self._writer_engine().begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    key = compaction_lock_key(doc_id)
-                    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-                current = await conn.scalar(
-                    select(StateRow.through_seq).where(StateRow.doc_id == doc_id)
-                )
-                if current != base_seq:
-                    return None  # Another compaction got there first: its state stands.
-                last_seq = max(rows[-1].seq, base_seq or 0)
-                await self._write_state(conn, doc_id, last_seq, state, ranges)
-                # Deleted by seq, not by range: on PostgreSQL a row with a lower seq may
-                # commit after the read above; it stays in the log (`load` merges it).
-                seqs = [row.seq for row in rows]
-                for start in range(0, len(seqs), _DELETE_CHUNK):
-                    chunk = seqs[start : start + _DELETE_CHUNK]
-                    await conn.execute(delete(LogRow).where(LogRow.seq.in_(chunk)))
-                left = await conn.scalar(
-                    select(func.count()).select_from(LogRow).where(LogRow.doc_id == doc_id)
-                )
-                return left or 0
-        except _DB_ERRORS as exc:
-            raise StorageUnavailable(f"cannot compact {doc_id!r}: {exc}") from exc
-
-    async def _write_state(
-        self,
-        conn: AsyncConnection,
-        doc_id: str,
-        last_seq: int,
-        state: bytes,
-        ranges: Sequence[AuthorshipRange],
-    ) -> None:
-        values = {
-            "doc_id": doc_id,
-            "state": state,
-            "through_seq": last_seq,
-            "compacted_at": time.time(),
-        }
-        upsert = dialect_insert(conn, StateRow)
-        await conn.execute(
-            upsert.on_conflict_do_update(
-                index_elements=[StateRow.doc_id],
-                set_={
-                    "state": upsert.excluded.state,
-                    "through_seq": upsert.excluded.through_seq,
-                    "compacted_at": upsert.excluded.compacted_at,
-                },
-            ),
-            values,
-        )
-        if ranges:
-            await conn.execute(
-                insert(AuthorshipRow),
-                [
-                    {
-                        "doc_id": doc_id,
-                        "client_id": r.client_id,
-                        "clock_start": r.clock_start,
-                        "clock_end": r.clock_end,
-                        "principal": r.principal,
-                        "connection_id": r.connection_id,
-                        "first_at": r.first_at,
-                        "last_at": r.last_at,
-                    }
-                    for r in ranges
-                ],
+        async with self._writing(f"compact {doc_id!r}") as conn:
+            await hold_advisory_lock(conn, compaction_lock_key(doc_id))
+            current = await conn.scalar(
+                select(StateRow.through_seq).where(StateRow.doc_id == doc_id)
             )
+            if current != base_seq:
+                return None  # Another compaction got there first: its state stands.
+            last_seq = max(rows[-1].seq, base_seq or 0)
+            await _write_state(conn, doc_id, last_seq, state, ranges)
+            # Deleted by seq, not by range: on PostgreSQL a row with a lower seq may commit
+            # after the read above; it stays in the log (`load` merges it).
+            seqs = [row.seq for row in rows]
+            for start in range(0, len(seqs), _DELETE_CHUNK):
+                chunk = seqs[start : start + _DELETE_CHUNK]
+                await conn.execute(delete(LogRow).where(LogRow.seq.in_(chunk)))
+            left = await conn.scalar(
+                select(func.count()).select_from(LogRow).where(LogRow.doc_id == doc_id)
+            )
+            return left or 0
+
+
+async def _write_state(
+    conn: AsyncConnection,
+    doc_id: str,
+    last_seq: int,
+    state: bytes,
+    ranges: Sequence[AuthorshipRange],
+) -> None:
+    values = {
+        "doc_id": doc_id,
+        "state": state,
+        "through_seq": last_seq,
+        "compacted_at": time.time(),
+    }
+    upsert = dialect_insert(conn, StateRow)
+    await conn.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[StateRow.doc_id],
+            set_={
+                "state": upsert.excluded.state,
+                "through_seq": upsert.excluded.through_seq,
+                "compacted_at": upsert.excluded.compacted_at,
+            },
+        ),
+        values,
+    )
+    if ranges:
+        await conn.execute(
+            insert(AuthorshipRow),
+            [dataclasses.asdict(r) | {"doc_id": doc_id} for r in ranges],
+        )
 
 
 def _upsert_documents(conn: AsyncConnection) -> postgresql.Insert | sqlite.Insert:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -68,43 +69,15 @@ async def _database_url(backend: str, tmp_path: Path) -> str:
 async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
     """Factory of unopened stores (``async with make_store(**options) as store``)."""
     backend: str = request.param
-    url = None if backend == "memory" else await _database_url(backend, tmp_path)
-
-    def make(
-        *, commit_window: float = 0.002, compact_threshold: int = 0, close_timeout: float = 10
-    ) -> AnyStore:
-        if url is None:
-            return MemoryDocumentStore(
-                commit_window=commit_window,
-                compact_threshold=compact_threshold,
-                close_timeout=close_timeout,
-            )
-        return SqlDocumentStore(
-            url,
-            commit_window=commit_window,
-            compact_threshold=compact_threshold,
-            close_timeout=close_timeout,
-        )
-
-    return make
+    if backend == "memory":
+        return MemoryDocumentStore
+    return functools.partial(SqlDocumentStore, await _database_url(backend, tmp_path))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def make_sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> SqlStoreFactory:
     """Factory of unopened SQL stores on SQLite (in tmp_path) and on PostgreSQL."""
-    url = await _database_url(request.param, tmp_path)
-
-    def make(
-        *, commit_window: float = 0.002, compact_threshold: int = 0, close_timeout: float = 10
-    ) -> SqlDocumentStore:
-        return SqlDocumentStore(
-            url,
-            commit_window=commit_window,
-            compact_threshold=compact_threshold,
-            close_timeout=close_timeout,
-        )
-
-    return make
+    return functools.partial(SqlDocumentStore, await _database_url(request.param, tmp_path))
 
 
 @pytest.fixture

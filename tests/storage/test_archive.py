@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import pytest
 from sqlalchemy import delete, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.archive import Archive, Snapshot, SnapshotNotFound, chain_hash, content_hash
 from storage.engine import create_engine
 from storage.memory import MemoryDocumentStore
 from storage.models import SnapshotRow
-from tests.storage.conftest import AnyStore, SqlStoreFactory, StoreFactory
+from storage.sql import SqlDocumentStore
+from tests.storage.conftest import SqlStoreFactory, StoreFactory
 
 
-def as_archive(store: AnyStore) -> Archive:
-    """Both stores implement the port (checked by mypy here)."""
-    return store
+@asynccontextmanager
+async def editing_database(store: SqlDocumentStore) -> AsyncIterator[AsyncConnection]:
+    """A transaction on the store's database from outside the store, as a tamperer's."""
+    engine = create_engine(store.url)
+    try:
+        async with engine.begin() as conn:
+            yield conn
+    finally:
+        await engine.dispose()
 
 
 async def archive(archive: Archive, doc_id: str, label: str, *, markdown: str = "") -> Snapshot:
@@ -30,11 +40,16 @@ async def archive(archive: Archive, doc_id: str, label: str, *, markdown: str = 
     )
 
 
+async def archive_stages(store: Archive, doc_id: str, count: int) -> list[Snapshot]:
+    """Archive `count` snapshots labelled ``étape 0``, ``étape 1``, ..."""
+    return [await archive(store, doc_id, f"étape {n}") for n in range(count)]
+
+
 async def test_snapshots_are_numbered_chained_and_read_back_unchanged(
     make_store: StoreFactory, doc_id: str
 ) -> None:
     async with make_store() as store:
-        arc = as_archive(store)
+        arc: Archive = store
         first = await archive(arc, doc_id, "Avant-projet", markdown="Préambule « citoyen »\n")
         second = await archive(arc, doc_id, "Après auditions")
         listed = await arc.list_snapshots(doc_id)
@@ -97,18 +112,13 @@ async def test_a_row_altered_in_the_database_breaks_the_chain_at_its_number(
         "created_at": 1.0,
     }
     async with make_sql_store() as store:
-        for n in range(4):
-            await archive(store, doc_id, f"étape {n}")
-        engine = create_engine(store.url)
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(
-                    update(SnapshotRow)
-                    .where(SnapshotRow.doc_id == doc_id, SnapshotRow.number == 3)
-                    .values({column: values[column]})
-                )
-        finally:
-            await engine.dispose()
+        await archive_stages(store, doc_id, 4)
+        async with editing_database(store) as conn:
+            await conn.execute(
+                update(SnapshotRow)
+                .where(SnapshotRow.doc_id == doc_id, SnapshotRow.number == 3)
+                .values({column: values[column]})
+            )
         report = await store.verify_chain(doc_id)
     assert not report.ok and report.first_broken == 3 and report.reason
 
@@ -117,7 +127,7 @@ async def test_a_rehashed_row_still_breaks_the_link_to_the_next(
     make_sql_store: SqlStoreFactory, doc_id: str
 ) -> None:
     async with make_sql_store() as store:
-        snapshots = [await archive(store, doc_id, f"étape {n}") for n in range(3)]
+        snapshots = await archive_stages(store, doc_id, 3)
         forged = dataclasses.replace(snapshots[0], markdown="# Faux\n")
         forged_hash = content_hash(
             state=forged.state, markdown=forged.markdown, html=forged.html,
@@ -125,17 +135,13 @@ async def test_a_rehashed_row_still_breaks_the_link_to_the_next(
             label=forged.label, created_at=forged.created_at, created_by=forged.created_by,
             adopted=forged.adopted,
         )
-        engine = create_engine(store.url)
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(
-                    update(SnapshotRow)
-                    .where(SnapshotRow.snapshot_id == forged.snapshot_id)
-                    .values(markdown=forged.markdown, content_hash=forged_hash,
-                            chain_hash=chain_hash(None, forged_hash))
-                )
-        finally:
-            await engine.dispose()
+        async with editing_database(store) as conn:
+            await conn.execute(
+                update(SnapshotRow)
+                .where(SnapshotRow.snapshot_id == forged.snapshot_id)
+                .values(markdown=forged.markdown, content_hash=forged_hash,
+                        chain_hash=chain_hash(None, forged_hash))
+            )
         report = await store.verify_chain(doc_id)
     assert not report.ok and report.first_broken == 2
 
@@ -144,19 +150,14 @@ async def test_a_deleted_row_breaks_the_chain_where_the_gap_is(
     make_sql_store: SqlStoreFactory, doc_id: str
 ) -> None:
     async with make_sql_store() as store:
-        for n in range(3):
-            await archive(store, doc_id, f"étape {n}")
-        engine = create_engine(store.url)
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(
-                    delete(SnapshotRow).where(SnapshotRow.doc_id == doc_id, SnapshotRow.number == 2)
-                )
-                left = await conn.scalar(
-                    text("SELECT count(*) FROM snapshots WHERE doc_id = :d"), {"d": doc_id}
-                )
-        finally:
-            await engine.dispose()
+        await archive_stages(store, doc_id, 3)
+        async with editing_database(store) as conn:
+            await conn.execute(
+                delete(SnapshotRow).where(SnapshotRow.doc_id == doc_id, SnapshotRow.number == 2)
+            )
+            left = await conn.scalar(
+                text("SELECT count(*) FROM snapshots WHERE doc_id = :d"), {"d": doc_id}
+            )
         report = await store.verify_chain(doc_id)
     assert left == 2
     assert not report.ok and report.first_broken == 3
@@ -164,8 +165,7 @@ async def test_a_deleted_row_breaks_the_chain_where_the_gap_is(
 
 async def test_the_memory_store_detects_tampering_too(doc_id: str) -> None:
     async with MemoryDocumentStore() as store:
-        for n in range(3):
-            await archive(store, doc_id, f"étape {n}")
+        await archive_stages(store, doc_id, 3)
         second = (await store.list_snapshots(doc_id))[1]
         store.tamper(dataclasses.replace(second, html="<p>faux</p>"))
         report = await store.verify_chain(doc_id)

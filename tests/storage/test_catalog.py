@@ -14,14 +14,9 @@ from storage.base import (
     DocumentNotFound,
     StorageUnavailable,
 )
-from storage.catalog import DocumentCatalog, DocumentExists, DocumentMeta, WebhookRegistry
-from tests.storage.conftest import AnyStore, StoreFactory
+from storage.catalog import DocumentCatalog, DocumentExists, DocumentMeta
+from tests.storage.conftest import StoreFactory
 from tests.storage.editors import Editor, text_of
-
-
-def as_ports(store: AnyStore) -> tuple[DocumentCatalog, WebhookRegistry]:
-    """Both stores implement both ports (checked by mypy here)."""
-    return store, store
 
 
 async def own_documents(
@@ -50,7 +45,7 @@ async def test_created_document_reads_back_with_its_metadata(
 ) -> None:
     data_id = f"{doc_id}-catalogue"
     async with make_store() as store:
-        catalog, _ = as_ports(store)
+        catalog: DocumentCatalog = store
         created = await catalog.create_document(
             doc_id,
             title="Constitution municipale — préambule",

@@ -8,6 +8,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 import storage.migrations
 from storage.base import ANNOTATIONS_SUFFIX, DOC_ID_LENGTH, STORED_DOC_ID_LENGTH
@@ -24,6 +25,15 @@ def _upgrade_to(connection: Connection, revision: str) -> None:
     command.upgrade(config, revision)
 
 
+async def _document_at_0001(conn: AsyncConnection, doc_id: str) -> None:
+    """Migrate an empty database to 0001 and add the document's row (created 1.0, updated 2.0)."""
+    await conn.run_sync(_upgrade_to, "0001")
+    await conn.execute(
+        text("INSERT INTO documents (doc_id, created_at, updated_at) VALUES (:doc_id, 1.0, 2.0)"),
+        {"doc_id": doc_id},
+    )
+
+
 async def test_sqlite_database_at_0001_upgrades_to_0002_keeping_its_data(tmp_path: Path) -> None:
     url = database_url_for(tmp_path)
     alice = Editor("alice")
@@ -32,14 +42,7 @@ async def test_sqlite_database_at_0001_upgrades_to_0002_keeping_its_data(tmp_pat
     engine = create_engine(url)
     try:
         async with write_engine(engine).begin() as conn:
-            await conn.run_sync(_upgrade_to, "0001")
-            await conn.execute(
-                text(
-                    "INSERT INTO documents (doc_id, created_at, updated_at) "
-                    "VALUES (:doc_id, 1.0, 2.0)"
-                ),
-                {"doc_id": doc_id},
-            )
+            await _document_at_0001(conn, doc_id)
             for n, update in enumerate(updates):
                 await conn.execute(
                     text(
@@ -111,14 +114,7 @@ async def test_postgresql_database_at_0001_upgrades_to_0002_keeping_its_data(
     engine = create_engine(scratch_postgres_url)
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(_upgrade_to, "0001")
-            await conn.execute(
-                text(
-                    "INSERT INTO documents (doc_id, created_at, updated_at) "
-                    "VALUES (:doc_id, 1.0, 2.0)"
-                ),
-                {"doc_id": doc_id},
-            )
+            await _document_at_0001(conn, doc_id)
             await conn.execute(
                 text(
                     'INSERT INTO updates (doc_id, "update", received_at) '

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from storage.catalog import DeliveryAttempt, WebhookNotFound
 from tests.storage.conftest import StoreFactory
 
+
+def delivery(
+    webhook_id: str,
+    *,
+    event_id: str,
+    at: float,
+    status: int | None,
+    event: str = "document.changed",
+    attempt: int = 1,
+    error: str | None = None,
+) -> DeliveryAttempt:
+    """A delivery attempt of `event` (``document.changed`` unless said)."""
+    return DeliveryAttempt(webhook_id=webhook_id, event_id=event_id, event=event,
+                           attempt=attempt, at=at, status=status, error=error)
 
 async def test_webhooks_list_globally_and_by_document(
     make_store: StoreFactory, doc_id: str
@@ -63,14 +79,7 @@ async def test_removed_webhook_is_gone_and_removing_it_again_raises(
             created_by=None,
         )
         await store.record_attempt(
-            DeliveryAttempt(
-                webhook_id=hook.webhook_id,
-                event_id="e1",
-                event="document.changed",
-                attempt=1,
-                at=1.0,
-                status=500,
-            )
+            delivery(hook.webhook_id, event_id="e1", at=1.0, status=500)
         )
         await store.remove_webhook(hook.webhook_id)
         left = await store.list_webhooks(doc_id=doc_id)
@@ -95,53 +104,19 @@ async def test_attempts_list_newest_first_up_to_the_limit(
             )
             for n in range(2)
         ]
+        first_event = functools.partial(delivery, hook.webhook_id, event_id="évt-1")
         made = [
-            DeliveryAttempt(
-                webhook_id=hook.webhook_id,
-                event_id="évt-1",
-                event="document.changed",
-                attempt=1,
-                at=100.0,
-                status=None,
-                error="connexion refusée",
-            ),
-            DeliveryAttempt(
-                webhook_id=hook.webhook_id,
-                event_id="évt-1",
-                event="document.changed",
-                attempt=2,
-                at=102.5,
-                status=503,
-            ),
-            DeliveryAttempt(
-                webhook_id=hook.webhook_id,
-                event_id="évt-1",
-                event="document.changed",
-                attempt=3,
-                at=110.0,
-                status=200,
-            ),
+            first_event(attempt=1, at=100.0, status=None, error="connexion refusée"),
+            first_event(attempt=2, at=102.5, status=503),
+            first_event(attempt=3, at=110.0, status=200),
             # recorded last but timed earlier (a slow attempt reports late)
-            DeliveryAttempt(
-                webhook_id=hook.webhook_id,
-                event_id="évt-2",
-                event="snapshot.created",
-                attempt=1,
-                at=101.0,
-                status=200,
-            ),
+            delivery(hook.webhook_id, event_id="évt-2", event="snapshot.created", at=101.0,
+                     status=200),
         ]
         for attempt in made:
             await store.record_attempt(attempt)
         await store.record_attempt(
-            DeliveryAttempt(
-                webhook_id=other.webhook_id,
-                event_id="x",
-                event="document.changed",
-                attempt=1,
-                at=999.0,
-                status=200,
-            )
+            delivery(other.webhook_id, event_id="x", at=999.0, status=200)
         )
         listed = await store.list_attempts(hook.webhook_id)
         latest = await store.list_attempts(hook.webhook_id, limit=2)
