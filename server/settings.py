@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from server.limits import Limits
 from storage.engine import database_url_for
 
 
@@ -93,6 +94,8 @@ class Settings:
     """How often the iCalendar feeds of agenda documents are imported; 0: never on a schedule."""
     agenda_fetch_timeout_seconds: float = 10.0
     """How long fetching one iCalendar feed may take."""
+    limits: Limits = field(default_factory=Limits)
+    """Bounds on what one client controls (`server.limits`; ``PALABRE_LIMIT_<NAME>``)."""
     stateless_hook: str = ""
     """``package.module:attribute`` receiving Hocuspocus stateless messages
     (`server.sync.stateless`); ``server.sync.stateless:relay`` relays them to
@@ -119,6 +122,7 @@ class Settings:
 
 
 _ENV_PREFIX = "PALABRE_"
+_LIMIT_PREFIX = "PALABRE_LIMIT_"
 
 
 def settings_from_env(
@@ -133,16 +137,23 @@ def settings_from_env(
     values: dict[str, object] = {}
     for spec in fields(Settings):
         raw = env.get(_ENV_PREFIX + spec.name.upper())
+        if raw is not None and spec.name != "limits":
+            values[spec.name] = _convert(Settings(), spec.name, raw)
+    limits: dict[str, object] = {}
+    for spec in fields(Limits):
+        raw = env.get(_LIMIT_PREFIX + spec.name.upper())
         if raw is not None:
-            values[spec.name] = _convert(spec.name, raw)
+            limits[spec.name] = _convert(Limits(), spec.name, raw, prefix=_LIMIT_PREFIX)
+    if limits:
+        values["limits"] = Limits(**limits)  # type: ignore[arg-type]
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     if "data_dir" in values:
         values["data_dir"] = Path(str(values["data_dir"]))
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def _convert(name: str, raw: str) -> object:
-    default = getattr(Settings(), name)
+def _convert(defaults: object, name: str, raw: str, *, prefix: str = _ENV_PREFIX) -> object:
+    default = getattr(defaults, name)
     try:
         if isinstance(default, bool):
             return raw.lower() in {"1", "true", "yes", "on"}
@@ -152,7 +163,7 @@ def _convert(name: str, raw: str) -> object:
             return float(raw)
     except ValueError as exc:
         kind = type(default).__name__
-        raise ValueError(f"{_ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from exc
+        raise ValueError(f"{prefix}{name.upper()}={raw!r} is not a valid {kind}") from exc
     if isinstance(default, Path):
         return Path(raw)
     return raw
