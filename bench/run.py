@@ -38,17 +38,20 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 RESULTS = BENCH / "results"
 PEERS_VENV = BENCH / ".venv-peers"
-PALABRE_BIN = REPO / ".venv" / "bin" / "palabre"
 TRACE = Path("/work/shared/data/editing-traces/automerge-paper.json.gz")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
-ALL_SERVERS = ["palabre", "palabre-hp", "pycrdt", "yws", "hocuspocus"]
-PALABRE_NAMES = ("palabre", "palabre-hp")
-"""palabre measured through /ws (y-websocket framing) and through /hocuspocus."""
+ALL_SERVERS = ["palabre", "palabre-hp", "palabre-base", "pycrdt", "yws", "hocuspocus"]
+PALABRE_NAMES = ("palabre", "palabre-hp", "palabre-base")
+"""palabre measured through /ws (y-websocket framing) and through /hocuspocus, and another
+checkout of palabre through /ws (`--baseline DIR`: the same run compares two versions)."""
+PALABRE_HOMES: dict[str, Path] = {"palabre": REPO, "palabre-hp": REPO}
+"""Each palabre server's checkout (with its own .venv); `--baseline` adds palabre-base."""
 LABELS = {
     "palabre": "palabre",
     "palabre-hp": "palabre /hocuspocus",
+    "palabre-base": "palabre (baseline)",
     "pycrdt": "pycrdt-websocket",
     "yws": "@y/websocket-server",
     "hocuspocus": "@hocuspocus/server",
@@ -259,7 +262,7 @@ class Server:
 
     @property
     def base_url(self) -> str:
-        if self.name == "palabre":
+        if self.name in ("palabre", "palabre-base"):
             return f"ws://127.0.0.1:{self.port}/ws"
         if self.name == "palabre-hp":
             return f"ws://127.0.0.1:{self.port}/hocuspocus"
@@ -274,10 +277,11 @@ class Server:
             # simulated client stays below the per-person limit (64/s at most), so the
             # limit is turned off rather than minting a token per client.
             env["PALABRE_SOCKET_UPDATE_RATE_PER_SECOND"] = "0"
+            home = PALABRE_HOMES[self.name]
             return (
-                [str(PALABRE_BIN), "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--data-dir", str(self.data_dir)],
-                REPO,
+                [str(palabre_bin(home)), "serve", "--host", "127.0.0.1", "--port",
+                 str(self.port), "--data-dir", str(self.data_dir)],
+                home,
                 env,
             )
         if self.name == "pycrdt":
@@ -312,7 +316,7 @@ class Server:
                                    f"see {self.log_dir}")
             if self._ready():
                 if self.is_palabre and self.token is None:
-                    self.token = palabre_token(self.data_dir)
+                    self.token = palabre_token(self.data_dir, PALABRE_HOMES[self.name])
                 return
             time.sleep(0.05)
         self.stop()
@@ -355,13 +359,18 @@ class Server:
         return proc.returncode
 
 
-def palabre_token(data_dir: Path) -> str | None:
+def palabre_bin(home: Path) -> Path:
+    """The `palabre` command of the checkout `home`."""
+    return home / ".venv" / "bin" / "palabre"
+
+
+def palabre_token(data_dir: Path, home: Path = REPO) -> str | None:
     """A member token from `palabre token`, or None when the command is not there (yet)."""
     try:
         res = subprocess.run(
-            [str(PALABRE_BIN), "token", "--role", "member", "--name", "Bench", "--data-dir",
-             str(data_dir)],
-            capture_output=True, text=True, timeout=60, cwd=REPO,
+            [str(palabre_bin(home)), "token", "--role", "member", "--name", "Bench",
+             "--data-dir", str(data_dir)],
+            capture_output=True, text=True, timeout=60, cwd=home,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -752,6 +761,8 @@ def render(raw: dict[str, Any]) -> str:
             lines += ratio_table(summ, subject, peers)
     if "palabre-hp" in servers and "palabre" in servers:
         lines += ratio_table(summ, "palabre-hp", ["palabre"])
+    if "palabre-base" in servers and "palabre" in servers:
+        lines += ratio_table(summ, "palabre", ["palabre-base"])
     if "palabre" in servers and peers:
         add("")
         add("### Targets")
@@ -899,6 +910,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--update-readme", action="store_true",
                    help="write the report between the markers in bench/README.md")
     p.add_argument("--render", metavar="RESULTS_JSON", help="only render an earlier run")
+    p.add_argument("--baseline", metavar="DIR",
+                   help="also run palabre from checkout DIR (with its own .venv) as palabre-base")
     args = p.parse_args(argv)
     args.w2_rates = [int(x) for x in args.w2_rates.split(",") if x]
     return args
@@ -917,11 +930,17 @@ def main(argv: list[str]) -> int:
     for s in servers:
         if s not in ALL_SERVERS:
             raise SystemExit(f"unknown server {s}")
-    if not PALABRE_BIN.exists():
-        for name in PALABRE_NAMES:
-            if name in servers:
-                log(f"{name} skipped: {PALABRE_BIN} not found")
-                servers.remove(name)
+    if args.baseline:
+        PALABRE_HOMES["palabre-base"] = Path(args.baseline).resolve()
+        if "palabre-base" not in servers:
+            servers.insert(servers.index("palabre") + 1 if "palabre" in servers else 0,
+                           "palabre-base")
+    elif "palabre-base" in servers:
+        raise SystemExit("palabre-base needs --baseline DIR (a checkout with its own .venv)")
+    for name in [s for s in servers if s in PALABRE_HOMES]:
+        if not palabre_bin(PALABRE_HOMES[name]).exists():
+            log(f"{name} skipped: {palabre_bin(PALABRE_HOMES[name])} not found")
+            servers.remove(name)
     workloads = [w for w in args.workloads.split(",") if w]
     ensure_node_modules()
     if "pycrdt" in servers:
