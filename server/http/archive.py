@@ -16,22 +16,15 @@ from starlette.routing import Route
 from crdt.convert import render
 from server.access.auth import Principal, Role
 from server.access.permissions import Action
-from server.errors import BadRequest, NotFound
+from server.errors import NotFound
 from server.http.authorize import Authorized, requires
 from server.http.body import JsonObject, only_fields, read_json, text_field
-from server.http.context import ApiContext
+from server.http.context import MEDIA_TYPES, ApiContext, content_format, created
 from server.modules.governance import stored_text
 from storage.archive import Snapshot
 
 MAX_LABEL = 500
 _SNAPSHOT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-MEDIA_TYPES: dict[str, str] = {
-    "md": "text/markdown; charset=utf-8",
-    "html": "text/html; charset=utf-8",
-    "text": "text/plain; charset=utf-8",
-    "json": "application/json",
-}
-"""The formats of a text's content, live or archived (snapshots add ``yjs``)."""
 _SNAPSHOT_MEDIA_TYPES = {**MEDIA_TYPES, "yjs": "application/octet-stream"}
 
 
@@ -133,23 +126,6 @@ class Archives:
         await self.context.governance.restore(auth.doc_id, auth.principal, snapshot,
                                               doc_is_public=auth.meta.is_public)
         return JSONResponse({"restored": snapshot_json(snapshot, auth.principal)})
-
-
-def content_format(request: Request, media_types: dict[str, str]) -> str:
-    """The ``?format=`` of a content request (default ``md``).
-
-    Raises:
-        BadRequest: a format not in `media_types`.
-    """
-    fmt = request.query_params.get("format", "md")
-    if fmt not in media_types:
-        raise BadRequest(f"format must be one of {', '.join(media_types)}, not {fmt!r}")
-    return fmt
-
-
-def created(body: JsonObject, location: str) -> JSONResponse:
-    """201 with `body`, saying where the new resource lives."""
-    return JSONResponse(body, status_code=201, headers={"Location": location})
 
 
 def snapshot_json(snapshot: Snapshot, principal: Principal) -> JsonObject:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
 from crdt.annotations import Seal
 from crdt.doc_id import ANNOTATIONS_SUFFIX
 from server.access.gate import Access
-from server.errors import NotFound
+from server.errors import BadRequest, NotFound
 from server.http.body import JsonObject
 from server.modules.data_documents import DataDocuments
 from server.modules.governance import Governance, Notify
@@ -16,6 +19,13 @@ from storage.catalog import DocumentMeta
 from storage.port import Storage
 
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
+MEDIA_TYPES: dict[str, str] = {
+    "md": "text/markdown; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+    "text": "text/plain; charset=utf-8",
+    "json": "application/json",
+}
+"""The formats of a text's content, live or archived (snapshots add ``yjs``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,3 +65,20 @@ def meta_json(meta: DocumentMeta) -> JsonObject:
         "created_by": meta.created_by,
         **({"schema": meta.schema} if meta.kind == "data" else {}),
     }
+
+
+def content_format(request: Request, media_types: dict[str, str]) -> str:
+    """The ``?format=`` of a content request (default ``md``).
+
+    Raises:
+        BadRequest: a format not in `media_types`.
+    """
+    fmt = request.query_params.get("format", "md")
+    if fmt not in media_types:
+        raise BadRequest(f"format must be one of {', '.join(media_types)}, not {fmt!r}")
+    return fmt
+
+
+def created(body: JsonObject, location: str) -> JSONResponse:
+    """201 with `body`, saying where the new resource lives."""
+    return JSONResponse(body, status_code=201, headers={"Location": location})

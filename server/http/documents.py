@@ -20,10 +20,9 @@ from crdt.schemas import SCHEMA_NAMES
 from server.access.auth import Principal
 from server.access.permissions import Action, is_allowed, require
 from server.errors import BadRequest, Conflict, Invalid, PalabreError
-from server.http.archive import MEDIA_TYPES, content_format, created
 from server.http.authorize import Authorized, caller, requires
 from server.http.body import JsonObject, etag_matches, int_param, only_fields, read_json, text_field
-from server.http.context import ApiContext, meta_json
+from server.http.context import MEDIA_TYPES, ApiContext, content_format, created, meta_json
 from storage.base import StorageError
 from storage.catalog import DocumentMeta
 

@@ -19,10 +19,10 @@ from crdt.diff import diff_html, diff_json, diff_updates
 from crdt.errors import InvalidUpdate
 from server.access.permissions import Action
 from server.errors import BadRequest, Invalid, Overloaded
-from server.http.archive import created, snapshot_json
+from server.http.archive import snapshot_json
 from server.http.authorize import Authorized, requires
 from server.http.body import JsonObject, flag, int_param, only_fields, optional_json, text_field
-from server.http.context import ApiContext
+from server.http.context import ApiContext, created
 from server.modules.governance import freeze_json
 from storage.archive import AuditEntry
 

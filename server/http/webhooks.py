@@ -19,10 +19,9 @@ from server.access.auth import Principal
 from server.access.permissions import Action, require
 from server.errors import Invalid, NotFound
 from server.events import WebhookEvent, url_problem
-from server.http.archive import created
 from server.http.authorize import caller
 from server.http.body import JsonObject, int_param, only_fields, read_json, text_field
-from server.http.context import ApiContext
+from server.http.context import ApiContext, created
 from storage.catalog import DeliveryAttempt, Webhook, WebhookRegistry
 
 MAX_URL_LENGTH = 2048
