@@ -9,36 +9,28 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from server.access.gate import Access
 from server.access.ratelimit import RateLimiter, RateLimitMiddleware
 from server.access.seal import SecretSeal
 from server.access.secret import load_or_create_secret
-from server.http import api
-from server.http.data_api import DataApi
-from server.http.embed import embed_routes
-from server.http.governance import governance_routes
-from server.http.web import web_routes
-from server.http.webhooks import webhook_routes
+from server.http.context import ApiContext
+from server.http.errors import EXCEPTION_HANDLERS
+from server.http.routes import routes
 from server.integrations.webhooks import WebhookDispatcher
-from server.metrics import CONTENT_TYPE, Metrics
+from server.metrics import Metrics
 from server.modules.agenda import AgendaImporter
 from server.modules.audit import DenialAudit
 from server.modules.data_documents import DataDocuments, guard_loader
 from server.modules.files import FileStore
 from server.modules.governance import Governance
-from server.modules.governance_feed import GovernanceFeed
 from server.rooms.hooks import RoomHooks
 from server.rooms.hub import Hub
 from server.settings import Settings
 from server.sync.endpoint import SyncEndpoint
 from server.sync.hocuspocus import HocuspocusEndpoint
 from server.sync.stateless import StatelessHook, load_hook
-from storage.base import StorageUnavailable
 from storage.port import Storage
 
 log = logging.getLogger("palabre.app")
@@ -112,23 +104,15 @@ def create_app(
         after_commit=(dispatcher.on_commit,),
         on_denied=(denials.socket_denied,),
     ))
-    catalog = store
     the_store = store
-    data = DataDocuments(hub, catalog)
-    agenda = AgendaImporter(settings, hub, catalog)
-    documents = catalog
-    feed = GovernanceFeed(catalog, documents, hub)
-    context = api.ApiContext(
-        hub=hub, catalog=catalog, access=access,
+    data = DataDocuments(hub, store)
+    agenda = AgendaImporter(settings, hub, store)
+    governance = Governance(store, hub, metrics, notify=dispatcher.notify)
+    context = ApiContext(
+        hub=hub, store=store, access=access, governance=governance, data=data,
+        notify=dispatcher.notify, seal=SecretSeal(load_or_create_secret(settings.data_dir)),
         max_body_bytes=max_body_bytes or settings.api_max_body_bytes,
-        notify=dispatcher.notify, governance_changed=feed.announce,
-        seal=SecretSeal(load_or_create_secret(settings.data_dir)),
-        data=data,
     )
-    data_api = DataApi(context, data, FileStore(settings.data_dir / "files"), agenda,
-                       max_file_bytes=settings.max_file_bytes)
-    governance = Governance(catalog, hub, metrics, notify=dispatcher.notify)
-    webhooks = store
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -152,40 +136,12 @@ def create_app(
         async with cluster.running(hub):
             yield
 
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def readyz(request: Request) -> Response:
-        try:
-            await the_store.check()
-        except StorageUnavailable as exc:
-            return JSONResponse(
-                {"error": "storage_unavailable", "detail": str(exc)}, status_code=503
-            )
-        body: dict[str, object] = {"status": "ready", "documents_loaded": hub.loaded_documents}
-        if cluster is not None:
-            # Still serving its own clients: degraded, not unready (see docs/deployment.md).
-            body["cluster"] = cluster.status()
-            if not cluster.is_connected:
-                body["status"] = "degraded"
-                body["reason"] = f"redis unavailable: {cluster.down_reason}"
-        return JSONResponse(body)
-
-    async def metrics_endpoint(request: Request) -> Response:
-        return Response(metrics.render(), media_type=CONTENT_TYPE)
-
     app = PalabreApp(
-        routes=[
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/metrics", metrics_endpoint),
-            *webhook_routes(context, webhooks),
-            *governance_routes(context, governance),
-            Mount("/api", routes=[*data_api.routes(), *api.routes(context)]),
-            *embed_routes(context),
-            *web_routes(on_document_page=feed.announce_if_exists),
-        ],
-        exception_handlers=dict(api.EXCEPTION_HANDLERS),
+        routes=routes(
+            context, metrics=metrics, files=FileStore(settings.data_dir / "files"),
+            agenda=agenda, max_file_bytes=settings.max_file_bytes, cluster=cluster,
+        ),
+        exception_handlers=dict(EXCEPTION_HANDLERS),
         middleware=_middleware(settings, access),
         lifespan=lifespan,
     )

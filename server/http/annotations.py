@@ -8,8 +8,7 @@ paragraph exists); socket clients of that document see each write live.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, cast
 
 from pycrdt import Doc
@@ -20,10 +19,8 @@ from starlette.routing import Route
 from crdt.annotations import (
     STATUSES,
     Annotation,
-    AnnotationNotFound,
     AnnotationWrite,
     Author,
-    NotAuthor,
     Seal,
     Status,
     add_annotation,
@@ -34,26 +31,14 @@ from crdt.annotations import (
     set_status,
 )
 from crdt.doc_id import ANNOTATIONS_SUFFIX
-from crdt.errors import SchemaError
 from crdt.schema import JsonValue, find_block
 from server.access.auth import Principal
-from server.access.permissions import Action, is_allowed, require
+from server.access.permissions import Action, is_allowed
 from server.errors import BadRequest, Forbidden, Invalid, NotFound
 from server.events import WebhookEvent
-from server.http.context import (
-    ApiContext,
-    JsonObject,
-    caller,
-    doc_id_of,
-    live_document,
-    only_fields,
-    read_json,
-    storage_errors,
-    text_field,
-)
-from server.modules.governance import record
-from storage.archive import Archive, is_archive
-from storage.catalog import DocumentMeta
+from server.http.authorize import Authorized, authorize, caller
+from server.http.body import JsonObject, only_fields, read_json, text_field
+from server.http.context import ApiContext
 
 MAX_BODY = 20_000
 MAX_QUOTE = 5_000
@@ -63,9 +48,7 @@ class Annotations:
     """The annotation endpoints, bound to one app's context."""
 
     def __init__(self, context: ApiContext) -> None:
-        self._context = context
-        catalog = context.catalog
-        self._archive: Archive | None = catalog if is_archive(catalog) else None
+        self.context = context
 
     def routes(self) -> list[Route]:
         """The routes, relative to ``/api``."""
@@ -84,25 +67,17 @@ class Annotations:
 
         Commenting on a frozen document is refused unless the freeze keeps comments open.
         """
-        principal = await caller(request, self._context)
-        doc_id = doc_id_of(request)
-        meta: DocumentMeta = await live_document(self._context, doc_id)
-        frozen, comments_open = False, False
-        if action == Action.COMMENT and self._archive is not None:
-            with storage_errors(doc_id):
-                freeze = await self._archive.get_freeze(doc_id)
-            frozen, comments_open = freeze.frozen, freeze.comments_open
-        require(principal, action, doc_id, doc_is_public=meta.is_public,
-                doc_is_frozen=frozen, comments_open_when_frozen=comments_open)
-        moderates = is_allowed(principal, Action.MODERATE, doc_id, doc_is_public=meta.is_public)
-        return principal, doc_id, moderates
+        auth: Authorized = await authorize(request, self.context, action)
+        moderates = is_allowed(auth.principal, Action.MODERATE, auth.doc_id,
+                               doc_is_public=auth.meta.is_public)
+        return auth.principal, auth.doc_id, moderates
 
     def _seal_for(self, moderates: bool) -> Seal | None:
         """The seal to open hidden words with: moderators' reads only."""
-        return self._context.seal if moderates else None
+        return self.context.seal if moderates else None
 
     async def _live(self, doc_id: str) -> Doc[Any]:
-        room = await self._context.hub.room(doc_id + ANNOTATIONS_SUFFIX)
+        room = await self.context.hub.room(doc_id + ANNOTATIONS_SUFFIX)
         return room.doc
 
     async def list_annotations(self, request: Request) -> Response:
@@ -112,12 +87,11 @@ class Annotations:
         status = params.get("status")
         if status is not None and status not in STATUSES:
             raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
-        with annotation_errors():
-            found = list_annotations(
-                await self._live(doc_id), paragraph_id=params.get("paragraph_id"),
-                status=cast(Status | None, status), stage=params.get("stage"),
-                seal=self._seal_for(moderates),
-            )
+        found = list_annotations(
+            await self._live(doc_id), paragraph_id=params.get("paragraph_id"),
+            status=cast(Status | None, status), stage=params.get("stage"),
+            seal=self._seal_for(moderates),
+        )
         shown = [annotation_json(a, moderates) for a in found if moderates or a.status != "hidden"]
         return JSONResponse({"annotations": shown})
 
@@ -129,10 +103,9 @@ class Annotations:
 
     async def _visible(self, doc_id: str, request: Request, moderates: bool) -> Annotation:
         annotation_id = str(request.path_params["annotation_id"])
-        with annotation_errors():
-            annotation = get_annotation(
-                await self._live(doc_id), annotation_id, seal=self._seal_for(moderates)
-            )
+        annotation = get_annotation(
+            await self._live(doc_id), annotation_id, seal=self._seal_for(moderates)
+        )
         if annotation.status == "hidden" and not moderates:
             raise NotFound(f"no annotation {annotation_id!r}")
         return annotation
@@ -140,13 +113,13 @@ class Annotations:
     async def create_annotation(self, request: Request) -> Response:
         """``POST .../annotations`` ``{"paragraph_id", "body", "quote"?, "anchor"?}``: 201."""
         principal, doc_id, moderates = await self._document(request, Action.COMMENT)
-        body = await read_json(request, self._context)
+        body = await read_json(request, self.context.max_body_bytes)
         only_fields(body, {"paragraph_id", "body", "quote", "anchor"})
         paragraph_id = text_field(body, "paragraph_id", required=True, max_length=200) or ""
         text = text_field(body, "body", required=True, max_length=MAX_BODY) or ""
         quote = text_field(body, "quote", max_length=MAX_QUOTE)
         anchor = cast(JsonValue, body.get("anchor"))
-        room = await self._context.hub.room(doc_id)
+        room = await self.context.hub.room(doc_id)
         if find_block(room.doc, paragraph_id) is None:
             raise Invalid(f"document {doc_id!r} has no paragraph {paragraph_id!r}")
         author = Author(sub=principal.sub, name=principal.name)
@@ -159,7 +132,7 @@ class Annotations:
     async def create_reply(self, request: Request) -> Response:
         """``POST .../annotations/{aid}/replies`` ``{"body"}``: 201 with the annotation."""
         principal, doc_id, moderates = await self._document(request, Action.COMMENT)
-        body = await read_json(request, self._context)
+        body = await read_json(request, self.context.max_body_bytes)
         only_fields(body, {"body"})
         text = text_field(body, "body", required=True, max_length=MAX_BODY) or ""
         annotation = await self._visible(doc_id, request, moderates)
@@ -178,8 +151,8 @@ class Annotations:
 
         A new body only from its author; a new status only from a moderator.
         """
-        await caller(request, self._context)  # an invalid token is 401 before any body error
-        body = await read_json(request, self._context)
+        await caller(request, self.context)  # an invalid token is 401 before any body error
+        body = await read_json(request, self.context.max_body_bytes)
         only_fields(body, {"body", "status"})
         # Moderating is not commenting: a moderator still hides a comment on a frozen text.
         principal, doc_id, moderates = await self._document(
@@ -197,7 +170,7 @@ class Annotations:
         annotation = await self._visible(doc_id, request, moderates)
         reply_id = request.path_params.get("reply_id")
 
-        seal = self._context.seal
+        seal = self.context.seal
 
         def change(doc: Doc[Any]) -> AnnotationWrite:
             written = None
@@ -214,8 +187,8 @@ class Annotations:
 
         written = await self._write(doc_id, principal, change)
         self._emit(WebhookEvent.ANNOTATION_UPDATED, doc_id, written.annotation, reply_id)
-        if status is not None and self._archive is not None:
-            await record(self._archive, doc_id, "annotation.moderated", principal, {
+        if status is not None:
+            await self.context.governance.record(doc_id, "annotation.moderated", principal, {
                 "annotation_id": annotation.id, "reply_id": reply_id, "status": status,
             })
         return JSONResponse(annotation_json(written.annotation, moderates))
@@ -224,38 +197,17 @@ class Annotations:
         self, event: WebhookEvent, doc_id: str, annotation: Annotation, reply_id: str | None = None
     ) -> None:
         """Tell webhooks which annotation changed (never its words: they read it by API)."""
-        if self._context.notify is not None:
-            self._context.notify(event, doc_id, {
-                "annotation_id": annotation.id, "paragraph_id": annotation.paragraph_id,
-                "reply_id": reply_id, "status": annotation.status,
-            })
+        self.context.notify(event, doc_id, {
+            "annotation_id": annotation.id, "paragraph_id": annotation.paragraph_id,
+            "reply_id": reply_id, "status": annotation.status,
+        })
 
     async def _write(
         self, doc_id: str, principal: Principal, change: Callable[[Doc[Any]], AnnotationWrite]
     ) -> AnnotationWrite:
-        with annotation_errors(), storage_errors():
-            return await self._context.hub.transform(
-                doc_id + ANNOTATIONS_SUFFIX, change, principal=principal.sub
-            )
-
-
-@contextmanager
-def annotation_errors() -> Iterator[None]:
-    """Translate the annotations document's errors into the API's.
-
-    Raises:
-        NotFound: no such annotation or reply.
-        Forbidden: editing someone else's words.
-        Invalid: any other refusal of the annotations schema.
-    """
-    try:
-        yield
-    except AnnotationNotFound as exc:
-        raise NotFound(str(exc)) from exc
-    except NotAuthor as exc:
-        raise Forbidden(str(exc)) from exc
-    except SchemaError as exc:
-        raise Invalid(str(exc)) from exc
+        return await self.context.hub.transform(
+            doc_id + ANNOTATIONS_SUFFIX, change, principal=principal.sub
+        )
 
 
 def annotation_json(annotation: Annotation, moderates: bool) -> JsonObject:

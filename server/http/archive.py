@@ -1,63 +1,38 @@
 """``/api/documents/{id}/snapshots``: archive a stage, list the archive, read and restore.
 
 Snapshots are taken from the live rooms (the text and its ``D.annotations`` companion)
-and stored by the `Archive` port, hash-chained. Facilitators snapshot and restore; whoever
+and stored hash-chained (`Governance.snapshot`). Facilitators snapshot and restore; whoever
 may read a document (the public too, when it is public) lists and reads its snapshots.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
-from pycrdt import Doc
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from crdt.convert import render
-from crdt.doc_id import ANNOTATIONS_SUFFIX
-from crdt.document import doc_from_update
-from crdt.errors import InvalidUpdate, SchemaError
-from crdt.restore import replace_text
 from server.access.auth import Principal, Role
-from server.access.permissions import Action, require
-from server.errors import BadRequest, NotFound, Overloaded
-from server.events import WebhookEvent
-from server.http.context import (
-    ApiContext,
-    JsonObject,
-    caller,
-    doc_id_of,
-    governance_changed,
-    live_document,
-    only_fields,
-    read_json,
-    storage_errors,
-    text_field,
-)
-from storage.archive import Archive, Snapshot, SnapshotNotFound, is_archive
+from server.access.permissions import Action
+from server.errors import NotFound
+from server.http.authorize import Authorized, requires
+from server.http.body import JsonObject, only_fields, read_json, text_field
+from server.http.context import MEDIA_TYPES, ApiContext, content_format, created
+from server.modules.governance import stored_text
+from storage.archive import Snapshot
 
 MAX_LABEL = 500
 _SNAPSHOT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_MEDIA_TYPES: dict[str, str] = {
-    "md": "text/markdown; charset=utf-8",
-    "html": "text/html; charset=utf-8",
-    "text": "text/plain; charset=utf-8",
-    "json": "application/json",
-    "yjs": "application/octet-stream",
-}
+_SNAPSHOT_MEDIA_TYPES = {**MEDIA_TYPES, "yjs": "application/octet-stream"}
 
 
 class Archives:
-    """The snapshot endpoints, bound to one app's context (its catalog keeps the archive)."""
+    """The snapshot endpoints, bound to one app's context."""
 
     def __init__(self, context: ApiContext) -> None:
-        self._context = context
-        catalog = context.catalog
-        self._archive: Archive | None = catalog if is_archive(catalog) else None
+        self.context = context
 
     def routes(self) -> list[Route]:
         """The routes, relative to ``/api``."""
@@ -71,99 +46,62 @@ class Archives:
             Route(base + "/{snapshot_id}/restore", self.restore, methods=["POST"]),
         ]
 
-    def _store(self) -> Archive:
-        if self._archive is None:
-            raise Overloaded("this server's store keeps no archive")
-        return self._archive
-
-    async def _readable(self, request: Request) -> tuple[Principal, str]:
-        principal = await caller(request, self._context)
-        doc_id = doc_id_of(request)
-        meta = await live_document(self._context, doc_id)
-        require(principal, Action.READ, doc_id, doc_is_public=meta.is_public)
-        return principal, doc_id
-
     async def _snapshot(self, request: Request, doc_id: str) -> Snapshot:
         snapshot_id = str(request.path_params["snapshot_id"])
         if not _SNAPSHOT_ID.fullmatch(snapshot_id):
             raise NotFound(f"document {doc_id!r} has no snapshot {snapshot_id!r}")
-        with archive_errors(doc_id):
-            return await self._store().get_snapshot(doc_id, snapshot_id)
+        return await self.context.store.get_snapshot(doc_id, snapshot_id)
 
-    async def create_snapshot(self, request: Request) -> Response:
+    @requires(Action.SNAPSHOT)
+    async def create_snapshot(self, request: Request, auth: Authorized) -> Response:
         """``POST .../snapshots`` ``{"label", "stage"}`` (facilitators): 201, the snapshot."""
-        principal = await caller(request, self._context)
-        doc_id = doc_id_of(request)
-        body = await read_json(request, self._context)
-        meta = await live_document(self._context, doc_id)
-        require(principal, Action.SNAPSHOT, doc_id, doc_is_public=meta.is_public)
+        body = await read_json(request, self.context.max_body_bytes)
         only_fields(body, {"label", "stage"})
-        label = text_field(body, "label", required=True, max_length=MAX_LABEL) or ""
-        stage = text_field(body, "stage", required=True, max_length=MAX_LABEL) or ""
-        hub = self._context.hub
-        with storage_errors(doc_id):
-            # The state is taken at once and rendered from that copy: the live text may
-            # change during the awaits below, the snapshot stays one consistent version.
-            state = (await hub.room(doc_id)).doc.get_update()
-            annotations = (await hub.room(doc_id + ANNOTATIONS_SUFFIX)).doc.get_update()
-        text = doc_from_update(state)
-        with archive_errors(doc_id):
-            snapshot = await self._store().add_snapshot(
-                doc_id=doc_id, stage=stage, label=label, created_by=principal.sub,
-                created_by_name=principal.name, state=state, markdown=render(text, "md"),
-                html=render(text, "html"), annotations_state=annotations,
-            )
-            await self._store().record_audit(
-                doc_id=doc_id, action="snapshot.created", actor_sub=principal.sub,
-                actor_name=principal.name, detail=_audit_detail(snapshot),
-            )
-        if self._context.notify is not None:
-            self._context.notify(WebhookEvent.SNAPSHOT_CREATED, doc_id, _audit_detail(snapshot))
-        await governance_changed(self._context, doc_id)
-        response = JSONResponse(snapshot_json(snapshot, principal), status_code=201)
-        response.headers["Location"] = f"{request.url.path.rstrip('/')}/{snapshot.snapshot_id}"
-        return response
+        snapshot = await self.context.governance.snapshot(
+            auth.doc_id, auth.principal,
+            label=text_field(body, "label", required=True, max_length=MAX_LABEL) or "",
+            stage=text_field(body, "stage", required=True, max_length=MAX_LABEL) or "",
+        )
+        return created(snapshot_json(snapshot, auth.principal),
+                       f"{request.url.path.rstrip('/')}/{snapshot.snapshot_id}")
 
-    async def list_snapshots(self, request: Request) -> Response:
+    @requires(Action.READ)
+    async def list_snapshots(self, request: Request, auth: Authorized) -> Response:
         """``GET .../snapshots``: every snapshot by number, without the content."""
-        principal, doc_id = await self._readable(request)
-        with archive_errors(doc_id):
-            snapshots = await self._store().list_snapshots(doc_id)
-        return JSONResponse({"snapshots": [snapshot_json(s, principal) for s in snapshots]})
+        snapshots = await self.context.store.list_snapshots(auth.doc_id)
+        return JSONResponse({"snapshots": [snapshot_json(s, auth.principal) for s in snapshots]})
 
-    async def list_stages(self, request: Request) -> Response:
+    @requires(Action.READ)
+    async def list_stages(self, request: Request, auth: Authorized) -> Response:
         """``GET .../stages``: the document's stages in the order they were first archived.
 
         A stage is the ``stage`` of its snapshots: the list says which snapshots each
         stage holds (by number) and whether one of them is the adopted version.
         """
-        principal, doc_id = await self._readable(request)
-        with archive_errors(doc_id):
-            snapshots = await self._store().list_snapshots(doc_id)
+        snapshots = await self.context.store.list_snapshots(auth.doc_id)
         stages: dict[str, list[Snapshot]] = {}
         for snapshot in snapshots:
             stages.setdefault(snapshot.stage, []).append(snapshot)
         return JSONResponse({"stages": [
             {
                 "stage": stage,
-                "snapshots": [snapshot_json(s, principal) for s in members],
+                "snapshots": [snapshot_json(s, auth.principal) for s in members],
                 "adopted": any(s.adopted for s in members),
             }
             for stage, members in stages.items()
         ]})
 
-    async def get_snapshot(self, request: Request) -> Response:
+    @requires(Action.READ)
+    async def get_snapshot(self, request: Request, auth: Authorized) -> Response:
         """``GET .../snapshots/{sid}``: one snapshot's metadata."""
-        principal, doc_id = await self._readable(request)
-        return JSONResponse(snapshot_json(await self._snapshot(request, doc_id), principal))
+        snapshot = await self._snapshot(request, auth.doc_id)
+        return JSONResponse(snapshot_json(snapshot, auth.principal))
 
-    async def get_content(self, request: Request) -> Response:
+    @requires(Action.READ)
+    async def get_content(self, request: Request, auth: Authorized) -> Response:
         """``GET .../snapshots/{sid}/content?format=md|html|text|json|yjs``."""
-        fmt = request.query_params.get("format", "md")
-        if fmt not in _MEDIA_TYPES:
-            raise BadRequest(f"format must be one of {', '.join(_MEDIA_TYPES)}, not {fmt!r}")
-        _, doc_id = await self._readable(request)
-        snapshot = await self._snapshot(request, doc_id)
+        fmt = content_format(request, _SNAPSHOT_MEDIA_TYPES)
+        snapshot = await self._snapshot(request, auth.doc_id)
         headers = {"ETag": f'"{snapshot.chain_hash[:40]}-{fmt}"',
                    "Cache-Control": "private, max-age=31536000, immutable",
                    "Vary": "Authorization"}
@@ -175,37 +113,19 @@ class Archives:
         elif fmt == "html":
             body = snapshot.html
         else:
-            body = render(_stored_text(snapshot), "text" if fmt == "text" else "json")
-        return Response(body, media_type=_MEDIA_TYPES[fmt], headers=headers)
+            body = render(stored_text(snapshot), "text" if fmt == "text" else "json")
+        return Response(body, media_type=_SNAPSHOT_MEDIA_TYPES[fmt], headers=headers)
 
-    async def restore(self, request: Request) -> Response:
+    @requires(Action.SNAPSHOT)
+    async def restore(self, request: Request, auth: Authorized) -> Response:
         """``POST .../snapshots/{sid}/restore`` (facilitators): the live text becomes it.
 
         A server write through the hub: every block keeps its id, so comments follow.
         """
-        principal = await caller(request, self._context)
-        doc_id = doc_id_of(request)
-        meta = await live_document(self._context, doc_id)
-        require(principal, Action.SNAPSHOT, doc_id, doc_is_public=meta.is_public)
-        snapshot = await self._snapshot(request, doc_id)
-        with archive_errors(doc_id):
-            frozen = await self._store().get_freeze(doc_id)
-        require(principal, Action.EDIT, doc_id, doc_is_public=meta.is_public,
-                doc_is_frozen=frozen.frozen)
-        source = _stored_text(snapshot)
-
-        def restore(doc: Doc[Any]) -> None:
-            replace_text(doc, source)
-
-        with storage_errors(doc_id):
-            await self._context.hub.transform(doc_id, restore, principal=principal.sub)
-        detail = _audit_detail(snapshot)
-        with archive_errors(doc_id):
-            await self._store().record_audit(
-                doc_id=doc_id, action="snapshot.restored", actor_sub=principal.sub,
-                actor_name=principal.name, detail=detail,
-            )
-        return JSONResponse({"restored": snapshot_json(snapshot, principal)})
+        snapshot = await self._snapshot(request, auth.doc_id)
+        await self.context.governance.restore(auth.doc_id, auth.principal, snapshot,
+                                              doc_is_public=auth.meta.is_public)
+        return JSONResponse({"restored": snapshot_json(snapshot, auth.principal)})
 
 
 def snapshot_json(snapshot: Snapshot, principal: Principal) -> JsonObject:
@@ -220,35 +140,3 @@ def snapshot_json(snapshot: Snapshot, principal: Principal) -> JsonObject:
     if principal.role is Role.PUBLIC:
         shown["created_by"] = None
     return shown
-
-
-def _audit_detail(snapshot: Snapshot) -> JsonObject:
-    return {"snapshot_id": snapshot.snapshot_id, "number": snapshot.number,
-            "stage": snapshot.stage, "label": snapshot.label, "hash": snapshot.content_hash}
-
-
-def _stored_text(snapshot: Snapshot) -> Doc[Any]:
-    """The snapshot's text as a document.
-
-    Raises:
-        Overloaded: the stored state does not decode (a damaged archive).
-    """
-    try:
-        return doc_from_update(snapshot.state)
-    except (InvalidUpdate, SchemaError) as exc:
-        raise Overloaded(f"snapshot {snapshot.number} does not decode: {exc}") from exc
-
-
-@contextmanager
-def archive_errors(doc_id: str) -> Iterator[None]:
-    """Translate archive errors: an unknown snapshot is 404, the rest as `storage_errors`.
-
-    Raises:
-        NotFound: no such snapshot (or document).
-        Overloaded: storage is down.
-    """
-    try:
-        with storage_errors(doc_id):
-            yield
-    except SnapshotNotFound as exc:
-        raise NotFound(str(exc)) from exc

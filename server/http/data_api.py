@@ -22,8 +22,7 @@ from crdt.agenda import export_ics
 from crdt.data import JsonObject, apply_merge_patch, merge_patch, normalize, read_data
 from crdt.errors import SchemaError
 from crdt.schemas import validate
-from server.access.auth import Principal
-from server.access.permissions import Action, require
+from server.access.permissions import Action
 from server.errors import (
     BadRequest,
     Forbidden,
@@ -31,19 +30,12 @@ from server.errors import (
     NotFound,
     UnsupportedMediaType,
 )
-from server.http.context import (
-    ApiContext,
-    caller,
-    doc_id_of,
-    live_document,
-    read_json,
-    read_limited,
-    storage_errors,
-)
+from server.http.authorize import Authorized, requires
+from server.http.body import etag_matches, read_json, read_limited
+from server.http.context import ApiContext
 from server.modules.agenda import AgendaImporter
 from server.modules.data_documents import DataDocuments, etag_of, filter_by_theme, require_data
 from server.modules.files import CONTENT_TYPE, INLINE_TYPES, FileStore
-from storage.catalog import DocumentMeta
 
 log = logging.getLogger("palabre.api")
 
@@ -58,7 +50,7 @@ class DataApi:
         self, context: ApiContext, data: DataDocuments, files: FileStore,
         agenda: AgendaImporter, *, max_file_bytes: int,
     ) -> None:
-        self._context = context
+        self.context = context
         self._data = data
         self._files = files
         self._agenda = agenda
@@ -77,61 +69,52 @@ class DataApi:
             Route("/documents/{doc_id}/agenda.ics", self.export_agenda, methods=["GET"]),
         ]
 
-    async def _readable(self, request: Request, principal: Principal) -> DocumentMeta:
-        doc_id = doc_id_of(request)
-        meta = await live_document(self._context, doc_id)
-        require(principal, Action.READ, doc_id, doc_is_public=meta.is_public)
-        require_data(meta)
-        return meta
-
-    async def get_data(self, request: Request) -> Response:
+    @requires(Action.READ)
+    async def get_data(self, request: Request, auth: Authorized) -> Response:
         """``GET .../data[?theme=]``: the document as JSON (monitoring: one theme's entries)."""
-        principal = await caller(request, self._context)
-        meta = await self._readable(request, principal)
+        meta = auth.meta
+        require_data(meta)
         theme = request.query_params.get("theme")
         if theme is not None:
             if meta.schema != "monitoring":
                 raise BadRequest("theme filters monitoring documents only")
             if not theme or len(theme) > 64:
                 raise BadRequest("theme must be 1-64 characters")
-        room = await self._context.hub.room(meta.doc_id)
+        room = await self.context.hub.room(meta.doc_id)
         etag = etag_of(room.doc, theme or "")
         headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
-        if _matches(request.headers.get("if-none-match"), etag):
+        if etag_matches(request, etag):
             return Response(status_code=304, headers=headers)
         data = read_data(room.doc)
         if theme is not None:
             data = filter_by_theme(data, theme)
         return JSONResponse(data, headers=headers)
 
-    async def patch_data(self, request: Request) -> Response:
+    @requires(Action.READ)
+    async def patch_data(self, request: Request, auth: Authorized) -> Response:
         """``PATCH .../data`` (``application/merge-patch+json``): the new data, with its ETag."""
-        principal = await caller(request, self._context)
-        doc_id = doc_id_of(request)
-        meta = await live_document(self._context, doc_id)
-        require(principal, Action.READ, doc_id, doc_is_public=meta.is_public)
-        require_data(meta)
-        body = await read_json(request, self._context, media_types=(MERGE_PATCH,
-                                                                     "application/json"))
+        require_data(auth.meta)
+        body = await read_json(request, self.context.max_body_bytes,
+                               media_types=(MERGE_PATCH, "application/json"))
         patch = normalize(body)
         assert isinstance(patch, dict)
-        with storage_errors(doc_id):
-            data = await self._data.patch(meta, principal, patch)
-        room = await self._context.hub.room(doc_id)
+        data = await self._data.patch(auth.meta, auth.principal, patch)
+        room = await self.context.hub.room(auth.doc_id)
         return JSONResponse(data, headers={"ETag": etag_of(room.doc)})
 
-    async def events(self, request: Request) -> Response:
+    @requires(Action.READ, token_in_query=True)
+    async def events(self, request: Request, auth: Authorized) -> Response:
         """``GET .../data/events``: Server-Sent Events, one ``data`` event per change.
 
         The token may come as ``?token=`` (``EventSource`` cannot set headers).
         """
-        principal = await _caller_or_query(request, self._context)
-        meta = await self._readable(request, principal)
+        meta = auth.meta
+        require_data(meta)
         theme = request.query_params.get("theme")
 
         async def stream() -> AsyncIterator[str]:
             async with self._data.follow(meta.doc_id) as wait:
-                room = await self._context.hub.room(meta.doc_id)
+                room = await self.context.hub.room(meta.doc_id)
                 last = ""
                 while True:
                     data = self._data.followed_data(room)
@@ -150,13 +133,11 @@ class DataApi:
             "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
         })
 
-    async def upload(self, request: Request) -> Response:
+    @requires(Action.EDIT)
+    async def upload(self, request: Request, auth: Authorized) -> Response:
         """``PUT .../resources/{rid}/file?name=``: attach the body to a library resource."""
-        principal = await caller(request, self._context)
-        doc_id = doc_id_of(request)
-        meta = await live_document(self._context, doc_id)
-        require(principal, Action.EDIT, doc_id, doc_is_public=meta.is_public)
-        if require_data(meta) != "library":
+        doc_id = auth.doc_id
+        if require_data(auth.meta) != "library":
             raise NotFound("files attach to library documents only")
         resource_id = str(request.path_params["resource_id"])
         name = (request.query_params.get("name") or "").strip()
@@ -166,7 +147,7 @@ class DataApi:
         if not CONTENT_TYPE.fullmatch(content_type):
             raise UnsupportedMediaType("send the file's own Content-Type (type/subtype)")
         content = await _read_limited(request, self._max_file_bytes)
-        room = await self._context.hub.room(doc_id)
+        room = await self.context.hub.room(doc_id)
         if room.is_frozen:
             raise Forbidden(f"document {doc_id!r} is frozen")
         resources = read_data(room.doc).get("resources")
@@ -179,19 +160,19 @@ class DataApi:
             raise Invalid("the file could not be stored") from exc
         described: JsonObject = {"id": file_id, "name": name, "content_type": content_type,
                                  "size": len(content)}
-        with storage_errors(doc_id):
-            await self._context.hub.transform(
-                doc_id, lambda doc: _attach(doc, resource_id, described),
-                principal=principal.sub,
-            )
+        await self.context.hub.transform(
+            doc_id, lambda doc: _attach(doc, resource_id, described),
+            principal=auth.principal.sub,
+        )
         return JSONResponse(described, status_code=201)
 
-    async def download(self, request: Request) -> Response:
+    @requires(Action.READ, token_in_query=True)
+    async def download(self, request: Request, auth: Authorized) -> Response:
         """``GET .../files/{file_id}``: a stored file, with the type it was uploaded with."""
-        principal = await _caller_or_query(request, self._context)
-        meta = await self._readable(request, principal)
+        meta = auth.meta
+        require_data(meta)
         file_id = str(request.path_params["file_id"])
-        room = await self._context.hub.room(meta.doc_id)
+        room = await self.context.hub.room(meta.doc_id)
         described = _find_file(read_data(room.doc), file_id)
         path = self._files.path(meta.doc_id, file_id)
         if described is None or path is None:
@@ -205,37 +186,26 @@ class DataApi:
                      "Content-Security-Policy": "default-src 'none'; sandbox"},
         )
 
-    async def import_agenda(self, request: Request) -> Response:
+    @requires(Action.MODERATE)
+    async def import_agenda(self, request: Request, auth: Authorized) -> Response:
         """``POST .../agenda/import``: import the agenda's feeds now (moderators)."""
-        principal = await caller(request, self._context)
-        doc_id = doc_id_of(request)
-        meta = await live_document(self._context, doc_id)
-        require(principal, Action.MODERATE, doc_id, doc_is_public=meta.is_public)
-        if require_data(meta) != "agenda":
+        if require_data(auth.meta) != "agenda":
             raise NotFound("feeds belong to agenda documents")
-        with storage_errors(doc_id):
-            report = await self._agenda.import_feeds(doc_id)
+        report = await self._agenda.import_feeds(auth.doc_id)
         return JSONResponse({"feeds": report})
 
-    async def export_agenda(self, request: Request) -> Response:
+    @requires(Action.READ, token_in_query=True)
+    async def export_agenda(self, request: Request, auth: Authorized) -> Response:
         """``GET .../agenda.ics``: the merged agenda as iCalendar."""
-        principal = await _caller_or_query(request, self._context)
-        meta = await self._readable(request, principal)
+        meta = auth.meta
+        require_data(meta)
         if meta.schema != "agenda":
             raise NotFound("only agenda documents export iCalendar")
-        room = await self._context.hub.room(meta.doc_id)
+        room = await self.context.hub.room(meta.doc_id)
         body = export_ics(read_data(room.doc), stamp=datetime.now(UTC))
         return Response(body, media_type="text/calendar; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="{meta.doc_id}.ics"',
         })
-
-
-async def _caller_or_query(request: Request, context: ApiContext) -> Principal:
-    """The caller from its header, else from ``?token=`` (for EventSource and links)."""
-    token = request.query_params.get("token")
-    if token and "authorization" not in request.headers:
-        return await context.access.authenticate(token)
-    return await caller(request, context)
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
@@ -271,10 +241,3 @@ def _find_file(data: JsonObject, file_id: str) -> JsonObject | None:
             if isinstance(described, dict) and described.get("id") == file_id:
                 return described
     return None
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    if if_none_match is None:
-        return False
-    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
-    return "*" in tags or etag in tags

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from pycrdt import Doc
@@ -19,21 +20,9 @@ from crdt.schemas import SCHEMA_NAMES
 from server.access.auth import Principal
 from server.access.permissions import Action, is_allowed, require
 from server.errors import BadRequest, Conflict, Invalid, PalabreError
-from server.http.context import (
-    ApiContext,
-    JsonObject,
-    caller,
-    doc_id_of,
-    int_param,
-    live_document,
-    meta_json,
-    only_fields,
-    read_json,
-    storage_errors,
-    text_field,
-)
-from server.modules.governance import record
-from storage.archive import is_archive
+from server.http.authorize import Authorized, caller, requires
+from server.http.body import JsonObject, etag_matches, int_param, only_fields, read_json, text_field
+from server.http.context import MEDIA_TYPES, ApiContext, content_format, created, meta_json
 from storage.base import StorageError
 from storage.catalog import DocumentMeta
 
@@ -41,20 +30,14 @@ log = logging.getLogger("palabre.api")
 
 MAX_TITLE = 500
 MAX_PAGE = 200
-_MEDIA_TYPES: dict[str, str] = {
-    "md": "text/markdown; charset=utf-8",
-    "html": "text/html; charset=utf-8",
-    "text": "text/plain; charset=utf-8",
-    "json": "application/json",
-}
 
 
 class Documents:
     """The document endpoints, bound to one app's context."""
 
     def __init__(self, context: ApiContext) -> None:
-        self._context = context
-        self._catalog = context.catalog
+        self.context = context
+        self._store = context.store
 
     def routes(self) -> list[Route]:
         """The routes, relative to ``/api``."""
@@ -69,7 +52,7 @@ class Documents:
 
     async def list_documents(self, request: Request) -> Response:
         """``GET /documents?limit=&after=``: the documents the caller may read, by id."""
-        principal = await caller(request, self._context)
+        principal = await caller(request, self.context)
         limit = int_param(request, "limit", 50, low=1, high=MAX_PAGE)
         cursor = request.query_params.get("after")
         if cursor is not None and not is_doc_id(cursor):
@@ -78,8 +61,7 @@ class Documents:
         while len(visible) <= limit:
             # Keyset paging over everything, filtered by what the caller may read: a
             # short page from the filter is refilled, so `next` is null only at the end.
-            with storage_errors():
-                page = await self._catalog.list_documents(limit=limit + 1, after=cursor)
+            page = await self._store.list_documents(limit=limit + 1, after=cursor)
             visible += [
                 meta for meta in page
                 if is_allowed(principal, Action.READ, meta.doc_id, doc_is_public=meta.is_public)
@@ -96,8 +78,8 @@ class Documents:
 
     async def create_document(self, request: Request) -> Response:
         """``POST /documents`` ``{"id", "title", "markdown"?, "is_public"?}``: 201, metadata."""
-        principal = await caller(request, self._context)
-        body = await read_json(request, self._context)
+        principal = await caller(request, self.context)
+        body = await read_json(request, self.context.max_body_bytes)
         only_fields(body, {"id", "title", "markdown", "is_public", "kind", "schema", "data"})
         doc_id = text_field(body, "id", required=True, max_length=128) or ""
         if not is_doc_id(doc_id) or doc_id.endswith(ANNOTATIONS_SUFFIX):
@@ -124,36 +106,22 @@ class Documents:
                 import_markdown(Doc(), markdown)
             except SchemaError as exc:
                 raise Invalid(f"markdown: {exc}") from exc
-        with storage_errors(doc_id):
-            meta = await self._catalog.create_document(
-                doc_id, title=title, created_by=principal.sub, is_public=is_public
-            )
+        meta = await self._store.create_document(
+            doc_id, title=title, created_by=principal.sub, is_public=is_public
+        )
         if markdown:
-            try:
-                with storage_errors(doc_id):
-                    await self._context.hub.transform(
-                        doc_id, lambda doc: _import_into_empty(doc, markdown),
-                        principal=principal.sub,
-                    )
-            except PalabreError:
-                await self._forget(doc_id)
-                raise
-        if is_archive(self._catalog):
-            await record(
-                self._catalog, doc_id, "document.created", principal,
-                {"title": title, "is_public": is_public, "from_markdown": bool(markdown)},
-            )
-        response = JSONResponse(meta_json(meta), status_code=201)
-        response.headers["Location"] = f"{request.url.path.rstrip('/')}/{doc_id}"
-        return response
+            await self._fill(doc_id, self.context.hub.transform(
+                doc_id, lambda doc: _import_into_empty(doc, markdown), principal=principal.sub,
+            ))
+        return await self._created(request, meta, principal, {
+            "title": title, "is_public": is_public, "from_markdown": bool(markdown),
+        })
 
     async def _create_data(
         self, request: Request, principal: Principal, doc_id: str, title: str,
         is_public: bool, body: JsonObject,
     ) -> Response:
         """Create a data document: ``schema`` required, ``data`` optional (validated)."""
-        if self._context.data is None:
-            raise Invalid("this server keeps no data documents")
         schema = body.get("schema")
         if schema not in SCHEMA_NAMES:
             raise Invalid(f"'schema' must be one of {', '.join(SCHEMA_NAMES)}")
@@ -162,49 +130,49 @@ class Documents:
         data = body.get("data")
         if data is not None and not isinstance(data, dict):
             raise Invalid("'data' must be a JSON object")
-        initial = self._context.data.initial(str(schema), title, data)
-        with storage_errors(doc_id):
-            meta = await self._catalog.create_document(
-                doc_id, title=title, kind="data", created_by=principal.sub,
-                is_public=is_public, schema=str(schema),
-            )
+        initial = self.context.data.initial(str(schema), title, data)
+        meta = await self._store.create_document(
+            doc_id, title=title, kind="data", created_by=principal.sub,
+            is_public=is_public, schema=str(schema),
+        )
+        await self._fill(doc_id, self.context.data.fill(doc_id, str(schema), principal, initial))
+        return await self._created(request, meta, principal, {
+            "title": title, "is_public": is_public, "schema": schema,
+        })
+
+    async def _fill(self, doc_id: str, first_write: Awaitable[object]) -> None:
+        """Await a new document's first write; undo the creation when it fails."""
         try:
-            with storage_errors(doc_id):
-                await self._context.data.fill(doc_id, str(schema), principal, initial)
-        except PalabreError:
+            await first_write
+        except (PalabreError, StorageError):
             await self._forget(doc_id)
             raise
-        if is_archive(self._catalog):
-            await record(self._catalog, doc_id, "document.created", principal,
-                         {"title": title, "is_public": is_public, "schema": schema})
-        response = JSONResponse(meta_json(meta), status_code=201)
-        response.headers["Location"] = f"{request.url.path.rstrip('/')}/{doc_id}"
-        return response
+
+    async def _created(
+        self, request: Request, meta: DocumentMeta, principal: Principal, detail: JsonObject,
+    ) -> Response:
+        """Audit a creation that stands; 201 with the document's metadata."""
+        await self.context.governance.record(meta.doc_id, "document.created", principal, detail)
+        return created(meta_json(meta), f"{request.url.path.rstrip('/')}/{meta.doc_id}")
 
     async def _forget(self, doc_id: str) -> None:
         """Undo a creation whose first update could not be committed."""
         try:
-            await self._catalog.delete_document(doc_id)
-            await self._catalog.purge_document(doc_id)
+            await self._store.delete_document(doc_id)
+            await self._store.purge_document(doc_id)
         except StorageError as exc:
             log.error("could not undo the creation of %s: %s", doc_id, exc,
                       extra={"doc_id": doc_id})
 
-    async def get_document(self, request: Request) -> Response:
+    @requires(Action.READ)
+    async def get_document(self, request: Request, auth: Authorized) -> Response:
         """``GET /documents/{id}``: metadata."""
-        principal = await caller(request, self._context)
-        doc_id = doc_id_of(request)
-        meta = await live_document(self._context, doc_id)
-        require(principal, Action.READ, doc_id, doc_is_public=meta.is_public)
-        return JSONResponse(meta_json(meta))
+        return JSONResponse(meta_json(auth.meta))
 
-    async def update_document(self, request: Request) -> Response:
+    @requires(Action.CREATE_DOCUMENT)
+    async def update_document(self, request: Request, auth: Authorized) -> Response:
         """``PATCH /documents/{id}`` ``{"title"?, "is_public"?}`` (facilitators)."""
-        principal = await caller(request, self._context)
-        doc_id = doc_id_of(request)
-        body = await read_json(request, self._context)
-        meta = await live_document(self._context, doc_id)
-        require(principal, Action.CREATE_DOCUMENT, doc_id, doc_is_public=meta.is_public)
+        body = await read_json(request, self.context.max_body_bytes)
         only_fields(body, {"title", "is_public"})
         if not body:
             raise Invalid("nothing to change: give 'title' and/or 'is_public'")
@@ -212,37 +180,27 @@ class Documents:
         is_public = body.get("is_public")
         if is_public is not None and not isinstance(is_public, bool):
             raise Invalid("'is_public' must be true or false")
-        with storage_errors(doc_id):
-            meta = await self._catalog.update_document(doc_id, title=title, is_public=is_public)
+        meta = await self._store.update_document(auth.doc_id, title=title, is_public=is_public)
         return JSONResponse(meta_json(meta))
 
-    async def delete_document(self, request: Request) -> Response:
+    @requires(Action.CREATE_DOCUMENT)
+    async def delete_document(self, request: Request, auth: Authorized) -> Response:
         """``DELETE /documents/{id}``: soft delete (facilitators); 204."""
-        principal = await caller(request, self._context)
-        doc_id = doc_id_of(request)
-        meta = await live_document(self._context, doc_id)
-        require(principal, Action.CREATE_DOCUMENT, doc_id, doc_is_public=meta.is_public)
-        with storage_errors(doc_id):
-            await self._catalog.delete_document(doc_id)
+        await self._store.delete_document(auth.doc_id)
         return Response(status_code=204)
 
-    async def get_content(self, request: Request) -> Response:
+    @requires(Action.READ)
+    async def get_content(self, request: Request, auth: Authorized) -> Response:
         """``GET /documents/{id}/content?format=md|html|text|json``, with a strong ETag."""
-        principal = await caller(request, self._context)
-        doc_id = doc_id_of(request)
-        fmt = request.query_params.get("format", "md")
-        if fmt not in _MEDIA_TYPES:
-            raise BadRequest(f"format must be one of {', '.join(_MEDIA_TYPES)}, not {fmt!r}")
-        meta = await live_document(self._context, doc_id)
-        require(principal, Action.READ, doc_id, doc_is_public=meta.is_public)
-        room = await self._context.hub.room(doc_id)
+        fmt = content_format(request, MEDIA_TYPES)
+        room = await self.context.hub.room(auth.doc_id)
         state = room.doc.get_state()
         etag = '"' + hashlib.sha256(state + b"\x00" + fmt.encode()).hexdigest()[:40] + '"'
         headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
-        if _matches(request.headers.get("if-none-match"), etag):
+        if etag_matches(request, etag):
             return Response(status_code=304, headers=headers)
         body = render(room.doc, _format(fmt))
-        return Response(body, media_type=_MEDIA_TYPES[fmt], headers=headers)
+        return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
 def _format(fmt: str) -> Format:
@@ -251,14 +209,6 @@ def _format(fmt: str) -> Format:
     if fmt == "html":
         return "html"
     return "text" if fmt == "text" else "json"
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    """``If-None-Match`` uses the weak comparison: ``W/`` prefixes do not matter."""
-    if if_none_match is None:
-        return False
-    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
-    return "*" in tags or etag in tags
 
 
 def _import_into_empty(doc: Doc[Any], markdown: str) -> None:

@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from server.access.permissions import Action, require
-from server.http.context import ApiContext, caller, doc_id_of, live_document
+from server.access.permissions import Action
+from server.http.authorize import authorize
+from server.http.context import ApiContext
 from server.modules.data_documents import require_data
 
 
@@ -26,14 +27,8 @@ def embed_routes(context: ApiContext) -> list[Route]:
     """The embed page route."""
 
     async def embed(request: Request) -> Response:
-        token = request.query_params.get("token")
-        if token and "authorization" not in request.headers:
-            principal = await context.access.authenticate(token)
-        else:
-            principal = await caller(request, context)
-        doc_id = doc_id_of(request)
-        meta = await live_document(context, doc_id)
-        require(principal, Action.READ, doc_id, doc_is_public=meta.is_public)
+        auth = await authorize(request, context, Action.READ, token_in_query=True)
+        doc_id, meta = auth.doc_id, auth.meta
         schema = require_data(meta)
         config = html.escape(json.dumps({"id": doc_id, "schema": schema}), quote=True)
         page = _page().replace("{{CONFIG}}", config).replace("{{TITLE}}", html.escape(meta.title))

@@ -279,22 +279,28 @@ SCHEMAS.update({
     )}, next={"type": ["integer", "null"], "description": "pass as ?before= for older ones"}),
 })
 _VERSION: Schema = {"type": "string", "description": "a snapshot id, or 'live'"}
+
+
+def _optional_body_op(summary: str, ok: tuple[str, str | None], body: str) -> Schema:
+    """A write on one document whose JSON body may be left out."""
+    return {**_op(summary, ok, _W, body=body, params=[_ID]),
+            "description": "The body is optional."}
+
+
 PATHS.update({
     "/api/documents/{doc_id}/freeze": {
-        "post": {**_op("Freeze: read-only for everyone, on every open socket before the answer "
-                       "(facilitators)", ("200", "FreezeState"), _W, body="FreezeRequest",
-                       params=[_ID]),
-                 "description": "The body is optional."},
+        "post": _optional_body_op("Freeze: read-only for everyone, on every open socket "
+                                  "before the answer (facilitators)", ("200", "FreezeState"),
+                                  "FreezeRequest"),
     },
     "/api/documents/{doc_id}/unfreeze": {
         "post": _op("Unfreeze (facilitators)", ("200", "FreezeState"), "400 401 403 404 503",
                     params=[_ID]),
     },
     "/api/documents/{doc_id}/adopt": {
-        "post": {**_op("Freeze, then archive the frozen text as the adopted snapshot "
-                       "(facilitators)", ("201", "Snapshot"), _W, body="AdoptRequest",
-                       params=[_ID]),
-                 "description": "The body is optional."},
+        "post": _optional_body_op("Freeze, then archive the frozen text as the adopted "
+                                  "snapshot (facilitators)", ("201", "Snapshot"),
+                                  "AdoptRequest"),
     },
     "/api/documents/{doc_id}/diff": {
         "get": {**_op("Paragraph diff of two versions by block id, word changes inside",

@@ -9,8 +9,6 @@ never listed afterwards.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,49 +17,36 @@ from starlette.routing import BaseRoute, Route
 from crdt.doc_id import is_doc_id
 from server.access.auth import Principal
 from server.access.permissions import Action, require
-from server.errors import Invalid, NotFound, Overloaded
+from server.errors import Invalid, NotFound
 from server.events import WebhookEvent, url_problem
-from server.http.context import (
-    ApiContext,
-    JsonObject,
-    caller,
-    int_param,
-    only_fields,
-    read_json,
-    text_field,
-)
-from server.modules.governance import record
-from storage.archive import is_archive
-from storage.base import StorageUnavailable
-from storage.catalog import DeliveryAttempt, Webhook, WebhookNotFound, WebhookRegistry
+from server.http.authorize import caller
+from server.http.body import JsonObject, int_param, only_fields, read_json, text_field
+from server.http.context import ApiContext, created
+from storage.catalog import DeliveryAttempt, Webhook, WebhookRegistry
 
 MAX_URL_LENGTH = 2048
 SECRET_LENGTHS = range(16, 257)
 _FIELDS = {"url", "events", "doc_id", "secret"}
 
 
-def webhook_routes(context: ApiContext, registry: WebhookRegistry) -> list[BaseRoute]:
-    """The webhook endpoints, bound to `registry`."""
+def webhook_routes(context: ApiContext) -> list[BaseRoute]:
+    """The webhook endpoints, relative to ``/api``."""
+    registry = context.store
+    governance = context.governance
 
     async def create(request: Request) -> Response:
         principal = await caller(request, context)
-        body = await read_json(request, context)
+        body = await read_json(request, context.max_body_bytes)
         only_fields(body, _FIELDS)
         url, events, doc_id = _url(body), _events(body), _doc_id(body)
         require(principal, Action.REGISTER_WEBHOOK, doc_id)
         secret = _secret(body)
-        with _storage_errors():
-            webhook = await registry.add_webhook(
-                url=url, secret=secret, events=events, doc_id=doc_id, created_by=principal.sub
-            )
-        if is_archive(context.catalog):
-            await record(context.catalog, doc_id, "webhook.registered", principal,
-                         _webhook_json(webhook))
-        return JSONResponse(
-            {**_webhook_json(webhook), "secret": secret},
-            status_code=201,
-            headers={"Location": f"/api/webhooks/{webhook.webhook_id}"},
+        webhook = await registry.add_webhook(
+            url=url, secret=secret, events=events, doc_id=doc_id, created_by=principal.sub
         )
+        await governance.record(doc_id, "webhook.registered", principal, _webhook_json(webhook))
+        return created({**_webhook_json(webhook), "secret": secret},
+                       f"/api/webhooks/{webhook.webhook_id}")
 
     async def list_all(request: Request) -> Response:
         principal = await caller(request, context)
@@ -69,33 +54,29 @@ def webhook_routes(context: ApiContext, registry: WebhookRegistry) -> list[BaseR
         if doc_id is not None and not is_doc_id(doc_id):
             raise Invalid("doc_id must be 1-128 characters of [A-Za-z0-9._-]")
         require(principal, Action.REGISTER_WEBHOOK, doc_id)
-        with _storage_errors():
-            webhooks = await registry.list_webhooks(doc_id=doc_id)
+        webhooks = await registry.list_webhooks(doc_id=doc_id)
         return JSONResponse({"webhooks": [_webhook_json(w) for w in webhooks]})
 
     async def delete(request: Request) -> Response:
         principal = await caller(request, context)
         webhook = await _find(registry, principal, str(request.path_params["webhook_id"]))
-        with _storage_errors():
-            await registry.remove_webhook(webhook.webhook_id)
-        if is_archive(context.catalog):
-            await record(context.catalog, webhook.doc_id, "webhook.removed", principal,
-                         _webhook_json(webhook))
+        await registry.remove_webhook(webhook.webhook_id)
+        await governance.record(webhook.doc_id, "webhook.removed", principal,
+                                _webhook_json(webhook))
         return Response(status_code=204)
 
     async def deliveries(request: Request) -> Response:
         principal = await caller(request, context)
         webhook = await _find(registry, principal, str(request.path_params["webhook_id"]))
         limit = int_param(request, "limit", 100, low=1, high=1000)
-        with _storage_errors():
-            attempts = await registry.list_attempts(webhook.webhook_id, limit=limit)
+        attempts = await registry.list_attempts(webhook.webhook_id, limit=limit)
         return JSONResponse({"deliveries": [_attempt_json(a) for a in attempts]})
 
     return [
-        Route("/api/webhooks", create, methods=["POST"]),
-        Route("/api/webhooks", list_all, methods=["GET"]),
-        Route("/api/webhooks/{webhook_id}", delete, methods=["DELETE"]),
-        Route("/api/webhooks/{webhook_id}/deliveries", deliveries, methods=["GET"]),
+        Route("/webhooks", create, methods=["POST"]),
+        Route("/webhooks", list_all, methods=["GET"]),
+        Route("/webhooks/{webhook_id}", delete, methods=["DELETE"]),
+        Route("/webhooks/{webhook_id}/deliveries", deliveries, methods=["GET"]),
     ]
 
 
@@ -105,10 +86,9 @@ async def _find(registry: WebhookRegistry, principal: Principal, webhook_id: str
     Raises:
         NotFound: no such webhook.
         Forbidden: the caller may not manage webhooks of its document.
-        Overloaded: storage is down.
+        StorageUnavailable: storage is down.
     """
-    with _storage_errors():
-        webhooks = await registry.list_webhooks()
+    webhooks = await registry.list_webhooks()
     webhook = next((w for w in webhooks if w.webhook_id == webhook_id), None)
     if webhook is None:
         raise NotFound(f"no webhook {webhook_id!r}")
@@ -152,16 +132,6 @@ def _secret(body: JsonObject) -> str:
     if not isinstance(secret, str) or len(secret) not in SECRET_LENGTHS:
         raise Invalid("'secret' must be a string of 16 to 256 characters")
     return secret
-
-
-@contextmanager
-def _storage_errors() -> Iterator[None]:
-    try:
-        yield
-    except WebhookNotFound as exc:
-        raise NotFound(str(exc)) from exc
-    except StorageUnavailable as exc:
-        raise Overloaded("storage unavailable, retry later") from exc
 
 
 def _webhook_json(webhook: Webhook) -> JsonObject:

@@ -1,96 +1,62 @@
-"""Freeze, unfreeze and the audit log: the governance actions the API and the sockets share.
+"""Governance as transactions: freeze, unfreeze, snapshot, restore, adopt, and the audit log.
+
+The API calls these and renders what they return. Each action that stands is recorded
+(who, when, what), sent to webhooks, and published into ``D.annotations`` (`announce`,
+`server.modules.governance_feed`) so that open pages follow.
 
 Freezing is stored first (`Archive.set_freeze`), then applied to the document's room on
 this node (`Hub.set_freeze`): from then on every socket's writes are refused with
 ``permission-denied document frozen``, client updates queued and not yet committed are
 dropped, and a commit already under way has ended before `Governance.freeze` returns. A
-room loaded later reads the stored state once (`load_freeze`).
-
-Every governance action is recorded with who and when (`record`). Writes refused on
-sockets are recorded too, at most once per `audit_denial_interval_seconds` for one
-principal on one document (a refused client may retry every keystroke), through a
-bounded queue drained by a task of `running`: sockets never wait for the database.
-An audit write that fails is logged and counted; the action it records stands.
+room loaded later reads the stored state once (`Hub.stored_freeze`). Writes refused on
+sockets are audited by `server.modules.audit`. An audit write that fails is logged and
+counted; the action it records stands.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from typing import Any
 
-import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from pycrdt import Doc
 
+from crdt.convert import render
+from crdt.doc_id import ANNOTATIONS_SUFFIX
+from crdt.document import doc_from_update
+from crdt.errors import InvalidUpdate, SchemaError
+from crdt.restore import replace_text
 from server.access.auth import Principal
+from server.access.permissions import Action, require
+from server.errors import Overloaded
 from server.events import WebhookEvent
 from server.metrics import Metrics
+from server.modules.governance_feed import GovernanceFeed
 from server.rooms.hub import Hub
-from storage.archive import Archive, FreezeState
+from storage.archive import Archive, FreezeState, Snapshot
 from storage.base import StorageUnavailable
+from storage.port import Storage
 
 log = logging.getLogger("palabre.governance")
-
-DENIAL_QUEUE = 256
-"""Socket denials waiting to be recorded; past it they are counted and dropped."""
 
 Notify = Callable[[WebhookEvent, str, dict[str, object]], None]
 
 
-@dataclass(frozen=True, slots=True)
-class _Denial:
-    doc_id: str
-    principal: str | None
-    reason: str
-
-
-async def record(
-    archive: Archive, doc_id: str | None, action: str, principal: Principal | None,
-    detail: Mapping[str, object], *, metrics: Metrics | None = None,
-) -> None:
-    """Append an audit entry; a storage failure is logged and counted, never raised."""
-    try:
-        await archive.record_audit(
-            doc_id=doc_id, action=action,
-            actor_sub=principal.sub if principal else None,
-            actor_name=principal.name if principal else None, detail=detail,
-        )
-    except StorageUnavailable as exc:
-        if metrics is not None:
-            metrics.errors.labels(kind="audit_failed").inc()
-        log.error("audit entry %s not recorded: %s", action, exc, extra={"doc_id": doc_id})
-
-
 class Governance:
-    """Freeze state and audit log of documents, over the archive, applied through the hub."""
+    """Freeze state, archive and audit log of documents, applied through the hub."""
 
     def __init__(
-        self, archive: Archive, hub: Hub, metrics: Metrics, *,
-        denial_interval: float = 60.0, notify: Notify | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        self, store: Storage, hub: Hub, metrics: Metrics, *,
+        notify: Notify | None = None,
     ) -> None:
-        self.archive = archive
+        self.archive: Archive = store
+        self.feed = GovernanceFeed(store, store, hub)
+        """Publishes the governance map of documents (`announce`)."""
         self._hub = hub
         self._metrics = metrics
         self._notify = notify
-        self._interval = denial_interval
-        self._clock = clock
-        self._last_denial: dict[tuple[str, str | None], float] = {}
-        self._send: MemoryObjectSendStream[_Denial] | None = None
 
     # -- freeze --------------------------------------------------------------------------
-
-    async def load_freeze(self, doc_id: str) -> tuple[bool, bool]:
-        """The stored ``(frozen, comments_open)`` of a document (for a room being loaded).
-
-        Raises:
-            StorageUnavailable: the archive cannot be read (then no room is made).
-        """
-        state = await self.archive.get_freeze(doc_id)
-        return state.frozen, state.comments_open
 
     async def freeze(
         self, doc_id: str, principal: Principal, *, comments_open: bool,
@@ -106,10 +72,8 @@ class Governance:
         )
         await self._hub.set_freeze(doc_id, frozen=True, comments_open=comments_open)
         data = {**freeze_json(state), **(detail or {})}
-        await record(self.archive, doc_id, "document.frozen", principal, data,
-                     metrics=self._metrics)
-        if self._notify is not None:
-            self._notify(WebhookEvent.DOCUMENT_FROZEN, doc_id, data)
+        await self.record(doc_id, "document.frozen", principal, data)
+        self._emit(WebhookEvent.DOCUMENT_FROZEN, doc_id, data)
         return state
 
     async def unfreeze(self, doc_id: str, principal: Principal) -> FreezeState:
@@ -122,57 +86,147 @@ class Governance:
             doc_id, frozen=False, by=principal.sub, comments_open=False
         )
         await self._hub.set_freeze(doc_id, frozen=False, comments_open=False)
-        await record(self.archive, doc_id, "document.unfrozen", principal, {},
-                     metrics=self._metrics)
+        await self.record(doc_id, "document.unfrozen", principal, {})
         return state
 
-    # -- socket denials ------------------------------------------------------------------
+    async def announce(self, doc_id: str) -> None:
+        """Publish `doc_id`'s governance state to open pages once an action stands.
 
-    def socket_denied(self, doc_id: str, principal: str | None, reason: str) -> None:
-        """Queue an audit entry for a write refused on a socket (rate-limited, never waits)."""
-        key = (doc_id, principal)
-        now = self._clock()
-        if now - self._last_denial.get(key, -math.inf) < self._interval:
-            return
-        if len(self._last_denial) > 10_000:
-            self._last_denial = {k: t for k, t in self._last_denial.items()
-                                 if now - t < self._interval}
-        self._last_denial[key] = now
-        if self._send is None:
-            return
+        `freeze` and `unfreeze` leave it to their caller (adoption publishes once, at
+        its end); `snapshot`, `adopt` and the undo of a failed adoption publish themselves.
+        A failure is logged, never raised: the next action publishes again.
+        """
+        await self.feed.announce(doc_id)
+
+    async def record(
+        self, doc_id: str | None, action: str, principal: Principal | None,
+        detail: Mapping[str, object],
+    ) -> None:
+        """Append an audit entry; a storage failure is logged and counted, never raised."""
         try:
-            self._send.send_nowait(_Denial(doc_id, principal, reason))
-        except anyio.WouldBlock:
-            self._metrics.errors.labels(kind="audit_dropped").inc()
+            await self.archive.record_audit(
+                doc_id=doc_id, action=action,
+                actor_sub=principal.sub if principal else None,
+                actor_name=principal.name if principal else None, detail=detail,
+            )
+        except StorageUnavailable as exc:
+            self._metrics.errors.labels(kind="audit_failed").inc()
+            log.error("audit entry %s not recorded: %s", action, exc, extra={"doc_id": doc_id})
 
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        """Record queued socket denials while the app runs; the rest at exit."""
-        send, receive = anyio.create_memory_object_stream[_Denial](DENIAL_QUEUE)
-        self._send = send
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._record_denials, receive)
-            try:
-                yield
-            finally:
-                self._send = None
-                send.close()
+    # -- archive -------------------------------------------------------------------------
 
-    async def _record_denials(self, receive: MemoryObjectReceiveStream[_Denial]) -> None:
-        async with receive:
-            async for denial in receive:
-                try:
-                    await self.archive.record_audit(
-                        doc_id=denial.doc_id, action="socket.permission_denied",
-                        actor_sub=denial.principal, actor_name=None,
-                        detail={"reason": denial.reason},
-                    )
-                except StorageUnavailable as exc:
-                    self._metrics.errors.labels(kind="audit_failed").inc()
-                    log.error("denial not recorded: %s", exc, extra={"doc_id": denial.doc_id})
+    async def snapshot(
+        self, doc_id: str, principal: Principal, *, label: str, stage: str,
+    ) -> Snapshot:
+        """Archive the live text and its annotations as one immutable snapshot.
+
+        Raises:
+            Overloaded: a room cannot be loaded.
+            StorageUnavailable: the snapshot or its audit entry could not be stored.
+        """
+        snapshot = await self._archive_live(doc_id, principal, label=label, stage=stage)
+        await self.archive.record_audit(
+            doc_id=doc_id, action="snapshot.created", actor_sub=principal.sub,
+            actor_name=principal.name, detail=snapshot_detail(snapshot),
+        )
+        self._emit(WebhookEvent.SNAPSHOT_CREATED, doc_id, snapshot_detail(snapshot))
+        await self.announce(doc_id)
+        return snapshot
+
+    async def adopt(
+        self, doc_id: str, principal: Principal, *, label: str, stage: str, comments_open: bool,
+    ) -> Snapshot:
+        """Freeze `doc_id`, then archive the frozen text as the adopted snapshot.
+
+        Freezing first makes the adopted snapshot exactly the text that stays frozen.
+        If the snapshot fails, a freeze this call made is undone.
+
+        Raises:
+            Overloaded: a room cannot be loaded.
+            StorageUnavailable: the freeze or the snapshot could not be stored.
+            InvalidUpdate: the live state does not decode.
+        """
+        before = await self.archive.get_freeze(doc_id)
+        await self.freeze(doc_id, principal, comments_open=comments_open,
+                          detail={"adopting": True})
+        try:
+            # Frozen: the text cannot change under the copy taken here.
+            snapshot = await self._archive_live(doc_id, principal, label=label, stage=stage,
+                                                adopted=True)
+        except (Overloaded, StorageUnavailable, InvalidUpdate):
+            if not before.frozen:  # nothing adopted: undo the freeze this call made
+                await self.unfreeze(doc_id, principal)
+            await self.announce(doc_id)
+            raise
+        detail = snapshot_detail(snapshot)
+        await self.record(doc_id, "document.adopted", principal, detail)
+        await self.announce(doc_id)
+        self._emit(WebhookEvent.SNAPSHOT_CREATED, doc_id, {**detail, "adopted": True})
+        return snapshot
+
+    async def restore(
+        self, doc_id: str, principal: Principal, snapshot: Snapshot, *, doc_is_public: bool,
+    ) -> None:
+        """Make `snapshot` the live text: a server write, every block keeping its id.
+
+        Raises:
+            Forbidden: the caller may not edit the document now (it is frozen).
+            Overloaded: the snapshot does not decode, or the room cannot be loaded.
+            StorageUnavailable: the write or its audit entry could not be stored.
+        """
+        frozen = await self.archive.get_freeze(doc_id)
+        require(principal, Action.EDIT, doc_id, doc_is_public=doc_is_public,
+                doc_is_frozen=frozen.frozen)
+        source = stored_text(snapshot)
+
+        def restore(doc: Doc[Any]) -> None:
+            replace_text(doc, source)
+
+        await self._hub.transform(doc_id, restore, principal=principal.sub)
+        await self.archive.record_audit(
+            doc_id=doc_id, action="snapshot.restored", actor_sub=principal.sub,
+            actor_name=principal.name, detail=snapshot_detail(snapshot),
+        )
+
+    async def _archive_live(
+        self, doc_id: str, principal: Principal, *, label: str, stage: str,
+        adopted: bool = False,
+    ) -> Snapshot:
+        # The state is taken at once and rendered from that copy: the live text may
+        # change during the awaits below, the snapshot stays one consistent version.
+        state = (await self._hub.room(doc_id)).doc.get_update()
+        annotations = (await self._hub.room(doc_id + ANNOTATIONS_SUFFIX)).doc.get_update()
+        text = doc_from_update(state)
+        return await self.archive.add_snapshot(
+            doc_id=doc_id, stage=stage, label=label, created_by=principal.sub,
+            created_by_name=principal.name, state=state, markdown=render(text, "md"),
+            html=render(text, "html"), annotations_state=annotations, adopted=adopted,
+        )
+
+    def _emit(self, event: WebhookEvent, doc_id: str, detail: dict[str, object]) -> None:
+        if self._notify is not None:
+            self._notify(event, doc_id, detail)
 
 
 def freeze_json(state: FreezeState) -> dict[str, object]:
     """A freeze state as the API shows it."""
     return {"frozen": state.frozen, "frozen_at": state.frozen_at,
             "frozen_by": state.frozen_by, "comments_open": state.comments_open}
+
+
+def snapshot_detail(snapshot: Snapshot) -> dict[str, object]:
+    """What the audit log and webhooks say about a snapshot."""
+    return {"snapshot_id": snapshot.snapshot_id, "number": snapshot.number,
+            "stage": snapshot.stage, "label": snapshot.label, "hash": snapshot.content_hash}
+
+
+def stored_text(snapshot: Snapshot) -> Doc[Any]:
+    """The snapshot's text as a document.
+
+    Raises:
+        Overloaded: the stored state does not decode (a damaged archive).
+    """
+    try:
+        return doc_from_update(snapshot.state)
+    except (InvalidUpdate, SchemaError) as exc:
+        raise Overloaded(f"snapshot {snapshot.number} does not decode: {exc}") from exc

@@ -12,9 +12,7 @@ from pycrdt import Doc, XmlElement, XmlText
 from client.session import Session, connect
 from crdt.schema import blocks, text_fragment
 from server.metrics import Metrics
-from server.modules.governance import Governance
-from server.rooms.hub import Hub
-from server.settings import Settings
+from server.modules.audit import DenialAudit
 from storage.memory import MemoryDocumentStore
 from tests.conftest import RunningServer, ServerFactory
 
@@ -275,14 +273,12 @@ async def test_audit_lists_governance_actions_with_who_and_when_newest_first(
 
 async def test_socket_denials_are_audited_once_per_interval(tmp_path: Any) -> None:
     store = MemoryDocumentStore()
-    settings = Settings(data_dir=tmp_path)
-    governance = Governance(store, Hub(settings, store, Metrics()), Metrics(),
-                            denial_interval=60.0)
+    denials = DenialAudit(store, Metrics(), interval=60.0)
     async with store:
-        async with governance.running():
+        async with denials.running():
             for _ in range(5):
-                governance.socket_denied(DOC, "elodie", "read-only: changes not applied")
-            governance.socket_denied(DOC, "hugo", "document frozen: changes not applied")
+                denials.socket_denied(DOC, "elodie", "read-only: changes not applied")
+            denials.socket_denied(DOC, "hugo", "document frozen: changes not applied")
         entries = await store.list_audit(DOC)  # `running` recorded the queue on its way out
     assert sorted((e.actor_sub, e.action) for e in entries) == [
         ("elodie", "socket.permission_denied"), ("hugo", "socket.permission_denied")]

@@ -1,0 +1,42 @@
+"""Every route of the app, in one list: probes, the ``/api`` mount, embeds and web pages."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Mount
+
+from server.http.annotations import Annotations
+from server.http.archive import Archives
+from server.http.context import ApiContext
+from server.http.data_api import DataApi
+from server.http.documents import Documents
+from server.http.embed import embed_routes
+from server.http.governance import GovernanceApi
+from server.http.openapi import OpenApi
+from server.http.probes import ClusterHealth, probe_routes
+from server.http.web import web_routes
+from server.http.webhooks import webhook_routes
+from server.metrics import Metrics
+from server.modules.agenda import AgendaImporter
+from server.modules.files import FileStore
+
+
+def routes(
+    context: ApiContext, *, metrics: Metrics, files: FileStore, agenda: AgendaImporter,
+    max_file_bytes: int, cluster: ClusterHealth | None = None,
+) -> list[BaseRoute]:
+    """The app's routes; `create_app` hands them to Starlette as they are."""
+    data_api = DataApi(context, context.data, files, agenda, max_file_bytes=max_file_bytes)
+    return [
+        *probe_routes(context, metrics, cluster),
+        Mount("/api", routes=[
+            *webhook_routes(context),
+            *GovernanceApi(context).routes(),
+            *data_api.routes(),
+            *Documents(context).routes(),
+            *Annotations(context).routes(),
+            *OpenApi().routes(),
+            *Archives(context).routes(),
+        ]),
+        *embed_routes(context),
+        *web_routes(on_document_page=context.governance.feed.announce_if_exists),
+    ]
