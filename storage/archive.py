@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeGuard
+from typing import Protocol
 
 from storage.base import StorageError
 
@@ -244,16 +244,3 @@ def _broken(snapshot: Snapshot, expected: int, previous: str | None) -> str | No
     if chain_hash(previous, snapshot.content_hash) != snapshot.chain_hash:
         return "its chain hash does not match the previous link and its content hash"
     return None
-
-
-def is_archive(store: object) -> TypeGuard[Archive]:
-    """Whether a store also keeps the archive: always true of a `storage.port.Storage`.
-
-    Left over from when stores were probed at run time; to be removed once the server no
-    longer calls it (it depends on `Storage`, which includes `Archive`).
-    """
-    return all(
-        callable(getattr(store, name, None))
-        for name in ("add_snapshot", "list_snapshots", "get_snapshot", "verify_chain",
-                     "get_freeze", "set_freeze", "record_audit", "list_audit")
-    )
