@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import Receive, Scope, Send
+from starlette.routing import BaseRoute
+from starlette.types import ExceptionHandler, Lifespan, Receive, Scope, Send
 
 from server.access.gate import Access
 from server.access.ratelimit import RateLimiter, RateLimitMiddleware
@@ -46,8 +48,15 @@ class PalabreApp(Starlette):
     keeps their frames out of every one of the thousands of open connections.
     """
 
-    sync_endpoint: SyncEndpoint
-    hocuspocus_endpoint: HocuspocusEndpoint
+    def __init__(
+        self, *, sync_endpoint: SyncEndpoint, hocuspocus_endpoint: HocuspocusEndpoint,
+        routes: Sequence[BaseRoute], exception_handlers: Mapping[Any, ExceptionHandler],
+        middleware: Sequence[Middleware], lifespan: Lifespan[Starlette],
+    ) -> None:
+        super().__init__(routes=routes, exception_handlers=exception_handlers,
+                         middleware=middleware, lifespan=lifespan)
+        self.sync_endpoint = sync_endpoint
+        self.hocuspocus_endpoint = hocuspocus_endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Dispatch one ASGI connection."""
@@ -104,7 +113,6 @@ def create_app(
         after_commit=(dispatcher.on_commit,),
         on_denied=(denials.socket_denied,),
     ))
-    the_store = store
     data = DataDocuments(hub, store)
     agenda = AgendaImporter(settings, hub, store)
     governance = Governance(store, hub, metrics, notify=dispatcher.notify)
@@ -121,7 +129,7 @@ def create_app(
             # Stopped in reverse: the hub's last commits still reach the dispatcher (and
             # the other nodes), whose last deliveries are still recorded in the store.
             async with (
-                the_store, dispatcher.running(), denials.running(), cluster_running(),
+                store, dispatcher.running(), denials.running(), cluster_running(),
                 hub.running(), agenda.running(),
             ):
                 yield
@@ -136,7 +144,14 @@ def create_app(
         async with cluster.running(hub):
             yield
 
+    update_limiter = RateLimiter(
+        settings.socket_update_rate_per_second, settings.socket_update_burst
+    )
     app = PalabreApp(
+        sync_endpoint=SyncEndpoint(hub, settings, access, update_limiter),
+        hocuspocus_endpoint=HocuspocusEndpoint(
+            hub, settings, access, update_limiter, on_stateless
+        ),
         routes=routes(
             context, metrics=metrics, files=FileStore(settings.data_dir / "files"),
             agenda=agenda, max_file_bytes=settings.max_file_bytes, cluster=cluster,
@@ -144,13 +159,6 @@ def create_app(
         exception_handlers=dict(EXCEPTION_HANDLERS),
         middleware=_middleware(settings, access),
         lifespan=lifespan,
-    )
-    update_limiter = RateLimiter(
-        settings.socket_update_rate_per_second, settings.socket_update_burst
-    )
-    app.sync_endpoint = SyncEndpoint(hub, settings, access, update_limiter)
-    app.hocuspocus_endpoint = HocuspocusEndpoint(
-        hub, settings, access, update_limiter, on_stateless
     )
     app.state.hub = hub
     app.state.metrics = metrics
