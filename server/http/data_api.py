@@ -22,10 +22,9 @@ from crdt.agenda import export_ics
 from crdt.data import JsonObject, apply_merge_patch, merge_patch, normalize, read_data
 from crdt.errors import SchemaError
 from crdt.schemas import validate
-from server.access.permissions import Action
+from server.access.permissions import Action, require
 from server.errors import (
     BadRequest,
-    Forbidden,
     Invalid,
     NotFound,
     UnsupportedMediaType,
@@ -148,8 +147,7 @@ class DataApi:
             raise UnsupportedMediaType("send the file's own Content-Type (type/subtype)")
         content = await _read_limited(request, self._max_file_bytes)
         room = await self.context.hub.room(doc_id)
-        if room.is_frozen:
-            raise Forbidden(f"document {doc_id!r} is frozen")
+        require(auth.principal, Action.EDIT, doc_id, doc_is_frozen=room.is_frozen)
         resources = read_data(room.doc).get("resources")
         if not isinstance(resources, dict) or resource_id not in resources:
             raise NotFound(f"no resource {resource_id!r}: add it with PATCH first")
