@@ -2,23 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-from playwright.async_api import Browser, Page
+from playwright.async_api import BrowserContext, Page
 from pycrdt import Map
 
 from client.api import PalabreApi
 from client.examples import create_example
 from client.session import connect
-from tests.conftest import RunningServer, ServerFactory
+from tests.conftest import NewContext, RunningServer, ServerFactory
 
 FAST = {"http_rate_per_second": 0.0, "agenda_poll_seconds": 0.0}
 WAIT_MS = 15_000
 
 
-async def open_embed(browser: Browser, server: RunningServer, doc_id: str,
+@asynccontextmanager
+async def example_served(
+    start_server: ServerFactory, schema: str, doc_id: str, *, is_public: bool = True
+) -> AsyncIterator[tuple[RunningServer, PalabreApi]]:
+    """A server holding `schema`'s example as `doc_id`, and its facilitator's API client."""
+    async with start_server(**FAST) as server, \
+            PalabreApi(server.url, server.token("facilitator", "Loïc Ménard")) as loic:
+        await create_example(loic, schema, doc_id, is_public=is_public)
+        yield server, loic
+
+
+async def embed_context(new_context: NewContext) -> BrowserContext:
+    """This test's browser context, sized for the embeds."""
+    return await new_context(viewport={"width": 900, "height": 900})
+
+
+async def open_embed(context: BrowserContext, server: RunningServer, doc_id: str,
                      token: str | None = None) -> Page:
-    page = await browser.new_page(viewport={"width": 900, "height": 900})
+    page = await context.new_page()
     suffix = f"?token={token}" if token else ""
     await page.goto(f"{server.url}/embed/{doc_id}{suffix}")
     await page.wait_for_selector("#state:text('en direct')", timeout=WAIT_MS)
@@ -33,12 +51,10 @@ async def reloads(page: Page) -> int:
 
 
 async def test_catalogue_progress_bars_follow_patches_and_socket_edits(
-    start_server: ServerFactory, chromium: Browser, screenshots: Path
+    start_server: ServerFactory, new_context: NewContext, screenshots: Path
 ) -> None:
-    async with start_server(**FAST) as server, \
-            PalabreApi(server.url, server.token("facilitator", "Loïc Ménard")) as loic:
-        await create_example(loic, "catalogue", "projets")
-        page = await open_embed(chromium, server, "projets")
+    async with example_served(start_server, "catalogue", "projets") as (server, loic):
+        page = await open_embed(await embed_context(new_context), server, "projets")
         await page.wait_for_selector(
             "section[data-status=not_selected] [data-project=fontaines]", timeout=WAIT_MS)
         await page.evaluate("window.marker = 'same page'")
@@ -64,13 +80,11 @@ async def test_catalogue_progress_bars_follow_patches_and_socket_edits(
 
 
 async def test_library_list_is_searchable_and_live(
-    start_server: ServerFactory, chromium: Browser, screenshots: Path
+    start_server: ServerFactory, new_context: NewContext, screenshots: Path
 ) -> None:
-    async with start_server(**FAST) as server, \
-            PalabreApi(server.url, server.token("member", "Élodie Lefèvre")) as elodie, \
-            PalabreApi(server.url, server.token("facilitator", "Loïc Ménard")) as loic:
-        await create_example(loic, "library", "biblio")
-        page = await open_embed(chromium, server, "biblio")
+    async with example_served(start_server, "library", "biblio") as (server, _), \
+            PalabreApi(server.url, server.token("member", "Élodie Lefèvre")) as elodie:
+        page = await open_embed(await embed_context(new_context), server, "biblio")
         await page.wait_for_selector("[data-resource=retour-nancy]", timeout=WAIT_MS)
         await page.fill("input[type=search]", "tirage")
         await page.wait_for_selector("[data-resource=retour-nancy]", state="detached",
@@ -89,13 +103,11 @@ async def test_library_list_is_searchable_and_live(
 
 
 async def test_monitoring_feed_by_theme_is_live(
-    start_server: ServerFactory, chromium: Browser, screenshots: Path
+    start_server: ServerFactory, new_context: NewContext, screenshots: Path
 ) -> None:
-    async with start_server(**FAST) as server, \
-            PalabreApi(server.url, server.token("citizen", "Amine Benali")) as citizen, \
-            PalabreApi(server.url, server.token("facilitator", "Loïc Ménard")) as loic:
-        await create_example(loic, "monitoring", "veille")
-        page = await open_embed(chromium, server, "veille")
+    async with example_served(start_server, "monitoring", "veille") as (server, loic), \
+            PalabreApi(server.url, server.token("citizen", "Amine Benali")) as citizen:
+        page = await open_embed(await embed_context(new_context), server, "veille")
         await page.wait_for_selector("section[data-theme=mobilite] [data-entry=e-001]",
                                      timeout=WAIT_MS)
         await citizen.patch_data("veille", {"entries": {"e-100": {
@@ -110,17 +122,17 @@ async def test_monitoring_feed_by_theme_is_live(
 
 
 async def test_agenda_by_week_is_live_and_private_documents_need_a_token(
-    start_server: ServerFactory, chromium: Browser, screenshots: Path
+    start_server: ServerFactory, new_context: NewContext, screenshots: Path
 ) -> None:
-    async with start_server(**FAST) as server, \
-            PalabreApi(server.url, server.token("facilitator", "Loïc Ménard")) as loic:
-        await create_example(loic, "agenda", "agenda", is_public=False)
-        refused = await chromium.new_page()
+    async with example_served(start_server, "agenda", "agenda", is_public=False) as (
+            server, loic):
+        context = await embed_context(new_context)
+        refused = await context.new_page()
         response = await refused.goto(f"{server.url}/embed/agenda")
         assert response is not None and response.status == 403
         await refused.close()
 
-        page = await open_embed(chromium, server, "agenda", server.token("citizen", "Zoé"))
+        page = await open_embed(context, server, "agenda", server.token("citizen", "Zoé"))
         await page.wait_for_selector("section[data-week='2026-11-30'] [data-event=seance-conseil]",
                                      timeout=WAIT_MS)
         await loic.patch_data("agenda", {"events": {"assemblee": {
