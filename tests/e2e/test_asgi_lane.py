@@ -5,16 +5,12 @@ from __future__ import annotations
 from functools import partial
 
 import anyio
-from pycrdt import Text
 
 from client.session import Session, connect
 from crdt.protocol import CloseCode, encode_sync_update
 from tests.conftest import ServerFactory
+from tests.e2e.api import body, text_of
 from tests.e2e.test_bad_input import close_code_after
-
-
-def text_of(session: Session) -> str:
-    return str(session.doc.get("body", type=Text))
 
 
 def has_both_articles(session: Session) -> bool:
@@ -33,8 +29,8 @@ async def test_clients_converge_and_late_joiner_syncs_over_plain_asgi(
             with anyio.fail_after(10):
                 await zoe.synced()
                 await elodie.synced()
-            zoe.doc.get("body", type=Text).insert(0, "Article 2 — Élodie propose. ")
-            elodie.doc.get("body", type=Text).insert(0, "Article 1 — Zoé propose. ")
+            body(zoe).insert(0, "Article 2 — Élodie propose. ")
+            body(elodie).insert(0, "Article 1 — Zoé propose. ")
             for session in (zoe, elodie):
                 await session.wait_for(partial(has_both_articles, session), timeout=10)
             expected = text_of(zoe)

@@ -10,14 +10,10 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from crdt.protocol import CloseCode, encode_sync_update
-from tests.conftest import RunningServer, ServerFactory
+from tests.conftest import ServerFactory
+from tests.e2e.api import body, http
 
 ORIGIN = "https://assemblee.example"
-
-
-def http(server: RunningServer, token: str | None = None) -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30)
 
 
 async def test_a_principal_past_its_burst_gets_429_with_retry_after_and_others_do_not(
@@ -48,7 +44,7 @@ async def test_a_socket_sending_updates_past_the_rate_is_closed_with_1013(
         updates: list[bytes] = []
         doc.observe(lambda event: updates.append(event.update))
         for index in range(20):
-            doc.get("body", type=Text).insert(index, "é")
+            body(doc).insert(index, "é")
         url = f"{server.ws_url}/ws/charte?token={server.token()}"
         async with ws_connect(url) as socket:
             for update in updates:

@@ -5,20 +5,16 @@ from __future__ import annotations
 import anyio
 import httpx
 import pytest
-from pycrdt import Text
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from client.session import Session, connect
+from client.session import connect
 from crdt.protocol import CloseCode
 from storage.memory import MemoryDocumentStore
 from tests.conftest import ServerFactory
+from tests.e2e.api import body, text_of
 
 ARTICLE = "Article 3 — Les séances sont publiques et retransmises."
-
-
-def text_of(session: Session) -> str:
-    return str(session.doc.get("body", type=Text))
 
 
 async def test_failed_load_closes_with_1013_and_never_serves_an_empty_document(
@@ -31,7 +27,7 @@ async def test_failed_load_closes_with_1013_and_never_serves_an_empty_document(
             connect(server.url, "charte", token) as zoe,
             connect(server.url, "charte", token) as elodie,
         ):
-            zoe.doc.get("body", type=Text).insert(0, ARTICLE)
+            body(zoe).insert(0, ARTICLE)
             await elodie.wait_for(lambda: text_of(elodie) == ARTICLE, timeout=10)
         with anyio.fail_after(10):
             await server.app.state.hub.wait_unloaded("charte")

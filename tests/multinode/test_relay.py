@@ -11,23 +11,19 @@ from uuid import uuid4
 import anyio
 import httpx
 import pytest
-from pycrdt import Text, XmlElement, XmlFragment, XmlText
+from pycrdt import XmlElement, XmlFragment, XmlText
 
 from client.api import PalabreApi
 from client.session import Session, connect
 from tests.conftest import postgres_or_skip
+from tests.e2e.api import body, text_of
 from tests.multinode.nodes import metric, redis_or_skip, start_cluster, wait_for_metric
 
 pytestmark = pytest.mark.postgres
 
 
-def body(session: Session) -> Text:
-    text: Text = session.doc.get("body", type=Text)
-    return text
-
-
 def holds_all(session: Session, markers: set[str]) -> bool:
-    text = str(body(session))
+    text = text_of(session)
     return all(marker in text for marker in markers)
 
 
@@ -70,7 +66,7 @@ async def test_clients_spread_over_nodes_converge(tmp_path: Path, count: int) ->
         markers = {f"[c{c}-e{i}]" for c in range(len(sessions)) for i in range(edits)}
         for session in sessions:
             await session.wait_for(partial(holds_all, session, markers), timeout=30)
-        texts = {str(body(session)) for session in sessions}
+        texts = {text_of(session) for session in sessions}
         assert len(texts) == 1, "the nodes' clients diverged"
         relayed = [await metric(node, "palabre_cluster_received_total", 'kind="u"')
                    for node in nodes]
@@ -200,4 +196,4 @@ async def test_freeze_on_one_node_holds_on_the_sockets_of_another(tmp_path: Path
                             await probe.flushed()
                             break
                     await anyio.sleep(0.05)  # the unfreeze is on its way to the second node
-            await other.wait_for(lambda: "accepté" in str(body(other)), timeout=10)
+            await other.wait_for(lambda: "accepté" in text_of(other), timeout=10)
