@@ -17,6 +17,7 @@ import pytest
 from playwright.async_api import Page
 
 from client.api import PalabreApi
+from tests.browser.editor_page import connected, state_on_joining
 from tests.conftest import NewContext, RunningServer, ServerFactory
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -48,6 +49,12 @@ class Editors:
         token = self.server.token(role, name, **claims)
         target = path if path is not None else f"/d/{self.doc_id}"
         await page.goto(f"{self.server.url}{target}?token={token}")
+        return page
+
+    async def join(self, role: str, name: str, **options: Any) -> Page:
+        """`open` a page for a new person, then wait for the state their role reaches."""
+        page = await self.open(role, name, **options)
+        await connected(page, state_on_joining(role))
         return page
 
     async def open_public(self, *, locale: str = "en-GB") -> Page:

@@ -8,7 +8,7 @@ from pathlib import Path
 import anyio
 from playwright.async_api import expect
 
-from tests.browser.test_coediting import connected
+from tests.browser.editor_page import connected
 from tests.conftest import NewContext
 from tests.e2e.serverprocess import server_process
 
