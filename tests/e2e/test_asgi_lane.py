@@ -9,8 +9,7 @@ import anyio
 from client.session import Session, connect
 from crdt.protocol import CloseCode, encode_sync_update
 from tests.conftest import ServerFactory
-from tests.e2e.api import body, text_of
-from tests.e2e.test_bad_input import close_code_after
+from tests.e2e.api import body, close_of, text_of
 
 
 def has_both_articles(session: Session) -> bool:
@@ -43,8 +42,8 @@ async def test_invalid_update_closes_with_1007_over_plain_asgi(
     start_server: ServerFactory,
 ) -> None:
     async with start_server(direct_lane=False) as server:
-        code, _ = await close_code_after(
+        closed = await close_of(
             f"{server.ws_url}/ws/charte?token={server.token()}",
             encode_sync_update(b"not a yjs update"),
         )
-        assert code == CloseCode.INVALID_UPDATE
+        assert closed.code == CloseCode.INVALID_UPDATE

@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 from client.session import Session, connect
 from crdt.protocol import CloseCode, encode_awareness, encode_sync_update
 from tests.conftest import RunningServer, ServerFactory
-from tests.e2e.api import body, text_of
+from tests.e2e.api import body, close_of, text_of
 
 TEXT = "Article 1 — La commune garantit l'égalité des habitantes et des habitants."
 
@@ -32,20 +32,6 @@ BAD_FRAMES = {
         CloseCode.INVALID_UPDATE,
     ),
 }
-
-
-async def close_code_after(url: str, frame: bytes | str) -> tuple[int | None, str]:
-    """Send one frame on a raw socket and return the close code and reason it ends with."""
-    async with ws_connect(url) as socket:
-        await socket.send(frame)
-        with anyio.fail_after(10):
-            try:
-                while True:
-                    await socket.recv()
-            except ConnectionClosed as closed:
-                assert closed.rcvd is not None
-                return closed.rcvd.code, closed.rcvd.reason
-    raise AssertionError("unreachable")
 
 
 async def assert_document_intact(server: RunningServer, doc_id: str, watcher: Session) -> None:
@@ -72,7 +58,8 @@ async def watcher_of(server: RunningServer) -> AsyncIterator[Session]:
 
 async def close_code_of_frame(server: RunningServer, frame: bytes | str) -> tuple[int | None, str]:
     """Open another socket on ``charte``, send `frame`; the close code and reason it ends with."""
-    return await close_code_after(f"{server.ws_url}/ws/charte?token={server.token()}", frame)
+    closed = await close_of(f"{server.ws_url}/ws/charte?token={server.token()}", frame)
+    return closed.code, closed.reason
 
 
 @pytest.mark.parametrize("case", sorted(BAD_FRAMES))

@@ -25,19 +25,14 @@ from crdt.protocol import (
 )
 from server.access.auth import Role, mint_token
 from tests.conftest import ServerFactory
-from tests.e2e.api import body, text_of
+from tests.e2e.api import body, close_of, text_of
 
 ARTICLE = "Article 1 — Chaque habitante et chaque habitant peut proposer un projet."
 
 
 async def close_code_of(url: str) -> int:
     """Open a raw socket and return the code it is closed with."""
-    async with ws_connect(url) as socket:
-        with anyio.fail_after(10), pytest.raises(ConnectionClosed) as closed:
-            while True:
-                await socket.recv()
-    assert closed.value.rcvd is not None
-    return closed.value.rcvd.code
+    return (await close_of(url)).code
 
 
 def unsigned_token() -> str:
@@ -170,13 +165,9 @@ async def test_socket_closes_with_4401_when_its_token_expires(
 ) -> None:
     async with start_server(token_leeway_seconds=0.0) as server:
         token = server.token(ttl=2)
-        async with ws_connect(f"{server.ws_url}/ws/charte?token={token}") as socket:
-            with anyio.fail_after(15), pytest.raises(ConnectionClosed) as closed:
-                while True:
-                    await socket.recv()
-        assert closed.value.rcvd is not None
-        assert closed.value.rcvd.code == CloseCode.UNAUTHENTICATED
-        assert closed.value.rcvd.reason == "token expired"
+        closed = await close_of(f"{server.ws_url}/ws/charte?token={token}", within=15)
+        assert closed.code == CloseCode.UNAUTHENTICATED
+        assert closed.reason == "token expired"
 
 
 async def test_origin_outside_the_allow_list_is_forbidden(start_server: ServerFactory) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from pathlib import Path
 from uuid import uuid4
@@ -17,6 +17,7 @@ from client.api import PalabreApi
 from client.session import Session, connect
 from tests.conftest import postgres_or_skip
 from tests.e2e.api import body, text_of
+from tests.e2e.serverprocess import ServerProcess
 from tests.multinode.nodes import metric, redis_or_skip, start_cluster, wait_for_metric
 
 pytestmark = pytest.mark.postgres
@@ -29,6 +30,15 @@ def holds_all(session: Session, markers: set[str]) -> bool:
 
 async def services() -> tuple[str, str]:
     return await redis_or_skip(), await postgres_or_skip()
+
+
+@asynccontextmanager
+async def two_nodes(tmp_path: Path) -> AsyncIterator[list[ServerProcess]]:
+    """Two nodes on the test Redis and PostgreSQL."""
+    redis_url, database_url = await services()
+    async with start_cluster(tmp_path, 2, redis_url=redis_url,
+                             database_url=database_url) as nodes:
+        yield nodes
 
 
 @pytest.fixture
@@ -74,10 +84,8 @@ async def test_clients_spread_over_nodes_converge(tmp_path: Path, count: int) ->
 
 
 async def test_awareness_crosses_nodes_and_leaves_with_the_socket(tmp_path: Path) -> None:
-    redis_url, database_url = await services()
     doc_id = f"mn-aware-{uuid4().hex[:8]}"
-    async with start_cluster(tmp_path, 2, redis_url=redis_url,
-                             database_url=database_url) as (first, second):
+    async with two_nodes(tmp_path) as (first, second):
         async with connect(second.url, doc_id, second.token()) as watcher:
             async with connect(first.url, doc_id, first.token()) as zoe:
                 with anyio.fail_after(10):
@@ -97,10 +105,8 @@ async def test_awareness_crosses_nodes_and_leaves_with_the_socket(tmp_path: Path
 
 
 async def test_awareness_of_a_dead_node_expires(tmp_path: Path) -> None:
-    redis_url, database_url = await services()
     doc_id = f"mn-expire-{uuid4().hex[:8]}"
-    async with start_cluster(tmp_path, 2, redis_url=redis_url,
-                             database_url=database_url) as (first, second):
+    async with two_nodes(tmp_path) as (first, second):
         async with connect(second.url, doc_id, second.token()) as watcher:
             async with connect(first.url, doc_id, first.token(), reconnect=False) as zoe:
                 with anyio.fail_after(10):
@@ -115,10 +121,8 @@ async def test_awareness_of_a_dead_node_expires(tmp_path: Path) -> None:
 
 
 async def test_http_reads_on_any_node_see_writes_made_on_another(tmp_path: Path) -> None:
-    redis_url, database_url = await services()
     doc_id = f"mn-http-{uuid4().hex[:8]}"
-    async with start_cluster(tmp_path, 2, redis_url=redis_url,
-                             database_url=database_url) as (first, second):
+    async with two_nodes(tmp_path) as (first, second):
         facilitator = first.token("facilitator", "Camille Martin")
         async with PalabreApi(first.url, facilitator) as api_first, \
                 PalabreApi(second.url, facilitator) as api_second:
@@ -166,10 +170,8 @@ async def test_http_reads_on_any_node_see_writes_made_on_another(tmp_path: Path)
 
 
 async def test_freeze_on_one_node_holds_on_the_sockets_of_another(tmp_path: Path) -> None:
-    redis_url, database_url = await services()
     doc_id = f"mn-freeze-{uuid4().hex[:8]}"
-    async with start_cluster(tmp_path, 2, redis_url=redis_url,
-                             database_url=database_url) as (first, second):
+    async with two_nodes(tmp_path) as (first, second):
         facilitator = first.token("facilitator", "Camille Martin")
         headers = {"Authorization": f"Bearer {facilitator}"}
         async with PalabreApi(first.url, facilitator) as api:
