@@ -1,17 +1,21 @@
-"""Shared fixtures: real servers on ephemeral ports, real databases."""
+"""Shared fixtures: real servers on ephemeral ports, real databases, one shared Chromium."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, BrowserContext, async_playwright
+from playwright.async_api import Error as PlaywrightError
 from starlette.applications import Starlette
 
 from server.access.auth import Role, mint_token, slugify
@@ -27,7 +31,7 @@ POSTGRES_URL = os.environ.get(
 )
 
 
-def require_service(name: str, reason: str) -> None:
+def require_service(name: str, reason: str) -> NoReturn:
     """Fail in CI (the service must be there), skip elsewhere, when a service is missing."""
     message = f"{name} unavailable: {reason}"
     if IS_CI:
@@ -64,6 +68,19 @@ def token_for(
 
 
 ServerFactory = Callable[..., AbstractAsyncContextManager[RunningServer]]
+
+
+@pytest.fixture
+def refusing_port() -> Iterator[int]:
+    """A loopback port that refuses connections for the whole test.
+
+    The socket stays bound but never listens: connecting gets ECONNREFUSED, and no other
+    process can take the port meanwhile (closing it first and handing out the number would).
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        yield port
 
 
 @pytest.fixture
@@ -138,3 +155,65 @@ async def database_url(request: pytest.FixtureRequest) -> str | None:
     if request.param == "sqlite":
         return None
     return await postgres_or_skip()
+
+
+# --- the shared Chromium ----------------------------------------------------------------
+# One Chromium per session, launched by the first test that asks for it. Playwright's async
+# connection belongs to the event loop that started it, so the browser and every test using
+# it run in pytest-asyncio's session loop (see `pytest_collection_modifyitems`); every other
+# test keeps a loop of its own.
+
+NewContext = Callable[..., Awaitable[BrowserContext]]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests that use the shared Chromium in the session loop it was launched in."""
+    for item in items:
+        if "chromium" in getattr(item, "fixturenames", ()):
+            # Before the marker auto mode added: pytest-asyncio reads the closest one.
+            item.add_marker(pytest.mark.asyncio(loop_scope="session"), append=False)
+
+
+def chromium_executable() -> str:
+    """The system Chromium (``apt-get install chromium``); Playwright never downloads one."""
+    for name in ("chromium", "chromium-browser"):
+        if found := shutil.which(name):
+            return found
+    require_service("Chromium", "no chromium executable on PATH (apt-get install -y chromium)")
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def chromium() -> AsyncIterator[Browser]:
+    """The system Chromium, headless, shared by the whole session (fail in CI, skip elsewhere)."""
+    executable = chromium_executable()
+    async with async_playwright() as playwright:
+        try:
+            browser = await playwright.chromium.launch(
+                executable_path=executable, headless=True, args=["--no-sandbox"]
+            )
+        except PlaywrightError as exc:
+            require_service("Chromium", f"{executable} did not start: {exc}")
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def new_context(chromium: Browser) -> AsyncIterator[NewContext]:
+    """Factory: ``await new_context(**options)`` opens a fresh context, closed after the test.
+
+    A test opens one context per person it plays (each with its own storage and network).
+    """
+    opened: list[BrowserContext] = []
+
+    async def open_context(**options: Any) -> BrowserContext:
+        context = await chromium.new_context(**options)
+        opened.append(context)
+        return context
+
+    try:
+        yield open_context
+    finally:
+        for context in opened:
+            await context.close()

@@ -1,13 +1,11 @@
 """Browser tests: the served editor page driven in the system Chromium through Playwright.
 
-Chromium comes from the system (``/usr/bin/chromium``, Debian's ``chromium``); Playwright
-never downloads a browser. A missing Chromium fails under ``CI=true`` and
-skips elsewhere with the reason. Screenshots land in ``tests/browser/screenshots/``.
+The session's one Chromium and its per-test contexts come from ``tests/conftest.py``
+(``chromium``, ``new_context``). Screenshots land in ``tests/browser/screenshots/``.
 """
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -16,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Page
 
 from client.api import PalabreApi
-from tests.conftest import RunningServer, ServerFactory, require_service
+from tests.browser.editor_page import connected, state_on_joining
+from tests.conftest import NewContext, RunningServer, ServerFactory
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHARTER = (
@@ -32,27 +31,11 @@ CHARTER = (
 )
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """The system Chromium, headless."""
-    executable = shutil.which("chromium")
-    if executable is None:
-        require_service("chromium", "no chromium on PATH (apt-get install -y chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=executable, headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
 @dataclass(slots=True)
 class Editors:
     """Open document pages, each in its own browser context (its own sessionStorage)."""
 
-    browser: Browser
+    new_context: NewContext
     server: RunningServer
     doc_id: str
 
@@ -61,18 +44,22 @@ class Editors:
         **claims: Any,
     ) -> Page:
         """A page of the document for a new person with a token (with `claims`) in the link."""
-        context: BrowserContext = await self.browser.new_context(
-            locale=locale, viewport={"width": 1280, "height": 860}
-        )
+        context = await self.new_context(locale=locale, viewport={"width": 1280, "height": 860})
         page = await context.new_page()
         token = self.server.token(role, name, **claims)
         target = path if path is not None else f"/d/{self.doc_id}"
         await page.goto(f"{self.server.url}{target}?token={token}")
         return page
 
+    async def join(self, role: str, name: str, **options: Any) -> Page:
+        """`open` a page for a new person, then wait for the state their role reaches."""
+        page = await self.open(role, name, **options)
+        await connected(page, state_on_joining(role))
+        return page
+
     async def open_public(self, *, locale: str = "en-GB") -> Page:
         """A page of the document for a visitor without a token."""
-        context = await self.browser.new_context(locale=locale)
+        context = await self.new_context(locale=locale)
         page = await context.new_page()
         await page.goto(f"{self.server.url}/d/{self.doc_id}")
         return page
@@ -82,7 +69,7 @@ EditorsFactory = Callable[[], AbstractAsyncContextManager[Editors]]
 
 
 @pytest.fixture
-def editors(browser: Browser, start_server: ServerFactory) -> EditorsFactory:
+def editors(new_context: NewContext, start_server: ServerFactory) -> EditorsFactory:
     """Factory: ``async with editors() as e`` runs a server holding the charter.
 
     A factory, not a yielding fixture: the server's task group must be entered and left
@@ -97,7 +84,7 @@ def editors(browser: Browser, start_server: ServerFactory) -> EditorsFactory:
             async with PalabreApi(server.url, token) as api:
                 await api.create_document(doc_id, "Charte de la participation",
                                           markdown=CHARTER, is_public=True)
-            yield Editors(browser, server, doc_id)
+            yield Editors(new_context, server, doc_id)
 
     return start
 

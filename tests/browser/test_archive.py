@@ -5,17 +5,15 @@ from __future__ import annotations
 from playwright.async_api import expect
 
 from tests.browser.conftest import EditorsFactory, screenshot_path
-from tests.browser.test_coediting import TIMEOUT, connected, type_at_end_of
+from tests.browser.editor_page import TIMEOUT, connected, type_at_end_of
 
 
 async def test_a_new_snapshot_shows_live_and_the_diff_view_renders_the_change(
     editors: EditorsFactory,
 ) -> None:
     async with editors() as e:
-        loic = await e.open("facilitator", "Loïc Ménard")
-        alice = await e.open("member", "Amélie Poulain", locale="en-GB")
-        await connected(loic)
-        await connected(alice)
+        loic = await e.join("facilitator", "Loïc Ménard")
+        alice = await e.join("member", "Amélie Poulain", locale="en-GB")
         await expect(alice.locator("[data-action=snapshot]")).to_have_count(0)
 
         await loic.locator("#snapshot-label").fill("Avant-projet")
@@ -51,10 +49,8 @@ async def test_adoption_reaches_every_page_and_a_visitor_sees_only_the_archive(
     editors: EditorsFactory,
 ) -> None:
     async with editors() as e:
-        loic = await e.open("facilitator", "Loïc Ménard")
-        alice = await e.open("member", "Amélie Poulain")
-        await connected(loic)
-        await connected(alice)
+        loic = await e.join("facilitator", "Loïc Ménard")
+        alice = await e.join("member", "Amélie Poulain")
         await loic.locator("[data-action=adopt]").click()
         await loic.locator("[data-action=adopt]").click()  # the second press confirms
         await connected(alice, "frozen")

@@ -2,38 +2,10 @@
 
 from __future__ import annotations
 
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from tests.browser.conftest import Editors, EditorsFactory, screenshot_path
-
-TIMEOUT = 15_000
-
-
-_BLOCK_TEXTS = """() => {
-  const copy = document.querySelector('.ProseMirror').cloneNode(true)
-  copy.querySelectorAll('.collaboration-carets__caret').forEach((caret) => caret.remove())
-  return [...copy.querySelectorAll('h1, h2, h3, p')].map((block) => block.textContent)
-}"""
-
-
-async def block_texts(page: Page) -> list[str]:
-    """The text of every heading and paragraph in the page's editor (carets left out)."""
-    texts: list[str] = await page.evaluate(_BLOCK_TEXTS)
-    return texts
-
-
-async def connected(page: Page, state: str = "connected") -> None:
-    """Wait until the page's connection badge shows `state`."""
-    await expect(page.locator("#connection")).to_have_attribute("data-state", state,
-                                                                timeout=TIMEOUT)
-
-
-async def type_at_end_of(page: Page, paragraph_text: str, typed: str) -> None:
-    """Click at the end of the paragraph holding `paragraph_text`, then type."""
-    paragraph = page.locator(".ProseMirror p", has_text=paragraph_text).first
-    await paragraph.click()
-    await page.keyboard.press("End")
-    await page.keyboard.type(typed)
+from tests.browser.editor_page import TIMEOUT, type_at_end_of
 
 
 async def test_typing_in_one_page_appears_in_the_other_with_cursors_and_presence(
@@ -44,10 +16,8 @@ async def test_typing_in_one_page_appears_in_the_other_with_cursors_and_presence
 
 
 async def _co_type(editors: Editors) -> None:
-    alice = await editors.open("member", "Amélie Poulain")
-    bruno = await editors.open("member", "Bruno Lefèvre")
-    for page in (alice, bruno):
-        await connected(page)
+    alice = await editors.join("member", "Amélie Poulain")
+    bruno = await editors.join("member", "Bruno Lefèvre")
     assert "token=" not in alice.url  # moved to sessionStorage, out of the address bar
 
     await type_at_end_of(alice, "Nancy", " Elle s\u2019applique à tous.")
@@ -70,10 +40,8 @@ async def _co_type(editors: Editors) -> None:
 
 async def test_undo_takes_back_only_ones_own_change(editors: EditorsFactory) -> None:
     async with editors() as e:
-        alice = await e.open("member", "Amélie Poulain")
-        bruno = await e.open("member", "Bruno Lefèvre")
-        for page in (alice, bruno):
-            await connected(page)
+        alice = await e.join("member", "Amélie Poulain")
+        bruno = await e.join("member", "Bruno Lefèvre")
         await type_at_end_of(alice, "Nancy", " Ajout d\u2019Amélie.")
         await expect(bruno.locator(".ProseMirror")).to_contain_text("Ajout d\u2019Amélie.",
                                                                     timeout=TIMEOUT)

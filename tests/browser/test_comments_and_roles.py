@@ -2,35 +2,25 @@
 
 from __future__ import annotations
 
-import re
-
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from tests.browser.conftest import EditorsFactory, screenshot_path
-from tests.browser.test_coediting import TIMEOUT, block_texts, connected, type_at_end_of
-
-ANY_ID = re.compile(r".+")
-
-
-async def paragraph_id(page: Page, text: str) -> str:
-    """The server-assigned id of the paragraph holding `text`."""
-    paragraph = page.locator(".ProseMirror p", has_text=text).first
-    await expect(paragraph).to_have_attribute("data-id", ANY_ID, timeout=TIMEOUT)
-    value = await paragraph.get_attribute("data-id")
-    assert value
-    return value
+from tests.browser.editor_page import (
+    TIMEOUT,
+    block_texts,
+    connected,
+    paragraph_id,
+    type_at_end_of,
+)
 
 
 async def test_a_comment_posted_in_one_page_appears_in_the_others_margin(
     editors: EditorsFactory,
 ) -> None:
     async with editors() as e:
-        alice = await e.open("member", "Amélie Poulain")
-        carla = await e.open("citizen", "Carla Dupré")
-        loic = await e.open("facilitator", "Loïc Ménard")
-        await connected(alice)
-        await connected(carla, "readonly")
-        await connected(loic)
+        alice = await e.join("member", "Amélie Poulain")
+        carla = await e.join("citizen", "Carla Dupré")
+        loic = await e.join("facilitator", "Loïc Ménard")
         target = await paragraph_id(alice, "Nancy")
 
         await alice.locator(f".margin-button[data-paragraph='{target}']").click()
@@ -67,8 +57,7 @@ async def test_a_comment_posted_in_one_page_appears_in_the_others_margin(
 
 async def test_a_citizens_page_cannot_type_into_the_text(editors: EditorsFactory) -> None:
     async with editors() as e:
-        carla = await e.open("citizen", "Carla Dupré")
-        await connected(carla, "readonly")
+        carla = await e.join("citizen", "Carla Dupré")
         before = await block_texts(carla)
         editable = carla.locator(".ProseMirror")
         await expect(editable).to_have_attribute("contenteditable", "false")
@@ -84,12 +73,9 @@ async def test_a_freeze_from_the_facilitators_page_turns_every_other_page_read_o
     editors: EditorsFactory,
 ) -> None:
     async with editors() as e:
-        loic = await e.open("facilitator", "Loïc Ménard")
-        alice = await e.open("member", "Amélie Poulain")
-        carla = await e.open("citizen", "Carla Dupré")
-        await connected(loic)
-        await connected(alice)
-        await connected(carla, "readonly")
+        loic = await e.join("facilitator", "Loïc Ménard")
+        alice = await e.join("member", "Amélie Poulain")
+        carla = await e.join("citizen", "Carla Dupré")
 
         await loic.locator("[data-action=freeze]").click()
         for page in (loic, alice, carla):
@@ -111,10 +97,8 @@ async def test_a_freeze_from_the_facilitators_page_turns_every_other_page_read_o
 
 async def test_a_comment_can_be_posted_with_the_keyboard_alone(editors: EditorsFactory) -> None:
     async with editors() as e:
-        carla = await e.open("citizen", "Carla Dupré", locale="en-GB")
-        alice = await e.open("member", "Amélie Poulain")
-        await connected(carla, "readonly")
-        await connected(alice)
+        carla = await e.join("citizen", "Carla Dupré", locale="en-GB")
+        alice = await e.join("member", "Amélie Poulain")
         target = await paragraph_id(carla, "Nancy")
         margin = carla.locator(f".margin-button[data-paragraph='{target}']")
         await expect(margin).to_have_attribute("aria-label", "Comment this paragraph")

@@ -5,15 +5,13 @@ from __future__ import annotations
 from playwright.async_api import expect
 
 from tests.browser.conftest import EditorsFactory
-from tests.browser.test_coediting import TIMEOUT, block_texts, connected, type_at_end_of
+from tests.browser.editor_page import TIMEOUT, block_texts, connected, type_at_end_of
 
 
 async def test_offline_edits_in_both_pages_converge_on_reconnect(editors: EditorsFactory) -> None:
     async with editors() as e:
-        alice = await e.open("member", "Amélie Poulain")
-        bruno = await e.open("member", "Bruno Lefèvre")
-        for page in (alice, bruno):
-            await connected(page)
+        alice = await e.join("member", "Amélie Poulain")
+        bruno = await e.join("member", "Bruno Lefèvre")
 
         await bruno.context.set_offline(True)
         await connected(bruno, "offline")

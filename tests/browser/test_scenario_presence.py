@@ -13,16 +13,14 @@ from client.scenario.member import Member
 from client.scenario.pace import Pace
 from client.session import connect
 from tests.browser.conftest import EditorsFactory, screenshot_path
-from tests.browser.test_coediting import TIMEOUT, connected
-from tests.browser.test_comments_and_roles import paragraph_id
+from tests.browser.editor_page import TIMEOUT, paragraph_id
 
 NAME = "Zoé Simulée"
 
 
 async def test_a_simulated_member_appears_with_name_and_caret(editors: EditorsFactory) -> None:
     async with editors() as e:
-        loic = await e.open("facilitator", "Loïc Ménard")
-        await connected(loic)
+        loic = await e.join("facilitator", "Loïc Ménard")
         target = await paragraph_id(loic, "Nancy")
         member = Member(index=0, name=NAME, token=e.server.token("member", NAME),
                         rng=random.Random(7))

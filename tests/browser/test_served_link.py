@@ -6,16 +6,17 @@ import uuid
 from pathlib import Path
 
 import anyio
-from playwright.async_api import Browser, expect
+from playwright.async_api import expect
 
-from tests.browser.test_coediting import connected
+from tests.browser.editor_page import connected
+from tests.conftest import NewContext
 from tests.e2e.serverprocess import server_process
 
 LINK_PREFIX = "facilitator link (valid 12 h): "
 
 
 async def test_the_printed_link_opens_the_document_list_signed_in_and_creates_a_document(
-    browser: Browser, tmp_path: Path,
+    new_context: NewContext, tmp_path: Path,
 ) -> None:
     async with server_process(tmp_path / "data") as served:
         assert served.process.stdout is not None
@@ -26,7 +27,7 @@ async def test_the_printed_link_opens_the_document_list_signed_in_and_creates_a_
         link = printed.split(LINK_PREFIX, 1)[1].splitlines()[0]
         assert link.startswith(f"{served.url}/?token=")
 
-        context = await browser.new_context(locale="en-US")
+        context = await new_context(locale="en-US")
         page = await context.new_page()
         await page.goto(link)
         await expect(page.locator(".who .name")).to_have_text("Facilitation · facilitator")

@@ -15,19 +15,18 @@ from crdt.document import doc_from_update
 from crdt.schema import text_fragment
 from storage.memory import MemoryDocumentStore
 from tests.conftest import RunningServer, ServerFactory
+from tests.e2e.api import http, http_as
 
 CHARTE = (Path(__file__).parent.parent / "fixtures" / "charte.md").read_text(encoding="utf-8")
 FORMATS = ("md", "html", "text", "json")
 AMENDMENT = "Le conseil municipal répond à chaque avis de l'assemblée dans un délai de deux mois.\n"
 
 
-def http(server: RunningServer, token: str | None = None) -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.AsyncClient(base_url=server.url + "/api/documents", headers=headers, timeout=30)
+DOCUMENTS = "/api/documents"
 
 
 def facilitator(server: RunningServer) -> httpx.AsyncClient:
-    return http(server, server.token("facilitator", "Loïc Ménard"))
+    return http_as(server, prefix=DOCUMENTS)
 
 
 async def create(server: RunningServer, doc_id: str = "charte", *, is_public: bool = False) -> None:
@@ -155,7 +154,7 @@ async def test_only_facilitators_snapshot_and_restore(start_server: ServerFactor
         made = await snapshot(client, "Avant-projet")
         for role in ("citizen", "member", None):
             token = server.token(role, "Anaïs") if role else None
-            async with http(server, token) as other:
+            async with http(server, token, prefix=DOCUMENTS) as other:
                 body = {"label": "Fausse étape", "stage": "aucune"}
                 refused = await other.post("/charte/snapshots", json=body)
                 assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
@@ -171,7 +170,8 @@ async def test_only_facilitators_snapshot_and_restore(start_server: ServerFactor
 async def test_the_public_reads_the_archive_of_public_documents_only(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server() as server, facilitator(server) as client, http(server) as anyone:
+    async with start_server() as server, facilitator(server) as client, \
+            http(server, prefix=DOCUMENTS) as anyone:
         await create(server, "charte-publique", is_public=True)
         await create(server, "charte")
         public = await snapshot(client, "Texte adopté", "charte-publique")

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from pycrdt import XmlElement, XmlText
 from starlette.routing import Mount, Route
@@ -19,14 +18,10 @@ from crdt.schema import blocks, text_fragment
 from server.http.openapi import SPEC
 from storage.memory import MemoryDocumentStore
 from tests.conftest import RunningServer, ServerFactory
+from tests.e2e.api import http
 
 CHARTE = (Path(__file__).parent.parent / "fixtures" / "charte.md").read_text(encoding="utf-8")
 PARAGRAPH = "Toute habitante et tout habitant peut saisir le comité d'éthique."
-
-
-def http(server: RunningServer, token: str | None = None) -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30)
 
 
 def facilitator(server: RunningServer) -> PalabreApi:

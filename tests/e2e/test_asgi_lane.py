@@ -5,16 +5,11 @@ from __future__ import annotations
 from functools import partial
 
 import anyio
-from pycrdt import Text
 
 from client.session import Session, connect
 from crdt.protocol import CloseCode, encode_sync_update
 from tests.conftest import ServerFactory
-from tests.e2e.test_bad_input import close_code_after
-
-
-def text_of(session: Session) -> str:
-    return str(session.doc.get("body", type=Text))
+from tests.e2e.api import body, close_of, text_of
 
 
 def has_both_articles(session: Session) -> bool:
@@ -33,8 +28,8 @@ async def test_clients_converge_and_late_joiner_syncs_over_plain_asgi(
             with anyio.fail_after(10):
                 await zoe.synced()
                 await elodie.synced()
-            zoe.doc.get("body", type=Text).insert(0, "Article 2 — Élodie propose. ")
-            elodie.doc.get("body", type=Text).insert(0, "Article 1 — Zoé propose. ")
+            body(zoe).insert(0, "Article 2 — Élodie propose. ")
+            body(elodie).insert(0, "Article 1 — Zoé propose. ")
             for session in (zoe, elodie):
                 await session.wait_for(partial(has_both_articles, session), timeout=10)
             expected = text_of(zoe)
@@ -47,8 +42,8 @@ async def test_invalid_update_closes_with_1007_over_plain_asgi(
     start_server: ServerFactory,
 ) -> None:
     async with start_server(direct_lane=False) as server:
-        code, _ = await close_code_after(
+        closed = await close_of(
             f"{server.ws_url}/ws/charte?token={server.token()}",
             encode_sync_update(b"not a yjs update"),
         )
-        assert code == CloseCode.INVALID_UPDATE
+        assert closed.code == CloseCode.INVALID_UPDATE

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import anyio
 import pytest
-from pycrdt import Text
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from client.session import Session, connect
 from crdt.protocol import CloseCode, encode_awareness, encode_sync_update
 from tests.conftest import RunningServer, ServerFactory
+from tests.e2e.api import body, close_of, text_of
 
 TEXT = "Article 1 — La commune garantit l'égalité des habitantes et des habitants."
 
@@ -31,46 +34,39 @@ BAD_FRAMES = {
 }
 
 
-def text_of(session: Session) -> str:
-    return str(session.doc.get("body", type=Text))
-
-
-async def close_code_after(url: str, frame: bytes | str) -> tuple[int | None, str]:
-    """Send one frame on a raw socket and return the close code and reason it ends with."""
-    async with ws_connect(url) as socket:
-        await socket.send(frame)
-        with anyio.fail_after(10):
-            try:
-                while True:
-                    await socket.recv()
-            except ConnectionClosed as closed:
-                assert closed.rcvd is not None
-                return closed.rcvd.code, closed.rcvd.reason
-    raise AssertionError("unreachable")
-
-
 async def assert_document_intact(server: RunningServer, doc_id: str, watcher: Session) -> None:
     """The watcher still gets edits, and a newcomer reads the stored text whole."""
     async with connect(server.url, doc_id, server.token()) as writer:
         await writer.wait_for(lambda: text_of(writer) == TEXT, timeout=10)
-        writer.doc.get("body", type=Text).insert(0, "Préambule. ")
+        body(writer).insert(0, "Préambule. ")
         await watcher.wait_for(lambda: text_of(watcher) == "Préambule. " + TEXT, timeout=10)
     async with connect(server.url, doc_id, server.token()) as newcomer:
         await newcomer.wait_for(lambda: text_of(newcomer) == "Préambule. " + TEXT, timeout=10)
 
 
+@asynccontextmanager
+async def watcher_of(server: RunningServer) -> AsyncIterator[Session]:
+    """A client of ``charte`` that wrote `TEXT` and saw it stored."""
+    async with connect(server.url, "charte", server.token()) as watcher:
+        with anyio.fail_after(10):
+            await watcher.synced()
+        body(watcher).insert(0, TEXT)
+        with anyio.fail_after(10):
+            await watcher.flushed()
+        yield watcher
+
+
+async def close_code_of_frame(server: RunningServer, frame: bytes | str) -> tuple[int | None, str]:
+    """Open another socket on ``charte``, send `frame`; the close code and reason it ends with."""
+    closed = await close_of(f"{server.ws_url}/ws/charte?token={server.token()}", frame)
+    return closed.code, closed.reason
+
+
 @pytest.mark.parametrize("case", sorted(BAD_FRAMES))
 async def test_bad_frame_closes_only_its_socket(start_server: ServerFactory, case: str) -> None:
     frame, expected = BAD_FRAMES[case]
-    async with start_server() as server, connect(server.url, "charte", server.token()) as watcher:
-        with anyio.fail_after(10):
-            await watcher.synced()
-        watcher.doc.get("body", type=Text).insert(0, TEXT)
-        with anyio.fail_after(10):
-            await watcher.flushed()
-        code, reason = await close_code_after(
-            f"{server.ws_url}/ws/charte?token={server.token()}", frame
-        )
+    async with start_server() as server, watcher_of(server) as watcher:
+        code, reason = await close_code_of_frame(server, frame)
         assert code == expected, reason
         assert reason
         assert watcher.is_connected
@@ -78,33 +74,17 @@ async def test_bad_frame_closes_only_its_socket(start_server: ServerFactory, cas
 
 
 async def test_text_frame_closes_with_1003(start_server: ServerFactory) -> None:
-    async with start_server() as server, connect(server.url, "charte", server.token()) as watcher:
-        with anyio.fail_after(10):
-            await watcher.synced()
-        watcher.doc.get("body", type=Text).insert(0, TEXT)
-        with anyio.fail_after(10):
-            await watcher.flushed()
-        code, _ = await close_code_after(
-            f"{server.ws_url}/ws/charte?token={server.token()}", "bonjour"
-        )
+    async with start_server() as server, watcher_of(server) as watcher:
+        code, _ = await close_code_of_frame(server, "bonjour")
         assert code == CloseCode.UNSUPPORTED_DATA
         await assert_document_intact(server, "charte", watcher)
 
 
 async def test_oversized_message_closes_with_1009(start_server: ServerFactory) -> None:
-    async with start_server(max_message_bytes=4096) as server:
-        async with connect(server.url, "charte", server.token()) as watcher:
-            with anyio.fail_after(10):
-                await watcher.synced()
-            watcher.doc.get("body", type=Text).insert(0, TEXT)
-            with anyio.fail_after(10):
-                await watcher.flushed()
-            code, _ = await close_code_after(
-                f"{server.ws_url}/ws/charte?token={server.token()}",
-                encode_sync_update(b"\x00" * 10_000),
-            )
-            assert code == CloseCode.TOO_BIG
-            await assert_document_intact(server, "charte", watcher)
+    async with start_server(max_message_bytes=4096) as server, watcher_of(server) as watcher:
+        code, _ = await close_code_of_frame(server, encode_sync_update(b"\x00" * 10_000))
+        assert code == CloseCode.TOO_BIG
+        await assert_document_intact(server, "charte", watcher)
 
 
 @pytest.mark.parametrize("doc_id", ["bad$id", "x" * 129, "ét%C3%A9", "a/b"])

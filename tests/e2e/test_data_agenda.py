@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import anyio
 import httpx
 import pytest
-import uvicorn
 from icalendar import Calendar
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -22,8 +19,8 @@ from client.examples import create_example
 from client.session import connect
 from crdt.agenda import event_key
 from crdt.data import read_data
-from server.app.runner import PalabreServer
 from tests.conftest import RunningServer, ServerFactory
+from tests.e2e.loopback import serving
 
 FAST = {"http_rate_per_second": 0.0, "agenda_poll_seconds": 0.0}
 
@@ -62,21 +59,8 @@ class Feeds:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Feeds]:
         app = Starlette(routes=[Route("/{name}.ics", self.serve_file)])
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        server = PalabreServer(uvicorn.Config(app, log_config=None, lifespan="off"))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(server.serve, [sock])
-                with anyio.fail_after(10):
-                    await server.ready.wait()
-                try:
-                    yield self
-                finally:
-                    server.should_exit = True
-        finally:
-            sock.close()
+        async with serving(app, log_config=None) as self.url:
+            yield self
 
 
 def api_as(server: RunningServer, role: str, name: str) -> PalabreApi:

@@ -21,16 +21,24 @@ from client.errors import SessionClosed
 from client.session import Session, connect
 from crdt.protocol import SyncMessage, SyncStep, decode_message, encode_sync_step1
 from tests.conftest import ServerFactory
+from tests.e2e.api import body, text_of
 from tests.e2e.serverprocess import CLEAN_EXIT, server_process
 
 
 def contains(session: Session, fragment: str) -> bool:
-    return fragment in str(body(session))
+    return fragment in text_of(session)
 
 
-def body(session: Session) -> Text:
-    text: Text = session.doc.get("body", type=Text)
-    return text
+async def write_and_leave(url: str, doc_id: str, token: str, pieces: list[str]) -> None:
+    """Append `pieces` one edit each, wait until the server stored them all, disconnect."""
+    async with connect(url, doc_id, token, reconnect=False) as writer:
+        with anyio.fail_after(10):
+            await writer.synced()
+        text = body(writer)
+        for piece in pieces:
+            text += piece
+        with anyio.fail_after(10):
+            await writer.flushed()
 
 
 async def test_sigkill_loses_nothing_any_client_has_seen(
@@ -61,10 +69,10 @@ async def test_sigkill_loses_nothing_any_client_has_seen(
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(stream_edits)
                     await observer.wait_for(
-                        lambda: str(body(observer)).count("Alinéa") >= kill_at, timeout=60
+                        lambda: text_of(observer).count("Alinéa") >= kill_at, timeout=60
                     )
                     server.kill()
-                    seen = str(body(observer))
+                    seen = text_of(observer)
                     tg.cancel_scope.cancel()
     assert seen.count("Alinéa") >= kill_at
     async with (
@@ -73,7 +81,7 @@ async def test_sigkill_loses_nothing_any_client_has_seen(
     ):
         with anyio.fail_after(10):
             await reader.synced()
-        stored = str(body(reader))
+        stored = text_of(reader)
     assert stored.startswith(seen), "an update another client had received was lost"
 
 
@@ -81,14 +89,8 @@ async def test_clean_shutdown_loses_nothing(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     expected = "".join(f"Article {i} — la commune décide. " for i in range(300))
     async with server_process(data_dir) as server:
-        async with connect(server.url, "charte", server.token(), reconnect=False) as writer:
-            with anyio.fail_after(10):
-                await writer.synced()
-            text = body(writer)
-            for i in range(300):
-                text += f"Article {i} — la commune décide. "
-            with anyio.fail_after(10):
-                await writer.flushed()
+        await write_and_leave(server.url, "charte", server.token(),
+                              [f"Article {i} — la commune décide. " for i in range(300)])
         assert await server.stop() in CLEAN_EXIT
     async with (
         server_process(data_dir) as server,
@@ -96,7 +98,7 @@ async def test_clean_shutdown_loses_nothing(tmp_path: Path) -> None:
     ):
         with anyio.fail_after(10):
             await reader.synced()
-        assert str(body(reader)) == expected
+        assert text_of(reader) == expected
 
 
 async def test_burst_from_lone_client_survives_immediate_eviction(
@@ -104,20 +106,14 @@ async def test_burst_from_lone_client_survives_immediate_eviction(
 ) -> None:
     expected = "".join(f"é{i};" for i in range(1000))
     async with start_server(room_grace_seconds=0.0) as server:
-        async with connect(server.url, "rafale", server.token(), reconnect=False) as writer:
-            with anyio.fail_after(10):
-                await writer.synced()
-            text = body(writer)
-            for i in range(1000):
-                text += f"é{i};"
-            with anyio.fail_after(10):
-                await writer.flushed()
+        await write_and_leave(server.url, "rafale", server.token(),
+                              [f"é{i};" for i in range(1000)])
         with anyio.fail_after(20):
             await server.app.state.hub.wait_unloaded("rafale")
         async with connect(server.url, "rafale", server.token()) as reader:
             with anyio.fail_after(10):
                 await reader.synced()
-            assert str(body(reader)) == expected
+            assert text_of(reader) == expected
 
 
 async def test_compaction_loses_nothing(start_server: ServerFactory, tmp_path: Path) -> None:
@@ -135,14 +131,14 @@ async def test_compaction_loses_nothing(start_server: ServerFactory, tmp_path: P
                 title = f"Titre {i} — Égalité. "
                 body(writer).insert(0, title)
                 await peer.wait_for(partial(contains, peer, title), timeout=10)
-            expected = str(body(writer))
+            expected = text_of(writer)
     async with (
         start_server(data_dir=data_dir) as server,
         connect(server.url, "charte", server.token()) as reader,
     ):
         with anyio.fail_after(10):
             await reader.synced()
-        assert str(body(reader)) == expected
+        assert text_of(reader) == expected
 
 
 async def test_first_sync_after_restart_carries_the_stored_state(tmp_path: Path) -> None:
@@ -158,7 +154,7 @@ async def test_first_sync_after_restart_carries_the_stored_state(tmp_path: Path)
             with anyio.fail_after(10):
                 await observer.synced()
             body(writer).insert(0, expected)
-            await observer.wait_for(lambda: str(body(observer)) == expected, timeout=10)
+            await observer.wait_for(lambda: text_of(observer) == expected, timeout=10)
         assert await server.stop() in CLEAN_EXIT
     async with server_process(data_dir) as server:
         ws_url = "ws" + server.url.removeprefix("http") + f"/ws/charte?token={server.token()}"
@@ -171,7 +167,7 @@ async def test_first_sync_after_restart_carries_the_stored_state(tmp_path: Path)
                         break
         fresh: Doc[Text] = Doc()
         fresh.apply_update(message.payload)
-        assert str(fresh.get("body", type=Text)) == expected
+        assert text_of(fresh) == expected
 
 
 async def test_twenty_clients_opening_a_new_document_at_once_all_sync(

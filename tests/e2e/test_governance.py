@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
@@ -15,25 +17,29 @@ from server.metrics import Metrics
 from server.modules.audit import DenialAudit
 from storage.memory import MemoryDocumentStore
 from tests.conftest import RunningServer, ServerFactory
+from tests.e2e.api import http_as
 
 DOC = "charte"
 PARAGRAPHS = [f"Article {n} — Les habitantes et habitants délibèrent." for n in range(1, 11)]
 MARKDOWN = "\n\n".join(PARAGRAPHS) + "\n"
 
 
-def http(server: RunningServer, role: str = "facilitator", name: str = "Loïc Ménard") -> (
-    httpx.AsyncClient
-):
-    token = server.token(role, name)
-    return httpx.AsyncClient(base_url=server.url, timeout=30,
-                             headers={"Authorization": f"Bearer {token}"})
-
-
 async def create(server: RunningServer) -> None:
-    async with http(server) as api:
+    async with http_as(server) as api:
         made = await api.post("/api/documents", json={"id": DOC, "title": "Charte",
                                                        "markdown": MARKDOWN})
         assert made.status_code == 201, made.text
+
+
+@asynccontextmanager
+async def charter_served(
+    start_server: ServerFactory, role: str, name: str
+) -> AsyncIterator[tuple[RunningServer, httpx.AsyncClient, httpx.AsyncClient]]:
+    """A server holding the charter, the facilitator's HTTP client and one for `name`."""
+    async with start_server() as server:
+        await create(server)
+        async with http_as(server) as api, http_as(server, role, name) as other:
+            yield server, api, other
 
 
 def texts(session: Session) -> list[str]:
@@ -58,7 +64,7 @@ def was_told_frozen(session: Session) -> bool:
 
 
 async def content(server: RunningServer, fmt: str = "text") -> str:
-    async with http(server) as api:
+    async with http_as(server) as api:
         response = await api.get(f"/api/documents/{DOC}/content", params={"format": fmt})
         assert response.status_code == 200, response.text
         return response.text
@@ -104,7 +110,7 @@ async def test_freeze_while_ten_clients_type_stops_every_change_at_the_response(
             await observer.wait_for(
                 lambda: all(t.count("é") >= 3 for t in texts(observer)), timeout=20
             )
-            async with http(server) as api:
+            async with http_as(server) as api:
                 response = await api.post(f"/api/documents/{DOC}/freeze")
             frozen.set()
             assert response.status_code == 200, response.text
@@ -135,7 +141,7 @@ async def test_unfreeze_restores_writes_on_open_sockets(start_server: ServerFact
         async with (
             connect(server.url, DOC, server.token(name="Zoé")) as zoe,
             connect(server.url, DOC, server.token(name="Hugo")) as hugo,
-            http(server) as api,
+            http_as(server) as api,
         ):
             await zoe.synced()
             await hugo.synced()
@@ -156,35 +162,33 @@ async def test_unfreeze_restores_writes_on_open_sockets(start_server: ServerFact
 async def test_adopt_archives_the_frozen_text_as_an_adopted_snapshot(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server() as server:
-        await create(server)
-        async with http(server) as api, http(server, "member", "Zoé") as member:
-            refused = await member.post(f"/api/documents/{DOC}/adopt", json={})
-            assert refused.status_code == 403
-            adopted = await api.post(f"/api/documents/{DOC}/adopt",
-                                     json={"label": "Texte adopté le 26 novembre"})
-            assert adopted.status_code == 201, adopted.text
-            snapshot = adopted.json()
-            assert snapshot["adopted"] is True
-            assert snapshot["label"] == "Texte adopté le 26 novembre"
-            archived = await api.get(
-                f"/api/documents/{DOC}/snapshots/{snapshot['id']}/content",
-                params={"format": "md"},
-            )
-            assert archived.text == await content(server, "md")
-            async with connect(server.url, DOC, server.token(name="Zoé")) as zoe:
-                await zoe.synced()
-                type_into(zoe, 0, " Trop tard.")
-                await zoe.wait_for(lambda: len(zoe.denials) >= 2, timeout=10)
-            assert "Trop tard" not in await content(server)
-            listed = (await api.get(f"/api/documents/{DOC}/snapshots")).json()["snapshots"]
-            assert [s["adopted"] for s in listed] == [True]
+    async with charter_served(start_server, "member", "Zoé") as (server, api, member):
+        refused = await member.post(f"/api/documents/{DOC}/adopt", json={})
+        assert refused.status_code == 403
+        adopted = await api.post(f"/api/documents/{DOC}/adopt",
+                                 json={"label": "Texte adopté le 26 novembre"})
+        assert adopted.status_code == 201, adopted.text
+        snapshot = adopted.json()
+        assert snapshot["adopted"] is True
+        assert snapshot["label"] == "Texte adopté le 26 novembre"
+        archived = await api.get(
+            f"/api/documents/{DOC}/snapshots/{snapshot['id']}/content",
+            params={"format": "md"},
+        )
+        assert archived.text == await content(server, "md")
+        async with connect(server.url, DOC, server.token(name="Zoé")) as zoe:
+            await zoe.synced()
+            type_into(zoe, 0, " Trop tard.")
+            await zoe.wait_for(lambda: len(zoe.denials) >= 2, timeout=10)
+        assert "Trop tard" not in await content(server)
+        listed = (await api.get(f"/api/documents/{DOC}/snapshots")).json()["snapshots"]
+        assert [s["adopted"] for s in listed] == [True]
 
 
 async def test_diff_between_a_snapshot_and_the_live_text(start_server: ServerFactory) -> None:
     async with start_server() as server:
         await create(server)
-        async with http(server) as api:
+        async with http_as(server) as api:
             made = await api.post(f"/api/documents/{DOC}/snapshots",
                                   json={"label": "Premier jet", "stage": "draft"})
             assert made.status_code == 201, made.text
@@ -219,56 +223,52 @@ async def test_diff_between_a_snapshot_and_the_live_text(start_server: ServerFac
 async def test_comments_on_a_frozen_document_only_when_comments_are_open(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server() as server:
-        await create(server)
-        async with http(server) as api, http(server, "citizen", "Anaïs") as citizen:
-            blocks_json = (await api.get(f"/api/documents/{DOC}/content",
-                                         params={"format": "json"})).json()["blocks"]
-            paragraph = blocks_json[0]["id"]
-            url = f"/api/documents/{DOC}/annotations"
-            comment = {"paragraph_id": paragraph, "body": "Et les enfants ?"}
-            first = await citizen.post(url, json=comment)
-            assert first.status_code == 201
+    async with charter_served(start_server, "citizen", "Anaïs") as (_server, api, citizen):
+        blocks_json = (await api.get(f"/api/documents/{DOC}/content",
+                                     params={"format": "json"})).json()["blocks"]
+        paragraph = blocks_json[0]["id"]
+        url = f"/api/documents/{DOC}/annotations"
+        comment = {"paragraph_id": paragraph, "body": "Et les enfants ?"}
+        first = await citizen.post(url, json=comment)
+        assert first.status_code == 201
 
-            await api.post(f"/api/documents/{DOC}/freeze", json={"comments_open": False})
-            closed = await citizen.post(url, json=comment)
-            assert closed.status_code == 403 and "closed to comments" in closed.json()["detail"]
-            hidden = await api.patch(f"{url}/{first.json()['id']}", json={"status": "hidden"})
-            assert hidden.status_code == 200  # moderating is still possible
+        await api.post(f"/api/documents/{DOC}/freeze", json={"comments_open": False})
+        closed = await citizen.post(url, json=comment)
+        assert closed.status_code == 403 and "closed to comments" in closed.json()["detail"]
+        hidden = await api.patch(f"{url}/{first.json()['id']}", json={"status": "hidden"})
+        assert hidden.status_code == 200  # moderating is still possible
 
-            await api.post(f"/api/documents/{DOC}/freeze", json={"comments_open": True})
-            opened = await citizen.post(url, json=comment)
-            assert opened.status_code == 201
+        await api.post(f"/api/documents/{DOC}/freeze", json={"comments_open": True})
+        opened = await citizen.post(url, json=comment)
+        assert opened.status_code == 201
 
 
 async def test_audit_lists_governance_actions_with_who_and_when_newest_first(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server() as server:
-        await create(server)
-        async with http(server) as api, http(server, "member", "Zoé") as member:
-            await api.post(f"/api/documents/{DOC}/freeze", json={"comments_open": True})
-            await api.post(f"/api/documents/{DOC}/unfreeze")
-            await api.post(f"/api/documents/{DOC}/adopt", json={})
-            hook = await api.post("/api/webhooks", json={
-                "url": "https://hooks.example/palabre", "events": ["document.frozen"],
-                "doc_id": DOC})
-            assert hook.status_code == 201
-            assert (await member.get(f"/api/documents/{DOC}/audit")).status_code == 403
+    async with charter_served(start_server, "member", "Zoé") as (_server, api, member):
+        await api.post(f"/api/documents/{DOC}/freeze", json={"comments_open": True})
+        await api.post(f"/api/documents/{DOC}/unfreeze")
+        await api.post(f"/api/documents/{DOC}/adopt", json={})
+        hook = await api.post("/api/webhooks", json={
+            "url": "https://hooks.example/palabre", "events": ["document.frozen"],
+            "doc_id": DOC})
+        assert hook.status_code == 201
+        assert (await member.get(f"/api/documents/{DOC}/audit")).status_code == 403
 
-            page = await api.get(f"/api/documents/{DOC}/audit", params={"limit": 3})
-            assert page.status_code == 200
-            entries = page.json()["entries"]
-            assert [e["action"] for e in entries] == [
-                "webhook.registered", "document.adopted", "document.frozen"]
-            assert all(e["actor_sub"] == "loic-menard" and e["actor_name"] == "Loïc Ménard"
-                       and e["at"] > 0 for e in entries)
-            assert entries[1]["detail"]["label"] == "Version adoptée"
-            rest = await api.get(f"/api/documents/{DOC}/audit",
-                                 params={"before": page.json()["next"]})
-            assert [e["action"] for e in rest.json()["entries"]] == [
-                "document.unfrozen", "document.frozen", "document.created"]
-            assert rest.json()["entries"][1]["detail"]["comments_open"] is True
+        page = await api.get(f"/api/documents/{DOC}/audit", params={"limit": 3})
+        assert page.status_code == 200
+        entries = page.json()["entries"]
+        assert [e["action"] for e in entries] == [
+            "webhook.registered", "document.adopted", "document.frozen"]
+        assert all(e["actor_sub"] == "loic-menard" and e["actor_name"] == "Loïc Ménard"
+                   and e["at"] > 0 for e in entries)
+        assert entries[1]["detail"]["label"] == "Version adoptée"
+        rest = await api.get(f"/api/documents/{DOC}/audit",
+                             params={"before": page.json()["next"]})
+        assert [e["action"] for e in rest.json()["entries"]] == [
+            "document.unfrozen", "document.frozen", "document.created"]
+        assert rest.json()["entries"][1]["detail"]["comments_open"] is True
 
 
 async def test_socket_denials_are_audited_once_per_interval(tmp_path: Any) -> None:
@@ -287,25 +287,23 @@ async def test_socket_denials_are_audited_once_per_interval(tmp_path: Any) -> No
 async def test_stages_list_in_the_order_first_archived_with_the_adopted_one(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server() as server:
-        await create(server)
-        async with http(server) as api, http(server, "citizen", "Anaïs") as citizen:
-            for label, stage in [("Séance 1", "premier jet"), ("Séance 4", "auditions"),
-                                 ("Séance 5", "auditions")]:
-                made = await api.post(f"/api/documents/{DOC}/snapshots",
-                                      json={"label": label, "stage": stage})
-                assert made.status_code == 201, made.text
-            adopted = await api.post(f"/api/documents/{DOC}/adopt",
-                                     json={"label": "Texte final", "stage": "texte final"})
-            assert adopted.status_code == 201, adopted.text
-            listed = await citizen.get(f"/api/documents/{DOC}/stages")
-            assert listed.status_code == 200
-            stages = listed.json()["stages"]
-            assert [s["stage"] for s in stages] == ["premier jet", "auditions", "texte final"]
-            assert [[x["label"] for x in s["snapshots"]] for s in stages] == [
-                ["Séance 1"], ["Séance 4", "Séance 5"], ["Texte final"]]
-            assert [s["adopted"] for s in stages] == [False, False, True]
-            created = (await api.get(f"/api/documents/{DOC}/audit")).json()["entries"][-1]
-            assert created["action"] == "document.created"
-            assert created["actor_name"] == "Loïc Ménard"
+    async with charter_served(start_server, "citizen", "Anaïs") as (_server, api, citizen):
+        for label, stage in [("Séance 1", "premier jet"), ("Séance 4", "auditions"),
+                             ("Séance 5", "auditions")]:
+            made = await api.post(f"/api/documents/{DOC}/snapshots",
+                                  json={"label": label, "stage": stage})
+            assert made.status_code == 201, made.text
+        adopted = await api.post(f"/api/documents/{DOC}/adopt",
+                                 json={"label": "Texte final", "stage": "texte final"})
+        assert adopted.status_code == 201, adopted.text
+        listed = await citizen.get(f"/api/documents/{DOC}/stages")
+        assert listed.status_code == 200
+        stages = listed.json()["stages"]
+        assert [s["stage"] for s in stages] == ["premier jet", "auditions", "texte final"]
+        assert [[x["label"] for x in s["snapshots"]] for s in stages] == [
+            ["Séance 1"], ["Séance 4", "Séance 5"], ["Texte final"]]
+        assert [s["adopted"] for s in stages] == [False, False, True]
+        created = (await api.get(f"/api/documents/{DOC}/audit")).json()["entries"][-1]
+        assert created["action"] == "document.created"
+        assert created["actor_name"] == "Loïc Ménard"
 

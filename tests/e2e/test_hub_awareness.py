@@ -3,7 +3,8 @@ follow updates, and disappear when a client leaves cleanly or its socket just dr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 
 import anyio
 
@@ -27,6 +28,19 @@ def introduce(session: Session, name: str, color: str = "#2b8a3e") -> None:
     session.set_awareness({"user": {"name": name, "color": color}, "cursor": None})
 
 
+@asynccontextmanager
+async def zoe_seen_by_elodie(start_server: ServerFactory) -> AsyncIterator[tuple[Session, Session]]:
+    """Zoé and Élodie on one document, once Élodie sees Zoé's awareness state."""
+    async with (
+        start_server() as server,
+        crowd(server.url, "charte", 2, token=server.token()) as (zoe, elodie),
+    ):
+        introduce(zoe, "Zoé")
+        with anyio.fail_after(10):
+            await elodie.wait_peers(lambda peers: names(peers) == {"Zoé"})
+        yield zoe, elodie
+
+
 async def test_awareness_of_each_client_appears_at_the_others(start_server: ServerFactory) -> None:
     async with (
         start_server() as server,
@@ -47,13 +61,8 @@ async def test_awareness_of_each_client_appears_at_the_others(start_server: Serv
 async def test_a_new_awareness_state_replaces_the_previous_one(
     start_server: ServerFactory,
 ) -> None:
-    async with (
-        start_server() as server,
-        crowd(server.url, "charte", 2, token=server.token()) as (zoe, elodie),
-    ):
-        introduce(zoe, "Zoé")
+    async with zoe_seen_by_elodie(start_server) as (zoe, elodie):
         with anyio.fail_after(10):
-            await elodie.wait_peers(lambda peers: names(peers) == {"Zoé"})
             cursor: JsonObject = {"paragraph": "p-1", "anchor": 12, "head": 18}
             zoe.set_awareness({"user": {"name": "Zoé Lefèvre"}, "cursor": cursor})
             await elodie.wait_peers(lambda peers: names(peers) == {"Zoé Lefèvre"})
@@ -107,13 +116,8 @@ async def test_awareness_disappears_when_a_socket_drops_without_a_removal(
 
 
 async def test_a_client_that_comes_back_is_visible_again(start_server: ServerFactory) -> None:
-    async with (
-        start_server() as server,
-        crowd(server.url, "charte", 2, token=server.token()) as (zoe, elodie),
-    ):
-        introduce(zoe, "Zoé")
+    async with zoe_seen_by_elodie(start_server) as (zoe, elodie):
         with anyio.fail_after(10):
-            await elodie.wait_peers(lambda peers: names(peers) == {"Zoé"})
             await zoe.disconnect(abrupt=True)
             await elodie.wait_peers(lambda peers: not peers)
             zoe.resume()
@@ -127,13 +131,8 @@ async def test_a_client_that_comes_back_is_visible_again(start_server: ServerFac
 async def test_cleared_awareness_disappears_while_the_socket_stays(
     start_server: ServerFactory,
 ) -> None:
-    async with (
-        start_server() as server,
-        crowd(server.url, "charte", 2, token=server.token()) as (zoe, elodie),
-    ):
-        introduce(zoe, "Zoé")
+    async with zoe_seen_by_elodie(start_server) as (zoe, elodie):
         with anyio.fail_after(10):
-            await elodie.wait_peers(lambda peers: names(peers) == {"Zoé"})
             zoe.clear_awareness()
             await elodie.wait_peers(lambda peers: not peers)
         assert zoe.is_connected

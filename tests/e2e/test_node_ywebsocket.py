@@ -393,16 +393,24 @@ async def python_client(server: RunningServer, doc_id: str) -> AsyncIterator[Pyt
             yield client
 
 
-async def test_node_and_python_clients_converge_with_awareness(
-    start_server: ServerFactory, node_peer: NodePeerFactory
-) -> None:
-    doc_id = "charte-commune"
+@asynccontextmanager
+async def zoe_beside_python(
+    start_server: ServerFactory, node_peer: NodePeerFactory, doc_id: str
+) -> AsyncIterator[tuple[PythonClient, NodePeer]]:
+    """A synced Python client and Zoé's Node peer, both on `doc_id` of a fresh server."""
     async with (
         start_server() as server,
         python_client(server, doc_id) as python,
         node_peer("zoé") as zoe,
     ):
         await zoe.connect(server, doc_id)
+        yield python, zoe
+
+
+async def test_node_and_python_clients_converge_with_awareness(
+    start_server: ServerFactory, node_peer: NodePeerFactory
+) -> None:
+    async with zoe_beside_python(start_server, node_peer, "charte-commune") as (python, zoe):
 
         assert await zoe.insert(ARTICLE) == ARTICLE
         await python.wait_text(ARTICLE)
@@ -426,13 +434,7 @@ async def test_node_and_python_clients_converge_with_awareness(
 async def test_awareness_of_a_killed_node_client_is_removed_by_the_server(
     start_server: ServerFactory, node_peer: NodePeerFactory
 ) -> None:
-    doc_id = "charte-panne"
-    async with (
-        start_server() as server,
-        python_client(server, doc_id) as python,
-        node_peer("zoé") as zoe,
-    ):
-        await zoe.connect(server, doc_id)
+    async with zoe_beside_python(start_server, node_peer, "charte-panne") as (python, zoe):
         await zoe.request("setAwareness", name="Zoé", color="#c0392b")
         await python.wait_until(lambda: python.names() == ["Zoé"], "Zoé's awareness")
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import httpx
-from pycrdt import Text
 
 from client.session import connect
 from tests.conftest import ServerFactory
+from tests.e2e.api import body, text_of
 
 
 async def test_healthz_and_readyz_answer(start_server: ServerFactory) -> None:
@@ -23,9 +23,9 @@ async def test_metrics_count_connections_updates_and_commits(start_server: Serve
             connect(server.url, "assemblee", server.token()) as session,
             connect(server.url, "assemblee", server.token()) as observer,
         ):
-            session.doc.get("body", type=Text).insert(0, "Séance n°1 : ouverture")
+            body(session).insert(0, "Séance n°1 : ouverture")
             await observer.wait_for(
-                lambda: str(observer.doc.get("body", type=Text)) == "Séance n°1 : ouverture",
+                lambda: text_of(observer) == "Séance n°1 : ouverture",
                 timeout=10,
             )
             text = (await http.get("/metrics")).text

@@ -14,10 +14,10 @@ from uuid import uuid4
 import anyio
 import httpx
 import pytest
-from pycrdt import Text
 
-from client.session import Session, connect
+from client.session import connect
 from tests.conftest import RunningServer, ServerFactory
+from tests.e2e.api import body, text_of
 
 ROLES = ("member", "facilitator", "citizen", "public")
 MARKDOWN = "# Charte\n\n## Article 1\n\nLa commune garantit l'égalité des habitantes.\n"
@@ -143,10 +143,6 @@ async def test_http_permission_matrix(start_server: ServerFactory, role: str) ->
                     assert await observable_state(w) == before, (role, action)
 
 
-def text_of(session: Session) -> str:
-    return str(session.doc.get("body", type=Text))
-
-
 @pytest.mark.parametrize("role", ("member", "facilitator", "citizen"))
 async def test_socket_permission_matrix(start_server: ServerFactory, role: str) -> None:
     async with start_server() as server:
@@ -157,12 +153,12 @@ async def test_socket_permission_matrix(start_server: ServerFactory, role: str) 
             with anyio.fail_after(10):
                 await witness.synced()
                 await session.synced()
-            session.doc.get("body", type=Text).insert(0, f"Écrit par {role}. ")
+            body(session).insert(0, f"Écrit par {role}. ")
             if CAN_EDIT_ON_SOCKET[role]:
                 await witness.wait_for(lambda: text_of(witness).startswith("Écrit"), timeout=10)
             else:
                 await session.wait_for(lambda: len(session.denials) == 1, timeout=10)
-                witness.doc.get("body", type=Text).insert(0, "Témoin. ")
+                body(witness).insert(0, "Témoin. ")
                 await session.wait_for(lambda: "Témoin. " in text_of(session), timeout=10)
                 assert text_of(witness) == "Témoin. "
         async with connect(server.url, "charte", witness_token) as late:

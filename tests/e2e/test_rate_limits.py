@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import anyio
 import httpx
-import pytest
 from pycrdt import Doc, Text
-from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed
 
 from crdt.protocol import CloseCode, encode_sync_update
-from tests.conftest import RunningServer, ServerFactory
+from tests.conftest import ServerFactory
+from tests.e2e.api import body, close_of, http
 
 ORIGIN = "https://assemblee.example"
-
-
-def http(server: RunningServer, token: str | None = None) -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30)
 
 
 async def test_a_principal_past_its_burst_gets_429_with_retry_after_and_others_do_not(
@@ -48,17 +40,11 @@ async def test_a_socket_sending_updates_past_the_rate_is_closed_with_1013(
         updates: list[bytes] = []
         doc.observe(lambda event: updates.append(event.update))
         for index in range(20):
-            doc.get("body", type=Text).insert(index, "é")
+            body(doc).insert(index, "é")
         url = f"{server.ws_url}/ws/charte?token={server.token()}"
-        async with ws_connect(url) as socket:
-            for update in updates:
-                await socket.send(encode_sync_update(update))
-            with anyio.fail_after(10), pytest.raises(ConnectionClosed) as closed:
-                while True:
-                    await socket.recv()
-        assert closed.value.rcvd is not None
-        assert closed.value.rcvd.code == CloseCode.OVERLOADED
-        assert "too many updates" in closed.value.rcvd.reason
+        closed = await close_of(url, *(encode_sync_update(update) for update in updates))
+        assert closed.code == CloseCode.OVERLOADED
+        assert "too many updates" in closed.reason
 
 
 async def test_cors_preflight_is_answered_for_allowed_origins_only(

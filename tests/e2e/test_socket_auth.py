@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from client.errors import Forbidden, Unauthenticated
-from client.session import Session, connect
+from client.session import connect
 from crdt.protocol import (
     AuthMessage,
     CloseCode,
@@ -25,22 +25,14 @@ from crdt.protocol import (
 )
 from server.access.auth import Role, mint_token
 from tests.conftest import ServerFactory
+from tests.e2e.api import body, close_of, text_of
 
 ARTICLE = "Article 1 — Chaque habitante et chaque habitant peut proposer un projet."
 
 
-def text_of(session: Session) -> str:
-    return str(session.doc.get("body", type=Text))
-
-
 async def close_code_of(url: str) -> int:
     """Open a raw socket and return the code it is closed with."""
-    async with ws_connect(url) as socket:
-        with anyio.fail_after(10), pytest.raises(ConnectionClosed) as closed:
-            while True:
-                await socket.recv()
-    assert closed.value.rcvd is not None
-    return closed.value.rcvd.code
+    return (await close_of(url)).code
 
 
 def unsigned_token() -> str:
@@ -107,17 +99,17 @@ async def test_citizen_reads_live_but_its_writes_are_refused_and_never_relayed(
             connect(server.url, "charte", server.token(name="François")) as francois,
             connect(server.url, "charte", citizen_token) as elodie,
         ):
-            zoe.doc.get("body", type=Text).insert(0, ARTICLE)
+            body(zoe).insert(0, ARTICLE)
             await elodie.wait_for(lambda: text_of(elodie) == ARTICLE, timeout=10)
             await francois.wait_for(lambda: text_of(francois) == ARTICLE, timeout=10)
 
-            elodie.doc.get("body", type=Text).insert(0, "Amendement non autorisé. ")
+            body(elodie).insert(0, "Amendement non autorisé. ")
             await elodie.wait_for(lambda: len(elodie.denials) == 1, timeout=10)
             assert "read-only" in elodie.denials[0]
             assert elodie.is_connected
 
             # A later member edit still reaches the citizen: the socket stays open.
-            zoe.doc.get("body", type=Text).insert(len(ARTICLE.encode()), " Fin.")
+            body(zoe).insert(len(ARTICLE.encode()), " Fin.")
             await elodie.wait_for(lambda: text_of(elodie).endswith(" Fin."), timeout=10)
             await francois.wait_for(lambda: text_of(francois).endswith(" Fin."), timeout=10)
             assert "Amendement" not in text_of(francois)
@@ -132,11 +124,11 @@ async def test_raw_read_only_update_gets_permission_denied_and_changes_nothing(
     async with start_server() as server:
         citizen = server.token("citizen", "Anaïs")
         async with connect(server.url, "charte", server.token()) as zoe:
-            zoe.doc.get("body", type=Text).insert(0, ARTICLE)
+            body(zoe).insert(0, ARTICLE)
             async with connect(server.url, "charte", citizen) as reader:
                 await reader.wait_for(lambda: text_of(reader) == ARTICLE, timeout=10)
             forged: Doc[Text] = Doc()
-            forged.get("body", type=Text).insert(0, "Falsifié. ")
+            body(forged).insert(0, "Falsifié. ")
             async with ws_connect(f"{server.ws_url}/ws/charte?token={citizen}") as socket:
                 await socket.send(encode_sync_update(forged.get_update()))
                 await socket.send(encode_sync_step1(b"\x00"))
@@ -151,7 +143,7 @@ async def test_raw_read_only_update_gets_permission_denied_and_changes_nothing(
                 assert denied is not None and "read-only" in denied
                 check: Doc[Text] = Doc()
                 check.apply_update(message.payload)
-                assert str(check.get("body", type=Text)) == ARTICLE
+                assert text_of(check) == ARTICLE
             assert text_of(zoe) == ARTICLE
 
 
@@ -161,7 +153,7 @@ async def test_nobody_writes_the_annotations_document_over_the_socket(
     async with start_server() as server:
         token = server.token("facilitator", "Loïc")
         async with connect(server.url, "charte.annotations", token) as loic:
-            loic.doc.get("body", type=Text).insert(0, "Commentaire direct")
+            body(loic).insert(0, "Commentaire direct")
             await loic.wait_for(lambda: len(loic.denials) == 1, timeout=10)
         async with connect(server.url, "charte.annotations", token) as reader:
             await reader.synced()
@@ -173,13 +165,9 @@ async def test_socket_closes_with_4401_when_its_token_expires(
 ) -> None:
     async with start_server(token_leeway_seconds=0.0) as server:
         token = server.token(ttl=2)
-        async with ws_connect(f"{server.ws_url}/ws/charte?token={token}") as socket:
-            with anyio.fail_after(15), pytest.raises(ConnectionClosed) as closed:
-                while True:
-                    await socket.recv()
-        assert closed.value.rcvd is not None
-        assert closed.value.rcvd.code == CloseCode.UNAUTHENTICATED
-        assert closed.value.rcvd.reason == "token expired"
+        closed = await close_of(f"{server.ws_url}/ws/charte?token={token}", within=15)
+        assert closed.code == CloseCode.UNAUTHENTICATED
+        assert closed.reason == "token expired"
 
 
 async def test_origin_outside_the_allow_list_is_forbidden(start_server: ServerFactory) -> None:

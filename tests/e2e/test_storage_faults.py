@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import anyio
 import httpx
-import pytest
-from pycrdt import Text
-from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed
 
-from client.session import Session, connect
+from client.session import connect
 from crdt.protocol import CloseCode
 from storage.memory import MemoryDocumentStore
 from tests.conftest import ServerFactory
+from tests.e2e.api import body, close_of, text_of
 
 ARTICLE = "Article 3 — Les séances sont publiques et retransmises."
-
-
-def text_of(session: Session) -> str:
-    return str(session.doc.get("body", type=Text))
 
 
 async def test_failed_load_closes_with_1013_and_never_serves_an_empty_document(
@@ -31,18 +24,14 @@ async def test_failed_load_closes_with_1013_and_never_serves_an_empty_document(
             connect(server.url, "charte", token) as zoe,
             connect(server.url, "charte", token) as elodie,
         ):
-            zoe.doc.get("body", type=Text).insert(0, ARTICLE)
+            body(zoe).insert(0, ARTICLE)
             await elodie.wait_for(lambda: text_of(elodie) == ARTICLE, timeout=10)
         with anyio.fail_after(10):
             await server.app.state.hub.wait_unloaded("charte")
 
         store.fail_next_loads(1)
-        async with ws_connect(f"{server.ws_url}/ws/charte?token={token}") as socket:
-            with anyio.fail_after(10), pytest.raises(ConnectionClosed) as closed:
-                while True:
-                    await socket.recv()
-        assert closed.value.rcvd is not None
-        assert closed.value.rcvd.code == CloseCode.OVERLOADED
+        closed = await close_of(f"{server.ws_url}/ws/charte?token={token}")
+        assert closed.code == CloseCode.OVERLOADED
 
         # The next load succeeds and brings the whole text: nothing was overwritten.
         async with connect(server.url, "charte", token) as reader:

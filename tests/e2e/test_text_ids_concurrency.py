@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,20 @@ async def converged(sessions: list[Session], done: Callable[[Doc[Any]], bool]) -
         await session.wait_for(partial(_same_ids, reference, session), timeout=TIMEOUT)
 
 
+@asynccontextmanager
+async def on_the_charter(server: RunningServer, *names: str) -> AsyncIterator[list[Session]]:
+    """One session per name on ``charte``, each synced."""
+    async with AsyncExitStack() as stack:
+        sessions = [
+            await stack.enter_async_context(
+                connect(server.url, "charte", server.token(name=name)))
+            for name in names
+        ]
+        for session in sessions:
+            await session.synced()
+        yield sessions
+
+
 def _holds(done: Callable[[Doc[Any]], bool], session: Session) -> bool:
     return done(session.doc)
 
@@ -73,14 +88,9 @@ async def test_three_clients_editing_different_paragraphs_keep_every_id(
 ) -> None:
     async with start_server() as server:
         await charter(server)
-        async with (
-            connect(server.url, "charte", server.token(name="Zoé Lefèvre")) as zoe,
-            connect(server.url, "charte", server.token(name="Anaïs Müller")) as anais,
-            connect(server.url, "charte", server.token(name="Loïc Ménard")) as loic,
-        ):
-            sessions = [zoe, anais, loic]
-            for session in sessions:
-                await session.synced()
+        names = ("Zoé Lefèvre", "Anaïs Müller", "Loïc Ménard")
+        async with on_the_charter(server, *names) as sessions:
+            zoe = sessions[0]
             before = ids_of(zoe.doc)
             assert all(before) and len(set(before)) == len(before)
             # Paragraphs without marks, so their one XmlText holds all their words.
@@ -117,12 +127,7 @@ async def test_blocks_created_at_once_by_two_clients_get_one_id_each(
 ) -> None:
     async with start_server() as server:
         await charter(server)
-        async with (
-            connect(server.url, "charte", server.token(name="Zoé Lefèvre")) as zoe,
-            connect(server.url, "charte", server.token(name="Anaïs Müller")) as anais,
-        ):
-            await zoe.synced()
-            await anais.synced()
+        async with on_the_charter(server, "Zoé Lefèvre", "Anaïs Müller") as (zoe, anais):
             id_writes: Counter[str] = Counter()
 
             def count(events: list[Any]) -> None:
@@ -171,11 +176,8 @@ async def test_a_comment_stays_on_its_paragraph_through_concurrent_edits_around_
         await charter(server)
         async with (
             PalabreApi(server.url, server.token("citizen", "Élodie Lefèvre")) as elodie,
-            connect(server.url, "charte", server.token(name="Zoé Lefèvre")) as zoe,
-            connect(server.url, "charte", server.token(name="Anaïs Müller")) as anais,
+            on_the_charter(server, "Zoé Lefèvre", "Anaïs Müller") as (zoe, anais),
         ):
-            await zoe.synced()
-            await anais.synced()
             target = top_paragraphs(zoe.doc)[3]
             element = find_element(zoe.doc, target)
             assert element is not None

@@ -15,13 +15,13 @@ from server.access.auth import Principal, Role
 from server.modules.governance import Governance
 from storage.memory import MemoryDocumentStore
 from tests.conftest import RunningServer, ServerFactory
+from tests.e2e.api import http_as
 
 DOC = "charte-web"
 
 
 def facilitator(server: RunningServer) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=server.url, timeout=30, headers={
-        "Authorization": f"Bearer {server.token('facilitator', 'Loïc Ménard')}"})
+    return http_as(server)
 
 
 async def create(api: httpx.AsyncClient) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -12,10 +11,7 @@ from pathlib import Path
 from typing import cast
 
 import anyio
-import httpx
 import pytest
-import uvicorn
-from pycrdt import Text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,6 +23,8 @@ from server.events import verify_signature
 from storage.catalog import DeliveryAttempt
 from storage.memory import MemoryDocumentStore
 from tests.conftest import RunningServer, ServerFactory
+from tests.e2e.api import body, http_as, text_of
+from tests.e2e.loopback import serving
 
 FAST = {"webhook_debounce_seconds": 0.5, "webhook_retry_base_seconds": 0.01,
         "webhook_retry_max_seconds": 0.05}
@@ -75,34 +73,13 @@ class Receiver:
         return self.at(path)
 
 
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = anyio.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        self.ready.set()
-
-
 @asynccontextmanager
 async def receiving(**scripts: Sequence[int]) -> AsyncIterator[Receiver]:
     """A receiver on 127.0.0.1 (port 0); ``hook_a=[500]`` scripts ``/hook/a``."""
     receiver = Receiver(scripts={f"/{k.replace('_', '/')}": list(v) for k, v in scripts.items()})
     app = Starlette(routes=[Route("/hook/{name}", receiver.hook, methods=["POST"])])
-    server = _Server(uvicorn.Config(app, lifespan="off", ws="none", log_level="warning"))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    receiver.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(server.serve, [sock])
-        with anyio.fail_after(15):
-            await server.ready.wait()
-        try:
-            yield receiver
-        finally:
-            server.should_exit = True
-    sock.close()
+    async with serving(app, ws="none", log_level="warning") as receiver.url:
+        yield receiver
 
 
 class RecordingStore(MemoryDocumentStore):
@@ -125,18 +102,11 @@ class RecordingStore(MemoryDocumentStore):
                 await self._changed.wait()
 
 
-def http(server: RunningServer, role: str = "facilitator") -> httpx.AsyncClient:
-    token = server.token(role, "Loïc Ménard")
-    return httpx.AsyncClient(
-        base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
-    )
-
-
 async def register(
     server: RunningServer, url: str, doc_id: str | None = "charte",
     events: Sequence[str] = ("document.changed",),
 ) -> dict[str, object]:
-    async with http(server) as api:
+    async with http_as(server) as api:
         response = await api.post("/api/webhooks", json={
             "url": url, "events": list(events), "doc_id": doc_id,
         })
@@ -154,8 +124,8 @@ async def edit(server: RunningServer, doc_id: str, text: str = ARTICLE) -> None:
     ) as reader:
         await writer.synced()
         await reader.synced()
-        writer.doc.get("body", type=Text).insert(0, text)
-        await reader.wait_for(lambda: str(reader.doc.get("body", type=Text)) == text, timeout=10)
+        body(writer).insert(0, text)
+        await reader.wait_for(lambda: text_of(reader) == text, timeout=10)
 
 
 async def test_a_members_edit_sends_one_signed_document_changed(
@@ -194,7 +164,7 @@ async def test_deliveries_are_retried_on_5xx_only_and_every_attempt_is_listed(
             webhook = await register(server, receiver.url + "/hook/flaky")
             await edit(server, "charte")
             await store.wait_recorded(len(statuses))
-            async with http(server) as api:
+            async with http_as(server) as api:
                 response = await api.get(f"/api/webhooks/{webhook['id']}/deliveries")
         # Stopped: any further retry would have been sent (or counted dropped) by now.
         assert len(receiver.at("/hook/flaky")) == len(statuses)
@@ -247,7 +217,7 @@ async def test_only_facilitators_register_webhooks(
     start_server: ServerFactory, role: str
 ) -> None:
     async with start_server() as server:
-        async with http(server, role) as api:
+        async with http_as(server, role) as api:
             response = await api.post("/api/webhooks", json={
                 "url": "https://decidim.example/hook", "events": ["document.changed"],
             })
@@ -262,7 +232,7 @@ async def test_only_facilitators_register_webhooks(
 async def test_secrets_are_shown_once_and_webhooks_can_be_removed(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server() as server, http(server) as api:
+    async with start_server() as server, http_as(server) as api:
         created = await api.post("/api/webhooks", json={
             "url": "https://decidim.example/hook", "events": ["annotation.created"],
             "secret": "un-secret-choisi-par-decidim",
@@ -292,7 +262,7 @@ async def test_secrets_are_shown_once_and_webhooks_can_be_removed(
 async def test_bad_registrations_are_refused_with_422(
     start_server: ServerFactory, body: dict[str, object]
 ) -> None:
-    async with start_server() as server, http(server) as api:
+    async with start_server() as server, http_as(server) as api:
         response = await api.post("/api/webhooks", json=body)
     assert response.status_code == 422, response.text
     assert response.json()["error"] == "invalid"

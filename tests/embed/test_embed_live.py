@@ -2,27 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-from playwright.async_api import Browser, Page
+from playwright.async_api import Page
 from pycrdt import Map
 
 from client.api import PalabreApi
 from client.examples import create_example
 from client.session import connect
-from tests.conftest import RunningServer, ServerFactory
+from tests.conftest import NewContext, RunningServer, ServerFactory
 
 FAST = {"http_rate_per_second": 0.0, "agenda_poll_seconds": 0.0}
 WAIT_MS = 15_000
 
 
-async def open_embed(browser: Browser, server: RunningServer, doc_id: str,
-                     token: str | None = None) -> Page:
-    page = await browser.new_page(viewport={"width": 900, "height": 900})
-    suffix = f"?token={token}" if token else ""
-    await page.goto(f"{server.url}/embed/{doc_id}{suffix}")
-    await page.wait_for_selector("#state:text('en direct')", timeout=WAIT_MS)
-    return page
+@asynccontextmanager
+async def example_served(
+    start_server: ServerFactory, schema: str, doc_id: str, *, is_public: bool = True
+) -> AsyncIterator[tuple[RunningServer, PalabreApi]]:
+    """A server holding `schema`'s example as `doc_id`, and its facilitator's API client."""
+    async with start_server(**FAST) as server, \
+            PalabreApi(server.url, server.token("facilitator", "Loïc Ménard")) as loic:
+        await create_example(loic, schema, doc_id, is_public=is_public)
+        yield server, loic
+
+
+@asynccontextmanager
+async def embed_page(new_context: NewContext, server: RunningServer, doc_id: str,
+                     token: str | None = None) -> AsyncIterator[Page]:
+    """The live embed of `doc_id` in a fresh context; closed on exit, before the server stops.
+
+    Closing the page ends its event stream, which the server would otherwise wait for.
+    """
+    context = await new_context(viewport={"width": 900, "height": 900})
+    page = await context.new_page()
+    try:
+        suffix = f"?token={token}" if token else ""
+        await page.goto(f"{server.url}/embed/{doc_id}{suffix}")
+        await page.wait_for_selector("#state:text('en direct')", timeout=WAIT_MS)
+        yield page
+    finally:
+        await page.close()
 
 
 async def reloads(page: Page) -> int:
@@ -33,12 +55,10 @@ async def reloads(page: Page) -> int:
 
 
 async def test_catalogue_progress_bars_follow_patches_and_socket_edits(
-    start_server: ServerFactory, chromium: Browser, screenshots: Path
+    start_server: ServerFactory, new_context: NewContext, screenshots: Path
 ) -> None:
-    async with start_server(**FAST) as server, \
-            PalabreApi(server.url, server.token("facilitator", "Loïc Ménard")) as loic:
-        await create_example(loic, "catalogue", "projets")
-        page = await open_embed(chromium, server, "projets")
+    async with example_served(start_server, "catalogue", "projets") as (server, loic), \
+            embed_page(new_context, server, "projets") as page:
         await page.wait_for_selector(
             "section[data-status=not_selected] [data-project=fontaines]", timeout=WAIT_MS)
         await page.evaluate("window.marker = 'same page'")
@@ -60,17 +80,14 @@ async def test_catalogue_progress_bars_follow_patches_and_socket_edits(
         assert await page.evaluate("window.marker") == "same page"
         assert await reloads(page) == 1
         await page.screenshot(path=screenshots / "catalogue.png", full_page=True)
-        await page.close()  # ends its event stream before the server stops
 
 
 async def test_library_list_is_searchable_and_live(
-    start_server: ServerFactory, chromium: Browser, screenshots: Path
+    start_server: ServerFactory, new_context: NewContext, screenshots: Path
 ) -> None:
-    async with start_server(**FAST) as server, \
+    async with example_served(start_server, "library", "biblio") as (server, _), \
             PalabreApi(server.url, server.token("member", "Élodie Lefèvre")) as elodie, \
-            PalabreApi(server.url, server.token("facilitator", "Loïc Ménard")) as loic:
-        await create_example(loic, "library", "biblio")
-        page = await open_embed(chromium, server, "biblio")
+            embed_page(new_context, server, "biblio") as page:
         await page.wait_for_selector("[data-resource=retour-nancy]", timeout=WAIT_MS)
         await page.fill("input[type=search]", "tirage")
         await page.wait_for_selector("[data-resource=retour-nancy]", state="detached",
@@ -85,17 +102,14 @@ async def test_library_list_is_searchable_and_live(
         assert await page.input_value("input[type=search]") == "tirage"
         assert await page.locator("[data-resource]").count() == 2
         await page.screenshot(path=screenshots / "library.png", full_page=True)
-        await page.close()  # ends its event stream before the server stops
 
 
 async def test_monitoring_feed_by_theme_is_live(
-    start_server: ServerFactory, chromium: Browser, screenshots: Path
+    start_server: ServerFactory, new_context: NewContext, screenshots: Path
 ) -> None:
-    async with start_server(**FAST) as server, \
+    async with example_served(start_server, "monitoring", "veille") as (server, loic), \
             PalabreApi(server.url, server.token("citizen", "Amine Benali")) as citizen, \
-            PalabreApi(server.url, server.token("facilitator", "Loïc Ménard")) as loic:
-        await create_example(loic, "monitoring", "veille")
-        page = await open_embed(chromium, server, "veille")
+            embed_page(new_context, server, "veille") as page:
         await page.wait_for_selector("section[data-theme=mobilite] [data-entry=e-001]",
                                      timeout=WAIT_MS)
         await citizen.patch_data("veille", {"entries": {"e-100": {
@@ -106,29 +120,27 @@ async def test_monitoring_feed_by_theme_is_live(
         await page.wait_for_selector("section[data-theme=securite] [data-entry=e-100]",
                                      timeout=WAIT_MS)
         await page.screenshot(path=screenshots / "monitoring.png", full_page=True)
-        await page.close()  # ends its event stream before the server stops
 
 
 async def test_agenda_by_week_is_live_and_private_documents_need_a_token(
-    start_server: ServerFactory, chromium: Browser, screenshots: Path
+    start_server: ServerFactory, new_context: NewContext, screenshots: Path
 ) -> None:
-    async with start_server(**FAST) as server, \
-            PalabreApi(server.url, server.token("facilitator", "Loïc Ménard")) as loic:
-        await create_example(loic, "agenda", "agenda", is_public=False)
-        refused = await chromium.new_page()
+    async with example_served(start_server, "agenda", "agenda", is_public=False) as (
+            server, loic):
+        refused = await (await new_context()).new_page()
         response = await refused.goto(f"{server.url}/embed/agenda")
         assert response is not None and response.status == 403
         await refused.close()
 
-        page = await open_embed(chromium, server, "agenda", server.token("citizen", "Zoé"))
-        await page.wait_for_selector("section[data-week='2026-11-30'] [data-event=seance-conseil]",
-                                     timeout=WAIT_MS)
-        await loic.patch_data("agenda", {"events": {"assemblee": {
-            "title": "Assemblée de quartier", "start": "2026-12-16T18:00:00+01:00",
-            "organisation": "Conseil citoyen", "status": "confirmed"}}})
-        await page.wait_for_selector("section[data-week='2026-12-14'] [data-event=assemblee]",
-                                     timeout=WAIT_MS)
-        await loic.patch_data("agenda", {"events": {"assemblee": {"status": "cancelled"}}})
-        await page.wait_for_selector("[data-event=assemblee].cancelled", timeout=WAIT_MS)
-        await page.screenshot(path=screenshots / "agenda.png", full_page=True)
-        await page.close()  # ends its event stream before the server stops
+        citizen = server.token("citizen", "Zoé")
+        async with embed_page(new_context, server, "agenda", citizen) as page:
+            await page.wait_for_selector(
+                "section[data-week='2026-11-30'] [data-event=seance-conseil]", timeout=WAIT_MS)
+            await loic.patch_data("agenda", {"events": {"assemblee": {
+                "title": "Assemblée de quartier", "start": "2026-12-16T18:00:00+01:00",
+                "organisation": "Conseil citoyen", "status": "confirmed"}}})
+            await page.wait_for_selector(
+                "section[data-week='2026-12-14'] [data-event=assemblee]", timeout=WAIT_MS)
+            await loic.patch_data("agenda", {"events": {"assemblee": {"status": "cancelled"}}})
+            await page.wait_for_selector("[data-event=assemblee].cancelled", timeout=WAIT_MS)
+            await page.screenshot(path=screenshots / "agenda.png", full_page=True)

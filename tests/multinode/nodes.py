@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
@@ -141,27 +140,23 @@ async def wait_for_metric(
             await anyio.sleep(0.05)  # polling /metrics under a deadline: nothing to wait on
 
 
-def free_port() -> int:
-    """A TCP port free on the loopback interface right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class PrivateRedis:
-    """A redis-server of our own on a fixed port, without persistence, to kill and restart."""
+    """A redis-server of our own, without persistence, to kill and restart.
 
-    def __init__(self, port: int, data_dir: Path) -> None:
+    It listens on a Unix socket in `data_dir`, not on a TCP port: the address is ours alone
+    across restarts, where a port picked free beforehand could be taken by another process.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             require_service("redis-server", "binary not found on PATH")
-        assert binary is not None
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.url = f"redis://127.0.0.1:{port}/0"
+        path = data_dir / "redis.sock"
+        self.url = f"unix://{path}?db=0"
         self._command = [
-            binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(data_dir),
+            binary, "--port", "0", "--unixsocket", str(path), "--unixsocketperm", "700",
+            "--save", "", "--appendonly", "no", "--dir", str(data_dir),
         ]
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -180,9 +175,9 @@ class PrivateRedis:
 
 
 @contextmanager
-def private_redis(port: int, data_dir: Path) -> Iterator[PrivateRedis]:
+def private_redis(data_dir: Path) -> Iterator[PrivateRedis]:
     """A started `PrivateRedis`, killed on exit."""
-    server = PrivateRedis(port, data_dir)
+    server = PrivateRedis(data_dir)
     server.start()
     try:
         yield server

@@ -9,7 +9,6 @@ from uuid import uuid4
 
 import anyio
 import pytest
-from pycrdt import Text
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -17,8 +16,8 @@ from client.backoff import Backoff
 from client.session import Session, connect
 from crdt.document import decode_state_vector
 from tests.conftest import postgres_or_skip
+from tests.e2e.api import body, text_of
 from tests.multinode.nodes import (
-    free_port,
     metric,
     private_redis,
     readiness,
@@ -32,13 +31,8 @@ pytestmark = pytest.mark.postgres
 FAST = Backoff(initial=0.05, maximum=0.5)
 
 
-def body(session: Session) -> Text:
-    text: Text = session.doc.get("body", type=Text)
-    return text
-
-
 def holds_pieces(session: Session, pieces: set[str]) -> bool:
-    return set(str(body(session)).split(">")) >= pieces
+    return set(text_of(session).split(">")) >= pieces
 
 
 def covers(session: Session, state_vector: bytes) -> bool:
@@ -94,17 +88,17 @@ async def test_sigkill_of_a_node_loses_nothing_any_client_had_received(tmp_path:
                 await session.flushed()
         everything = set()
         for session in sessions:
-            everything |= set(str(body(session)).split(">"))
+            everything |= set(text_of(session).split(">"))
         for session in sessions:
             await session.wait_for(partial(holds_pieces, session, everything), timeout=30)
-        assert len({str(body(session)) for session in sessions}) == 1
+        assert len({text_of(session) for session in sessions}) == 1
         # A newcomer served from storage by the surviving node holds what anyone had seen.
         async with connect(second.url, doc_id, second.token()) as reader:
             with anyio.fail_after(10):
                 await reader.synced()
             for state_vector in snapshots:
                 assert covers(reader, state_vector), "an update a client had seen was lost"
-            assert str(body(reader)) == str(body(sessions[0]))
+            assert text_of(reader) == str(body(sessions[0]))
 
 
 async def wait_redis(url: str) -> None:
@@ -124,7 +118,7 @@ async def wait_redis(url: str) -> None:
 async def test_redis_restart_mid_stream_loses_no_update(tmp_path: Path) -> None:
     database_url = await postgres_or_skip()
     doc_id = f"mn-redis-{uuid4().hex[:8]}"
-    with private_redis(free_port(), tmp_path / "redis") as redis_server:
+    with private_redis(tmp_path / "redis") as redis_server:
         await wait_redis(redis_server.url)
         async with start_cluster(tmp_path, 2, redis_url=redis_server.url,
                                  database_url=database_url) as nodes, \
@@ -138,32 +132,32 @@ async def test_redis_restart_mid_stream_loses_no_update(tmp_path: Path) -> None:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(stream, on_first, "a", stop)
                 tg.start_soon(stream, on_second, "b", stop)
-                await on_second.wait_for(lambda: str(body(on_second)).count("<a-") >= 10,
+                await on_second.wait_for(lambda: text_of(on_second).count("<a-") >= 10,
                                          timeout=30)
                 redis_server.kill()
                 await wait_ready(first, status="degraded")
                 await wait_ready(second, status="degraded")
                 assert "redis unavailable" in (await readiness(first))["reason"]
                 # Both nodes keep serving their own clients meanwhile.
-                written = str(body(on_first)).count("<a-")
-                await on_first.wait_for(lambda: str(body(on_first)).count("<a-") > written + 5,
+                written = text_of(on_first).count("<a-")
+                await on_first.wait_for(lambda: text_of(on_first).count("<a-") > written + 5,
                                         timeout=10)
                 redis_server.start()
                 await wait_ready(first)
                 await wait_ready(second)
-                written = str(body(on_second)).count("<a-")
+                written = text_of(on_second).count("<a-")
                 await on_second.wait_for(
-                    lambda: str(body(on_second)).count("<a-") > written + 5, timeout=15
+                    lambda: text_of(on_second).count("<a-") > written + 5, timeout=15
                 )
                 stop.set()
             for session in (on_first, on_second):
                 with anyio.fail_after(15):
                     await session.flushed()
-            everything = set(str(body(on_first)).split(">")) | set(
-                str(body(on_second)).split(">"))
+            everything = set(text_of(on_first).split(">")) | set(
+                text_of(on_second).split(">"))
             for session in (on_first, on_second):
                 await session.wait_for(partial(holds_pieces, session, everything), timeout=30)
-            assert str(body(on_first)) == str(body(on_second))
+            assert text_of(on_first) == text_of(on_second)
             caught_up = [await metric(node, "palabre_cluster_catch_ups_total",
                                       'outcome="applied"') for node in nodes]
             assert sum(caught_up) >= 1, "the gap was not filled from storage"

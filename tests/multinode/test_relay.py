@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from pathlib import Path
 from uuid import uuid4
@@ -11,28 +11,34 @@ from uuid import uuid4
 import anyio
 import httpx
 import pytest
-from pycrdt import Text, XmlElement, XmlFragment, XmlText
+from pycrdt import XmlElement, XmlFragment, XmlText
 
 from client.api import PalabreApi
 from client.session import Session, connect
 from tests.conftest import postgres_or_skip
+from tests.e2e.api import body, text_of
+from tests.e2e.serverprocess import ServerProcess
 from tests.multinode.nodes import metric, redis_or_skip, start_cluster, wait_for_metric
 
 pytestmark = pytest.mark.postgres
 
 
-def body(session: Session) -> Text:
-    text: Text = session.doc.get("body", type=Text)
-    return text
-
-
 def holds_all(session: Session, markers: set[str]) -> bool:
-    text = str(body(session))
+    text = text_of(session)
     return all(marker in text for marker in markers)
 
 
 async def services() -> tuple[str, str]:
     return await redis_or_skip(), await postgres_or_skip()
+
+
+@asynccontextmanager
+async def two_nodes(tmp_path: Path) -> AsyncIterator[list[ServerProcess]]:
+    """Two nodes on the test Redis and PostgreSQL."""
+    redis_url, database_url = await services()
+    async with start_cluster(tmp_path, 2, redis_url=redis_url,
+                             database_url=database_url) as nodes:
+        yield nodes
 
 
 @pytest.fixture
@@ -70,7 +76,7 @@ async def test_clients_spread_over_nodes_converge(tmp_path: Path, count: int) ->
         markers = {f"[c{c}-e{i}]" for c in range(len(sessions)) for i in range(edits)}
         for session in sessions:
             await session.wait_for(partial(holds_all, session, markers), timeout=30)
-        texts = {str(body(session)) for session in sessions}
+        texts = {text_of(session) for session in sessions}
         assert len(texts) == 1, "the nodes' clients diverged"
         relayed = [await metric(node, "palabre_cluster_received_total", 'kind="u"')
                    for node in nodes]
@@ -78,10 +84,8 @@ async def test_clients_spread_over_nodes_converge(tmp_path: Path, count: int) ->
 
 
 async def test_awareness_crosses_nodes_and_leaves_with_the_socket(tmp_path: Path) -> None:
-    redis_url, database_url = await services()
     doc_id = f"mn-aware-{uuid4().hex[:8]}"
-    async with start_cluster(tmp_path, 2, redis_url=redis_url,
-                             database_url=database_url) as (first, second):
+    async with two_nodes(tmp_path) as (first, second):
         async with connect(second.url, doc_id, second.token()) as watcher:
             async with connect(first.url, doc_id, first.token()) as zoe:
                 with anyio.fail_after(10):
@@ -101,10 +105,8 @@ async def test_awareness_crosses_nodes_and_leaves_with_the_socket(tmp_path: Path
 
 
 async def test_awareness_of_a_dead_node_expires(tmp_path: Path) -> None:
-    redis_url, database_url = await services()
     doc_id = f"mn-expire-{uuid4().hex[:8]}"
-    async with start_cluster(tmp_path, 2, redis_url=redis_url,
-                             database_url=database_url) as (first, second):
+    async with two_nodes(tmp_path) as (first, second):
         async with connect(second.url, doc_id, second.token()) as watcher:
             async with connect(first.url, doc_id, first.token(), reconnect=False) as zoe:
                 with anyio.fail_after(10):
@@ -119,10 +121,8 @@ async def test_awareness_of_a_dead_node_expires(tmp_path: Path) -> None:
 
 
 async def test_http_reads_on_any_node_see_writes_made_on_another(tmp_path: Path) -> None:
-    redis_url, database_url = await services()
     doc_id = f"mn-http-{uuid4().hex[:8]}"
-    async with start_cluster(tmp_path, 2, redis_url=redis_url,
-                             database_url=database_url) as (first, second):
+    async with two_nodes(tmp_path) as (first, second):
         facilitator = first.token("facilitator", "Camille Martin")
         async with PalabreApi(first.url, facilitator) as api_first, \
                 PalabreApi(second.url, facilitator) as api_second:
@@ -170,10 +170,8 @@ async def test_http_reads_on_any_node_see_writes_made_on_another(tmp_path: Path)
 
 
 async def test_freeze_on_one_node_holds_on_the_sockets_of_another(tmp_path: Path) -> None:
-    redis_url, database_url = await services()
     doc_id = f"mn-freeze-{uuid4().hex[:8]}"
-    async with start_cluster(tmp_path, 2, redis_url=redis_url,
-                             database_url=database_url) as (first, second):
+    async with two_nodes(tmp_path) as (first, second):
         facilitator = first.token("facilitator", "Camille Martin")
         headers = {"Authorization": f"Bearer {facilitator}"}
         async with PalabreApi(first.url, facilitator) as api:
@@ -200,4 +198,4 @@ async def test_freeze_on_one_node_holds_on_the_sockets_of_another(tmp_path: Path
                             await probe.flushed()
                             break
                     await anyio.sleep(0.05)  # the unfreeze is on its way to the second node
-            await other.wait_for(lambda: "accepté" in str(body(other)), timeout=10)
+            await other.wait_for(lambda: "accepté" in text_of(other), timeout=10)

@@ -11,12 +11,12 @@ from uuid import uuid4
 import anyio
 import asyncpg
 import pytest
-from pycrdt import Text
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 from client.session import Session, connect
 from tests.conftest import postgres_or_skip
+from tests.e2e.api import body, text_of
 from tests.e2e.serverprocess import ServerProcess
 from tests.multinode.nodes import metric, redis_or_skip, start_cluster
 
@@ -25,13 +25,8 @@ pytestmark = pytest.mark.postgres
 _LOCK_LINE = re.compile(r"compaction lock released at ([\d.]+) \(taken at ([\d.]+)\) doc_id=(\S+)")
 
 
-def body(session: Session) -> Text:
-    text: Text = session.doc.get("body", type=Text)
-    return text
-
-
 def holds(session: Session, *pieces: str) -> bool:
-    text = str(body(session))
+    text = text_of(session)
     return all(piece in text for piece in pieces)
 
 
@@ -103,8 +98,8 @@ async def test_a_node_skips_compaction_while_another_holds_the_lock(tmp_path: Pa
                     await write_separately(writer, watcher, f"free{i}", 1)
                     i += 1
             async with connect(nodes[1].url, doc_id, nodes[1].token()) as reader:
-                await reader.wait_for(lambda: str(body(reader)) == str(body(writer)), timeout=15)
-            assert str(body(writer)).count("<held-") == 30
+                await reader.wait_for(lambda: text_of(reader) == text_of(writer), timeout=15)
+            assert text_of(writer).count("<held-") == 30
     finally:
         await redis.aclose()
 
@@ -132,8 +127,8 @@ async def test_only_one_node_compacts_a_document_at_a_time(tmp_path: Path) -> No
         done = [await metric(node, "palabre_cluster_compactions_total", 'outcome="done"')
                 for node in nodes]
         assert sum(done) >= 2, done
-        await a.wait_for(lambda: str(body(a)) == str(body(b)), timeout=15)
-        assert str(body(a)).count("<a-") == 60 and str(body(a)).count("<b-") == 60
+        await a.wait_for(lambda: text_of(a) == text_of(b), timeout=15)
+        assert text_of(a).count("<a-") == 60 and text_of(a).count("<b-") == 60
     first, second = (lock_intervals(node, doc_id) for node in nodes)
     assert len(first) + len(second) >= 2
     for taken, released in first:

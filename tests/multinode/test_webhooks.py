@@ -7,11 +7,11 @@ from uuid import uuid4
 
 import httpx
 import pytest
-from pycrdt import Text
 from redis.asyncio import Redis
 
 from client.session import connect
 from tests.conftest import postgres_or_skip
+from tests.e2e.api import body
 from tests.e2e.test_webhooks import receiving
 from tests.multinode.nodes import redis_or_skip, start_cluster
 
@@ -44,7 +44,7 @@ async def test_a_document_changed_waits_while_another_node_holds_the_window(
             assert await redis.set(key, "another-node", px=1500, nx=True)
             async with connect(first.url, doc_id, first.token()) as writer:
                 await writer.synced()
-                writer.doc.get("body", type=Text).insert(0, "Article 1 — modifié.")
+                body(writer).insert(0, "Article 1 — modifié.")
                 await writer.flushed()
                 events = await receiver.wait_for("/hook/a", 1)
             # Sent only once that window was over (the key is gone, or this node's own now).

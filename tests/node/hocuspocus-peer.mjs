@@ -15,16 +15,11 @@
 // authentication-failed {doc, reason}, synced {doc}, text-changed {doc, text, local},
 // unsynced {doc, number}, awareness-changed {doc, names}, stateless {doc, payload}.
 
+import { emit, remoteNames, write } from './stdio.mjs'
 import * as readline from 'node:readline'
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
-
-console.log = console.error
-console.info = console.error
-
-const write = (message) => process.stdout.write(JSON.stringify(message) + '\n')
-const emit = (event, fields = {}) => write({ event, ...fields })
 
 let socket = null
 /** @type {Map<string, {doc: Y.Doc, text: Y.Text, provider: HocuspocusProvider}>} */
@@ -34,16 +29,6 @@ const documentOf = (name) => {
   const found = documents.get(name)
   if (!found) throw new Error(`document ${name} is not open`)
   return found
-}
-
-const remoteNames = ({ doc, provider }) => {
-  const names = []
-  for (const [clientId, state] of provider.awareness.getStates()) {
-    if (clientId !== doc.clientID && state.user && typeof state.user.name === 'string') {
-      names.push(state.user.name)
-    }
-  }
-  return names.sort()
 }
 
 const commands = {

@@ -14,18 +14,13 @@
 // awareness-changed {added, updated, removed, names}, connection-close {code, reason},
 // connection-error {message}, closed {code, reason}.
 
+// First: stdio.mjs sends library logging to stderr, keeping stdout for the protocol.
+import { emit, remoteNames, write } from './stdio.mjs'
 import { readFileSync } from 'node:fs'
 import * as readline from 'node:readline'
 import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
-
-// Keep stdout for the protocol: some libraries log with console.log.
-console.log = console.error
-console.info = console.error
-
-const write = (message) => process.stdout.write(JSON.stringify(message) + '\n')
-const emit = (event, fields = {}) => write({ event, ...fields })
 
 // y-websocket reports a y-protocols permission-denied auth message only through its
 // default handler, console.warn('Permission denied to access <url>.\n<reason>').
@@ -42,17 +37,6 @@ let peer = null
 const requirePeer = () => {
   if (peer === null) throw new Error('not connected: send connect first')
   return peer
-}
-
-/** Names of the other clients' awareness states, sorted (states without a name skipped). */
-const remoteNames = ({ doc, provider }) => {
-  const names = []
-  for (const [clientId, state] of provider.awareness.getStates()) {
-    if (clientId !== doc.clientID && state.user && typeof state.user.name === 'string') {
-      names.push(state.user.name)
-    }
-  }
-  return names.sort()
 }
 
 const connect = ({ url, docId, params = {}, field = 'text' }) => {

@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import json
 import logging
-import socket
 import stat
 import threading
 from collections.abc import Callable, Iterator
@@ -439,12 +438,9 @@ async def test_audience_is_required_when_configured(issuer: FakeIssuer) -> None:
         assert reason == "wrong audience (expected 'palabre-assemblee')"
 
 
-async def test_unreachable_issuer_is_overloaded_not_unauthenticated() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+async def test_unreachable_issuer_is_overloaded_not_unauthenticated(refusing_port: int) -> None:
     signer = RsaSigner("k1")
-    down = FakeIssuer(url=f"http://127.0.0.1:{port}")
+    down = FakeIssuer(url=f"http://127.0.0.1:{refusing_port}")
     async with oidc(down) as authenticator:
         with pytest.raises(Overloaded, match="identity provider unavailable"):
             await authenticator.authenticate(signer.sign(oidc_claims(down)))
