@@ -7,7 +7,6 @@ handshake refusal be produced on demand.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from http import HTTPStatus
@@ -121,13 +120,6 @@ async def stub_hub() -> AsyncIterator[tuple[StubHub, str]]:
         yield hub, f"http://127.0.0.1:{port}"
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 async def test_sync_both_ways_with_token_in_the_url() -> None:
     async with stub_hub() as (hub, url):
         hub.doc.get("texte", type=Text).insert(0, ARTICLE)
@@ -236,15 +228,18 @@ async def test_without_reconnect_a_lost_socket_ends_the_session_quietly() -> Non
         assert hub.connections == 1
 
 
-async def test_unreachable_server_without_reconnect_raises_on_entering() -> None:
+async def test_unreachable_server_without_reconnect_raises_on_entering(
+    refusing_port: int,
+) -> None:
     with anyio.fail_after(5), pytest.raises(client.ConnectionLost):
-        async with client.connect(f"http://127.0.0.1:{closed_port()}", "charte", reconnect=False):
+        async with client.connect(f"http://127.0.0.1:{refusing_port}", "charte",
+                                  reconnect=False):
             pytest.fail("entered a session with no server")
 
 
-async def test_back_off_gives_up_after_max_attempts() -> None:
+async def test_back_off_gives_up_after_max_attempts(refusing_port: int) -> None:
     backoff = client.Backoff(initial=0.001, maximum=0.01, max_attempts=3)
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{refusing_port}"
     with anyio.fail_after(5), pytest.raises(client.ConnectionLost) as caught:
         async with client.connect(url, "charte", backoff=backoff) as session:
             await session.wait_closed()

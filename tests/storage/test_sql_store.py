@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -134,16 +132,8 @@ async def test_a_killed_compaction_worker_is_replaced(
     assert all(principal_of(rows, alice.client_id, clock) == "alice" for clock in range(3))
 
 
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A loopback port that is bound but not listening: connections are refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
-
-
-async def test_unreachable_postgresql_is_storage_unavailable(closed_port: int) -> None:
-    store = SqlDocumentStore(f"postgresql://postgres@127.0.0.1:{closed_port}/test")
+async def test_unreachable_postgresql_is_storage_unavailable(refusing_port: int) -> None:
+    store = SqlDocumentStore(f"postgresql://postgres@127.0.0.1:{refusing_port}/test")
     with anyio.fail_after(30), pytest.raises(StorageUnavailable):
         async with store:
             pass
