@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from fnmatch import fnmatchcase
 from types import MappingProxyType
-from typing import Final
+from typing import Final, TypedDict, Unpack
 
 from crdt.doc_id import ANNOTATIONS_SUFFIX
 from server.access.auth import Principal, Role
@@ -63,30 +63,23 @@ _NEVER_WHEN_FROZEN: Final = frozenset({Action.EDIT, Action.CONTRIBUTE})
 _OPEN_WHEN_FROZEN_IF_ALLOWED: Final = frozenset({Action.COMMENT})
 
 
+class DocumentState(TypedDict, total=False):
+    """What a rule may need to know of the document itself (all false when not given)."""
+
+    doc_is_public: bool
+    doc_is_frozen: bool
+    comments_open_when_frozen: bool
+
+
 def is_allowed(
-    principal: Principal,
-    action: Action,
-    doc_id: str | None,
-    *,
-    doc_is_public: bool = False,
-    doc_is_frozen: bool = False,
-    comments_open_when_frozen: bool = False,
+    principal: Principal, action: Action, doc_id: str | None, **state: Unpack[DocumentState]
 ) -> bool:
     """Whether `principal` may do `action` on `doc_id` (``None``: on no one document)."""
-    return _denial(
-        principal, action, doc_id, doc_is_public=doc_is_public, doc_is_frozen=doc_is_frozen,
-        comments_open_when_frozen=comments_open_when_frozen,
-    ) is None
+    return _denial(principal, action, doc_id, **state) is None
 
 
 def require(
-    principal: Principal,
-    action: Action,
-    doc_id: str | None,
-    *,
-    doc_is_public: bool = False,
-    doc_is_frozen: bool = False,
-    comments_open_when_frozen: bool = False,
+    principal: Principal, action: Action, doc_id: str | None, **state: Unpack[DocumentState]
 ) -> None:
     """Return if `principal` may do `action` on `doc_id`; raise saying why not otherwise.
 
@@ -94,10 +87,7 @@ def require(
         Forbidden: the role, the token's ``docs`` claim or the document's state
             (not public, frozen, an annotations document) forbid the action.
     """
-    reason = _denial(
-        principal, action, doc_id, doc_is_public=doc_is_public, doc_is_frozen=doc_is_frozen,
-        comments_open_when_frozen=comments_open_when_frozen,
-    )
+    reason = _denial(principal, action, doc_id, **state)
     if reason is not None:
         raise Forbidden(reason)
 
@@ -113,13 +103,7 @@ def is_covered(patterns: tuple[str, ...] | None, doc_id: str) -> bool:
 
 
 def _denial(
-    principal: Principal,
-    action: Action,
-    doc_id: str | None,
-    *,
-    doc_is_public: bool,
-    doc_is_frozen: bool,
-    comments_open_when_frozen: bool,
+    principal: Principal, action: Action, doc_id: str | None, **state: Unpack[DocumentState]
 ) -> str | None:
     role = principal.role
     if action not in ROLE_ACTIONS[role]:
@@ -130,11 +114,13 @@ def _denial(
         return None
     if not is_covered(principal.docs, doc_id):
         return f"this token is not valid for document {doc_id!r}"
-    if role in _ONLY_ON_PUBLIC_DOCUMENTS and not doc_is_public:
+    if role in _ONLY_ON_PUBLIC_DOCUMENTS and not state.get("doc_is_public"):
         return f"document {doc_id!r} is not public"
     if action in _NEVER_ON_ANNOTATIONS and doc_id.endswith(ANNOTATIONS_SUFFIX):
         return f"{doc_id!r} is written by the server only; comment through the API"
-    if doc_is_frozen and not is_open_when_frozen(action, comments_open=comments_open_when_frozen):
+    if state.get("doc_is_frozen") and not is_open_when_frozen(
+        action, comments_open=state.get("comments_open_when_frozen", False)
+    ):
         if action in _NEVER_WHEN_FROZEN:
             return f"document {doc_id!r} is frozen; unfreeze it to {action}"
         return f"document {doc_id!r} is frozen and closed to comments"

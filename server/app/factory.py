@@ -30,7 +30,7 @@ from server.modules.governance import Governance
 from server.rooms.hooks import RoomHooks
 from server.rooms.hub import Hub
 from server.settings import Settings
-from server.sync.endpoint import SyncEndpoint
+from server.sync.endpoint import SocketServices, SyncEndpoint
 from server.sync.hocuspocus import HocuspocusEndpoint
 from server.sync.stateless import StatelessHook, load_hook
 from storage.port import Storage
@@ -144,14 +144,12 @@ def create_app(
         async with cluster.running(hub):
             yield
 
-    update_limiter = RateLimiter(
+    sockets = SocketServices(hub, settings, access, RateLimiter(
         settings.socket_update_rate_per_second, settings.socket_update_burst
-    )
+    ))
     app = PalabreApp(
-        sync_endpoint=SyncEndpoint(hub, settings, access, update_limiter),
-        hocuspocus_endpoint=HocuspocusEndpoint(
-            hub, settings, access, update_limiter, on_stateless
-        ),
+        sync_endpoint=SyncEndpoint(sockets),
+        hocuspocus_endpoint=HocuspocusEndpoint(sockets, on_stateless),
         routes=routes(
             context, metrics=metrics, files=FileStore(settings.data_dir / "files"),
             agenda=agenda, max_file_bytes=settings.max_file_bytes, cluster=cluster,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -122,43 +123,65 @@ def new_link(settings: Settings, scope: Scope) -> SocketLink:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SocketServices:
+    """What every socket lane needs: the hub, the settings, the token check, the update rate."""
+
+    hub: Hub
+    settings: Settings
+    access: Access
+    update_limiter: RateLimiter | None = None
+
+    async def accept(self, scope: Scope, receive: Receive, send: Send) -> AsgiTransport | None:
+        """Complete the handshake of a browser-allowed socket; ``None`` when the client left
+        first or its ``Origin`` is refused (then the socket is already closed)."""
+        first: Message = await receive()
+        if first["type"] != "websocket.connect":
+            return None
+        await send({"type": "websocket.accept"})
+        transport = AsgiTransport(receive, send, max_bytes=self.settings.max_message_bytes)
+        try:
+            check_origin(self.settings, scope)
+        except PalabreError as exc:
+            log.warning("refused socket: %s", exc.detail)
+            await transport.close(exc.close_code, exc.close_reason)
+            return None
+        return transport
+
+
+async def close_with(transport: AsgiTransport, link: SocketLink) -> None:
+    """Close the socket with the code its link decided (normal closure when none)."""
+    code = link.close_code
+    await transport.close(CloseCode.NORMAL if code is None else code, link.close_reason)
+
+
 class SyncEndpoint:
     """ASGI app for ``/ws/{doc_id}``: check the id, join the room, serve, leave."""
 
-    def __init__(
-        self, hub: Hub, settings: Settings, access: Access,
-        update_limiter: RateLimiter | None = None,
-    ) -> None:
-        self._hub = hub
-        self._settings = settings
-        self._access = access
-        self._update_limiter = update_limiter
+    def __init__(self, services: SocketServices) -> None:
+        self._services = services
 
-    def _check_origin(self, scope: Scope) -> None:
-        check_origin(self._settings, scope)
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one WebSocket connection."""
-        first: Message = await receive()
-        if first["type"] != "websocket.connect":
+        services = self._services
+        transport = await services.accept(scope, receive, send)
+        if transport is None:
             return
-        await send({"type": "websocket.accept"})
-        transport = AsgiTransport(receive, send, max_bytes=self._settings.max_message_bytes)
         doc_id = str(scope.get("path_params", {}).get("doc_id", ""))
         try:
             checked_doc_id(doc_id)
-            self._check_origin(scope)
-            principal = await self._access.authenticate(token_of(scope))
+            principal = await services.access.authenticate(token_of(scope))
             require(principal, Action.READ, doc_id)
-            link = new_link(self._settings, scope)
+            link = new_link(services.settings, scope)
             connection = Connection(
                 doc_id,
                 link,
                 principal=principal,
                 may_edit=is_allowed(principal, Action.EDIT, doc_id),
-                rate_limiter=self._update_limiter,
+                rate_limiter=services.update_limiter,
                 rate_key=principal_key(principal, address_of(scope)),
             )
-            room = await self._hub.join(doc_id, connection)
+            room = await services.hub.join(doc_id, connection)
         except PalabreError as exc:
             log.warning("refused socket: %s", exc.detail, extra={"doc_id": doc_id[:128]})
             await transport.close(exc.close_code, exc.close_reason)
@@ -166,6 +189,5 @@ class SyncEndpoint:
         try:
             await connection.serve(transport, room)
         finally:
-            self._hub.leave(room, connection)
-        code = link.close_code
-        await transport.close(CloseCode.NORMAL if code is None else code, link.close_reason)
+            services.hub.leave(room, connection)
+        await close_with(transport, link)

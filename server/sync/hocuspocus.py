@@ -47,9 +47,8 @@ from crdt.hocuspocus import (
     encode_sync_status,
     prefix,
 )
-from crdt.protocol import AuthMessage, CloseCode, decode_message
+from crdt.protocol import AuthMessage, decode_message
 from server.access.auth import Principal
-from server.access.gate import Access
 from server.access.permissions import Action, is_allowed, require
 from server.access.ratelimit import RateLimiter, principal_key
 from server.errors import (
@@ -60,15 +59,13 @@ from server.errors import (
     Unauthenticated,
     checked_doc_id,
 )
-from server.rooms.hub import Hub
 from server.rooms.room import Room
-from server.settings import Settings
 from server.sync.connection import Connection
 from server.sync.endpoint import (
     AsgiTransport,
-    Message,
+    SocketServices,
     address_of,
-    check_origin,
+    close_with,
     new_link,
 )
 from server.sync.link import SocketLink
@@ -138,7 +135,7 @@ class HocuspocusSocket:
         self._transport = transport
         self._scope = scope
         self.documents: dict[str, tuple[HocuspocusConnection, Room]] = {}
-        self.link = new_link(endpoint.settings, scope)
+        self.link = new_link(endpoint.services.settings, scope)
         self._inbox: deque[Frame] = deque()
         """Direct lane: frames waiting behind an authentication (kept in order)."""
 
@@ -249,7 +246,7 @@ class HocuspocusSocket:
             self.link.start_soon(_await_hook, result, name)
 
     async def _authenticate(self, name: str, token: str) -> None:
-        endpoint = self._endpoint
+        services = self._endpoint.services
         joined = self.documents.get(name)
         if joined is not None:
             # A second token for a joined document (a refresh): same answer as the first.
@@ -259,7 +256,7 @@ class HocuspocusSocket:
             return
         try:
             checked_doc_id(name, "document name")
-            principal = await endpoint.access.authenticate(token or None)
+            principal = await services.access.authenticate(token or None)
             require(principal, Action.READ, name)
         except (BadDocId, Unauthenticated, Forbidden) as exc:
             log.info("hocuspocus document refused: %s", exc.detail, extra={"doc_id": name[:128]})
@@ -271,13 +268,13 @@ class HocuspocusSocket:
             name,
             principal=principal,
             may_edit=may_edit,
-            rate_limiter=endpoint.update_limiter,
+            rate_limiter=services.update_limiter,
             rate_key=principal_key(principal, address_of(self._scope)),
         )
         scope = AuthScope.READ_WRITE if may_edit else AuthScope.READ_ONLY
         self.link.send(encode_authenticated(name, scope))
         try:
-            room = await endpoint.hub.join(name, connection)
+            room = await services.hub.join(name, connection)
         except PalabreError as exc:
             self.link.send(encode_permission_denied(name, exc.close_reason or exc.error))
             return
@@ -287,7 +284,7 @@ class HocuspocusSocket:
 
     def _leave(self, name: str) -> None:
         connection, room = self.documents.pop(name)
-        self._endpoint.hub.leave(room, connection)
+        self._endpoint.services.hub.leave(room, connection)
 
 
 async def _await_hook(result: Awaitable[None], doc_id: str) -> None:
@@ -314,34 +311,16 @@ class HocuspocusEndpoint:
     """ASGI app for ``/hocuspocus``: accept, serve the multiplexed documents, close."""
 
     def __init__(
-        self,
-        hub: Hub,
-        settings: Settings,
-        access: Access,
-        update_limiter: RateLimiter | None = None,
-        on_stateless: StatelessHook | None = None,
+        self, services: SocketServices, on_stateless: StatelessHook | None = None
     ) -> None:
-        self.hub = hub
-        self.settings = settings
-        self.access = access
-        self.update_limiter = update_limiter
+        self.services = services
         self.on_stateless = on_stateless
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one WebSocket connection."""
-        first: Message = await receive()
-        if first["type"] != "websocket.connect":
-            return
-        await send({"type": "websocket.accept"})
-        transport = AsgiTransport(receive, send, max_bytes=self.settings.max_message_bytes)
-        try:
-            check_origin(self.settings, scope)
-        except PalabreError as exc:
-            await transport.close(exc.close_code, exc.close_reason)
+        transport = await self.services.accept(scope, receive, send)
+        if transport is None:
             return
         socket = HocuspocusSocket(self, transport, scope)
         await socket.serve()
-        code = socket.link.close_code
-        await transport.close(
-            CloseCode.NORMAL if code is None else code, socket.link.close_reason
-        )
+        await close_with(transport, socket.link)
