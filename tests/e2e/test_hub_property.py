@@ -21,40 +21,47 @@ PIECES = ("Zoé", "Élodie", "François", " l'égalité", " — ", "ç", "œuvre
 
 
 @dataclass(frozen=True, slots=True)
-class Insert:
+class Turn:
+    """A step taken by one client: `who` picks it (modulo the number of clients)."""
+
     who: int
+
+
+@dataclass(frozen=True, slots=True)
+class Edit(Turn):
+    """An edit at `at`, a position relative to the client's text (0 to 1)."""
+
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Insert(Edit):
     text: str
 
 
 @dataclass(frozen=True, slots=True)
-class Delete:
-    who: int
-    at: float
+class Delete(Edit):
     length: int
 
 
 @dataclass(frozen=True, slots=True)
-class Paragraph:
-    who: int
-    at: float
+class Paragraph(Edit):
     text: str
 
 
 @dataclass(frozen=True, slots=True)
-class Disconnect:
-    who: int
+class Disconnect(Turn):
     abrupt: bool
 
 
 @dataclass(frozen=True, slots=True)
-class Reconnect:
-    who: int
+class Reconnect(Turn):
+    pass
 
 
 @dataclass(frozen=True, slots=True)
-class Settle:
-    who: int
+class Settle(Turn):
+    pass
 
 
 Step = Insert | Delete | Paragraph | Disconnect | Reconnect | Settle
