@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,18 @@ def http_as(
 ) -> httpx.AsyncClient:
     """An HTTP client for `server` acting as `name` with `role`."""
     return http(server, server.token(role, name), prefix=prefix)
+
+
+def api_as(server: RunningServer, role: str, name: str) -> PalabreApi:
+    """The API client of `name` with `role` on `server`."""
+    return PalabreApi(server.url, server.token(role, name))
+
+
+@asynccontextmanager
+async def apis_as(server: RunningServer, role: str, *names: str) -> AsyncIterator[list[PalabreApi]]:
+    """Open API clients on `server` for each of `names`, all with `role`, in that order."""
+    async with AsyncExitStack() as stack:
+        yield [await stack.enter_async_context(api_as(server, role, name)) for name in names]
 
 
 @asynccontextmanager
