@@ -61,6 +61,13 @@ async def charter_served(
         yield server, api
 
 
+async def all_synced(*sessions: Session, within: float = 10) -> None:
+    """Wait until each of `sessions` has synced, all within `within` seconds."""
+    with anyio.fail_after(within):
+        for session in sessions:
+            await session.synced()
+
+
 async def close_of(url: str, *frames: bytes | str, within: float = 10) -> Close:
     """Open a raw socket on `url`, send `frames`, read until the server closes it: its close.
 

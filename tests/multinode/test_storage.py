@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from client.session import Session, connect
 from tests.conftest import postgres_or_skip
-from tests.e2e.api import body, text_of
+from tests.e2e.api import all_synced, body, text_of
 from tests.e2e.serverprocess import ServerProcess
 from tests.multinode.nodes import lock_to_hold, metric, redis_or_skip, start_cluster
 
@@ -47,9 +47,7 @@ async def test_two_nodes_start_at_once_on_an_empty_database(tmp_path: Path) -> N
                                  simultaneous=True) as (first, second), \
                 connect(first.url, doc_id, first.token()) as a, \
                 connect(second.url, doc_id, second.token()) as b:
-            with anyio.fail_after(10):
-                await a.synced()
-                await b.synced()
+            await all_synced(a, b)
             body(a).insert(0, "Bonjour depuis le premier nœud. ")
             body(b).insert(0, "Bonjour depuis le second. ")
             for session in (a, b):
@@ -75,9 +73,7 @@ async def test_a_node_skips_compaction_while_another_holds_the_lock(tmp_path: Pa
                           extra_env={"PALABRE_COMPACT_THRESHOLD": "20"}) as nodes, \
             connect(nodes[0].url, lock.doc_id, nodes[0].token()) as writer, \
             connect(nodes[1].url, lock.doc_id, nodes[1].token()) as watcher:
-        with anyio.fail_after(10):
-            await writer.synced()
-            await watcher.synced()
+        await all_synced(writer, watcher)
         assert await lock.redis.set(lock.key, "another-node", px=60_000, nx=True)
         await write_separately(writer, watcher, "held", 30)
         assert await metric(nodes[0], "palabre_cluster_compactions_total",
@@ -110,9 +106,7 @@ async def test_only_one_node_compacts_a_document_at_a_time(tmp_path: Path) -> No
             AsyncExitStack() as exits:
         a = await exits.enter_async_context(connect(nodes[0].url, doc_id, nodes[0].token()))
         b = await exits.enter_async_context(connect(nodes[1].url, doc_id, nodes[1].token()))
-        with anyio.fail_after(10):
-            await a.synced()
-            await b.synced()
+        await all_synced(a, b)
         async with anyio.create_task_group() as tg:
             tg.start_soon(write_separately, a, b, "a", 60)
             tg.start_soon(write_separately, b, a, "b", 60)
