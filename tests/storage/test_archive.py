@@ -12,7 +12,14 @@ import pytest
 from sqlalchemy import delete, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.archive import Archive, ChainReport, Snapshot, SnapshotNotFound, chain_hash, content_hash
+from storage.archive import (
+    Archive,
+    ChainReport,
+    Snapshot,
+    SnapshotNotFound,
+    chain_hash,
+    content_hash,
+)
 from storage.engine import create_engine
 from storage.memory import MemoryDocumentStore
 from storage.models import SnapshotRow
