@@ -36,32 +36,40 @@ class Edit(Turn):
 
 @dataclass(frozen=True, slots=True)
 class Insert(Edit):
+    """Insert `text` there."""
+
     text: str
 
 
 @dataclass(frozen=True, slots=True)
 class Delete(Edit):
+    """Delete up to `length` characters from there."""
+
     length: int
 
 
 @dataclass(frozen=True, slots=True)
 class Paragraph(Edit):
+    """Add a paragraph holding `text` at that relative place among the paragraphs."""
+
     text: str
 
 
 @dataclass(frozen=True, slots=True)
 class Disconnect(Turn):
+    """Go offline, `abrupt`ly (the socket just drops) or cleanly."""
+
     abrupt: bool
 
 
 @dataclass(frozen=True, slots=True)
 class Reconnect(Turn):
-    pass
+    """Come back online; edits made offline then sync."""
 
 
 @dataclass(frozen=True, slots=True)
 class Settle(Turn):
-    pass
+    """Wait until everything this client sent is flushed (nothing while it is offline)."""
 
 
 Step = Insert | Delete | Paragraph | Disconnect | Reconnect | Settle
