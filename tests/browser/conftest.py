@@ -29,6 +29,10 @@ CHARTER = (
     "L\u2019assemblée citoyenne réunit des habitants tirés au sort.\n\n"
     "- Elle siège en public.\n- Elle rend un avis motivé.\n"
 )
+# The people of the browser tests, as (role, name).
+LOIC = ("facilitator", "Loïc Ménard")
+AMELIE = ("member", "Amélie Poulain")
+CARLA = ("citizen", "Carla Dupré")
 
 
 @dataclass(slots=True)
@@ -56,6 +60,10 @@ class Editors:
         page = await self.open(role, name, **options)
         await connected(page, state_on_joining(role))
         return page
+
+    async def join_all(self, *people: tuple[str, str]) -> list[Page]:
+        """`join` each of `people` (role, name) in turn: their pages, in that order."""
+        return [await self.join(role, name) for role, name in people]
 
     async def open_public(self, *, locale: str = "en-GB") -> Page:
         """A page of the document for a visitor without a token."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.async_api import expect
 
-from tests.browser.conftest import EditorsFactory, screenshot_path
+from tests.browser.conftest import AMELIE, LOIC, EditorsFactory, screenshot_path
 from tests.browser.editor_page import TIMEOUT, connected, type_at_end_of
 
 
@@ -49,8 +49,7 @@ async def test_adoption_reaches_every_page_and_a_visitor_sees_only_the_archive(
     editors: EditorsFactory,
 ) -> None:
     async with editors() as e:
-        loic = await e.join("facilitator", "Loïc Ménard")
-        alice = await e.join("member", "Amélie Poulain")
+        loic, alice = await e.join_all(LOIC, AMELIE)
         await loic.locator("[data-action=adopt]").click()
         await loic.locator("[data-action=adopt]").click()  # the second press confirms
         await connected(alice, "frozen")

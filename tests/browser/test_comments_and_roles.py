@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.async_api import expect
 
-from tests.browser.conftest import EditorsFactory, screenshot_path
+from tests.browser.conftest import AMELIE, CARLA, LOIC, EditorsFactory, screenshot_path
 from tests.browser.editor_page import (
     TIMEOUT,
     block_texts,
@@ -18,9 +18,7 @@ async def test_a_comment_posted_in_one_page_appears_in_the_others_margin(
     editors: EditorsFactory,
 ) -> None:
     async with editors() as e:
-        alice = await e.join("member", "Amélie Poulain")
-        carla = await e.join("citizen", "Carla Dupré")
-        loic = await e.join("facilitator", "Loïc Ménard")
+        alice, carla, loic = await e.join_all(AMELIE, CARLA, LOIC)
         target = await paragraph_id(alice, "Nancy")
 
         await alice.locator(f".margin-button[data-paragraph='{target}']").click()
@@ -73,9 +71,7 @@ async def test_a_freeze_from_the_facilitators_page_turns_every_other_page_read_o
     editors: EditorsFactory,
 ) -> None:
     async with editors() as e:
-        loic = await e.join("facilitator", "Loïc Ménard")
-        alice = await e.join("member", "Amélie Poulain")
-        carla = await e.join("citizen", "Carla Dupré")
+        loic, alice, carla = await e.join_all(LOIC, AMELIE, CARLA)
 
         await loic.locator("[data-action=freeze]").click()
         for page in (loic, alice, carla):

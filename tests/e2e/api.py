@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
 import anyio
 import httpx
 import pytest
@@ -10,10 +15,12 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 
+from client.api import PalabreApi
 from client.session import Session
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, ServerFactory
 
 FACILITATOR = "Loïc Ménard"
+CHARTE = (Path(__file__).parent.parent / "fixtures" / "charte.md").read_text(encoding="utf-8")
 
 
 def http(server: RunningServer, token: str | None = None, *, prefix: str = "") -> httpx.AsyncClient:
@@ -28,6 +35,37 @@ def http_as(
 ) -> httpx.AsyncClient:
     """An HTTP client for `server` acting as `name` with `role`."""
     return http(server, server.token(role, name), prefix=prefix)
+
+
+def api_as(server: RunningServer, role: str, name: str) -> PalabreApi:
+    """The API client of `name` with `role` on `server`."""
+    return PalabreApi(server.url, server.token(role, name))
+
+
+@asynccontextmanager
+async def apis_as(server: RunningServer, role: str, *names: str) -> AsyncIterator[list[PalabreApi]]:
+    """Open API clients on `server` for each of `names`, all with `role`, in that order."""
+    async with AsyncExitStack() as stack:
+        yield [await stack.enter_async_context(api_as(server, role, name)) for name in names]
+
+
+@asynccontextmanager
+async def charter_served(
+    start_server: ServerFactory, **options: Any,
+) -> AsyncIterator[tuple[RunningServer, PalabreApi]]:
+    """A server (started with `options`) holding the charter as ``charte``, titled "Charte",
+    and the API client of the facilitator who created it."""
+    async with start_server(**options) as server, \
+            PalabreApi(server.url, server.token("facilitator", FACILITATOR)) as api:
+        await api.create_document("charte", "Charte", markdown=CHARTE)
+        yield server, api
+
+
+async def all_synced(*sessions: Session, within: float = 10) -> None:
+    """Wait until each of `sessions` has synced, all within `within` seconds."""
+    with anyio.fail_after(within):
+        for session in sessions:
+            await session.synced()
 
 
 async def close_of(url: str, *frames: bytes | str, within: float = 10) -> Close:

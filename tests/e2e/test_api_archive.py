@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -15,9 +16,8 @@ from crdt.document import doc_from_update
 from crdt.schema import text_fragment
 from storage.memory import MemoryDocumentStore
 from tests.conftest import RunningServer, ServerFactory
-from tests.e2e.api import http, http_as
+from tests.e2e.api import CHARTE, charter_served, http, http_as
 
-CHARTE = (Path(__file__).parent.parent / "fixtures" / "charte.md").read_text(encoding="utf-8")
 FORMATS = ("md", "html", "text", "json")
 AMENDMENT = "Le conseil municipal répond à chaque avis de l'assemblée dans un délai de deux mois.\n"
 
@@ -27,6 +27,16 @@ DOCUMENTS = "/api/documents"
 
 def facilitator(server: RunningServer) -> httpx.AsyncClient:
     return http_as(server, prefix=DOCUMENTS)
+
+
+@asynccontextmanager
+async def charter_and_facilitator(
+    start_server: ServerFactory, **options: Any,
+) -> AsyncIterator[tuple[RunningServer, httpx.AsyncClient]]:
+    """A server holding the charter, and the facilitator's HTTP client for its documents."""
+    async with charter_served(start_server, **options) as (server, _), \
+            facilitator(server) as client:
+        yield server, client
 
 
 async def create(server: RunningServer, doc_id: str = "charte", *, is_public: bool = False) -> None:
@@ -69,8 +79,7 @@ def block_ids(json_content: str) -> list[str]:
 async def test_snapshot_formats_equal_the_live_text_at_snapshot_time_after_later_edits(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server() as server, facilitator(server) as client:
-        await create(server)
+    async with charter_and_facilitator(start_server) as (server, client):
         before = await live(client)
         first = await snapshot(client, "Avant-projet")
         assert first["number"] == 1 and first["previous_hash"] is None
@@ -106,8 +115,7 @@ async def test_a_snapshot_is_audited_and_keeps_the_annotations_state(
     start_server: ServerFactory,
 ) -> None:
     store = MemoryDocumentStore()
-    async with start_server(store=store) as server, facilitator(server) as client:
-        await create(server)
+    async with charter_and_facilitator(start_server, store=store) as (server, client):
         paragraph = block_ids((await live(client))["json"])[1]
         async with PalabreApi(server.url, server.token("citizen", "Élodie Lefèvre")) as citizen:
             comment = await citizen.add_annotation("charte", paragraph, "Et les mineurs ?")
@@ -125,8 +133,7 @@ async def test_a_snapshot_is_audited_and_keeps_the_annotations_state(
 async def test_restore_keeps_paragraph_ids_so_existing_comments_still_resolve(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server() as server, facilitator(server) as client:
-        await create(server)
+    async with charter_and_facilitator(start_server) as (server, client):
         before = await live(client)
         paragraph = block_ids(before["json"])[1]
         async with PalabreApi(server.url, server.token("citizen", "Élodie Lefèvre")) as citizen:

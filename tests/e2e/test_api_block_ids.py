@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from pycrdt import Doc, XmlElement, XmlText
 
-from client.api import PalabreApi
 from client.session import connect
 from crdt.schema import block_id, text_fragment, walk
 from tests.conftest import ServerFactory
+from tests.e2e.api import charter_served
 
 
 def ids_of(doc: Doc[Any]) -> list[str | None]:
     return [block_id(element) for element, _, _, _ in walk(doc)]
 
 
-CHARTE = (Path(__file__).parent.parent / "fixtures" / "charte.md").read_text(encoding="utf-8")
-
-
 async def test_a_copied_id_and_a_new_list_get_ids_of_their_own(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server() as server:
-        async with PalabreApi(server.url, server.token("facilitator", "Loïc")) as api:
-            await api.create_document("charte", "Charte", markdown=CHARTE)
+    async with charter_served(start_server) as (server, _):
         async with (
             connect(server.url, "charte", server.token(name="Zoé")) as zoe,
             connect(server.url, "charte", server.token("citizen", "Élodie")) as elodie,

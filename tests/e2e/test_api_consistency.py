@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import anyio
 import httpx
 from pycrdt import XmlText
 
-from client.api import PalabreApi
 from client.session import connect
 from crdt.schema import find_element, plain_text
 from tests.conftest import ServerFactory
+from tests.e2e.api import charter_served
 
-CHARTE = (Path(__file__).parent.parent / "fixtures" / "charte.md").read_text(encoding="utf-8")
 SENTENCES = [f" Phrase n°{n} ajoutée en séance, « à vérifier »." for n in range(40)]
 
 
 async def test_content_read_while_a_client_appends_sentences_is_always_a_prefix(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server() as server:
-        async with PalabreApi(server.url, server.token("facilitator", "Loïc Ménard")) as api:
-            await api.create_document("charte", "Charte", markdown=CHARTE)
-            first = json.loads(await api.get_content("charte", "json"))["blocks"]
+    async with charter_served(start_server) as (server, api):
+        first = json.loads(await api.get_content("charte", "json"))["blocks"]
         expected_ids = [block["id"] for block in first]
         async with (
             connect(server.url, "charte", server.token(name="Zoé Lefèvre")) as zoe,

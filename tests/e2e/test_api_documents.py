@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,9 +17,8 @@ from crdt.schema import blocks, text_fragment
 from server.http.openapi import SPEC
 from storage.memory import MemoryDocumentStore
 from tests.conftest import RunningServer, ServerFactory
-from tests.e2e.api import http
+from tests.e2e.api import CHARTE, charter_served, http
 
-CHARTE = (Path(__file__).parent.parent / "fixtures" / "charte.md").read_text(encoding="utf-8")
 PARAGRAPH = "Toute habitante et tout habitant peut saisir le comité d'éthique."
 
 
@@ -60,8 +58,7 @@ async def test_charter_created_from_markdown_reads_back_in_every_format(
 async def test_content_has_a_strong_etag_answered_with_304_until_the_text_changes(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server() as server, facilitator(server) as api:
-        await api.create_document("charte", "Charte", markdown=CHARTE)
+    async with charter_served(start_server) as (server, _):
         async with http(server, server.token()) as client:
             first = await client.get("/api/documents/charte/content?format=md")
             etag = first.headers["etag"]
@@ -131,8 +128,7 @@ async def test_public_reads_a_public_document_but_not_a_private_one(
 async def test_citizen_may_not_create_rename_or_delete_documents(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server() as server, facilitator(server) as api:
-        await api.create_document("charte", "Charte", markdown=CHARTE)
+    async with charter_served(start_server) as (server, api):
         async with PalabreApi(server.url, server.token("citizen", "Élodie")) as citizen:
             with pytest.raises(PermissionDenied):
                 await citizen.create_document("autre", "Autre")
@@ -151,8 +147,7 @@ async def test_citizen_may_not_create_rename_or_delete_documents(
 async def test_blocks_added_over_a_socket_without_id_get_one_from_the_server(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server() as server, facilitator(server) as api:
-        await api.create_document("charte", "Charte", markdown=CHARTE)
+    async with charter_served(start_server) as (server, api):
         async with connect(server.url, "charte", server.token()) as zoe:
             await zoe.synced()
             paragraph = XmlElement("paragraph", {}, [XmlText(PARAGRAPH)])
@@ -207,8 +202,7 @@ async def test_errors_are_json_with_their_status_and_change_nothing(
     start_server: ServerFactory, method: str, path: str, options: dict[str, Any], status: int,
     error: str,
 ) -> None:
-    async with start_server() as server, facilitator(server) as api:
-        await api.create_document("charte", "Charte", markdown=CHARTE)
+    async with charter_served(start_server) as (server, api):
         before = (await api.list_documents(), await api.get_content("charte", "json"))
         token = options.get("token") or server.token(options.get("role", "facilitator"), "Loïc")
         headers = {"Content-Type": options["type"]} if "type" in options else {}

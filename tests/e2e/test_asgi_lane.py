@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from functools import partial
 
-import anyio
-
 from client.session import Session, connect
 from crdt.protocol import CloseCode, encode_sync_update
 from tests.conftest import ServerFactory
-from tests.e2e.api import body, close_of, text_of
+from tests.e2e.api import all_synced, body, close_of, text_of
 
 
 def has_both_articles(session: Session) -> bool:
@@ -25,9 +23,7 @@ async def test_clients_converge_and_late_joiner_syncs_over_plain_asgi(
             connect(server.url, "charte", server.token()) as zoe,
             connect(server.url, "charte", server.token()) as elodie,
         ):
-            with anyio.fail_after(10):
-                await zoe.synced()
-                await elodie.synced()
+            await all_synced(zoe, elodie)
             body(zoe).insert(0, "Article 2 — Élodie propose. ")
             body(elodie).insert(0, "Article 1 — Zoé propose. ")
             for session in (zoe, elodie):

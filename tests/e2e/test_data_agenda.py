@@ -14,12 +14,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from client.api import PalabreApi, PermissionDenied
+from client.api import PermissionDenied
 from client.examples import create_example
 from client.session import connect
 from crdt.agenda import event_key
 from crdt.data import read_data
 from tests.conftest import RunningServer, ServerFactory
+from tests.e2e.api import api_as
 from tests.e2e.loopback import serving
 
 FAST = {"http_rate_per_second": 0.0, "agenda_poll_seconds": 0.0}
@@ -61,10 +62,6 @@ class Feeds:
         app = Starlette(routes=[Route("/{name}.ics", self.serve_file)])
         async with serving(app, log_config=None) as self.url:
             yield self
-
-
-def api_as(server: RunningServer, role: str, name: str) -> PalabreApi:
-    return PalabreApi(server.url, server.token(role, name))
 
 
 async def import_now(server: RunningServer, doc_id: str) -> dict[str, Any]:

@@ -15,13 +15,10 @@ from client.examples import create_example, create_examples
 from client.session import connect
 from crdt.data import read_data
 from crdt.schemas import SCHEMA_NAMES, load_example
-from tests.conftest import RunningServer, ServerFactory
+from tests.conftest import ServerFactory
+from tests.e2e.api import api_as, apis_as
 
 FAST = {"http_rate_per_second": 0.0}
-
-
-def api_as(server: RunningServer, role: str, name: str) -> PalabreApi:
-    return PalabreApi(server.url, server.token(role, name))
 
 
 def data_of(doc: Any) -> dict[str, Any]:
@@ -60,7 +57,6 @@ async def test_concurrent_patches_from_http_and_socket_clients_all_survive(
 ) -> None:
     async with start_server(**FAST) as server, api_as(server, "facilitator", "Loïc Ménard") as api:
         await create_example(api, "catalogue", "budget-2026")
-        editors = [api_as(server, "member", f"Membre {n}") for n in range(3)]
         zoe_token = server.token("member", "Zoé Lefèvre")
         amine_token = server.token("facilitator", "Amine Benali")
         async with connect(server.url, "budget-2026", zoe_token) as zoe, \
@@ -78,7 +74,9 @@ async def test_concurrent_patches_from_http_and_socket_clients_all_survive(
                                          "progress": step * 10},
                     }})
 
-            async with anyio.create_task_group() as tg:
+            members = (f"Membre {n}" for n in range(3))
+            async with apis_as(server, "member", *members) as editors, \
+                    anyio.create_task_group() as tg:
                 for n, editor in enumerate(editors):
                     tg.start_soon(http_edits, n, editor)
                 # Meanwhile, over the sockets: other fields of the same projects.
@@ -87,8 +85,6 @@ async def test_concurrent_patches_from_http_and_socket_clients_all_survive(
                 projects(amine.doc)["pistes-cyclables"]["description"] = "Par Amine"
                 await zoe.flushed()
                 await amine.flushed()
-            for editor in editors:
-                await editor.aclose()
 
             def complete(data: dict[str, Any]) -> bool:
                 p = data.get("projects", {})

@@ -16,12 +16,9 @@ from client.examples import create_example
 from client.session import connect
 from crdt.data import read_data
 from tests.conftest import RunningServer, ServerFactory
+from tests.e2e.api import api_as, apis_as
 
 FAST = {"http_rate_per_second": 0.0, "agenda_poll_seconds": 0.0}
-
-
-def api_as(server: RunningServer, role: str, name: str) -> PalabreApi:
-    return PalabreApi(server.url, server.token(role, name))
 
 
 def bearer(server: RunningServer, role: str, name: str) -> dict[str, str]:
@@ -33,8 +30,7 @@ async def test_citizens_add_entries_edit_only_their_own_and_facilitators_tag_the
 ) -> None:
     async with start_server(**FAST) as server, \
             api_as(server, "facilitator", "Loïc Ménard") as loic, \
-            api_as(server, "citizen", "Amine Benali") as amine, \
-            api_as(server, "citizen", "Zoé Lefèvre") as zoe:
+            apis_as(server, "citizen", "Amine Benali", "Zoé Lefèvre") as (amine, zoe):
         await create_example(loic, "monitoring", "veille")
         data = await amine.patch_data("veille", {"entries": {"a-1": {
             "body": "Nid-de-poule avenue Foch.", "place": "Avenue Foch"}}})

@@ -21,7 +21,7 @@ from client.errors import SessionClosed
 from client.session import Session, connect
 from crdt.protocol import SyncMessage, SyncStep, decode_message, encode_sync_step1
 from tests.conftest import ServerFactory
-from tests.e2e.api import body, text_of
+from tests.e2e.api import all_synced, body, text_of
 from tests.e2e.serverprocess import CLEAN_EXIT, server_process
 
 
@@ -55,9 +55,7 @@ async def test_sigkill_loses_nothing_any_client_has_seen(
         # The sessions may end with 1006 when the server dies under them, or first.
         with contextlib.suppress(SessionClosed):
             async with writer_cm as writer, observer_cm as observer:
-                with anyio.fail_after(10):
-                    await writer.synced()
-                    await observer.synced()
+                await all_synced(writer, observer)
 
                 async def stream_edits() -> None:
                     text = body(writer)

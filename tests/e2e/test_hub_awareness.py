@@ -11,7 +11,7 @@ import anyio
 import client
 from client import JsonObject, Session
 from tests.client.crowd import crowd
-from tests.conftest import ServerFactory
+from tests.conftest import RunningServer, ServerFactory
 
 
 def names(peers: Mapping[int, JsonObject]) -> set[str]:
@@ -29,12 +29,21 @@ def introduce(session: Session, name: str, color: str = "#2b8a3e") -> None:
 
 
 @asynccontextmanager
-async def zoe_seen_by_elodie(start_server: ServerFactory) -> AsyncIterator[tuple[Session, Session]]:
-    """Zoé and Élodie on one document, once Élodie sees Zoé's awareness state."""
+async def sessions_on_charte(
+    start_server: ServerFactory, count: int,
+) -> AsyncIterator[tuple[RunningServer, list[Session]]]:
+    """A server, and `count` synced sessions on ``charte`` (all with the default token)."""
     async with (
         start_server() as server,
-        crowd(server.url, "charte", 2, token=server.token()) as (zoe, elodie),
+        crowd(server.url, "charte", count, token=server.token()) as sessions,
     ):
+        yield server, sessions
+
+
+@asynccontextmanager
+async def zoe_seen_by_elodie(start_server: ServerFactory) -> AsyncIterator[tuple[Session, Session]]:
+    """Zoé and Élodie on one document, once Élodie sees Zoé's awareness state."""
+    async with sessions_on_charte(start_server, 2) as (_, (zoe, elodie)):
         introduce(zoe, "Zoé")
         with anyio.fail_after(10):
             await elodie.wait_peers(lambda peers: names(peers) == {"Zoé"})
@@ -42,11 +51,7 @@ async def zoe_seen_by_elodie(start_server: ServerFactory) -> AsyncIterator[tuple
 
 
 async def test_awareness_of_each_client_appears_at_the_others(start_server: ServerFactory) -> None:
-    async with (
-        start_server() as server,
-        crowd(server.url, "charte", 3, token=server.token()) as sessions,
-    ):
-        zoe, elodie, francois = sessions
+    async with sessions_on_charte(start_server, 3) as (_, (zoe, elodie, francois)):
         introduce(zoe, "Zoé")
         introduce(elodie, "Élodie")
         introduce(francois, "François")
@@ -70,10 +75,7 @@ async def test_a_new_awareness_state_replaces_the_previous_one(
 
 
 async def test_late_joiner_receives_the_states_already_there(start_server: ServerFactory) -> None:
-    async with (
-        start_server() as server,
-        crowd(server.url, "charte", 2, token=server.token()) as (zoe, elodie),
-    ):
+    async with sessions_on_charte(start_server, 2) as (server, (zoe, elodie)):
         introduce(zoe, "Zoé")
         introduce(elodie, "Élodie")
         with anyio.fail_after(10):
@@ -86,10 +88,7 @@ async def test_late_joiner_receives_the_states_already_there(start_server: Serve
 async def test_awareness_disappears_when_a_client_leaves_cleanly(
     start_server: ServerFactory,
 ) -> None:
-    async with (
-        start_server() as server,
-        crowd(server.url, "charte", 1, token=server.token()) as (elodie,),
-    ):
+    async with sessions_on_charte(start_server, 1) as (server, (elodie,)):
         with anyio.fail_after(10):
             async with client.connect(server.url, "charte", server.token()) as francois:
                 introduce(francois, "François")
@@ -100,11 +99,7 @@ async def test_awareness_disappears_when_a_client_leaves_cleanly(
 async def test_awareness_disappears_when_a_socket_drops_without_a_removal(
     start_server: ServerFactory,
 ) -> None:
-    async with (
-        start_server() as server,
-        crowd(server.url, "charte", 3, token=server.token()) as sessions,
-    ):
-        zoe, elodie, francois = sessions
+    async with sessions_on_charte(start_server, 3) as (_, (zoe, elodie, francois)):
         introduce(zoe, "Zoé")
         introduce(francois, "François")
         with anyio.fail_after(10):

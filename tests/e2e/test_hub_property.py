@@ -21,40 +21,55 @@ PIECES = ("Zoé", "Élodie", "François", " l'égalité", " — ", "ç", "œuvre
 
 
 @dataclass(frozen=True, slots=True)
-class Insert:
+class Turn:
+    """A step taken by one client: `who` picks it (modulo the number of clients)."""
+
     who: int
+
+
+@dataclass(frozen=True, slots=True)
+class Edit(Turn):
+    """An edit at `at`, a position relative to the client's text (0 to 1)."""
+
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Insert(Edit):
+    """Insert `text` there."""
+
     text: str
 
 
 @dataclass(frozen=True, slots=True)
-class Delete:
-    who: int
-    at: float
+class Delete(Edit):
+    """Delete up to `length` characters from there."""
+
     length: int
 
 
 @dataclass(frozen=True, slots=True)
-class Paragraph:
-    who: int
-    at: float
+class Paragraph(Edit):
+    """Add a paragraph holding `text` at that relative place among the paragraphs."""
+
     text: str
 
 
 @dataclass(frozen=True, slots=True)
-class Disconnect:
-    who: int
+class Disconnect(Turn):
+    """Go offline, `abrupt`ly (the socket just drops) or cleanly."""
+
     abrupt: bool
 
 
 @dataclass(frozen=True, slots=True)
-class Reconnect:
-    who: int
+class Reconnect(Turn):
+    """Come back online; edits made offline then sync."""
 
 
 @dataclass(frozen=True, slots=True)
-class Settle:
-    who: int
+class Settle(Turn):
+    """Wait until everything this client sent is flushed (nothing while it is offline)."""
 
 
 Step = Insert | Delete | Paragraph | Disconnect | Reconnect | Settle

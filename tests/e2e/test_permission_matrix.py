@@ -11,13 +11,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from uuid import uuid4
 
-import anyio
 import httpx
 import pytest
 
 from client.session import connect
 from tests.conftest import RunningServer, ServerFactory
-from tests.e2e.api import body, text_of
+from tests.e2e.api import all_synced, body, text_of
 
 ROLES = ("member", "facilitator", "citizen", "public")
 MARKDOWN = "# Charte\n\n## Article 1\n\nLa commune garantit l'égalité des habitantes.\n"
@@ -150,9 +149,7 @@ async def test_socket_permission_matrix(start_server: ServerFactory, role: str) 
         async with connect(server.url, "charte", witness_token) as witness, connect(
             server.url, "charte", server.token(role, f"{role} Zoé")
         ) as session:
-            with anyio.fail_after(10):
-                await witness.synced()
-                await session.synced()
+            await all_synced(witness, session)
             body(session).insert(0, f"Écrit par {role}. ")
             if CAN_EDIT_ON_SOCKET[role]:
                 await witness.wait_for(lambda: text_of(witness).startswith("Écrit"), timeout=10)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
+import pytest
 from playwright.async_api import Page
 from pycrdt import Map
 
@@ -47,6 +48,31 @@ async def embed_page(new_context: NewContext, server: RunningServer, doc_id: str
         await page.close()
 
 
+EmbeddedExample = Callable[
+    [str, str], AbstractAsyncContextManager[tuple[RunningServer, PalabreApi, Page]]
+]
+
+
+@pytest.fixture
+def embedded(
+    start_server: ServerFactory, new_context: NewContext, screenshots: Path,
+) -> EmbeddedExample:
+    """Factory: ``async with embedded(schema, doc_id) as (server, loic, page)`` is
+    `example_served` with the live embed of `doc_id` open in `page`; a block that ends
+    without error leaves a full-page screenshot named after the schema."""
+
+    @asynccontextmanager
+    async def serve(schema: str, doc_id: str) -> AsyncIterator[
+        tuple[RunningServer, PalabreApi, Page]
+    ]:
+        async with example_served(start_server, schema, doc_id) as (server, loic), \
+                embed_page(new_context, server, doc_id) as page:
+            yield server, loic, page
+            await page.screenshot(path=screenshots / f"{schema}.png", full_page=True)
+
+    return serve
+
+
 async def reloads(page: Page) -> int:
     """How many times the page was loaded (a reload would reset the counter below)."""
     value = await page.evaluate("window.performance.getEntriesByType('navigation').length")
@@ -55,10 +81,9 @@ async def reloads(page: Page) -> int:
 
 
 async def test_catalogue_progress_bars_follow_patches_and_socket_edits(
-    start_server: ServerFactory, new_context: NewContext, screenshots: Path
+    embedded: EmbeddedExample,
 ) -> None:
-    async with example_served(start_server, "catalogue", "projets") as (server, loic), \
-            embed_page(new_context, server, "projets") as page:
+    async with embedded("catalogue", "projets") as (server, loic, page):
         await page.wait_for_selector(
             "section[data-status=not_selected] [data-project=fontaines]", timeout=WAIT_MS)
         await page.evaluate("window.marker = 'same page'")
@@ -79,15 +104,13 @@ async def test_catalogue_progress_bars_follow_patches_and_socket_edits(
                 timeout=WAIT_MS)
         assert await page.evaluate("window.marker") == "same page"
         assert await reloads(page) == 1
-        await page.screenshot(path=screenshots / "catalogue.png", full_page=True)
 
 
 async def test_library_list_is_searchable_and_live(
-    start_server: ServerFactory, new_context: NewContext, screenshots: Path
+    embedded: EmbeddedExample,
 ) -> None:
-    async with example_served(start_server, "library", "biblio") as (server, _), \
-            PalabreApi(server.url, server.token("member", "Élodie Lefèvre")) as elodie, \
-            embed_page(new_context, server, "biblio") as page:
+    async with embedded("library", "biblio") as (server, _, page), \
+            PalabreApi(server.url, server.token("member", "Élodie Lefèvre")) as elodie:
         await page.wait_for_selector("[data-resource=retour-nancy]", timeout=WAIT_MS)
         await page.fill("input[type=search]", "tirage")
         await page.wait_for_selector("[data-resource=retour-nancy]", state="detached",
@@ -101,15 +124,13 @@ async def test_library_list_is_searchable_and_live(
         # The search survives the live redraw.
         assert await page.input_value("input[type=search]") == "tirage"
         assert await page.locator("[data-resource]").count() == 2
-        await page.screenshot(path=screenshots / "library.png", full_page=True)
 
 
 async def test_monitoring_feed_by_theme_is_live(
-    start_server: ServerFactory, new_context: NewContext, screenshots: Path
+    embedded: EmbeddedExample,
 ) -> None:
-    async with example_served(start_server, "monitoring", "veille") as (server, loic), \
-            PalabreApi(server.url, server.token("citizen", "Amine Benali")) as citizen, \
-            embed_page(new_context, server, "veille") as page:
+    async with embedded("monitoring", "veille") as (server, loic, page), \
+            PalabreApi(server.url, server.token("citizen", "Amine Benali")) as citizen:
         await page.wait_for_selector("section[data-theme=mobilite] [data-entry=e-001]",
                                      timeout=WAIT_MS)
         await citizen.patch_data("veille", {"entries": {"e-100": {
@@ -119,7 +140,6 @@ async def test_monitoring_feed_by_theme_is_live(
         await loic.patch_data("veille", {"entries": {"e-100": {"themes": ["securite"]}}})
         await page.wait_for_selector("section[data-theme=securite] [data-entry=e-100]",
                                      timeout=WAIT_MS)
-        await page.screenshot(path=screenshots / "monitoring.png", full_page=True)
 
 
 async def test_agenda_by_week_is_live_and_private_documents_need_a_token(

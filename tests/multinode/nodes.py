@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -17,7 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from server.access.secret import SECRET_FILE, load_or_create_secret
-from tests.conftest import require_service
+from tests.conftest import postgres_or_skip, require_service
 from tests.e2e.serverprocess import ServerProcess, server_process
 
 REDIS_URL = os.environ.get("PALABRE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -36,6 +37,33 @@ async def redis_or_skip(url: str = REDIS_URL) -> str:
     finally:
         await client.aclose()
     return url
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeldLock:
+    """A fresh document's cluster lock, under a key prefix of its own, and a Redis client
+    with which a test holds that lock as another node would."""
+
+    redis_url: str
+    database_url: str
+    prefix: str
+    doc_id: str
+    key: str
+    redis: Redis
+
+
+@asynccontextmanager
+async def lock_to_hold(purpose: str, doc_prefix: str) -> AsyncIterator[HeldLock]:
+    """The ``lock:<purpose>`` of a new ``<doc_prefix>-…`` document (skips without the services)."""
+    redis_url, database_url = await redis_or_skip(), await postgres_or_skip()
+    prefix = f"palabre-test-{uuid4().hex[:10]}:"
+    doc_id = f"{doc_prefix}-{uuid4().hex[:8]}"
+    redis = Redis.from_url(redis_url)
+    try:
+        yield HeldLock(redis_url=redis_url, database_url=database_url, prefix=prefix,
+                       doc_id=doc_id, key=f"{prefix}lock:{purpose}:{doc_id}", redis=redis)
+    finally:
+        await redis.aclose()
 
 
 def node_env(

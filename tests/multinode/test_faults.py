@@ -16,7 +16,7 @@ from client.backoff import Backoff
 from client.session import Session, connect
 from crdt.document import decode_state_vector
 from tests.conftest import postgres_or_skip
-from tests.e2e.api import body, text_of
+from tests.e2e.api import all_synced, body, text_of
 from tests.multinode.nodes import (
     metric,
     private_redis,
@@ -125,9 +125,7 @@ async def test_redis_restart_mid_stream_loses_no_update(tmp_path: Path) -> None:
                 connect(nodes[0].url, doc_id, nodes[0].token()) as on_first, \
                 connect(nodes[1].url, doc_id, nodes[1].token()) as on_second:
             first, second = nodes
-            with anyio.fail_after(10):
-                await on_first.synced()
-                await on_second.synced()
+            await all_synced(on_first, on_second)
             stop = anyio.Event()
             async with anyio.create_task_group() as tg:
                 tg.start_soon(stream, on_first, "a", stop)

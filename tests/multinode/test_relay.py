@@ -16,7 +16,7 @@ from pycrdt import XmlElement, XmlFragment, XmlText
 from client.api import PalabreApi
 from client.session import Session, connect
 from tests.conftest import postgres_or_skip
-from tests.e2e.api import body, text_of
+from tests.e2e.api import all_synced, body, text_of
 from tests.e2e.serverprocess import ServerProcess
 from tests.multinode.nodes import metric, redis_or_skip, start_cluster, wait_for_metric
 
@@ -88,9 +88,7 @@ async def test_awareness_crosses_nodes_and_leaves_with_the_socket(tmp_path: Path
     async with two_nodes(tmp_path) as (first, second):
         async with connect(second.url, doc_id, second.token()) as watcher:
             async with connect(first.url, doc_id, first.token()) as zoe:
-                with anyio.fail_after(10):
-                    await zoe.synced()
-                    await watcher.synced()
+                await all_synced(zoe, watcher)
                 zoe.set_awareness({"user": {"name": "Zoé", "color": "#c0392b"}})
                 with anyio.fail_after(10):
                     await watcher.wait_peers(lambda peers: zoe.client_id in peers)
@@ -132,9 +130,7 @@ async def test_http_reads_on_any_node_see_writes_made_on_another(tmp_path: Path)
             # and the block id the first node assigns reaches the second node's clients.
             async with connect(second.url, doc_id, second.token()) as reader, \
                     connect(first.url, doc_id, first.token()) as writer:
-                with anyio.fail_after(10):
-                    await writer.synced()
-                    await reader.synced()
+                await all_synced(writer, reader)
                 fragment = writer.doc.get("default", type=XmlFragment)
                 fragment.children.append(
                     XmlElement("paragraph", {}, [XmlText("Ajouté sur le premier nœud.")])
@@ -179,9 +175,7 @@ async def test_freeze_on_one_node_holds_on_the_sockets_of_another(tmp_path: Path
         async with connect(second.url, doc_id, second.token()) as member, \
                 connect(first.url, doc_id, first.token()) as other, \
                 httpx.AsyncClient(timeout=10, headers=headers) as http:
-            with anyio.fail_after(10):
-                await member.synced()
-                await other.synced()
+            await all_synced(member, other)
             response = await http.post(f"{first.url}/api/documents/{doc_id}/freeze", json={})
             assert response.status_code == 200, response.text
             # The freeze notice comes from the second node's room, which refuses writes now.

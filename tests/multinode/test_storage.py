@@ -11,14 +11,13 @@ from uuid import uuid4
 import anyio
 import asyncpg
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 from client.session import Session, connect
 from tests.conftest import postgres_or_skip
-from tests.e2e.api import body, text_of
+from tests.e2e.api import all_synced, body, text_of
 from tests.e2e.serverprocess import ServerProcess
-from tests.multinode.nodes import metric, redis_or_skip, start_cluster
+from tests.multinode.nodes import lock_to_hold, metric, redis_or_skip, start_cluster
 
 pytestmark = pytest.mark.postgres
 
@@ -48,9 +47,7 @@ async def test_two_nodes_start_at_once_on_an_empty_database(tmp_path: Path) -> N
                                  simultaneous=True) as (first, second), \
                 connect(first.url, doc_id, first.token()) as a, \
                 connect(second.url, doc_id, second.token()) as b:
-            with anyio.fail_after(10):
-                await a.synced()
-                await b.synced()
+            await all_synced(a, b)
             body(a).insert(0, "Bonjour depuis le premier nœud. ")
             body(b).insert(0, "Bonjour depuis le second. ")
             for session in (a, b):
@@ -70,38 +67,29 @@ async def write_separately(writer: Session, watcher: Session, name: str, count: 
 
 
 async def test_a_node_skips_compaction_while_another_holds_the_lock(tmp_path: Path) -> None:
-    redis_url, database_url = await redis_or_skip(), await postgres_or_skip()
-    prefix = f"palabre-test-{uuid4().hex[:10]}:"
-    doc_id = f"mn-compact-{uuid4().hex[:8]}"
-    key = f"{prefix}lock:compact:{doc_id}"
-    redis = Redis.from_url(redis_url)
-    try:
-        async with start_cluster(tmp_path, 2, redis_url=redis_url, database_url=database_url,
-                                 prefix=prefix,
-                                 extra_env={"PALABRE_COMPACT_THRESHOLD": "20"}) as nodes, \
-                connect(nodes[0].url, doc_id, nodes[0].token()) as writer, \
-                connect(nodes[1].url, doc_id, nodes[1].token()) as watcher:
-            with anyio.fail_after(10):
-                await writer.synced()
-                await watcher.synced()
-            assert await redis.set(key, "another-node", px=60_000, nx=True)
-            await write_separately(writer, watcher, "held", 30)
-            assert await metric(nodes[0], "palabre_cluster_compactions_total",
-                                'outcome="skipped_locked"') >= 1
-            assert await metric(nodes[0], "palabre_cluster_compactions_total",
-                                'outcome="done"') == 0
-            await redis.delete(key)
-            with anyio.fail_after(30):
-                i = 0
-                while await metric(nodes[0], "palabre_cluster_compactions_total",
-                                   'outcome="done"') < 1:
-                    await write_separately(writer, watcher, f"free{i}", 1)
-                    i += 1
-            async with connect(nodes[1].url, doc_id, nodes[1].token()) as reader:
-                await reader.wait_for(lambda: text_of(reader) == text_of(writer), timeout=15)
-            assert text_of(writer).count("<held-") == 30
-    finally:
-        await redis.aclose()
+    async with lock_to_hold("compact", "mn-compact") as lock, \
+            start_cluster(tmp_path, 2, redis_url=lock.redis_url, database_url=lock.database_url,
+                          prefix=lock.prefix,
+                          extra_env={"PALABRE_COMPACT_THRESHOLD": "20"}) as nodes, \
+            connect(nodes[0].url, lock.doc_id, nodes[0].token()) as writer, \
+            connect(nodes[1].url, lock.doc_id, nodes[1].token()) as watcher:
+        await all_synced(writer, watcher)
+        assert await lock.redis.set(lock.key, "another-node", px=60_000, nx=True)
+        await write_separately(writer, watcher, "held", 30)
+        assert await metric(nodes[0], "palabre_cluster_compactions_total",
+                            'outcome="skipped_locked"') >= 1
+        assert await metric(nodes[0], "palabre_cluster_compactions_total",
+                            'outcome="done"') == 0
+        await lock.redis.delete(lock.key)
+        with anyio.fail_after(30):
+            i = 0
+            while await metric(nodes[0], "palabre_cluster_compactions_total",
+                               'outcome="done"') < 1:
+                await write_separately(writer, watcher, f"free{i}", 1)
+                i += 1
+        async with connect(nodes[1].url, lock.doc_id, nodes[1].token()) as reader:
+            await reader.wait_for(lambda: text_of(reader) == text_of(writer), timeout=15)
+        assert text_of(writer).count("<held-") == 30
 
 
 def lock_intervals(node: ServerProcess, doc_id: str) -> list[tuple[float, float]]:
@@ -118,9 +106,7 @@ async def test_only_one_node_compacts_a_document_at_a_time(tmp_path: Path) -> No
             AsyncExitStack() as exits:
         a = await exits.enter_async_context(connect(nodes[0].url, doc_id, nodes[0].token()))
         b = await exits.enter_async_context(connect(nodes[1].url, doc_id, nodes[1].token()))
-        with anyio.fail_after(10):
-            await a.synced()
-            await b.synced()
+        await all_synced(a, b)
         async with anyio.create_task_group() as tg:
             tg.start_soon(write_separately, a, b, "a", 60)
             tg.start_soon(write_separately, b, a, "b", 60)

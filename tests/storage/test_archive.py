@@ -12,7 +12,14 @@ import pytest
 from sqlalchemy import delete, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.archive import Archive, Snapshot, SnapshotNotFound, chain_hash, content_hash
+from storage.archive import (
+    Archive,
+    ChainReport,
+    Snapshot,
+    SnapshotNotFound,
+    chain_hash,
+    content_hash,
+)
 from storage.engine import create_engine
 from storage.memory import MemoryDocumentStore
 from storage.models import SnapshotRow
@@ -43,6 +50,13 @@ async def archive(archive: Archive, doc_id: str, label: str, *, markdown: str = 
 async def archive_stages(store: Archive, doc_id: str, count: int) -> list[Snapshot]:
     """Archive `count` snapshots labelled ``étape 0``, ``étape 1``, ..."""
     return [await archive(store, doc_id, f"étape {n}") for n in range(count)]
+
+
+async def assert_chain_broken_at(store: Archive, doc_id: str, number: int) -> ChainReport:
+    """Verify the chain of `doc_id`: it must be found broken first at snapshot `number`."""
+    report = await store.verify_chain(doc_id)
+    assert not report.ok and report.first_broken == number, report
+    return report
 
 
 async def test_snapshots_are_numbered_chained_and_read_back_unchanged(
@@ -119,8 +133,8 @@ async def test_a_row_altered_in_the_database_breaks_the_chain_at_its_number(
                 .where(SnapshotRow.doc_id == doc_id, SnapshotRow.number == 3)
                 .values({column: values[column]})
             )
-        report = await store.verify_chain(doc_id)
-    assert not report.ok and report.first_broken == 3 and report.reason
+        report = await assert_chain_broken_at(store, doc_id, 3)
+    assert report.reason
 
 
 async def test_a_rehashed_row_still_breaks_the_link_to_the_next(
@@ -142,8 +156,7 @@ async def test_a_rehashed_row_still_breaks_the_link_to_the_next(
                 .values(markdown=forged.markdown, content_hash=forged_hash,
                         chain_hash=chain_hash(None, forged_hash))
             )
-        report = await store.verify_chain(doc_id)
-    assert not report.ok and report.first_broken == 2
+        await assert_chain_broken_at(store, doc_id, 2)
 
 
 async def test_a_deleted_row_breaks_the_chain_where_the_gap_is(
@@ -158,9 +171,8 @@ async def test_a_deleted_row_breaks_the_chain_where_the_gap_is(
             left = await conn.scalar(
                 text("SELECT count(*) FROM snapshots WHERE doc_id = :d"), {"d": doc_id}
             )
-        report = await store.verify_chain(doc_id)
+        await assert_chain_broken_at(store, doc_id, 3)
     assert left == 2
-    assert not report.ok and report.first_broken == 3
 
 
 async def test_the_memory_store_detects_tampering_too(doc_id: str) -> None:
@@ -168,8 +180,7 @@ async def test_the_memory_store_detects_tampering_too(doc_id: str) -> None:
         await archive_stages(store, doc_id, 3)
         second = (await store.list_snapshots(doc_id))[1]
         store.tamper(dataclasses.replace(second, html="<p>faux</p>"))
-        report = await store.verify_chain(doc_id)
-    assert not report.ok and report.first_broken == 2
+        await assert_chain_broken_at(store, doc_id, 2)
 
 
 async def test_freeze_state_defaults_to_unfrozen_and_follows_set_freeze(

@@ -6,7 +6,7 @@ import functools
 
 import pytest
 
-from storage.catalog import DeliveryAttempt, WebhookNotFound
+from storage.catalog import DeliveryAttempt, Webhook, WebhookNotFound, WebhookRegistry
 from tests.storage.conftest import StoreFactory
 
 
@@ -23,6 +23,13 @@ def delivery(
     """A delivery attempt of `event` (``document.changed`` unless said)."""
     return DeliveryAttempt(webhook_id=webhook_id, event_id=event_id, event=event,
                            attempt=attempt, at=at, status=status, error=error)
+
+
+async def add_plain_webhook(store: WebhookRegistry, doc_id: str, url: str) -> Webhook:
+    """A webhook on `doc_id` for ``document.changed``, with secret ``s`` and no creator."""
+    return await store.add_webhook(
+        url=url, secret="s", events=["document.changed"], doc_id=doc_id, created_by=None,
+    )
 
 async def test_webhooks_list_globally_and_by_document(
     make_store: StoreFactory, doc_id: str
@@ -71,13 +78,7 @@ async def test_removed_webhook_is_gone_and_removing_it_again_raises(
     make_store: StoreFactory, doc_id: str
 ) -> None:
     async with make_store() as store:
-        hook = await store.add_webhook(
-            url="https://example.org/h",
-            secret="s",
-            events=["document.changed"],
-            doc_id=doc_id,
-            created_by=None,
-        )
+        hook = await add_plain_webhook(store, doc_id, "https://example.org/h")
         await store.record_attempt(
             delivery(hook.webhook_id, event_id="e1", at=1.0, status=500)
         )
@@ -95,14 +96,7 @@ async def test_attempts_list_newest_first_up_to_the_limit(
 ) -> None:
     async with make_store() as store:
         hook, other = [
-            await store.add_webhook(
-                url=f"https://example.org/{n}",
-                secret="s",
-                events=["document.changed"],
-                doc_id=doc_id,
-                created_by=None,
-            )
-            for n in range(2)
+            await add_plain_webhook(store, doc_id, f"https://example.org/{n}") for n in range(2)
         ]
         first_event = functools.partial(delivery, hook.webhook_id, event_id="évt-1")
         made = [
