@@ -89,8 +89,8 @@ DEFAULT_TTL_SECONDS: Mapping[Role, int] = {
 }
 """Lifetime of a token minted without an explicit ``ttl``, per role.
 
-The more a token may do, the shorter it lives: a facilitator's (freeze, adopt, delete,
-change roles) covers a day of sessions; a member's the week between two sessions; a
+The more a token may do, the shorter it lives: a facilitator's (create, freeze, adopt,
+moderate, webhooks) covers a day of sessions; a member's the week between two sessions; a
 citizen's (read and comment only, handed out by the thousand) a consultation period.
 """
 
