@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 # `palabre serve` prints the URL, then a facilitator link (the editor, signed in) once ready.
 run: $(STAMP)
 	$(BIN)/palabre demo
-	@echo "Facilitator token (for curl: Authorization: Bearer ...): $$($(BIN)/palabre token --role facilitator --name Facilitation)"
+	@echo "Facilitator token, valid 12 h (for curl: Authorization: Bearer ...): $$($(BIN)/palabre token --role facilitator --name Facilitation --sub facilitation)"
 	$(BIN)/palabre serve
 
 node-deps: tests/node/node_modules/.installed

@@ -12,9 +12,13 @@ DOC_ID_LENGTH = 128
 """Longest document id (DESIGN.md's ``doc_id``)."""
 
 DOC_ID_PATTERN = "[A-Za-z0-9._-]{1,128}"
-"""What a document id is made of, everywhere: sockets, the API, the pages, webhooks."""
+"""What a document id is made of, everywhere: sockets, the API, the pages, webhooks.
 
-DOC_ID_RULE = "1-128 characters of [A-Za-z0-9._-]"
+Ids made only of dots (``.``, ``..``, ...) match it but are refused too (`is_doc_id`):
+``.`` and ``..`` are path segments that URLs, proxies and file paths resolve away.
+"""
+
+DOC_ID_RULE = "1-128 characters of [A-Za-z0-9._-], not only dots"
 """`DOC_ID_PATTERN` in words, for error messages."""
 
 ANNOTATIONS_SUFFIX = ".annotations"
@@ -24,15 +28,15 @@ _DOC_ID = re.compile(DOC_ID_PATTERN)
 
 
 def is_doc_id(value: str) -> bool:
-    """Whether `value` has the shape of a document id."""
-    return _DOC_ID.fullmatch(value) is not None
+    """Whether `value` has the shape of a document id (and is not only dots)."""
+    return _DOC_ID.fullmatch(value) is not None and value.strip(".") != ""
 
 
 def parse_doc_id(value: str) -> DocumentId:
     """`value` as a `DocumentId`.
 
     Raises:
-        ValueError: it is not 1-128 characters of ``[A-Za-z0-9._-]``.
+        ValueError: it is not 1-128 characters of ``[A-Za-z0-9._-]``, or only dots.
     """
     if not is_doc_id(value):
         raise ValueError(f"document id must be {DOC_ID_RULE}")

@@ -11,6 +11,7 @@ import binascii
 import json
 import logging
 import re
+import secrets
 import time
 import unicodedata
 import warnings
@@ -48,6 +49,8 @@ LOCAL_ISSUER = "palabre"
 LEEWAY_SECONDS = 30.0
 """Clock skew tolerated on ``exp``, ``nbf`` and ``iat``."""
 LOCAL_ALGORITHM = "HS256"
+HOUR = 3600
+DAY = 24 * HOUR
 _KEY_TYPES = {"RS256": "RSA", "ES256": "EC"}
 
 
@@ -70,12 +73,32 @@ class Principal:
     docs: tuple[str, ...] | None = None
     """Document ids or glob patterns the token is limited to; ``None`` means all."""
     expires_at: float | None = None
-    """The token's ``exp`` (Unix time); ``None`` when it never expires."""
+    """The token's ``exp`` (Unix time); every token has one, so ``None`` only for `PUBLIC`
+    and the development principal, which have no token."""
 
     def is_expired_at(self, now: float) -> bool:
         """Whether the token behind this principal has expired at `now` (Unix time)."""
         return self.expires_at is not None and now > self.expires_at + LEEWAY_SECONDS
 
+
+DEFAULT_TTL_SECONDS: Mapping[Role, int] = {
+    Role.FACILITATOR: 12 * HOUR,
+    Role.MEMBER: 7 * DAY,
+    Role.CITIZEN: 30 * DAY,
+    Role.PUBLIC: 30 * DAY,
+}
+"""Lifetime of a token minted without an explicit ``ttl``, per role.
+
+The more a token may do, the shorter it lives: a facilitator's (create, freeze, adopt,
+moderate, webhooks) covers a day of sessions; a member's the week between two sessions; a
+citizen's (read and comment only, handed out by the thousand) a consultation period.
+"""
+
+MAX_TTL_SECONDS = 366 * DAY
+"""Longest lifetime ``palabre token --ttl`` signs: a year, so no token is forever in practice."""
+
+SUB_SUFFIX_BYTES = 4
+"""Random bytes (hex) appended to a subject made from a name, so two people never share one."""
 
 PUBLIC = Principal(sub="anonymous", name="Public", role=Role.PUBLIC)
 """The principal of a request without a token."""
@@ -106,21 +129,24 @@ def mint_token(
     issuer: str = LOCAL_ISSUER,
     now: float | None = None,
 ) -> str:
-    """Sign a token for `sub` with the server's secret (HS256).
+    """Sign a token for `sub` with the server's secret (HS256), expiring after `ttl` seconds.
+
+    Without `ttl` the token lives `DEFAULT_TTL_SECONDS` for its role: every token expires.
 
     Raises:
         ValueError: `sub` is empty or `ttl` is not positive.
     """
     if not sub:
         raise ValueError("sub must not be empty")
-    if ttl is not None and ttl <= 0:
+    if ttl is None:
+        ttl = DEFAULT_TTL_SECONDS[role]
+    if ttl <= 0:
         raise ValueError(f"ttl must be positive, got {ttl}")
     issued_at = int(time.time() if now is None else now)
     payload: dict[str, object] = {
         "iss": issuer, "sub": sub, "name": name, "role": str(role), "iat": issued_at,
+        "exp": issued_at + max(1, int(ttl)),
     }
-    if ttl is not None:
-        payload["exp"] = issued_at + int(ttl)
     if docs is not None:
         payload["docs"] = list(docs)
     header = {"alg": LOCAL_ALGORITHM, "typ": "JWT"}
@@ -172,7 +198,7 @@ class Authenticator:
 
         Raises:
             Unauthenticated: the token is malformed, unsigned, signed with another
-                key or algorithm, expired, not yet valid, from another issuer or
+                key or algorithm, without ``exp``, expired, not yet valid, from another issuer or
                 audience, or lacks a valid ``sub`` or ``role``.
             Overloaded: the OIDC issuer's keys cannot be fetched right now.
         """
@@ -198,7 +224,10 @@ class Authenticator:
     def _verify(
         self, jwt: Any, token: str, key: object, issuer: str, audience: str | None
     ) -> Mapping[str, object]:
-        options: dict[str, dict[str, object]] = {"iss": {"essential": True, "value": issuer}}
+        options: dict[str, dict[str, object]] = {
+            "iss": {"essential": True, "value": issuer},
+            "exp": {"essential": True},
+        }
         if audience is not None:
             options["aud"] = {"essential": True, "value": audience}
         try:
@@ -217,6 +246,8 @@ class Authenticator:
                 raise Unauthenticated(f"wrong audience (expected {audience!r})") from exc
             raise Unauthenticated(f"invalid claim {exc.claim_name!r}") from exc
         except MissingClaimError as exc:
+            if "'exp'" in exc.description:
+                raise Unauthenticated("token without expiry ('exp' claim) refused") from exc
             raise Unauthenticated(f"malformed token: {exc.description.lower()}") from exc
         except UnsupportedAlgorithmError as exc:
             raise Unauthenticated("algorithm not accepted") from exc
@@ -376,6 +407,16 @@ class _KeySource:
 
 
 _LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss"})
+
+
+def unique_sub(name: str) -> str:
+    """A new subject for `name`: its slug and a random suffix (``elodie-lefevre-3f9a0c1d``).
+
+    Two people with the same name (or names with the same slug) never share a subject, so
+    neither can edit the other's comments. Empty when the name has no ASCII letter or digit.
+    """
+    slug = slugify(name)
+    return f"{slug}-{secrets.token_hex(SUB_SUFFIX_BYTES)}" if slug else ""
 
 
 def slugify(text: str) -> str:

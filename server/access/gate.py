@@ -23,6 +23,7 @@ class Access:
 
     def __init__(self, settings: Settings) -> None:
         self._disabled = settings.auth_disabled
+        self._oidc_without_audience = bool(settings.oidc_issuer) and not settings.oidc_audience
         oidc = (
             OidcIssuer(issuer=settings.oidc_issuer, audience=settings.oidc_audience)
             if settings.oidc_issuer
@@ -34,11 +35,16 @@ class Access:
         )
 
     def announce(self) -> None:
-        """Warn, at start, when authentication is off."""
+        """Warn, at start, when authentication is off or OIDC tokens are not bound to us."""
         if self._disabled:
             log.warning(
                 "AUTHENTICATION IS DISABLED: every client acts as a facilitator. "
                 "Never run this in front of real users."
+            )
+        elif self._oidc_without_audience:
+            log.warning(
+                "PALABRE_OIDC_AUDIENCE is not set: any token of the OIDC issuer is accepted, "
+                "including tokens it signed for other applications. Set it to palabre's client id."
             )
 
     async def authenticate(self, token: str | None) -> Principal:

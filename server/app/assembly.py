@@ -58,8 +58,8 @@ def existing_secret(settings: Settings) -> bytes:
         raise click.ClickException(str(exc)) from exc
 
 
-def _minter(settings: Settings, ttl: int | None) -> TokenMinter:
-    """Tokens signed with the server's secret, one per simulated person."""
+def _minter(settings: Settings, ttl: int) -> TokenMinter:
+    """Tokens signed with the server's secret, one per simulated person, expiring after `ttl`."""
     secret = existing_secret(settings)
 
     def mint(role: str, name: str, sub: str) -> str:

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from server.access.auth import Role, mint_token, slugify
+from server.access.auth import (
+    DEFAULT_TTL_SECONDS,
+    MAX_TTL_SECONDS,
+    Role,
+    mint_token,
+    unique_sub,
+)
 from server.access.secret import SecretError, load_or_create_secret
 from server.app.assembly import demo, existing_secret, scenario
 from server.app.runner import build_server
@@ -89,20 +95,34 @@ def serve(**options: object) -> None:
     asyncio.run(server.serve())
 
 
+def _ttl_defaults() -> str:
+    """The default lifetimes, for ``--help``: ``facilitator 12 h, member 7 days, ...``."""
+    return ", ".join(f"{role} {_duration(ttl)}" for role, ttl in DEFAULT_TTL_SECONDS.items())
+
+
+def _duration(seconds: int) -> str:
+    day = 24 * 3600
+    return f"{seconds // day} days" if seconds % day == 0 else f"{seconds // 3600} h"
+
+
 @main.command()
 @click.option(
     "--role", required=True, type=click.Choice([role.value for role in Role]),
     help="What the bearer may do.",
 )
 @click.option("--name", required=True, help="Display name, e.g. 'Élodie Lefèvre'.")
-@click.option("--sub", default=None, help="Stable user id [a slug of the name].")
+@click.option(
+    "--sub", default=None,
+    help="Stable user id; pass the one printed before to renew a person's token "
+    "[a new one: a slug of the name and a random suffix, shown on stderr].",
+)
 @click.option(
     "--docs", "docs", multiple=True, metavar="PATTERN",
     help="Limit the token to matching document ids (glob; repeat for several) [all].",
 )
 @click.option(
-    "--ttl", type=click.IntRange(min=1), default=None,
-    help="Lifetime in seconds [no expiry].",
+    "--ttl", type=click.IntRange(min=1, max=MAX_TTL_SECONDS), default=None,
+    help=f"Lifetime in seconds, at most {MAX_TTL_SECONDS} (a year) [{_ttl_defaults()}].",
 )
 @click.option(
     "--data-dir", type=click.Path(path_type=Path), default=None,
@@ -112,8 +132,8 @@ def token(
     role: str, name: str, sub: str | None, docs: tuple[str, ...], ttl: int | None,
     data_dir: Path | None,
 ) -> None:
-    """Print one token signed with the server's secret."""
-    subject = sub if sub is not None else slugify(name)
+    """Print one expiring token signed with the server's secret (and nothing else on stdout)."""
+    subject = sub if sub is not None else unique_sub(name)
     if not subject:
         raise click.UsageError("cannot make a --sub from this name; pass --sub")
     try:
@@ -123,8 +143,12 @@ def token(
         raise click.UsageError(str(exc)) from exc
     except SecretError as exc:
         raise click.ClickException(str(exc)) from exc
+    lifetime = ttl if ttl is not None else DEFAULT_TTL_SECONDS[Role(role)]
+    if sub is None:
+        click.echo(f"sub: {subject} (pass --sub {subject} to renew this person's token)",
+                   err=True)
     click.echo(mint_token(
-        secret, sub=subject, name=name, role=Role(role), docs=docs or None, ttl=ttl,
+        secret, sub=subject, name=name, role=Role(role), docs=docs or None, ttl=lifetime,
     ))
 
 

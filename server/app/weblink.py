@@ -7,12 +7,12 @@ link is the bare address.
 
 from __future__ import annotations
 
-from server.access.auth import Role, mint_token
+from server.access.auth import DEFAULT_TTL_SECONDS, Role, mint_token
 from server.access.secret import load_or_create_secret
 from server.settings import Settings
 
-LINK_TTL_SECONDS = 12 * 3600
-"""How long the printed link stays valid: a day of sessions, not longer."""
+LINK_TTL_SECONDS = DEFAULT_TTL_SECONDS[Role.FACILITATOR]
+"""How long the printed link stays valid: a facilitator token's default, a day of sessions."""
 
 
 def facilitator_link(settings: Settings, url: str) -> str:

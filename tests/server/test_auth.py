@@ -90,10 +90,12 @@ async def test_minted_token_gives_back_its_claims() -> None:
     )
 
 
-async def test_token_without_exp_or_docs_is_unlimited() -> None:
-    principal = await local().authenticate(hs256(claims(exp=None)))
-    assert principal.docs is None and principal.expires_at is None
-    assert not principal.is_expired_at(NOW + 10**9)
+async def test_token_without_docs_is_unlimited_and_without_exp_refused() -> None:
+    principal = await local().authenticate(hs256(claims()))
+    assert principal.docs is None and principal.expires_at == NOW + 3600
+    assert await refused(local(), hs256(claims(exp=None))) == (
+        "token without expiry ('exp' claim) refused"
+    )
 
 
 async def test_name_defaults_to_sub() -> None:
