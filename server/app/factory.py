@@ -15,9 +15,11 @@ from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from server.access.gate import Access
+from server.access.outbound import OutboundPolicy
 from server.access.ratelimit import RateLimiter, RateLimitMiddleware
 from server.access.seal import SecretSeal
 from server.access.secret import load_or_create_secret
+from server.access.webhook_secrets import SealedWebhooks
 from server.http import api
 from server.http.data_api import DataApi
 from server.http.embed import embed_routes
@@ -103,8 +105,10 @@ def create_app(
         from server.integrations.cluster import RedisCluster
 
         cluster = RedisCluster(settings, store, metrics)
+    secret = load_or_create_secret(settings.data_dir)
+    webhooks = SealedWebhooks(store, secret, OutboundPolicy.parse(settings.outbound_allow))
     dispatcher = WebhookDispatcher(
-        settings, store, metrics, claim_change=cluster.claim_change if cluster else None
+        settings, webhooks, metrics, claim_change=cluster.claim_change if cluster else None
     )
     denials = DenialAudit(store, metrics, interval=settings.audit_denial_interval_seconds)
     hub = Hub(settings, store, metrics, fanout=cluster, hooks=RoomHooks(
@@ -122,13 +126,12 @@ def create_app(
         hub=hub, catalog=catalog, access=access,
         max_body_bytes=max_body_bytes or settings.api_max_body_bytes,
         notify=dispatcher.notify, governance_changed=feed.announce,
-        seal=SecretSeal(load_or_create_secret(settings.data_dir)),
+        seal=SecretSeal(secret),
         data=data,
     )
     data_api = DataApi(context, data, FileStore(settings.data_dir / "files"), agenda,
                        max_file_bytes=settings.max_file_bytes)
     governance = Governance(catalog, hub, metrics, notify=dispatcher.notify)
-    webhooks = store
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -140,6 +143,7 @@ def create_app(
                 the_store, dispatcher.running(), denials.running(), cluster_running(),
                 hub.running(), agenda.running(),
             ):
+                await webhooks.seal_plain_secrets()
                 yield
         finally:
             await access.aclose()

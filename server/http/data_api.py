@@ -23,7 +23,7 @@ from crdt.data import JsonObject, apply_merge_patch, merge_patch, normalize, rea
 from crdt.errors import SchemaError
 from crdt.schemas import validate
 from server.access.auth import Principal
-from server.access.permissions import Action, require
+from server.access.permissions import Action, is_allowed, require
 from server.errors import (
     BadRequest,
     Forbidden,
@@ -102,6 +102,8 @@ class DataApi:
         data = read_data(room.doc)
         if theme is not None:
             data = filter_by_theme(data, theme)
+        if meta.schema == "agenda" and is_allowed(principal, Action.MODERATE, meta.doc_id):
+            data = self._agenda.with_details(meta.doc_id, data)  # readers: FEED_ERROR only
         return JSONResponse(data, headers=headers)
 
     async def patch_data(self, request: Request) -> Response:

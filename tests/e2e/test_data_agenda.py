@@ -25,7 +25,8 @@ from crdt.data import read_data
 from server.app.runner import PalabreServer
 from tests.conftest import RunningServer, ServerFactory
 
-FAST = {"http_rate_per_second": 0.0, "agenda_poll_seconds": 0.0}
+FAST = {"http_rate_per_second": 0.0, "agenda_poll_seconds": 0.0,
+        "outbound_allow": "127.0.0.1"}  # the feeds are served on loopback
 
 
 def vevent(uid: str, title: str, start: str, *, status: str = "CONFIRMED",

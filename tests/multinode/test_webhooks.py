@@ -29,7 +29,8 @@ async def test_a_document_changed_waits_while_another_node_holds_the_window(
     try:
         async with receiving() as receiver, start_cluster(
             tmp_path, 2, redis_url=redis_url, database_url=database_url, prefix=prefix,
-            extra_env={"PALABRE_WEBHOOK_DEBOUNCE_SECONDS": "0.3"},
+            extra_env={"PALABRE_WEBHOOK_DEBOUNCE_SECONDS": "0.3",
+                       "PALABRE_OUTBOUND_ALLOW": "127.0.0.1"},
         ) as (first, second):
             token = first.token("facilitator", "Loïc Ménard")
             async with httpx.AsyncClient(
