@@ -108,10 +108,15 @@ class OutboundPolicy:
         A host that is a refused address literal is refused here; a name is judged on
         each connection, by the addresses it then resolves to.
         """
-        problem = url_problem(url)
-        if problem is not None:
-            return problem
-        parts = httpx.URL(url)
+        return url_problem(url) or self.address_problem(url)
+
+    def address_problem(self, url: str) -> str | None:
+        """Why the host of `url`, an address literal, is refused; ``None`` for a name, an
+        allowed or a public address (or a URL that does not parse: judged elsewhere)."""
+        try:
+            parts = httpx.URL(url)
+        except httpx.InvalidURL:
+            return None
         address = _literal(parts.host)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         if address is None or self.is_allowed(parts.host, port):

@@ -117,6 +117,8 @@ class DataApi:
                                                                      "application/json"))
         patch = normalize(body)
         assert isinstance(patch, dict)
+        if meta.schema == "agenda":
+            self._agenda.check_feeds(patch)
         with storage_errors(doc_id):
             data = await self._data.patch(meta, principal, patch)
         room = await self._context.hub.room(doc_id)

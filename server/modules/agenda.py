@@ -30,7 +30,7 @@ from crdt.data import Json, JsonObject, apply_merge_patch, merge_patch, read_dat
 from crdt.errors import SchemaError
 from crdt.schemas import validate
 from server.access.outbound import GuardedTransport, OutboundPolicy
-from server.errors import Overloaded
+from server.errors import Invalid, Overloaded
 from server.logs import redact, safe_url
 from server.modules.data_documents import now_iso
 from server.rooms.hub import Hub
@@ -57,6 +57,20 @@ class AgendaImporter:
         self._catalog = catalog
         self._policy = OutboundPolicy.parse(settings.outbound_allow)
         self._details: dict[tuple[str, str], str] = {}
+
+    def check_feeds(self, patch: JsonObject) -> None:
+        """Refuse a patch adding a feed whose host is a refused address literal (a name is
+        judged when fetched, by the addresses it resolves to then).
+
+        Raises:
+            Invalid: a feed URL names an internal address the operator did not allow.
+        """
+        feeds = patch.get("feeds")
+        for feed_id, feed in (feeds.items() if isinstance(feeds, dict) else ()):
+            url = feed.get("url") if isinstance(feed, dict) else None
+            problem = self._policy.address_problem(url) if isinstance(url, str) else None
+            if problem is not None:
+                raise Invalid(f"feeds.{feed_id}.url: {problem}")
 
     def with_details(self, doc_id: str, data: JsonObject) -> JsonObject:
         """`data` of the agenda `doc_id` with each failed feed's detailed ``last_error``
