@@ -8,23 +8,17 @@ is unchanged, and honest deliveries and imports keep working.
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import anyio
 import pytest
-import uvicorn
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from client.api import ApiError, PalabreApi
 from client.examples import create_example
 from client.session import connect
 from crdt.data import read_data
-from server.app.runner import PalabreServer
 from server.modules.agenda import FEED_ERROR
 from tests.conftest import RunningServer, ServerFactory
 from tests.e2e.test_data_agenda import Feeds, calendar, import_now, vevent
@@ -53,37 +47,6 @@ INTERNAL_LITERALS = [
 ]
 
 
-class Internal:
-    """An internal service that must never be reached; counts its hits."""
-
-    def __init__(self) -> None:
-        self.hits = 0
-        self.url = ""
-
-    async def page(self, request: Request) -> Response:
-        self.hits += 1
-        return Response("BEGIN:VCALENDAR secret interne\r\n", media_type="text/calendar")
-
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[Internal]:
-        app = Starlette(routes=[Route("/{path:path}", self.page)])
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        server = PalabreServer(uvicorn.Config(app, log_config=None, lifespan="off"))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(server.serve, [sock])
-                with anyio.fail_after(10):
-                    await server.ready.wait()
-                try:
-                    yield self
-                finally:
-                    server.should_exit = True
-        finally:
-            sock.close()
-
-
 @pytest.mark.parametrize(("url", "kind"), INTERNAL_LITERALS)
 async def test_a_webhook_to_an_internal_address_literal_is_refused_with_422(
     start_server: ServerFactory, url: str, kind: str
@@ -106,8 +69,7 @@ async def test_a_webhook_to_a_name_resolving_to_loopback_is_refused_on_delivery(
     start_server: ServerFactory,
 ) -> None:
     store = RecordingStore()
-    internal = Internal()
-    async with receiving() as receiver, internal.running():
+    async with receiving() as receiver, receiving() as internal:
         port = receiver.url.rsplit(":", 1)[1]
         hidden = internal.url.rsplit(":", 1)[1]
         async with start_server(store=store, **FAST, outbound_allow=f"127.0.0.1:{port}") \
@@ -123,7 +85,7 @@ async def test_a_webhook_to_a_name_resolving_to_loopback_is_refused_on_delivery(
                     f"/api/webhooks/{hostile['id']}/deliveries")).json()["deliveries"]
                 ok = (await api.get(
                     f"/api/webhooks/{honest['id']}/deliveries")).json()["deliveries"]
-    assert internal.hits == 0
+    assert internal.requests == []
     assert len(tries) == 2 and all(t["status"] is None for t in tries)
     assert all("loopback" in t["error"] and "localhost refused" in t["error"] for t in tries)
     assert [t["status"] for t in ok] == [200]
@@ -214,15 +176,16 @@ async def test_a_feed_at_an_internal_address_literal_is_refused_with_422(
 async def test_a_feed_resolving_inside_or_redirected_inside_fails_with_a_generic_error(
     start_server: ServerFactory,
 ) -> None:
-    feeds, internal = RedirectingFeeds(), Internal()
+    feeds, internal = RedirectingFeeds(), Feeds()
+    internal.files["meta-data"] = b"BEGIN:VCALENDAR secret interne"
     feeds.files["mairie"] = calendar(vevent("a@mairie", "Conseil", "20261203T183000Z"))
     async with feeds.running(), internal.running(), \
             agenda_world(start_server, feeds) as (server, loic, zoe):
-        feeds.redirects["detour"] = f"{internal.url}/latest/meta-data"
+        feeds.redirects["detour"] = f"{internal.url}/meta-data.ics"
         feeds.redirects["metadata"] = "http://169.254.169.254/latest/meta-data/"
         await loic.patch_data("agenda", {"feeds": {
             # A name resolving to loopback, on a port the operator did not allow.
-            "nom": {"url": internal.url.replace("127.0.0.1", "localhost") + "/cal.ics",
+            "nom": {"url": internal.url.replace("127.0.0.1", "localhost") + "/meta-data.ics",
                     "organisation": "Nom"},
             # The allowed feed server redirecting to internal hosts.
             "detour": {"url": f"{feeds.url}/detour.ics", "organisation": "Détour"},
@@ -233,7 +196,7 @@ async def test_a_feed_resolving_inside_or_redirected_inside_fails_with_a_generic
         assert "loopback" in report["nom"]["error"]
         assert "loopback" in report["detour"]["error"]
         assert "link-local" in report["metadata"]["error"]
-        assert internal.hits == 0
+        assert internal.hits == {}
 
         # Readers see a generic error, over HTTP and over the socket.
         read = await zoe.get_data("agenda")

@@ -13,7 +13,7 @@ from server.access.secret import load_or_create_secret
 from server.access.webhook_secrets import SealedWebhooks
 from storage.engine import create_engine, database_url_for, migrate
 from storage.sql import SqlDocumentStore
-from tests.conftest import ServerFactory
+from tests.conftest import RunningServer, ServerFactory
 
 SECRET = "un-secret-choisi-par-decidim-2026"
 
@@ -80,18 +80,26 @@ def test_the_data_folder_and_the_secret_are_private(tmp_path: Path) -> None:
     assert mode(fresh) == 0o700
 
 
+async def post_as_facilitator(
+    server: RunningServer, path: str, body: dict[str, object]
+) -> dict[str, object]:
+    token = server.token("facilitator", "Loïc Ménard")
+    async with httpx.AsyncClient(
+        base_url=server.url, headers={"Authorization": f"Bearer {token}"}
+    ) as http:
+        created = await http.post(path, json=body)
+    assert created.status_code == 201, created.text
+    answer = created.json()
+    assert isinstance(answer, dict)
+    return answer
+
+
 async def test_a_running_server_keeps_its_files_private(
     start_server: ServerFactory, tmp_path: Path
 ) -> None:
     data_dir = tmp_path / "served"
     async with start_server(data_dir=data_dir) as server:
-        async with httpx.AsyncClient(base_url=server.url) as http:
-            token = server.token("facilitator", "Loïc Ménard")
-            created = await http.post(
-                "/api/documents", json={"id": "charte", "title": "Charte"},
-                headers={"Authorization": f"Bearer {token}"},
-            )
-            assert created.status_code == 201
+        await post_as_facilitator(server, "/api/documents", {"id": "charte", "title": "C"})
         assert mode(data_dir) == 0o700
         assert mode(data_dir / "secret.key") == 0o600
         modes = database_modes(data_dir)
@@ -103,14 +111,10 @@ async def test_webhook_secrets_are_sealed_in_the_database(
 ) -> None:
     data_dir = tmp_path / "served"
     async with start_server(data_dir=data_dir) as server:
-        async with httpx.AsyncClient(base_url=server.url) as http:
-            token = server.token("facilitator", "Loïc Ménard")
-            created = await http.post(
-                "/api/webhooks", headers={"Authorization": f"Bearer {token}"},
-                json={"url": "https://decidim.example/hook", "events": ["document.changed"],
-                      "secret": SECRET},
-            )
-            assert created.status_code == 201 and created.json()["secret"] == SECRET
+        created = await post_as_facilitator(server, "/api/webhooks", {
+            "url": "https://decidim.example/hook", "events": ["document.changed"],
+            "secret": SECRET})
+        assert created["secret"] == SECRET
     stored = database_bytes(data_dir)
     assert b"decidim.example" in stored
     assert SECRET.encode() not in stored
