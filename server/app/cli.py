@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 
 from server.access.auth import Role, mint_token, slugify
-from server.access.secret import SecretError, load_or_create_secret
+from server.access.secret import SecretError, load_or_create_secret, make_private_dir
 from server.app.assembly import demo, existing_secret, scenario
 from server.app.runner import build_server
 from server.app.weblink import facilitator_link
@@ -78,8 +78,8 @@ def serve(**options: object) -> None:
         settings = settings_from_env(options)
     except (TypeError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(log_format=settings.log_format)
+    make_private_dir(settings.data_dir)
     try:
         server = build_server(
             settings, announce=True, welcome=lambda url: facilitator_link(settings, url)

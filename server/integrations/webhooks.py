@@ -29,7 +29,7 @@ import httpx
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from crdt.doc_id import ANNOTATIONS_SUFFIX
-from server.access.outbound import GuardedTransport, OutboundPolicy
+from server.access.outbound import GuardedTransport, OutboundPolicy, refusal_of
 from server.events import (
     Debouncer,
     EventQueue,
@@ -294,7 +294,10 @@ class WebhookDispatcher:
         try:
             response = await self._client.post(webhook.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            outcome = Outcome(None, redact(f"{type(exc).__name__}: {exc}")[:500])
+            outcome = Outcome(
+                None, redact(f"{type(exc).__name__}: {exc}")[:500],
+                is_refused=refusal_of(exc) is not None,
+            )
             self._log_post(webhook, item, outcome)
             return outcome
         retry_after = retry_after_seconds(
