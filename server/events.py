@@ -63,6 +63,8 @@ class Outcome:
     status: int | None
     error: str | None
     retry_after: float | None = None
+    is_refused: bool = False
+    """The outbound policy refused every address of the receiver: no request was sent."""
 
     @property
     def is_success(self) -> bool:
@@ -71,7 +73,10 @@ class Outcome:
 
     @property
     def is_retryable(self) -> bool:
-        """No answer, a 5xx or a 429; other answers (3xx, 4xx) are final."""
+        """No answer (unless refused by policy), a 5xx or a 429; other answers (3xx, 4xx)
+        are final."""
+        if self.is_refused:
+            return False
         return self.status is None or self.status >= 500 or self.status == 429
 
 

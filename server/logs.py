@@ -1,4 +1,9 @@
-"""Structured log lines: ``key=value`` text or one JSON object a line; tokens redacted."""
+"""Structured log lines: ``key=value`` text or one JSON object a line; secrets redacted.
+
+Every line goes through `redact`: ``token=`` values are hidden, and absolute URLs lose
+their credentials (``user:password@``) and their query (``?key=…``), where receivers of
+webhooks and feeds often put a key.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,25 @@ import time
 
 _CONTEXT_FIELDS = ("doc_id", "connection_id", "node_id", "principal")
 _TOKEN = re.compile(r"(token=)[^&\s\"']+")
+_URL = re.compile(
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/?#\s@\"']*@)?"
+    r"(?P<rest>[^?#\s\"']*)(?P<query>\?[^#\s\"']*)?(?P<fragment>#[^\s\"']*)?"
+)
+
+
+def safe_url(url: str) -> str:
+    """`url` fit for a log: no credentials, query or fragment (``?[redacted]`` if it had one)."""
+    return _URL.sub(_strip_url, url)
+
+
+def _strip_url(match: re.Match[str]) -> str:
+    hidden = "?[redacted]" if match["query"] or match["fragment"] else ""
+    return f"{match['scheme']}{match['rest']}{hidden}"
 
 
 def redact(text: str) -> str:
-    """Hide the value of every ``token=`` query parameter."""
-    return _TOKEN.sub(r"\1[redacted]", text)
+    """Hide every ``token=`` value, and the credentials and query of every absolute URL."""
+    return _TOKEN.sub(r"\1[redacted]", safe_url(text))
 
 
 class _Formatter(logging.Formatter):

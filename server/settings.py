@@ -94,6 +94,12 @@ class Settings:
     """How often the iCalendar feeds of agenda documents are imported; 0: never on a schedule."""
     agenda_fetch_timeout_seconds: float = 10.0
     """How long fetching one iCalendar feed may take."""
+    outbound_allow: str = ""
+    """Comma-separated ``host`` or ``host:port`` entries that webhooks and agenda feeds may
+    reach although they are internal (loopback, private, link-local...); empty: public
+    addresses only (`server.access.outbound`)."""
+    agenda_max_redirects: int = 5
+    """Redirects an agenda feed may follow; each hop is checked like the first address."""
     limits: Limits = field(default_factory=Limits)
     """Bounds on what one client controls (`server.limits`; ``PALABRE_LIMIT_<NAME>``)."""
     stateless_hook: str = ""

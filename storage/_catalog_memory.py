@@ -109,6 +109,13 @@ class MemoryCatalog(MemoryAccess, CatalogRules):
             key=lambda w: (w.created_at, w.webhook_id),
         )
 
+    async def set_webhook_secret(self, webhook_id: str, secret: str) -> None:
+        await self._enter()
+        webhook = self._webhooks.get(webhook_id)
+        if webhook is None:
+            raise WebhookNotFound(f"no webhook {webhook_id!r}")
+        self._webhooks[webhook_id] = dataclasses.replace(webhook, secret=secret)
+
     async def remove_webhook(self, webhook_id: str) -> None:
         await self._enter()
         if self._webhooks.pop(webhook_id, None) is None:

@@ -150,6 +150,15 @@ class SqlCatalog(SqlConnections, CatalogRules):
             rows = (await conn.execute(query)).all()
         return [_webhook(row) for row in rows]
 
+    async def set_webhook_secret(self, webhook_id: str, secret: str) -> None:
+        async with self._writing(f"set the secret of webhook {webhook_id!r}") as conn:
+            changed = await conn.execute(
+                update(WebhookRow).where(WebhookRow.webhook_id == webhook_id)
+                .values(secret=secret)
+            )
+            if not changed.rowcount:
+                raise WebhookNotFound(f"no webhook {webhook_id!r}")
+
     async def remove_webhook(self, webhook_id: str) -> None:
         async with self._writing(f"remove webhook {webhook_id!r}") as conn:
             removed = await conn.execute(

@@ -200,6 +200,19 @@ class WebhookRegistry(Protocol):
         """
 
 
+
+class SecretWebhookRegistry(WebhookRegistry, Protocol):
+    """A `WebhookRegistry` whose stored secrets can be replaced (sealed in place)."""
+
+    async def set_webhook_secret(self, webhook_id: str, secret: str) -> None:
+        """Replace the stored secret of a webhook (the server seals plain ones at start).
+
+        Raises:
+            WebhookNotFound: no such webhook.
+            StorageUnavailable: the database failed.
+        """
+
+
 def check_new_document(doc_id: str, kind: str) -> None:
     """Validate the arguments of `DocumentCatalog.create_document`.
 

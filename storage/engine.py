@@ -6,9 +6,12 @@ its schema to the latest Alembic revision.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,9 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from storage.base import StorageUnavailable
+
+PRIVATE_FILE_MODE = 0o600
+"""Mode of the SQLite database and its ``-wal`` and ``-shm`` files: the owner's only."""
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite connection waits for another writer's lock before failing."""
@@ -73,8 +79,11 @@ def create_engine(url: str) -> AsyncEngine:
 
     SQLite runs in WAL mode with ``synchronous=NORMAL``: a committed transaction survives
     the process being killed (SIGKILL), and only an OS crash or power loss can lose the
-    last commits (the database itself stays consistent). Connections wait up to
-    `SQLITE_BUSY_TIMEOUT_MS` for another writer and enforce foreign keys. PostgreSQL gets
+    last commits (the database itself stays consistent). Its file, WAL and shared-memory
+    files are the owner's only (`PRIVATE_FILE_MODE`): the file is made so before SQLite
+    first opens it (SQLite gives the WAL and SHM files the database's mode), and a more
+    open mode found on an existing file is narrowed on every connection. Connections
+    wait up to `SQLITE_BUSY_TIMEOUT_MS` for another writer and enforce foreign keys. PostgreSQL gets
     a pre-pinged pool of 10 (+10 overflow) connections.
 
     Raises:
@@ -82,10 +91,13 @@ def create_engine(url: str) -> AsyncEngine:
     """
     parsed = make_url(normalize_url(url))
     if parsed.get_backend_name() == "sqlite":
+        path = _sqlite_path(parsed.database)
+        if path is not None:
+            _make_private(path, create=True)
         engine = create_async_engine(
             parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         )
-        event.listen(engine.sync_engine, "connect", _configure_sqlite)
+        event.listen(engine.sync_engine, "connect", partial(_configure_sqlite, path=path))
         event.listen(engine.sync_engine, "begin", _begin_sqlite)
         return engine
     return create_async_engine(
@@ -135,7 +147,33 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_path(database: str | None) -> Path | None:
+    """The file of a SQLite database, or ``None`` for an in-memory one."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _make_private(path: Path, *, create: bool = False) -> None:
+    """Give the database file and its WAL and SHM files `PRIVATE_FILE_MODE`.
+
+    With `create`, a missing database file is made empty with that mode first (SQLite
+    takes an empty file for an empty database), so it is never readable by others.
+    """
+    if create and path.parent.is_dir():
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+        except FileExistsError:
+            pass
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if stat.S_IMODE(file.stat().st_mode) & 0o077:
+                file.chmod(PRIVATE_FILE_MODE)
+        except FileNotFoundError:
+            continue
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any, *, path: Path | None) -> None:
     # SQLAlchemy emits BEGIN itself (`_begin_sqlite`): the driver's legacy transaction
     # control would leave SELECTs and DDL outside the transaction.
     dbapi_connection.isolation_level = None
@@ -147,6 +185,8 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+    if path is not None:
+        _make_private(path)
 
 
 def _while_locked(statement: Callable[[], object]) -> None:

@@ -10,8 +10,8 @@ from typing import Protocol
 
 from storage.archive import Archive
 from storage.base import DocumentStore
-from storage.catalog import DocumentCatalog, WebhookRegistry
+from storage.catalog import DocumentCatalog, SecretWebhookRegistry
 
 
-class Storage(DocumentStore, DocumentCatalog, WebhookRegistry, Archive, Protocol):
+class Storage(DocumentStore, DocumentCatalog, SecretWebhookRegistry, Archive, Protocol):
     """Everything palabre keeps: the update log and states, metadata, archive, webhooks."""

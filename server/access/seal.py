@@ -9,6 +9,9 @@ the API; reopening or resolving the comment unseals them into the body again.
 
 Nodes of one deployment share the data folder's secret (their tokens need it too), so
 any node opens what another sealed.
+
+The same construction, under another derived key (`WEBHOOK_SECRETS`), keeps webhook
+secrets encrypted in the database (`server.access.webhook_secrets`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _INFO = b"palabre: sealed annotation bodies v1"
+WEBHOOK_SECRETS = b"palabre: webhook secrets v1"
+"""The key-derivation purpose of sealed webhook secrets (a key of their own)."""
 _NONCE_BYTES = 12
 _PREFIX = "v1:"
 
@@ -29,14 +34,16 @@ _PREFIX = "v1:"
 class SecretSeal:
     """`crdt.annotations.Seal` under a key derived from the server's secret."""
 
-    def __init__(self, secret: bytes) -> None:
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret)
+    def __init__(self, secret: bytes, *, purpose: bytes = _INFO) -> None:
+        """A key derived from `secret` for one `purpose` (annotation bodies by default)."""
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret)
         self._aead = AESGCM(key)
+        self._purpose = purpose
 
     def close(self, text: str) -> str:
         """`text` sealed: ``v1:`` then base64 of a random nonce and the ciphertext."""
         nonce = os.urandom(_NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, text.encode("utf-8"), _INFO)
+        sealed = self._aead.encrypt(nonce, text.encode("utf-8"), self._purpose)
         return _PREFIX + base64.b64encode(nonce + sealed).decode("ascii")
 
     def open(self, sealed: str) -> str | None:
@@ -45,7 +52,7 @@ class SecretSeal:
             return None
         try:
             raw = base64.b64decode(sealed[len(_PREFIX) :], validate=True)
-            plain = self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _INFO)
+            plain = self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], self._purpose)
         except (ValueError, InvalidTag):
             return None
         return plain.decode("utf-8")

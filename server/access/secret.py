@@ -1,4 +1,7 @@
-"""The server's signing secret: ``secret.key`` in the data folder, made on first use, mode 0600."""
+"""The server's signing secret: ``secret.key`` in the data folder, made on first use, mode 0600.
+
+The data folder itself (database, secret, files) is made, or narrowed to, mode 0700.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from pathlib import Path
 log = logging.getLogger("palabre.secret")
 
 SECRET_FILE = "secret.key"
+DATA_DIR_MODE = 0o700
+"""Mode of the data folder: only the server's user enters it."""
 SECRET_BYTES = 32
 """Length of a generated secret; a shorter one is refused (HS256 wants 256 bits)."""
 
@@ -34,7 +39,7 @@ def load_or_create_secret(data_dir: Path) -> bytes:
     """
     path = data_dir / SECRET_FILE
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(data_dir)
         if not path.exists():
             _create(path)
         _make_private(path)
@@ -47,6 +52,20 @@ def load_or_create_secret(data_dir: Path) -> bytes:
             f"the secret in {path} is {len(secret)} bytes long; at least {SECRET_BYTES} are needed"
         )
     return secret
+
+
+def make_private_dir(data_dir: Path) -> None:
+    """Create `data_dir` with mode 0700, or narrow an existing one to it (with a warning).
+
+    Raises:
+        OSError: the folder cannot be created or its mode changed.
+    """
+    data_dir.mkdir(mode=DATA_DIR_MODE, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(data_dir.stat().st_mode)
+    if mode & 0o077:
+        log.warning("the data folder %s was open to others (mode %o); making it %o",
+                    data_dir, mode, DATA_DIR_MODE)
+        data_dir.chmod(DATA_DIR_MODE)
 
 
 def _create(path: Path) -> None:

@@ -20,7 +20,7 @@ from server.access.auth import (
     mint_token,
     unique_sub,
 )
-from server.access.secret import SecretError, load_or_create_secret
+from server.access.secret import SecretError, load_or_create_secret, make_private_dir
 from server.app.assembly import demo, existing_secret, scenario
 from server.app.runner import build_server
 from server.app.weblink import facilitator_link
@@ -84,8 +84,8 @@ def serve(**options: object) -> None:
         settings = settings_from_env(options)
     except (TypeError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(log_format=settings.log_format)
+    make_private_dir(settings.data_dir)
     try:
         server = build_server(
             settings, announce=True, welcome=lambda url: facilitator_link(settings, url)

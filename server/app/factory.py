@@ -14,9 +14,11 @@ from starlette.routing import BaseRoute
 from starlette.types import ExceptionHandler, Lifespan, Receive, Scope, Send
 
 from server.access.gate import Access
+from server.access.outbound import OutboundPolicy
 from server.access.ratelimit import RateLimiter, RateLimitMiddleware
 from server.access.seal import SecretSeal
 from server.access.secret import load_or_create_secret
+from server.access.webhook_secrets import SealedWebhooks
 from server.http.context import ApiContext
 from server.http.errors import EXCEPTION_HANDLERS
 from server.http.routes import routes
@@ -104,8 +106,10 @@ def create_app(
         from server.integrations.cluster import RedisCluster
 
         cluster = RedisCluster(settings, store, metrics)
+    secret = load_or_create_secret(settings.data_dir)
+    webhooks = SealedWebhooks(store, secret, OutboundPolicy.parse(settings.outbound_allow))
     dispatcher = WebhookDispatcher(
-        settings, store, metrics, claim_change=cluster.claim_change if cluster else None
+        settings, webhooks, metrics, claim_change=cluster.claim_change if cluster else None
     )
     denials = DenialAudit(store, metrics, interval=settings.audit_denial_interval_seconds)
     hub = Hub(settings, store, metrics, fanout=cluster, hooks=RoomHooks(
@@ -118,7 +122,7 @@ def create_app(
     governance = Governance(store, hub, metrics, notify=dispatcher.notify)
     context = ApiContext(
         hub=hub, store=store, access=access, governance=governance, data=data,
-        notify=dispatcher.notify, seal=SecretSeal(load_or_create_secret(settings.data_dir)),
+        notify=dispatcher.notify, seal=SecretSeal(secret),
         max_body_bytes=max_body_bytes or settings.api_max_body_bytes,
     )
 
@@ -132,6 +136,7 @@ def create_app(
                 store, dispatcher.running(), denials.running(), cluster_running(),
                 hub.running(), agenda.running(),
             ):
+                await webhooks.seal_plain_secrets()
                 yield
         finally:
             await access.aclose()

@@ -22,7 +22,7 @@ from crdt.agenda import export_ics
 from crdt.data import JsonObject, apply_merge_patch, merge_patch, normalize, read_data
 from crdt.errors import SchemaError
 from crdt.schemas import validate
-from server.access.permissions import Action, require
+from server.access.permissions import Action, is_allowed, require
 from server.errors import (
     BadRequest,
     Invalid,
@@ -87,6 +87,8 @@ class DataApi:
         data = read_data(room.doc)
         if theme is not None:
             data = filter_by_theme(data, theme)
+        if meta.schema == "agenda" and is_allowed(auth.principal, Action.MODERATE, meta.doc_id):
+            data = self._agenda.with_details(meta.doc_id, data)  # readers: FEED_ERROR only
         return JSONResponse(data, headers=headers)
 
     @requires(Action.READ)
@@ -97,6 +99,8 @@ class DataApi:
                                media_types=(MERGE_PATCH, "application/json"))
         patch = normalize(body)
         assert isinstance(patch, dict)
+        if auth.meta.schema == "agenda":
+            self._agenda.check_feeds(patch)
         data = await self._data.patch(auth.meta, auth.principal, patch)
         room = await self.context.hub.room(auth.doc_id)
         return JSONResponse(data, headers={"ETag": etag_of(room.doc)})

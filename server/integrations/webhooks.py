@@ -29,6 +29,7 @@ import httpx
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from crdt.doc_id import ANNOTATIONS_SUFFIX
+from server.access.outbound import GuardedTransport, OutboundPolicy, refusal_of
 from server.events import (
     Debouncer,
     EventQueue,
@@ -41,6 +42,7 @@ from server.events import (
     sign,
     state_vector_etag,
 )
+from server.logs import redact, safe_url
 from server.metrics import Metrics
 from server.settings import Settings
 from storage.base import StorageUnavailable
@@ -73,11 +75,18 @@ class WebhookDispatcher:
         claim_change: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         """`claim_change`, in a cluster: whether this node sends the document's next
-        ``document.changed`` (one node per debounce window); the others defer theirs."""
+        ``document.changed`` (one node per debounce window); the others defer theirs.
+        Without a `transport`, deliveries go through the outbound policy
+        (`server.access.outbound`: public addresses and ``outbound_allow`` only).
+
+        Raises:
+            ValueError: ``outbound_allow`` does not parse.
+        """
         self._settings = settings
         self._registry = registry
         self._metrics = metrics
         self._transport = transport
+        self._policy = OutboundPolicy.parse(settings.outbound_allow)
         self._clock = clock
         self._debouncer = Debouncer(settings.webhook_debounce_seconds)
         self._queue = EventQueue(settings.webhook_queue_size)
@@ -134,7 +143,8 @@ class WebhookDispatcher:
         """Deliver until exit; then flush for `webhook_shutdown_seconds`, dropping the rest."""
         timeout = httpx.Timeout(self._settings.webhook_timeout_seconds)
         async with httpx.AsyncClient(
-            timeout=timeout, transport=self._transport, follow_redirects=False
+            timeout=timeout, transport=self._transport or GuardedTransport(self._policy),
+            follow_redirects=False,
         ) as client, anyio.create_task_group() as tg:
             self._client = client
             self._queued, self._tick = anyio.Event(), anyio.Event()
@@ -284,13 +294,27 @@ class WebhookDispatcher:
         try:
             response = await self._client.post(webhook.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            return Outcome(None, f"{type(exc).__name__}: {exc}"[:500])
+            outcome = Outcome(
+                None, redact(f"{type(exc).__name__}: {exc}")[:500],
+                is_refused=refusal_of(exc) is not None,
+            )
+            self._log_post(webhook, item, outcome)
+            return outcome
         retry_after = retry_after_seconds(
             response.headers.get("Retry-After"), now=time.time(),
             cap=self._settings.webhook_retry_max_seconds,
         )
         error = None if response.is_success else response.reason_phrase or None
-        return Outcome(response.status_code, error, retry_after)
+        outcome = Outcome(response.status_code, error, retry_after)
+        self._log_post(webhook, item, outcome)
+        return outcome
+
+    def _log_post(self, webhook: Webhook, item: Outgoing, outcome: Outcome) -> None:
+        # The URL without its query or credentials: a receiver's token often sits there.
+        log.debug(
+            "webhook %s: POST %s %s -> %s", webhook.webhook_id, safe_url(webhook.url),
+            item.event.value, outcome.status or outcome.error, extra={"doc_id": item.doc_id},
+        )
 
     async def _record(
         self, webhook: Webhook, item: Outgoing, attempt: int, outcome: Outcome

@@ -4,6 +4,13 @@ Feeds are listed in the agenda document itself (``feeds``, set by moderators). T
 importer runs every ``agenda_poll_seconds`` over every agenda document, and on demand
 (``POST /api/documents/{id}/agenda/import``). A feed that cannot be fetched or parsed
 keeps its events as they were and records ``last_error``; the others still import.
+
+Feeds are fetched through the outbound policy (`server.access.outbound`): public
+addresses only, unless the operator allows a host; each redirect hop is checked again.
+Every reader of the agenda sees ``last_error`` (it is in the document), so it only says
+`FEED_ERROR`; the detail (an HTTP status, a refused address, a parse error quoting the
+page) goes to moderators: in the import report, and over `with_details` for their reads
+of the document (the detail of the last import this node ran).
 """
 
 from __future__ import annotations
@@ -22,7 +29,9 @@ from crdt.agenda import feed_patch, parse_feed
 from crdt.data import Json, JsonObject, apply_merge_patch, merge_patch, read_data
 from crdt.errors import SchemaError
 from crdt.schemas import validate
-from server.errors import Overloaded
+from server.access.outbound import GuardedTransport, OutboundPolicy
+from server.errors import Invalid, Overloaded
+from server.logs import redact, safe_url
 from server.modules.data_documents import now_iso
 from server.rooms.hub import Hub
 from server.settings import Settings
@@ -32,6 +41,8 @@ from storage.catalog import DocumentCatalog
 log = logging.getLogger("palabre.agenda")
 
 MAX_FEED_BYTES = 5 * 1024 * 1024
+FEED_ERROR = "the feed could not be fetched"
+"""The ``last_error`` every reader sees; moderators get the detail."""
 _PAGE = 200
 
 
@@ -39,9 +50,40 @@ class AgendaImporter:
     """Imports the iCalendar feeds of agenda documents, on a schedule and on demand."""
 
     def __init__(self, settings: Settings, hub: Hub, catalog: DocumentCatalog) -> None:
+        """Raises:
+        ValueError: ``outbound_allow`` does not parse."""
         self._settings = settings
         self._hub = hub
         self._catalog = catalog
+        self._policy = OutboundPolicy.parse(settings.outbound_allow)
+        self._details: dict[tuple[str, str], str] = {}
+
+    def check_feeds(self, patch: JsonObject) -> None:
+        """Refuse a patch adding a feed whose host is a refused address literal (a name is
+        judged when fetched, by the addresses it resolves to then).
+
+        Raises:
+            Invalid: a feed URL names an internal address the operator did not allow.
+        """
+        feeds = patch.get("feeds")
+        for feed_id, feed in (feeds.items() if isinstance(feeds, dict) else ()):
+            url = feed.get("url") if isinstance(feed, dict) else None
+            problem = self._policy.address_problem(url) if isinstance(url, str) else None
+            if problem is not None:
+                raise Invalid(f"feeds.{feed_id}.url: {problem}")
+
+    def with_details(self, doc_id: str, data: JsonObject) -> JsonObject:
+        """`data` of the agenda `doc_id` with each failed feed's detailed ``last_error``
+        (for moderators: it may quote what an address answered)."""
+        feeds = data.get("feeds")
+        if not isinstance(feeds, dict):
+            return data
+        shown = dict(feeds)
+        for feed_id, feed in feeds.items():
+            detail = self._details.get((doc_id, feed_id))
+            if isinstance(feed, dict) and feed.get("last_error") and detail is not None:
+                shown[feed_id] = {**feed, "last_error": detail}
+        return {**data, "feeds": shown}
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -87,11 +129,15 @@ class AgendaImporter:
         if not isinstance(feeds, dict):
             return report
         fetched: dict[str, tuple[dict[str, JsonObject] | None, str | None]] = {}
+        urls: dict[str, str] = {}
         async with httpx.AsyncClient(
-            timeout=self._settings.agenda_fetch_timeout_seconds, follow_redirects=True
+            timeout=self._settings.agenda_fetch_timeout_seconds, follow_redirects=True,
+            max_redirects=self._settings.agenda_max_redirects,
+            transport=GuardedTransport(self._policy),
         ) as client:
             for feed_id, feed in feeds.items():
                 if isinstance(feed, dict) and isinstance(feed.get("url"), str):
+                    urls[feed_id] = safe_url(str(feed["url"]))
                     fetched[feed_id] = await _fetch(client, feed)
         at = now_iso()
         for feed_id, (events, error) in fetched.items():
@@ -99,10 +145,14 @@ class AgendaImporter:
                 doc_id, partial(_merge, feed_id=feed_id, events=events, error=error, at=at),
                 principal=None,
             )
+            detail = outcome.get("error")
             report[feed_id] = outcome
-            if error:
-                log.warning("agenda feed %s failed: %s", feed_id, error,
+            if isinstance(detail, str) and detail:
+                self._details[(doc_id, feed_id)] = detail
+                log.warning("agenda feed %s (%s) failed: %s", feed_id, urls[feed_id], detail,
                             extra={"doc_id": doc_id})
+            else:
+                self._details.pop((doc_id, feed_id), None)
         return report
 
 
@@ -121,7 +171,7 @@ async def _fetch(
                     return None, f"feed larger than {MAX_FEED_BYTES} bytes"
         return parse_feed(bytes(body), organisation=organisation), None
     except httpx.HTTPError as exc:
-        return None, f"{type(exc).__name__}: {exc}"[:500]
+        return None, redact(f"{type(exc).__name__}: {exc}")[:500]
     except SchemaError as exc:
         return None, str(exc)[:500]
 
@@ -135,7 +185,7 @@ def _merge(
     feeds = data.get("feeds")
     if not isinstance(feeds, dict) or feed_id not in feeds:
         return {"error": "feed removed meanwhile"}
-    status: JsonObject = {"last_import": at, "last_error": error}
+    status: JsonObject = {"last_import": at, "last_error": error and FEED_ERROR}
     patch: JsonObject = {} if events is None else feed_patch(data, feed_id, events, at=at)
     patch["feeds"] = {feed_id: status}
     changed = patch.get("events")
@@ -143,7 +193,7 @@ def _merge(
         result = merge_patch(data, patch)
         validate("agenda", result)
     except SchemaError as exc:
-        patch = {"feeds": {feed_id: {**status, "last_error": str(exc)[:500]}}}
+        patch = {"feeds": {feed_id: {**status, "last_error": FEED_ERROR}}}
         changed, error = {}, str(exc)[:500]
     apply_merge_patch(doc, patch)
     return {"changed": len(changed) if isinstance(changed, dict) else 0, "error": error}

@@ -46,6 +46,8 @@ NEGATIVE_CHECKS = [*CHECKS, negative_data_rejection]
 
 
 Operation = APIOperation[Any, Any, Any, Any]
+LOOPBACK = "127.0.0.1"
+"""The seeded webhook's receiver: an internal address, allowed as an operator would."""
 _UNLIMITED = (
     {"http_rate_per_second": 0.0}
     if "http_rate_per_second" in {f.name for f in fields(Settings)} else {}
@@ -163,7 +165,7 @@ def _pin(case: Case[Operation], existing: Existing) -> None:
 async def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server(**_UNLIMITED) as server:
+    async with start_server(**_UNLIMITED, outbound_allow=LOOPBACK) as server:
         existing = await _seed(server)
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
             spec: dict[str, Any] = (await client.get("/api/openapi.json")).json()
@@ -203,7 +205,7 @@ async def test_json_the_yjs_documents_cannot_hold_is_400_and_nothing_is_written(
     start_server: ServerFactory, raw: str,
 ) -> None:
     # Found by schemathesis: pycrdt panicked on these (500, plain text, nothing logged).
-    async with start_server() as server:
+    async with start_server(outbound_allow=LOOPBACK) as server:
         existing = await _seed(server)
         paragraph = existing.body_fields["paragraph_id"]
         headers = {"Authorization": f"Bearer {server.token('citizen', 'Élodie')}",

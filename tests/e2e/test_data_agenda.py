@@ -23,7 +23,8 @@ from tests.conftest import RunningServer, ServerFactory
 from tests.e2e.api import api_as
 from tests.e2e.loopback import serving
 
-FAST = {"http_rate_per_second": 0.0, "agenda_poll_seconds": 0.0}
+FAST = {"http_rate_per_second": 0.0, "agenda_poll_seconds": 0.0,
+        "outbound_allow": "127.0.0.1"}  # the feeds are served on loopback
 
 
 def vevent(uid: str, title: str, start: str, *, status: str = "CONFIRMED",

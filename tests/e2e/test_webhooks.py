@@ -26,8 +26,11 @@ from tests.conftest import RunningServer, ServerFactory
 from tests.e2e.api import body, http_as, text_of
 from tests.e2e.loopback import serving
 
-FAST = {"webhook_debounce_seconds": 0.5, "webhook_retry_base_seconds": 0.01,
-        "webhook_retry_max_seconds": 0.05}
+FAST: dict[str, object] = {
+    "webhook_debounce_seconds": 0.5, "webhook_retry_base_seconds": 0.01,
+    "webhook_retry_max_seconds": 0.05,
+    "outbound_allow": "127.0.0.1",  # the receiver is on loopback, allowed as an operator would
+}
 CHARTE = (Path(__file__).parent.parent / "fixtures" / "charte.md").read_text(encoding="utf-8")
 ARTICLE = "Article 2 — Le budget participatif est voté chaque année."
 

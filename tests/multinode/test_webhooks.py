@@ -20,7 +20,8 @@ async def test_a_document_changed_waits_while_another_node_holds_the_window(
 ) -> None:
     async with lock_to_hold("webhook", "mn-hook") as lock, receiving() as receiver, start_cluster(
         tmp_path, 2, redis_url=lock.redis_url, database_url=lock.database_url, prefix=lock.prefix,
-        extra_env={"PALABRE_WEBHOOK_DEBOUNCE_SECONDS": "0.3"},
+        extra_env={"PALABRE_WEBHOOK_DEBOUNCE_SECONDS": "0.3",
+                   "PALABRE_OUTBOUND_ALLOW": "127.0.0.1"},
     ) as (first, second):
         token = first.token("facilitator", "Loïc Ménard")
         async with httpx.AsyncClient(
