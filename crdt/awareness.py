@@ -39,6 +39,11 @@ class TooManyClientIds(AwarenessRefused):
     """The connection would own more client ids than the bound."""
 
 
+class AwarenessFull(AwarenessRefused):
+    """The document's awareness already holds as many bytes as it may; not the sender's
+    fault, so its socket may stay."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AwarenessBounds:
     """What one connection may put in a document's awareness."""
@@ -47,6 +52,10 @@ class AwarenessBounds:
     """Largest state (its JSON bytes) of one client."""
     clients: int
     """Client ids one connection may introduce."""
+    principal_bytes: int
+    """State bytes one principal may hold in one document, over all its connections."""
+    document_bytes: int
+    """State bytes of one document, everyone's (what a newcomer receives on joining)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +118,11 @@ class AwarenessRegistry:
     A connection owns the client ids it announced; when it closes, `remove_owner` returns
     the removal entries to broadcast so that other peers drop its cursors at once.
     An owner with a principal (a local connection) keeps its ids until it closes; an owner
-    without one (a peer node, trusted) loses an id when it removes its state.
+    without one (a peer node, trusted) loses an id when it removes its state. The bytes
+    of the live states are counted as they change, in total and per principal.
     """
 
-    __slots__ = ("_ids", "_owners", "_principals", "_states")
+    __slots__ = ("_bytes", "_bytes_of", "_ids", "_owners", "_principals", "_states")
 
     def __init__(self) -> None:
         self._states: dict[int, AwarenessEntry] = {}
@@ -121,6 +131,8 @@ class AwarenessRegistry:
         """Client ids of each owner, removed states included (local owners)."""
         self._principals: dict[str, str] = {}
         """The principal of each local owner (peer nodes have none)."""
+        self._bytes = 0
+        self._bytes_of: dict[str, int] = {}
 
     def apply(
         self,
@@ -128,23 +140,28 @@ class AwarenessRegistry:
         entries: Iterable[AwarenessEntry],
         *,
         principal: str | None = None,
-        max_clients: int | None = None,
+        bounds: AwarenessBounds | None = None,
     ) -> list[AwarenessEntry]:
         """Record entries sent by `owner`; return those that are news to relay.
 
-        With a `principal` (a local connection), `owner` may only set or remove the ids
-        it introduced, or take over one introduced by another owner of the same principal
-        (a reconnecting client), and own at most `max_clients` ids; the whole update is
-        checked before anything of it is recorded. Without one (a peer node, trusted),
-        an id announced by a new owner moves to it.
+        With a `principal` (a local connection), the whole update is checked before
+        anything of it is recorded: `owner` may only set or remove the ids it introduced,
+        or take over one introduced by another owner of the same principal (a client that
+        reconnects keeps its id while the server may not yet have seen its old socket
+        close), and stays within `bounds`. Without one (a peer node, trusted), an id
+        announced by a new owner moves to it.
 
         Raises:
             ForeignClientId: an id belongs to another principal's connection or a peer node.
-            TooManyClientIds: `owner` would own more than `max_clients` ids.
+            TooManyClientIds: `owner` would own more than `bounds.clients` ids.
+            StateTooLarge: the principal would hold more than `bounds.principal_bytes`.
+            AwarenessFull: the document would hold more than `bounds.document_bytes`.
         """
         entries = list(entries)
         if principal is not None:
-            self._check(owner, entries, principal, max_clients)
+            self._check_owner(owner, entries, principal, bounds)
+            if bounds is not None:
+                self._check_bytes(entries, principal, bounds)
             self._principals.setdefault(owner, principal)
         fresh = []
         for entry in entries:
@@ -153,25 +170,27 @@ class AwarenessRegistry:
             is_move = previous is not None and previous != owner
             if not is_move and _is_stale(entry, self._states.get(client_id)):
                 continue
+            self._drop_state(client_id)
             if previous is not None and is_move:
                 self._ids[previous].discard(client_id)
-            if entry.is_removal:
-                self._states.pop(client_id, None)
-            else:
-                self._states[client_id] = entry
             if entry.is_removal and principal is None:
                 self._owners.pop(client_id, None)
                 self._ids.get(owner, set()).discard(client_id)
             else:
                 self._owners[client_id] = owner
                 self._ids.setdefault(owner, set()).add(client_id)
+                if not entry.is_removal:
+                    self._put_state(entry)
             fresh.append(entry)
         return fresh
 
-    def _check(
-        self, owner: str, entries: list[AwarenessEntry], principal: str, max_clients: int | None
+    def _check_owner(
+        self,
+        owner: str,
+        entries: list[AwarenessEntry],
+        principal: str,
+        bounds: AwarenessBounds | None,
     ) -> None:
-        owned = self._ids.get(owner, set())
         added: set[int] = set()
         for entry in entries:
             client_id = entry.client_id
@@ -183,17 +202,66 @@ class AwarenessRegistry:
                     f"awareness client id {client_id} belongs to another connection"
                 )
             added.add(client_id)
-        if max_clients is not None and len(owned) + len(added) > max_clients:
+        owned = len(self._ids.get(owner, ()))
+        if bounds is not None and owned + len(added) > bounds.clients:
             raise TooManyClientIds(
-                f"awareness: at most {max_clients} client ids per connection"
+                f"awareness: at most {bounds.clients} client ids per connection"
             )
+
+    def _check_bytes(
+        self, entries: list[AwarenessEntry], principal: str, bounds: AwarenessBounds
+    ) -> None:
+        # Only ids of this principal pass `_check_owner`: every change is its own.
+        growth = 0
+        for entry in entries:
+            current = self._states.get(entry.client_id)
+            growth += 0 if entry.is_removal else len(entry.state)
+            growth -= len(current.state) if current is not None else 0
+        if growth <= 0:
+            return
+        held = self._bytes_of.get(principal, 0) + growth
+        if held > bounds.principal_bytes:
+            raise StateTooLarge(
+                f"awareness states of {held} bytes from one user in this document "
+                f"exceed {bounds.principal_bytes}"
+            )
+        if self._bytes + growth > bounds.document_bytes:
+            raise AwarenessFull(
+                f"awareness of this document is full ({bounds.document_bytes} bytes): "
+                "your presence is not shown"
+            )
+
+    def _drop_state(self, client_id: int) -> None:
+        """Forget `client_id`'s state, if any, and its bytes (its owner stays as it is)."""
+        entry = self._states.pop(client_id, None)
+        if entry is None:
+            return
+        size = len(entry.state)
+        self._bytes -= size
+        principal = self._principals.get(self._owners.get(client_id, ""))
+        if principal is not None:
+            left = self._bytes_of[principal] - size
+            if left > 0:
+                self._bytes_of[principal] = left
+            else:
+                del self._bytes_of[principal]
+
+    def _put_state(self, entry: AwarenessEntry) -> None:
+        """Record `entry` (its id's state dropped first) under its id's owner."""
+        self._states[entry.client_id] = entry
+        size = len(entry.state)
+        self._bytes += size
+        principal = self._principals.get(self._owners[entry.client_id])
+        if principal is not None:
+            self._bytes_of[principal] = self._bytes_of.get(principal, 0) + size
 
     def remove_owner(self, owner: str) -> list[AwarenessEntry]:
         """Forget every client id `owner` announced; return their removal entries."""
         removals = []
         for client_id in self._ids.pop(owner, ()):
+            entry = self._states.get(client_id)
+            self._drop_state(client_id)
             del self._owners[client_id]
-            entry = self._states.pop(client_id, None)
             if entry is not None:
                 removals.append(AwarenessEntry(client_id, entry.clock + 1, NULL_STATE))
         self._principals.pop(owner, None)
@@ -210,9 +278,10 @@ class AwarenessRegistry:
         """Every known live state, for a newcomer or a query-awareness."""
         return list(self._states.values())
 
+    @property
     def state_bytes(self) -> int:
-        """Bytes of every live state (what a newcomer receives), for metrics and tests."""
-        return sum(len(entry.state) for entry in self._states.values())
+        """Bytes of every live state: what a newcomer receives on joining."""
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._states)

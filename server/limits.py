@@ -24,6 +24,14 @@ class Limits:
     awareness_clients_per_connection: int = 8
     """Awareness client ids one connection may introduce (a page has one per document);
     past it, or setting or removing another connection's id, closes the socket with 4403."""
+    awareness_principal_bytes: int = 64 * 1024
+    """Awareness state bytes one principal (public: one address) may hold in one
+    document, over all its connections; past it, 1009."""
+    awareness_document_bytes: int = 4 * 1024 * 1024
+    """Awareness state bytes of one document, everyone's: what a newcomer receives on
+    joining, kept well under ``PALABRE_OUTBOUND_BUFFER_BYTES`` so that nobody is closed
+    as too slow on joining. Past it a new state is refused with permission-denied (the
+    socket stays; the presence is not shown)."""
     awareness_rate_per_second: float = 30.0
     """Awareness states a second per principal over its sockets on this node (cursor
     moves; a message of n states counts n); past it, 1013. 0: off."""

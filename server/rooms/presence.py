@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from crdt.awareness import (
     AwarenessBounds,
+    AwarenessFull,
     AwarenessRefused,
     AwarenessRegistry,
     StateTooLarge,
@@ -17,30 +18,39 @@ from crdt.awareness import (
     encode_awareness_update,
 )
 from crdt.errors import ProtocolError
+from crdt.protocol import encode_permission_denied
 from server.errors import Forbidden, MalformedMessage, MessageTooBig
+from server.rooms.client import Client
 
 
 def apply_client_awareness(
     registry: AwarenessRegistry,
-    owner: str,
+    sender: Client,
     update: bytes,
     *,
     principal: str,
     bounds: AwarenessBounds,
 ) -> bytes | None:
-    """Record `owner`'s update in `registry`; return what to relay (``None``: nothing new).
+    """Record `sender`'s update in `registry`; return what to relay (``None``: nothing).
 
     The update is checked whole before anything of it is recorded: a refused one changes
-    nothing and is not relayed.
+    nothing and is not relayed. When the document's awareness is full (no fault of the
+    sender), the sender is told with ``permission-denied`` and its socket stays.
 
     Raises:
         MalformedMessage: undecodable.
-        MessageTooBig: a state larger than `bounds.state_bytes` (1009).
+        MessageTooBig: a state larger than `bounds.state_bytes`, or the principal's states
+            in this document past `bounds.principal_bytes` (1009).
         Forbidden: another principal's client id, or more than `bounds.clients` ids (4403).
     """
     try:
         entries = decode_awareness_update(update, bounds)
-        fresh = registry.apply(owner, entries, principal=principal, max_clients=bounds.clients)
+        fresh = registry.apply(
+            sender.connection_id, entries, principal=principal, bounds=bounds
+        )
+    except AwarenessFull as exc:
+        sender.send(encode_permission_denied(str(exc)))
+        return None
     except ProtocolError as exc:
         raise MalformedMessage(f"bad awareness update: {exc}") from exc
     except StateTooLarge as exc:

@@ -156,7 +156,7 @@ class Room:
         Raises:
             PalabreError: refused (`server.rooms.presence`); nothing recorded or relayed.
         """
-        relayed = apply_client_awareness(self.awareness, connection.connection_id, update,
+        relayed = apply_client_awareness(self.awareness, connection, update,
                                          principal=principal, bounds=bounds)
         if relayed is None:
             return

@@ -39,6 +39,8 @@ class SocketQuota:
         self.awareness_bounds = AwarenessBounds(
             state_bytes=limits.awareness_state_bytes,
             clients=limits.awareness_clients_per_connection,
+            principal_bytes=limits.awareness_principal_bytes,
+            document_bytes=limits.awareness_document_bytes,
         )
         """What one connection may put in a document's awareness."""
         self.awareness_limiter = RateLimiter(
