@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import anyio
+import pytest
 from pycrdt import Text
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
@@ -111,10 +112,14 @@ async def assert_honest_clients_work(
             assert newcomer.is_connected
 
 
+@pytest.mark.parametrize("direct_lane", [True, False], ids=["direct", "asgi"])
 async def test_an_oversized_state_closes_with_1009_and_is_never_relayed(
-    start_server: ServerFactory,
+    start_server: ServerFactory, direct_lane: bool
 ) -> None:
-    async with start_server() as server, honest_pair(server) as (facilitator, member):
+    async with (
+        start_server(direct_lane=direct_lane) as server,
+        honest_pair(server) as (facilitator, member),
+    ):
         async with raw_socket(server, server.token("citizen", "Mallory")) as attacker:
             # The attack: one megabyte of presence, for every newcomer to receive.
             await attacker.send(awareness_frame(4242, 1, json_state("Mallory", 1 << 20)))
@@ -125,10 +130,14 @@ async def test_an_oversized_state_closes_with_1009_and_is_never_relayed(
         assert 4242 not in member.peers and 4242 not in facilitator.peers
 
 
+@pytest.mark.parametrize("direct_lane", [True, False], ids=["direct", "asgi"])
 async def test_updating_a_facilitators_client_id_closes_with_4403(
-    start_server: ServerFactory,
+    start_server: ServerFactory, direct_lane: bool
 ) -> None:
-    async with start_server() as server, honest_pair(server) as (facilitator, member):
+    async with (
+        start_server(direct_lane=direct_lane) as server,
+        honest_pair(server) as (facilitator, member),
+    ):
         async with raw_socket(server, server.token("citizen", "Mallory")) as attacker:
             forged = json_state("Fatou (facilitatrice) : la séance est levée")
             await attacker.send(awareness_frame(facilitator.client_id, 1_000, forged))
