@@ -159,41 +159,54 @@ class AwarenessRegistry:
         """
         entries = list(entries)
         if principal is not None:
-            self._check_owner(owner, entries, principal, bounds)
-            if bounds is not None:
-                self._check_bytes(entries, principal, bounds)
+            self._check(owner, entries, principal, bounds)
             self._principals.setdefault(owner, principal)
+        principal = self._principals.get(owner)
         fresh = []
         for entry in entries:
             client_id = entry.client_id
             previous = self._owners.get(client_id)
+            current = self._states.get(client_id)
             is_move = previous is not None and previous != owner
-            if not is_move and _is_stale(entry, self._states.get(client_id)):
+            if not is_move and _is_stale(entry, current):
                 continue
-            self._drop_state(client_id)
+            if current is not None:
+                self._count(current, principal if previous == owner else
+                            self._principals.get(previous or ""), -1)
             if previous is not None and is_move:
                 self._ids[previous].discard(client_id)
+            if entry.is_removal:
+                self._states.pop(client_id, None)
+            else:
+                self._states[client_id] = entry
+                self._count(entry, principal, 1)
             if entry.is_removal and principal is None:
                 self._owners.pop(client_id, None)
                 self._ids.get(owner, set()).discard(client_id)
+            elif not is_move and previous is not None:
+                pass  # Already ours: the common case (a cursor move) ends here.
             else:
                 self._owners[client_id] = owner
                 self._ids.setdefault(owner, set()).add(client_id)
-                if not entry.is_removal:
-                    self._put_state(entry)
             fresh.append(entry)
         return fresh
 
-    def _check_owner(
+    def _check(
         self,
         owner: str,
         entries: list[AwarenessEntry],
         principal: str,
         bounds: AwarenessBounds | None,
     ) -> None:
+        """Raise if `owner` may not apply `entries` (see `apply`); change nothing."""
         added: set[int] = set()
+        growth = 0
         for entry in entries:
             client_id = entry.client_id
+            current = self._states.get(client_id)
+            growth += (0 if entry.is_removal else len(entry.state)) - (
+                0 if current is None else len(current.state)
+            )
             previous = self._owners.get(client_id)
             if previous == owner or (previous is None and entry.is_removal):
                 continue
@@ -202,23 +215,15 @@ class AwarenessRegistry:
                     f"awareness client id {client_id} belongs to another connection"
                 )
             added.add(client_id)
-        owned = len(self._ids.get(owner, ()))
-        if bounds is not None and owned + len(added) > bounds.clients:
+        if bounds is None:
+            return
+        if added and len(self._ids.get(owner, ())) + len(added) > bounds.clients:
             raise TooManyClientIds(
                 f"awareness: at most {bounds.clients} client ids per connection"
             )
-
-    def _check_bytes(
-        self, entries: list[AwarenessEntry], principal: str, bounds: AwarenessBounds
-    ) -> None:
-        # Only ids of this principal pass `_check_owner`: every change is its own.
-        growth = 0
-        for entry in entries:
-            current = self._states.get(entry.client_id)
-            growth += 0 if entry.is_removal else len(entry.state)
-            growth -= len(current.state) if current is not None else 0
         if growth <= 0:
             return
+        # Only ids of this principal got here: every byte of `growth` is its own.
         held = self._bytes_of.get(principal, 0) + growth
         if held > bounds.principal_bytes:
             raise StateTooLarge(
@@ -231,38 +236,26 @@ class AwarenessRegistry:
                 "your presence is not shown"
             )
 
-    def _drop_state(self, client_id: int) -> None:
-        """Forget `client_id`'s state, if any, and its bytes (its owner stays as it is)."""
-        entry = self._states.pop(client_id, None)
-        if entry is None:
-            return
-        size = len(entry.state)
-        self._bytes -= size
-        principal = self._principals.get(self._owners.get(client_id, ""))
-        if principal is not None:
-            left = self._bytes_of[principal] - size
-            if left > 0:
-                self._bytes_of[principal] = left
-            else:
-                del self._bytes_of[principal]
-
-    def _put_state(self, entry: AwarenessEntry) -> None:
-        """Record `entry` (its id's state dropped first) under its id's owner."""
-        self._states[entry.client_id] = entry
-        size = len(entry.state)
+    def _count(self, entry: AwarenessEntry, principal: str | None, sign: int) -> None:
+        """Add (`sign` 1) or take back (-1) the bytes of `entry`, held by `principal`."""
+        size = sign * len(entry.state)
         self._bytes += size
-        principal = self._principals.get(self._owners[entry.client_id])
         if principal is not None:
-            self._bytes_of[principal] = self._bytes_of.get(principal, 0) + size
+            held = self._bytes_of.get(principal, 0) + size
+            if held > 0:
+                self._bytes_of[principal] = held
+            else:
+                self._bytes_of.pop(principal, None)
 
     def remove_owner(self, owner: str) -> list[AwarenessEntry]:
         """Forget every client id `owner` announced; return their removal entries."""
         removals = []
+        principal = self._principals.get(owner)
         for client_id in self._ids.pop(owner, ()):
-            entry = self._states.get(client_id)
-            self._drop_state(client_id)
             del self._owners[client_id]
+            entry = self._states.pop(client_id, None)
             if entry is not None:
+                self._count(entry, principal, -1)
                 removals.append(AwarenessEntry(client_id, entry.clock + 1, NULL_STATE))
         self._principals.pop(owner, None)
         return removals
