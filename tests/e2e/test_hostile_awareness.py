@@ -16,7 +16,6 @@ from dataclasses import replace
 
 import anyio
 import pytest
-from pycrdt import Text
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
@@ -27,6 +26,7 @@ from crdt.awareness import NULL_STATE, AwarenessEntry, encode_awareness_update
 from crdt.protocol import CloseCode, encode_awareness, encode_query_awareness, encode_sync_step1
 from server.limits import Limits
 from tests.conftest import RunningServer, ServerFactory
+from tests.e2e.api import body, close_of, text_of
 
 DOC = "charte"
 WAIT = 15
@@ -102,77 +102,55 @@ async def assert_honest_clients_work(
         await member.wait_peers(
             lambda peers: any(state.get("cursor") == marker for state in peers.values())
         )
-        facilitator.doc.get("body", type=Text).insert(0, marker)
-        await member.wait_for(lambda: marker in str(member.doc.get("body", type=Text)))
+        body(facilitator).insert(0, marker)
+        await member.wait_for(lambda: marker in text_of(member))
         token = server.token("citizen", "Noé Nouveau")
         async with client.connect(server.url, DOC, token, reconnect=False) as newcomer:
             await newcomer.synced()
-            await newcomer.wait_for(lambda: marker in str(newcomer.doc.get("body", type=Text)))
+            await newcomer.wait_for(lambda: marker in text_of(newcomer))
             await newcomer.wait_peers(lambda peers: {"Fatou", "Élodie"} <= names(peers))
             assert newcomer.is_connected
 
 
+def attack_frames(case: str, facilitator_id: int) -> list[bytes]:
+    """The frames of one awareness attack, aimed at the facilitator's client id."""
+    if case == "one megabyte state":  # the issue's attack, for every newcomer to receive
+        return [awareness_frame(4242, 1, json_state("Mallory", 1 << 20))]
+    if case == "forged facilitator state":
+        forged = json_state("Fatou (facilitatrice) : la séance est levée")
+        return [awareness_frame(facilitator_id, 1_000, forged)]
+    if case == "removed facilitator state":
+        return [awareness_frame(facilitator_id, 1_000, NULL_STATE)]
+    # nine client ids: the ninth is one too many
+    return [awareness_frame(n, 1, json_state(f"Bot {n}")) for n in range(1, 10)]
+
+
+ATTACKS = {
+    "one megabyte state": (CloseCode.TOO_BIG, "exceeds 8192"),
+    "forged facilitator state": (CloseCode.FORBIDDEN, "belongs to another connection"),
+    "removed facilitator state": (CloseCode.FORBIDDEN, "belongs to another connection"),
+    "nine client ids": (CloseCode.FORBIDDEN, "at most 8 client ids per connection"),
+}
+
+
 @pytest.mark.parametrize("direct_lane", [True, False], ids=["direct", "asgi"])
-async def test_an_oversized_state_closes_with_1009_and_is_never_relayed(
-    start_server: ServerFactory, direct_lane: bool
+@pytest.mark.parametrize("case", sorted(ATTACKS))
+async def test_an_awareness_attack_closes_its_socket_and_is_never_relayed(
+    start_server: ServerFactory, case: str, direct_lane: bool
 ) -> None:
+    code, reason = ATTACKS[case]
     async with (
         start_server(direct_lane=direct_lane) as server,
         honest_pair(server) as (facilitator, member),
     ):
-        async with raw_socket(server, server.token("citizen", "Mallory")) as attacker:
-            # The issue's attack: one megabyte of presence, for every newcomer to receive.
-            await attacker.send(awareness_frame(4242, 1, json_state("Mallory", 1 << 20)))
-            code, reason = await closed_with(attacker)
-        assert code == CloseCode.TOO_BIG
-        assert "exceeds 8192" in reason
-        await assert_honest_clients_work(server, facilitator, member, "after-big-state")
-        assert 4242 not in member.peers and 4242 not in facilitator.peers
-
-
-@pytest.mark.parametrize("direct_lane", [True, False], ids=["direct", "asgi"])
-async def test_updating_a_facilitators_client_id_closes_with_4403(
-    start_server: ServerFactory, direct_lane: bool
-) -> None:
-    async with (
-        start_server(direct_lane=direct_lane) as server,
-        honest_pair(server) as (facilitator, member),
-    ):
-        async with raw_socket(server, server.token("citizen", "Mallory")) as attacker:
-            forged = json_state("Fatou (facilitatrice) : la séance est levée")
-            await attacker.send(awareness_frame(facilitator.client_id, 1_000, forged))
-            code, reason = await closed_with(attacker)
-        assert code == CloseCode.FORBIDDEN
-        assert "belongs to another connection" in reason
-        await assert_honest_clients_work(server, facilitator, member, "after-forgery")
+        url = f"{server.ws_url}/ws/{DOC}?token={server.token('citizen', 'Mallory')}"
+        close = await close_of(url, *attack_frames(case, facilitator.client_id))
+        assert close.code == code
+        assert reason in close.reason
+        await assert_honest_clients_work(server, facilitator, member, f"after {case}")
+        # Nothing the attacker sent reached anyone; the facilitator's presence is intact.
         assert names(member.peers) == {"Fatou"}
-
-
-async def test_removing_a_facilitators_client_id_closes_with_4403(
-    start_server: ServerFactory,
-) -> None:
-    async with start_server() as server, honest_pair(server) as (facilitator, member):
-        async with raw_socket(server, server.token("citizen", "Mallory")) as attacker:
-            await attacker.send(awareness_frame(facilitator.client_id, 1_000, NULL_STATE))
-            code, _ = await closed_with(attacker)
-        assert code == CloseCode.FORBIDDEN
-        await assert_honest_clients_work(server, facilitator, member, "after-removal")
-        assert facilitator.client_id in member.peers
-
-
-async def test_introducing_too_many_client_ids_closes_with_4403(
-    start_server: ServerFactory,
-) -> None:
-    async with start_server() as server, honest_pair(server) as (facilitator, member):
-        async with raw_socket(server, server.token("citizen", "Mallory")) as attacker:
-            for client_id in range(1, 10):  # the ninth is one too many
-                await attacker.send(awareness_frame(client_id, 1, json_state(f"Bot {client_id}")))
-            code, reason = await closed_with(attacker)
-        assert code == CloseCode.FORBIDDEN
-        assert "at most 8 client ids" in reason
-        await assert_honest_clients_work(server, facilitator, member, "after-ids")
-        # The eight ids it owned left with its socket.
-        assert not any(name.startswith("Bot") for name in names(member.peers))
+        assert member.peers[facilitator.client_id]["cursor"] == f"after {case}"
 
 
 async def test_an_awareness_flood_closes_with_1013(start_server: ServerFactory) -> None:

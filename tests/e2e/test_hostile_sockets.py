@@ -3,9 +3,10 @@
 A principal holds at most `sockets_per_principal` units on a node, a unit being a ``/ws``
 socket or one document of a Hocuspocus socket; past it a ``/ws`` socket is closed with
 1013 and a Hocuspocus document gets permission-denied (the socket stays). One Hocuspocus
-socket joins at most `documents_per_socket` documents. Each test checks the refusal, that
-the attacker's other sockets and the honest clients keep working, and that a freed slot
-is taken again.
+socket joins at most `documents_per_socket` documents. Forging another connection's
+awareness over Hocuspocus closes that whole socket (4403), as on ``/ws``. Each test
+checks the refusal, that the attacker's other sockets and the honest clients keep
+working, and that a freed slot is taken again.
 """
 
 from __future__ import annotations
@@ -15,19 +16,26 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 
 import anyio
-from pycrdt import Text
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 import client
+from crdt.awareness import AwarenessEntry, encode_awareness_update
 from crdt.hocuspocus import PING, HocuspocusAuth, HocuspocusType, prefix
-from crdt.protocol import CloseCode, Reader, encode_sync_step1, encode_varstring
+from crdt.protocol import (
+    CloseCode,
+    Reader,
+    encode_awareness,
+    encode_sync_step1,
+    encode_varstring,
+)
 from server.access.auth import Principal, Role
 from server.errors import Overloaded
 from server.limits import Limits
 from server.sync.quota import SocketQuota
 from tests.conftest import RunningServer, ServerFactory
+from tests.e2e.api import body, close_of, text_of
 
 DOC = "charte"
 WAIT = 15
@@ -55,16 +63,6 @@ async def answers_sync(socket: ClientConnection) -> None:
                 return
 
 
-async def closed_with(socket: ClientConnection) -> tuple[int, str]:
-    with anyio.fail_after(WAIT):
-        try:
-            while True:
-                await socket.recv()
-        except ConnectionClosed as closed:
-            assert closed.rcvd is not None
-            return closed.rcvd.code, closed.rcvd.reason
-
-
 async def assert_honest_member_edits(server: RunningServer, marker: str) -> None:
     """Another principal connects, edits, and a second one sees the edit."""
     async with (
@@ -73,8 +71,8 @@ async def assert_honest_member_edits(server: RunningServer, marker: str) -> None
     ):
         with anyio.fail_after(WAIT):
             await writer.synced()
-            writer.doc.get("body", type=Text).insert(0, marker)
-            await reader.wait_for(lambda: marker in str(reader.doc.get("body", type=Text)))
+            body(writer).insert(0, marker)
+            await reader.wait_for(lambda: marker in text_of(reader))
 
 
 async def create_document(server: RunningServer, doc_id: str) -> None:
@@ -93,8 +91,9 @@ def auth_frame(name: str, token: str) -> bytes:
             + encode_varstring(token) + encode_varstring("palabre-tests"))
 
 
-async def auth_answer(socket: ClientConnection, name: str) -> tuple[int, str]:
-    """The next auth message about `name`: (kind, scope or reason)."""
+async def next_message(socket: ClientConnection, name: str, types: bytes) -> Reader:
+    """The next message about document `name` whose type is in `types` (pings skipped):
+    a reader past its type."""
     with anyio.fail_after(WAIT):
         while True:
             frame = await socket.recv()
@@ -102,24 +101,25 @@ async def auth_answer(socket: ClientConnection, name: str) -> tuple[int, str]:
             if frame == PING:
                 continue
             reader = Reader(frame)
-            if reader.varstring() == name and reader.varuint() == HocuspocusType.AUTH:
-                return reader.varuint(), reader.varstring()
+            if reader.varstring() == name and reader.varuint() in types:
+                return reader
+
+
+async def auth_answer(socket: ClientConnection, name: str) -> tuple[int, str]:
+    """The next auth message about `name`: (kind, scope or reason)."""
+    reader = await next_message(socket, name, bytes([HocuspocusType.AUTH]))
+    return reader.varuint(), reader.varstring()
 
 
 async def hocuspocus_answers_sync(socket: ClientConnection, name: str) -> None:
     """The document `name` of the socket is served: a sync step 1 gets its step 2."""
     await socket.send(prefix(name) + encode_sync_step1(b"\x00"))
-    with anyio.fail_after(WAIT):
-        while True:
-            frame = await socket.recv()
-            assert isinstance(frame, bytes)
-            if frame == PING:
-                continue
-            reader = Reader(frame)
-            if reader.varstring() == name and frame[reader.position : reader.position + 2] in (
-                b"\x00\x01", b"\x04\x01",
-            ):
-                return
+    while True:
+        reader = await next_message(
+            socket, name, bytes([HocuspocusType.SYNC, HocuspocusType.SYNC_REPLY])
+        )
+        if reader.varuint() == 1:  # step 2
+            return
 
 
 # -- tests --------------------------------------------------------------------------------
@@ -135,10 +135,9 @@ async def test_a_principal_past_its_sockets_is_refused_with_1013(
             held = [await stack.enter_async_context(ws_socket(server, mallory)) for _ in range(3)]
             for socket in held:
                 await answers_sync(socket)
-            async with ws_socket(server, mallory) as fourth:
-                code, reason = await closed_with(fourth)
-            assert code == CloseCode.OVERLOADED
-            assert "too many open sockets" in reason and "at most 3" in reason
+            fourth = await close_of(f"{server.ws_url}/ws/{DOC}?token={mallory}")
+            assert fourth.code == CloseCode.OVERLOADED
+            assert "too many open sockets" in fourth.reason and "at most 3" in fourth.reason
             for socket in held:  # its other sockets keep working
                 await answers_sync(socket)
             await assert_honest_member_edits(server, "malgré Mallory")
@@ -223,3 +222,37 @@ def test_public_clients_are_bounded_per_address_and_members_per_subject() -> Non
     quota.release("sub:zoe")
     quota.acquire(member, "sub:zoe")
     assert quota.held("sub:zoe") == 2
+
+
+async def test_forging_awareness_over_hocuspocus_closes_that_socket_with_4403(
+    start_server: ServerFactory,
+) -> None:
+    async with start_server() as server:
+        fatou = server.token("facilitator", "Fatou Diallo")
+        async with (
+            client.connect(server.url, DOC, fatou) as facilitator,
+            client.connect(server.url, DOC, server.token("member", "Élodie Martin")) as member,
+            ws_connect(f"{server.ws_url}/hocuspocus") as attacker,
+        ):
+            facilitator.set_awareness({"user": {"name": "Fatou"}})
+            with anyio.fail_after(WAIT):
+                await member.wait_peers(lambda peers: facilitator.client_id in peers)
+            mallory = server.token("citizen", "Mallory")
+            await attacker.send(auth_frame(DOC, mallory))
+            assert (await auth_answer(attacker, DOC))[0] == HocuspocusAuth.AUTHENTICATED
+            forged = AwarenessEntry(facilitator.client_id, 1_000, b'{"user":{"name":"Faux"}}')
+            await attacker.send(prefix(DOC) + encode_awareness(encode_awareness_update([forged])))
+            with anyio.fail_after(WAIT):
+                try:
+                    while True:
+                        await attacker.recv()
+                except ConnectionClosed as closed:
+                    assert closed.rcvd is not None
+                    assert closed.rcvd.code == CloseCode.FORBIDDEN
+            facilitator.set_awareness({"user": {"name": "Fatou"}, "cursor": "toujours"})
+            with anyio.fail_after(WAIT):
+                await member.wait_peers(
+                    lambda peers: peers.get(facilitator.client_id, {}).get("cursor") == "toujours"
+                )
+            assert member.peers[facilitator.client_id]["user"] == {"name": "Fatou"}
+        await assert_honest_member_edits(server, "après la contrefaçon")
