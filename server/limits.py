@@ -32,11 +32,13 @@ class Limits:
     joining, kept well under ``PALABRE_OUTBOUND_BUFFER_BYTES`` so that nobody is closed
     as too slow on joining. Past it a new state is refused with permission-denied (the
     socket stays; the presence is not shown)."""
-    awareness_rate_per_second: float = 30.0
-    """Awareness states a second per principal over its sockets on this node (cursor
-    moves; a message of n states counts n); past it, 1013. 0: off."""
-    awareness_burst: int = 60
-    """Awareness states a principal may send at once before the rate applies."""
+    awareness_rate_per_second: float = 60.0
+    """Awareness tokens a second per principal over its sockets on this node: a state
+    costs one, or one per started KiB if more (a cursor move 1, an 8 KiB state 8), a
+    query-awareness one; past it, 1013. 60 lets a cursor follow a 60 Hz mouse drag.
+    0: off."""
+    awareness_burst: int = 120
+    """Awareness tokens a principal may spend at once before the rate applies."""
     block_chars: int = 100_000
     """Longest text of one block (paragraph, heading, list item) of a text document."""
     document_bytes: int = 32 * 1024 * 1024

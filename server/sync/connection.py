@@ -143,7 +143,7 @@ class Connection:
             room.receive_update(message.payload, self)
         elif isinstance(message, AwarenessMessage):
             hot.awareness_in += 1
-            self._take_awareness(_state_count(message.update))
+            self._take_awareness(_awareness_cost(message.update))
             room.update_awareness(self, message.update, principal=self.principal_key,
                                   bounds=self._quota.awareness_bounds)
         elif isinstance(message, QueryAwarenessMessage):
@@ -152,14 +152,17 @@ class Connection:
         elif isinstance(message, AuthMessage):
             raise MalformedMessage("auth messages are sent by the server only")
 
-    def _take_awareness(self, states: int) -> None:
-        """Charge `states` awareness tokens to the principal.
+    def _take_awareness(self, cost: int) -> None:
+        """Charge `cost` awareness tokens to the principal (at most what the largest
+        acceptable update costs: a larger one is refused further on anyway).
 
         Raises:
             RateLimited: the principal sends awareness faster than allowed.
         """
+        bounds = self._quota.awareness_bounds
+        most = bounds.clients * (1 + bounds.state_bytes // _COST_BYTES)
         limiter = self._quota.awareness_limiter
-        for _ in range(min(states, self._quota.awareness_bounds.clients)):
+        for _ in range(min(cost, most)):
             if limiter.take(self.principal_key) > 0:
                 raise RateLimited("too many awareness updates: slow down, then reconnect")
 
@@ -197,10 +200,15 @@ class Connection:
             self.fail(exc)
 
 
-def _state_count(update: bytes) -> int:
-    """How many client states an awareness update says it carries (at least one: an
-    undecodable one is refused further on, after costing one token)."""
+_COST_BYTES = 1024
+"""An awareness update costs one token per state, or per started KiB if that is more."""
+
+
+def _awareness_cost(update: bytes) -> int:
+    """Tokens an awareness update costs: a cursor move 1, an 8 KiB state 8 (an
+    undecodable update costs by its size, then is refused further on)."""
     try:
-        return max(1, Reader(update).varuint())
+        states = Reader(update).varuint()
     except ProtocolError:
-        return 1
+        states = 1
+    return max(1, states, -(-len(update) // _COST_BYTES))

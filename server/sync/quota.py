@@ -12,8 +12,9 @@ holds as much as that many ``/ws`` sockets), so both lanes share one count:
   permission-denied (the socket and its other documents stay).
 
 Awareness updates of a principal share one token bucket over all its sockets
-(`Limits.awareness_rate_per_second`, `Limits.awareness_burst`), one token per client
-state: opening more sockets does not multiply what it may make every other client receive.
+(`Limits.awareness_rate_per_second`, `Limits.awareness_burst`), one token per client state
+or per started KiB (`server.sync.connection`): opening more sockets, or sending larger
+states, does not multiply what it may make every other client receive.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class SocketQuota:
         self.awareness_limiter = RateLimiter(
             limits.awareness_rate_per_second, limits.awareness_burst, clock=clock
         )
-        """Awareness client states a second, per principal key."""
+        """Awareness tokens (states, or KiB) a second, per principal key."""
 
     def acquire(self, principal: Principal, key: str) -> None:
         """Count one more socket (or Hocuspocus document) of `principal`, keyed `key`.

@@ -153,12 +153,19 @@ async def test_an_awareness_attack_closes_its_socket_and_is_never_relayed(
         assert member.peers[facilitator.client_id]["cursor"] == f"after {case}"
 
 
-async def test_an_awareness_flood_closes_with_1013(start_server: ServerFactory) -> None:
+@pytest.mark.parametrize(
+    ("padding", "sent"),
+    [(0, 500), (7000, 30)],
+    ids=["500 small states", "30 states of 7 KB (charged by the KiB)"],
+)
+async def test_an_awareness_flood_closes_with_1013(
+    start_server: ServerFactory, padding: int, sent: int
+) -> None:
     async with start_server() as server, honest_pair(server) as (facilitator, member):
         async with raw_socket(server, server.token("citizen", "Mallory")) as attacker:
-            for clock in range(1, 500):
+            for clock in range(1, sent + 1):
                 try:
-                    await attacker.send(awareness_frame(77, clock, json_state("Mallory")))
+                    await attacker.send(awareness_frame(77, clock, json_state("M", padding)))
                 except ConnectionClosed:
                     break
             code, reason = await closed_with(attacker)
