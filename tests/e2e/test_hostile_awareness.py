@@ -26,7 +26,7 @@ from crdt.awareness import NULL_STATE, AwarenessEntry, encode_awareness_update
 from crdt.protocol import CloseCode, encode_awareness, encode_query_awareness, encode_sync_step1
 from server.limits import Limits
 from tests.conftest import RunningServer, ServerFactory
-from tests.e2e.api import body, close_of, text_of
+from tests.e2e.api import all_synced, body, close_of, text_of
 
 DOC = "charte"
 WAIT = 15
@@ -85,9 +85,8 @@ async def honest_pair(server: RunningServer) -> AsyncIterator[tuple[Session, Ses
     ):
         facilitator.set_awareness(presence("Fatou"))
         member.set_awareness(presence("Élodie"))
+        await all_synced(facilitator, member, within=WAIT)
         with anyio.fail_after(WAIT):
-            await facilitator.synced()
-            await member.synced()
             await member.wait_peers(lambda peers: names(peers) == {"Fatou"})
             await facilitator.wait_peers(lambda peers: names(peers) == {"Élodie"})
         yield facilitator, member
