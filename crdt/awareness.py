@@ -3,6 +3,13 @@
 An awareness update is ``varuint count`` then, per client, ``varuint client_id``,
 ``varuint clock`` and a length-prefixed JSON state (``null`` once the client left).
 The server never parses the JSON: it keeps the latest bytes per client and relays them.
+A state's size is the length of those bytes, read while decoding: bounding it costs
+nothing per message.
+
+A connection owns the client ids it introduced, for as long as it lives (also after it
+removed their state): another connection may neither update nor remove them, except one
+of the same principal (a client that reconnects keeps its Yjs client id while the server
+may not yet have seen its old socket close). States relayed by peer nodes are trusted.
 """
 
 from __future__ import annotations
@@ -10,9 +17,45 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 
+from crdt.errors import CrdtError
 from crdt.protocol import Reader, encode_varbytes, encode_varuint
 
 NULL_STATE = b"null"
+
+
+class AwarenessRefused(CrdtError):
+    """An awareness update breaks a bound or an ownership rule; nothing of it was applied."""
+
+
+class StateTooLarge(AwarenessRefused):
+    """One client's state is larger than the bound."""
+
+
+class ForeignClientId(AwarenessRefused):
+    """The update sets or removes a client id another connection introduced."""
+
+
+class TooManyClientIds(AwarenessRefused):
+    """The connection would own more client ids than the bound."""
+
+
+class AwarenessFull(AwarenessRefused):
+    """The document's awareness already holds as many bytes as it may; not the sender's
+    fault, so its socket may stay."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AwarenessBounds:
+    """What one connection may put in a document's awareness."""
+
+    state_bytes: int
+    """Largest state (its JSON bytes) of one client."""
+    clients: int
+    """Client ids one connection may introduce."""
+    principal_bytes: int
+    """State bytes one principal may hold in one document, over all its connections."""
+    document_bytes: int
+    """State bytes of one document, everyone's (what a newcomer receives on joining)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,19 +72,32 @@ class AwarenessEntry:
         return self.state == NULL_STATE
 
 
-def decode_awareness_update(update: bytes) -> list[AwarenessEntry]:
-    """Decode an awareness update into its entries.
+def decode_awareness_update(
+    update: bytes, bounds: AwarenessBounds | None = None
+) -> list[AwarenessEntry]:
+    """Decode an awareness update into its entries, within `bounds` when given.
 
     Raises:
         ProtocolError: truncated data, a bad varint or trailing bytes.
+        TooManyClientIds: more entries than `bounds.clients` (checked before decoding).
+        StateTooLarge: a state longer than `bounds.state_bytes`.
     """
     reader = Reader(update)
     count = reader.varuint()
+    if bounds is not None and count > bounds.clients:
+        raise TooManyClientIds(
+            f"awareness update of {count} clients: at most {bounds.clients} per connection"
+        )
     entries = []
     for _ in range(count):
         client_id = reader.varuint()
         clock = reader.varuint()
-        entries.append(AwarenessEntry(client_id, clock, reader.varbytes()))
+        state = reader.varbytes()
+        if bounds is not None and len(state) > bounds.state_bytes:
+            raise StateTooLarge(
+                f"awareness state of {len(state)} bytes exceeds {bounds.state_bytes}"
+            )
+        entries.append(AwarenessEntry(client_id, clock, state))
     reader.expect_end()
     return entries
 
@@ -61,46 +117,147 @@ class AwarenessRegistry:
 
     A connection owns the client ids it announced; when it closes, `remove_owner` returns
     the removal entries to broadcast so that other peers drop its cursors at once.
+    An owner with a principal (a local connection) keeps its ids until it closes; an owner
+    without one (a peer node, trusted) loses an id when it removes its state. The bytes
+    of the live states are counted as they change, in total and per principal.
     """
 
-    __slots__ = ("_owners", "_states")
+    __slots__ = ("_bytes", "_bytes_of", "_ids", "_owners", "_principals", "_states")
 
     def __init__(self) -> None:
         self._states: dict[int, AwarenessEntry] = {}
         self._owners: dict[int, str] = {}
+        self._ids: dict[str, set[int]] = {}
+        """Client ids of each owner, removed states included (local owners)."""
+        self._principals: dict[str, str] = {}
+        """The principal of each local owner (peer nodes have none)."""
+        self._bytes = 0
+        self._bytes_of: dict[str, int] = {}
 
-    def apply(self, owner: str, entries: Iterable[AwarenessEntry]) -> list[AwarenessEntry]:
+    def apply(
+        self,
+        owner: str,
+        entries: Iterable[AwarenessEntry],
+        *,
+        principal: str | None = None,
+        bounds: AwarenessBounds | None = None,
+    ) -> list[AwarenessEntry]:
         """Record entries sent by `owner`; return those that are news to relay.
 
-        A client id announced by a new connection moves to it: a client that reconnects
-        keeps its id while the server may not yet have seen its old socket close.
+        With a `principal` (a local connection), the whole update is checked before
+        anything of it is recorded: `owner` may only set or remove the ids it introduced,
+        or take over one introduced by another owner of the same principal (a client that
+        reconnects keeps its id while the server may not yet have seen its old socket
+        close), and stays within `bounds`. Without one (a peer node, trusted), an id
+        announced by a new owner moves to it.
+
+        Raises:
+            ForeignClientId: an id belongs to another principal's connection or a peer node.
+            TooManyClientIds: `owner` would own more than `bounds.clients` ids.
+            StateTooLarge: the principal would hold more than `bounds.principal_bytes`.
+            AwarenessFull: the document would hold more than `bounds.document_bytes`.
         """
+        entries = list(entries)
+        if principal is not None:
+            self._check(owner, entries, principal, bounds)
+            self._principals.setdefault(owner, principal)
+        principal = self._principals.get(owner)
         fresh = []
         for entry in entries:
-            current = self._states.get(entry.client_id)
-            is_move = self._owners.get(entry.client_id, owner) != owner
-            if current is not None and not is_move and (
-                entry.clock < current.clock
-                or (entry.clock == current.clock and not entry.is_removal)
-            ):
+            client_id = entry.client_id
+            previous = self._owners.get(client_id)
+            current = self._states.get(client_id)
+            is_move = previous is not None and previous != owner
+            if not is_move and _is_stale(entry, current):
                 continue
+            if current is not None:
+                self._count(current, principal if previous == owner else
+                            self._principals.get(previous or ""), -1)
+            if previous is not None and is_move:
+                self._ids[previous].discard(client_id)
             if entry.is_removal:
-                self._states.pop(entry.client_id, None)
-                self._owners.pop(entry.client_id, None)
+                self._states.pop(client_id, None)
             else:
-                self._states[entry.client_id] = entry
-                self._owners[entry.client_id] = owner
+                self._states[client_id] = entry
+                self._count(entry, principal, 1)
+            if entry.is_removal and principal is None:
+                self._owners.pop(client_id, None)
+                self._ids.get(owner, set()).discard(client_id)
+            elif not is_move and previous is not None:
+                pass  # Already ours: the common case (a cursor move) ends here.
+            else:
+                self._owners[client_id] = owner
+                self._ids.setdefault(owner, set()).add(client_id)
             fresh.append(entry)
         return fresh
 
+    def _check(
+        self,
+        owner: str,
+        entries: list[AwarenessEntry],
+        principal: str,
+        bounds: AwarenessBounds | None,
+    ) -> None:
+        """Raise if `owner` may not apply `entries` (see `apply`); change nothing."""
+        added: set[int] = set()
+        growth = 0
+        for entry in entries:
+            client_id = entry.client_id
+            current = self._states.get(client_id)
+            growth += (0 if entry.is_removal else len(entry.state)) - (
+                0 if current is None else len(current.state)
+            )
+            previous = self._owners.get(client_id)
+            if previous == owner or (previous is None and entry.is_removal):
+                continue
+            if previous is not None and self._principals.get(previous) != principal:
+                raise ForeignClientId(
+                    f"awareness client id {client_id} belongs to another connection"
+                )
+            added.add(client_id)
+        if bounds is None:
+            return
+        if added and len(self._ids.get(owner, ())) + len(added) > bounds.clients:
+            raise TooManyClientIds(
+                f"awareness: at most {bounds.clients} client ids per connection"
+            )
+        if growth <= 0:
+            return
+        # Only ids of this principal got here: every byte of `growth` is its own.
+        held = self._bytes_of.get(principal, 0) + growth
+        if held > bounds.principal_bytes:
+            raise StateTooLarge(
+                f"awareness states of {held} bytes from one user in this document "
+                f"exceed {bounds.principal_bytes}"
+            )
+        if self._bytes + growth > bounds.document_bytes:
+            raise AwarenessFull(
+                f"awareness of this document is full ({bounds.document_bytes} bytes): "
+                "your presence is not shown"
+            )
+
+    def _count(self, entry: AwarenessEntry, principal: str | None, sign: int) -> None:
+        """Add (`sign` 1) or take back (-1) the bytes of `entry`, held by `principal`."""
+        size = sign * len(entry.state)
+        self._bytes += size
+        if principal is not None:
+            held = self._bytes_of.get(principal, 0) + size
+            if held > 0:
+                self._bytes_of[principal] = held
+            else:
+                self._bytes_of.pop(principal, None)
+
     def remove_owner(self, owner: str) -> list[AwarenessEntry]:
         """Forget every client id `owner` announced; return their removal entries."""
-        gone = [cid for cid, who in self._owners.items() if who == owner]
         removals = []
-        for client_id in gone:
-            entry = self._states.pop(client_id)
+        principal = self._principals.get(owner)
+        for client_id in self._ids.pop(owner, ()):
             del self._owners[client_id]
-            removals.append(AwarenessEntry(client_id, entry.clock + 1, NULL_STATE))
+            entry = self._states.pop(client_id, None)
+            if entry is not None:
+                self._count(entry, principal, -1)
+                removals.append(AwarenessEntry(client_id, entry.clock + 1, NULL_STATE))
+        self._principals.pop(owner, None)
         return removals
 
     def snapshot_of(self, owners: Container[str]) -> list[AwarenessEntry]:
@@ -114,5 +271,19 @@ class AwarenessRegistry:
         """Every known live state, for a newcomer or a query-awareness."""
         return list(self._states.values())
 
+    @property
+    def state_bytes(self) -> int:
+        """Bytes of every live state: what a newcomer receives on joining."""
+        return self._bytes
+
     def __len__(self) -> int:
         return len(self._states)
+
+
+def _is_stale(entry: AwarenessEntry, current: AwarenessEntry | None) -> bool:
+    """Whether `entry` tells nothing new after `current` (y-protocols' clock rule)."""
+    if current is None:
+        return entry.is_removal  # Already gone, or never known: nothing to tell anyone.
+    return entry.clock < current.clock or (
+        entry.clock == current.clock and not entry.is_removal
+    )

@@ -19,13 +19,26 @@ class Limits:
     """The bounds on what one client may make the server hold or do."""
 
     awareness_state_bytes: int = 8 * 1024
-    """Largest awareness state of one client (its JSON); a larger one closes the socket."""
+    """Largest awareness state of one client (its JSON); a larger one closes the socket
+    with 1009, unrelayed."""
     awareness_clients_per_connection: int = 8
-    """Awareness client ids one connection may introduce (a page has one per document)."""
-    awareness_rate_per_second: float = 30.0
-    """Awareness updates a second per connection (cursor moves); past it, 1013."""
-    awareness_burst: int = 60
-    """Awareness updates a connection may send at once before the rate applies."""
+    """Awareness client ids one connection may introduce (a page has one per document);
+    past it, or setting or removing another connection's id, closes the socket with 4403."""
+    awareness_principal_bytes: int = 64 * 1024
+    """Awareness state bytes one principal (public: one address) may hold in one
+    document, over all its connections; past it, 1009."""
+    awareness_document_bytes: int = 4 * 1024 * 1024
+    """Awareness state bytes of one document, everyone's: what a newcomer receives on
+    joining, kept well under ``PALABRE_OUTBOUND_BUFFER_BYTES`` so that nobody is closed
+    as too slow on joining. Past it a new state is refused with permission-denied (the
+    socket stays; the presence is not shown)."""
+    awareness_rate_per_second: float = 60.0
+    """Awareness tokens a second per principal over its sockets on this node: a state
+    costs one, or one per started KiB if more (a cursor move 1, an 8 KiB state 8), a
+    query-awareness one; past it, 1013. 60 lets a cursor follow a 60 Hz mouse drag.
+    0: off."""
+    awareness_burst: int = 120
+    """Awareness tokens a principal may spend at once before the rate applies."""
     block_chars: int = 100_000
     """Longest text of one block (paragraph, heading, list item) of a text document."""
     document_bytes: int = 32 * 1024 * 1024
@@ -37,9 +50,15 @@ class Limits:
     data_string_chars: int = 20_000
     """Longest string in a data document."""
     documents_per_socket: int = 64
-    """Documents one Hocuspocus socket may join at once."""
+    """Documents one Hocuspocus socket may join at once; past it that document gets
+    permission-denied and the socket stays. 0: no bound."""
     sockets_per_principal: int = 64
-    """Sockets one principal may hold open at once, on this node (its documents included)."""
+    """Sockets one principal (token ``sub``) may hold open at once on this node, each
+    document of a Hocuspocus socket counted as one socket; past it a ``/ws`` socket is
+    closed with 1013, a Hocuspocus document gets permission-denied. 0: no bound."""
+    public_sockets_per_address: int = 512
+    """The same bound for clients without a token, per client address (a hall of readers
+    may share one address)."""
     streams_per_principal: int = 8
     """Event streams (``/data/events``) one principal may hold open at once, on this node."""
     comment_chars: int = 20_000

@@ -34,6 +34,7 @@ from server.rooms.hub import Hub
 from server.settings import Settings
 from server.sync.endpoint import SocketServices, SyncEndpoint
 from server.sync.hocuspocus import HocuspocusEndpoint
+from server.sync.quota import SocketQuota
 from server.sync.stateless import StatelessHook, load_hook
 from storage.port import Storage
 
@@ -151,7 +152,7 @@ def create_app(
 
     sockets = SocketServices(hub, settings, access, RateLimiter(
         settings.socket_update_rate_per_second, settings.socket_update_burst
-    ))
+    ), quota=SocketQuota(settings.limits))
     app = PalabreApp(
         sync_endpoint=SyncEndpoint(sockets),
         hocuspocus_endpoint=HocuspocusEndpoint(sockets, on_stateless),

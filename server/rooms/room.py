@@ -18,9 +18,9 @@ from typing import Any
 import anyio
 from pycrdt import Doc
 
-from crdt.awareness import AwarenessRegistry, decode_awareness_update, encode_awareness_update
+from crdt.awareness import AwarenessBounds, AwarenessRegistry, encode_awareness_update
 from crdt.document import apply, is_empty_update, merge
-from crdt.errors import InvalidUpdate, ProtocolError
+from crdt.errors import InvalidUpdate
 from crdt.protocol import (
     CloseCode,
     encode_awareness,
@@ -35,6 +35,7 @@ from server.metrics import Metrics
 from server.rooms.client import Client
 from server.rooms.fanout import Fanout
 from server.rooms.hooks import Guard, RoomHooks, notify
+from server.rooms.presence import apply_client_awareness, apply_peer_awareness
 from server.wsframe import encode_binary_frame
 from storage.base import DocumentStore, LogEntry, StorageUnavailable
 
@@ -147,24 +148,21 @@ class Room:
         except ValueError as exc:
             raise MalformedMessage(f"bad state vector: {exc}") from exc
 
-    def update_awareness(self, connection: Client, update: bytes) -> None:
-        """Record and relay an awareness update from `connection`.
+    def update_awareness(
+        self, connection: Client, update: bytes, *, principal: str, bounds: AwarenessBounds
+    ) -> None:
+        """Record and relay an awareness update from `connection` of `principal` (its key).
 
         Raises:
-            MalformedMessage: undecodable, or it claims another connection's client id.
+            PalabreError: refused (`server.rooms.presence`); nothing recorded or relayed.
         """
-        try:
-            entries = decode_awareness_update(update)
-            fresh = self.awareness.apply(connection.connection_id, entries)
-        except ProtocolError as exc:
-            raise MalformedMessage(f"bad awareness update: {exc}") from exc
-        if not fresh:
+        relayed = apply_client_awareness(self.awareness, connection, update,
+                                         principal=principal, bounds=bounds)
+        if relayed is None:
             return
-        if len(fresh) != len(entries):
-            update = encode_awareness_update(fresh)
-        self._broadcast(encode_awareness(update))
+        self._broadcast(encode_awareness(relayed))
         if self._fanout is not None:
-            self._fanout.publish_awareness(self.doc_id, update)
+            self._fanout.publish_awareness(self.doc_id, relayed)
 
     def local_awareness(self) -> bytes | None:
         """The awareness states of this node's own clients as one update (None: none)."""
@@ -199,9 +197,9 @@ class Room:
         Raises:
             ProtocolError: the update does not decode.
         """
-        fresh = self.awareness.apply(owner, decode_awareness_update(update))
-        if fresh:
-            self._broadcast(encode_awareness(encode_awareness_update(fresh)))
+        relayed = apply_peer_awareness(self.awareness, owner, update)
+        if relayed is not None:
+            self._broadcast(encode_awareness(relayed))
 
     def drop_owner(self, owner: str) -> None:
         """Forget the awareness states `owner` (a peer node) announced, telling every client."""

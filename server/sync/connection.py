@@ -19,6 +19,7 @@ from crdt.protocol import (
     AuthMessage,
     AwarenessMessage,
     QueryAwarenessMessage,
+    Reader,
     SyncMessage,
     SyncStep,
     decode_message,
@@ -26,8 +27,10 @@ from crdt.protocol import (
 from server.access.auth import Principal
 from server.access.ratelimit import RateLimiter
 from server.errors import InvalidUpdateError, MalformedMessage, PalabreError, RateLimited
+from server.limits import Limits
 from server.rooms.room import Room
 from server.sync.link import SocketLink, Transport
+from server.sync.quota import SocketQuota
 
 log = logging.getLogger("palabre.connection")
 
@@ -40,13 +43,14 @@ class Connection:
     shared by every such client; another kind gets one frame per room made by `wrap`."""
 
     __slots__ = (
-        "_rate_key",
+        "_quota",
         "_rate_limiter",
         "connection_id",
         "doc_id",
         "link",
         "may_edit",
         "principal",
+        "principal_key",
         "room",
     )
 
@@ -59,6 +63,7 @@ class Connection:
         may_edit: bool,
         rate_limiter: RateLimiter | None = None,
         rate_key: str = "",
+        quota: SocketQuota | None = None,
     ) -> None:
         self.connection_id = uuid4().hex[:12]
         self.doc_id = doc_id
@@ -67,7 +72,9 @@ class Connection:
         self.may_edit = may_edit
         """What the principal's role and token allow on this document (frozen or not)."""
         self._rate_limiter = rate_limiter
-        self._rate_key = rate_key
+        self.principal_key = rate_key
+        """Who the client counts as for rates and bounds (``sub``, or public by address)."""
+        self._quota = quota if quota is not None else SocketQuota(Limits())
         self.room: Room | None = None
 
     # -- outbound ------------------------------------------------------------------------
@@ -131,16 +138,33 @@ class Connection:
             except InvalidUpdate as exc:
                 raise InvalidUpdateError(f"invalid Yjs update: {exc}") from exc
             hot.updates_in += 1
-            if self._rate_limiter is not None and self._rate_limiter.take(self._rate_key) > 0:
+            if self._rate_limiter is not None and self._rate_limiter.take(self.principal_key) > 0:
                 raise RateLimited("too many updates: slow down, then reconnect")
             room.receive_update(message.payload, self)
         elif isinstance(message, AwarenessMessage):
             hot.awareness_in += 1
-            room.update_awareness(self, message.update)
+            self._take_awareness(_awareness_cost(message.update))
+            room.update_awareness(self, message.update, principal=self.principal_key,
+                                  bounds=self._quota.awareness_bounds)
         elif isinstance(message, QueryAwarenessMessage):
+            self._take_awareness(1)  # Its answer can be large: it costs like an update.
             self.send(room.awareness_message())
         elif isinstance(message, AuthMessage):
             raise MalformedMessage("auth messages are sent by the server only")
+
+    def _take_awareness(self, cost: int) -> None:
+        """Charge `cost` awareness tokens to the principal (at most what the largest
+        acceptable update costs: a larger one is refused further on anyway).
+
+        Raises:
+            RateLimited: the principal sends awareness faster than allowed.
+        """
+        bounds = self._quota.awareness_bounds
+        most = bounds.clients * (1 + bounds.state_bytes // _COST_BYTES)
+        limiter = self._quota.awareness_limiter
+        for _ in range(min(cost, most)):
+            if limiter.take(self.principal_key) > 0:
+                raise RateLimited("too many awareness updates: slow down, then reconnect")
 
     def fail(self, exc: PalabreError) -> None:
         """Close the socket with the code of `exc`, counted and logged once."""
@@ -174,3 +198,17 @@ class Connection:
                     await room.wait_uncongested()
         except PalabreError as exc:
             self.fail(exc)
+
+
+_COST_BYTES = 1024
+"""An awareness update costs one token per state, or per started KiB if that is more."""
+
+
+def _awareness_cost(update: bytes) -> int:
+    """Tokens an awareness update costs: a cursor move 1, an 8 KiB state 8 (an
+    undecodable update costs by its size, then is refused further on)."""
+    try:
+        states = Reader(update).varuint()
+    except ProtocolError:
+        states = 1
+    return max(1, states, -(-len(update) // _COST_BYTES))

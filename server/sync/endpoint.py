@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -30,6 +30,7 @@ from server.settings import Settings
 from server.sync.connection import Connection
 from server.sync.fastsocket import EXTENSION
 from server.sync.link import SocketLink
+from server.sync.quota import SocketQuota
 
 log = logging.getLogger("palabre.endpoint")
 
@@ -125,12 +126,14 @@ def new_link(settings: Settings, scope: Scope) -> SocketLink:
 
 @dataclass(frozen=True, slots=True)
 class SocketServices:
-    """What every socket lane needs: the hub, the settings, the token check, the update rate."""
+    """What every socket lane needs: the hub, the settings, the token check, the rates."""
 
     hub: Hub
     settings: Settings
     access: Access
     update_limiter: RateLimiter | None = None
+    quota: SocketQuota = field(kw_only=True)
+    """Sockets per principal and awareness bounds, one per node over both lanes."""
 
     async def accept(self, scope: Scope, receive: Receive, send: Send) -> AsgiTransport | None:
         """Complete the handshake of a browser-allowed socket; ``None`` when the client left
@@ -173,15 +176,22 @@ class SyncEndpoint:
             principal = await services.access.authenticate(token_of(scope))
             require(principal, Action.READ, doc_id)
             link = new_link(services.settings, scope)
+            key = principal_key(principal, address_of(scope))
             connection = Connection(
                 doc_id,
                 link,
                 principal=principal,
                 may_edit=is_allowed(principal, Action.EDIT, doc_id),
                 rate_limiter=services.update_limiter,
-                rate_key=principal_key(principal, address_of(scope)),
+                rate_key=key,
+                quota=services.quota,
             )
-            room = await services.hub.join(doc_id, connection)
+            services.quota.acquire(principal, key)
+            try:
+                room = await services.hub.join(doc_id, connection)
+            except BaseException:
+                services.quota.release(key)
+                raise
         except PalabreError as exc:
             log.warning("refused socket: %s", exc.detail, extra={"doc_id": doc_id[:128]})
             await transport.close(exc.close_code, exc.close_reason)
@@ -190,4 +200,5 @@ class SyncEndpoint:
             await connection.serve(transport, room)
         finally:
             services.hub.leave(room, connection)
+            services.quota.release(key)
         await close_with(transport, link)

@@ -55,6 +55,7 @@ from server.errors import (
     BadDocId,
     Forbidden,
     MalformedMessage,
+    Overloaded,
     PalabreError,
     Unauthenticated,
     checked_doc_id,
@@ -69,6 +70,7 @@ from server.sync.endpoint import (
     new_link,
 )
 from server.sync.link import SocketLink
+from server.sync.quota import SocketQuota
 from server.sync.stateless import StatelessEvent, StatelessHook
 
 log = logging.getLogger("palabre.hocuspocus")
@@ -98,9 +100,10 @@ class HocuspocusConnection(Connection):
         may_edit: bool,
         rate_limiter: RateLimiter | None,
         rate_key: str,
+        quota: SocketQuota,
     ) -> None:
         super().__init__(doc_id, link, principal=principal, may_edit=may_edit,
-                         rate_limiter=rate_limiter, rate_key=rate_key)
+                         rate_limiter=rate_limiter, rate_key=rate_key, quota=quota)
         self._prefix = prefix(doc_id)
 
     def wrap(self, message: bytes) -> bytes:
@@ -262,6 +265,20 @@ class HocuspocusSocket:
             log.info("hocuspocus document refused: %s", exc.detail, extra={"doc_id": name[:128]})
             self.link.send(encode_permission_denied(name, exc.close_reason or exc.error))
             return
+        limit = services.settings.limits.documents_per_socket
+        if limit > 0 and len(self.documents) >= limit:
+            log.info("hocuspocus document refused: socket holds %d documents", limit,
+                     extra={"doc_id": name})
+            self.link.send(encode_permission_denied(
+                name, f"too many documents on this socket: at most {limit}"))
+            return
+        key = principal_key(principal, address_of(self._scope))
+        try:
+            services.quota.acquire(principal, key)
+        except Overloaded as exc:
+            log.info("hocuspocus document refused: %s", exc.detail, extra={"doc_id": name})
+            self.link.send(encode_permission_denied(name, exc.close_reason))
+            return
         may_edit = is_allowed(principal, Action.EDIT, name)
         connection = HocuspocusConnection(
             self.link,
@@ -269,22 +286,29 @@ class HocuspocusSocket:
             principal=principal,
             may_edit=may_edit,
             rate_limiter=services.update_limiter,
-            rate_key=principal_key(principal, address_of(self._scope)),
+            rate_key=key,
+            quota=services.quota,
         )
         scope = AuthScope.READ_WRITE if may_edit else AuthScope.READ_ONLY
         self.link.send(encode_authenticated(name, scope))
         try:
             room = await services.hub.join(name, connection)
         except PalabreError as exc:
+            services.quota.release(key)
             self.link.send(encode_permission_denied(name, exc.close_reason or exc.error))
             return
+        except BaseException:
+            services.quota.release(key)
+            raise
         connection.room = room
         self.documents[name] = (connection, room)
         self.link.expire_at(principal.expires_at)
 
     def _leave(self, name: str) -> None:
         connection, room = self.documents.pop(name)
-        self._endpoint.services.hub.leave(room, connection)
+        services = self._endpoint.services
+        services.hub.leave(room, connection)
+        services.quota.release(connection.principal_key)
 
 
 async def _await_hook(result: Awaitable[None], doc_id: str) -> None:

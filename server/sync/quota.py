@@ -1,0 +1,80 @@
+"""Per-principal bounds shared by the socket lanes of one node: open sockets, awareness.
+
+A principal is keyed as for rate limits (`server.access.ratelimit.principal_key`): its
+token's ``sub``, or ``public@<address>`` without a token. One unit is a ``/ws`` socket or
+one document joined over a Hocuspocus socket (a Hocuspocus socket with many documents
+holds as much as that many ``/ws`` sockets), so both lanes share one count:
+
+- an authenticated principal holds at most `Limits.sockets_per_principal` units;
+- public clients of one address at most `Limits.public_sockets_per_address` (a hall of
+  readers may share one address);
+- past it a ``/ws`` socket is closed with 1013 (retry later), a Hocuspocus document gets
+  permission-denied (the socket and its other documents stay).
+
+Awareness updates of a principal share one token bucket over all its sockets
+(`Limits.awareness_rate_per_second`, `Limits.awareness_burst`), one token per client state
+or per started KiB (`server.sync.connection`): opening more sockets, or sending larger
+states, does not multiply what it may make every other client receive.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from crdt.awareness import AwarenessBounds
+from server.access.auth import Principal, Role
+from server.access.ratelimit import RateLimiter
+from server.errors import Overloaded
+from server.limits import Limits
+
+
+class SocketQuota:
+    """Open sockets per principal, and the awareness bounds and rate of every connection."""
+
+    __slots__ = ("_limits", "_open", "awareness_bounds", "awareness_limiter")
+
+    def __init__(self, limits: Limits, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limits = limits
+        self._open: dict[str, int] = {}
+        self.awareness_bounds = AwarenessBounds(
+            state_bytes=limits.awareness_state_bytes,
+            clients=limits.awareness_clients_per_connection,
+            principal_bytes=limits.awareness_principal_bytes,
+            document_bytes=limits.awareness_document_bytes,
+        )
+        """What one connection may put in a document's awareness."""
+        self.awareness_limiter = RateLimiter(
+            limits.awareness_rate_per_second, limits.awareness_burst, clock=clock
+        )
+        """Awareness tokens (states, or KiB) a second, per principal key."""
+
+    def acquire(self, principal: Principal, key: str) -> None:
+        """Count one more socket (or Hocuspocus document) of `principal`, keyed `key`.
+
+        Raises:
+            Overloaded: the principal already holds as many as it may on this node.
+        """
+        if principal.role == Role.PUBLIC:
+            limit, whose = self._limits.public_sockets_per_address, "this address"
+        else:
+            limit, whose = self._limits.sockets_per_principal, "this token's subject"
+        held = self._open.get(key, 0)
+        if limit > 0 and held >= limit:
+            raise Overloaded(
+                f"too many open sockets for {whose}: at most {limit} on this node; "
+                "close one and retry"
+            )
+        self._open[key] = held + 1
+
+    def release(self, key: str) -> None:
+        """Forget one socket (or document) counted by `acquire`."""
+        held = self._open.get(key, 0) - 1
+        if held > 0:
+            self._open[key] = held
+        else:
+            self._open.pop(key, None)
+
+    def held(self, key: str) -> int:
+        """Sockets (and Hocuspocus documents) open under `key` on this node."""
+        return self._open.get(key, 0)
