@@ -275,8 +275,11 @@ class Server:
             # palabre limits socket updates per principal (200/s, burst 400, summed over
             # its sockets): 1,000 sync step 2 answers at connect already pass that. Each
             # simulated client stays below the per-person limit (64/s at most), so the
-            # limit is turned off rather than minting a token per client.
+            # limit is turned off rather than minting a token per client; so are the
+            # per-principal bounds on open sockets and on awareness updates (W5 opens 1,000).
             env["PALABRE_SOCKET_UPDATE_RATE_PER_SECOND"] = "0"
+            env["PALABRE_LIMIT_SOCKETS_PER_PRINCIPAL"] = "0"
+            env["PALABRE_LIMIT_AWARENESS_RATE_PER_SECOND"] = "0"
             home = PALABRE_HOMES[self.name]
             return (
                 [str(palabre_bin(home)), "serve", "--host", "127.0.0.1", "--port",

@@ -82,6 +82,8 @@ def nodes(
             env = dict(os.environ)
             env.update(PALABRE_DATABASE_URL=args.database_url,
                        PALABRE_SOCKET_UPDATE_RATE_PER_SECOND="0",
+                       PALABRE_LIMIT_SOCKETS_PER_PRINCIPAL="0",
+                       PALABRE_LIMIT_AWARENESS_RATE_PER_SECOND="0",
                        PALABRE_NODE_ID=f"bench{index}")
             if setup != "one":
                 env.update(PALABRE_REDIS_URL=args.redis_url, PALABRE_REDIS_PREFIX=prefix)
