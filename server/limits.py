@@ -28,6 +28,8 @@ class Limits:
     """Awareness updates a connection may send at once before the rate applies."""
     block_chars: int = 100_000
     """Longest text of one block (paragraph, heading, list item) of a text document."""
+    attribute_chars: int = 2_048
+    """Longest string in a mark of a text document (a link's ``href``)."""
     document_bytes: int = 32 * 1024 * 1024
     """Largest state of one document; an update that would grow it past this is refused."""
     data_entries_per_collection: int = 5_000
