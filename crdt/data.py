@@ -12,6 +12,7 @@ merges with a concurrent append instead of one of them winning).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -193,10 +194,17 @@ class JsonMirror:
         return before, sorted(touched)
 
 
+_WHOLE_READ_ITEMS = 64
+"""From this many items touched in one collection, it is read again whole: one call into
+pycrdt's JSON encoding costs less than reading each item through its Python API."""
+
+
 def _reread(data_root: Map[Any], before: JsonObject, touched: set[tuple[str, ...]]) -> JsonObject:
     after = dict(before)
     copied: set[str] = set()
-    for path in sorted(touched, key=len):
+    counts = Counter(path[0] for path in touched if len(path) >= 2)
+    paths = {(path[0],) if counts[path[0]] >= _WHOLE_READ_ITEMS else path for path in touched}
+    for path in sorted(paths, key=len):
         top = path[0]
         value = data_root.get(top) if top in data_root else None
         if len(path) == 1 or not isinstance(value, Map):
@@ -222,7 +230,7 @@ def _reread(data_root: Map[Any], before: JsonObject, touched: set[tuple[str, ...
 
 
 def _plain(value: object) -> object:
-    return value.to_py() if isinstance(value, Map | Array) else value
+    return _read_json(value) if isinstance(value, Map | Array) else value
 
 
 def read_touched(doc: Doc[Any], patch: Mapping[str, Json],
@@ -258,16 +266,19 @@ class DataBounds:
     """Deepest nesting: the root object is at depth 1, its objects at 2, and so on."""
     string_chars: int
     """Longest string (values and keys)."""
+    values_per_write: int
+    """Most JSON values (objects, arrays and scalars, at every level) one write carries:
+    the work one write makes on the event loop follows it."""
 
 
 def check_patch_bounds(doc: Doc[Any], patch: Mapping[str, Json], bounds: DataBounds) -> None:
     """Return if applying `patch` keeps the document within `bounds`; reads only what it names.
 
     Raises:
-        SchemaError: the patch would make an object or array too long, nest too deep, or
-            hold a too long string (the message names the place).
+        SchemaError: the patch carries too many values, or would make an object or array
+            too long, nest too deep, or hold a too long string (the message names the place).
     """
-    _check_merge(root(doc), patch, (), bounds)
+    _check_merge(root(doc), patch, (), bounds, _Budget(bounds.values_per_write))
 
 
 def check_changed_bounds(after: JsonObject, paths: list[tuple[str, ...]],
@@ -277,6 +288,7 @@ def check_changed_bounds(after: JsonObject, paths: list[tuple[str, ...]],
     Raises:
         SchemaError: as `check_patch_bounds`.
     """
+    budget = _Budget(bounds.values_per_write)
     for path in paths:
         value: Json = after
         for depth, key in enumerate(path):
@@ -286,11 +298,26 @@ def check_changed_bounds(after: JsonObject, paths: list[tuple[str, ...]],
             _check_string(key, path[: depth + 1], bounds)
             value = value.get(key)
         else:
-            _check_value(value, path, bounds)
+            _check_value(value, path, bounds, budget)
+
+
+class _Budget:
+    """The values a write may still carry."""
+
+    __slots__ = ("left", "total")
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.left = total
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise SchemaError(f"one write carries at most {self.total} values: split it")
 
 
 def _check_merge(target: object, patch: Mapping[str, Json], path: tuple[str, ...],
-                 bounds: DataBounds) -> None:
+                 bounds: DataBounds, budget: _Budget) -> None:
     existing_map = target if isinstance(target, Map) else None
     size = len(existing_map) if existing_map is not None else 0
     for key, value in patch.items():
@@ -302,15 +329,18 @@ def _check_merge(target: object, patch: Mapping[str, Json], path: tuple[str, ...
         size += not present
         existing = existing_map.get(key) if existing_map is not None and present else None
         if isinstance(value, dict) and isinstance(existing, Map):
+            budget.spend()
             _check_depth((*path, key), bounds)
-            _check_merge(existing, value, (*path, key), bounds)
+            _check_merge(existing, value, (*path, key), bounds, budget)
         else:
-            _check_value(value, (*path, key), bounds)
+            _check_value(value, (*path, key), bounds, budget)
     _check_size(size, path, bounds)
 
 
-def _check_value(value: Json, path: tuple[str, ...], bounds: DataBounds) -> None:
+def _check_value(value: Json, path: tuple[str, ...], bounds: DataBounds,
+                 budget: _Budget) -> None:
     """A JSON value placed at `path`, walked whole (it is what changes)."""
+    budget.spend()
     if isinstance(value, str):
         _check_string(value, path, bounds)
     elif isinstance(value, dict | list):
@@ -320,7 +350,7 @@ def _check_value(value: Json, path: tuple[str, ...], bounds: DataBounds) -> None
         for key, item in items:
             if isinstance(key, str):
                 _check_string(key, (*path, key), bounds)
-            _check_value(item, (*path, str(key)), bounds)
+            _check_value(item, (*path, str(key)), bounds, budget)
 
 
 def _check_depth(path: tuple[str, ...], bounds: DataBounds) -> None:

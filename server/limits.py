@@ -38,6 +38,10 @@ class Limits:
     """Deepest nesting of a data document's JSON."""
     data_string_chars: int = 20_000
     """Longest string in a data document."""
+    data_values_per_write: int = 5_000
+    """Most JSON values (objects, arrays, strings, numbers, at every level, with what the
+    server stamps on new items) one merge patch or socket write carries: it bounds the work
+    one write holds the event loop for (about 0.2 s at this default)."""
     documents_per_socket: int = 64
     """Documents one Hocuspocus socket may join at once."""
     sockets_per_principal: int = 64

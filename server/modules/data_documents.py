@@ -111,7 +111,8 @@ def prepare(schema: str, principal: Principal, before: JsonObject, patch: JsonOb
 def data_bounds(limits: Limits) -> DataBounds:
     """The bounds of data documents that `limits` sets."""
     return DataBounds(entries=limits.data_entries_per_collection, depth=limits.data_depth,
-                      string_chars=limits.data_string_chars)
+                      string_chars=limits.data_string_chars,
+                      values_per_write=limits.data_values_per_write)
 
 
 def patch_document(
@@ -128,12 +129,10 @@ def patch_document(
         Invalid: the result breaks the schema or the bounds (nothing is changed).
     """
     at = now_iso()
+    _check_bounds(doc, patch, bounds)  # first as sent: a flood stops at the bound's cost
     before = read_touched(doc, patch, COLLECTIONS[schema])
     patch = prepare(schema, principal, before, patch, at=at)
-    try:
-        check_patch_bounds(doc, patch, bounds)
-    except SchemaError as exc:
-        raise Invalid(f"too large: {exc}") from exc
+    _check_bounds(doc, patch, bounds)  # then with what the server stamps on new items
     after = merge_patch(before, patch)
     assert isinstance(after, dict)
     paths = changed_paths(before, after)
@@ -148,6 +147,14 @@ def patch_document(
         raise Invalid(str(exc)) from exc
     apply_merge_patch(doc, patch)
     append_history(doc, history)
+
+
+def _check_bounds(doc: Doc[Any], patch: JsonObject, bounds: DataBounds) -> None:
+    """Raises `Invalid` when `patch` would take the document past `bounds`."""
+    try:
+        check_patch_bounds(doc, patch, bounds)
+    except SchemaError as exc:
+        raise Invalid(f"too large: {exc}") from exc
 
 
 class DataDocuments:
@@ -300,10 +307,10 @@ class SocketGuard:
         if not paths:
             return None
         try:
+            check_changed_bounds(after, paths, self._bounds)  # first: it stops at the bound
             check_change(self._schema, principal, self._doc_id, before, after, paths,
                          over_socket=True)
             validate_change(self._schema, after, paths)
-            check_changed_bounds(after, paths, self._bounds)
         except Forbidden as exc:
             return exc.detail
         except SchemaError as exc:

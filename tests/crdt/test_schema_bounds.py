@@ -26,7 +26,7 @@ from crdt.schema import text_fragment
 from crdt.shape import ShapeMirror, TextBounds
 
 BOUNDS = TextBounds(block_chars=200, attribute_chars=100)
-DATA = DataBounds(entries=3, depth=4, string_chars=20)
+DATA = DataBounds(entries=3, depth=4, string_chars=20, values_per_write=12)
 
 
 def _charte() -> Doc[Any]:
@@ -176,6 +176,11 @@ def test_a_patch_past_the_data_bounds_is_refused_before_anything_is_applied() ->
     for patch, says in cases:
         with pytest.raises(SchemaError, match=says):
             check_patch_bounds(doc, patch, DATA)
+    with pytest.raises(SchemaError, match="at most 12 values: split it"):
+        check_patch_bounds(doc, {"entries": {"a": {"body": "x", "place": "y", "link": "z"},
+                                             "b": {"body": "x", "place": "y", "link": "z"},
+                                             "c": {"body": "x", "place": "y", "link": "z"}}},
+                           DATA)
     # Removing one entry makes room for another.
     check_patch_bounds(doc, {"entries": {"a": None, "c": {"body": "z"}, "d": {"body": "w"}}},
                        DATA)

@@ -33,7 +33,7 @@ async def _create_monitoring(server: RunningServer) -> None:
         assert created.status_code == 201, created.text
 
 
-async def test_a_patch_of_more_entries_than_the_limit_is_refused_whole(
+async def test_a_flood_of_entries_is_refused_and_a_full_collection_answers_fast(
     start_server: ServerFactory,
 ) -> None:
     async with start_server(**FAST) as server, \
@@ -43,15 +43,27 @@ async def test_a_patch_of_more_entries_than_the_limit_is_refused_whole(
             httpx.AsyncClient(base_url=server.url, timeout=30) as http:
         await create_example(loic, "monitoring", "veille")
         before = await loic.get_data("veille")
-        flood = {f"m{index}": {"body": f"Constat {index}"}
-                 for index in range(Limits().data_entries_per_collection + 1)}
-        with pytest.raises(Invalid, match="at entries: more than 5000 entries") as refused:
+        limit = Limits().data_entries_per_collection
+        flood = {f"m{index}": {"body": f"Constat {index}"} for index in range(30_000)}
+        with pytest.raises(Invalid, match="at most 5000 values: split it") as refused:
             await mallory.patch_data("veille", {"entries": flood})
         assert refused.value.error == "invalid"
         assert await loic.get_data("veille") == before
+        # Filled to the limit in patches the bounds allow, then one entry too many.
+        present = len(before["entries"])
+        for start in range(present, limit, 800):
+            await mallory.patch_data("veille", {"entries": {
+                f"m{index}": {"body": f"Constat {index}"}
+                for index in range(start, min(limit, start + 800))}})
+        full = await loic.get_data("veille")
+        assert len(full["entries"]) == limit
+        with pytest.raises(Invalid, match=f"at entries: more than {limit} entries"):
+            await zoe.patch_data("veille", {"entries": {"z-1": {"body": "Trottoir abîmé"}}})
+        assert await loic.get_data("veille") == full
         started = time.perf_counter()
-        after = await zoe.patch_data("veille", {"entries": {"z-1": {"body": "Trottoir abîmé"}}})
-        assert after["entries"]["z-1"]["body"] == "Trottoir abîmé"
+        after = await loic.patch_data("veille", {"title": "Veille citoyenne"})
+        assert after["title"] == "Veille citoyenne"
+        assert after["entries"] == full["entries"]
         assert (await http.get("/healthz")).status_code == 200
         assert time.perf_counter() - started < 5  # a hang guard, not a benchmark
 
