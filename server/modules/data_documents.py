@@ -359,10 +359,11 @@ def filter_by_theme(data: JsonObject, theme: str) -> JsonObject:
     return {**data, "entries": kept}
 
 
-def guard_loader(catalog: DocumentCatalog) -> GuardLoader:
-    """The hub's `load_guard` hook: a data document's room judges every socket write."""
+def guard_loader(catalog: DocumentCatalog, limits: Limits) -> GuardLoader:
+    """The hub's `load_guard` hook: a data document's room judges every socket write,
+    within `limits`."""
 
-    async def load_guard(doc_id: str, limits: Limits) -> Guard | None:
+    async def load_guard(doc_id: str) -> Guard | None:
         try:
             meta = await catalog.get_document(doc_id)
         except DocumentNotFound:

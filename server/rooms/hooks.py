@@ -33,9 +33,9 @@ Guard = Callable[[Doc[Any], Principal, bytes], str | None]
 
 Raises `InvalidUpdateError` for an update that does not apply."""
 
-GuardLoader = Callable[[str, Limits], Awaitable[Guard | None]]
-"""What judges a document's client updates within `Limits` (data documents); ``None``: the
-text document's own rules do (`server.rooms.hub`)."""
+GuardLoader = Callable[[str], Awaitable[Guard | None]]
+"""What judges a document's client updates (data documents); ``None``: the text shape's
+rules do (`RoomGuard`)."""
 
 CommitObserver = Callable[[str, bytes], None]
 """Told a document's id and state vector after each committed batch."""

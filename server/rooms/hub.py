@@ -167,7 +167,7 @@ class Hub:
             if not is_annotations(doc_id):  # companions: clients never write them
                 rules = None
                 if self._hooks.load_guard is not None:
-                    rules = await self._hooks.load_guard(doc_id, self._settings.limits)
+                    rules = await self._hooks.load_guard(doc_id)
                 guard = RoomGuard(self._settings.limits, rules)
         except (StorageUnavailable, InvalidUpdate) as exc:
             loading.error = exc
