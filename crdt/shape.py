@@ -30,6 +30,8 @@ from crdt.schema import (
     is_textblock,
     plain_text,
 )
+from crdt.struct_ranges import Struct, decode_state_vector, read_structs
+from crdt.text_index import TextItems
 
 NODE_ATTRIBUTES: dict[str, frozenset[str]] = {
     "heading": frozenset({ID_ATTR, "level"}),
@@ -128,17 +130,42 @@ def subtree_refusal(node: XmlElement | XmlText, bounds: TextBounds) -> str | Non
     return None
 
 
+UNJUDGED_CHARS = 1_000
+"""At most, the characters plain keystrokes may insert between two full judgements (and
+never more than an eighth of `TextBounds.block_chars`): how far past the bound a block
+can get before its growth is refused (`unjudged_chars`)."""
+
+
+def unjudged_chars(bounds: TextBounds) -> int:
+    """The characters plain keystrokes may insert between two full judgements."""
+    return min(UNJUDGED_CHARS, bounds.block_chars // 8)
+
+_BACKLOG_MAX = 4_096
+
+
 class ShapeMirror:
     """A shadow of one text document that judges each client update on what it touches.
 
-    Updates accepted but not yet applied to the live document stay in the shadow, so an
-    update building on one still queued is judged on top of it. A refused update is in
-    the shadow too: it is dropped, and rebuilt from the live document when next needed.
+    An update that only inserts strings into known texts (or deletes) is a plain
+    keystroke: it is accepted from its bytes (`crdt.text_index.TextItems`), without the
+    shadow, while the characters such updates inserted since the last full judgement stay
+    within `unjudged_chars`. Any other update, and the next one past that budget, is
+    judged in full: the shadow catches up with the live document and with the accepted
+    updates not yet in it (they are judged on top of each other), the blocks that catching
+    up touched are measured, then the update is applied and what it touched is judged.
+    A block found too long makes every later update judged in full (so none grows it)
+    until it is short again: no block passes `TextBounds.block_chars` by more than
+    `unjudged_chars`. A refused update is in the shadow too: the shadow is rebuilt.
     """
 
     def __init__(self, bounds: TextBounds) -> None:
         self._bounds = bounds
         self._shadow: Doc[Any] | None = None
+        self._items = TextItems()
+        self._budget = unjudged_chars(bounds)
+        self._unjudged = 0
+        self._backlog: list[tuple[bytes, dict[int, int]]] = []
+        self._too_long: list[XmlElement] = []
 
     def judge(self, live: Doc[Any], update: bytes) -> str | None:
         """``None`` when `update` keeps the text within the schema and bounds, else why not.
@@ -146,26 +173,95 @@ class ShapeMirror:
         Raises:
             InvalidUpdate: the update does not apply.
         """
-        shadow = self._shadow
-        if shadow is None:
-            shadow = self._shadow = Doc()
-            shadow.apply_update(live.get_update())
-        else:
-            shadow.apply_update(live.get_update(shadow.get_state()))
+        structs = read_structs(update)
+        if not structs:
+            return None  # deletions only: they add no node, attribute, mark nor text
+        if self._shadow is None:
+            self._items.record(read_structs(self._rebuild(live)))
+        typed = None if self._too_long else self._items.typed_chars(structs)
+        if typed is not None and self._unjudged + max(typed[0], 1) <= self._budget:
+            self._unjudged += max(typed[0], 1)
+            self._items.record(structs, typed[1])
+            self._keep(update, structs)
+            return None
+        return self._judge_full(live, update, structs)
+
+    def _judge_full(self, live: Doc[Any], update: bytes, structs: list[Struct]) -> str | None:
+        shadow = self._catch_up(live)
         touched: list[Any] = []
         fragment = shadow.get(FRAGMENT, type=XmlFragment)
         subscription = fragment.observe_deep(touched.extend)
         try:
             shadow.apply_update(update)
         except ValueError as exc:
-            self._shadow = None
+            self._rebuild(live)
             raise InvalidUpdate(f"invalid Yjs update: {exc}") from exc
         finally:
             fragment.unobserve(subscription)
         refusal = self._judge_events(touched)
         if refusal is not None:
-            self._shadow = None
-        return refusal
+            self._rebuild(live)
+            return refusal
+        self._items.record(structs)
+        self._keep(update, structs)
+        return None
+
+    def _keep(self, update: bytes, structs: list[Struct]) -> None:
+        """Keep an accepted update until the live document holds it (a rebuilt shadow
+        needs what was accepted but not committed)."""
+        ends: dict[int, int] = {}
+        for s in structs:
+            ends[s.client] = max(ends.get(s.client, 0), s.clock + s.length)
+        self._backlog.append((update, ends))
+        if len(self._backlog) > _BACKLOG_MAX:  # dropped by a freeze: never committed
+            del self._backlog[: _BACKLOG_MAX // 2]
+
+    def _rebuild(self, live: Doc[Any]) -> bytes:
+        """A shadow of the live document and the accepted updates it lacks (everything
+        accepted before was measured by the catching up that preceded); return the live
+        state it was made from."""
+        state = live.get_update()
+        shadow = self._shadow = Doc()
+        shadow.apply_update(state)
+        held = decode_state_vector(live.get_state())
+        self._backlog = [(kept, ends) for kept, ends in self._backlog
+                         if any(held.get(client, 0) < end for client, end in ends.items())]
+        for kept, _ in self._backlog:
+            shadow.apply_update(kept)
+        if self._too_long:  # they were the old shadow's: found again
+            self._too_long = [block for block in _blocks(shadow.get(FRAGMENT, type=XmlFragment))
+                              if block_refusal(block, self._bounds) is not None]
+        return state
+
+    def _catch_up(self, live: Doc[Any]) -> Doc[Any]:
+        """Bring the shadow up to date; measure the blocks catching up touched."""
+        shadow = self._shadow
+        assert shadow is not None
+        touched: list[Any] = []
+        fragment = shadow.get(FRAGMENT, type=XmlFragment)
+        subscription = fragment.observe_deep(touched.extend)
+        try:
+            missing = live.get_update(shadow.get_state())
+            self._items.record(read_structs(missing))
+            shadow.apply_update(missing)
+            held = decode_state_vector(shadow.get_state())
+            for kept, ends in self._backlog:
+                if any(held.get(client, 0) < end for client, end in ends.items()):
+                    shadow.apply_update(kept)
+        finally:
+            fragment.unobserve(subscription)
+        committed = decode_state_vector(live.get_state())
+        self._backlog = [(kept, ends) for kept, ends in self._backlog
+                         if any(committed.get(client, 0) < end for client, end in ends.items())]
+        blocks = {id(block): block for block in self._too_long}
+        for event in touched:
+            block = _block_of(event.target)
+            if block is not None:
+                blocks[id(block)] = block
+        self._too_long = [block for block in blocks.values()
+                          if _still_too_long(block, self._bounds)]
+        self._unjudged = 0
+        return shadow
 
     def _judge_events(self, events: list[Any]) -> str | None:
         bounds = self._bounds
@@ -196,6 +292,31 @@ class ShapeMirror:
             if refusal is not None:
                 return refusal
         return None
+
+
+def _block_of(target: object) -> XmlElement | None:
+    """The block an event's target changes the text of (itself, or a text's parent)."""
+    if isinstance(target, XmlText):
+        parent = target.parent
+        return parent if isinstance(parent, XmlElement) else None
+    return target if isinstance(target, XmlElement) else None
+
+
+def _still_too_long(block: XmlElement, bounds: TextBounds) -> bool:
+    try:
+        return block_refusal(block, bounds) is not None
+    except Exception:  # pycrdt: a block deleted since
+        return False
+
+
+def _blocks(node: XmlFragment | XmlElement) -> list[XmlElement]:
+    """Every element under `node`, depth first."""
+    found: list[XmlElement] = []
+    for child in node.children:
+        if isinstance(child, XmlElement):
+            found.append(child)
+            found.extend(_blocks(child))
+    return found
 
 
 def _is_int_in(value: object, low: int, high: int) -> bool:
