@@ -32,6 +32,8 @@ from crdt.schema import (
     attributes,
     block_id,
     blocks,
+    clamp_level,
+    clamp_start,
     is_textblock,
     set_missing_ids,
     text_fragment,
@@ -303,8 +305,7 @@ def _md_blocks(nodes: list[_Node]) -> list[str]:
     out = []
     for node in nodes:
         if node.type == "heading":
-            level = node.attrs.get("level")
-            hashes = "#" * (int(level) if isinstance(level, int | float) else 1)
+            hashes = "#" * clamp_level(node.attrs.get("level"))
             text = _md_inline([Span(" ") if s.is_break else s for s in node.spans])
             if text.endswith("#"):
                 text = text[:-1] + "\\#"  # else it reads as a closing sequence
@@ -319,8 +320,7 @@ def _md_blocks(nodes: list[_Node]) -> list[str]:
 
 
 def _md_list(node: _Node) -> str:
-    start = node.attrs.get("start")
-    number = int(start) if isinstance(start, int | float) else 1
+    number = clamp_start(node.attrs.get("start"))
     items = []
     for index, item in enumerate(node.children):
         marker = f"{number + index}. " if node.type == "orderedList" else "- "
@@ -465,13 +465,12 @@ def _html_block(node: _Node) -> str:
     ident = html.escape(node.id or "", quote=True)
     ids = f' id="{ident}" data-id="{ident}"' if node.id else ""
     if node.type == "heading":
-        level = node.attrs.get("level")
-        tag = f"h{int(level) if isinstance(level, int | float) else 1}"
+        tag = f"h{clamp_level(node.attrs.get('level'))}"
     elif node.type in ("bulletList", "orderedList"):
         tag = "ul" if node.type == "bulletList" else "ol"
-        start = node.attrs.get("start")
-        if tag == "ol" and isinstance(start, int | float) and start != 1:
-            ids += f' start="{int(start)}"'
+        start = clamp_start(node.attrs.get("start"))
+        if tag == "ol" and start != 1:
+            ids += f' start="{start}"'
     else:
         tag = {"listItem": "li", "paragraph": "p"}.get(node.type, "div")
     inner = "".join(_html_block(child) for child in node.children) + _html_inline(node.spans)

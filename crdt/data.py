@@ -11,10 +11,15 @@ merges with a concurrent append instead of one of them winning).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections import Counter
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from pycrdt import Array, Doc, Map
+
+from crdt.errors import SchemaError
 
 ROOT = "data"
 """Name of the root ``Y.Map`` of a data document."""
@@ -30,9 +35,20 @@ def root(doc: Doc[Any]) -> Map[Any]:
 
 
 def read_data(doc: Doc[Any]) -> JsonObject:
-    """The document's data as JSON (numbers that are whole come back as integers)."""
-    value = normalize(root(doc).to_py() or {})
+    """The document's data as JSON (numbers that are whole come back as integers).
+
+    Read through pycrdt's JSON encoding (one call into Rust): ``to_py`` opens a
+    transaction per key and costs several times more on a large document.
+    """
+    value = normalize(_read_json(root(doc)))
     return value if isinstance(value, dict) else {}
+
+
+def _read_json(value: Map[Any] | Array[Any]) -> object:
+    try:
+        return json.loads(str(value))
+    except ValueError:  # not JSON (a value JSON cannot spell): the slow, exact way
+        return value.to_py()
 
 
 def normalize(value: object) -> Json:
@@ -117,8 +133,11 @@ def changed_paths(before: Json, after: Json, prefix: tuple[str, ...] = ()) -> li
     """The paths (keys from the root) where two JSON trees differ, as deep as objects go.
 
     An array that differs is reported as one path; so is a value that appears, disappears
-    or changes type.
+    or changes type. Subtrees shared by both (``is``) are skipped: after `merge_patch`,
+    everything the patch does not name is shared, so the cost follows the patch.
     """
+    if before is after:
+        return []
     if isinstance(before, dict) and isinstance(after, dict):
         paths: list[tuple[str, ...]] = []
         for key in sorted(set(before) | set(after)):
@@ -175,10 +194,17 @@ class JsonMirror:
         return before, sorted(touched)
 
 
+_WHOLE_READ_ITEMS = 64
+"""From this many items touched in one collection, it is read again whole: one call into
+pycrdt's JSON encoding costs less than reading each item through its Python API."""
+
+
 def _reread(data_root: Map[Any], before: JsonObject, touched: set[tuple[str, ...]]) -> JsonObject:
     after = dict(before)
     copied: set[str] = set()
-    for path in sorted(touched, key=len):
+    counts = Counter(path[0] for path in touched if len(path) >= 2)
+    paths = {(path[0],) if counts[path[0]] >= _WHOLE_READ_ITEMS else path for path in touched}
+    for path in sorted(paths, key=len):
         top = path[0]
         value = data_root.get(top) if top in data_root else None
         if len(path) == 1 or not isinstance(value, Map):
@@ -204,4 +230,145 @@ def _reread(data_root: Map[Any], before: JsonObject, touched: set[tuple[str, ...
 
 
 def _plain(value: object) -> object:
-    return value.to_py() if isinstance(value, Map | Array) else value
+    return _read_json(value) if isinstance(value, Map | Array) else value
+
+
+def read_touched(doc: Doc[Any], patch: Mapping[str, Json],
+                 collections: Collection[str]) -> JsonObject:
+    """The document's JSON as far as `patch` can see it: enough to judge the patch.
+
+    A top-level `collections` map that the patch patches as an object holds only the
+    items the patch names (the others are left out, and no rule reads them); every other
+    top-level value is read whole. The cost follows the patch, not the document.
+    """
+    data_root = root(doc)
+    seen: JsonObject = {}
+    for key in data_root.keys():
+        value = data_root.get(key)
+        named = patch.get(key)
+        if key in collections and isinstance(value, Map) and isinstance(named, dict):
+            seen[key] = {item: normalize(_plain(value.get(item)))
+                         for item in named if item in value}
+        elif key in collections and isinstance(value, Map) and key not in patch:
+            seen[key] = {}
+        else:
+            seen[key] = normalize(_plain(value))
+    return seen
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataBounds:
+    """How big a data document may grow (see ``server.limits``)."""
+
+    entries: int
+    """Most entries of one object or array (a collection's items included)."""
+    depth: int
+    """Deepest nesting: the root object is at depth 1, its objects at 2, and so on."""
+    string_chars: int
+    """Longest string (values and keys)."""
+    values_per_write: int
+    """Most JSON values (objects, arrays and scalars, at every level) one write carries:
+    the work one write makes on the event loop follows it."""
+
+
+def check_patch_bounds(doc: Doc[Any], patch: Mapping[str, Json], bounds: DataBounds) -> None:
+    """Return if applying `patch` keeps the document within `bounds`; reads only what it names.
+
+    Raises:
+        SchemaError: the patch carries too many values, or would make an object or array
+            too long, nest too deep, or hold a too long string (the message names the place).
+    """
+    _check_merge(root(doc), patch, (), bounds, _Budget(bounds.values_per_write))
+
+
+def check_changed_bounds(after: JsonObject, paths: list[tuple[str, ...]],
+                         bounds: DataBounds) -> None:
+    """Return if the values at `paths` of `after`, and the objects holding them, are in bounds.
+
+    Raises:
+        SchemaError: as `check_patch_bounds`.
+    """
+    budget = _Budget(bounds.values_per_write)
+    for path in paths:
+        value: Json = after
+        for depth, key in enumerate(path):
+            if not isinstance(value, dict):
+                break
+            _check_size(len(value), path[:depth], bounds)
+            _check_string(key, path[: depth + 1], bounds)
+            value = value.get(key)
+        else:
+            _check_value(value, path, bounds, budget)
+
+
+class _Budget:
+    """The values a write may still carry."""
+
+    __slots__ = ("left", "total")
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.left = total
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise SchemaError(f"one write carries at most {self.total} values: split it")
+
+
+def _check_merge(target: object, patch: Mapping[str, Json], path: tuple[str, ...],
+                 bounds: DataBounds, budget: _Budget) -> None:
+    existing_map = target if isinstance(target, Map) else None
+    size = len(existing_map) if existing_map is not None else 0
+    for key, value in patch.items():
+        _check_string(key, (*path, key), bounds)
+        present = existing_map is not None and key in existing_map
+        if value is None:
+            size -= present
+            continue
+        size += not present
+        existing = existing_map.get(key) if existing_map is not None and present else None
+        if isinstance(value, dict) and isinstance(existing, Map):
+            budget.spend()
+            _check_depth((*path, key), bounds)
+            _check_merge(existing, value, (*path, key), bounds, budget)
+        else:
+            _check_value(value, (*path, key), bounds, budget)
+    _check_size(size, path, bounds)
+
+
+def _check_value(value: Json, path: tuple[str, ...], bounds: DataBounds,
+                 budget: _Budget) -> None:
+    """A JSON value placed at `path`, walked whole (it is what changes)."""
+    budget.spend()
+    if isinstance(value, str):
+        _check_string(value, path, bounds)
+    elif isinstance(value, dict | list):
+        _check_depth(path, bounds)
+        _check_size(len(value), path, bounds)
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(key, str):
+                _check_string(key, (*path, key), bounds)
+            _check_value(item, (*path, str(key)), bounds, budget)
+
+
+def _check_depth(path: tuple[str, ...], bounds: DataBounds) -> None:
+    if len(path) + 1 > bounds.depth:
+        raise SchemaError(f"at {_where(path)}: nested deeper than {bounds.depth} levels")
+
+
+def _check_size(size: int, path: tuple[str, ...], bounds: DataBounds) -> None:
+    if size > bounds.entries:
+        raise SchemaError(f"at {_where(path)}: more than {bounds.entries} entries")
+
+
+def _check_string(text: str, path: tuple[str, ...], bounds: DataBounds) -> None:
+    if len(text) > bounds.string_chars:
+        raise SchemaError(f"at {_where(path)}: a string longer than {bounds.string_chars} "
+                          "characters")
+
+
+def _where(path: tuple[str, ...]) -> str:
+    shown = "/".join(path) or "(root)"
+    return shown if len(shown) <= 80 else shown[:77] + "..."

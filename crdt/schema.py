@@ -21,6 +21,7 @@ in Yjs, so "first" means the same thing on every node.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -41,6 +42,8 @@ ID_TYPES = TEXTBLOCK_TYPES | LIST_TYPES | {"listItem"}
 
 _ID_PREFIX = {"heading": "h", "paragraph": "p", "bulletList": "ul", "orderedList": "ol",
               "listItem": "li"}
+MAX_LIST_START = 999_999_999
+"""Largest ordered list start: CommonMark numbers have at most nine digits."""
 _PROBE_KEY = "palabre-probe"
 _MAX_PROBES = 8
 
@@ -95,13 +98,24 @@ def block_id(element: XmlElement) -> str | None:
 
 
 def heading_level(element: XmlElement) -> int | None:
-    """A heading's ``level`` as an int (Yjs numbers arrive as floats), else None."""
+    """A heading's ``level`` as an int within 1-6 (Yjs numbers arrive as floats), else None."""
     if element.tag != "heading":
         return None
-    value = element.attributes.get("level")
-    if isinstance(value, int | float) and not isinstance(value, bool) and 1 <= value <= 6:
-        return int(value)
-    return 1
+    return clamp_level(element.attributes.get("level"))
+
+
+def clamp_level(value: object) -> int:
+    """A heading level to render: the stored one within 1-6 (1 when not a number)."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        return 1
+    return min(6, max(1, int(value)))
+
+
+def clamp_start(value: object) -> int:
+    """An ordered list's first number to render: within 0-`MAX_LIST_START` (else 1)."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        return 1
+    return min(MAX_LIST_START, max(0, int(value)))
 
 
 def plain_text(element: XmlElement | XmlText) -> str:

@@ -12,6 +12,8 @@ which is how `crdt.schema` learns an element's own item id.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from crdt.errors import InvalidUpdate
 
 _GC = 0
@@ -19,6 +21,39 @@ _SKIP = 10
 _DELETED, _JSON, _BINARY, _STRING, _EMBED, _FORMAT, _TYPE, _ANY, _DOC = range(1, 10)
 _XML_ELEMENT, _XML_HOOK = 3, 5  # type refs that carry a node name
 _HAS_ORIGIN, _HAS_RIGHT_ORIGIN, _HAS_PARENT_SUB = 0x80, 0x40, 0x20
+
+Id = tuple[int, int]
+"""An item id: ``(client_id, clock)``."""
+
+
+class Struct(NamedTuple):
+    """One struct of an update, as `read_structs` reads it."""
+
+    client: int
+    clock: int
+    length: int
+    kind: int
+    """Content kind: 0 GC, 1 deleted, 4 string, 5 embed, 6 format, 7 type, 10 skip..."""
+    origin: Id | None
+    right_origin: Id | None
+    parent: Id | str | None
+    """The parent when written (no origin on either side): a root's name or an item id."""
+    has_parent_sub: bool
+    """A map key is written: the item is an entry of a map (an XML attribute)."""
+    type_ref: int | None
+    """For a type (kind 7): 3 XmlElement, 6 XmlText..."""
+
+
+def read_structs(update: bytes) -> list[Struct]:
+    """Every struct `update` carries, read from its bytes (its delete set is not read).
+
+    Raises:
+        InvalidUpdate: the bytes are not a v1 update, or hold a content kind Yjs lacks.
+    """
+    try:
+        return _Walker(update).structs()
+    except IndexError as exc:
+        raise InvalidUpdate("update truncated") from exc
 
 
 def struct_ranges(update: bytes) -> list[tuple[int, int, int]]:
@@ -92,24 +127,37 @@ class _Walker:
 
     def item(self, info: int, kind: int) -> int:
         """Skip an item's header and content; return its length in clocks."""
+        self.header(info)
+        return self.content(kind)[0]
+
+    def header(self, info: int) -> tuple[Id | None, Id | None, Id | str | None, bool]:
+        """Read an item's origin, right origin, parent (when written) and whether a
+        ``parentSub`` (a map key) is written."""
+        origin: Id | None = None
+        right: Id | None = None
+        parent: Id | str | None = None
         if info & _HAS_ORIGIN:
-            self.uint()
-            self.uint()
+            origin = (self.uint(), self.uint())
         if info & _HAS_RIGHT_ORIGIN:
-            self.uint()
-            self.uint()
+            right = (self.uint(), self.uint())
+        has_sub = False
         if not info & (_HAS_ORIGIN | _HAS_RIGHT_ORIGIN):
             if self.uint() == 1:  # parent named by a root key, else by an item id
-                self.skip_bytes()
+                start = self.skip_bytes()
+                parent = self.data[start : self.at].decode("utf-8", "replace")
             else:
-                self.uint()
-                self.uint()
+                parent = (self.uint(), self.uint())
             if info & _HAS_PARENT_SUB:
                 self.skip_bytes()
+                has_sub = True
+        return origin, right, parent, has_sub
+
+    def content(self, kind: int) -> tuple[int, int | None]:
+        """Skip an item's content; return its length in clocks and its type ref (a type)."""
         if kind == _STRING:
             start = self.skip_bytes()
             text = self.data[start : self.at].decode("utf-8", "surrogatepass")
-            return len(text.encode("utf-16-le", "surrogatepass")) // 2
+            return len(text.encode("utf-16-le", "surrogatepass")) // 2, None
         if kind in (_DELETED, _JSON, _ANY):
             length = self.uint()
             if kind == _JSON:
@@ -118,21 +166,46 @@ class _Walker:
             elif kind == _ANY:
                 for _ in range(length):
                     self.skip_any()
-            return length
+            return length, None
+        type_ref = None
         if kind in (_BINARY, _EMBED):
             self.skip_bytes()
         elif kind == _FORMAT:
             self.skip_bytes()
             self.skip_bytes()
         elif kind == _TYPE:
-            if self.uint() in (_XML_ELEMENT, _XML_HOOK):
+            type_ref = self.uint()
+            if type_ref in (_XML_ELEMENT, _XML_HOOK):
                 self.skip_bytes()
         elif kind == _DOC:
             self.skip_bytes()
             self.skip_any()
         else:
             raise InvalidUpdate(f"unknown struct content kind {kind}")
-        return 1
+        return 1, type_ref
+
+    def structs(self) -> list[Struct]:
+        """Every struct of the update, in the order written (skips and GCs included)."""
+        found: list[Struct] = []
+        for _ in range(self.uint()):
+            count = self.uint()
+            client = self.uint()
+            clock = self.uint()
+            for _ in range(count):
+                info = self.data[self.at]
+                self.at += 1
+                kind = info & 0x1F
+                if kind in (_SKIP, _GC):
+                    length = self.uint()
+                    found.append(Struct(client, clock, length, kind, None, None, None,
+                                        False, None))
+                else:
+                    origin, right, parent, has_sub = self.header(info)
+                    length, type_ref = self.content(kind)
+                    found.append(Struct(client, clock, length, kind, origin, right, parent,
+                                        has_sub, type_ref))
+                clock += length
+        return found
 
     def uint(self) -> int:
         data = self.data
@@ -188,3 +261,16 @@ class _Walker:
                 self.skip_any()
         else:
             raise InvalidUpdate(f"unknown value tag {tag}")
+
+
+def decode_state_vector(state: bytes) -> dict[int, int]:
+    """``{client_id: next clock}`` of an encoded (v1) state vector.
+
+    Raises:
+        InvalidUpdate: the bytes end early.
+    """
+    walker = _Walker(state)
+    try:
+        return {walker.uint(): walker.uint() for _ in range(walker.uint())}
+    except IndexError as exc:
+        raise InvalidUpdate("state vector truncated") from exc

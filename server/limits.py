@@ -41,6 +41,8 @@ class Limits:
     """Awareness tokens a principal may spend at once before the rate applies."""
     block_chars: int = 100_000
     """Longest text of one block (paragraph, heading, list item) of a text document."""
+    attribute_chars: int = 2_048
+    """Longest string in a mark of a text document (a link's ``href``)."""
     document_bytes: int = 32 * 1024 * 1024
     """Largest state of one document; an update that would grow it past this is refused."""
     data_entries_per_collection: int = 5_000
@@ -49,6 +51,10 @@ class Limits:
     """Deepest nesting of a data document's JSON."""
     data_string_chars: int = 20_000
     """Longest string in a data document."""
+    data_values_per_write: int = 5_000
+    """Most JSON values (objects, arrays, strings, numbers, at every level, with what the
+    server stamps on new items) one merge patch or socket write carries: it bounds the work
+    one write holds the event loop for (about 0.2 s at this default)."""
     documents_per_socket: int = 64
     """Documents one Hocuspocus socket may join at once; past it that document gets
     permission-denied and the socket stays. 0: no bound."""

@@ -114,7 +114,7 @@ def create_app(
     )
     denials = DenialAudit(store, metrics, interval=settings.audit_denial_interval_seconds)
     hub = Hub(settings, store, metrics, fanout=cluster, hooks=RoomHooks(
-        load_guard=guard_loader(store),
+        load_guard=guard_loader(store, settings.limits),
         after_commit=(dispatcher.on_commit,),
         on_denied=(denials.socket_denied,),
     ))

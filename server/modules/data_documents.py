@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -22,18 +23,23 @@ from pycrdt import Doc
 from crdt.catalogue import append_history, history_entries
 from crdt.data import (
     ROOT,
+    DataBounds,
     Json,
     JsonMirror,
     JsonObject,
     apply_merge_patch,
     changed_paths,
+    check_changed_bounds,
+    check_patch_bounds,
     merge_patch,
     read_data,
+    read_touched,
 )
 from crdt.errors import SchemaError
-from crdt.schemas import validate, validate_change
+from crdt.schemas import COLLECTIONS, validate, validate_change
 from server.access.auth import Principal
 from server.errors import Conflict, Forbidden, Invalid, InvalidUpdateError, NotFound
+from server.limits import Limits
 from server.modules.data_rules import check_change
 from server.rooms.hooks import Guard, GuardLoader
 from server.rooms.hub import Hub
@@ -102,19 +108,31 @@ def prepare(schema: str, principal: Principal, before: JsonObject, patch: JsonOb
     return {**patch, collection: filled}
 
 
+def data_bounds(limits: Limits) -> DataBounds:
+    """The bounds of data documents that `limits` sets."""
+    return DataBounds(entries=limits.data_entries_per_collection, depth=limits.data_depth,
+                      string_chars=limits.data_string_chars,
+                      values_per_write=limits.data_values_per_write)
+
+
 def patch_document(
     doc: Doc[Any], schema: str, principal: Principal, doc_id: str, patch: JsonObject,
-    *, is_frozen: bool,
-) -> JsonObject:
-    """Apply a client's merge patch to `doc` if it is allowed and valid; the new data.
+    *, is_frozen: bool, bounds: DataBounds,
+) -> None:
+    """Apply a client's merge patch to `doc` if it is allowed, valid and within `bounds`.
+
+    Reads only what the patch names (`crdt.data.read_touched`): the cost follows the
+    patch, not the document.
 
     Raises:
         Forbidden: a field the caller may not change.
-        Invalid: the result breaks the schema (nothing is changed).
+        Invalid: the result breaks the schema or the bounds (nothing is changed).
     """
     at = now_iso()
-    before = read_data(doc)
+    _check_bounds(doc, patch, bounds)  # first as sent: a flood stops at the bound's cost
+    before = read_touched(doc, patch, COLLECTIONS[schema])
     patch = prepare(schema, principal, before, patch, at=at)
+    _check_bounds(doc, patch, bounds)  # then with what the server stamps on new items
     after = merge_patch(before, patch)
     assert isinstance(after, dict)
     paths = changed_paths(before, after)
@@ -129,7 +147,14 @@ def patch_document(
         raise Invalid(str(exc)) from exc
     apply_merge_patch(doc, patch)
     append_history(doc, history)
-    return read_data(doc)
+
+
+def _check_bounds(doc: Doc[Any], patch: JsonObject, bounds: DataBounds) -> None:
+    """Raises `Invalid` when `patch` would take the document past `bounds`."""
+    try:
+        check_patch_bounds(doc, patch, bounds)
+    except SchemaError as exc:
+        raise Invalid(f"too large: {exc}") from exc
 
 
 class DataDocuments:
@@ -138,19 +163,27 @@ class DataDocuments:
     def __init__(self, hub: Hub, catalog: DocumentCatalog) -> None:
         self.hub = hub
         self.catalog = catalog
-        self._followed: dict[str, tuple[bytes, JsonObject]] = {}
-        """Per followed document: its state vector and its JSON, read once per change
-        for every stream following it."""
+        self.bounds = data_bounds(hub.limits)
+        self._mirrors: weakref.WeakKeyDictionary[Room, JsonMirror] = (
+            weakref.WeakKeyDictionary())
+        """Per loaded room: its document's JSON, kept up to date by what each change
+        touches (an evicted room's mirror goes with it)."""
+
+    def current_data(self, room: Room) -> JsonObject:
+        """The JSON of a room's document now, at the cost of what changed since last asked.
+
+        The value is never changed in place afterwards: it may be kept and compared.
+        """
+        mirror = self._mirrors.get(room)
+        if mirror is None:
+            mirror = self._mirrors[room] = JsonMirror(room.doc.get_update())
+        else:
+            mirror.apply(room.doc.get_update(mirror.doc.get_state()))
+        return mirror.data
 
     def followed_data(self, room: Room) -> JsonObject:
         """The JSON of a followed document (see `follow`), read once per change."""
-        state = room.doc.get_state()
-        cached = self._followed.get(room.doc_id)
-        if cached is not None and cached[0] == state:
-            return cached[1]
-        data = read_data(room.doc)
-        self._followed[room.doc_id] = (state, data)
-        return data
+        return self.current_data(room)
 
     def initial(self, schema: str, title: str, data: JsonObject | None) -> JsonObject:
         """The first data of a new document: `data`, or the schema's empty skeleton.
@@ -177,8 +210,8 @@ class DataDocuments:
             Conflict: it already holds data (written over a socket before it was listed).
             Overloaded, StorageUnavailable: from the hub.
         """
-        room = await self.hub.room(doc_id)
-        room.set_guard(SocketGuard(doc_id, schema))
+        await self.hub.room(doc_id)
+        self.hub.guard_data(doc_id, SocketGuard(doc_id, schema, self.bounds))
         await self.hub.transform(doc_id, lambda doc: _fill_empty(doc, initial),
                                  principal=principal.sub)
 
@@ -193,12 +226,13 @@ class DataDocuments:
         """
         schema = require_data(meta)
         room = await self.hub.room(meta.doc_id)
-        return await self.hub.transform(
+        await self.hub.transform(
             meta.doc_id,
             lambda doc: patch_document(doc, schema, principal, meta.doc_id, patch,
-                                       is_frozen=room.is_frozen),
+                                       is_frozen=room.is_frozen, bounds=self.bounds),
             principal=principal.sub,
         )
+        return self.current_data(await self.hub.room(meta.doc_id))
 
     @asynccontextmanager
     async def follow(self, doc_id: str) -> AsyncIterator[Callable[[], Any]]:
@@ -226,8 +260,6 @@ class DataDocuments:
         finally:
             room.unwatch()
             room.doc.unobserve(subscription)
-            if not room.watchers:
-                self._followed.pop(doc_id, None)
 
 
 class SocketGuard:
@@ -237,9 +269,10 @@ class SocketGuard:
     an update building on one still queued is judged on top of it.
     """
 
-    def __init__(self, doc_id: str, schema: str) -> None:
+    def __init__(self, doc_id: str, schema: str, bounds: DataBounds) -> None:
         self._doc_id = doc_id
         self._schema = schema
+        self._bounds = bounds
         self._shadow: JsonMirror | None = None
 
     def __call__(self, live: Doc[Any], principal: Principal, update: bytes) -> str | None:
@@ -274,6 +307,7 @@ class SocketGuard:
         if not paths:
             return None
         try:
+            check_changed_bounds(after, paths, self._bounds)  # first: it stops at the bound
             check_change(self._schema, principal, self._doc_id, before, after, paths,
                          over_socket=True)
             validate_change(self._schema, after, paths)
@@ -325,8 +359,9 @@ def filter_by_theme(data: JsonObject, theme: str) -> JsonObject:
     return {**data, "entries": kept}
 
 
-def guard_loader(catalog: DocumentCatalog) -> GuardLoader:
-    """The hub's `load_guard` hook: a data document's room judges every socket write."""
+def guard_loader(catalog: DocumentCatalog, limits: Limits) -> GuardLoader:
+    """The hub's `load_guard` hook: a data document's room judges every socket write,
+    within `limits`."""
 
     async def load_guard(doc_id: str) -> Guard | None:
         try:
@@ -335,6 +370,6 @@ def guard_loader(catalog: DocumentCatalog) -> GuardLoader:
             return None
         if meta.kind != "data" or not meta.schema:
             return None
-        return SocketGuard(doc_id, meta.schema)
+        return SocketGuard(doc_id, meta.schema, data_bounds(limits))
 
     return load_guard

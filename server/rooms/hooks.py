@@ -16,7 +16,12 @@ from typing import Any, ParamSpec
 
 from pycrdt import Doc
 
+from crdt.errors import InvalidUpdate
+from crdt.shape import ShapeMirror, TextBounds
+from crdt.struct_ranges import struct_ranges
 from server.access.auth import Principal
+from server.errors import InvalidUpdateError
+from server.limits import Limits
 from server.metrics import Metrics
 
 log = logging.getLogger("palabre.hooks")
@@ -29,7 +34,8 @@ Guard = Callable[[Doc[Any], Principal, bytes], str | None]
 Raises `InvalidUpdateError` for an update that does not apply."""
 
 GuardLoader = Callable[[str], Awaitable[Guard | None]]
-"""What judges a document's client updates (data documents); ``None``: nothing does."""
+"""What judges a document's client updates (data documents); ``None``: the text shape's
+rules do (`RoomGuard`)."""
 
 CommitObserver = Callable[[str, bytes], None]
 """Told a document's id and state vector after each committed batch."""
@@ -59,3 +65,76 @@ def notify(
             log.exception("room hook %s failed", getattr(observer, "__qualname__", observer),
                           extra={"doc_id": doc_id})
             metrics.errors.labels(kind="hook_failed").inc()
+
+
+class RoomGuard:
+    """A room's guard: the document's size bound, then its rules (a `Guard`).
+
+    The rules are a data document's (`load_guard`), or else the text shape's
+    (`crdt.shape.ShapeMirror`: node types, attributes, block length), which a document
+    that becomes a data document after its room loaded trades for the data rules
+    (`use_rules`).
+
+    The size is estimated without encoding the document on every update: the last
+    measured size plus the bytes accepted since. It is measured again (an encoding of the
+    whole state) when the estimate would pass the limit, and after every eighth of the
+    limit accepted, so that growth the guard does not see (server writes, other nodes)
+    is caught up with at a cost spread over many updates.
+    """
+
+    def __init__(self, limits: Limits, rules: Guard | None = None) -> None:
+        self._max_bytes = limits.document_bytes
+        self._shape = ShapeMirror(TextBounds(block_chars=limits.block_chars,
+                                             attribute_chars=limits.attribute_chars))
+        self._rules = rules
+        self._measured: int | None = None
+        self._accepted = 0
+
+    @property
+    def has_rules(self) -> bool:
+        """Whether the document's own rules (a data document's) judge its updates."""
+        return self._rules is not None
+
+    def use_rules(self, rules: Guard) -> None:
+        """Judge with `rules` instead of the text shape, unless rules already do."""
+        if self._rules is None:
+            self._rules = rules
+
+    def __call__(self, live: Doc[Any], principal: Principal, update: bytes) -> str | None:
+        """``None`` when `update` may be queued, else why not.
+
+        Raises:
+            InvalidUpdateError: the update does not apply.
+        """
+        refusal = self._size_refusal(live, update)
+        if refusal is not None:
+            return refusal
+        if self._rules is not None:
+            refusal = self._rules(live, principal, update)
+        else:
+            try:
+                refusal = self._shape.judge(live, update)
+            except InvalidUpdate as exc:
+                raise InvalidUpdateError(str(exc)) from exc
+        if refusal is None:
+            self._accepted += len(update)
+        return refusal
+
+    def _size_refusal(self, live: Doc[Any], update: bytes) -> str | None:
+        over = self._measured is not None and (
+            self._measured + self._accepted + len(update) > self._max_bytes)
+        # Measured again only if something was accepted since: a document at the limit
+        # refuses growth without encoding itself once per refused update.
+        if self._measured is None or self._accepted > self._max_bytes // 8 or (
+                over and self._accepted):
+            self._measured = len(live.get_update())
+            self._accepted = 0
+        if self._measured + self._accepted + len(update) <= self._max_bytes:
+            return None
+        try:
+            grows = bool(struct_ranges(update))
+        except InvalidUpdate as exc:
+            raise InvalidUpdateError(str(exc)) from exc
+        if not grows:
+            return None  # deletions only: they shrink the document
+        return f"document too large: at most {self._max_bytes} bytes"

@@ -16,10 +16,11 @@ from crdt.document import doc_from_update, is_empty_update
 from crdt.errors import InvalidUpdate, SchemaError
 from crdt.schema import assign_missing_ids, has_missing_ids
 from server.errors import Overloaded
+from server.limits import Limits
 from server.metrics import Metrics
 from server.rooms.client import Client
 from server.rooms.fanout import Fanout
-from server.rooms.hooks import RoomHooks
+from server.rooms.hooks import Guard, RoomGuard, RoomHooks
 from server.rooms.room import Room
 from server.settings import Settings
 from storage.base import StorageUnavailable
@@ -31,6 +32,9 @@ T = TypeVar("T")
 
 _SHUTDOWN_DEADLINE_SECONDS = 30.0
 _ID_CHECK_INTERVAL_SECONDS = 0.2
+_KEPT_SCRATCH_BYTES = 256 * 1024
+"""A document whose state is at least this large keeps its transform copy between
+transforms (copying it again would cost what the document weighs, on the event loop)."""
 
 
 class _Loading:
@@ -60,6 +64,8 @@ class Hub:
         self._task_group: TaskGroup | None = None
         self._changed: anyio.Event  # made in `running`: events need the event loop
         self._transforming: dict[str, anyio.Lock] = {}
+        self._scratches: dict[str, tuple[Room, Doc[Any]]] = {}
+        self._guards: dict[str, RoomGuard] = {}
         self._missing_ids: set[str] = set()
         self._ids_wanted: anyio.Event
         self._closing = False
@@ -89,6 +95,21 @@ class Hub:
                         await self._changed.wait()
                 tg.cancel_scope.cancel()
                 self._task_group = None
+
+    @property
+    def limits(self) -> Limits:
+        """The bounds on what clients make the server hold (`server.limits`)."""
+        return self._settings.limits
+
+    def guard_data(self, doc_id: str, rules: Guard) -> None:
+        """Judge the document's socket writes by a data document's `rules` from now on.
+
+        For a document that became a data document after its room loaded (its room then
+        judged writes by the text shape); one whose rules are set already keeps them.
+        """
+        guard = self._guards.get(doc_id)
+        if guard is not None:
+            guard.use_rules(rules)
 
     async def stored_freeze(self, doc_id: str) -> tuple[bool, bool]:
         """A text document's stored ``(frozen, comments_open)`` (companions: never frozen).
@@ -143,8 +164,11 @@ class Hub:
             doc = doc_from_update(stored.update)
             frozen, comments_open = await self.stored_freeze(doc_id)
             guard = None
-            if self._hooks.load_guard is not None and not is_annotations(doc_id):
-                guard = await self._hooks.load_guard(doc_id)
+            if not is_annotations(doc_id):  # companions: clients never write them
+                rules = None
+                if self._hooks.load_guard is not None:
+                    rules = await self._hooks.load_guard(doc_id)
+                guard = RoomGuard(self._settings.limits, rules)
         except (StorageUnavailable, InvalidUpdate) as exc:
             loading.error = exc
             self._metrics.errors.labels(kind="load_failed").inc()
@@ -170,6 +194,8 @@ class Hub:
             fanout=self.fanout,
         )
         self._rooms[doc_id] = room
+        if guard is not None:
+            self._guards[doc_id] = guard
         self._metrics.documents_loaded.inc()
         if self.fanout is not None:
             self.fanout.watch(doc_id)
@@ -180,6 +206,8 @@ class Hub:
     def _evicted(self, room: Room) -> None:
         if self._rooms.get(room.doc_id) is room:
             del self._rooms[room.doc_id]
+            self._guards.pop(room.doc_id, None)
+            self._scratches.pop(room.doc_id, None)
             self._metrics.documents_loaded.dec()
             self._metrics.evictions.inc()
             if self.fanout is not None:
@@ -239,6 +267,10 @@ class Hub:
         (the live document never edits by itself, so its clocks are ours to continue).
         An exception from `mutate` propagates and nothing is written.
 
+        A large document keeps its copy between transforms, brought up to date by the
+        difference of state vectors: a transform then costs what it changes, not a copy
+        of the document. A copy that `mutate` failed on, or whose write failed, is dropped.
+
         Raises:
             Overloaded: the document cannot be loaded, or the server is shutting down.
             StorageUnavailable: the commit failed; nothing was applied.
@@ -249,16 +281,32 @@ class Hub:
                 room = await self.room(doc_id)
                 # No await from here to `room.write` queueing the update: the room stays
                 # open, and its document does not change under the diff.
-                scratch: Doc[Any] = Doc(client_id=room.doc.client_id)
-                scratch.apply_update(room.doc.get_update())
+                scratch, is_large = self._scratch(room)
                 result = mutate(scratch)
                 update = scratch.get_update(room.doc.get_state())
                 if not is_empty_update(update):
                     await room.write(update, principal=principal)
+                if is_large and self._rooms.get(doc_id) is room:
+                    self._scratches[doc_id] = (room, scratch)
                 return result
         finally:
             if not lock.locked() and lock.statistics().tasks_waiting == 0:
                 self._transforming.pop(doc_id, None)
+
+    def _scratch(self, room: Room) -> tuple[Doc[Any], bool]:
+        """A copy of the room's document, equal to it, and whether it is worth keeping.
+
+        Taken out of the cache (a failed transform then leaves nothing behind), or made.
+        """
+        kept = self._scratches.pop(room.doc_id, None)
+        if kept is not None and kept[0] is room:
+            scratch = kept[1]
+            scratch.apply_update(room.doc.get_update(scratch.get_state()))
+            return scratch, True
+        scratch = Doc(client_id=room.doc.client_id)
+        state = room.doc.get_update()
+        scratch.apply_update(state)
+        return scratch, len(state) >= _KEPT_SCRATCH_BYTES
 
     async def _assign_ids_forever(self) -> None:
         """Give blocks that arrived without an id their server-assigned id, off the relay path.

@@ -1,0 +1,324 @@
+"""Bounds on the text shape: which nodes, attributes and marks a block may carry, how long.
+
+The schema is the editor's (Tiptap's StarterKit as ``client/web`` configures it, plus the
+block ``id``): a node type outside it, an attribute it does not know, a heading ``level``
+outside 1-6, an ordered list ``start`` that is not a CommonMark number (0-999999999) or
+an ``id`` that is not a short token is refused, and so is a block whose text is longer
+than `TextBounds.block_chars`. Renderers still clamp what an older document may hold.
+
+`ShapeMirror` judges a client's update on what it touches, not on the whole document: it
+applies the update to a shadow copy and looks only at the nodes the update's events name
+(an inserted subtree whole, an element whose attributes changed, the block of a text that
+changed). The shadow follows the live document by the difference of their state vectors.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pycrdt import Doc, XmlElement, XmlFragment, XmlText
+
+from crdt.errors import InvalidUpdate
+from crdt.schema import (
+    FRAGMENT,
+    HARD_BREAK,
+    ID_ATTR,
+    MAX_LIST_START,
+    is_textblock,
+    plain_text,
+)
+from crdt.struct_ranges import Struct, decode_state_vector, read_structs
+from crdt.text_index import TextItems
+
+NODE_ATTRIBUTES: dict[str, frozenset[str]] = {
+    "heading": frozenset({ID_ATTR, "level"}),
+    "paragraph": frozenset({ID_ATTR}),
+    "bulletList": frozenset({ID_ATTR}),
+    "orderedList": frozenset({ID_ATTR, "start", "type"}),
+    "listItem": frozenset({ID_ATTR}),
+    HARD_BREAK: frozenset(),
+}
+"""Node types a text document may hold, each with the attributes it may carry."""
+
+MARKS: dict[str, frozenset[str]] = {
+    "bold": frozenset(), "italic": frozenset(), "code": frozenset(), "strike": frozenset(),
+    "underline": frozenset(), "link": frozenset({"href", "target", "rel", "class", "title"}),
+}
+"""Marks (formatting attributes of a text) with the attributes each may carry."""
+
+_ID = re.compile(r"[\w.:-]{1,128}\Z")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TextBounds:
+    """How long a block's text and an attribute's value may be (see ``server.limits``)."""
+
+    block_chars: int
+    attribute_chars: int
+
+
+def attribute_refusal(tag: str, key: str, value: object, bounds: TextBounds) -> str | None:
+    """Why a `tag` node may not carry attribute `key` = `value`; ``None`` when it may."""
+    if key not in NODE_ATTRIBUTES.get(tag, frozenset()):
+        return f"a {tag} has no attribute {key[:40]!r}"
+    if key == ID_ATTR and not (isinstance(value, str) and _ID.match(value)):
+        return "a block id is 1-128 letters, digits or . _ : -"
+    if key == "level" and not _is_int_in(value, 1, 6):
+        return "a heading level is a whole number from 1 to 6"
+    if key == "start" and not _is_int_in(value, 0, MAX_LIST_START):
+        return f"an ordered list starts at a whole number from 0 to {MAX_LIST_START}"
+    if key == "type" and not (value is None or (isinstance(value, str) and len(value) <= 8)):
+        return "an ordered list type is a short string"
+    return None
+
+
+def element_refusal(element: XmlElement, bounds: TextBounds) -> str | None:
+    """Why `element`'s own type and attributes are refused; ``None`` when they are fine."""
+    tag = element.tag or ""
+    if tag not in NODE_ATTRIBUTES:
+        return f"unknown node type {tag[:40]!r}"
+    for key, value in element.attributes.__iter__():
+        refusal = attribute_refusal(tag, key, value, bounds)
+        if refusal is not None:
+            return refusal
+    return None
+
+
+def text_refusal(text: XmlText, bounds: TextBounds) -> str | None:
+    """Why the marks of `text` are refused; ``None`` when they are fine."""
+    for _, attrs in text.diff():
+        for name, value in (attrs or {}).items():
+            allowed = MARKS.get(name)
+            if allowed is None:
+                return f"unknown mark {name[:40]!r}"
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                return f"a {name} mark holds an object"
+            for key, item in value.items():
+                if key not in allowed:
+                    return f"a {name} mark has no attribute {key[:40]!r}"
+                if item is not None and not (isinstance(item, str)
+                                             and len(item) <= bounds.attribute_chars):
+                    return f"a {name} mark's {key} is a string of at most " \
+                           f"{bounds.attribute_chars} characters"
+    return None
+
+
+def block_refusal(block: XmlElement, bounds: TextBounds) -> str | None:
+    """Why the text of a text block is refused (too long); ``None`` when it is fine."""
+    if is_textblock(block) and len(plain_text(block)) > bounds.block_chars:
+        return f"a block holds at most {bounds.block_chars} characters"
+    return None
+
+
+def subtree_refusal(node: XmlElement | XmlText, bounds: TextBounds) -> str | None:
+    """Why a node and everything in it are refused; ``None`` when all is fine."""
+    if isinstance(node, XmlText):
+        return text_refusal(node, bounds)
+    refusal = element_refusal(node, bounds) or block_refusal(node, bounds)
+    if refusal is not None:
+        return refusal
+    for child in node.children:
+        if isinstance(child, XmlElement | XmlText):
+            refusal = subtree_refusal(child, bounds)
+            if refusal is not None:
+                return refusal
+    return None
+
+
+UNJUDGED_CHARS = 1_000
+"""At most, the characters plain keystrokes may insert between two full judgements (and
+never more than an eighth of `TextBounds.block_chars`): how far past the bound a block
+can get before its growth is refused (`unjudged_chars`)."""
+
+
+def unjudged_chars(bounds: TextBounds) -> int:
+    """The characters plain keystrokes may insert between two full judgements."""
+    return min(UNJUDGED_CHARS, bounds.block_chars // 8)
+
+_BACKLOG_MAX = 4_096
+
+
+class ShapeMirror:
+    """A shadow of one text document that judges each client update on what it touches.
+
+    An update that only inserts strings into known texts (or deletes) is a plain
+    keystroke: it is accepted from its bytes (`crdt.text_index.TextItems`), without the
+    shadow, while the characters such updates inserted since the last full judgement stay
+    within `unjudged_chars`. Any other update, and the next one past that budget, is
+    judged in full: the shadow catches up with the live document and with the accepted
+    updates not yet in it (they are judged on top of each other), the blocks that catching
+    up touched are measured, then the update is applied and what it touched is judged.
+    A block found too long makes every later update judged in full (so none grows it)
+    until it is short again: no block passes `TextBounds.block_chars` by more than
+    `unjudged_chars`. A refused update is in the shadow too: the shadow is rebuilt.
+    """
+
+    def __init__(self, bounds: TextBounds) -> None:
+        self._bounds = bounds
+        self._shadow: Doc[Any] | None = None
+        self._items = TextItems()
+        self._budget = unjudged_chars(bounds)
+        self._unjudged = 0
+        self._backlog: list[tuple[bytes, dict[int, int]]] = []
+        self._too_long: list[XmlElement] = []
+
+    def judge(self, live: Doc[Any], update: bytes) -> str | None:
+        """``None`` when `update` keeps the text within the schema and bounds, else why not.
+
+        Raises:
+            InvalidUpdate: the update does not apply.
+        """
+        structs = read_structs(update)
+        if not structs:
+            return None  # deletions only: they add no node, attribute, mark nor text
+        if self._shadow is None:
+            self._items.record(read_structs(self._rebuild(live)))
+        typed = None if self._too_long else self._items.typed_chars(structs)
+        if typed is not None and self._unjudged + max(typed[0], 1) <= self._budget:
+            self._unjudged += max(typed[0], 1)
+            self._items.record(structs, typed[1])
+            self._keep(update, structs)
+            return None
+        return self._judge_full(live, update, structs)
+
+    def _judge_full(self, live: Doc[Any], update: bytes, structs: list[Struct]) -> str | None:
+        shadow = self._catch_up(live)
+        touched: list[Any] = []
+        fragment = shadow.get(FRAGMENT, type=XmlFragment)
+        subscription = fragment.observe_deep(touched.extend)
+        try:
+            shadow.apply_update(update)
+        except ValueError as exc:
+            self._rebuild(live)
+            raise InvalidUpdate(f"invalid Yjs update: {exc}") from exc
+        finally:
+            fragment.unobserve(subscription)
+        refusal = self._judge_events(touched)
+        if refusal is not None:
+            self._rebuild(live)
+            return refusal
+        self._items.record(structs)
+        self._keep(update, structs)
+        return None
+
+    def _keep(self, update: bytes, structs: list[Struct]) -> None:
+        """Keep an accepted update until the live document holds it (a rebuilt shadow
+        needs what was accepted but not committed)."""
+        ends: dict[int, int] = {}
+        for s in structs:
+            ends[s.client] = max(ends.get(s.client, 0), s.clock + s.length)
+        self._backlog.append((update, ends))
+        if len(self._backlog) > _BACKLOG_MAX:  # dropped by a freeze: never committed
+            del self._backlog[: _BACKLOG_MAX // 2]
+
+    def _rebuild(self, live: Doc[Any]) -> bytes:
+        """A shadow of the live document and the accepted updates it lacks (everything
+        accepted before was measured by the catching up that preceded); return the live
+        state it was made from."""
+        state = live.get_update()
+        shadow = self._shadow = Doc()
+        shadow.apply_update(state)
+        held = decode_state_vector(live.get_state())
+        self._backlog = [(kept, ends) for kept, ends in self._backlog
+                         if any(held.get(client, 0) < end for client, end in ends.items())]
+        for kept, _ in self._backlog:
+            shadow.apply_update(kept)
+        if self._too_long:  # they were the old shadow's: found again
+            self._too_long = [block for block in _blocks(shadow.get(FRAGMENT, type=XmlFragment))
+                              if block_refusal(block, self._bounds) is not None]
+        return state
+
+    def _catch_up(self, live: Doc[Any]) -> Doc[Any]:
+        """Bring the shadow up to date; measure the blocks catching up touched."""
+        shadow = self._shadow
+        assert shadow is not None
+        touched: list[Any] = []
+        fragment = shadow.get(FRAGMENT, type=XmlFragment)
+        subscription = fragment.observe_deep(touched.extend)
+        try:
+            missing = live.get_update(shadow.get_state())
+            self._items.record(read_structs(missing))
+            shadow.apply_update(missing)
+            held = decode_state_vector(shadow.get_state())
+            for kept, ends in self._backlog:
+                if any(held.get(client, 0) < end for client, end in ends.items()):
+                    shadow.apply_update(kept)
+        finally:
+            fragment.unobserve(subscription)
+        committed = decode_state_vector(live.get_state())
+        self._backlog = [(kept, ends) for kept, ends in self._backlog
+                         if any(committed.get(client, 0) < end for client, end in ends.items())]
+        blocks = {id(block): block for block in self._too_long}
+        for event in touched:
+            block = _block_of(event.target)
+            if block is not None:
+                blocks[id(block)] = block
+        self._too_long = [block for block in blocks.values()
+                          if _still_too_long(block, self._bounds)]
+        self._unjudged = 0
+        return shadow
+
+    def _judge_events(self, events: list[Any]) -> str | None:
+        bounds = self._bounds
+        blocks: dict[int, XmlElement] = {}
+        for event in events:
+            target = event.target
+            for change in event.delta or ():
+                for node in change.get("insert", ()) if isinstance(change, dict) else ():
+                    if isinstance(node, XmlElement | XmlText):
+                        refusal = subtree_refusal(node, bounds)
+                        if refusal is not None:
+                            return refusal
+            if isinstance(target, XmlElement):
+                if event.keys:
+                    refusal = element_refusal(target, bounds)
+                    if refusal is not None:
+                        return refusal
+                blocks[id(target)] = target
+            elif isinstance(target, XmlText):
+                refusal = text_refusal(target, bounds)
+                if refusal is not None:
+                    return refusal
+                parent = target.parent
+                if isinstance(parent, XmlElement):
+                    blocks[id(parent)] = parent
+        for block in blocks.values():
+            refusal = block_refusal(block, bounds)
+            if refusal is not None:
+                return refusal
+        return None
+
+
+def _block_of(target: object) -> XmlElement | None:
+    """The block an event's target changes the text of (itself, or a text's parent)."""
+    if isinstance(target, XmlText):
+        parent = target.parent
+        return parent if isinstance(parent, XmlElement) else None
+    return target if isinstance(target, XmlElement) else None
+
+
+def _still_too_long(block: XmlElement, bounds: TextBounds) -> bool:
+    try:
+        return block_refusal(block, bounds) is not None
+    except Exception:  # pycrdt: a block deleted since
+        return False
+
+
+def _blocks(node: XmlFragment | XmlElement) -> list[XmlElement]:
+    """Every element under `node`, depth first."""
+    found: list[XmlElement] = []
+    for child in node.children:
+        if isinstance(child, XmlElement):
+            found.append(child)
+            found.extend(_blocks(child))
+    return found
+
+
+def _is_int_in(value: object, low: int, high: int) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value) and float(value).is_integer() and low <= value <= high)
