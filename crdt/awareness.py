@@ -159,6 +159,7 @@ class AwarenessRegistry:
         """
         entries = list(entries)
         if principal is not None:
+            entries = [entry for entry in entries if not self._is_echo(entry, principal)]
             self._check(owner, entries, principal, bounds)
             self._principals.setdefault(owner, principal)
         principal = self._principals.get(owner)
@@ -190,6 +191,19 @@ class AwarenessRegistry:
                 self._ids.setdefault(owner, set()).add(client_id)
             fresh.append(entry)
         return fresh
+
+    def _is_echo(self, entry: AwarenessEntry, principal: str) -> bool:
+        """Whether `entry` only repeats what is known of another principal's client id.
+
+        y-websocket clients send back every awareness change they apply, remote ones
+        included (and, after 30 s without news, a removal at the same clock): not news,
+        so ignored as before, never taken for a claim on the id. A newer clock is a claim.
+        """
+        previous = self._owners.get(entry.client_id)
+        if previous is None or self._principals.get(previous) == principal:
+            return False
+        current = self._states.get(entry.client_id)
+        return current is None or entry.clock <= current.clock
 
     def _check(
         self,

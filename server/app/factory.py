@@ -123,7 +123,7 @@ def create_app(
     governance = Governance(store, hub, metrics, notify=dispatcher.notify)
     context = ApiContext(
         hub=hub, store=store, access=access, governance=governance, data=data,
-        notify=dispatcher.notify, seal=SecretSeal(secret),
+        notify=dispatcher.notify, seal=SecretSeal(secret), webhooks=webhooks,
         max_body_bytes=max_body_bytes or settings.api_max_body_bytes,
     )
 

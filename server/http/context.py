@@ -15,7 +15,7 @@ from server.http.body import JsonObject
 from server.modules.data_documents import DataDocuments
 from server.modules.governance import Governance, Notify
 from server.rooms.hub import Hub
-from storage.catalog import DocumentMeta
+from storage.catalog import DocumentMeta, WebhookRegistry
 from storage.port import Storage
 
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -42,6 +42,9 @@ class ApiContext:
     """Queues a webhook event about a document; never blocks (`WebhookDispatcher.notify`)."""
     seal: Seal
     """Seals the words of hidden comments (`server.access.seal`)."""
+    webhooks: WebhookRegistry
+    """Registered webhooks, their secrets sealed and their URLs checked against the outbound
+    policy (`server.access.webhook_secrets.SealedWebhooks` over the store)."""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
 

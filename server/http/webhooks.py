@@ -31,7 +31,7 @@ _FIELDS = {"url", "events", "doc_id", "secret"}
 
 def webhook_routes(context: ApiContext) -> list[BaseRoute]:
     """The webhook endpoints, relative to ``/api``."""
-    registry = context.store
+    registry = context.webhooks
     governance = context.governance
 
     async def create(request: Request) -> Response:

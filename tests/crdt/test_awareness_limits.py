@@ -71,8 +71,10 @@ def test_a_connection_keeps_its_client_id_after_removing_its_state() -> None:
     registry.apply("zoe-conn", [ZOE], principal="sub:zoe", bounds=BOUNDS)
     registry.apply("zoe-conn", [AwarenessEntry(11, 2, NULL_STATE)],
                    principal="sub:zoe", bounds=BOUNDS)
-    with pytest.raises(ForeignClientId):
-        registry.apply("thief", [AwarenessEntry(11, 3, b"{}")], principal="sub:x", bounds=BOUNDS)
+    # With its state gone, another principal's claim on the id changes nothing.
+    assert registry.apply("thief", [AwarenessEntry(11, 3, b"{}")],
+                          principal="sub:x", bounds=BOUNDS) == []
+    assert registry.snapshot() == []
     back = AwarenessEntry(11, 3, b'{"back":true}')
     assert registry.apply("zoe-conn", [back], principal="sub:zoe", bounds=BOUNDS) == [back]
 
@@ -80,8 +82,21 @@ def test_a_connection_keeps_its_client_id_after_removing_its_state() -> None:
 def test_a_peer_nodes_client_id_is_not_taken_by_a_local_connection() -> None:
     registry = AwarenessRegistry()
     registry.apply("peer:node-b", [FACILITATOR])
+    newer = AwarenessEntry(FACILITATOR.client_id, FACILITATOR.clock + 1, b'{"user":"x"}')
     with pytest.raises(ForeignClientId):
-        registry.apply("conn", [FACILITATOR], principal="sub:fac", bounds=BOUNDS)
+        registry.apply("conn", [newer], principal="sub:fac", bounds=BOUNDS)
+
+
+def test_an_echo_of_another_principals_state_is_ignored_not_refused() -> None:
+    # y-websocket clients send back every awareness change they apply, remote ones
+    # included, and after 30 s of silence a removal at the same clock.
+    registry = AwarenessRegistry()
+    registry.apply("zoe-conn", [ZOE], principal="sub:zoe", bounds=BOUNDS)
+    echo = AwarenessEntry(ZOE.client_id, ZOE.clock, ZOE.state)
+    timed_out = AwarenessEntry(ZOE.client_id, ZOE.clock, NULL_STATE)
+    assert registry.apply("bruno-conn", [echo, timed_out],
+                          principal="sub:bruno", bounds=BOUNDS) == []
+    assert registry.snapshot() == [ZOE]
 
 
 def test_a_connection_introduces_at_most_the_bound_of_client_ids() -> None:

@@ -49,7 +49,10 @@ async def test_sigkill_loses_nothing_any_client_has_seen(
     doc_id = f"charte-{uuid4().hex[:8]}"
     kill_at = random.Random().randint(20, 300)
     seen = ""
-    async with server_process(data_dir, *options) as server:
+    # The writer streams as fast as the server takes its edits: the per-person update rate
+    # (tested in test_rate_limits) would close it with 1013 before the kill on a fast run.
+    unlimited = {"PALABRE_SOCKET_UPDATE_RATE_PER_SECOND": "0"}
+    async with server_process(data_dir, *options, env=unlimited) as server:
         writer_cm = connect(server.url, doc_id, server.token(), reconnect=False)
         observer_cm = connect(server.url, doc_id, server.token(), reconnect=False)
         # The sessions may end with 1006 when the server dies under them, or first.

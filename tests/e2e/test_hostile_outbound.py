@@ -21,7 +21,7 @@ from client.session import connect
 from crdt.data import read_data
 from server.modules.agenda import FEED_ERROR
 from tests.conftest import RunningServer, ServerFactory
-from tests.e2e.api import http
+from tests.e2e.api import http_as
 from tests.e2e.test_data_agenda import Feeds, calendar, import_now, vevent
 from tests.e2e.test_webhooks import RecordingStore, edit, receiving, register
 
@@ -52,7 +52,7 @@ INTERNAL_LITERALS = [
 async def test_a_webhook_to_an_internal_address_literal_is_refused_with_422(
     start_server: ServerFactory, url: str, kind: str
 ) -> None:
-    async with start_server(**FAST) as server, http(server) as api:
+    async with start_server(**FAST) as server, http_as(server) as api:
         refused = await api.post("/api/webhooks", json={
             "url": url, "events": ["document.changed"], "doc_id": "charte"})
         assert refused.status_code == 422, refused.text
@@ -81,7 +81,7 @@ async def test_a_webhook_to_a_name_resolving_to_loopback_is_refused_on_delivery(
             await edit(server, "charte")
             await receiver.wait_for("/hook/honest", 1)
             await store.wait_recorded(2)  # the honest delivery and the one hostile try
-            async with http(server) as api:
+            async with http_as(server) as api:
                 tries = (await api.get(
                     f"/api/webhooks/{hostile['id']}/deliveries")).json()["deliveries"]
                 ok = (await api.get(
@@ -100,7 +100,7 @@ async def test_the_allow_list_lets_an_operator_reach_an_internal_receiver(
         port = receiver.url.rsplit(":", 1)[1]
         async with start_server(**FAST, outbound_allow=f"localhost:{port}") as server:
             await register(server, f"http://localhost:{port}/hook/allowed")
-            async with http(server) as api:
+            async with http_as(server) as api:
                 # Allowed: that host and port only, not its neighbours.
                 other = await api.post("/api/webhooks", json={
                     "url": f"http://127.0.0.1:{int(port) + 1}/hook",
