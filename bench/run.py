@@ -280,6 +280,9 @@ class Server:
             env["PALABRE_SOCKET_UPDATE_RATE_PER_SECOND"] = "0"
             env["PALABRE_LIMIT_SOCKETS_PER_PRINCIPAL"] = "0"
             env["PALABRE_LIMIT_AWARENESS_RATE_PER_SECOND"] = "0"
+            # The workloads open sockets on fresh ids with a member token, as y-websocket
+            # peers expect: members create by connecting there.
+            env["PALABRE_CREATE_ON_CONNECT"] = "members"
             home = PALABRE_HOMES[self.name]
             return (
                 [str(palabre_bin(home)), "serve", "--host", "127.0.0.1", "--port",

@@ -10,6 +10,9 @@ from pathlib import Path
 from server.limits import Limits
 from storage.engine import database_url_for
 
+CREATE_ON_CONNECT = ("facilitators", "members", "none")
+"""The values of `Settings.create_on_connect`."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
@@ -100,12 +103,28 @@ class Settings:
     addresses only (`server.access.outbound`)."""
     agenda_max_redirects: int = 5
     """Redirects an agenda feed may follow; each hop is checked like the first address."""
+    create_on_connect: str = "facilitators"
+    """Whose socket to an unknown document id creates it, catalogued with its creator:
+    ``facilitators`` (those with the create right), ``members`` (also those who may edit
+    it) or ``none``; everyone else gets 4403 there (`server.access.permissions`)."""
     limits: Limits = field(default_factory=Limits)
     """Bounds on what one client controls (`server.limits`; ``PALABRE_LIMIT_<NAME>``)."""
     stateless_hook: str = ""
     """``package.module:attribute`` receiving Hocuspocus stateless messages
     (`server.sync.stateless`); ``server.sync.stateless:relay`` relays them to
     the document's other clients; empty: dropped."""
+
+    def __post_init__(self) -> None:
+        """Refuse a setting that has no meaning.
+
+        Raises:
+            ValueError: ``create_on_connect`` is not one of its three values.
+        """
+        if self.create_on_connect not in CREATE_ON_CONNECT:
+            raise ValueError(
+                f"PALABRE_CREATE_ON_CONNECT={self.create_on_connect!r} must be one of "
+                + ", ".join(CREATE_ON_CONNECT)
+            )
 
     def relay_interval(self, clients: int) -> float:
         """Least time between two relays of a busy document with `clients` connected."""

@@ -95,8 +95,12 @@ def start_server(tmp_path: Path) -> ServerFactory:
         direct_lane: bool = True,
         **overrides: Any,
     ) -> AsyncIterator[RunningServer]:
+        # Tests open sockets on ids they never created, as a member most often: members
+        # create by connecting here (PALABRE_CREATE_ON_CONNECT=members), unless a test
+        # says otherwise (tests/e2e/test_hostile_lifetimes.py).
         settings = replace(
-            Settings(host="127.0.0.1", port=0, data_dir=data_dir or tmp_path / "data"),
+            Settings(host="127.0.0.1", port=0, data_dir=data_dir or tmp_path / "data",
+                     create_on_connect="members"),
             **overrides,
         )
         settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -133,3 +133,17 @@ def is_open_when_frozen(action: Action, *, comments_open: bool) -> bool:
     if action in _NEVER_WHEN_FROZEN:
         return False
     return comments_open or action not in _OPEN_WHEN_FROZEN_IF_ALLOWED
+
+
+def may_create_on_connect(principal: Principal, doc_id: str, policy: str) -> bool:
+    """Whether a socket of `principal` to the unknown id `doc_id` creates that document.
+
+    `policy` is ``PALABRE_CREATE_ON_CONNECT``: ``facilitators`` (whoever has the create
+    right there), ``members`` (also whoever may edit it), ``none`` (nobody: documents are
+    made with ``POST /api/documents`` only).
+    """
+    if policy == "none":
+        return False
+    if is_allowed(principal, Action.CREATE_DOCUMENT, doc_id):
+        return True
+    return policy == "members" and is_allowed(principal, Action.EDIT, doc_id)

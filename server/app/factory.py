@@ -13,6 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute
 from starlette.types import ExceptionHandler, Lifespan, Receive, Scope, Send
 
+from server.access.auth import Principal
 from server.access.gate import Access
 from server.access.outbound import OutboundPolicy
 from server.access.ratelimit import RateLimiter, RateLimitMiddleware
@@ -32,10 +33,12 @@ from server.modules.governance import Governance
 from server.rooms.hooks import RoomHooks
 from server.rooms.hub import Hub
 from server.settings import Settings
+from server.sync.admission import Admission
 from server.sync.endpoint import SocketServices, SyncEndpoint
 from server.sync.hocuspocus import HocuspocusEndpoint
 from server.sync.quota import SocketQuota
 from server.sync.stateless import StatelessHook, load_hook
+from storage.catalog import DocumentMeta
 from storage.port import Storage
 
 log = logging.getLogger("palabre.app")
@@ -125,6 +128,7 @@ def create_app(
         hub=hub, store=store, access=access, governance=governance, data=data,
         notify=dispatcher.notify, seal=SecretSeal(secret), webhooks=webhooks,
         max_body_bytes=max_body_bytes or settings.api_max_body_bytes,
+        limits=settings.limits, token_leeway_seconds=settings.token_leeway_seconds,
     )
 
     @asynccontextmanager
@@ -150,9 +154,17 @@ def create_app(
         async with cluster.running(hub):
             yield
 
+    async def created_by_socket(meta: DocumentMeta, principal: Principal) -> None:
+        await governance.record(meta.doc_id, "document.created", principal, {
+            "title": meta.title, "is_public": meta.is_public, "on_connect": True,
+        })
+
     sockets = SocketServices(hub, settings, access, RateLimiter(
         settings.socket_update_rate_per_second, settings.socket_update_burst
-    ), quota=SocketQuota(settings.limits))
+    ), quota=SocketQuota(settings.limits), admission=Admission(
+        catalog=store, create_on_connect=settings.create_on_connect,
+        on_created=created_by_socket,
+    ))
     app = PalabreApp(
         sync_endpoint=SyncEndpoint(sockets),
         hocuspocus_endpoint=HocuspocusEndpoint(sockets, on_stateless),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -12,6 +12,7 @@ from crdt.doc_id import ANNOTATIONS_SUFFIX
 from server.access.gate import Access
 from server.errors import BadRequest, NotFound
 from server.http.body import JsonObject
+from server.limits import Limits
 from server.modules.data_documents import DataDocuments
 from server.modules.governance import Governance, Notify
 from server.rooms.hub import Hub
@@ -46,6 +47,10 @@ class ApiContext:
     """Registered webhooks, their secrets sealed and their URLs checked against the outbound
     policy (`server.access.webhook_secrets.SealedWebhooks` over the store)."""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    limits: Limits = field(default_factory=Limits)
+    """Bounds on what one client controls (event streams per principal, ...)."""
+    token_leeway_seconds: float = 30.0
+    """An event stream ends this long after its token's ``exp``."""
 
 
 async def live_document(context: ApiContext, doc_id: str) -> DocumentMeta:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,16 +19,19 @@ from pycrdt import Doc
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from crdt.agenda import export_ics
 from crdt.data import JsonObject, apply_merge_patch, merge_patch, normalize, read_data
 from crdt.errors import SchemaError
 from crdt.schemas import validate
 from server.access.permissions import Action, is_allowed, require
+from server.access.ratelimit import principal_key
 from server.errors import (
     BadRequest,
     Invalid,
     NotFound,
+    RateLimited,
     UnsupportedMediaType,
 )
 from server.http.authorize import Authorized, requires
@@ -35,6 +40,8 @@ from server.http.context import ApiContext
 from server.modules.agenda import AgendaImporter
 from server.modules.data_documents import DataDocuments, etag_of, filter_by_theme, require_data
 from server.modules.files import CONTENT_TYPE, INLINE_TYPES, FileStore
+from server.rooms.revocation import Revocation
+from storage.base import DocumentNotFound, StorageUnavailable
 
 log = logging.getLogger("palabre.api")
 
@@ -54,6 +61,8 @@ class DataApi:
         self._files = files
         self._agenda = agenda
         self._max_file_bytes = max_file_bytes
+        self._streams: dict[str, int] = {}
+        """Open event streams per principal key, on this node."""
 
     def routes(self) -> list[Route]:
         """The routes, relative to ``/api``."""
@@ -109,32 +118,76 @@ class DataApi:
     async def events(self, request: Request, auth: Authorized) -> Response:
         """``GET .../data/events``: Server-Sent Events, one ``data`` event per change.
 
-        The token may come as ``?token=`` (``EventSource`` cannot set headers).
+        The token may come as ``?token=`` (``EventSource`` cannot set headers). A stream
+        ends with an ``end`` event (its reason) when the token expires (plus the leeway)
+        or the reader loses its right (document deleted or made private); at most
+        ``limits.streams_per_principal`` open at once per principal on this node (429).
         """
         meta = auth.meta
         require_data(meta)
         theme = request.query_params.get("theme")
+        key = principal_key(auth.principal, request.client.host if request.client else None)
+        limit = self.context.limits.streams_per_principal
+        if limit > 0 and self._streams.get(key, 0) >= limit:
+            raise RateLimited(
+                f"too many open event streams for this token's subject: at most {limit} "
+                "on this node; close one and retry"
+            )
+        self._streams[key] = self._streams.get(key, 0) + 1
+        return _Stream(self._follow(auth, theme), release=lambda: self._release_stream(key))
 
-        async def stream() -> AsyncIterator[str]:
-            async with self._data.follow(meta.doc_id) as wait:
-                room = await self.context.hub.room(meta.doc_id)
-                last = ""
-                while True:
-                    data = self._data.followed_data(room)
-                    if theme:
-                        data = filter_by_theme(data, theme)
-                    text = json.dumps(data, ensure_ascii=False)
-                    if text != last:
-                        last = text
-                        yield f"retry: 2000\nevent: data\ndata: {text}\n\n"
-                    with anyio.move_on_after(KEEPALIVE_SECONDS) as scope:
-                        await wait()
-                    if scope.cancelled_caught:
-                        yield ": keep-alive\n\n"
+    async def _follow(self, auth: Authorized, theme: str | None) -> AsyncIterator[str]:
+        """The events of one stream, until its token expires or its right is lost."""
+        expires_at = auth.principal.expires_at
+        ends_at = math.inf if expires_at is None else (
+            expires_at + self.context.token_leeway_seconds
+        )
+        async with self._data.follow(auth.doc_id) as wait:
+            room = await self.context.hub.room(auth.doc_id)
+            last = ""
+            while True:
+                data = self._data.followed_data(room)
+                if theme:
+                    data = filter_by_theme(data, theme)
+                text = json.dumps(data, ensure_ascii=False)
+                if text != last:
+                    last = text
+                    yield f"retry: 2000\nevent: data\ndata: {text}\n\n"
+                revoked = room.access_changed
+                timeout = min(KEEPALIVE_SECONDS, ends_at - time.time())
+                with anyio.move_on_after(max(0.0, timeout)) as scope:
+                    await _first_of(wait, revoked.wait)
+                if time.time() >= ends_at:
+                    yield _end("token expired")
+                    return
+                if scope.cancelled_caught or revoked.is_set():
+                    # A revocation, or the keep-alive's safety net (a lost cluster frame).
+                    reason = await self._lost_right(auth)
+                    if reason is not None:
+                        yield _end(reason)
+                        return
+                if scope.cancelled_caught:
+                    yield ": keep-alive\n\n"
 
-        return StreamingResponse(stream(), media_type="text/event-stream", headers={
-            "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
-        })
+    async def _lost_right(self, auth: Authorized) -> str | None:
+        """Why the stream's reader may no longer read its document; ``None``: it still may."""
+        try:
+            meta = await self.context.store.get_document(auth.doc_id)
+        except DocumentNotFound:
+            return Revocation.DELETED.reason
+        except StorageUnavailable:
+            return None  # Judged again at the next keep-alive.
+        if not is_allowed(auth.principal, Action.READ, auth.doc_id,
+                          doc_is_public=meta.is_public):
+            return Revocation.MADE_PRIVATE.reason
+        return None
+
+    def _release_stream(self, key: str) -> None:
+        held = self._streams.get(key, 0) - 1
+        if held > 0:
+            self._streams[key] = held
+        else:
+            self._streams.pop(key, None)
 
     @requires(Action.EDIT)
     async def upload(self, request: Request, auth: Authorized) -> Response:
@@ -208,6 +261,41 @@ class DataApi:
         return Response(body, media_type="text/calendar; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="{meta.doc_id}.ics"',
         })
+
+
+class _Stream(StreamingResponse):
+    """An event stream that gives its principal's slot back however it ends."""
+
+    def __init__(self, events: AsyncIterator[str], *, release: Callable[[], None]) -> None:
+        super().__init__(events, media_type="text/event-stream", headers={
+            "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+        })
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Stream, then free the slot (also when the client left or sending failed)."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
+
+
+def _end(reason: str) -> str:
+    """The last event of a stream: why it ends (``EventSource`` then reconnects and is
+    refused with the matching 401, 403 or 404)."""
+    return f"event: end\ndata: {json.dumps({'reason': reason})}\n\n"
+
+
+async def _first_of(*waits: Callable[[], Awaitable[object]]) -> None:
+    """Return as soon as one of `waits` returns (the others are cancelled)."""
+    async with anyio.create_task_group() as tg:
+
+        async def one(wait: Callable[[], Awaitable[object]]) -> None:
+            await wait()
+            tg.cancel_scope.cancel()
+
+        for wait in waits:
+            tg.start_soon(one, wait)
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:

@@ -23,6 +23,7 @@ from server.errors import BadRequest, Conflict, Invalid, PalabreError
 from server.http.authorize import Authorized, caller, requires
 from server.http.body import JsonObject, etag_matches, int_param, only_fields, read_json, text_field
 from server.http.context import MEDIA_TYPES, ApiContext, content_format, created, meta_json
+from server.rooms.revocation import Revocation
 from storage.base import StorageError
 from storage.catalog import DocumentMeta
 
@@ -171,7 +172,8 @@ class Documents:
 
     @requires(Action.CREATE_DOCUMENT)
     async def update_document(self, request: Request, auth: Authorized) -> Response:
-        """``PATCH /documents/{id}`` ``{"title"?, "is_public"?}`` (facilitators)."""
+        """``PATCH /documents/{id}`` ``{"title"?, "is_public"?}`` (facilitators); made
+        private, its public readers' sockets and event streams end, on every node."""
         body = await read_json(request, self.context.max_body_bytes)
         only_fields(body, {"title", "is_public"})
         if not body:
@@ -181,12 +183,16 @@ class Documents:
         if is_public is not None and not isinstance(is_public, bool):
             raise Invalid("'is_public' must be true or false")
         meta = await self._store.update_document(auth.doc_id, title=title, is_public=is_public)
+        if is_public is False:
+            await self.context.hub.revoke(auth.doc_id, Revocation.MADE_PRIVATE)
         return JSONResponse(meta_json(meta))
 
     @requires(Action.CREATE_DOCUMENT)
     async def delete_document(self, request: Request, auth: Authorized) -> Response:
-        """``DELETE /documents/{id}``: soft delete (facilitators); 204."""
+        """``DELETE /documents/{id}``: soft delete (facilitators); 204. Its sockets and
+        event streams end, on every node."""
         await self._store.delete_document(auth.doc_id)
+        await self.context.hub.revoke(auth.doc_id, Revocation.DELETED)
         return Response(status_code=204)
 
     @requires(Action.READ)

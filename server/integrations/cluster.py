@@ -4,8 +4,9 @@ Every node stores to the same PostgreSQL. What a node accepts — committed upda
 and server writes), its own clients' awareness, freeze changes, stateless broadcasts — it
 publishes on the document's channel ``{prefix}doc:{doc_id}`` as one kind byte, its 16-byte
 node id and the payload; the other nodes following that document apply and relay it
-without storing it again, and a node drops its own frames. A node subscribes to the
-documents it has loaded.
+without storing it again, and a node drops its own frames. A loss of rights (a
+document deleted or made private) closes the sockets concerned on every node. A node
+subscribes to the documents it has loaded.
 
 Pub/sub keeps nothing for a node that is not listening, so every gap ends with a catch-up
 from storage (what it holds that the document lacks, by state vector): after a
@@ -42,6 +43,7 @@ from server.integrations.catchup import CatchUp
 from server.integrations.cluster_metrics import ClusterMetrics
 from server.metrics import Metrics
 from server.rooms.hub import Hub
+from server.rooms.revocation import Revocation
 from server.settings import Settings
 from storage.base import DocumentStore
 
@@ -50,11 +52,14 @@ log = logging.getLogger("palabre.cluster")
 UPDATE = b"u"
 AWARENESS = b"a"
 FREEZE = b"f"
+ACCESS = b"x"
 STATELESS = b"s"
 QUERY_AWARENESS = b"q"
 RESYNC = b"r"
 HEARTBEAT = b"h"
 BYE = b"b"
+
+_REVOCATIONS = frozenset(change.value for change in Revocation)
 
 NODE_ID_BYTES = 16
 PEER_OWNER_PREFIX = "peer:"
@@ -128,6 +133,10 @@ class RedisCluster:
     def publish_freeze(self, doc_id: str, *, frozen: bool, comments_open: bool) -> None:
         """Share a freeze change this node stored and applied."""
         self._publish(self._channel(doc_id), FREEZE, bytes([frozen, comments_open]))
+
+    def publish_access(self, doc_id: str, change: str) -> None:
+        """Share a loss of rights on a document (deleted, made private) applied here."""
+        self._publish(self._channel(doc_id), ACCESS, change.encode())
 
     def publish_stateless(self, doc_id: str, payload: str) -> None:
         """Share a stateless payload broadcast to a document's clients on this node."""
@@ -466,6 +475,10 @@ class RedisCluster:
             room.broadcast_stateless(payload.decode(errors="replace"), sender=None)
         elif kind == FREEZE and len(payload) == 2 and self._task_group is not None:
             self._task_group.start_soon(self._apply_freeze, doc_id, payload)
+        elif kind == ACCESS and payload.decode(errors="replace") in _REVOCATIONS:
+            self._hub.revoke_here(doc_id, Revocation(payload.decode()))
+            log.info("rights lost (%s) from another node applied", payload.decode(),
+                     extra={"doc_id": doc_id})
         else:
             self._errors.labels(kind="peer_frame_unknown").inc()
             log.error("unknown frame %r from node %s", kind, node_id, extra={"doc_id": doc_id})

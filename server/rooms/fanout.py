@@ -11,7 +11,8 @@ from typing import Protocol
 
 
 class Fanout(Protocol):
-    """Publishes a node's updates, awareness, freezes and stateless broadcasts; follows
+    """Publishes a node's updates, awareness, freezes, losses of rights and stateless
+    broadcasts; follows
     loaded documents."""
 
     def publish_update(self, doc_id: str, update: bytes) -> None:
@@ -22,6 +23,9 @@ class Fanout(Protocol):
 
     def publish_freeze(self, doc_id: str, *, frozen: bool, comments_open: bool) -> None:
         """Share a freeze change this node stored and applied."""
+
+    def publish_access(self, doc_id: str, change: str) -> None:
+        """Share a loss of rights on a document (a `Revocation` value) applied on this node."""
 
     def publish_stateless(self, doc_id: str, payload: str) -> None:
         """Share a stateless payload the stateless hook broadcast to a document's clients."""

@@ -11,7 +11,7 @@ import anyio
 from anyio.abc import TaskGroup
 from pycrdt import Doc
 
-from crdt.doc_id import is_annotations
+from crdt.doc_id import annotations_of, is_annotations
 from crdt.document import doc_from_update, is_empty_update
 from crdt.errors import InvalidUpdate, SchemaError
 from crdt.schema import assign_missing_ids, has_missing_ids
@@ -21,6 +21,7 @@ from server.metrics import Metrics
 from server.rooms.client import Client
 from server.rooms.fanout import Fanout
 from server.rooms.hooks import Guard, RoomGuard, RoomHooks
+from server.rooms.revocation import Revocation
 from server.rooms.room import Room
 from server.settings import Settings
 from storage.base import StorageUnavailable
@@ -254,6 +255,27 @@ class Hub:
             return
         room.set_freeze(frozen=frozen, comments_open=comments_open)
         await room.settled()
+
+    async def revoke(self, doc_id: str, change: Revocation) -> None:
+        """Apply `change` (stored by the caller) to `doc_id` and its companion, on every node.
+
+        On this node the sockets that lose their right are closed (4403) before this
+        returns, a room loading meanwhile included; the other nodes of a cluster are told
+        (`Fanout.publish_access`) and do the same as the frame arrives.
+        """
+        for target in (doc_id, annotations_of(doc_id)):
+            if self.fanout is not None:
+                self.fanout.publish_access(target, change.value)
+            loading = self._loading.get(target)
+            if loading is not None:
+                await loading.done.wait()
+            self.revoke_here(target, change)
+
+    def revoke_here(self, doc_id: str, change: Revocation) -> None:
+        """Apply `change` to the room of `doc_id` on this node, if it is loaded."""
+        room = self.loaded_room(doc_id)
+        if room is not None:
+            room.revoke(lambda principal: change.may_stay(principal, doc_id), change.reason)
 
     async def transform(
         self, doc_id: str, mutate: Callable[[Doc[Any]], T], *, principal: str | None

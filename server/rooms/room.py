@@ -29,6 +29,7 @@ from crdt.protocol import (
     encode_sync_step2,
     encode_sync_update,
 )
+from server.access.auth import Principal
 from server.access.permissions import Action, is_open_when_frozen
 from server.errors import MalformedMessage
 from server.metrics import Metrics
@@ -108,6 +109,8 @@ class Room:
         self.watchers = 0
         """Readers that follow the document without a socket (event streams): while
         there are any, the room is not evicted."""
+        self.access_changed = anyio.Event()
+        """Set (then replaced) by `revoke`: readers without a socket check their right again."""
 
     # -- clients -------------------------------------------------------------------------
 
@@ -238,6 +241,17 @@ class Room:
         """Forget a reader counted by `watch`."""
         self.watchers -= 1
         self._wake.set()
+
+    # -- rights --------------------------------------------------------------------------
+
+    def revoke(self, may_stay: Callable[[Principal], bool], reason: str) -> None:
+        """Close (4403, `reason`) every client whose principal `may_stay` refuses now, and
+        wake the readers without a socket (event streams) to check their own right."""
+        for connection in list(self.connections):
+            if not may_stay(connection.principal):
+                connection.request_close(CloseCode.FORBIDDEN, reason)
+        changed, self.access_changed = self.access_changed, anyio.Event()
+        changed.set()
 
     # -- freeze --------------------------------------------------------------------------
 

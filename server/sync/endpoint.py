@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from crdt.protocol import CloseCode
 from server.access.gate import Access
-from server.access.permissions import Action, is_allowed, require
+from server.access.permissions import Action, is_allowed
 from server.access.ratelimit import RateLimiter, principal_key
 from server.errors import (
     Forbidden,
@@ -27,6 +27,7 @@ from server.errors import (
 )
 from server.rooms.hub import Hub
 from server.settings import Settings
+from server.sync.admission import Admission
 from server.sync.connection import Connection
 from server.sync.fastsocket import EXTENSION
 from server.sync.link import SocketLink
@@ -134,6 +135,8 @@ class SocketServices:
     update_limiter: RateLimiter | None = None
     quota: SocketQuota = field(kw_only=True)
     """Sockets per principal and awareness bounds, one per node over both lanes."""
+    admission: Admission = field(kw_only=True)
+    """The catalogue check (and creation on connect) of every socket's document."""
 
     async def accept(self, scope: Scope, receive: Receive, send: Send) -> AsgiTransport | None:
         """Complete the handshake of a browser-allowed socket; ``None`` when the client left
@@ -174,7 +177,7 @@ class SyncEndpoint:
         try:
             checked_doc_id(doc_id)
             principal = await services.access.authenticate(token_of(scope))
-            require(principal, Action.READ, doc_id)
+            await services.admission.admit(principal, doc_id)
             link = new_link(services.settings, scope)
             key = principal_key(principal, address_of(scope))
             connection = Connection(

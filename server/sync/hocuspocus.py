@@ -49,7 +49,7 @@ from crdt.hocuspocus import (
 )
 from crdt.protocol import AuthMessage, decode_message
 from server.access.auth import Principal
-from server.access.permissions import Action, is_allowed, require
+from server.access.permissions import Action, is_allowed
 from server.access.ratelimit import RateLimiter, principal_key
 from server.errors import (
     BadDocId,
@@ -260,8 +260,8 @@ class HocuspocusSocket:
         try:
             checked_doc_id(name, "document name")
             principal = await services.access.authenticate(token or None)
-            require(principal, Action.READ, name)
-        except (BadDocId, Unauthenticated, Forbidden) as exc:
+            await services.admission.admit(principal, name)
+        except (BadDocId, Unauthenticated, Forbidden, Overloaded) as exc:
             log.info("hocuspocus document refused: %s", exc.detail, extra={"doc_id": name[:128]})
             self.link.send(encode_permission_denied(name, exc.close_reason or exc.error))
             return

@@ -70,7 +70,11 @@ async def server_process(
         *options,
     ]
     process = await anyio.open_process(
-        command, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        command, stderr=log, env={
+            **os.environ, "PYTHONUNBUFFERED": "1",
+            # Tests open sockets on ids they never created (see tests/conftest.py).
+            "PALABRE_CREATE_ON_CONNECT": "members", **(env or {}),
+        }
     )
     try:
         assert process.stdout is not None

@@ -18,6 +18,7 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
+from client.api import PalabreApi
 from crdt.protocol import encode_varstring
 from server.sync.stateless import StatelessEvent
 from storage.memory import MemoryDocumentStore
@@ -303,6 +304,8 @@ async def test_a_configured_hook_answers_the_sender_and_reaches_readers(
         hocuspocus_peer("citoyenne") as citizen,
         hocuspocus_peer("zoé") as zoe,
     ):
+        async with PalabreApi(server.url, server.token("facilitator", "Loïc")) as api:
+            await api.create_document(doc, "Signaux")  # a citizen cannot create it
         await citizen.connect(server)
         assert await citizen.open_synced(doc, server.token("citizen", "Inès")) == "readonly"
         await zoe.connect(server)

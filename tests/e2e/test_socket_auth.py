@@ -12,6 +12,7 @@ from pycrdt import Doc, Text
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
+from client.api import PalabreApi
 from client.errors import Forbidden, Unauthenticated
 from client.session import connect
 from crdt.protocol import (
@@ -92,6 +93,8 @@ async def test_citizen_reads_live_but_its_writes_are_refused_and_never_relayed(
     start_server: ServerFactory,
 ) -> None:
     async with start_server() as server:
+        async with PalabreApi(server.url, server.token("facilitator", "Loïc")) as api:
+            await api.create_document("charte", "Charte")  # a citizen cannot create it
         member_token = server.token(name="Zoé")
         citizen_token = server.token("citizen", "Élodie")
         async with (
