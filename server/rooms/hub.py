@@ -11,7 +11,7 @@ import anyio
 from anyio.abc import TaskGroup
 from pycrdt import Doc
 
-from crdt.doc_id import is_annotations
+from crdt.doc_id import ANNOTATIONS_SUFFIX, is_annotations
 from crdt.document import doc_from_update, is_empty_update
 from crdt.errors import InvalidUpdate, SchemaError
 from crdt.schema import assign_missing_ids, has_missing_ids
@@ -23,7 +23,7 @@ from server.rooms.fanout import Fanout
 from server.rooms.hooks import Guard, RoomGuard, RoomHooks
 from server.rooms.room import Room
 from server.settings import Settings
-from storage.base import StorageUnavailable
+from storage.base import DocumentNotFound, StorageUnavailable
 from storage.port import Storage
 
 log = logging.getLogger("palabre.hub")
@@ -121,6 +121,22 @@ class Hub:
             return False, False
         state = await self._store.get_freeze(doc_id)
         return state.frozen, state.comments_open
+
+    async def is_public(self, doc_id: str) -> bool:
+        """Whether the catalogue has `doc_id` (for ``D.annotations``: ``D``) live and public.
+
+        A document unknown or deleted is not public.
+
+        Raises:
+            Overloaded: the catalogue cannot be read.
+        """
+        try:
+            meta = await self._store.get_document(doc_id.removesuffix(ANNOTATIONS_SUFFIX))
+        except DocumentNotFound:
+            return False
+        except StorageUnavailable as exc:
+            raise Overloaded(f"document {doc_id} could not be looked up") from exc
+        return meta.is_public
 
     async def join(self, doc_id: str, connection: Client) -> Room:
         """Add `connection` to the document's room, loading the document once if needed.

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 from starlette.types import Receive, Scope, Send
 
 from crdt.protocol import CloseCode
+from server.access.auth import Role
 from server.access.gate import Access
 from server.access.permissions import Action, is_allowed, require
 from server.access.ratelimit import RateLimiter, principal_key
@@ -174,7 +175,9 @@ class SyncEndpoint:
         try:
             checked_doc_id(doc_id)
             principal = await services.access.authenticate(token_of(scope))
-            require(principal, Action.READ, doc_id)
+            # Without a token, only a document the catalogue says is public (README).
+            public = principal.role is Role.PUBLIC and await services.hub.is_public(doc_id)
+            require(principal, Action.READ, doc_id, doc_is_public=public)
             link = new_link(services.settings, scope)
             key = principal_key(principal, address_of(scope))
             connection = Connection(

@@ -48,7 +48,7 @@ from crdt.hocuspocus import (
     prefix,
 )
 from crdt.protocol import AuthMessage, decode_message
-from server.access.auth import Principal
+from server.access.auth import Principal, Role
 from server.access.permissions import Action, is_allowed, require
 from server.access.ratelimit import RateLimiter, principal_key
 from server.errors import (
@@ -260,7 +260,9 @@ class HocuspocusSocket:
         try:
             checked_doc_id(name, "document name")
             principal = await services.access.authenticate(token or None)
-            require(principal, Action.READ, name)
+            # Without a token, only a document the catalogue says is public (README).
+            public = principal.role is Role.PUBLIC and await services.hub.is_public(name)
+            require(principal, Action.READ, name, doc_is_public=public)
         except (BadDocId, Unauthenticated, Forbidden) as exc:
             log.info("hocuspocus document refused: %s", exc.detail, extra={"doc_id": name[:128]})
             self.link.send(encode_permission_denied(name, exc.close_reason or exc.error))
