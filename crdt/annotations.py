@@ -12,8 +12,13 @@ produced, for the server to commit and relay.
 
 Hiding a comment or reply seals its words when a `Seal` is given: the body becomes ``""``
 and the sealed words go to the ``sealed_body`` key, which only the seal's holder (the
-server) can open; leaving the hidden status unseals them. Readers of the document thus
-never receive the words of a hidden comment.
+server) can open; leaving the hidden status unseals them. Hiding a comment hides its
+whole thread: its replies are sealed with it (and a reply added or edited meanwhile is
+written sealed); reopening the comment unseals every reply not hidden on its own. The
+rule, applied after every write with a seal: an entry is sealed exactly when it is hidden
+or belongs to a hidden thread. `seal_hidden_threads` applies it to a whole document
+(threads hidden before replies were sealed too). Readers of the document thus never
+receive the words of a hidden comment nor of its replies.
 """
 
 from __future__ import annotations
@@ -152,6 +157,9 @@ def add_reply(
         "id": reply_id or uuid.uuid4().hex, "body": body, "status": "open",
         "author": {"sub": author.sub, "name": author.name}, "created_at": _stamp(now),
     }
+    if seal is not None and entry.get("status") == "hidden":
+        # Written sealed: the words never appear in the update, not even deleted.
+        fields.update(body="", **{SEALED: seal.close(body)})
     _, update = transact(doc, lambda: _replies(entry).append(Map(fields)), origin=origin)
     return AnnotationWrite(get_annotation(doc, annotation_id, seal=seal), update)
 
@@ -163,7 +171,8 @@ def edit_body(
 ) -> AnnotationWrite:
     """Replace the body of an annotation, or of one of its replies; only its author may.
 
-    The new words of a hidden one are sealed (with `seal`) like the old ones.
+    The new words of a hidden one, or of a reply in a hidden thread, are sealed (with
+    `seal`) like the old ones.
 
     Raises:
         AnnotationNotFound: no such annotation or reply.
@@ -171,13 +180,15 @@ def edit_body(
         SchemaError: empty body.
     """
     _check_text(body, "body")
+    entry = _entry(doc, annotation_id)
     target = _target(doc, annotation_id, reply_id)
     written_by = _author(target.get("author"))
     if written_by.sub != author_sub:
         raise NotAuthor(f"only its author ({written_by.name}) may edit {target.get('id')!r}")
 
     def write() -> None:
-        if seal is not None and target.get("status") == "hidden":
+        if seal is not None and _is_hidden(entry, target):
+            _conform(target, True, seal)
             target[SEALED] = seal.close(body)
         else:
             target["body"] = body
@@ -193,7 +204,9 @@ def set_status(
 ) -> AnnotationWrite:
     """Set an annotation's (or a reply's) status: open, resolved or hidden (moderation).
 
-    With `seal`, hiding seals the words out of the body and any other status unseals them.
+    With `seal`, hiding seals the words out of the body and any other status unseals them;
+    hiding a comment seals its replies too, and reopening it unseals those not hidden on
+    their own (a reply reopened in a hidden thread stays sealed until the thread reopens).
 
     Raises:
         AnnotationNotFound: no such annotation or reply.
@@ -201,23 +214,53 @@ def set_status(
     """
     if status not in STATUSES:
         raise SchemaError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+    entry = _entry(doc, annotation_id)
     target = _target(doc, annotation_id, reply_id)
 
     def write() -> None:
         target["status"] = status
-        if seal is None:
-            return
-        if status == "hidden" and SEALED not in target:
-            target[SEALED] = seal.close(str(target.get("body", "")))
-            target["body"] = ""
-        elif status != "hidden" and SEALED in target:
-            words = seal.open(str(target[SEALED]))
-            if words is not None:
-                target["body"] = words
-                del target[SEALED]
+        if seal is not None:
+            _conform_thread(entry, seal)
 
     _, update = transact(doc, write, origin=origin)
     return AnnotationWrite(get_annotation(doc, annotation_id, seal=seal), update)
+
+
+def unsealed_threads(doc: Doc[Any]) -> list[str]:
+    """Ids of the comments whose thread breaks the sealing rule (a hidden comment or
+    reply, or a reply of a hidden comment, whose words are still in its body).
+
+    Read-only and cheap (no decryption): what `seal_hidden_threads` would change.
+    """
+    found = []
+    for annotation_id, entry in annotations_map(doc).items():
+        if not isinstance(entry, Map):
+            continue
+        if any(_is_hidden(entry, t) and SEALED not in t for t in _thread(entry)):
+            found.append(str(annotation_id))
+    return found
+
+
+def seal_hidden_threads(doc: Doc[Any], seal: Seal, *, origin: object = None) -> bytes:
+    """Seal every hidden comment's words and its replies' (a migration; idempotent).
+
+    Threads hidden before replies were sealed with their comment keep their replies'
+    words in the document readers sync; this seals them. Only what breaks the rule is
+    written: a second run changes nothing and returns ``b""``. Words sealed under
+    another secret are left as they are.
+    """
+    targets = unsealed_threads(doc)
+    if not targets:
+        return b""
+    root = annotations_map(doc)
+
+    def write() -> None:
+        for annotation_id in targets:
+            entry = root[annotation_id]
+            _conform_thread(entry, seal, unseal=False)
+
+    _, update = transact(doc, write, origin=origin)
+    return update
 
 
 def get_annotation(doc: Doc[Any], annotation_id: str, *, seal: Seal | None = None) -> Annotation:
@@ -274,6 +317,39 @@ def _target(doc: Doc[Any], annotation_id: str, reply_id: str | None) -> Map[Any]
         if isinstance(reply, Map) and reply.get("id") == reply_id:
             return reply
     raise AnnotationNotFound(f"no reply {reply_id!r} on annotation {annotation_id!r}")
+
+
+def _is_hidden(entry: Map[Any], target: Map[Any]) -> bool:
+    """Whether `target` (the comment `entry` or one of its replies) must be sealed."""
+    return target.get("status") == "hidden" or entry.get("status") == "hidden"
+
+
+def _conform(target: Map[Any], hidden: bool, seal: Seal) -> None:
+    """Seal `target`'s words if `hidden`, unseal them otherwise (when the seal opens them)."""
+    if hidden and SEALED not in target:
+        target[SEALED] = seal.close(str(target.get("body", "")))
+        target["body"] = ""
+    elif not hidden and SEALED in target:
+        words = seal.open(str(target[SEALED]))
+        if words is not None:
+            target["body"] = words
+            del target[SEALED]
+
+
+def _thread(entry: Map[Any]) -> list[Map[Any]]:
+    """The comment `entry`, then its replies."""
+    replies = entry.get("replies")
+    if not isinstance(replies, Array):
+        return [entry]
+    return [entry, *(reply for reply in replies if isinstance(reply, Map))]
+
+
+def _conform_thread(entry: Map[Any], seal: Seal, *, unseal: bool = True) -> None:
+    """Apply the sealing rule to a comment and each of its replies (inside a transaction)."""
+    for target in _thread(entry):
+        hidden = _is_hidden(entry, target)
+        if hidden or unseal:
+            _conform(target, hidden, seal)
 
 
 def _words(data: Mapping[str, Any], seal: Seal | None) -> str:

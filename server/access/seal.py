@@ -7,6 +7,11 @@ sealed beside it (`crdt.annotations.SEALED`): AES-256-GCM under a key derived fr
 server's secret (HKDF-SHA256), which no client holds. Moderators read the words through
 the API; reopening or resolving the comment unseals them into the body again.
 
+Hiding a comment hides its thread: its replies are sealed with it. Threads hidden before
+that rule kept their replies' words in the document; `thread_sealer` seals them when the
+annotations document is loaded (the hub's `migrate` hook: a server-peer write committed
+before any client joins the room), once, since a sealed thread needs nothing more.
+
 Nodes of one deployment share the data folder's secret (their tokens need it too), so
 any node opens what another sealed.
 
@@ -18,11 +23,17 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Callable
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pycrdt import Doc
+
+from crdt.annotations import seal_hidden_threads, unsealed_threads
+from crdt.doc_id import is_annotations
 
 _INFO = b"palabre: sealed annotation bodies v1"
 WEBHOOK_SECRETS = b"palabre: webhook secrets v1"
@@ -56,3 +67,20 @@ class SecretSeal:
         except (ValueError, InvalidTag):
             return None
         return plain.decode("utf-8")
+
+
+def thread_sealer(
+    seal: SecretSeal,
+) -> Callable[[str, Doc[Any]], Callable[[Doc[Any]], object] | None]:
+    """The hub's load migration sealing hidden threads (`server.rooms.hooks.Migration`).
+
+    On an annotations document with an unsealed hidden comment or reply (a read-only walk
+    of the comments, no decryption), the change that seals them; otherwise ``None``.
+    """
+
+    def migrate(doc_id: str, doc: Doc[Any]) -> Callable[[Doc[Any]], object] | None:
+        if not is_annotations(doc_id) or not unsealed_threads(doc):
+            return None
+        return lambda scratch: seal_hidden_threads(scratch, seal)
+
+    return migrate

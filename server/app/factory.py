@@ -17,7 +17,7 @@ from server.access.auth import Principal
 from server.access.gate import Access
 from server.access.outbound import OutboundPolicy
 from server.access.ratelimit import RateLimiter, RateLimitMiddleware
-from server.access.seal import SecretSeal
+from server.access.seal import SecretSeal, thread_sealer
 from server.access.secret import load_or_create_secret
 from server.access.webhook_secrets import SealedWebhooks
 from server.http.context import ApiContext
@@ -116,8 +116,9 @@ def create_app(
         settings, webhooks, metrics, claim_change=cluster.claim_change if cluster else None
     )
     denials = DenialAudit(store, metrics, interval=settings.audit_denial_interval_seconds)
+    seal = SecretSeal(secret)
     hub = Hub(settings, store, metrics, fanout=cluster, hooks=RoomHooks(
-        load_guard=guard_loader(store, settings.limits),
+        load_guard=guard_loader(store, settings.limits), migrate=thread_sealer(seal),
         after_commit=(dispatcher.on_commit,),
         on_denied=(denials.socket_denied,),
     ))
@@ -126,7 +127,7 @@ def create_app(
     governance = Governance(store, hub, metrics, notify=dispatcher.notify)
     context = ApiContext(
         hub=hub, store=store, access=access, governance=governance, data=data,
-        notify=dispatcher.notify, seal=SecretSeal(secret), webhooks=webhooks,
+        notify=dispatcher.notify, seal=seal, webhooks=webhooks,
         max_body_bytes=max_body_bytes or settings.api_max_body_bytes,
         limits=settings.limits, token_leeway_seconds=settings.token_leeway_seconds,
     )

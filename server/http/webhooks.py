@@ -16,8 +16,8 @@ from starlette.routing import BaseRoute, Route
 
 from crdt.doc_id import is_doc_id
 from server.access.auth import Principal
-from server.access.permissions import Action, require
-from server.errors import Invalid, NotFound
+from server.access.permissions import ROLE_ACTIONS, Action, is_allowed, require
+from server.errors import Forbidden, Invalid, NotFound
 from server.events import WebhookEvent, url_problem
 from server.http.authorize import caller
 from server.http.body import JsonObject, int_param, only_fields, read_json, text_field
@@ -53,9 +53,15 @@ def webhook_routes(context: ApiContext) -> list[BaseRoute]:
         doc_id = request.query_params.get("doc_id")
         if doc_id is not None and not is_doc_id(doc_id):
             raise Invalid("doc_id must be 1-128 characters of [A-Za-z0-9._-]")
-        require(principal, Action.REGISTER_WEBHOOK, doc_id)
+        if doc_id is not None:
+            require(principal, Action.REGISTER_WEBHOOK, doc_id)
+        elif Action.REGISTER_WEBHOOK not in ROLE_ACTIONS[principal.role]:
+            raise Forbidden(f"role {principal.role} may not {Action.REGISTER_WEBHOOK}")
+        # A token limited to some documents lists the webhooks of those documents only.
         webhooks = await registry.list_webhooks(doc_id=doc_id)
-        return JSONResponse({"webhooks": [_webhook_json(w) for w in webhooks]})
+        return JSONResponse({"webhooks": [
+            _webhook_json(w) for w in webhooks if _manages(principal, w)
+        ]})
 
     async def delete(request: Request) -> Response:
         principal = await caller(request, context)
@@ -92,8 +98,15 @@ async def _find(registry: WebhookRegistry, principal: Principal, webhook_id: str
     webhook = next((w for w in webhooks if w.webhook_id == webhook_id), None)
     if webhook is None:
         raise NotFound(f"no webhook {webhook_id!r}")
-    require(principal, Action.REGISTER_WEBHOOK, webhook.doc_id)
+    require(principal, Action.REGISTER_WEBHOOK, webhook.doc_id)  # the rule of `_manages`
     return webhook
+
+
+def _manages(principal: Principal, webhook: Webhook) -> bool:
+    """Whether the caller may see and manage `webhook`: facilitators, on a document their
+    token covers (``docs`` claim); server-wide ones only with a token not limited to some
+    documents."""
+    return is_allowed(principal, Action.REGISTER_WEBHOOK, webhook.doc_id)
 
 
 def _url(body: JsonObject) -> str:

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import anyio
 from pycrdt import Doc
 
 from crdt.convert import render
@@ -139,7 +140,8 @@ class Governance:
         """Freeze `doc_id`, then archive the frozen text as the adopted snapshot.
 
         Freezing first makes the adopted snapshot exactly the text that stays frozen.
-        If the snapshot fails, a freeze this call made is undone.
+        Atomic: if anything fails after the freeze (any exception, or a cancellation), a
+        freeze this call made is undone, then the failure propagates.
 
         Raises:
             Overloaded: a room cannot be loaded.
@@ -153,10 +155,13 @@ class Governance:
             # Frozen: the text cannot change under the copy taken here.
             snapshot = await self._archive_live(doc_id, principal, label=label, stage=stage,
                                                 adopted=True)
-        except (Overloaded, StorageUnavailable, InvalidUpdate):
-            if not before.frozen:  # nothing adopted: undo the freeze this call made
-                await self.unfreeze(doc_id, principal)
-            await self.announce(doc_id)
+        except BaseException:
+            # Any failure, an unexpected one or a cancellation too: nothing was adopted, so
+            # a freeze this call made is undone (shielded: a cancelled caller still undoes).
+            with anyio.CancelScope(shield=True):
+                if not before.frozen:
+                    await self.unfreeze(doc_id, principal)
+                await self.announce(doc_id)
             raise
         detail = snapshot_detail(snapshot)
         await self.record(doc_id, "document.adopted", principal, detail)

@@ -1,10 +1,10 @@
 """The hooks a hub hands its rooms, given once at construction: typed, ordered, isolated.
 
-The loader (`load_guard`) is awaited when a room loads; its errors propagate (a
-`StorageUnavailable` means no room is made). Observers (`after_commit`, `on_denied`) run
-in the order given, after the relay, on the committing task; each must return at once
-(the webhook dispatcher queues, the audit log schedules), and one that raises is logged
-and counted without stopping the others or the room.
+The loaders (`load_guard`, `migrate`) run when a room loads, before anyone joins; their
+errors propagate (a `StorageUnavailable` means no room is made). Observers
+(`after_commit`, `on_denied`) run in the order given, after the relay, on the committing
+task; each must return at once (the webhook dispatcher queues, the audit log schedules),
+and one that raises is logged and counted without stopping the others or the room.
 """
 
 from __future__ import annotations
@@ -40,6 +40,14 @@ rules do (`RoomGuard`)."""
 CommitObserver = Callable[[str, bytes], None]
 """Told a document's id and state vector after each committed batch."""
 
+Migration = Callable[[str, Doc[Any]], Callable[[Doc[Any]], object] | None]
+"""Brings a document just loaded from storage up to date (sealing hidden threads).
+
+Given the document's id and its loaded state (read only), it returns ``None`` when nothing
+is to change (it runs on every load, so it must be cheap and idempotent), or a change to
+make; the hub makes it as the server peer (like `Hub.transform`) and commits it before
+anyone can join the room."""
+
 DenialObserver = Callable[[str, str | None, str], None]
 """Told the doc id, principal (``sub``) and reason of every write refused on a socket."""
 
@@ -49,6 +57,7 @@ class RoomHooks:
     """Everything that extends rooms, fixed when the hub is built."""
 
     load_guard: GuardLoader | None = None
+    migrate: Migration | None = None
     after_commit: tuple[CommitObserver, ...] = ()
     on_denied: tuple[DenialObserver, ...] = ()
 

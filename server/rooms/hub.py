@@ -161,15 +161,7 @@ class Hub:
             raise Overloaded("server is shutting down")
         loading = self._loading[doc_id] = _Loading()
         try:
-            stored = await self._store.load(doc_id)
-            doc = doc_from_update(stored.update)
-            frozen, comments_open = await self.stored_freeze(doc_id)
-            guard = None
-            if not is_annotations(doc_id):  # companions: clients never write them
-                rules = None
-                if self._hooks.load_guard is not None:
-                    rules = await self._hooks.load_guard(doc_id)
-                guard = RoomGuard(self._settings.limits, rules)
+            room, guard, log_rows = await self._open(doc_id, self._task_group)
         except (StorageUnavailable, InvalidUpdate) as exc:
             loading.error = exc
             self._metrics.errors.labels(kind="load_failed").inc()
@@ -178,6 +170,33 @@ class Hub:
         finally:
             del self._loading[doc_id]
             loading.done.set()
+        self._rooms[doc_id] = room
+        if guard is not None:
+            self._guards[doc_id] = guard
+        self._metrics.documents_loaded.inc()
+        if self.fanout is not None:
+            self.fanout.watch(doc_id)
+        self._after_commit(room, log_rows)
+        return room
+
+    async def _open(
+        self, doc_id: str, task_group: TaskGroup
+    ) -> tuple[Room, RoomGuard | None, int]:
+        """A running room of `doc_id`, migrated, not yet registered; its guard; its log rows.
+
+        Raises:
+            StorageUnavailable: the document, or its migration, could not be read or stored.
+            InvalidUpdate: the stored state does not decode.
+        """
+        stored = await self._store.load(doc_id)
+        doc = doc_from_update(stored.update)
+        frozen, comments_open = await self.stored_freeze(doc_id)
+        guard = None
+        if not is_annotations(doc_id):  # companions: clients never write them
+            rules = None
+            if self._hooks.load_guard is not None:
+                rules = await self._hooks.load_guard(doc_id)
+            guard = RoomGuard(self._settings.limits, rules)
         settings = self._settings
         room = Room(
             doc_id,
@@ -194,15 +213,36 @@ class Hub:
             guard=guard,
             fanout=self.fanout,
         )
-        self._rooms[doc_id] = room
-        if guard is not None:
-            self._guards[doc_id] = guard
-        self._metrics.documents_loaded.inc()
-        if self.fanout is not None:
-            self.fanout.watch(doc_id)
-        self._task_group.start_soon(room.run, self._evicted)
-        self._after_commit(room, stored.log_rows)
-        return room
+        task_group.start_soon(room.run, self._evicted)
+        try:
+            migrated = await self._migrate(room)
+        except BaseException:
+            room.close()
+            raise
+        return room, guard, stored.log_rows + migrated
+
+    async def _migrate(self, room: Room) -> int:
+        """Commit the `migrate` hook's change to a room no client has joined yet.
+
+        Returns how many log rows it added (0 or 1).
+
+        Raises:
+            StorageUnavailable: the change could not be stored.
+        """
+        if self._hooks.migrate is None:
+            return 0
+        change = self._hooks.migrate(room.doc_id, room.doc)
+        if change is None:
+            return 0
+        scratch: Doc[Any] = Doc(client_id=room.doc.client_id)
+        scratch.apply_update(room.doc.get_update())
+        change(scratch)
+        update = scratch.get_update(room.doc.get_state())
+        if is_empty_update(update):
+            return 0
+        await room.write(update, principal=None)
+        log.info("migrated on load", extra={"doc_id": room.doc_id})
+        return 1
 
     def _evicted(self, room: Room) -> None:
         if self._rooms.get(room.doc_id) is room:
