@@ -57,6 +57,11 @@ class SecretSeal:
         sealed = self._aead.encrypt(nonce, text.encode("utf-8"), self._purpose)
         return _PREFIX + base64.b64encode(nonce + sealed).decode("ascii")
 
+    @staticmethod
+    def is_sealed(text: str) -> bool:
+        """Whether `text` has the form `close` gives (opened or not by this key)."""
+        return text.startswith(_PREFIX)
+
     def open(self, sealed: str) -> str | None:
         """The words `sealed` holds; ``None`` if they were sealed under another secret."""
         if not sealed.startswith(_PREFIX):

@@ -102,7 +102,9 @@ class SealedWebhooks:
         """
         sealed = 0
         for webhook in await self._registry.list_webhooks():
-            if self._seal.open(webhook.secret) is None:
+            # Sealed under another key (a node whose secret differs) is not plain text:
+            # sealing it again would nest it, and grow it, at every start of every node.
+            if not SecretSeal.is_sealed(webhook.secret):
                 sealed_secret = self._seal.close(webhook.secret)
                 await self._registry.set_webhook_secret(webhook.webhook_id, sealed_secret)
                 sealed += 1
@@ -111,6 +113,11 @@ class SealedWebhooks:
         return sealed
 
     def _open(self, stored: str) -> str:
+        if not SecretSeal.is_sealed(stored):
+            return stored  # A row from before sealing: plain text (sealed at next start).
         opened = self._seal.open(stored)
-        # A row from before sealing: its secret is the plain text (sealed at next start).
-        return stored if opened is None else opened
+        if opened is None:
+            # Sealed under another secret: the nodes of a cluster must share secret.key.
+            log.error("a webhook secret was sealed under another server secret")
+            return stored
+        return opened

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 
+from client import JsonObject
 from client.api import PalabreApi
 from client.session import Session
 from tests.conftest import RunningServer, ServerFactory
@@ -93,3 +94,13 @@ def body(source: Session | Doc[Text]) -> Text:
 def text_of(source: Session | Doc[Text]) -> str:
     """What the ``body`` text of a session's document (or of a bare `Doc`) reads now."""
     return str(body(source))
+
+
+def names(peers: Mapping[int, JsonObject]) -> set[str]:
+    """The ``user.name`` of every peer that has one."""
+    found = set()
+    for state in peers.values():
+        user = state.get("user")
+        if isinstance(user, dict) and isinstance(user.get("name"), str):
+            found.add(str(user["name"]))
+    return found

@@ -10,7 +10,7 @@ honest update sent after the refusal (relays of one room reach a socket in order
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
@@ -26,20 +26,10 @@ from crdt.awareness import NULL_STATE, AwarenessEntry, encode_awareness_update
 from crdt.protocol import CloseCode, encode_awareness, encode_query_awareness, encode_sync_step1
 from server.limits import Limits
 from tests.conftest import RunningServer, ServerFactory
-from tests.e2e.api import all_synced, body, close_of, text_of
+from tests.e2e.api import all_synced, body, close_of, names, text_of
 
 DOC = "charte"
 WAIT = 15
-
-
-def names(peers: Mapping[int, JsonObject]) -> set[str]:
-    """The ``user.name`` of every peer that has one."""
-    found = set()
-    for state in peers.values():
-        user = state.get("user")
-        if isinstance(user, dict) and isinstance(user.get("name"), str):
-            found.add(str(user["name"]))
-    return found
 
 
 def presence(name: str, **extra: object) -> JsonObject:

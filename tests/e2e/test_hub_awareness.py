@@ -3,7 +3,7 @@ follow updates, and disappear when a client leaves cleanly or its socket just dr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
@@ -12,16 +12,7 @@ import client
 from client import JsonObject, Session
 from tests.client.crowd import crowd
 from tests.conftest import RunningServer, ServerFactory
-
-
-def names(peers: Mapping[int, JsonObject]) -> set[str]:
-    """The ``user.name`` of every peer that has one."""
-    found = set()
-    for state in peers.values():
-        user = state.get("user")
-        if isinstance(user, dict) and isinstance(user.get("name"), str):
-            found.add(str(user["name"]))
-    return found
+from tests.e2e.api import names
 
 
 def introduce(session: Session, name: str, color: str = "#2b8a3e") -> None:

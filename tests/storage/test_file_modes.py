@@ -12,6 +12,7 @@ from server.access.outbound import OutboundPolicy
 from server.access.secret import load_or_create_secret
 from server.access.webhook_secrets import SealedWebhooks
 from storage.engine import create_engine, database_url_for, migrate
+from storage.memory import MemoryDocumentStore
 from storage.sql import SqlDocumentStore
 from tests.conftest import RunningServer, ServerFactory
 
@@ -143,3 +144,21 @@ async def test_plain_secrets_stored_before_are_sealed_at_start_and_still_sign(
         (raw,) = await store.list_webhooks()
     assert webhook.webhook_id == legacy.webhook_id and webhook.secret == SECRET
     assert raw.secret != SECRET and raw.secret.startswith("v1:")
+
+
+async def test_a_secret_sealed_under_another_key_is_not_sealed_again() -> None:
+    # Sealing what only looks plain would nest it, and grow it, at every start of every
+    # node that cannot open it (a node with another secret, a shared test database).
+    store = MemoryDocumentStore()
+    policy = OutboundPolicy.parse("")
+    async with store:
+        first = SealedWebhooks(store, b"a" * 32, policy)
+        made = await first.add_webhook(url="https://hooks.example/h", secret="s3cret",
+                                       events=["document.changed"], doc_id=None,
+                                       created_by=None)
+        (stored,) = await store.list_webhooks()
+        other = SealedWebhooks(store, b"b" * 32, policy)
+        assert await other.seal_plain_secrets() == 0
+        (after,) = await store.list_webhooks()
+        assert after.secret == stored.secret
+        assert [w.secret for w in await first.list_webhooks()] == [made.secret] == ["s3cret"]
