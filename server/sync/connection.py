@@ -10,6 +10,7 @@ server), shared with the other documents of a Hocuspocus socket.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import ClassVar
 from uuid import uuid4
 
@@ -52,7 +53,13 @@ class Connection:
         "principal",
         "principal_key",
         "room",
+        "send_frame",
     )
+
+    send_frame: Callable[[bytes, bytes], None]
+    """Send a broadcast: `frame` is `message` already framed once for every recipient.
+
+    The link's own method, bound once: a room calls it for every recipient of every relay."""
 
     def __init__(
         self,
@@ -68,6 +75,7 @@ class Connection:
         self.connection_id = uuid4().hex[:12]
         self.doc_id = doc_id
         self.link = link
+        self.send_frame = link.send_frame
         self.principal = principal
         self.may_edit = may_edit
         """What the principal's role and token allow on this document (frozen or not)."""
@@ -82,10 +90,6 @@ class Connection:
     def send(self, message: bytes) -> None:
         """Send a message to this client only, without waiting."""
         self.link.send(message)
-
-    def send_frame(self, frame: bytes, message: bytes) -> None:
-        """Send a broadcast: `frame` is `message` already framed once for every recipient."""
-        self.link.send_frame(frame, message)
 
     def wrap(self, message: bytes) -> bytes:
         """`message` (y-websocket) as this client's protocol sends it (used with `frame_kind`)."""
