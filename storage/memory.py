@@ -14,6 +14,7 @@ from storage._archive_memory import MemoryArchive
 from storage._catalog_memory import MemoryCatalog
 from storage._group_commit import GroupCommitStore
 from storage._pending import PendingAppend
+from storage._people_memory import MemoryPeople
 from storage.base import LogEntry, StorageUnavailable, StoredDocument
 from storage.port import Storage
 
@@ -44,7 +45,9 @@ class CommitGate:
             await self._released.wait()
 
 
-class MemoryDocumentStore(GroupCommitStore, MemoryCatalog, MemoryArchive, Storage):
+class MemoryDocumentStore(
+    GroupCommitStore, MemoryCatalog, MemoryArchive, MemoryPeople, Storage
+):
     """The whole `Storage` port in memory: the same group commit, results and errors as SQL.
 
     Built from the same parts as `SqlDocumentStore`, with dicts for tables:
@@ -81,6 +84,7 @@ class MemoryDocumentStore(GroupCommitStore, MemoryCatalog, MemoryArchive, Storag
         self._failing_loads = 0
         MemoryCatalog.__init__(self)
         MemoryArchive.__init__(self)
+        MemoryPeople.__init__(self)
         self._gates: list[CommitGate] = []
         self._logs: dict[str, list[tuple[int, LogEntry]]] = {}
         self._states: dict[str, bytes] = {}

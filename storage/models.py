@@ -198,3 +198,18 @@ class AuditRow(Base):
     actor_name: Mapped[str | None] = mapped_column(Text, default=None)
     at: Mapped[float] = mapped_column(Double)
     detail: Mapped[str] = mapped_column(Text)
+
+
+class PersonRow(Base):
+    """A subject the server has seen, with the rights facilitators changed (`storage.people`)."""
+
+    __tablename__ = "people"
+    __table_args__ = (Index("ix_people_last_seen", "last_seen"),)
+
+    sub: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(32))
+    first_seen: Mapped[float] = mapped_column(Double)
+    last_seen: Mapped[float] = mapped_column(Double)
+    role_override: Mapped[str | None] = mapped_column(String(32), default=None)
+    removed_at: Mapped[float | None] = mapped_column(Double, default=None)

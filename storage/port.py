@@ -1,4 +1,4 @@
-"""The one storage port the server depends on: documents, their catalog, archive and webhooks.
+"""The one storage port the server depends on: documents, catalog, archive, webhooks, people.
 
 `SqlDocumentStore` (SQLite, PostgreSQL) and `MemoryDocumentStore` (tests) implement it
 whole; the server never asks a store at run time what it can do.
@@ -11,7 +11,11 @@ from typing import Protocol
 from storage.archive import Archive
 from storage.base import DocumentStore
 from storage.catalog import DocumentCatalog, SecretWebhookRegistry
+from storage.people import People
 
 
-class Storage(DocumentStore, DocumentCatalog, SecretWebhookRegistry, Archive, Protocol):
-    """Everything palabre keeps: the update log and states, metadata, archive, webhooks."""
+class Storage(
+    DocumentStore, DocumentCatalog, SecretWebhookRegistry, Archive, People, Protocol
+):
+    """Everything palabre keeps: the update log and states, metadata, archive, webhooks,
+    the people seen."""

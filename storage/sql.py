@@ -21,6 +21,7 @@ from storage._catalog_sql import SqlCatalog, compaction_lock_key
 from storage._compaction_worker import MergeWorker
 from storage._group_commit import GroupCommitStore
 from storage._pending import PendingAppend
+from storage._people_sql import SqlPeople
 from storage._sql_connections import (
     SqlConnections,
     dialect_insert,
@@ -42,7 +43,7 @@ _DELETE_CHUNK = 500
 _MERGE_CHUNK = 250
 
 
-class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive, Storage):
+class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive, SqlPeople, Storage):
     """The whole `Storage` port on SQLAlchemy: SQLite (default) or PostgreSQL, same code.
 
     Built from one part per port, each a class of its own module over the shared engines

@@ -75,6 +75,10 @@ class Principal:
     expires_at: float | None = None
     """The token's ``exp`` (Unix time); every token has one, so ``None`` only for `PUBLIC`
     and the development principal, which have no token."""
+    issued_at: float | None = None
+    """The credential's ``iat`` (Unix time): removing a person refuses what was issued before."""
+    credential_id: str | None = None
+    """The credential's id: a token's ``jti`` (tokens we mint always have one)."""
 
     def is_expired_at(self, now: float) -> bool:
         """Whether the token behind this principal has expired at `now` (Unix time)."""
@@ -145,7 +149,7 @@ def mint_token(
     issued_at = int(time.time() if now is None else now)
     payload: dict[str, object] = {
         "iss": issuer, "sub": sub, "name": name, "role": str(role), "iat": issued_at,
-        "exp": issued_at + max(1, int(ttl)),
+        "exp": issued_at + max(1, int(ttl)), "jti": secrets.token_urlsafe(12),
     }
     if docs is not None:
         payload["docs"] = list(docs)
@@ -302,12 +306,16 @@ def _principal(claims: Mapping[str, object]) -> Principal:
     ):
         raise Unauthenticated("malformed token: 'docs' must be a list of non-empty strings")
     exp = claims.get("exp")
+    iat = claims.get("iat")
+    jti = claims.get("jti")
     return Principal(
         sub=sub,
         name=name,
         role=role,
         docs=None if docs is None else tuple(docs),
         expires_at=float(exp) if isinstance(exp, int | float) else None,
+        issued_at=float(iat) if isinstance(iat, int | float) else None,
+        credential_id=jti if isinstance(jti, str) and jti else None,
     )
 
 

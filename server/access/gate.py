@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 
 from server.access.auth import Authenticator, OidcIssuer, Principal, Role
+from server.access.roster import Roster
 from server.access.secret import load_or_create_secret
 from server.settings import Settings
+from storage.people import People
 
 log = logging.getLogger("palabre.access")
 
@@ -21,7 +23,10 @@ DEVELOPER = Principal(sub="developer", name="Développement", role=Role.FACILITA
 class Access:
     """Turns a request's token into a `Principal`, per the server's settings."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, people: People | None = None) -> None:
+        """Read the secret and the OIDC settings; `people` records subjects and keeps the
+        rights facilitators changed (without it, credentials are taken as they are)."""
+        self.roster = Roster(people)
         self._disabled = settings.auth_disabled
         self._oidc_without_audience = bool(settings.oidc_issuer) and not settings.oidc_audience
         oidc = (
@@ -51,12 +56,12 @@ class Access:
         """The principal behind `token` (``None``: public).
 
         Raises:
-            Unauthenticated: the token is invalid.
+            Unauthenticated: the token is invalid, or its subject was removed.
             Overloaded: the OIDC issuer cannot be reached.
         """
         if self._disabled:
             return DEVELOPER
-        return await self.authenticator.authenticate(token)
+        return await self.roster.admit(await self.authenticator.authenticate(token))
 
     async def aclose(self) -> None:
         """Release the authenticator's HTTP client."""

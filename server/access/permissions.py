@@ -47,6 +47,14 @@ class Action(StrEnum):
     READ_AUDIT = "read_audit"
     CONTRIBUTE = "contribute"
     """Add one's own entry to a data document open to contributions (monitoring)."""
+    LIST_PEOPLE = "list_people"
+    """See who the server has seen, with their roles."""
+    CHANGE_ROLE = "change_role"
+    """Give a person another role (live on their open sockets)."""
+    REMOVE_PERSON = "remove_person"
+    """Revoke every credential of a person (their open sockets close)."""
+    INVITE = "invite"
+    """Create, list and revoke invitations."""
 
 
 ROLE_ACTIONS: Final[Mapping[Role, frozenset[Action]]] = MappingProxyType({

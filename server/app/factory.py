@@ -30,6 +30,7 @@ from server.modules.audit import DenialAudit
 from server.modules.data_documents import DataDocuments, guard_loader
 from server.modules.files import FileStore
 from server.modules.governance import Governance
+from server.modules.people import PeopleService
 from server.rooms.hooks import RoomHooks
 from server.rooms.hub import Hub
 from server.settings import Settings
@@ -104,12 +105,12 @@ def create_app(
             commit_window=settings.commit_window_seconds,
         )
     metrics = Metrics()
-    access = Access(settings)
+    access = Access(settings, people=store)
     cluster = None
     if settings.redis_url:
         from server.integrations.cluster import RedisCluster
 
-        cluster = RedisCluster(settings, store, metrics)
+        cluster = RedisCluster(settings, store, metrics, roster=access.roster)
     secret = load_or_create_secret(settings.data_dir)
     webhooks = SealedWebhooks(store, secret, OutboundPolicy.parse(settings.outbound_allow))
     dispatcher = WebhookDispatcher(
@@ -125,6 +126,7 @@ def create_app(
     data = DataDocuments(hub, store)
     agenda = AgendaImporter(settings, hub, store)
     governance = Governance(store, hub, metrics, notify=dispatcher.notify)
+    people = PeopleService(store, hub, access.roster, governance.record)
     context = ApiContext(
         hub=hub, store=store, access=access, governance=governance, data=data,
         notify=dispatcher.notify, seal=seal, webhooks=webhooks,
@@ -140,7 +142,7 @@ def create_app(
             # the other nodes), whose last deliveries are still recorded in the store.
             async with (
                 store, dispatcher.running(), denials.running(), cluster_running(),
-                hub.running(), agenda.running(),
+                hub.running(), agenda.running(), access.roster.running(),
             ):
                 await webhooks.seal_plain_secrets()
                 yield
@@ -172,6 +174,7 @@ def create_app(
         routes=routes(
             context, metrics=metrics, files=FileStore(settings.data_dir / "files"),
             agenda=agenda, max_file_bytes=settings.max_file_bytes, cluster=cluster,
+            people=people,
         ),
         exception_handlers=dict(EXCEPTION_HANDLERS),
         middleware=_middleware(settings, access),

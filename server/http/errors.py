@@ -20,6 +20,7 @@ from server.errors import Conflict, Forbidden, Invalid, NotFound, Overloaded, Pa
 from storage.archive import SnapshotNotFound
 from storage.base import DocumentNotFound, StorageError, StorageUnavailable
 from storage.catalog import DocumentExists, WebhookNotFound
+from storage.people import PersonNotFound
 
 log = logging.getLogger("palabre.api")
 
@@ -28,7 +29,8 @@ _HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
 
 def translated(exc: Exception) -> Exception:
     """The `PalabreError` a storage or annotations error stands for (others unchanged)."""
-    if isinstance(exc, (DocumentNotFound, SnapshotNotFound, WebhookNotFound, AnnotationNotFound)):
+    if isinstance(exc, (DocumentNotFound, SnapshotNotFound, WebhookNotFound, AnnotationNotFound,
+                        PersonNotFound)):
         return NotFound(str(exc))
     if isinstance(exc, DocumentExists):
         return Conflict(str(exc))

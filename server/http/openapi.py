@@ -405,6 +405,29 @@ PATHS.update({
 PATHS["/api/documents/{doc_id}/data"]["get"]["responses"]["304"] = {
     "description": "If-None-Match matched the ETag"}
 
+_SUB = _param("sub", "path")
+SCHEMAS.update({
+    "Person": _obj(
+        ["sub", "name", "role", "credential_role", "first_seen", "last_seen", "removed",
+         "removed_at"], sub=_STR, name=_STR, credential_role=_STR, first_seen=_TIME,
+        last_seen=_TIME, removed={"type": "boolean"}, removed_at={"type": ["number", "null"]},
+        role={**_STR, "description": "given by a facilitator, else the credential's"}),
+    "PersonList": _obj(["people"], people={"type": "array", "items": _ref("Person")}),
+    "PersonPatch": _obj(["role"], role={"enum": ["member", "facilitator", "citizen"]}),
+})
+PATHS.update({
+    "/api/people": {"get": _op("Everyone the server has seen, latest first (facilitators)",
+                               ("200", "PersonList"), "400 401 403 503",
+                               params=[_param("limit", schema={"type": "integer"})])},
+    "/api/people/{sub}": {
+        "patch": _op("Give a person another role, live on their sockets (facilitators)",
+                     ("200", "Person"), "400 401 403 404 409 413 415 422 503",
+                     body="PersonPatch", params=[_SUB]),
+        "delete": _op("Revoke every credential of a person; their sockets close (4403)",
+                      ("204", None), "401 403 404 409 422 503", params=[_SUB]),
+    },
+})
+
 SPEC: Schema = {
     "openapi": "3.1.0",
     "info": {"title": "palabre", "version": "0.1.0",

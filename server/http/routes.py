@@ -12,17 +12,19 @@ from server.http.documents import Documents
 from server.http.embed import embed_routes
 from server.http.governance import GovernanceApi
 from server.http.openapi import OpenApi
+from server.http.people import people_routes
 from server.http.probes import ClusterHealth, probe_routes
 from server.http.web import web_routes
 from server.http.webhooks import webhook_routes
 from server.metrics import Metrics
 from server.modules.agenda import AgendaImporter
 from server.modules.files import FileStore
+from server.modules.people import PeopleService
 
 
 def routes(
     context: ApiContext, *, metrics: Metrics, files: FileStore, agenda: AgendaImporter,
-    max_file_bytes: int, cluster: ClusterHealth | None = None,
+    max_file_bytes: int, people: PeopleService, cluster: ClusterHealth | None = None,
 ) -> list[BaseRoute]:
     """The app's routes; `create_app` hands them to Starlette as they are."""
     data_api = DataApi(context, context.data, files, agenda, max_file_bytes=max_file_bytes)
@@ -30,6 +32,7 @@ def routes(
         *probe_routes(context, metrics, cluster),
         Mount("/api", routes=[
             *webhook_routes(context),
+            *people_routes(context, people),
             *GovernanceApi(context).routes(),
             *data_api.routes(),
             *Documents(context).routes(),

@@ -5,7 +5,8 @@ and server writes), its own clients' awareness, freeze changes, stateless broadc
 publishes on the document's channel ``{prefix}doc:{doc_id}`` as one kind byte, its 16-byte
 node id and the payload; the other nodes following that document apply and relay it
 without storing it again, and a node drops its own frames. A loss of rights (a
-document deleted or made private) closes the sockets concerned on every node. A node
+document deleted or made private) closes the sockets concerned on every node; a change
+of a person's rights (removed, another role) goes on the nodes channel, followed by all. A node
 subscribes to the documents it has loaded.
 
 Pub/sub keeps nothing for a node that is not listening, so every gap ends with a catch-up
@@ -39,6 +40,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from crdt.errors import ProtocolError
+from server.access.roster import RightsChange, Roster
 from server.integrations.catchup import CatchUp
 from server.integrations.cluster_metrics import ClusterMetrics
 from server.metrics import Metrics
@@ -83,9 +85,11 @@ class RedisCluster:
     """The Redis `Fanout`: publishes what this node accepts, applies what other nodes do."""
 
     def __init__(
-        self, settings: Settings, store: DocumentStore, metrics: Metrics
+        self, settings: Settings, store: DocumentStore, metrics: Metrics, *,
+        roster: Roster | None = None,
     ) -> None:
-        """Configure the relay; nothing connects before `running`.
+        """Configure the relay; nothing connects before `running`. Changes of a person's
+        rights from other nodes are applied to `roster` (and to this node's sockets).
 
         Raises:
             ValueError: no Redis URL, or a node id that is not 1 to 16 ASCII characters.
@@ -105,6 +109,7 @@ class RedisCluster:
         self._debounce_ms = max(1, int(settings.webhook_debounce_seconds * 1000))
         self._hub: Hub  # given to `running`: the hub is built with this relay as its fan-out
         self._store = store
+        self._roster = roster
         self.metrics = ClusterMetrics(metrics)
         self._errors = metrics.errors
         self._wanted: set[str] = set()
@@ -137,6 +142,10 @@ class RedisCluster:
     def publish_access(self, doc_id: str, change: str) -> None:
         """Share a loss of rights on a document (deleted, made private) applied here."""
         self._publish(self._channel(doc_id), ACCESS, change.encode())
+
+    def publish_rights(self, change: str) -> None:
+        # On the nodes channel, which every node follows whatever it has loaded.
+        self._publish(self._nodes_channel, ACCESS, change.encode())
 
     def publish_stateless(self, doc_id: str, payload: str) -> None:
         """Share a stateless payload broadcast to a document's clients on this node."""
@@ -453,6 +462,8 @@ class RedisCluster:
         self._last_seen[node_id] = time.monotonic()
         self.metrics.nodes.set(len(self._last_seen))
         if channel == self._nodes_channel:
+            if kind == ACCESS:
+                self._apply_rights(node_id, payload)
             return
         doc_id = channel[len(self._channel("")) :].decode()
         room = self._hub.loaded_room(doc_id)
@@ -482,6 +493,18 @@ class RedisCluster:
         else:
             self._errors.labels(kind="peer_frame_unknown").inc()
             log.error("unknown frame %r from node %s", kind, node_id, extra={"doc_id": doc_id})
+
+    def _apply_rights(self, node_id: str, payload: bytes) -> None:
+        try:
+            change = RightsChange.decode(payload.decode())
+        except (UnicodeDecodeError, ValueError) as exc:
+            self._errors.labels(kind="peer_frame_unknown").inc()
+            log.error("bad rights change from node %s: %s", node_id, exc)
+            return
+        if self._roster is not None:
+            self._roster.apply(change)
+        self._hub.change_rights_here(change)
+        log.info("rights of %r changed on node %s applied", change.sub, node_id)
 
     def _announce_awareness(self, channel: bytes, doc_id: str) -> None:
         """Publish the awareness states of this node's own clients of `doc_id`, if any."""

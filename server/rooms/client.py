@@ -32,6 +32,10 @@ class Client(Protocol):
         frame, shared by every such client; another kind gets one frame per room, made
         by `wrap`."""
 
+    def change_rights(self, principal: Principal, *, may_edit: bool) -> None:
+        """Take a facilitator's change of the principal's role at once: from now on the
+        client is `principal` and edits only if `may_edit`; tell the client what it lost."""
+
     def send(self, message: bytes) -> None:
         """Send a y-websocket message to this client only, without waiting."""
 

@@ -27,6 +27,9 @@ class Fanout(Protocol):
     def publish_access(self, doc_id: str, change: str) -> None:
         """Share a loss of rights on a document (a `Revocation` value) applied on this node."""
 
+    def publish_rights(self, change: str) -> None:
+        """Share a change of a person's rights (an encoded `RightsChange`) made on this node."""
+
     def publish_stateless(self, doc_id: str, payload: str) -> None:
         """Share a stateless payload the stateless hook broadcast to a document's clients."""
 

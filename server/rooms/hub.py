@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -15,6 +16,8 @@ from crdt.doc_id import annotations_of, is_annotations
 from crdt.document import doc_from_update, is_empty_update
 from crdt.errors import InvalidUpdate, SchemaError
 from crdt.schema import assign_missing_ids, has_missing_ids
+from server.access.auth import Principal
+from server.access.roster import RightsChange
 from server.errors import Overloaded
 from server.limits import Limits
 from server.metrics import Metrics
@@ -316,6 +319,34 @@ class Hub:
         room = self.loaded_room(doc_id)
         if room is not None:
             room.revoke(lambda principal: change.may_stay(principal, doc_id), change.reason)
+
+    def change_rights(self, change: RightsChange) -> None:
+        """Apply a change of a person's rights (stored by the caller) on every node.
+
+        Here, at once: a removed person's sockets close (4403) and their updates not yet
+        committed are dropped; a person given another role keeps their sockets with that
+        role's rights (a member made citizen edits no more). The other nodes of a cluster
+        are told (`Fanout.publish_rights`) and do the same as the frame arrives.
+        """
+        if self.fanout is not None:
+            self.fanout.publish_rights(change.encode())
+        self.change_rights_here(change)
+
+    def change_rights_here(self, change: RightsChange) -> None:
+        """Apply `change` to the sockets of this node."""
+        removed_at, role = change.removed_at, change.role
+
+        def revise(principal: Principal) -> Principal | None:
+            if removed_at is not None:
+                issued = principal.issued_at
+                return principal if issued is not None and issued > removed_at else None
+            if role is None or role is principal.role:
+                return principal
+            return dataclasses.replace(principal, role=role)
+
+        reason = "access revoked" if removed_at is not None else "role changed"
+        for room in self.loaded_rooms:
+            room.change_rights(change.sub, revise, reason)
 
     async def transform(
         self, doc_id: str, mutate: Callable[[Doc[Any]], T], *, principal: str | None

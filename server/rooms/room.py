@@ -30,7 +30,7 @@ from crdt.protocol import (
     encode_sync_update,
 )
 from server.access.auth import Principal
-from server.access.permissions import Action, is_open_when_frozen
+from server.access.permissions import Action, is_allowed, is_open_when_frozen
 from server.errors import MalformedMessage
 from server.metrics import Metrics
 from server.rooms.client import Client
@@ -250,6 +250,32 @@ class Room:
         for connection in list(self.connections):
             if not may_stay(connection.principal):
                 connection.request_close(CloseCode.FORBIDDEN, reason)
+        changed, self.access_changed = self.access_changed, anyio.Event()
+        changed.set()
+
+    def change_rights(
+        self, sub: str, revise: Callable[[Principal], Principal | None], reason: str
+    ) -> None:
+        """Apply a change of `sub`'s rights to their clients here: `revise` gives each
+        client's new principal, or ``None`` when the client loses the document (closed
+        with 4403 and `reason`; its updates not yet committed are dropped, never stored)."""
+        closed: set[int] = set()
+        for connection in list(self.connections):
+            if connection.principal.sub != sub:
+                continue
+            principal = revise(connection.principal)
+            if principal is None or not is_allowed(principal, Action.READ, self.doc_id,
+                                                   doc_is_public=True):
+                connection.request_close(CloseCode.FORBIDDEN, reason)
+                closed.add(id(connection))
+            else:
+                connection.change_rights(principal, may_edit=is_allowed(
+                    principal, Action.EDIT, self.doc_id))
+        if closed:
+            dropped = [i for i in self._pending if id(i.sender) in closed]
+            self._pending = [i for i in self._pending if id(i.sender) not in closed]
+            if dropped:
+                self.metrics.errors.labels(kind="dropped_at_revocation").inc(len(dropped))
         changed, self.access_changed = self.access_changed, anyio.Event()
         changed.set()
 

@@ -24,6 +24,7 @@ from crdt.protocol import (
     SyncMessage,
     SyncStep,
     decode_message,
+    encode_permission_denied,
 )
 from server.access.auth import Principal
 from server.access.ratelimit import RateLimiter
@@ -34,6 +35,9 @@ from server.sync.link import SocketLink, Transport
 from server.sync.quota import SocketQuota
 
 log = logging.getLogger("palabre.connection")
+
+READ_ONLY_NOTICE = "role changed: read-only, edits are refused"
+"""What a client that just lost the right to edit is told (the page turns read-only)."""
 
 
 class Connection:
@@ -101,6 +105,15 @@ class Connection:
 
     def send_stateless(self, payload: str) -> None:
         """Send a stateless message about this document (y-websocket has none: dropped)."""
+
+    def change_rights(self, principal: Principal, *, may_edit: bool) -> None:
+        """Be `principal` from now on; a client that loses the right to edit is told with a
+        ``permission-denied`` message (its later writes are refused the same way)."""
+        lost_edit = self.may_edit and not may_edit
+        self.principal = principal
+        self.may_edit = may_edit
+        if lost_edit:
+            self.send(encode_permission_denied(READ_ONLY_NOTICE))
 
     def request_close(self, code: int, reason: str) -> None:
         """Ask for the socket to be closed with `code` (the first request wins)."""

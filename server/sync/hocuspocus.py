@@ -123,6 +123,15 @@ class HocuspocusConnection(Connection):
         """Send a stateless message about this document."""
         self.link.send(encode_stateless(self.doc_id, payload))
 
+    def change_rights(self, principal: Principal, *, may_edit: bool) -> None:
+        """Be `principal` from now on, and send the document's new scope (``readonly`` or
+        ``read-write``), as at authentication, after the notice of a lost right."""
+        changed = may_edit != self.may_edit
+        super().change_rights(principal, may_edit=may_edit)
+        if changed:
+            scope = AuthScope.READ_WRITE if may_edit else AuthScope.READ_ONLY
+            self.link.send(encode_authenticated(self.doc_id, scope))
+
     def acknowledge(self, stored: bool) -> None:
         """Sync status for one update: the provider counts its unsynced changes with it."""
         self.link.send(encode_sync_status(self._prefix, stored))

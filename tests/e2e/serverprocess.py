@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import anyio
 from anyio.abc import Process
@@ -34,11 +34,11 @@ class ServerProcess:
         """The server's base URL for sockets (``ws://host:port``)."""
         return "ws" + self.url.removeprefix("http")
 
-    def token(self, role: str = "member", name: str = "Zoé Lefèvre") -> str:
-        """A token signed with this server's secret."""
+    def token(self, role: str = "member", name: str = "Zoé Lefèvre", **claims: Any) -> str:
+        """A token signed with this server's secret (`claims` as `token_for` takes them)."""
         from tests.conftest import token_for
 
-        return token_for(self.data_dir, role, name)
+        return token_for(self.data_dir, role, name, **claims)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs."""

@@ -1,0 +1,88 @@
+"""``/api/people``: who the server has seen and with which role; change a role, remove.
+
+Facilitators only (`Action.LIST_PEOPLE`, `CHANGE_ROLE`, `REMOVE_PERSON`, on no document:
+a token limited to some documents manages nobody). A change reaches the person's open
+sockets on every node at once (`server.modules.people`). Nobody changes or removes
+themselves (a facilitator would lock the assembly out by mistake).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from server.access.auth import Principal, Role
+from server.access.permissions import Action, require
+from server.errors import Conflict, Invalid
+from server.http.authorize import caller
+from server.http.body import JsonObject, int_param, only_fields, read_json, text_field
+from server.http.context import ApiContext
+from server.modules.people import ASSIGNABLE_ROLES, PeopleService, effective_role
+from storage.people import SUB_LENGTH, Person
+
+
+def people_routes(context: ApiContext, service: PeopleService) -> list[BaseRoute]:
+    """The people endpoints, relative to ``/api``."""
+
+    async def list_people(request: Request) -> Response:
+        principal = await caller(request, context)
+        require(principal, Action.LIST_PEOPLE, None)
+        limit = int_param(request, "limit", 500, low=1, high=5000)
+        people = await service.list(limit=limit)
+        return JSONResponse({"people": [person_json(p) for p in people]})
+
+    async def change(request: Request) -> Response:
+        principal = await caller(request, context)
+        require(principal, Action.CHANGE_ROLE, None)
+        sub = _other(request, principal, "change the role of")
+        body = await read_json(request, context.max_body_bytes)
+        only_fields(body, {"role"})
+        role = _role(body)
+        person = await service.change_role(sub, role, principal)
+        return JSONResponse(person_json(person))
+
+    async def remove(request: Request) -> Response:
+        principal = await caller(request, context)
+        require(principal, Action.REMOVE_PERSON, None)
+        sub = _other(request, principal, "remove")
+        await service.remove(sub, principal)
+        return Response(status_code=204)
+
+    return [
+        Route("/people", list_people, methods=["GET"]),
+        Route("/people/{sub}", change, methods=["PATCH"]),
+        Route("/people/{sub}", remove, methods=["DELETE"]),
+    ]
+
+
+def person_json(person: Person) -> JsonObject:
+    """A person as the API shows them."""
+    return {
+        "sub": person.sub, "name": person.name, "role": effective_role(person),
+        "credential_role": person.role, "first_seen": person.first_seen,
+        "last_seen": person.last_seen, "removed": person.removed_at is not None,
+        "removed_at": person.removed_at,
+    }
+
+
+def _other(request: Request, principal: Principal, what: str) -> str:
+    sub = str(request.path_params["sub"])
+    if len(sub) > SUB_LENGTH:
+        raise Invalid(f"a subject is at most {SUB_LENGTH} characters")
+    if sub == principal.sub:
+        raise Conflict(f"you may not {what} yourself")
+    return sub
+
+
+def _role(body: JsonObject) -> Role:
+    raw = text_field(body, "role", required=True, max_length=32)
+    assert raw is not None  # required
+    allowed = ", ".join(str(r) for r in ASSIGNABLE_ROLES)
+    try:
+        role = Role(raw)
+    except ValueError as exc:
+        raise Invalid(f"role must be one of {allowed}") from exc
+    if role not in ASSIGNABLE_ROLES:
+        raise Invalid(f"role must be one of {allowed}")
+    return role

@@ -1,0 +1,87 @@
+"""The people port: every subject the server has seen, their role changes and removals.
+
+A person is recorded the first time one of their credentials is accepted (a CLI token, an
+OIDC issuer's token, later a session), whatever issued it. Facilitators change a person's
+role (an override that wins over the role their credentials claim) or remove them (every
+credential of that subject issued until then is refused from then on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from storage.base import StorageError
+
+SUB_LENGTH = 255
+"""Longest subject stored (the OIDC ``sub`` is at most 255 ASCII characters)."""
+
+
+class PersonNotFound(StorageError):
+    """No subject with this id was ever seen."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Person:
+    """A subject seen by the server; times are Unix seconds."""
+
+    sub: str
+    name: str
+    role: str
+    """The role their latest credential claimed."""
+    first_seen: float
+    last_seen: float
+    role_override: str | None = None
+    """The role a facilitator gave them, which wins over `role`; ``None``: none given."""
+    removed_at: float | None = None
+    """When they were removed: credentials issued until then are refused."""
+
+
+class People(Protocol):
+    """Who the server has seen, and the rights facilitators changed."""
+
+    async def record_person(self, *, sub: str, name: str, role: str, at: float) -> Person:
+        """Record that `sub` authenticated at `at` with `name` and `role` (insert or touch).
+
+        Raises:
+            StorageUnavailable: the database failed.
+        """
+
+    async def get_person(self, sub: str) -> Person:
+        """The person `sub`.
+
+        Raises:
+            PersonNotFound: never seen.
+            StorageUnavailable: the database failed.
+        """
+
+    async def list_people(self, *, limit: int) -> Sequence[Person]:
+        """At most `limit` people, the most recently seen first.
+
+        Raises:
+            StorageUnavailable: the database failed.
+        """
+
+    async def set_role_override(self, sub: str, role: str | None) -> Person:
+        """Give `sub` the role `role` whatever their credentials claim (``None``: theirs).
+
+        Raises:
+            PersonNotFound: never seen.
+            StorageUnavailable: the database failed.
+        """
+
+    async def remove_person(self, sub: str, *, at: float) -> Person:
+        """Refuse every credential of `sub` issued until `at`.
+
+        Raises:
+            PersonNotFound: never seen.
+            StorageUnavailable: the database failed.
+        """
+
+    async def changed_rights(self) -> Sequence[Person]:
+        """Every person with a role override or a removal (what each node keeps in memory).
+
+        Raises:
+            StorageUnavailable: the database failed.
+        """
