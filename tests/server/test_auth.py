@@ -84,10 +84,16 @@ async def test_minted_token_gives_back_its_claims() -> None:
         SECRET, sub="elodie-lefevre", name="Élodie Lefèvre", role=Role.FACILITATOR,
         docs=["charte-*", "budget"], ttl=600, now=NOW,
     )
-    assert await local().authenticate(token) == Principal(
+    principal = await local().authenticate(token)
+    assert principal.credential_id is not None and len(principal.credential_id) >= 16
+    assert principal == Principal(
         sub="elodie-lefevre", name="Élodie Lefèvre", role=Role.FACILITATOR,
-        docs=("charte-*", "budget"), expires_at=NOW + 600,
+        docs=("charte-*", "budget"), expires_at=NOW + 600, issued_at=NOW,
+        credential_id=principal.credential_id,
     )
+    other = await local().authenticate(mint_token(
+        SECRET, sub="elodie-lefevre", name="Élodie Lefèvre", role=Role.FACILITATOR, now=NOW))
+    assert other.credential_id != principal.credential_id  # every credential has its own id
 
 
 async def test_token_without_docs_is_unlimited_and_without_exp_refused() -> None:
