@@ -139,7 +139,7 @@ def test_property_no_edit_outside_the_changed_span_is_lost(
 
     def insert_outside(text: XmlText, gaps: list[int], tag: str) -> list[str]:
         markers = []
-        for n, gap in enumerate(sorted(set(gaps), reverse=True)):
+        for n, gap in enumerate(sorted({min(g, size) for g in gaps}, reverse=True)):
             if first <= gap <= last:  # inside (or touching) the amended words
                 continue
             marker = f"{tag}{n}"
