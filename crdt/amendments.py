@@ -150,7 +150,7 @@ def list_amendments(doc: Doc[Any], *, paragraph_id: str | None = None) -> list[A
 
 def change(
     doc: Doc[Any], amendment_id: str, *, state: State | None = None,
-    now: datetime | None = None, **fields: JsonValue,
+    fields: dict[str, JsonValue] | None = None, now: datetime | None = None,
 ) -> AmendmentWrite:
     """Move the amendment to `state` (checked against `TRANSITIONS`) and/or set `fields`.
 
@@ -162,7 +162,7 @@ def change(
     """
     entry = _entry(doc, amendment_id)
     current = cast(State, entry.get("state"))
-    wanted: dict[str, JsonValue] = dict(fields)
+    wanted: dict[str, JsonValue] = dict(fields or {})
     if state is not None and state != current:
         if state not in TRANSITIONS[current]:
             raise BadTransition(f"an amendment {current} cannot become {state}")
