@@ -11,7 +11,10 @@ socket and the HTTP API alike, so the rules below are the whole policy:
 4. annotations documents are written by the server only: clients comment
    through the API, so nobody edits ``D.annotations`` directly;
 5. on a frozen document nobody edits, facilitators included (they unfreeze
-   first), and comments are taken only when the document keeps them open.
+   first), and comments are taken only when the document keeps them open;
+6. a data document holding items some readers may not see (an ``actors`` map's
+   unpublished proposals) is read whole (over a socket, as a Yjs snapshot) only by who
+   may edit it (`whole_read_action`); the others read their view through the API.
 
 Which fields of a ``data`` document each action covers (``history`` kept by the server,
 monitoring entries editable by their author only, themes for moderators) is in
@@ -125,6 +128,16 @@ def _denial(
             return f"document {doc_id!r} is frozen; unfreeze it to {action}"
         return f"document {doc_id!r} is frozen and closed to comments"
     return None
+
+
+HIDES_ITEMS_FROM_READERS: Final = frozenset({"actors"})
+"""Data schemas whose documents hold items that not every reader may see."""
+
+
+def whole_read_action(schema: str | None) -> Action:
+    """The action that reading a document whole (its CRDT state) needs: `Action.READ`,
+    or `Action.EDIT` for a schema in `HIDES_ITEMS_FROM_READERS` (rule 6)."""
+    return Action.EDIT if schema in HIDES_ITEMS_FROM_READERS else Action.READ
 
 
 def is_open_when_frozen(action: Action, *, comments_open: bool) -> bool:
