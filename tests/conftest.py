@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -135,22 +136,52 @@ def start_server(tmp_path: Path) -> ServerFactory:
     return start
 
 
+def _migrations_fingerprint() -> str:
+    """A short hash of the Alembic versions this checkout carries."""
+    versions = Path(__file__).resolve().parent.parent / "storage" / "migrations" / "versions"
+    digest = hashlib.sha256()
+    for path in sorted(versions.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 async def postgres_or_skip() -> str:
-    """The test PostgreSQL URL once it answers; fail in CI, skip elsewhere, when it does not."""
+    """The test PostgreSQL URL once it answers; fail in CI, skip elsewhere, when it does not.
+
+    The tests use a database of their own per set of migrations (``test_m<hash>``), created
+    on first use next to the configured one: checkouts with different schema histories
+    (branches, older releases) then never meet in one ``alembic_version`` table.
+    """
     import asyncpg
     from sqlalchemy.engine import make_url
 
-    url = make_url(POSTGRES_URL)
-    try:
+    base = make_url(POSTGRES_URL)
+    name = f"{base.database}_m{_migrations_fingerprint()}"
+
+    async def connect(database: str | None) -> asyncpg.Connection:
         with anyio.fail_after(5):
-            conn = await asyncpg.connect(
-                host=url.host, port=url.port or 5432, user=url.username,
-                password=url.password, database=url.database,
+            return await asyncpg.connect(
+                host=base.host, port=base.port or 5432, user=base.username,
+                password=base.password, database=database,
             )
+
+    try:
+        try:
+            conn = await connect(name)
+        except asyncpg.InvalidCatalogNameError:
+            admin = await connect(base.database)
+            try:
+                await admin.execute(f'CREATE DATABASE "{name}"')
+            except asyncpg.DuplicateDatabaseError:
+                pass  # another test process created it first: the same schema history
+            finally:
+                await admin.close()
+            conn = await connect(name)
         await conn.close()
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        require_service("PostgreSQL", f"{url.render_as_string(hide_password=True)}: {exc}")
-    return POSTGRES_URL
+        require_service("PostgreSQL", f"{base.render_as_string(hide_password=True)}: {exc}")
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

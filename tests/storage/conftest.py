@@ -12,13 +12,12 @@ import anyio
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 
 from storage.engine import create_engine, normalize_url
 from storage.memory import MemoryDocumentStore
 from storage.sql import SqlDocumentStore
 from storage.stats import StoreStats
-from tests.conftest import POSTGRES_URL, require_service
+from tests.conftest import postgres_or_skip
 
 AnyStore = MemoryDocumentStore | SqlDocumentStore
 
@@ -41,16 +40,7 @@ class SqlStoreFactory(Protocol):
 
 async def reachable_postgres_url() -> str:
     """The test PostgreSQL URL; skips the test (fails it in CI) when it cannot be reached."""
-    engine = create_engine(POSTGRES_URL)
-    try:
-        with anyio.fail_after(10):
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-    except (SQLAlchemyError, OSError, TimeoutError) as exc:
-        require_service("PostgreSQL", f"{POSTGRES_URL}: {exc}")
-    finally:
-        await engine.dispose()
-    return POSTGRES_URL
+    return await postgres_or_skip()
 
 
 @pytest.fixture
