@@ -229,7 +229,7 @@ def _snapshot_content() -> Schema:
              "(application/octet-stream)", ("200", None), "400 401 403 404 503",
              params=[_ID, _SID, _SNAPSHOT_FORMAT])
     op["responses"]["200"]["content"] = {
-        "application/json": {"schema": {"anyOf": [_ref("Blocks"), _ref("Data")]}},
+        "application/json": {"schema": _ref("SnapshotContent")},
         "application/geo+json": {"schema": _ref("FeatureCollection")},
     }
     op["description"] = ("Immutable: cacheable forever. An actors map reads as the reader's "
@@ -345,6 +345,8 @@ SCHEMAS.update({
         features={"type": "array", "items": _obj(
             ["type", "geometry"], type={"const": "Feature"}, id=_STR,
             geometry={"type": ["object", "null"]}, properties={"type": ["object", "null"]})}),
+    "SnapshotContent": {"anyOf": [_ref("Blocks"), _ref("Data")],
+                        "description": "a text's blocks, or a data document's JSON"},
     "GeoJsonImport": _obj(["imported", "ids"], imported={"type": "integer", "minimum": 0},
                           ids={"type": "array", "items": _STR}),
     "ImportReport": _obj(["feeds"], feeds={"type": "object", "additionalProperties": _obj(
