@@ -43,6 +43,14 @@ class WebhookEvent(StrEnum):
     ANNOTATION_UPDATED = "annotation.updated"
     SNAPSHOT_CREATED = "snapshot.created"
     DOCUMENT_FROZEN = "document.frozen"
+    AMENDMENT_SUBMITTED = "amendment.submitted"
+    AMENDMENT_WITHDRAWN = "amendment.withdrawn"
+    AMENDMENT_EVALUATING = "amendment.evaluating"
+    """Put to a vote."""
+    AMENDMENT_ACCEPTED = "amendment.accepted"
+    """Accepted, and its wording written into the live text."""
+    AMENDMENT_REJECTED = "amendment.rejected"
+    AMENDMENT_REBASED = "amendment.rebased"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -71,3 +71,6 @@ class Limits:
     """Longest comment or reply body."""
     amendment_chars: int = 20_000
     """Longest amendment text or justification."""
+    amendments_per_person: int = 50
+    """Amendments one person (token ``sub``) may propose on one document, withdrawn ones
+    included."""

@@ -12,7 +12,10 @@ socket and the HTTP API alike, so the rules below are the whole policy:
    through the API, so nobody edits ``D.annotations`` directly;
 5. on a frozen document nobody edits, facilitators included (they unfreeze
    first), and comments are taken only when the document keeps them open;
-6. a data document holding items some readers may not see (an ``actors`` map's
+6. amendments: members propose them on a text that is not frozen; citizens only when
+   the facilitators opened amendments on it, which also keeps them open on a frozen
+   text; accepting one edits the text, so never on a frozen text;
+7. a data document holding items some readers may not see (an ``actors`` map's
    unpublished proposals) is read whole (over a socket, as a Yjs snapshot) only by who
    may edit it (`whole_read_action`); the others read their view through the API.
 
@@ -50,20 +53,38 @@ class Action(StrEnum):
     READ_AUDIT = "read_audit"
     CONTRIBUTE = "contribute"
     """Add one's own entry to a data document open to contributions (monitoring)."""
+    PROPOSE_AMENDMENT = "propose_amendment"
+    SUPPORT_AMENDMENT = "support_amendment"
+    """Support an amendment, or take one's support back."""
+    DECIDE_AMENDMENT = "decide_amendment"
+    """Reject, put to a vote, rebase anyone's amendment, open amendments to citizens."""
+    APPLY_AMENDMENT = "apply_amendment"
+    """Accept an amendment: the server writes its wording into the live text."""
+    VOTE = "vote"
+    """Cast a ballot in a vote of a session one attends."""
 
 
 ROLE_ACTIONS: Final[Mapping[Role, frozenset[Action]]] = MappingProxyType({
-    Role.MEMBER: frozenset({Action.READ, Action.EDIT, Action.COMMENT, Action.CONTRIBUTE}),
+    Role.MEMBER: frozenset({
+        Action.READ, Action.EDIT, Action.COMMENT, Action.CONTRIBUTE,
+        Action.PROPOSE_AMENDMENT, Action.SUPPORT_AMENDMENT, Action.VOTE,
+    }),
     Role.FACILITATOR: frozenset(Action),
-    Role.CITIZEN: frozenset({Action.READ, Action.COMMENT, Action.CONTRIBUTE}),
+    Role.CITIZEN: frozenset({
+        Action.READ, Action.COMMENT, Action.CONTRIBUTE,
+        Action.PROPOSE_AMENDMENT, Action.SUPPORT_AMENDMENT,
+    }),
     Role.PUBLIC: frozenset({Action.READ}),
 })
 """What each role may do at most; the rules on documents below only take away."""
 
 _ONLY_ON_PUBLIC_DOCUMENTS: Final = frozenset({Role.PUBLIC})
 _NEVER_ON_ANNOTATIONS: Final = frozenset({Action.EDIT})
-_NEVER_WHEN_FROZEN: Final = frozenset({Action.EDIT, Action.CONTRIBUTE})
+_NEVER_WHEN_FROZEN: Final = frozenset({Action.EDIT, Action.CONTRIBUTE, Action.APPLY_AMENDMENT})
 _OPEN_WHEN_FROZEN_IF_ALLOWED: Final = frozenset({Action.COMMENT})
+_OPEN_WHEN_FROZEN_IF_AMENDMENTS_OPEN: Final = frozenset({Action.PROPOSE_AMENDMENT})
+_ONLY_WHEN_AMENDMENTS_OPEN: Final = frozenset({Role.CITIZEN})
+"""Roles that propose amendments only once the facilitators opened them."""
 
 
 class DocumentState(TypedDict, total=False):
@@ -72,6 +93,7 @@ class DocumentState(TypedDict, total=False):
     doc_is_public: bool
     doc_is_frozen: bool
     comments_open_when_frozen: bool
+    amendments_open: bool
 
 
 def is_allowed(
@@ -111,6 +133,10 @@ def _denial(
     role = principal.role
     if action not in ROLE_ACTIONS[role]:
         return f"role {role} may not {action}"
+    amendments_open = state.get("amendments_open", False)
+    if (action == Action.PROPOSE_AMENDMENT and role in _ONLY_WHEN_AMENDMENTS_OPEN
+            and not amendments_open):
+        return f"amendments to {doc_id or 'this document'!r} are not open to citizens"
     if doc_id is None:
         if principal.docs is not None:
             return f"a token limited to some documents may not {action}"
@@ -122,10 +148,13 @@ def _denial(
     if action in _NEVER_ON_ANNOTATIONS and doc_id.endswith(ANNOTATIONS_SUFFIX):
         return f"{doc_id!r} is written by the server only; comment through the API"
     if state.get("doc_is_frozen") and not is_open_when_frozen(
-        action, comments_open=state.get("comments_open_when_frozen", False)
+        action, comments_open=state.get("comments_open_when_frozen", False),
+        amendments_open=amendments_open,
     ):
         if action in _NEVER_WHEN_FROZEN:
             return f"document {doc_id!r} is frozen; unfreeze it to {action}"
+        if action in _OPEN_WHEN_FROZEN_IF_AMENDMENTS_OPEN:
+            return f"document {doc_id!r} is frozen and closed to amendments"
         return f"document {doc_id!r} is frozen and closed to comments"
     return None
 
@@ -136,15 +165,19 @@ HIDES_ITEMS_FROM_READERS: Final = frozenset({"actors"})
 
 def whole_read_action(schema: str | None) -> Action:
     """The action that reading a document whole (its CRDT state) needs: `Action.READ`,
-    or `Action.EDIT` for a schema in `HIDES_ITEMS_FROM_READERS` (rule 6)."""
+    or `Action.EDIT` for a schema in `HIDES_ITEMS_FROM_READERS` (rule 7)."""
     return Action.EDIT if schema in HIDES_ITEMS_FROM_READERS else Action.READ
 
 
-def is_open_when_frozen(action: Action, *, comments_open: bool) -> bool:
+def is_open_when_frozen(
+    action: Action, *, comments_open: bool, amendments_open: bool = False
+) -> bool:
     """The freeze rule: whether a frozen document still takes `action` (its role and
     token permitting). Sockets (`Room.receive_update`) and the API both apply it."""
     if action in _NEVER_WHEN_FROZEN:
         return False
+    if action in _OPEN_WHEN_FROZEN_IF_AMENDMENTS_OPEN:
+        return amendments_open
     return comments_open or action not in _OPEN_WHEN_FROZEN_IF_ALLOWED
 
 

@@ -26,6 +26,7 @@ from server.http.routes import routes
 from server.integrations.webhooks import WebhookDispatcher
 from server.metrics import Metrics
 from server.modules.agenda import AgendaImporter
+from server.modules.amendments import Amendments
 from server.modules.audit import DenialAudit
 from server.modules.data_documents import DataDocuments, guard_loader
 from server.modules.files import FileStore
@@ -125,8 +126,10 @@ def create_app(
     data = DataDocuments(hub, store)
     agenda = AgendaImporter(settings, hub, store)
     governance = Governance(store, hub, metrics, notify=dispatcher.notify)
+    amendments = Amendments(hub, governance, dispatcher.notify, settings.limits)
     context = ApiContext(
         hub=hub, store=store, access=access, governance=governance, data=data,
+        amendments=amendments,
         notify=dispatcher.notify, seal=seal, webhooks=webhooks,
         max_body_bytes=max_body_bytes or settings.api_max_body_bytes,
         limits=settings.limits, token_leeway_seconds=settings.token_leeway_seconds,

@@ -13,6 +13,7 @@ from server.access.gate import Access
 from server.errors import BadRequest, NotFound
 from server.http.body import JsonObject
 from server.limits import Limits
+from server.modules.amendments import Amendments
 from server.modules.data_documents import DataDocuments
 from server.modules.governance import Governance, Notify
 from server.rooms.hub import Hub
@@ -39,6 +40,8 @@ class ApiContext:
     governance: Governance
     """Freeze, snapshots, adoption and the audit log (`server.modules.governance`)."""
     data: DataDocuments
+    amendments: Amendments
+    """Proposed wordings and their lifecycle (`server.modules.amendments`)."""
     notify: Notify
     """Queues a webhook event about a document; never blocks (`WebhookDispatcher.notify`)."""
     seal: Seal

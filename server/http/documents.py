@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, cast
 
 from pycrdt import Doc
 from starlette.requests import Request
@@ -29,6 +29,8 @@ from storage.catalog import DocumentMeta
 
 log = logging.getLogger("palabre.api")
 
+SETTINGS = ("title", "is_public", "amendments_open")
+"""What ``PATCH /documents/{id}`` may change."""
 MAX_TITLE = 500
 MAX_PAGE = 200
 
@@ -172,20 +174,34 @@ class Documents:
 
     @requires(Action.CREATE_DOCUMENT)
     async def update_document(self, request: Request, auth: Authorized) -> Response:
-        """``PATCH /documents/{id}`` ``{"title"?, "is_public"?}`` (facilitators); made
-        private, its public readers' sockets and event streams end, on every node."""
+        """``PATCH /documents/{id}`` ``{"title"?, "is_public"?, "amendments_open"?}``
+        (facilitators); made private, its public readers' sockets and event streams end,
+        on every node. Each known setting is validated before any is changed."""
         body = await read_json(request, self.context.max_body_bytes)
-        only_fields(body, {"title", "is_public"})
+        only_fields(body, set(SETTINGS))
         if not body:
-            raise Invalid("nothing to change: give 'title' and/or 'is_public'")
+            raise Invalid(f"nothing to change: give one of {', '.join(SETTINGS)}")
         title = text_field(body, "title", max_length=MAX_TITLE)
-        is_public = body.get("is_public")
-        if is_public is not None and not isinstance(is_public, bool):
-            raise Invalid("'is_public' must be true or false")
-        meta = await self._store.update_document(auth.doc_id, title=title, is_public=is_public)
+        for name in ("is_public", "amendments_open"):
+            if body.get(name) is not None and not isinstance(body.get(name), bool):
+                raise Invalid(f"{name!r} must be true or false")
+        is_public = cast(bool | None, body.get("is_public"))
+        amendments_open = body.get("amendments_open")
+        if amendments_open is not None and auth.meta.kind != "text":
+            raise Invalid("only a text document takes amendments")
+        meta = auth.meta
+        if title is not None or is_public is not None:
+            meta = await self._store.update_document(auth.doc_id, title=title,
+                                                     is_public=is_public)
         if is_public is False:
             await self.context.hub.revoke(auth.doc_id, Revocation.MADE_PRIVATE)
-        return JSONResponse(meta_json(meta))
+        payload = meta_json(meta)
+        if isinstance(amendments_open, bool):
+            await self.context.amendments.set_open(auth.doc_id, auth.principal,
+                                                   amendments_open, is_public=meta.is_public)
+        if meta.kind == "text":
+            payload["amendments_open"] = await self.context.amendments.is_open(auth.doc_id)
+        return JSONResponse(payload)
 
     @requires(Action.CREATE_DOCUMENT)
     async def delete_document(self, request: Request, auth: Authorized) -> Response:

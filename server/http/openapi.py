@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -11,6 +9,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from server.events import WebhookEvent
+from server.http.openapi_page import docs_page
 
 Schema = dict[str, Any]
 
@@ -40,6 +39,7 @@ SCHEMAS: dict[str, Schema] = {
         ["id", "title", "kind", "is_public", "created_at", "updated_at"],
         id=_DOC_ID, title=_STR, kind={"type": "string", "enum": ["text", "data"]},
         is_public={"type": "boolean"}, created_at=_TIME, updated_at=_TIME, created_by=_NSTR,
+        amendments_open={"type": "boolean", "description": "PATCH answers only"},
         schema={"type": "string", "description": "data documents: their JSON schema"},
     ),
     "DocumentList": _obj(["documents", "next"],
@@ -53,7 +53,9 @@ SCHEMAS: dict[str, Schema] = {
         data={"type": "object", "description": "kind data: the first content (validated "
                                                 "against the schema; default: empty)"},
     ),
-    "DocumentPatch": _obj([], title=_STR, is_public={"type": "boolean"}),
+    "DocumentPatch": _obj([], title=_STR, is_public={"type": "boolean"},
+                          amendments_open={"type": "boolean", "description": "text: citizens "
+                                           "may propose amendments, also when frozen"}),
     "Blocks": _obj(["blocks"], blocks={"type": "array", "items": {
         "type": "object", "required": ["id", "type", "text"],
         "properties": {"id": _STR, "type": _STR, "text": _STR, "article_id": _NSTR,
@@ -451,6 +453,52 @@ PATHS.update({
     },
     "/api/documents/{doc_id}/agenda.ics": {"get": _ics()},
 })
+# Amendments (server/http/amendments.py).
+_AMEND_ID = _param("amendment_id", "path")
+SCHEMAS.update({
+    "Amendment": {"type": "object", "required": [
+        "id", "paragraph_id", "kind", "text", "base", "now", "outdated", "state", "supports",
+        "author_name"], "properties": {
+        "kind": {"enum": ["replace", "insert_after", "delete"]}, "base": _STR, "now": _NSTR,
+        "state": {"enum": ["submitted", "withdrawn", "evaluating", "accepted", "rejected"]},
+        "supports": {"type": "integer"}, "outdated": {"type": "boolean"}}},
+    "AmendmentList": _obj(["amendments"],
+                          amendments={"type": "array", "items": _ref("Amendment")}),
+    "AmendmentCreate": _obj(["paragraph_id", "kind"], paragraph_id=_STR,
+                            kind={"enum": ["replace", "insert_after", "delete"]},
+                            text=_STR, justification=_STR),
+    "AmendmentReject": _obj(["reason"], reason=_STR),
+    "AmendmentRebase": _obj([], text=_STR),
+})
+_AMEND = "/api/documents/{doc_id}/amendments"
+PATHS.update({
+    _AMEND: {
+        "get": _op("Amendments, with base/now/proposed and whether outdated",
+                   ("200", "AmendmentList"), "400 401 403 404 503",
+                   params=[_ID, _param("paragraph_id")]),
+        "post": _op("Propose an amendment to a paragraph", ("201", "Amendment"), _W,
+                    body="AmendmentCreate", params=[_ID]),
+    },
+    _AMEND + "/{amendment_id}": {"get": _op("One amendment", ("200", "Amendment"),
+                                            "400 401 403 404 503", params=[_ID, _AMEND_ID])},
+    _AMEND + "/{amendment_id}/support": {
+        method: _op(summary, ("200", "Amendment"), "400 401 403 404 409 503",
+                    params=[_ID, _AMEND_ID])
+        for method, summary in (("post", "Support (once per person)"),
+                                ("delete", "Take one's support back"))},
+    **{_AMEND + "/{amendment_id}/" + verb: {"post": _op(
+        summary, ("200", "Amendment"), "400 401 403 404 409 503", params=[_ID, _AMEND_ID])}
+       for verb, summary in (("withdraw", "Withdraw (its author)"),
+                             ("accept", "Accept: applied to the live text (facilitators); "
+                                        "409 when outdated"))},
+    _AMEND + "/{amendment_id}/reject": {"post": _op(
+        "Reject with a reason (facilitators)", ("200", "Amendment"), _W + " 409",
+        body="AmendmentReject", params=[_ID, _AMEND_ID])},
+    _AMEND + "/{amendment_id}/rebase": {"post": {**_op(
+        "Rebase onto the current wording (its author or facilitators)", ("200", "Amendment"),
+        _W + " 409", body="AmendmentRebase", params=[_ID, _AMEND_ID]),
+        "description": "The body is optional."}},
+})
 
 SPEC: Schema = {
     "openapi": "3.1.0",
@@ -466,35 +514,6 @@ SPEC: Schema = {
     "security": [{}, {"bearer": []}],
 }
 """The API's description; `tests/e2e/test_api_documents.py` checks it against the routes."""
-
-
-def docs_page(spec: Schema) -> str:
-    """A self-contained HTML page listing every path, method, parameter and schema."""
-    esc = html.escape
-    parts = [f"<h1>{esc(spec['info']['title'])} API</h1><p>{esc(spec['info']['description'])}"
-             "</p><p><a href='/api/openapi.json'>openapi.json</a></p>"]
-    for path, operations in spec["paths"].items():
-        for method, op in operations.items():
-            params = ", ".join(f"{p['name']} ({p['in']})" for p in op.get("parameters", []))
-            body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
-            codes = " ".join(esc(code) for code in op["responses"])
-            parts.append(
-                f"<section><h2><span class='m'>{esc(method.upper())}</span> {esc(path)}</h2>"
-                f"<p>{esc(op['summary'])}</p>"
-                + (f"<p>Parameters: {esc(params)}</p>" if params else "")
-                + (f"<p>Body: {esc(body['schema']['$ref'].rsplit('/', 1)[-1])}</p>"
-                   if body else "")
-                + f"<p>Responses: {codes}</p></section>")
-    parts.append("<h2>Schemas</h2>")
-    for name, schema in spec["components"]["schemas"].items():
-        parts.append(f"<h3 id='{esc(name)}'>{esc(name)}</h3>"
-                     f"<pre>{esc(json.dumps(schema, indent=2))}</pre>")
-    style = ("body{font-family:sans-serif;max-width:60rem;margin:auto;padding:1rem}"
-             ".m{background:#245;color:#fff;padding:0 .4rem;border-radius:3px}"
-             "pre{background:#f4f4f4;padding:.5rem;overflow:auto}")
-    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>palabre API</title><style>{style}</style></head><body>"
-            + "".join(parts) + "</body></html>")
 
 
 class OpenApi:

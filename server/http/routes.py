@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Mount
 
+from server.http.amendments import AmendmentsApi
 from server.http.annotations import Annotations
 from server.http.archive import Archives
 from server.http.context import ApiContext
@@ -34,6 +35,7 @@ def routes(
             *data_api.routes(),
             *Documents(context).routes(),
             *Annotations(context).routes(),
+            *AmendmentsApi(context).routes(),
             *OpenApi().routes(),
             *Archives(context).routes(),
         ]),

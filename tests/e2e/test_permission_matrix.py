@@ -13,6 +13,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
+from pycrdt import Map
 
 from client.session import connect
 from tests.conftest import RunningServer, ServerFactory
@@ -22,13 +23,15 @@ ROLES = ("member", "facilitator", "citizen", "public")
 MARKDOWN = "# Charte\n\n## Article 1\n\nLa commune garantit l'égalité des habitantes.\n"
 
 #: role -> HTTP actions it may take (everything else must be 403).
+AMENDING = {"propose_amendment", "propose_when_open", "support_amendment"}
+DECIDING = {"accept_amendment", "reject_amendment", "rebase_amendment", "open_amendments"}
 ALLOWED = {
-    "member": {"read", "comment"},
+    "member": {"read", "comment", *AMENDING},
     "facilitator": {
         "read", "comment", "moderate", "snapshot", "freeze", "adopt", "create_document",
-        "register_webhook", "read_audit",
+        "register_webhook", "read_audit", *AMENDING, *DECIDING,
     },
-    "citizen": {"read", "comment"},
+    "citizen": {"read", "comment", "propose_when_open", "support_amendment"},
     "public": set(),
 }
 CAN_EDIT_ON_SOCKET = {"member": True, "facilitator": True, "citizen": False}
@@ -43,6 +46,7 @@ class World:
     doc_id: str
     paragraph_id: str
     annotation_id: str
+    amendment_id: str
 
     def headers(self, role: str) -> dict[str, str]:
         if role == "public":
@@ -68,7 +72,24 @@ async def world(server: RunningServer) -> AsyncIterator[World]:
             headers=boss,
         )
         assert comment.status_code == 201, comment.text
-        yield World(server, http, doc_id, paragraph_id, comment.json()["id"])
+        amendment = await http.post(
+            f"/api/documents/{doc_id}/amendments",
+            json={"paragraph_id": paragraph_id, "kind": "replace",
+                  "text": "La commune garantit l'égalité des habitants."},
+            headers=boss,
+        )
+        assert amendment.status_code == 201, amendment.text
+        yield World(server, http, doc_id, paragraph_id, comment.json()["id"],
+                    amendment.json()["id"])
+
+
+async def prepare(w: World, action: str) -> None:
+    """What an action needs before it is tried (the facilitators opened amendments)."""
+    if action == "propose_when_open":
+        opened = await w.http.patch(f"/api/documents/{w.doc_id}",
+                                    json={"amendments_open": True},
+                                    headers=w.headers("facilitator"))
+        assert opened.status_code == 200, opened.text
 
 
 async def attempt(w: World, role: str, action: str) -> httpx.Response:
@@ -107,6 +128,21 @@ async def attempt(w: World, role: str, action: str) -> httpx.Response:
         )
     if action == "read_audit":
         return await w.http.get(f"{base}/audit", headers=h)
+    amendment = f"{base}/amendments/{w.amendment_id}"
+    if action in ("propose_amendment", "propose_when_open"):
+        return await w.http.post(f"{base}/amendments", json={
+            "paragraph_id": w.paragraph_id, "kind": "insert_after", "text": "Article 1 bis.",
+        }, headers=h)
+    if action == "support_amendment":
+        return await w.http.post(f"{amendment}/support", headers=h)
+    if action == "accept_amendment":
+        return await w.http.post(f"{amendment}/accept", headers=h)
+    if action == "reject_amendment":
+        return await w.http.post(f"{amendment}/reject", json={"reason": "Non."}, headers=h)
+    if action == "rebase_amendment":
+        return await w.http.post(f"{amendment}/rebase", json={}, headers=h)
+    if action == "open_amendments":
+        return await w.http.patch(base, json={"amendments_open": True}, headers=h)
     raise AssertionError(action)
 
 
@@ -118,12 +154,14 @@ async def observable_state(w: World) -> tuple[object, ...]:
     hooks = (await w.http.get("/api/webhooks", headers=h)).json()
     other = (await w.http.get(f"/api/documents/{w.doc_id}-bis", headers=h)).status_code
     content = (await w.http.get(f"{base}/content?format=md", headers=h)).text
-    return annotations, snapshots, hooks, other, content
+    amendments = (await w.http.get(f"{base}/amendments", headers=h)).json()
+    settings = (await w.http.get(base, headers=h)).json()
+    return annotations, snapshots, hooks, other, content, amendments, settings
 
 
 HTTP_ACTIONS = (
     "read", "comment", "moderate", "snapshot", "create_document", "register_webhook",
-    "read_audit", "freeze", "adopt",
+    "read_audit", *sorted(AMENDING), *sorted(DECIDING), "freeze", "adopt",
 )
 
 
@@ -133,6 +171,7 @@ async def test_http_permission_matrix(start_server: ServerFactory, role: str) ->
     async with start_server(outbound_allow="127.0.0.1") as server:
         for action in HTTP_ACTIONS:
             async with world(server) as w:
+                await prepare(w, action)
                 before = await observable_state(w)
                 answer = await attempt(w, role, action)
                 if action in ALLOWED[role]:
@@ -162,3 +201,21 @@ async def test_socket_permission_matrix(start_server: ServerFactory, role: str) 
         async with connect(server.url, "charte", witness_token) as late:
             expected = f"Écrit par {role}. " if CAN_EDIT_ON_SOCKET[role] else "Témoin. "
             await late.wait_for(lambda: text_of(late) == expected, timeout=10)
+
+
+@pytest.mark.parametrize("role", ("member", "facilitator", "citizen"))
+async def test_no_role_writes_amendments_over_the_socket(
+    start_server: ServerFactory, role: str
+) -> None:
+    """The amendments map of ``D.annotations`` is the server's: every socket write refused."""
+    async with start_server() as server, world(server) as w:
+        companion = w.doc_id + ".annotations"
+        async with connect(server.url, companion, server.token(role, f"{role} Zoé")) as session:
+            await session.synced()
+            entry = session.doc.get("amendments", type=Map)[w.amendment_id]
+            assert isinstance(entry, Map)
+            entry["state"] = "accepted"
+            await session.wait_for(lambda: len(session.denials) == 1, timeout=10)
+        listed = await w.http.get(f"/api/documents/{w.doc_id}/amendments",
+                                  headers=w.headers("facilitator"))
+        assert [a["state"] for a in listed.json()["amendments"]] == ["submitted"]

@@ -14,9 +14,11 @@ from server.errors import Forbidden
 # DESIGN.md, "Users and what they do", restated here rather than imported, so a
 # change to the table in server/permissions.py has to be made twice on purpose.
 EXPECTED: dict[Role, set[Action]] = {
-    Role.MEMBER: {Action.READ, Action.EDIT, Action.COMMENT, Action.CONTRIBUTE},
+    Role.MEMBER: {Action.READ, Action.EDIT, Action.COMMENT, Action.CONTRIBUTE,
+                  Action.PROPOSE_AMENDMENT, Action.SUPPORT_AMENDMENT, Action.VOTE},
     Role.FACILITATOR: set(Action),
-    Role.CITIZEN: {Action.READ, Action.COMMENT, Action.CONTRIBUTE},
+    # Citizens propose amendments only once they are opened (tested below).
+    Role.CITIZEN: {Action.READ, Action.COMMENT, Action.CONTRIBUTE, Action.SUPPORT_AMENDMENT},
     Role.PUBLIC: {Action.READ},
 }
 
@@ -89,10 +91,35 @@ def test_public_never_comments_even_when_comments_stay_open() -> None:
 
 @pytest.mark.parametrize(
     "action",
-    [Action.READ, Action.MODERATE, Action.SNAPSHOT, Action.FREEZE, Action.ADOPT],
+    [Action.READ, Action.MODERATE, Action.SNAPSHOT, Action.FREEZE, Action.ADOPT,
+     Action.DECIDE_AMENDMENT, Action.SUPPORT_AMENDMENT, Action.VOTE],
 )
 def test_frozen_document_keeps_everything_but_editing_for_facilitators(action: Action) -> None:
     assert is_allowed(principal(Role.FACILITATOR), action, "constitution", doc_is_frozen=True)
+
+
+def test_citizens_propose_amendments_only_when_they_are_opened() -> None:
+    citizen = principal(Role.CITIZEN)
+    with pytest.raises(Forbidden, match="not open to citizens"):
+        require(citizen, Action.PROPOSE_AMENDMENT, "constitution")
+    assert is_allowed(citizen, Action.PROPOSE_AMENDMENT, "constitution", amendments_open=True)
+    assert not is_allowed(PUBLIC, Action.PROPOSE_AMENDMENT, "constitution",
+                          doc_is_public=True, amendments_open=True)
+
+
+@pytest.mark.parametrize("role", [Role.MEMBER, Role.FACILITATOR, Role.CITIZEN])
+def test_a_frozen_text_takes_amendments_only_when_they_are_kept_open(role: Role) -> None:
+    who = principal(role)
+    with pytest.raises(Forbidden, match=r"frozen and closed to amendments|not open"):
+        require(who, Action.PROPOSE_AMENDMENT, "constitution", doc_is_frozen=True)
+    assert is_allowed(who, Action.PROPOSE_AMENDMENT, "constitution", doc_is_frozen=True,
+                      amendments_open=True)
+
+
+def test_accepting_an_amendment_edits_the_text_so_never_when_frozen() -> None:
+    with pytest.raises(Forbidden, match="unfreeze it to apply_amendment"):
+        require(principal(Role.FACILITATOR), Action.APPLY_AMENDMENT, "constitution",
+                doc_is_frozen=True, amendments_open=True)
 
 
 @pytest.mark.parametrize(

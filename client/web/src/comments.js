@@ -9,7 +9,7 @@ import { canModerate } from './session.js'
 const COMMENTABLE = 'p[data-id], h1[data-id], h2[data-id], h3[data-id], h4[data-id], h5[data-id], h6[data-id]'
 
 export class Comments {
-  constructor ({ docId, user, annotations, editorElement, margin, panel, highlight, canComment, onError }) {
+  constructor ({ docId, user, annotations, editorElement, margin, panel, highlight, canComment, onError, onSelect = () => {} }) {
     this.docId = docId
     this.user = user
     this.annotations = annotations // Y.Map
@@ -19,6 +19,7 @@ export class Comments {
     this.highlight = highlight // a <style> element
     this.canComment = canComment
     this.onError = onError
+    this.onSelect = onSelect // the amendments panel follows the chosen paragraph
     this.selected = null
     this.editing = null
     this.scheduled = false
@@ -75,6 +76,7 @@ export class Comments {
     this.editing = null
     this.renderMargin()
     this.renderPanel()
+    this.onSelect(paragraphId)
     const field = this.panel.querySelector('textarea')
     if (field) field.focus()
   }

@@ -1,6 +1,7 @@
 // The page: `/` lists documents, `/d/{id}` opens one (editor, comments, stages).
 import { api, ApiError, docPath } from './api.js'
 import { Archive } from './archive.js'
+import { Amendments } from './amendments.js'
 import { Comments } from './comments.js'
 import { ConnectionState, connectDocument } from './connection.js'
 import { clear, h } from './dom.js'
@@ -112,6 +113,8 @@ async function documentPage (docId) {
   const banner = h('p', { id: 'banner', class: 'banner', hidden: true })
   const editorEl = h('div', { class: 'editor', id: 'editor' })
   const margin = h('div', { class: 'margin', 'aria-label': t.comments })
+  const amendMargin = h('div', { class: 'amend-margin' })
+  const amendmentsPanel = h('section', { class: 'panel amendments', id: 'amendments', 'aria-labelledby': 'amendments-heading' })
   const highlight = h('style', {})
   const commentsPanel = h('section', { class: 'panel comments', id: 'comments', 'aria-labelledby': 'comments-heading' })
   const archivePanel = h('section', { class: 'panel archive', id: 'archive', 'aria-labelledby': 'archive-heading' })
@@ -124,7 +127,7 @@ async function documentPage (docId) {
   document.addEventListener('keydown', (event) => { if (event.key === 'Escape' && !viewerSection.hidden) viewer.hide() })
 
   const archiveOnly = user.role === 'public' || !user.token || user.expired || user.invalid
-  const page = h('div', { class: 'page' }, h('div', { class: 'text-column' }, editorEl, margin))
+  const page = h('div', { class: 'page' }, h('div', { class: 'text-column' }, editorEl, amendMargin, margin))
   root.append(
     highlight,
     h('header', { class: 'top' },
@@ -132,7 +135,7 @@ async function documentPage (docId) {
       archiveOnly ? null : statusEl, archiveOnly ? null : presence, whoAmI()),
     h('div', { class: 'layout' },
       h('main', { class: 'main' }, errors.element, banner, viewerSection, archiveOnly ? null : page),
-      h('aside', { class: 'side' }, archiveOnly ? null : commentsPanel, archivePanel)))
+      h('aside', { class: 'side' }, archiveOnly ? null : commentsPanel, archiveOnly ? null : amendmentsPanel, archivePanel)))
 
   api(docPath(docId)).then((meta) => {
     heading.textContent = meta.title || docId
@@ -173,6 +176,12 @@ async function documentPage (docId) {
     docId, user, annotations, editorElement: editorEl, margin, panel: commentsPanel, highlight,
     canComment: () => !governance.get('frozen') || governance.get('comments_open') === true,
     onError: (e) => errors.show(e),
+    onSelect: (id) => amendments.select(id),
+  })
+  const amendments = new Amendments({
+    docId, user, amendments: notes.ydoc.getMap('amendments'), settings: notes.ydoc.getMap('amendment_settings'),
+    governance, editorElement: editorEl, margin: amendMargin, panel: amendmentsPanel,
+    onSelect: (id) => comments.select(id), onError: (e) => errors.show(e),
   })
 
   function refresh () {
@@ -210,8 +219,8 @@ async function documentPage (docId) {
     comments.renderPanel()
     refresh()
   })
-  editor.on('update', () => comments.schedule())
-  editor.on('transaction', () => comments.schedule())
+  editor.on('update', () => { comments.schedule(); amendments.schedule() })
+  editor.on('transaction', () => { comments.schedule(); amendments.schedule() })
   renderPresence()
   refresh()
   window.palabre = { editor, text, notes, connection } // for people debugging a session
