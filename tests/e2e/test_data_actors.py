@@ -148,13 +148,18 @@ async def test_a_socket_member_edits_fields_but_not_states_or_proposals(
 ) -> None:
     async with start_server(**FAST) as server, api_as(server, "facilitator", "Loïc Ménard") as loic:
         await create_example(loic, "actors", DOC)
-        async with connect(server.url, DOC, server.token("member", "Zoé Lefèvre")) as zoe:
+        async with connect(server.url, DOC, server.token("member", "Zoé Lefèvre")) as zoe, \
+                connect(server.url, DOC, server.token("member", "Amine Benali")) as amine:
             await zoe.synced()
+            await amine.synced()
             actors = zoe.doc.get("data", type=Map)["actors"]
+            relayed = amine.doc.get("data", type=Map)["actors"]
             actors["marche-de-gerland"]["description"] = "Mercredi et dimanche, 7 h - 13 h."
-            await zoe.flushed()  # committed alone, before the refused change below
+            # Committed and relayed alone, before the change below that is refused.
+            await amine.wait_for(lambda: relayed["marche-de-gerland"].get("description")
+                                 == "Mercredi et dimanche, 7 h - 13 h.", timeout=15)
             actors["marche-de-gerland"]["state"] = "rejected"
-            await zoe.wait_for(lambda: len(zoe.denials) == 1, timeout=10)
+            await zoe.wait_for(lambda: len(zoe.denials) == 1, timeout=15)
             assert "through PATCH" in zoe.denials[0]
         stored = (await loic.get_data(DOC))["actors"]["marche-de-gerland"]
         assert stored["description"] == "Mercredi et dimanche, 7 h - 13 h."
