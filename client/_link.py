@@ -22,6 +22,7 @@ from client.errors import (
     fatal_close_error,
     handshake_error,
 )
+from crdt.protocol import CloseCode
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,12 @@ class Link:
                 # A node that dropped us may be gone: the next attempt goes to the next one.
                 self._url_index = (self._url_index + 1) % len(self._urls)
                 self._url = self._urls[self._url_index]
+                if code == CloseCode.SERVICE_RESTART and attempt == 0:
+                    # The node is restarting and said so: another one (or it, back) serves
+                    # us now; waiting would only lengthen the interruption. Only the first
+                    # retry skips the delay, so a node that keeps saying it cannot spin us.
+                    attempt += 1
+                    continue
                 with anyio.move_on_after(self._backoff.delay(attempt, self._rng)):
                     await self._kick.wait()
                 attempt += 1

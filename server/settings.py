@@ -107,6 +107,9 @@ class Settings:
     """Whose socket to an unknown document id creates it, catalogued with its creator:
     ``facilitators`` (those with the create right), ``members`` (also those who may edit
     it) or ``none``; everyone else gets 4403 there (`server.access.permissions`)."""
+    shutdown_timeout_seconds: float = 10.0
+    """On SIGTERM: how long open sockets (told 1012) get to close, then how long rooms get
+    to commit what they hold; past twice this the process exits regardless."""
     limits: Limits = field(default_factory=Limits)
     """Bounds on what one client controls (`server.limits`; ``PALABRE_LIMIT_<NAME>``)."""
     stateless_hook: str = ""
@@ -118,8 +121,11 @@ class Settings:
         """Refuse a setting that has no meaning.
 
         Raises:
-            ValueError: ``create_on_connect`` is not one of its three values.
+            ValueError: ``create_on_connect`` is not one of its three values, or
+                ``shutdown_timeout_seconds`` is not positive.
         """
+        if not self.shutdown_timeout_seconds > 0:
+            raise ValueError("PALABRE_SHUTDOWN_TIMEOUT_SECONDS must be positive")
         if self.create_on_connect not in CREATE_ON_CONNECT:
             raise ValueError(
                 f"PALABRE_CREATE_ON_CONNECT={self.create_on_connect!r} must be one of "

@@ -88,7 +88,8 @@ def serve(**options: object) -> None:
     make_private_dir(settings.data_dir)
     try:
         server = build_server(
-            settings, announce=True, welcome=lambda url: facilitator_link(settings, url)
+            settings, announce=True, welcome=lambda url: facilitator_link(settings, url),
+            force_exit=True,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc

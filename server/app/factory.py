@@ -103,6 +103,7 @@ def create_app(
         store = SqlDocumentStore(
             settings.resolved_database_url,
             commit_window=settings.commit_window_seconds,
+            close_timeout=settings.shutdown_timeout_seconds,
         )
     metrics = Metrics()
     access = Access(settings)

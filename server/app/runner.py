@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import math
+import os
 import socket
+import threading
 from collections.abc import Callable
+from types import FrameType
 
 import anyio
 import uvicorn
@@ -13,19 +18,43 @@ from server.app.factory import create_app
 from server.settings import Settings
 from server.sync.fastsocket import HubWebSocketProtocol
 
+log = logging.getLogger("palabre.app")
+
+FORCED_EXIT_STATUS = 70
+"""Exit status of a node that overran its shutdown deadline (EX_SOFTWARE)."""
+
 
 class PalabreServer(uvicorn.Server):
-    """uvicorn's server plus a `ready` event set once it accepts connections."""
+    """uvicorn's server plus a `ready` event set once it accepts connections.
+
+    On SIGTERM (or SIGINT) uvicorn stops listening and closes every socket with 1012
+    (service restart: clients reconnect at once, to another node behind the proxy); the
+    rooms then commit what they hold and the store closes. With `exit_deadline`, a
+    process still alive that many seconds after the signal exits with
+    `FORCED_EXIT_STATUS` (a stuck database must not keep a deploy waiting for ever;
+    what was not committed is then lost as on SIGKILL, and the clients resend it).
+    """
 
     def __init__(
         self, config: uvicorn.Config, *, announce: bool = False,
-        welcome: Callable[[str], str] | None = None,
+        welcome: Callable[[str], str] | None = None, exit_deadline: float | None = None,
     ) -> None:
         super().__init__(config)
         self._announce = announce
         self._welcome = welcome
         self._ready: anyio.Event | None = None
+        self._exit_deadline = exit_deadline
+        self._watchdog: threading.Timer | None = None
         self.url = ""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Begin the graceful shutdown; arm the exit deadline at the first signal."""
+        if self._exit_deadline is not None and self._watchdog is None:
+            self._watchdog = threading.Timer(self._exit_deadline, _force_exit,
+                                             (self._exit_deadline,))
+            self._watchdog.daemon = True
+            self._watchdog.start()
+        super().handle_exit(sig, frame)
 
     @property
     def ready(self) -> anyio.Event:
@@ -54,12 +83,15 @@ def build_server(
     announce: bool = False,
     direct_lane: bool = True,
     welcome: Callable[[str], str] | None = None,
+    force_exit: bool = False,
 ) -> PalabreServer:
     """A server for `settings` (and `app`, built from them by default), not yet started.
 
     Without `direct_lane`, sockets run on uvicorn's stock protocol through plain ASGI
     (what any other ASGI server gives the app). When announcing, `welcome(url)` is a
-    line printed after the URL (the facilitator link).
+    line printed after the URL (the facilitator link). With `force_exit` (a process of
+    its own: ``palabre serve``), the process exits at twice
+    ``settings.shutdown_timeout_seconds`` after SIGTERM even if its shutdown is stuck.
     """
     config = uvicorn.Config(
         app if app is not None else create_app(settings),
@@ -71,6 +103,15 @@ def build_server(
         lifespan="on",
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=10,
+        # uvicorn waits this long for sockets (told 1012) to close, then cancels them.
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_seconds),
     )
-    return PalabreServer(config, announce=announce, welcome=welcome)
+    exit_deadline = 2 * settings.shutdown_timeout_seconds if force_exit else None
+    return PalabreServer(config, announce=announce, welcome=welcome, exit_deadline=exit_deadline)
+
+
+def _force_exit(deadline: float) -> None:
+    """Leave now: the graceful shutdown overran its deadline (runs in the watchdog thread)."""
+    log.error("shutdown still running after %.0f s: exiting without finishing it", deadline)
+    logging.shutdown()
+    os._exit(FORCED_EXIT_STATUS)

@@ -31,7 +31,6 @@ log = logging.getLogger("palabre.hub")
 
 T = TypeVar("T")
 
-_SHUTDOWN_DEADLINE_SECONDS = 30.0
 _ID_CHECK_INTERVAL_SECONDS = 0.2
 _KEPT_SCRATCH_BYTES = 256 * 1024
 """A document whose state is at least this large keeps its transform copy between
@@ -88,7 +87,7 @@ class Hub:
             finally:
                 self._closing = True
                 with anyio.CancelScope(shield=True), anyio.move_on_after(
-                    _SHUTDOWN_DEADLINE_SECONDS
+                    self._settings.shutdown_timeout_seconds
                 ):
                     for room in list(self._rooms.values()):
                         room.close()

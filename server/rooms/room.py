@@ -390,10 +390,11 @@ class Room:
         on_evict(self)
 
     def close(self) -> None:
-        """Close every client (going away) and let `run` finish once the queue is committed."""
+        """Close every client (1012: reconnect at once, to another node) and let `run`
+        finish once the queue is committed."""
         self._closing = True
         for connection in list(self.connections):
-            connection.request_close(CloseCode.GOING_AWAY, "server shutting down")
+            connection.request_close(CloseCode.SERVICE_RESTART, "server restarting")
         self._wake.set()
 
     def _relay_peer_updates(self, merged: bytes | None = None) -> None:

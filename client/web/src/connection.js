@@ -20,6 +20,12 @@ export function connectDocument (docId, token, { onDenied } = {}) {
   provider.messageHandlers[MESSAGE_AUTH] = (_encoder, decoder, p) => {
     authProtocol.readAuthMessage(decoder, p.doc, (_doc, reason) => onDenied && onDenied(reason))
   }
+  // 1012: the node is restarting (a deploy); another one serves us at once behind the
+  // proxy, so reconnect now instead of after the provider's back-off. connect() is a
+  // no-op while the closing socket is still the provider's: hence the next tick.
+  provider.on('connection-close', (event) => {
+    if (event && event.code === 1012) setTimeout(() => provider.connect(), 0)
+  })
   // A lost network rarely closes a socket at once: follow the browser's own signal.
   window.addEventListener('offline', () => provider.disconnect())
   window.addEventListener('online', () => provider.connect())
