@@ -2,9 +2,12 @@
 
 An awareness update is ``varuint count`` then, per client, ``varuint client_id``,
 ``varuint clock`` and a length-prefixed JSON state (``null`` once the client left).
-The server never parses the JSON: it keeps the latest bytes per client and relays them.
-A state's size is the length of those bytes, read while decoding: bounding it costs
-nothing per message.
+The server keeps the latest bytes per client and relays them. It parses a client's state
+once, on decoding, only to refuse one that is not JSON (every y-protocols client runs
+``JSON.parse`` on each state it receives: one that throws would cost every browser the
+rest of that message, its peers' presence included); a state is at most
+`AwarenessBounds.state_bytes`, so that costs little. A state's size is the length of its
+bytes, read while decoding.
 
 A connection owns the client ids it introduced, for as long as it lives (also after it
 removed their state): another connection may neither update nor remove them, except one
@@ -14,10 +17,11 @@ may not yet have seen its old socket close). States relayed by peer nodes are tr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 
-from crdt.errors import CrdtError
+from crdt.errors import CrdtError, ProtocolError
 from crdt.protocol import Reader, encode_varbytes, encode_varuint
 
 NULL_STATE = b"null"
@@ -78,7 +82,8 @@ def decode_awareness_update(
     """Decode an awareness update into its entries, within `bounds` when given.
 
     Raises:
-        ProtocolError: truncated data, a bad varint or trailing bytes.
+        ProtocolError: truncated data, a bad varint, trailing bytes, or (with `bounds`: a
+            client's update) a state that is not JSON.
         TooManyClientIds: more entries than `bounds.clients` (checked before decoding).
         StateTooLarge: a state longer than `bounds.state_bytes`.
     """
@@ -97,9 +102,27 @@ def decode_awareness_update(
             raise StateTooLarge(
                 f"awareness state of {len(state)} bytes exceeds {bounds.state_bytes}"
             )
+        if bounds is not None:
+            _check_json(state)
         entries.append(AwarenessEntry(client_id, clock, state))
     reader.expect_end()
     return entries
+
+
+def _check_json(state: bytes) -> None:
+    """Refuse a state a browser's ``JSON.parse`` would throw on.
+
+    Raises:
+        ProtocolError: not UTF-8 JSON (``NaN`` and ``Infinity`` are not JSON either).
+    """
+    try:
+        json.loads(state.decode("utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ProtocolError("an awareness state is not JSON") from exc
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
 
 
 def encode_awareness_update(entries: Sequence[AwarenessEntry]) -> bytes:

@@ -33,9 +33,14 @@ def history_entries(
     return entries
 
 
-def append_history(doc: Doc[Any], entries: dict[str, JsonObject]) -> None:
-    """Append each entry to its project's ``history`` (appends merge with concurrent ones)."""
-    projects = root(doc).get("projects")
+def append_history(doc: Doc[Any], entries: dict[str, JsonObject],
+                   collection: str = "projects") -> None:
+    """Append each entry to its item's ``history`` (appends merge with concurrent ones).
+
+    The items are those of the top-level map `collection` (a catalogue's projects, a
+    map's actors).
+    """
+    projects = root(doc).get(collection)
     if not isinstance(projects, Map):
         return
     with doc.transaction():

@@ -28,6 +28,7 @@ from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 from crdt.errors import SchemaError
 from crdt.schema import (
     HARD_BREAK,
+    RENDER_DEPTH,
     JsonValue,
     attributes,
     block_id,
@@ -203,8 +204,10 @@ def _json_marks(spans: list[Span]) -> list[JsonValue]:
     return marks
 
 
-def _read(node: XmlFragment | XmlElement) -> list[_Node]:
-    out = []
+def _read(node: XmlFragment | XmlElement, depth: int = 0) -> list[_Node]:
+    out: list[_Node] = []
+    if depth > RENDER_DEPTH:
+        return out
     for child in node.children:
         if not isinstance(child, XmlElement):
             continue
@@ -213,7 +216,7 @@ def _read(node: XmlFragment | XmlElement) -> list[_Node]:
         if is_textblock(child):
             item.spans = read_spans(child)
         else:
-            item.children = _read(child)
+            item.children = _read(child, depth + 1)
         out.append(item)
     return out
 

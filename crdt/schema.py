@@ -42,6 +42,10 @@ ID_TYPES = TEXTBLOCK_TYPES | LIST_TYPES | {"listItem"}
 
 _ID_PREFIX = {"heading": "h", "paragraph": "p", "bulletList": "ul", "orderedList": "ol",
               "listItem": "li"}
+RENDER_DEPTH = 100
+"""Deepest element walked by readers and renderers: deeper ones are left out (the shape
+rules refuse nesting past `server.limits.Limits.text_depth`, 48 by default; a document
+stored before that rule may hold deeper, and must not exhaust the interpreter's stack)."""
 MAX_LIST_START = 999_999_999
 """Largest ordered list start: CommonMark numbers have at most nine digits."""
 _PROBE_KEY = "palabre-probe"
@@ -140,7 +144,7 @@ def _walk(
         if not isinstance(child, XmlElement):
             continue
         yield child, parent, depth, (*path, index)
-        if not is_textblock(child):
+        if not is_textblock(child) and depth < RENDER_DEPTH:
             yield from _walk(child, child, depth + 1, (*path, index))
 
 

@@ -4,7 +4,8 @@ The schema is the editor's (Tiptap's StarterKit as ``client/web`` configures it,
 block ``id``): a node type outside it, an attribute it does not know, a heading ``level``
 outside 1-6, an ordered list ``start`` that is not a CommonMark number (0-999999999) or
 an ``id`` that is not a short token is refused, and so is a block whose text is longer
-than `TextBounds.block_chars`. Renderers still clamp what an older document may hold.
+than `TextBounds.block_chars`, and so are elements nested deeper than `TextBounds.depth`.
+Renderers still clamp what an older document may hold (`crdt.schema.RENDER_DEPTH`).
 
 `ShapeMirror` judges a client's update on what it touches, not on the whole document: it
 applies the update to a shadow copy and looks only at the nodes the update's events name
@@ -58,6 +59,8 @@ class TextBounds:
 
     block_chars: int
     attribute_chars: int
+    depth: int = 48
+    """Deepest nesting of elements (a list item inside a list counts two)."""
 
 
 def attribute_refusal(tag: str, key: str, value: object, bounds: TextBounds) -> str | None:
@@ -115,19 +118,35 @@ def block_refusal(block: XmlElement, bounds: TextBounds) -> str | None:
     return None
 
 
-def subtree_refusal(node: XmlElement | XmlText, bounds: TextBounds) -> str | None:
-    """Why a node and everything in it are refused; ``None`` when all is fine."""
-    if isinstance(node, XmlText):
-        return text_refusal(node, bounds)
-    refusal = element_refusal(node, bounds) or block_refusal(node, bounds)
-    if refusal is not None:
-        return refusal
-    for child in node.children:
-        if isinstance(child, XmlElement | XmlText):
-            refusal = subtree_refusal(child, bounds)
-            if refusal is not None:
-                return refusal
+def subtree_refusal(node: XmlElement | XmlText, bounds: TextBounds, depth: int = 1) -> str | None:
+    """Why a node and everything in it are refused; ``None`` when all is fine.
+
+    `depth` is the node's own depth in the document (1: a child of the fragment). The walk
+    keeps its own stack, so a tree nested past any bound is refused, not a RecursionError.
+    """
+    stack: list[tuple[XmlElement | XmlText, int]] = [(node, depth)]
+    while stack:
+        current, level = stack.pop()
+        if isinstance(current, XmlText):
+            refusal = text_refusal(current, bounds)
+        elif level > bounds.depth:
+            refusal = f"elements nest at most {bounds.depth} deep"
+        else:
+            refusal = element_refusal(current, bounds) or block_refusal(current, bounds)
+            stack.extend((child, level + 1) for child in current.children
+                         if isinstance(child, XmlElement | XmlText))
+        if refusal is not None:
+            return refusal
     return None
+
+
+def depth_of(node: object) -> int:
+    """How deep `node` is (0: the fragment, 1: a child of it)."""
+    depth = 0
+    while isinstance(node, XmlElement | XmlText):
+        depth += 1
+        node = node.parent
+    return depth
 
 
 UNJUDGED_CHARS = 1_000
@@ -271,7 +290,7 @@ class ShapeMirror:
             for change in event.delta or ():
                 for node in change.get("insert", ()) if isinstance(change, dict) else ():
                     if isinstance(node, XmlElement | XmlText):
-                        refusal = subtree_refusal(node, bounds)
+                        refusal = subtree_refusal(node, bounds, depth_of(target) + 1)
                         if refusal is not None:
                             return refusal
             if isinstance(target, XmlElement):

@@ -41,6 +41,9 @@ class Limits:
     """Awareness tokens a principal may spend at once before the rate applies."""
     block_chars: int = 100_000
     """Longest text of one block (paragraph, heading, list item) of a text document."""
+    text_depth: int = 48
+    """Deepest nesting of elements in a text document (a list inside a list item adds two:
+    48 is 23 nested lists); deeper is refused with permission-denied."""
     attribute_chars: int = 2_048
     """Longest string in a mark of a text document (a link's ``href``)."""
     document_bytes: int = 32 * 1024 * 1024

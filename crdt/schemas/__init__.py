@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator
 from crdt.data import JsonObject
 from crdt.errors import SchemaError
 
-SCHEMA_NAMES = ("catalogue", "library", "monitoring", "agenda")
+SCHEMA_NAMES = ("catalogue", "library", "monitoring", "agenda", "actors")
 """The names a data document may use as its ``schema``."""
 
 
@@ -59,6 +59,7 @@ COLLECTIONS: dict[str, tuple[str, ...]] = {
     "library": ("resources",),
     "monitoring": ("entries", "themes"),
     "agenda": ("events", "feeds"),
+    "actors": ("actors",),
 }
 """Top-level maps of items each schema checks one by one (no rule spans two items)."""
 

@@ -14,7 +14,10 @@ socket and the HTTP API alike, so the rules below are the whole policy:
    first), and comments are taken only when the document keeps them open;
 6. amendments: members propose them on a text that is not frozen; citizens only when
    the facilitators opened amendments on it, which also keeps them open on a frozen
-   text; accepting one edits the text, so never on a frozen text.
+   text; accepting one edits the text, so never on a frozen text;
+7. a data document holding items some readers may not see (an ``actors`` map's
+   unpublished proposals) is read whole (over a socket, as a Yjs snapshot) only by who
+   may edit it (`whole_read_action`); the others read their view through the API.
 
 Which fields of a ``data`` document each action covers (``history`` kept by the server,
 monitoring entries editable by their author only, themes for moderators) is in
@@ -162,6 +165,16 @@ def _denial(
             return f"document {doc_id!r} is frozen and closed to amendments"
         return f"document {doc_id!r} is frozen and closed to comments"
     return None
+
+
+HIDES_ITEMS_FROM_READERS: Final = frozenset({"actors"})
+"""Data schemas whose documents hold items that not every reader may see."""
+
+
+def whole_read_action(schema: str | None) -> Action:
+    """The action that reading a document whole (its CRDT state) needs: `Action.READ`,
+    or `Action.EDIT` for a schema in `HIDES_ITEMS_FROM_READERS` (rule 7)."""
+    return Action.EDIT if schema in HIDES_ITEMS_FROM_READERS else Action.READ
 
 
 def is_open_when_frozen(

@@ -7,25 +7,34 @@ may read a document (the public too, when it is public) lists and reads its snap
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from typing import Any
 
+from pycrdt import Doc
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from crdt.actors import GEOJSON_MEDIA_TYPE
 from crdt.convert import render
+from crdt.data import JsonObject as DataObject
+from crdt.data import read_data
 from server.access.auth import Principal, Role
-from server.access.permissions import Action
+from server.access.permissions import Action, require, whole_read_action
 from server.errors import NotFound
 from server.http.authorize import Authorized, requires
 from server.http.body import JsonObject, only_fields, read_json, text_field
 from server.http.context import MEDIA_TYPES, ApiContext, content_format, created
+from server.modules.actors import geojson_of, view_for, view_key
 from server.modules.governance import stored_text
 from storage.archive import Snapshot
 
 MAX_LABEL = 500
 _SNAPSHOT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_SNAPSHOT_MEDIA_TYPES = {**MEDIA_TYPES, "yjs": "application/octet-stream"}
+_SNAPSHOT_MEDIA_TYPES = {**MEDIA_TYPES, "yjs": "application/octet-stream",
+                         "geojson": GEOJSON_MEDIA_TYPE}
 
 
 class Archives:
@@ -99,14 +108,28 @@ class Archives:
 
     @requires(Action.READ)
     async def get_content(self, request: Request, auth: Authorized) -> Response:
-        """``GET .../snapshots/{sid}/content?format=md|html|text|json|yjs``."""
+        """``GET .../snapshots/{sid}/content?format=md|html|text|json|yjs|geojson``.
+
+        A data document's snapshot reads as its JSON (``json``; the reader's view of an
+        actors map, as ``GET .../data`` shows it) or, for actors maps, as GeoJSON; its
+        Yjs state only for who may read the document whole.
+        """
         fmt = content_format(request, _SNAPSHOT_MEDIA_TYPES)
+        meta, principal = auth.meta, auth.principal
+        schema = meta.schema if meta.kind == "data" else None
         snapshot = await self._snapshot(request, auth.doc_id)
-        headers = {"ETag": f'"{snapshot.chain_hash[:40]}-{fmt}"',
+        view = view_key(schema, principal, auth.doc_id)
+        headers = {"ETag": f'"{snapshot.chain_hash[:40]}-{fmt}-{_digest(view)}"',
                    "Cache-Control": "private, max-age=31536000, immutable",
                    "Vary": "Authorization"}
         body: str | bytes
-        if fmt == "yjs":
+        if fmt == "geojson" or (schema is not None and fmt == "json"):
+            data = view_for(schema, principal, auth.doc_id, _data_of(snapshot.state))
+            shown = geojson_of(schema, data) if fmt == "geojson" else data
+            body = json.dumps(shown, ensure_ascii=False)
+        elif fmt == "yjs":
+            require(principal, whole_read_action(schema), auth.doc_id,
+                    doc_is_public=meta.is_public)
             body = snapshot.state
         elif fmt == "md":
             body = snapshot.markdown
@@ -126,6 +149,16 @@ class Archives:
         await self.context.governance.restore(auth.doc_id, auth.principal, snapshot,
                                               doc_is_public=auth.meta.is_public)
         return JSONResponse({"restored": snapshot_json(snapshot, auth.principal)})
+
+
+def _data_of(state: bytes) -> DataObject:
+    doc: Doc[Any] = Doc()
+    doc.apply_update(state)
+    return read_data(doc)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def snapshot_json(snapshot: Snapshot, principal: Principal) -> JsonObject:

@@ -21,6 +21,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from crdt.actors import GEOJSON_MEDIA_TYPE
 from crdt.agenda import export_ics
 from crdt.data import JsonObject, apply_merge_patch, merge_patch, normalize, read_data
 from crdt.errors import SchemaError
@@ -37,6 +38,7 @@ from server.errors import (
 from server.http.authorize import Authorized, requires
 from server.http.body import etag_matches, read_json, read_limited
 from server.http.context import ApiContext
+from server.modules.actors import geojson_of, geojson_patch, view_for, view_key
 from server.modules.agenda import AgendaImporter
 from server.modules.data_documents import DataDocuments, etag_of, filter_by_theme, require_data
 from server.modules.files import CONTENT_TYPE, INLINE_TYPES, FileStore
@@ -69,6 +71,7 @@ class DataApi:
         return [
             Route("/documents/{doc_id}/data", self.get_data, methods=["GET"]),
             Route("/documents/{doc_id}/data", self.patch_data, methods=["PATCH"]),
+            Route("/documents/{doc_id}/data", self.import_data, methods=["POST"]),
             Route("/documents/{doc_id}/data/events", self.events, methods=["GET"]),
             Route("/documents/{doc_id}/resources/{resource_id}/file", self.upload,
                   methods=["PUT"]),
@@ -79,21 +82,30 @@ class DataApi:
 
     @requires(Action.READ)
     async def get_data(self, request: Request, auth: Authorized) -> Response:
-        """``GET .../data[?theme=]``: the document as JSON (monitoring: one theme's entries)."""
+        """``GET .../data[?theme=][?format=json|geojson]``: the document as JSON (monitoring:
+        one theme's entries; actors: the caller's view, or a GeoJSON FeatureCollection)."""
         meta = auth.meta
         require_data(meta)
         theme = request.query_params.get("theme")
+        fmt = request.query_params.get("format", "json")
+        if fmt not in ("json", "geojson"):
+            raise BadRequest(f"format must be json or geojson, not {fmt!r}")
         if theme is not None:
             if meta.schema != "monitoring":
                 raise BadRequest("theme filters monitoring documents only")
             if not theme or len(theme) > 64:
                 raise BadRequest("theme must be 1-64 characters")
         room = await self.context.hub.room(meta.doc_id)
-        etag = etag_of(room.doc, theme or "")
+        variant = "|".join((theme or "", fmt,
+                            view_key(meta.schema, auth.principal, meta.doc_id)))
+        etag = etag_of(room.doc, variant)
         headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
         if etag_matches(request, etag):
             return Response(status_code=304, headers=headers)
-        data = read_data(room.doc)
+        data = view_for(meta.schema, auth.principal, meta.doc_id, read_data(room.doc))
+        if fmt == "geojson":
+            return JSONResponse(geojson_of(meta.schema, data), headers=headers,
+                                media_type=GEOJSON_MEDIA_TYPE)
         if theme is not None:
             data = filter_by_theme(data, theme)
         if meta.schema == "agenda" and is_allowed(auth.principal, Action.MODERATE, meta.doc_id):
@@ -112,7 +124,28 @@ class DataApi:
             self._agenda.check_feeds(patch)
         data = await self._data.patch(auth.meta, auth.principal, patch)
         room = await self.context.hub.room(auth.doc_id)
-        return JSONResponse(data, headers={"ETag": etag_of(room.doc)})
+        shown = view_for(auth.meta.schema, auth.principal, auth.doc_id, data)
+        return JSONResponse(shown, headers={"ETag": etag_of(room.doc)})
+
+    @requires(Action.READ)
+    async def import_data(self, request: Request, auth: Authorized) -> Response:
+        """``POST .../data?format=geojson``: import a FeatureCollection into an actors map.
+
+        Judged as the merge patch it amounts to (field rules, schema, bounds): a refusal
+        (403, 422 naming the feature or field) writes nothing.
+        """
+        require_data(auth.meta)
+        fmt = request.query_params.get("format")
+        if fmt != "geojson":
+            raise BadRequest("POST .../data imports ?format=geojson; patch JSON with PATCH")
+        body = await read_json(request, self.context.max_body_bytes,
+                               media_types=(GEOJSON_MEDIA_TYPE, "application/json"))
+        patch = geojson_patch(auth.meta.schema, normalize(body),
+                              max_features=self.context.limits.data_entries_per_collection)
+        await self._data.patch(auth.meta, auth.principal, patch)
+        imported = patch.get("actors")
+        ids = sorted(imported) if isinstance(imported, dict) else []
+        return JSONResponse({"imported": len(ids), "ids": ids})
 
     @requires(Action.READ, token_in_query=True)
     async def events(self, request: Request, auth: Authorized) -> Response:
@@ -146,7 +179,8 @@ class DataApi:
             room = await self.context.hub.room(auth.doc_id)
             last = ""
             while True:
-                data = self._data.followed_data(room)
+                data = view_for(auth.meta.schema, auth.principal, auth.doc_id,
+                                self._data.followed_data(room))
                 if theme:
                     data = filter_by_theme(data, theme)
                 text = json.dumps(data, ensure_ascii=False)

@@ -48,7 +48,7 @@ SCHEMAS: dict[str, Schema] = {
     "DocumentCreate": _obj(
         ["id", "title"], id=_DOC_ID, title=_STR, markdown=_STR, is_public={"type": "boolean"},
         kind={"enum": ["text", "data"]},
-        schema={"enum": ["catalogue", "library", "monitoring", "agenda"],
+        schema={"enum": ["catalogue", "library", "monitoring", "agenda", "actors"],
                 "description": "required with kind data"},
         data={"type": "object", "description": "kind data: the first content (validated "
                                                 "against the schema; default: empty)"},
@@ -225,7 +225,22 @@ SCHEMAS.update({
     "StageList": _obj(["stages"], stages={"type": "array", "items": _ref("Stage")}),
     "SnapshotRestored": _obj(["restored"], restored=_ref("Snapshot")),
 })
-_SNAPSHOT_FORMAT = _param("format", schema={"enum": ["md", "html", "text", "json", "yjs"]})
+def _snapshot_content() -> Schema:
+    op = _op("A snapshot's text: md, html, text as text/*, json as Blocks (a data "
+             "document's JSON), geojson (actors maps), yjs as the raw Yjs update "
+             "(application/octet-stream)", ("200", None), "400 401 403 404 503",
+             params=[_ID, _SID, _SNAPSHOT_FORMAT])
+    op["responses"]["200"]["content"] = {
+        "application/json": {"schema": _ref("SnapshotContent")},
+        "application/geo+json": {"schema": _ref("FeatureCollection")},
+    }
+    op["description"] = ("Immutable: cacheable forever. An actors map reads as the reader's "
+                         "view of it; its Yjs state only for who may edit it.")
+    return op
+
+
+_SNAPSHOT_FORMAT = _param("format", schema={"enum": ["md", "html", "text", "json", "yjs",
+                                                      "geojson"]})
 PATHS.update({
     "/api/documents/{doc_id}/snapshots": {
         "get": _op("The archive: every snapshot by number, without content",
@@ -242,10 +257,7 @@ PATHS.update({
                    params=[_ID, _SID]),
     },
     "/api/documents/{doc_id}/snapshots/{snapshot_id}/content": {
-        "get": {**_op("A snapshot's text: md, html, text as text/*, json as Blocks, yjs as "
-                      "the raw Yjs update (application/octet-stream)", ("200", "Blocks"),
-                      "400 401 403 404 503", params=[_ID, _SID, _SNAPSHOT_FORMAT]),
-                "description": "Immutable: cacheable forever."},
+        "get": _snapshot_content(),
     },
     "/api/documents/{doc_id}/snapshots/{snapshot_id}/restore": {
         "post": _op("Start the next stage from a snapshot: the live text becomes it, every "
@@ -330,6 +342,15 @@ SCHEMAS.update({
     "EventStream": {"type": "string", "description": "text/event-stream"},
     "Binary": {"type": "string", "format": "binary"},
     "ICalendar": {"type": "string", "description": "RFC 5545 iCalendar"},
+    "FeatureCollection": _obj(
+        ["type", "features"], type={"const": "FeatureCollection"},
+        features={"type": "array", "items": _obj(
+            ["type", "geometry"], type={"const": "Feature"}, id=_STR,
+            geometry={"type": ["object", "null"]}, properties={"type": ["object", "null"]})}),
+    "SnapshotContent": {"anyOf": [_ref("Blocks"), _ref("Data")],
+                        "description": "a text's blocks, or a data document's JSON"},
+    "GeoJsonImport": _obj(["imported", "ids"], imported={"type": "integer", "minimum": 0},
+                          ids={"type": "array", "items": _STR}),
     "ImportReport": _obj(["feeds"], feeds={"type": "object", "additionalProperties": _obj(
         [], changed={"type": "integer"}, error=_NSTR)}),
 })
@@ -350,6 +371,36 @@ def _data_patch() -> Schema:
     op["description"] = ("Who may change which fields is per schema (history, files, "
                          "authors kept by the server): 403 names the field; 422 the schema "
                          "violation, and nothing changes.")
+    return op
+
+
+def _get_data() -> Schema:
+    op = _op("A data document's JSON (strong ETag, 304), or an actors map as GeoJSON",
+             ("200", "Data"), "400 401 403 404 503",
+             params=[_ID, _param("theme"), _param("format", schema={"enum": ["json",
+                                                                           "geojson"]}),
+                     _param("If-None-Match", "header")])
+    op["responses"]["200"]["content"]["application/geo+json"] = {
+        "schema": _ref("FeatureCollection")}
+    op["responses"]["304"] = {"description": "If-None-Match matched the ETag"}
+    op["description"] = (_DATA + " `theme` keeps the monitoring entries tagged so. An "
+                         "actors map shows each reader its view: editors see every actor, "
+                         "others the published ones and their own proposals. "
+                         "`format=geojson` (actors maps) answers a FeatureCollection.")
+    return op
+
+
+def _import_data() -> Schema:
+    op = _op("Import a GeoJSON FeatureCollection into an actors map (`format=geojson`)",
+             ("200", "GeoJsonImport"), _W,
+             params=[_ID, {**_param("format", schema={"const": "geojson"}),
+                           "required": True}])
+    op["requestBody"] = {"required": True, "content": {
+        media: {"schema": _ref("FeatureCollection")}
+        for media in ("application/geo+json", "application/json")}}
+    op["description"] = ("Judged as the merge patch it amounts to: each feature's id names "
+                         "the actor, its geometry is the position. 403 names the field; 422 "
+                         "the feature or field breaking the schema, and nothing changes.")
     return op
 
 
@@ -389,11 +440,9 @@ def _ics() -> Schema:
 
 PATHS.update({
     "/api/documents/{doc_id}/data": {
-        "get": _with(_op("A data document's JSON (strong ETag, 304)", ("200", "Data"),
-                         "400 401 403 404 503",
-                         params=[_ID, _param("theme"), _param("If-None-Match", "header")]),
-                     description=_DATA + " `theme` keeps the monitoring entries tagged so."),
+        "get": _get_data(),
         "patch": _data_patch(),
+        "post": _import_data(),
     },
     "/api/documents/{doc_id}/data/events": {"get": _events()},
     "/api/documents/{doc_id}/resources/{resource_id}/file": {"put": _upload()},
@@ -450,8 +499,6 @@ PATHS.update({
         _W + " 409", body="AmendmentRebase", params=[_ID, _AMEND_ID]),
         "description": "The body is optional."}},
 })
-PATHS["/api/documents/{doc_id}/data"]["get"]["responses"]["304"] = {
-    "description": "If-None-Match matched the ETag"}
 
 _SUB = _param("sub", "path")
 SCHEMAS.update({

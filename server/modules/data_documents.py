@@ -20,6 +20,8 @@ from typing import Any
 import anyio
 from pycrdt import Doc
 
+from crdt.actors import PROPOSED
+from crdt.actors import history_entries as actor_history
 from crdt.catalogue import append_history, history_entries
 from crdt.data import (
     ROOT,
@@ -80,6 +82,7 @@ def require_data(meta: DocumentMeta) -> str:
 _SERVER_SET: dict[str, tuple[str, tuple[str, str]]] = {
     "monitoring": ("entries", ("author", "created_at")),
     "library": ("resources", ("contributor", "added_at")),
+    "actors": ("actors", ("contributed_by", "proposed_at")),
 }
 """Per schema: the collection whose new items the server stamps, with who and when."""
 
@@ -104,6 +107,8 @@ def prepare(schema: str, principal: Principal, before: JsonObject, patch: JsonOb
                 if field in value:
                     raise Forbidden(f"{collection}/{key}/{field} is set by the server")
             value = {**value, fields[0]: person(principal), fields[1]: at}
+            if schema == "actors" and "state" not in value:
+                value["state"] = PROPOSED
         filled[key] = value
     return {**patch, collection: filled}
 
@@ -137,16 +142,19 @@ def patch_document(
     assert isinstance(after, dict)
     paths = changed_paths(before, after)
     check_change(schema, principal, doc_id, before, after, paths, is_frozen=is_frozen)
-    history = (
-        history_entries(before, after, at=at, by=person(principal))
-        if schema == "catalogue" else {}
-    )
+    history: dict[str, JsonObject] = {}
+    collection = "projects"
+    if schema == "catalogue":
+        history = history_entries(before, after, at=at, by=person(principal))
+    elif schema == "actors":
+        history = actor_history(before, after, at=at, by=person(principal))
+        collection = "actors"
     try:
         validate_change(schema, after, paths)
     except SchemaError as exc:
         raise Invalid(str(exc)) from exc
     apply_merge_patch(doc, patch)
-    append_history(doc, history)
+    append_history(doc, history, collection)
 
 
 def _check_bounds(doc: Doc[Any], patch: JsonObject, bounds: DataBounds) -> None:
@@ -331,7 +339,7 @@ def _at(data: JsonObject, path: tuple[str, ...]) -> Json:
 def skeleton(schema: str, title: str) -> JsonObject:
     """The smallest valid document of `schema`."""
     collection = {"catalogue": "projects", "library": "resources",
-                  "monitoring": "entries", "agenda": "events"}[schema]
+                  "monitoring": "entries", "agenda": "events", "actors": "actors"}[schema]
     return {"title": title, collection: {}}
 
 

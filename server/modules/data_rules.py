@@ -15,6 +15,13 @@ table (`server.access.permissions`), and some paths are kept by the server alone
   remove others' entries; ``author`` and ``created_at`` are set by the server.
 - ``agenda``: events need ``edit``; the ``feeds`` list needs ``moderate``; events imported
   from a feed (they carry ``feed``) and a feed's import status are the server's.
+- ``actors``: anyone who may ``contribute`` (citizens included) proposes an actor, which
+  lands as ``proposed``; publishing or rejecting it (its ``state``), and removing an
+  actor, need ``moderate`` (facilitators). A contributor changes or withdraws their own
+  actor while it is still proposed; any other change needs ``edit``. ``history``,
+  ``contributed_by`` and ``proposed_at`` are the server's. Over a socket, proposing and
+  changing a state are refused (so that the history misses nothing): use ``PATCH``.
+  Who reads what is `sees_all_actors` (the others read `crdt.actors.reader_view`).
 """
 
 from __future__ import annotations
@@ -162,6 +169,57 @@ def _agenda(judge: _Judge, path: Path, before: JsonObject, after: JsonObject,
     judge.need(Action.EDIT, path)
 
 
+def _actors(judge: _Judge, path: Path, before: JsonObject, after: JsonObject,
+            over_socket: bool) -> None:
+    if not (len(path) >= 2 and path[0] == "actors"):
+        judge.need(Action.MODERATE if path and path[0] == "actors" else Action.EDIT, path)
+        return
+    old = _item(before, "actors", path[1])
+    new = _item(after, "actors", path[1])
+    is_own_proposal = (old is not None and _is_contributor(judge.principal, old)
+                       and old.get("state") == "proposed")
+    if len(path) == 2:
+        if over_socket and (old is None or new is None):
+            raise Forbidden(f"{_show(path)}: propose or remove actors through PATCH "
+                            "/api/documents/{id}/data, so that the server records it")
+        if old is None and new is not None:
+            judge.need(Action.CONTRIBUTE, path)
+            if new.get("history"):
+                raise _kept((*path, "history"))
+            if new.get("state") != "proposed":
+                judge.need(Action.MODERATE, (*path, "state"))
+        elif old is not None and new is None and not is_own_proposal:
+            judge.need(Action.MODERATE, path)
+        else:
+            judge.need(Action.CONTRIBUTE, path)
+        return
+    if path[2] in {"history", "contributed_by", "proposed_at"}:
+        raise _kept(path)
+    if path[2] == "state":
+        if over_socket:
+            raise Forbidden(f"{_show(path)}: publish or reject through PATCH "
+                            "/api/documents/{id}/data, so that the server records it")
+        judge.need(Action.MODERATE, path)
+        return
+    judge.need(Action.CONTRIBUTE if is_own_proposal else Action.EDIT, path)
+
+
+def sees_all_actors(principal: Principal, doc_id: str) -> bool:
+    """Whether `principal` reads an actors document whole (unpublished actors included):
+    whoever may edit it. Others see the published actors and their own proposals."""
+    return judge_allows(principal, Action.EDIT, doc_id)
+
+
+def judge_allows(principal: Principal, action: Action, doc_id: str) -> bool:
+    """Whether the table grants `action` on `doc_id` (its state aside)."""
+    return _Judge(principal, doc_id, is_frozen=False).is_allowed(action)
+
+
+def _is_contributor(principal: Principal, actor: JsonObject) -> bool:
+    contributor = actor.get("contributed_by")
+    return isinstance(contributor, dict) and contributor.get("sub") == principal.sub
+
+
 def _check_own(judge: _Judge, path: Path, person: object) -> None:
     """A person written by a client must be the client itself."""
     if person is None:
@@ -180,4 +238,5 @@ _RULES = {
     "library": _library,
     "monitoring": _monitoring,
     "agenda": _agenda,
+    "actors": _actors,
 }

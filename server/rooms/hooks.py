@@ -94,7 +94,8 @@ class RoomGuard:
     def __init__(self, limits: Limits, rules: Guard | None = None) -> None:
         self._max_bytes = limits.document_bytes
         self._shape = ShapeMirror(TextBounds(block_chars=limits.block_chars,
-                                             attribute_chars=limits.attribute_chars))
+                                             attribute_chars=limits.attribute_chars,
+                                             depth=limits.text_depth))
         self._rules = rules
         self._measured: int | None = None
         self._accepted = 0

@@ -1,9 +1,9 @@
 """A client's awareness update, judged against the document's registry and the bounds.
 
 Kept apart from `server.rooms.room` so that the room relays and this module decides.
-Cost per message: one decode (varints and slices; the JSON state is never parsed, its
-size is the slice's length), one dict lookup per state, and a re-encode only when part
-of the update is stale.
+Cost per message: one decode (varints and slices, and one ``json.loads`` of each state to
+refuse one that is not JSON; its size is the slice's length), one dict lookup per state,
+and a re-encode only when part of the update is stale.
 """
 
 from __future__ import annotations

@@ -17,7 +17,12 @@ from dataclasses import dataclass
 
 from crdt.doc_id import ANNOTATIONS_SUFFIX, is_annotations
 from server.access.auth import Principal
-from server.access.permissions import Action, may_create_on_connect, require
+from server.access.permissions import (
+    Action,
+    may_create_on_connect,
+    require,
+    whole_read_action,
+)
 from server.errors import Forbidden, Overloaded
 from server.rooms.revocation import Revocation
 from storage.base import DocumentNotFound, StorageUnavailable
@@ -57,6 +62,12 @@ class Admission:
         if meta.deleted_at is not None:
             raise Forbidden(Revocation.DELETED.reason)
         require(principal, Action.READ, doc_id, doc_is_public=meta.is_public)
+        whole = whole_read_action(meta.schema if meta.kind == "data" else None)
+        if whole is not Action.READ:
+            try:
+                require(principal, whole, doc_id, doc_is_public=meta.is_public)
+            except Forbidden as exc:
+                raise Forbidden(f"{exc.detail}: read this map through the API") from exc
         return meta
 
     async def _create(self, principal: Principal, doc_id: str) -> DocumentMeta:

@@ -12,6 +12,14 @@ an extension in the scope (``palabre.socket``) that
 
 Everything else (handshake, text frames, ping/pong, close, disconnect) stays on uvicorn's
 path, so the endpoint still learns of a disconnect through ASGI ``receive``.
+
+One change to uvicorn's path: a frame the parser refuses (past ``ws_max_size``: 1009, or
+malformed: 1002) no longer closes the connection at once. uvicorn wrote the close frame
+and closed the socket while the client's oversized message was still arriving; the kernel
+then answered with a reset, which throws away the close frame the client had not read yet:
+the client saw 1006 (no reason), and a browser retried the same message forever. Now the
+server sends its close frame and its end of stream, reads and discards what still comes,
+and closes once the client has closed (or after `DRAIN_SECONDS`).
 """
 
 from __future__ import annotations
@@ -19,10 +27,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
 EXTENSION = "palabre.socket"
+DRAIN_SECONDS = 5.0
+"""How long a client refused by the frame parser may keep sending before the connection
+is dropped (see the module's docstring)."""
 
 
 class DirectSocket(Protocol):
@@ -51,6 +63,37 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self._sink: Callable[[bytes], None] | None = None
         self._reading_paused_by_hub = False
+        self._is_draining = False
+
+    async def send(self, message: Any) -> None:
+        """As uvicorn; once the parser has refused a frame the client counts as gone (as
+        it did when uvicorn closed the socket at once)."""
+        if self._is_draining:
+            raise ClientDisconnected()
+        await super().send(message)
+
+    def data_received(self, data: bytes) -> None:
+        """As uvicorn, but discard what arrives once the parser has refused a frame."""
+        if self._is_draining:
+            self.conn.receive_data(data)  # the parser has failed: it discards the bytes
+            return
+        super().data_received(data)
+
+    def handle_parser_exception(self) -> None:
+        """Send the close frame (1009 or 1002) and our end of stream; close the socket
+        once the client closes, or after `DRAIN_SECONDS` (see the module's docstring)."""
+        close = self.conn.close_sent
+        assert close is not None
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": close.code,
+                               "reason": close.reason})
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self._is_draining = True
+        if not self.transport.can_write_eof():  # TLS: no half-close, close as uvicorn does
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        self.close_timer = self.loop.call_later(DRAIN_SECONDS, self.transport.close)
 
     def handle_connect(self, event: Any) -> None:
         """Accept as uvicorn does, then offer the direct lane in the scope."""

@@ -16,6 +16,7 @@ from crdt.awareness import (
     decode_awareness_update,
     encode_awareness_update,
 )
+from crdt.errors import ProtocolError
 
 BOUNDS = AwarenessBounds(state_bytes=64, clients=2, principal_bytes=100, document_bytes=160)
 ZOE = AwarenessEntry(11, 1, b'{"user":{"name":"Zoe"}}')
@@ -144,3 +145,16 @@ def test_a_removal_of_an_unknown_client_id_is_not_relayed() -> None:
     registry = AwarenessRegistry()
     removal = AwarenessEntry(99, 1, NULL_STATE)
     assert registry.apply("conn", [removal], principal="p", bounds=BOUNDS) == []
+
+
+@pytest.mark.parametrize("state", [
+    b"{'user': 1}", b'{"user":', b"\xff\xfe", b"NaN", b'{"x": Infinity}', b"",
+])
+def test_a_clients_state_that_is_not_json_is_refused_as_malformed(state: bytes) -> None:
+    # Every y-protocols client JSON.parses each state it receives (found by the fuzzer,
+    # tests/e2e/test_hostile_fuzz.py): a state that throws there is never relayed.
+    update = encode_awareness_update([AwarenessEntry(11, 1, state)])
+    with pytest.raises(ProtocolError, match="not JSON"):
+        decode_awareness_update(update, BOUNDS)
+    assert decode_awareness_update(update) == [AwarenessEntry(11, 1, state)]  # peers: trusted
+    assert decode_awareness_update(encode_awareness_update([ZOE, FACILITATOR]), BOUNDS)

@@ -89,6 +89,52 @@ def test_an_inserted_subtree_is_judged_whole() -> None:
     assert refusal == "unknown node type 'script'"
 
 
+def _nested(depth: int) -> Callable[[Doc[Any]], None]:
+    """Append ``bulletList > listItem > ...`` `depth` elements deep, a paragraph at the
+    bottom (one element at a time: pycrdt integrates a nested prelim recursively)."""
+    def change(doc: Doc[Any]) -> None:
+        parent: Any = text_fragment(doc)
+        for level in range(depth - 1):
+            parent = parent.children.append(
+                XmlElement("bulletList" if level % 2 == 0 else "listItem"))
+        parent.children.append(XmlElement("paragraph", {}, [XmlText("fond")]))
+    return change
+
+
+def test_elements_nested_past_the_bound_are_refused_wherever_they_are_inserted() -> None:
+    # Found by the fuzzer (tests/e2e/test_hostile_fuzz.py): 400 nested lists made every
+    # HTML export of the document fail with RecursionError (a 500).
+    bounds = TextBounds(block_chars=200, attribute_chars=100, depth=9)
+    live = _charte()
+    ok = _edit(live, _nested(9))
+    assert ShapeMirror(bounds).judge(live, ok) is None
+    live.apply_update(ok)
+    too_deep = _edit(live, _nested(10))
+    assert ShapeMirror(bounds).judge(live, too_deep) == "elements nest at most 9 deep"
+
+    def below(doc: Doc[Any]) -> None:  # two more under the deepest list item: 10 deep
+        element = _element(doc, len(text_fragment(doc).children) - 1)
+        for _ in range(7):
+            child = element.children[0]
+            assert isinstance(child, XmlElement)
+            element = child
+        assert element.tag == "listItem"
+        element.children.append(XmlElement("bulletList")).children.append(
+            XmlElement("listItem"))
+
+    assert ShapeMirror(bounds).judge(live, _edit(live, below)) == "elements nest at most 9 deep"
+
+
+def test_a_tree_deeper_than_the_stack_is_judged_and_rendered_without_recursion_error() -> None:
+    live = _charte()
+    deep = _edit(live, _nested(3_000))
+    assert ShapeMirror(BOUNDS).judge(live, deep) == "elements nest at most 48 deep"
+    live.apply_update(deep)  # as a document stored before the rule may hold it
+    assert "fond" not in to_html(live) and "<ul>" in to_html(live)
+    assert to_markdown(live).startswith("## Article premier")
+    assert len(to_json(live)["blocks"]) > 100  # type: ignore[arg-type]
+
+
 def test_a_block_longer_than_the_bound_is_refused_and_one_at_it_is_not() -> None:
     live = _charte()
     mirror = ShapeMirror(BOUNDS)

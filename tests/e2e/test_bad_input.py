@@ -9,6 +9,7 @@ import anyio
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from client.session import Session, connect
 from crdt.protocol import CloseCode, encode_awareness, encode_sync_update
@@ -85,6 +86,28 @@ async def test_oversized_message_closes_with_1009(start_server: ServerFactory) -
         code, _ = await close_code_of_frame(server, encode_sync_update(b"\x00" * 10_000))
         assert code == CloseCode.TOO_BIG
         await assert_document_intact(server, "charte", watcher)
+
+
+async def test_a_client_still_sending_its_oversized_message_reads_the_1009(
+    start_server: ServerFactory,
+) -> None:
+    # Found by the fuzzer (tests/e2e/test_hostile_fuzz.py): the server closed its socket
+    # while megabytes were still arriving, the kernel reset the connection, and the client
+    # lost the close frame (1006, no reason) instead of reading 1009.
+    async with start_server(max_message_bytes=4096) as server:
+        socket = await ws_connect(f"{server.ws_url}/ws/charte", max_size=None)
+        try:
+            await socket.send(encode_sync_update(b"\x00" * 8_000_000))
+        except ConnectionClosed:
+            pass  # the server's close came while we were still sending
+        with anyio.fail_after(10), pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await socket.recv()
+        # The close handshake is over (the server closed its side first, as RFC 6455
+        # wants): websockets' close() would then abort a transport it already released.
+        assert socket.state is State.CLOSED
+        assert closed.value.rcvd is not None, "the close frame was lost"
+        assert closed.value.rcvd.code == CloseCode.TOO_BIG
 
 
 @pytest.mark.parametrize("doc_id", ["bad$id", "x" * 129, "ét%C3%A9", "a/b"])

@@ -29,6 +29,8 @@ DOC_FOR_PATH = {
     "/api/documents/{doc_id}/agenda/import": "exemple-agenda",
     "/api/documents/{doc_id}/agenda.ics": "exemple-agenda",
 }
+DOC_FOR_METHOD = {("POST", "/api/documents/{doc_id}/data"): "exemple-actors"}
+"""Operations whose path serves several schemas: the GeoJSON import is for actors maps."""
 
 
 @pytest.mark.filterwarnings(
@@ -40,22 +42,24 @@ async def test_data_operations_answer_within_their_schema_and_never_fail(
 ) -> None:
     async with start_server(http_rate_per_second=0.0, agenda_poll_seconds=0.0) as server:
         async with PalabreApi(server.url, server.token("facilitator", "Loïc Ménard")) as api:
-            for schema in ("catalogue", "library", "monitoring", "agenda"):
+            for schema in ("catalogue", "library", "monitoring", "agenda", "actors"):
                 await create_example(api, schema)
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
             spec: dict[str, Any] = (await client.get("/api/openapi.json")).json()
         schema_doc = schemathesis.openapi.from_dict(spec)
         schema_doc.config.generation.update(allow_extra_parameters=False)
         operations = [op for op in _operations(schema_doc) if op.path in DOC_FOR_PATH]
-        assert len(operations) == 6
+        assert len(operations) == 7
         token = server.token("facilitator", "Loïc Ménard")
 
         def fuzz() -> tuple[list[str], Counter[str]]:
             failures: list[str] = []
             seen: Counter[str] = Counter()
             for operation in operations:
+                doc_id = DOC_FOR_METHOD.get((operation.method.upper(), operation.path),
+                                            DOC_FOR_PATH[operation.path])
                 existing = Existing(path_parameters={
-                    "doc_id": DOC_FOR_PATH[operation.path], "resource_id": "retour-nancy"})
+                    "doc_id": doc_id, "resource_id": "retour-nancy"})
                 for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                     try:
                         _fuzz_one(operation, mode, server.url, token, existing, seen)
