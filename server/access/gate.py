@@ -61,7 +61,7 @@ class Access:
         """
         if self._disabled:
             return DEVELOPER
-        return await self.roster.admit(await self.authenticator.authenticate(token))
+        return self.roster.admit(await self.authenticator.authenticate(token))
 
     async def aclose(self) -> None:
         """Release the authenticator's HTTP client."""

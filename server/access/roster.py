@@ -8,8 +8,10 @@ is a dict lookup on the socket path: the table is loaded at start, updated at on
 node that makes a change and through the cluster relay on the others, and read again from
 the database every `refresh_seconds` in case a relay frame was lost.
 
-`admit` also records, at most once per `touch_seconds` per subject, that the subject was
-seen: the people routes work for anyone who ever authenticated.
+`admit` also notes, at most once per `touch_seconds` per subject, that the subject was
+seen: the people routes work for anyone who ever authenticated. The note goes through a
+bounded queue written by a background task, so authentication never waits on the
+database (a full queue drops the note; the subject's next request notes it again).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from server.access.auth import PUBLIC, Principal, Role
 from server.errors import Unauthenticated
@@ -34,6 +37,17 @@ REMOVED = "removed"
 
 _REMEMBERED = 10_000
 """Subjects remembered as recently recorded; past it the memory starts again."""
+
+_NOTE_QUEUE = 1_000
+"""Sightings waiting to be written; past it a sighting is dropped (and noted again later)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Sighting:
+    sub: str
+    name: str
+    role: Role
+    at: float
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -81,6 +95,7 @@ class Roster:
         self._roles: dict[str, Role] = {}
         self._removed: dict[str, float] = {}
         self._recorded: dict[str, tuple[float, str, Role]] = {}
+        self._send: MemoryObjectSendStream[_Sighting] | None = None
 
     def resolve(self, principal: Principal) -> Principal:
         """`principal` with the role a facilitator gave it.
@@ -100,7 +115,7 @@ class Roster:
             return principal
         return dataclasses.replace(principal, role=role)
 
-    async def admit(self, principal: Principal) -> Principal:
+    def admit(self, principal: Principal) -> Principal:
         """`resolve`, and record the subject as seen (at most once per `touch_seconds`).
 
         Raises:
@@ -108,7 +123,7 @@ class Roster:
         """
         resolved = self.resolve(principal)
         if principal is not PUBLIC and self._people is not None:
-            await self._note(principal)
+            self._note(principal)
         return resolved
 
     def role_of(self, sub: str) -> Role | None:
@@ -139,14 +154,26 @@ class Roster:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """Load now, then refresh every `refresh_seconds` while the app runs."""
+        """Load now, then refresh every `refresh_seconds` and record sightings while the
+        app runs; the sightings still queued are written at exit."""
         await self.load()
+        send, receive = anyio.create_memory_object_stream[_Sighting](_NOTE_QUEUE)
+        self._send = send
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._refresh_forever)
+            tg.start_soon(self._record_sightings, receive)
+            refresher = anyio.CancelScope()
+
+            async def refresh() -> None:
+                with refresher:
+                    await self._refresh_forever()
+
+            tg.start_soon(refresh)
             try:
                 yield
             finally:
-                tg.cancel_scope.cancel()
+                self._send = None
+                send.close()
+                refresher.cancel()
 
     async def _refresh_forever(self) -> None:
         while True:
@@ -156,8 +183,7 @@ class Roster:
             except StorageUnavailable as exc:
                 log.warning("rights not refreshed: %s", exc)
 
-    async def _note(self, principal: Principal) -> None:
-        assert self._people is not None
+    def _note(self, principal: Principal) -> None:
         now = self._monotonic()
         last = self._recorded.get(principal.sub)
         if last is not None and now - last[0] < self._touch and last[1:] == (
@@ -166,16 +192,28 @@ class Roster:
             return
         if len(self._recorded) >= _REMEMBERED:
             self._recorded.clear()
-        self._recorded[principal.sub] = (now, principal.name, principal.role)
+        if self._send is None:
+            return
+        sighting = _Sighting(principal.sub[:255], principal.name, principal.role, self._clock())
         try:
-            await self._people.record_person(
-                sub=principal.sub[:255], name=principal.name, role=str(principal.role),
-                at=self._clock(),
-            )
-        except StorageUnavailable as exc:
-            # Bookkeeping only: the credential is valid; the next request records it.
-            self._recorded.pop(principal.sub, None)
-            log.warning("person %r not recorded: %s", principal.sub, exc)
+            self._send.send_nowait(sighting)
+        except anyio.WouldBlock:
+            log.warning("person %r not recorded: too many waiting", principal.sub)
+            return
+        self._recorded[principal.sub] = (now, principal.name, principal.role)
+
+    async def _record_sightings(self, receive: MemoryObjectReceiveStream[_Sighting]) -> None:
+        assert self._people is not None
+        async with receive:
+            async for seen in receive:
+                try:
+                    await self._people.record_person(
+                        sub=seen.sub, name=seen.name, role=str(seen.role), at=seen.at,
+                    )
+                except StorageUnavailable as exc:
+                    # Bookkeeping only: the credential is valid; a later request notes it.
+                    self._recorded.pop(seen.sub, None)
+                    log.warning("person %r not recorded: %s", seen.sub, exc)
 
 
 def _is_role(text: str) -> bool:

@@ -396,7 +396,7 @@ class RedisCluster:
         finally:
             with anyio.CancelScope(shield=True):
                 try:
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
                 except _Down:
                     pass  # the connection is gone already; nothing to release
 

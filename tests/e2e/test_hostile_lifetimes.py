@@ -61,11 +61,12 @@ async def test_a_member_cannot_create_a_document_by_connecting(
         assert all(doc["id"] != "inconnu" for doc in listed)
         # A facilitator's socket creates it, catalogued with its creator; the member joins.
         loic = server.token("facilitator", FACILITATOR, sub="loic")
-        async with connect(server.url, "inconnu", loic) as creator, \
-                connect(server.url, "inconnu", server.token("member", "Zoé")) as zoe:
-            await all_synced(creator, zoe)
-            body(zoe).insert(0, "Bonjour")
-            await creator.wait_for(lambda: text_of(creator) == "Bonjour", timeout=10)
+        async with connect(server.url, "inconnu", loic) as creator:
+            await creator.synced()  # the document exists once its creator's socket is in
+            async with connect(server.url, "inconnu", server.token("member", "Zoé")) as zoe:
+                await all_synced(creator, zoe)
+                body(zoe).insert(0, "Bonjour")
+                await creator.wait_for(lambda: text_of(creator) == "Bonjour", timeout=10)
         meta = (await facilitator.get("/api/documents/inconnu")).json()
         assert meta["created_by"] == "loic" and meta["title"] == "inconnu"
 
