@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck node-deps web-deps web chromium clean
+.PHONY: run test lint typecheck node-deps web-deps web chromium print-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ chromium:
 	@command -v chromium >/dev/null || $(SUDO) apt-get install -y chromium \
 		|| ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
 
+# Exports: WeasyPrint lays PDFs out with Pango; the tests read them with poppler-utils.
+print-deps:
+	@(command -v pdftotext >/dev/null && ldconfig -p | grep -q libpango-1.0) \
+		|| $(SUDO) apt-get install -y poppler-utils libpango-1.0-0 libpangoft2-1.0-0 \
+		|| ($(SUDO) apt-get update && $(SUDO) apt-get install -y poppler-utils \
+			libpango-1.0-0 libpangoft2-1.0-0)
+
 # ruff, then the import contracts of pyproject.toml: layers run one way, no cycles.
 lint: $(STAMP)
 	$(BIN)/ruff check crdt storage server client tests
@@ -50,7 +57,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy crdt storage server client tests
 
-test: $(STAMP) node-deps web-deps chromium lint typecheck
+test: $(STAMP) node-deps web-deps chromium print-deps lint typecheck
 	$(BIN)/python -m pytest
 
 clean:

@@ -495,3 +495,17 @@ def _html_inline(spans: list[Span]) -> str:
     safe = [s if s.href is None or _SAFE_HREF.match(s.href)
             else Span(s.text, s.marks - {"link"}) for s in spans]
     return _inline(safe, text, delimiter)
+
+
+Node = _Node
+"""A block read from the text: ``type``, ``attrs``, ``id``, inline ``spans`` or ``children``."""
+
+
+def read_tree(doc: Doc[Any]) -> list[_Node]:
+    """The text's blocks as a tree, in document order (for renderers outside this module)."""
+    return _read(text_fragment(doc))
+
+
+def html_block(node: _Node) -> str:
+    """One block (and its children) as HTML, as `to_html` writes it."""
+    return _html_block(node)
