@@ -103,6 +103,14 @@ class Settings:
     addresses only (`server.access.outbound`)."""
     agenda_max_redirects: int = 5
     """Redirects an agenda feed may follow; each hop is checked like the first address."""
+    map_tiles_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    """The raster tiles under the actors map embed (a Leaflet URL template: ``{z}``,
+    ``{x}``, ``{y}``, optional ``{s}``); empty: no tiles, markers on a plain background."""
+    map_attribution: str = (
+        '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
+        "contributors"
+    )
+    """The tiles' attribution (HTML) shown in the map's corner, as their licence asks."""
     create_on_connect: str = "facilitators"
     """Whose socket to an unknown document id creates it, catalogued with its creator:
     ``facilitators`` (those with the create right), ``members`` (also those who may edit

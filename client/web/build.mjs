@@ -1,4 +1,5 @@
-// Bundles src/ into dist/ (app.js, app.css, index.html): minified, no source map, no
+// Bundles src/ into dist/ (the editor's app.js, app.css, index.html; the actors map embed's
+// actors.js, actors.css, Leaflet's images inlined): minified, no source map, no
 // timestamp, so a fresh build of the same sources and lock file is byte-identical.
 import { build } from 'esbuild'
 import { copyFile, mkdir } from 'node:fs/promises'
@@ -18,4 +19,13 @@ await build({
   charset: 'utf8',
 })
 await build({ ...common, entryPoints: ['src/style.css'], outfile: join(out, 'app.css') })
+await build({
+  ...common,
+  entryPoints: ['src/actors/main.js'],
+  outfile: join(out, 'actors.js'),
+  format: 'esm',
+  target: ['es2020'],
+  charset: 'utf8',
+})
+await build({ ...common, entryPoints: ['src/actors/style.css'], outfile: join(out, 'actors.css'), loader: { '.png': 'dataurl' } })
 await copyFile(join(here, 'src', 'index.html'), join(out, 'index.html'))

@@ -21,6 +21,7 @@ from server.access.seal import SecretSeal, thread_sealer
 from server.access.secret import load_or_create_secret
 from server.access.webhook_secrets import SealedWebhooks
 from server.http.context import ApiContext
+from server.http.embed import MapTiles
 from server.http.errors import EXCEPTION_HANDLERS
 from server.http.routes import routes
 from server.integrations.webhooks import WebhookDispatcher
@@ -178,7 +179,8 @@ def create_app(
         routes=routes(
             context, metrics=metrics, files=FileStore(settings.data_dir / "files"),
             agenda=agenda, max_file_bytes=settings.max_file_bytes, cluster=cluster,
-            people=people,
+            people=people, map_tiles=MapTiles(
+                url=settings.map_tiles_url, attribution=settings.map_attribution),
         ),
         exception_handlers=dict(EXCEPTION_HANDLERS),
         middleware=_middleware(settings, access),

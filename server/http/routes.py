@@ -10,12 +10,12 @@ from server.http.archive import Archives
 from server.http.context import ApiContext
 from server.http.data_api import DataApi
 from server.http.documents import Documents
-from server.http.embed import embed_routes
+from server.http.embed import MapTiles, embed_routes
 from server.http.governance import GovernanceApi
 from server.http.openapi import OpenApi
 from server.http.people import people_routes
 from server.http.probes import ClusterHealth, probe_routes
-from server.http.web import web_routes
+from server.http.web import load_web_assets, web_routes
 from server.http.webhooks import webhook_routes
 from server.metrics import Metrics
 from server.modules.agenda import AgendaImporter
@@ -25,9 +25,11 @@ from server.modules.people import PeopleService
 
 def routes(
     context: ApiContext, *, metrics: Metrics, files: FileStore, agenda: AgendaImporter,
-    max_file_bytes: int, people: PeopleService, cluster: ClusterHealth | None = None,
+    max_file_bytes: int, people: PeopleService, map_tiles: MapTiles,
+    cluster: ClusterHealth | None = None,
 ) -> list[BaseRoute]:
     """The app's routes; `create_app` hands them to Starlette as they are."""
+    web = load_web_assets()
     data_api = DataApi(context, context.data, files, agenda, max_file_bytes=max_file_bytes)
     return [
         *probe_routes(context, metrics, cluster),
@@ -42,6 +44,6 @@ def routes(
             *OpenApi().routes(),
             *Archives(context).routes(),
         ]),
-        *embed_routes(context),
-        *web_routes(on_document_page=context.governance.feed.announce_if_exists),
+        *embed_routes(context, web=web, map_tiles=map_tiles),
+        *web_routes(on_document_page=context.governance.feed.announce_if_exists, web=web),
     ]

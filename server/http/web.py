@@ -1,11 +1,12 @@
 """The browser editor's pages and assets: ``/``, ``/d/{doc_id}`` and ``/static/{name}``.
 
 Both pages are the same shell (``client/web/dist/index.html``); the bundled script reads
-the address, the token and the API. Assets are the committed esbuild bundle, read once
-when the app is built. The shell names them with ``?v=<content hash>``: such a request is
-cached for a year (``immutable``), any other is revalidated by its ``ETag``. Pages carry a
-strict content security policy and no referrer (a link may hold a token until the
-script removes it from the address bar).
+the address, the token and the API. Assets are the committed esbuild bundle (the editor's
+``app.*`` and the actors map's ``actors.*``), read once when the app is built. The shell
+names them with ``?v=<content hash>``: such a request is cached for a year
+(``immutable``), any other is revalidated by its ``ETag``. Pages carry a strict content
+security policy and no referrer (a link may hold a token until the script removes it
+from the address bar).
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ WEB_DIST = Path(__file__).resolve().parents[2] / "client" / "web" / "dist"
 """The committed bundle (shipped in the package beside ``server/``)."""
 
 SHELL = "index.html"
-ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+ASSETS = {
+    "app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8",
+    "actors.js": "text/javascript; charset=utf-8", "actors.css": "text/css; charset=utf-8",
+}
 YEAR = "public, max-age=31536000, immutable"
 _PAGE_HEADERS = {
     "Cache-Control": "no-cache",
@@ -55,17 +59,44 @@ class WebAssetsMissing(RuntimeError):
     """The bundle is not where the package should hold it (run ``npm run build``)."""
 
 
+@dataclass(frozen=True, slots=True)
+class WebAssets:
+    """The bundle's assets, read once, and the folder they came from."""
+
+    dist: Path
+    assets: dict[str, _Asset]
+
+    def url(self, name: str) -> str:
+        """The versioned address of asset `name` (cached for a year by browsers).
+
+        Raises:
+            KeyError: no such asset.
+        """
+        return f"/static/{name}?v={self.assets[name].version}"
+
+
+def load_web_assets(dist: Path = WEB_DIST) -> WebAssets:
+    """Read the bundle's assets from `dist`.
+
+    Raises:
+        WebAssetsMissing: an asset is missing from `dist`.
+    """
+    return WebAssets(dist, _load_assets(dist))
+
+
 def web_routes(*, on_document_page: PageHook | None = None,
-               dist: Path = WEB_DIST) -> list[BaseRoute]:
+               web: WebAssets | None = None) -> list[BaseRoute]:
     """The editor's routes; `on_document_page` runs (awaited) before ``/d/{id}`` is served.
 
     A bad document id answers 400 and an unknown asset 404, as JSON errors (the app's
     error handler).
 
     Raises:
-        WebAssetsMissing: the bundle or its shell is missing from `dist`.
+        WebAssetsMissing: the bundle or its shell is missing (`web` defaults to the
+            committed bundle).
     """
-    assets = _load_assets(dist)
+    web = web or load_web_assets()
+    assets, dist = web.assets, web.dist
     try:
         template = (dist / SHELL).read_text(encoding="utf-8")
     except OSError as exc:

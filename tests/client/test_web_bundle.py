@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import require_service
 
 WEB = Path(__file__).resolve().parents[2] / "client" / "web"
-BUILT = ("app.js", "app.css", "index.html")
+BUILT = ("app.js", "app.css", "index.html", "actors.js", "actors.css")
 
 
 @pytest.mark.node

@@ -1,0 +1,150 @@
+"""The actors map embed in a real Chromium: markers without tiles, clusters, filters, search,
+live publication and the citizens' contribution form. No tile server is reachable in these
+tests (the tiles point at a refusing port): the map must work on its plain background."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Page
+
+from client.api import PalabreApi
+from client.examples import create_example
+from crdt.schemas import load_example
+from tests.conftest import NewContext, RunningServer, ServerFactory
+from tests.embed.test_embed_live import WAIT_MS, reloads
+
+DOC = "carte"
+EXAMPLE: dict[str, Any] = dict(load_example("actors"))
+ACTORS: dict[str, dict[str, Any]] = EXAMPLE["actors"]
+
+
+@asynccontextmanager
+async def map_served(
+    start_server: ServerFactory, refusing_port: int
+) -> AsyncIterator[tuple[RunningServer, PalabreApi]]:
+    """A server whose map tiles are unreachable, holding the example map as `DOC`."""
+    tiles = f"http://127.0.0.1:{refusing_port}/{{z}}/{{x}}/{{y}}.png"
+    async with start_server(http_rate_per_second=0.0, map_tiles_url=tiles) as server, \
+            PalabreApi(server.url, server.token("facilitator", "Loïc Ménard")) as loic:
+        await create_example(loic, "actors", DOC)
+        yield server, loic
+
+
+@asynccontextmanager
+async def map_page(new_context: NewContext, server: RunningServer,
+                   token: str | None = None) -> AsyncIterator[Page]:
+    """The embed of `DOC` once live, in a fresh context (closed before the server stops)."""
+    context = await new_context(viewport={"width": 1100, "height": 800})
+    page = await context.new_page()
+    try:
+        suffix = f"?token={token}" if token else ""
+        await page.goto(f"{server.url}/embed/{DOC}{suffix}")
+        await page.wait_for_selector("#state:text('en direct')", timeout=WAIT_MS)
+        yield page
+    finally:
+        await page.close()
+
+
+ON_MAP = """() => {
+  const single = document.querySelectorAll('#map .actor-marker').length
+  const clustered = [...document.querySelectorAll('#map .marker-cluster span')]
+    .reduce((sum, span) => sum + Number(span.textContent), 0)
+  return single + clustered
+}"""
+
+
+async def wait_on_map(page: Page, count: int) -> None:
+    """Wait until the map shows `count` actors, as markers or inside clusters."""
+    await page.wait_for_function(f"count => ({ON_MAP})() === count", arg=count,
+                                 timeout=WAIT_MS)
+
+
+async def zoom_to(page: Page, zoom: int) -> None:
+    """Use the zoom buttons until the map is at `zoom`."""
+    for _ in range(20):
+        current = int(await page.get_attribute("#map", "data-zoom") or "0")
+        if current == zoom:
+            return
+        button = ".leaflet-control-zoom-out" if current > zoom else ".leaflet-control-zoom-in"
+        await page.click(button)
+        await page.wait_for_selector(f"#map:not([data-zoom='{current}'])", timeout=WAIT_MS)
+    raise AssertionError(f"the map never reached zoom {zoom}")
+
+
+async def test_markers_show_without_tiles_and_cluster_at_low_zoom(
+    start_server: ServerFactory, new_context: NewContext, refusing_port: int,
+    screenshots: Path,
+) -> None:
+    async with map_served(start_server, refusing_port) as (server, _), \
+            map_page(new_context, server) as page:
+        await wait_on_map(page, len(ACTORS))
+        assert await page.locator("#map .actor-marker").count() > 0
+        assert await page.locator(".leaflet-control-scale-line").is_visible()
+        # The list follows the map: every actor is in the fitted view.
+        assert await page.locator("#list li[data-actor]").count() == len(ACTORS)
+        await page.screenshot(path=screenshots / "actors-map.png")
+
+        await zoom_to(page, 7)
+        await page.wait_for_selector("#map .actor-marker", state="detached", timeout=WAIT_MS)
+        clusters = page.locator("#map .marker-cluster span")
+        assert await clusters.all_inner_texts() == [str(len(ACTORS))]
+        await page.screenshot(path=screenshots / "actors-map-clustered.png")
+
+
+async def test_filters_by_kind_and_tag_and_search_by_name_drive_map_and_list(
+    start_server: ServerFactory, new_context: NewContext, refusing_port: int,
+) -> None:
+    kinds = Counter(actor["kind"] for actor in ACTORS.values())
+    bio = [key for key, actor in ACTORS.items() if "bio" in actor.get("tags", [])]
+    async with map_served(start_server, refusing_port) as (server, _), \
+            map_page(new_context, server) as page:
+        await wait_on_map(page, len(ACTORS))
+        await page.select_option("#kind", "market")
+        await wait_on_map(page, kinds["market"])
+        listed = await page.locator("#list li[data-actor]").evaluate_all(
+            "items => items.map(item => item.dataset.actor)")
+        assert sorted(listed) == sorted(
+            key for key, actor in ACTORS.items() if actor["kind"] == "market")
+
+        await page.select_option("#kind", "")
+        await page.select_option("#tag", "bio")
+        await wait_on_map(page, len(bio))
+        assert await page.locator("#list li[data-actor]").count() == len(bio)
+
+        await page.select_option("#tag", "")
+        await page.fill("#search", "trois saules")  # accents and case aside
+        await wait_on_map(page, 1)
+        await page.click("#list li[data-actor=ferme-des-trois-saules] button")
+        popup = page.locator(".leaflet-popup .actor-popup[data-actor=ferme-des-trois-saules]")
+        await popup.wait_for(timeout=WAIT_MS)
+        assert "Maraîchage bio" in await popup.inner_text()
+
+
+async def test_a_publication_appears_live_and_proposals_stay_hidden_from_the_public(
+    start_server: ServerFactory, new_context: NewContext, refusing_port: int,
+) -> None:
+    proposal = {"name": "Épicerie Le Grain d'Orge", "kind": "shop",
+                "position": {"type": "Point", "coordinates": [4.8317, 45.7622]}}
+    async with map_served(start_server, refusing_port) as (server, loic), \
+            PalabreApi(server.url, server.token("citizen", "Françoise Dupré")) as francoise, \
+            map_page(new_context, server) as page:
+        await wait_on_map(page, len(ACTORS))
+        await francoise.patch_data(DOC, {"actors": {"grain-d-orge": proposal}})
+        # A change the public sees, after the proposal: the page has had its chance.
+        version = int(await page.get_attribute("body", "data-version") or "0")
+        await loic.patch_data(DOC, {"actors": {"marche-place-carnot": {
+            "description": "Marché de plein vent, mardi, jeudi et samedi matin."}}})
+        await page.wait_for_function("seen => Number(document.body.dataset.version) > seen",
+                                     arg=version, timeout=WAIT_MS)
+        assert await page.locator("[data-actor=grain-d-orge]").count() == 0
+        assert await page.evaluate(ON_MAP) == len(ACTORS)
+
+        await loic.patch_data(DOC, {"actors": {"grain-d-orge": {"state": "published"}}})
+        await wait_on_map(page, len(ACTORS) + 1)
+        await page.wait_for_selector("#list li[data-actor=grain-d-orge]", timeout=WAIT_MS)
+        assert await reloads(page) == 1
