@@ -148,3 +148,61 @@ async def test_a_publication_appears_live_and_proposals_stay_hidden_from_the_pub
         await wait_on_map(page, len(ACTORS) + 1)
         await page.wait_for_selector("#list li[data-actor=grain-d-orge]", timeout=WAIT_MS)
         assert await reloads(page) == 1
+
+
+async def test_a_citizen_proposes_actors_by_clicking_the_map_or_typing_coordinates(
+    start_server: ServerFactory, new_context: NewContext, refusing_port: int,
+    screenshots: Path,
+) -> None:
+    async with map_served(start_server, refusing_port) as (server, loic):
+        async with map_page(new_context, server) as public:
+            assert await public.locator("#propose").count() == 0  # the public only reads
+
+        citizen = server.token("citizen", "Françoise Dupré")
+        async with map_page(new_context, server, citizen) as page:
+            await wait_on_map(page, len(ACTORS))
+            await page.click("#propose summary")
+            await page.fill("#propose [name=name]", "Épicerie Le Grain d'Orge")
+            await page.select_option("#propose [name=kind]", "shop")
+            await page.fill("#propose [name=tags]", "vrac, bio, vrac")
+            box = await page.locator("#map").bounding_box()
+            assert box is not None
+            # An empty corner of the map (the actors are in the middle of the fitted view).
+            await page.mouse.click(box["x"] + 60, box["y"] + box["height"] - 60)
+            lat = float(await page.input_value("#propose [name=lat]"))
+            lng = float(await page.input_value("#propose [name=lng]"))
+            await page.click("#propose button[type=submit]")
+            await page.wait_for_selector("#propose-status.done", timeout=WAIT_MS)
+            # Back through the stream: the citizen sees their own proposal, pending.
+            await page.wait_for_selector(
+                "#list li.pending:has-text(\"Épicerie Le Grain d'Orge\")", timeout=WAIT_MS)
+            await page.screenshot(path=screenshots / "actors-proposal.png")
+
+            # Coordinates typed; then a proposal the schema refuses, with its reason.
+            await page.fill("#propose [name=name]", "Jardin du Fort")
+            await page.select_option("#propose [name=kind]", "garden")
+            await page.fill("#propose [name=lat]", "45.7512")
+            await page.fill("#propose [name=lng]", "4.8471")
+            await page.click("#propose button[type=submit]")
+            await page.wait_for_selector("#propose-status.done:has-text('Jardin du Fort')",
+                                         timeout=WAIT_MS)
+            await page.fill("#propose [name=name]", "Hors du monde")
+            await page.select_option("#propose [name=kind]", "other")
+            await page.fill("#propose [name=lat]", "45.75")
+            await page.fill("#propose [name=lng]", "4.85")
+            await page.fill("#propose [name=website]", "ftp://hors.example")
+            await page.click("#propose button[type=submit]")
+            alert = page.locator("#propose-status[role=alert]")
+            await alert.wait_for(timeout=WAIT_MS)
+            assert "website" in await alert.inner_text()
+
+        stored = (await loic.get_data(DOC))["actors"]
+        mine = {actor["name"]: actor for actor in stored.values() if actor["name"] not in {
+            a["name"] for a in ACTORS.values()}}
+        assert sorted(mine) == ["Jardin du Fort", "Épicerie Le Grain d'Orge"]
+        grain = mine["Épicerie Le Grain d'Orge"]
+        assert grain["state"] == "proposed"
+        assert grain["contributed_by"] == {"sub": "francoise-dupre", "name": "Françoise Dupré"}
+        assert grain["tags"] == ["vrac", "bio"]
+        assert grain["position"]["coordinates"] == [lng, lat]
+        assert mine["Jardin du Fort"]["position"]["coordinates"] == [4.8471, 45.7512]

@@ -3,6 +3,7 @@
 // who may propose actors. It follows the document's event stream: what the server sends
 // is this reader's view (the public sees published actors only).
 import L from 'leaflet'
+import { proposalForm } from './form.js'
 import { ActorLayer } from './layer.js'
 import { Panel } from './panel.js'
 
@@ -24,6 +25,7 @@ L.control.scale({ imperial: false }).addTo(map)
 const layer = new ActorLayer(map)
 const panel = new Panel(document.getElementById('side'), { onFilter: draw, onPick: (id) => layer.reveal(id) })
 let fitted = false
+if (config.may_propose && token) proposalForm(document.getElementById('side'), map, { config, token })
 
 function shownEntries () {
   return [...layer.entries.values()].filter((entry) => panel.matches(entry.actor))
