@@ -15,6 +15,7 @@ from storage._catalog_memory import MemoryCatalog
 from storage._group_commit import GroupCommitStore
 from storage._pending import PendingAppend
 from storage._people_memory import MemoryPeople
+from storage._sessions_memory import MemorySessions
 from storage.base import LogEntry, StorageUnavailable, StoredDocument
 from storage.port import Storage
 
@@ -46,7 +47,7 @@ class CommitGate:
 
 
 class MemoryDocumentStore(
-    GroupCommitStore, MemoryCatalog, MemoryArchive, MemoryPeople, Storage
+    GroupCommitStore, MemoryCatalog, MemoryArchive, MemoryPeople, MemorySessions, Storage
 ):
     """The whole `Storage` port in memory: the same group commit, results and errors as SQL.
 
@@ -85,10 +86,14 @@ class MemoryDocumentStore(
         MemoryCatalog.__init__(self)
         MemoryArchive.__init__(self)
         MemoryPeople.__init__(self)
+        MemorySessions.__init__(self)
         self._gates: list[CommitGate] = []
         self._logs: dict[str, list[tuple[int, LogEntry]]] = {}
         self._states: dict[str, bytes] = {}
         self._seq = 0
+
+    def _logged(self, doc_id: str) -> Sequence[LogEntry]:
+        return [entry for _, entry in self._logs.get(doc_id, [])]
 
     def fail_next_appends(self, n: int = 1) -> None:
         """Make the next `n` transactions fail, each failing every append batched in it."""

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -213,3 +214,64 @@ class PersonRow(Base):
     last_seen: Mapped[float] = mapped_column(Double)
     role_override: Mapped[str | None] = mapped_column(String(32), default=None)
     removed_at: Mapped[float | None] = mapped_column(Double, default=None)
+
+
+class SessionRow(Base):
+    """One session of a document (`storage.sessions`); minutes written once, at close."""
+
+    __tablename__ = "assembly_sessions"
+    __table_args__ = (
+        UniqueConstraint("doc_id", "number", name="uq_assembly_sessions_doc_id_number"),
+        Index("ix_assembly_sessions_open", "doc_id", unique=True,
+              sqlite_where=text("closed_at IS NULL"), postgresql_where=text("closed_at IS NULL")),
+    )
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    doc_id: Mapped[str] = mapped_column(_DOC_ID)
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    planned_start: Mapped[float | None] = mapped_column(Double, default=None)
+    planned_end: Mapped[float | None] = mapped_column(Double, default=None)
+    opened_at: Mapped[float] = mapped_column(Double)
+    opened_by: Mapped[str | None] = mapped_column(Text, default=None)
+    opened_by_name: Mapped[str | None] = mapped_column(Text, default=None)
+    closed_at: Mapped[float | None] = mapped_column(Double, default=None)
+    closed_by: Mapped[str | None] = mapped_column(Text, default=None)
+    closed_by_name: Mapped[str | None] = mapped_column(Text, default=None)
+    minutes: Mapped[str | None] = mapped_column(Text, default=None)
+    content_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    previous_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    chain_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class PresenceRow(Base):
+    """One socket's presence in one session (`storage.sessions.PresenceInterval`)."""
+
+    __tablename__ = "session_presence"
+    __table_args__ = (
+        UniqueConstraint("session_id", "connection_id",
+                         name="uq_session_presence_session_connection"),
+        Index("ix_session_presence_node", "node_id", "left_at"),
+    )
+
+    id: Mapped[int] = mapped_column(_SEQ, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(String(64))
+    connection_id: Mapped[str] = mapped_column(String(128))
+    node_id: Mapped[str] = mapped_column(String(128))
+    sub: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(32))
+    joined_at: Mapped[float] = mapped_column(Double)
+    left_at: Mapped[float | None] = mapped_column(Double, default=None)
+    seen_at: Mapped[float] = mapped_column(Double)
+
+
+class DocumentSettingsRow(Base):
+    """A document's settings beyond its metadata: the quorum (`storage.sessions.Quorum`)."""
+
+    __tablename__ = "document_settings"
+
+    doc_id: Mapped[str] = mapped_column(_DOC_ID, primary_key=True)
+    quorum_fraction: Mapped[float | None] = mapped_column(Double, default=None)
+    quorum_members: Mapped[int | None] = mapped_column(Integer, default=None)

@@ -1,4 +1,5 @@
-"""The one storage port the server depends on: documents, catalog, archive, webhooks, people.
+"""The one storage port the server depends on: documents, catalog, archive, webhooks,
+people, sessions.
 
 `SqlDocumentStore` (SQLite, PostgreSQL) and `MemoryDocumentStore` (tests) implement it
 whole; the server never asks a store at run time what it can do.
@@ -12,10 +13,12 @@ from storage.archive import Archive
 from storage.base import DocumentStore
 from storage.catalog import DocumentCatalog, SecretWebhookRegistry
 from storage.people import People
+from storage.sessions import Sessions
 
 
 class Storage(
-    DocumentStore, DocumentCatalog, SecretWebhookRegistry, Archive, People, Protocol
+    DocumentStore, DocumentCatalog, SecretWebhookRegistry, Archive, People, Sessions,
+    Protocol,
 ):
     """Everything palabre keeps: the update log and states, metadata, archive, webhooks,
-    the people seen."""
+    the people seen, the sessions."""

@@ -22,6 +22,7 @@ from storage._compaction_worker import MergeWorker
 from storage._group_commit import GroupCommitStore
 from storage._pending import PendingAppend
 from storage._people_sql import SqlPeople
+from storage._sessions_sql import SqlSessions
 from storage._sql_connections import (
     SqlConnections,
     dialect_insert,
@@ -43,7 +44,9 @@ _DELETE_CHUNK = 500
 _MERGE_CHUNK = 250
 
 
-class SqlDocumentStore(GroupCommitStore, SqlCatalog, SqlArchive, SqlPeople, Storage):
+class SqlDocumentStore(
+    GroupCommitStore, SqlCatalog, SqlArchive, SqlPeople, SqlSessions, Storage
+):
     """The whole `Storage` port on SQLAlchemy: SQLite (default) or PostgreSQL, same code.
 
     Built from one part per port, each a class of its own module over the shared engines
