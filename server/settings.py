@@ -95,6 +95,10 @@ class Settings:
     """Largest file attached to a library resource; a bigger one is refused with 413."""
     agenda_poll_seconds: float = 900.0
     """How often the iCalendar feeds of agenda documents are imported; 0: never on a schedule."""
+    agenda_past_days: int = 30
+    """Recurring events are expanded from this many days before an import..."""
+    agenda_future_days: int = 365
+    """...to this many days after it (one agenda event per occurrence)."""
     agenda_fetch_timeout_seconds: float = 10.0
     """How long fetching one iCalendar feed may take."""
     outbound_allow: str = ""
@@ -129,9 +133,13 @@ class Settings:
         """Refuse a setting that has no meaning.
 
         Raises:
-            ValueError: ``create_on_connect`` is not one of its three values, or
-                ``shutdown_timeout_seconds`` is not positive.
+            ValueError: ``create_on_connect`` is not one of its three values,
+                ``shutdown_timeout_seconds`` is not positive, or an agenda window bound
+                is negative.
         """
+        if self.agenda_past_days < 0 or self.agenda_future_days < 0:
+            raise ValueError("PALABRE_AGENDA_PAST_DAYS and PALABRE_AGENDA_FUTURE_DAYS must not "
+                             "be negative")
         if not self.shutdown_timeout_seconds > 0:
             raise ValueError("PALABRE_SHUTDOWN_TIMEOUT_SECONDS must be positive")
         if self.create_on_connect not in CREATE_ON_CONNECT:

@@ -4,6 +4,9 @@ Feeds are listed in the agenda document itself (``feeds``, set by moderators). T
 importer runs every ``agenda_poll_seconds`` over every agenda document, and on demand
 (``POST /api/documents/{id}/agenda/import``). A feed that cannot be fetched or parsed
 keeps its events as they were and records ``last_error``; the others still import.
+Recurring events are expanded over a window around the import's time
+(``agenda_past_days`` before, ``agenda_future_days`` after; `crdt.agenda.Window`), one
+event per occurrence, at most ``limits.data_entries_per_collection`` per feed.
 
 Feeds are fetched through the outbound policy (`server.access.outbound`): public
 addresses only, unless the operator allows a host; each redirect hop is checked again.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -25,7 +29,7 @@ import anyio
 import httpx
 from pycrdt import Doc
 
-from crdt.agenda import feed_patch, parse_feed
+from crdt.agenda import Window, feed_patch, parse_feed
 from crdt.data import Json, JsonObject, apply_merge_patch, merge_patch, read_data
 from crdt.errors import SchemaError
 from crdt.schemas import validate
@@ -117,6 +121,14 @@ class AgendaImporter:
                 return found
             after = page[-1].doc_id
 
+    def window(self, now: datetime) -> Window:
+        """The span over which an import at `now` expands recurring events."""
+        return Window(
+            start=now - timedelta(days=self._settings.agenda_past_days),
+            end=now + timedelta(days=self._settings.agenda_future_days),
+            max_events=self._settings.limits.data_entries_per_collection,
+        )
+
     async def import_feeds(self, doc_id: str) -> dict[str, JsonObject]:
         """Fetch every feed of the agenda `doc_id` and merge it; a report per feed.
 
@@ -130,6 +142,7 @@ class AgendaImporter:
             return report
         fetched: dict[str, tuple[dict[str, JsonObject] | None, str | None]] = {}
         urls: dict[str, str] = {}
+        window = self.window(datetime.now(UTC))
         async with httpx.AsyncClient(
             timeout=self._settings.agenda_fetch_timeout_seconds, follow_redirects=True,
             max_redirects=self._settings.agenda_max_redirects,
@@ -138,11 +151,12 @@ class AgendaImporter:
             for feed_id, feed in feeds.items():
                 if isinstance(feed, dict) and isinstance(feed.get("url"), str):
                     urls[feed_id] = safe_url(str(feed["url"]))
-                    fetched[feed_id] = await _fetch(client, feed)
+                    fetched[feed_id] = await _fetch(client, feed, window)
         at = now_iso()
         for feed_id, (events, error) in fetched.items():
             outcome = await self._hub.transform(
-                doc_id, partial(_merge, feed_id=feed_id, events=events, error=error, at=at),
+                doc_id, partial(_merge, feed_id=feed_id, events=events, error=error, at=at,
+                                window=window),
                 principal=None,
             )
             detail = outcome.get("error")
@@ -157,7 +171,7 @@ class AgendaImporter:
 
 
 async def _fetch(
-    client: httpx.AsyncClient, feed: dict[str, Json]
+    client: httpx.AsyncClient, feed: dict[str, Json], window: Window
 ) -> tuple[dict[str, JsonObject] | None, str | None]:
     url, organisation = str(feed["url"]), str(feed.get("organisation") or "")
     try:
@@ -169,7 +183,7 @@ async def _fetch(
                 body += chunk
                 if len(body) > MAX_FEED_BYTES:
                     return None, f"feed larger than {MAX_FEED_BYTES} bytes"
-        return parse_feed(bytes(body), organisation=organisation), None
+        return parse_feed(bytes(body), organisation=organisation, window=window), None
     except httpx.HTTPError as exc:
         return None, redact(f"{type(exc).__name__}: {exc}")[:500]
     except SchemaError as exc:
@@ -178,7 +192,7 @@ async def _fetch(
 
 def _merge(
     doc: Doc[Any], *, feed_id: str, events: dict[str, JsonObject] | None, error: str | None,
-    at: str,
+    at: str, window: Window,
 ) -> JsonObject:
     """Merge one feed's events (or its failure) into the agenda; what changed."""
     data = read_data(doc)
@@ -186,7 +200,8 @@ def _merge(
     if not isinstance(feeds, dict) or feed_id not in feeds:
         return {"error": "feed removed meanwhile"}
     status: JsonObject = {"last_import": at, "last_error": error and FEED_ERROR}
-    patch: JsonObject = {} if events is None else feed_patch(data, feed_id, events, at=at)
+    patch: JsonObject = {} if events is None else feed_patch(
+        data, feed_id, events, at=at, window=window)
     patch["feeds"] = {feed_id: status}
     changed = patch.get("events")
     try:
