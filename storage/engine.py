@@ -33,7 +33,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATION_LOCK_KEY = 0x7061_6C61_6272_6501
 """PostgreSQL advisory lock key held while migrating ("palabre" + 1)."""
 
-_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _IMMEDIATE = "palabre_sqlite_immediate"
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -142,7 +142,7 @@ async def migrate(engine: AsyncEngine) -> None:
 
 def _upgrade(connection: Connection) -> None:
     config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS).replace("%", "%%"))
+    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
 

@@ -22,6 +22,7 @@ from server.access.auth import (
 )
 from server.access.secret import SecretError, load_or_create_secret, make_private_dir
 from server.app.assembly import demo, existing_secret, scenario
+from server.app.backup import backup, restore
 from server.app.runner import build_server
 from server.app.weblink import facilitator_link
 from server.logs import configure_logging
@@ -326,5 +327,7 @@ def verify_archive(doc_id: str, data_dir: Path | None, database_url: str | None)
     click.echo(f"{doc_id}: {report.checked} snapshot(s), chain intact")
 
 
+main.add_command(backup)
+main.add_command(restore)
 main.add_command(scenario)
 main.add_command(demo)
