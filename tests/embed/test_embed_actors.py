@@ -58,6 +58,20 @@ ON_MAP = """() => {
 }"""
 
 
+NEAREST_CENTRE = """() => {
+  const map = document.getElementById('map').getBoundingClientRect()
+  const [x, y] = [map.left + map.width / 2, map.top + map.height / 2]
+  const distance = (el) => {
+    const box = el.getBoundingClientRect()
+    return Math.hypot(box.left + box.width / 2 - x, box.top + box.height / 2 - y)
+  }
+  const markers = [...document.querySelectorAll('#map .actor-marker')]
+  markers.sort((a, b) => distance(a) - distance(b))
+  return markers[0].dataset.actor
+}"""
+"""The single marker nearest the map's centre (its popup fits without panning)."""
+
+
 async def wait_on_map(page: Page, count: int) -> None:
     """Wait until the map shows `count` actors, as markers or inside clusters."""
     await page.wait_for_function(f"count => ({ON_MAP})() === count", arg=count,
@@ -87,7 +101,17 @@ async def test_markers_show_without_tiles_and_cluster_at_low_zoom(
         assert await page.locator(".leaflet-control-scale-line").is_visible()
         # The list follows the map: every actor is in the fitted view.
         assert await page.locator("#list li[data-actor]").count() == len(ACTORS)
+        # A marker's popup (the README's picture: docs/actors-map.png is this screenshot).
+        actor_id = await page.evaluate(NEAREST_CENTRE)
+        await page.click(f"#map .actor-marker[data-actor='{actor_id}']")
+        popup = page.locator(f".leaflet-popup .actor-popup[data-actor='{actor_id}']")
+        await popup.wait_for(timeout=WAIT_MS)
+        await page.wait_for_function(  # faded in
+            "() => getComputedStyle(document.querySelector('.leaflet-popup')).opacity === '1'",
+            timeout=WAIT_MS)
+        assert ACTORS[str(actor_id)]["name"] in await popup.inner_text()
         await page.screenshot(path=screenshots / "actors-map.png")
+        await page.click(".leaflet-popup-close-button")
 
         await zoom_to(page, 7)
         await page.wait_for_selector("#map .actor-marker", state="detached", timeout=WAIT_MS)
