@@ -1,31 +1,24 @@
-"""Which principal delivered which Yjs items: derived at compaction, before the log goes."""
+"""Which principal delivered which Yjs items: derived at compaction, before the log goes,
+and when the authorship of a document is read."""
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+import anyio.to_thread
 from pycrdt import get_state
 
 from crdt.document import apply, decode_state_vector, doc_from_update
 from crdt.errors import InvalidUpdate
 from crdt.protocol import EMPTY_UPDATE
 from crdt.struct_ranges import struct_ranges
-from storage.base import LogEntry
+from storage.authorship import AuthorshipRange
+from storage.base import LogEntry, StorageUnavailable
 
-
-@dataclass(slots=True, kw_only=True)
-class AuthorshipRange:
-    """Items ``(client_id, clock)`` for clock in ``[clock_start, clock_end)``, as delivered."""
-
-    client_id: int
-    clock_start: int
-    clock_end: int
-    principal: str | None
-    connection_id: str | None
-    first_at: float
-    last_at: float
+SPELL_SECONDS = 300.0
+"""Longest time one range spans: rows delivered further apart start a new range, so that
+each range says when its items were inserted to within five minutes."""
 
 
 def derive_authorship(state: bytes | None, rows: Sequence[LogEntry]) -> list[AuthorshipRange]:
@@ -35,8 +28,9 @@ def derive_authorship(state: bytes | None, rows: Sequence[LogEntry]) -> list[Aut
     part of a range no earlier row (nor ``state``) holds is that row's. So structs
     relayed by a client on behalf of another Yjs client are attributed to whoever
     delivered them first. Adjacent ranges of one client with the same principal and
-    connection are merged. A row the walker cannot read (a content kind Yjs lacks) makes
-    the whole log be replayed into a document instead (`replayed_authorship`).
+    connection are merged while they span at most `SPELL_SECONDS`. A row the walker
+    cannot read (a content kind Yjs lacks) makes the whole log be replayed into a
+    document instead (`replayed_authorship`).
 
     Raises:
         InvalidUpdate: the state or a row does not decode.
@@ -85,6 +79,22 @@ def replayed_authorship(state: bytes | None, rows: Sequence[LogEntry]) -> list[A
     return ranges.found
 
 
+async def logged_authorship(
+    doc_id: str, state: bytes | None, rows: Sequence[LogEntry]
+) -> list[AuthorshipRange]:
+    """`derive_authorship` of a document's log rows, in a worker thread.
+
+    Raises:
+        StorageUnavailable: the state or a row does not decode.
+    """
+    if not rows:
+        return []
+    try:
+        return await anyio.to_thread.run_sync(derive_authorship, state, rows)
+    except InvalidUpdate as exc:
+        raise StorageUnavailable(f"stored {doc_id!r} does not decode: {exc}") from exc
+
+
 class _Ranges:
     """Authorship ranges in the order found, each client's last one open to extension."""
 
@@ -99,6 +109,7 @@ class _Ranges:
             and previous.clock_end == start
             and previous.principal == row.principal
             and previous.connection_id == row.connection_id
+            and row.received_at - previous.first_at <= SPELL_SECONDS
         ):
             previous.clock_end = end
             previous.first_at = min(previous.first_at, row.received_at)

@@ -30,7 +30,8 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from crdt.document import merge
 from crdt.errors import InvalidUpdate
-from storage._authorship import AuthorshipRange, derive_authorship
+from storage._authorship import derive_authorship
+from storage.authorship import AuthorshipRange
 from storage.base import LogEntry, StorageUnavailable
 
 log = logging.getLogger("palabre.storage")

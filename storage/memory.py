@@ -11,11 +11,13 @@ import anyio
 from crdt.document import merge
 from crdt.errors import InvalidUpdate
 from storage._archive_memory import MemoryArchive
+from storage._authorship import derive_authorship, logged_authorship
 from storage._catalog_memory import MemoryCatalog
 from storage._group_commit import GroupCommitStore
 from storage._pending import PendingAppend
 from storage._people_memory import MemoryPeople
 from storage._sessions_memory import MemorySessions
+from storage.authorship import AuthorshipRange
 from storage.base import LogEntry, StorageUnavailable, StoredDocument
 from storage.port import Storage
 
@@ -58,8 +60,7 @@ class MemoryDocumentStore(
     Faults for tests: `fail_next_appends` and `fail_next_loads` fail the next transactions
     or loads with StorageUnavailable; ``unavailable = True`` makes `check`, `load`,
     `append`, `compact` and the catalog's calls all fail as a down database would;
-    `hold_commits` holds transactions until released. Authorship is not kept (only the
-    SQL tables show it).
+    `hold_commits` holds transactions until released.
     """
 
     def __init__(
@@ -90,6 +91,7 @@ class MemoryDocumentStore(
         self._gates: list[CommitGate] = []
         self._logs: dict[str, list[tuple[int, LogEntry]]] = {}
         self._states: dict[str, bytes] = {}
+        self._authorship: dict[str, list[AuthorshipRange]] = {}
         self._seq = 0
 
     def _logged(self, doc_id: str) -> Sequence[LogEntry]:
@@ -132,6 +134,7 @@ class MemoryDocumentStore(
         for doc_id in doc_ids:
             self._logs.pop(doc_id, None)
             self._states.pop(doc_id, None)
+            self._authorship.pop(doc_id, None)
         self._forget(doc_ids)
 
     async def _open(self) -> None:
@@ -193,5 +196,19 @@ class MemoryDocumentStore(
             self._states[doc_id] = merge([state, *updates] if state is not None else updates)
         except InvalidUpdate as exc:
             raise StorageUnavailable(f"stored {doc_id!r} does not decode: {exc}") from exc
+        self._authorship.setdefault(doc_id, []).extend(
+            derive_authorship(state, [entry for _, entry in log]))
         del self._logs[doc_id]
         return 0
+
+    async def authorship(self, doc_id: str) -> Sequence[AuthorshipRange]:
+        """The kept ranges of `doc_id` plus those of its log.
+
+        Raises:
+            StorageUnavailable: ``unavailable`` is set, or the log does not decode.
+        """
+        await anyio.lowlevel.checkpoint()
+        self._raise_if_unavailable()
+        entries = [entry for _, entry in self._logs.get(doc_id, [])]
+        logged = await logged_authorship(doc_id, self._states.get(doc_id), entries)
+        return [*self._authorship.get(doc_id, []), *logged]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from storage.archive import Archive
+from storage.authorship import Authorship
 from storage.base import DocumentStore
 from storage.catalog import DocumentCatalog, SecretWebhookRegistry
 from storage.people import People
@@ -18,7 +19,7 @@ from storage.sessions import Sessions
 
 class Storage(
     DocumentStore, DocumentCatalog, SecretWebhookRegistry, Archive, People, Sessions,
-    Protocol,
+    Authorship, Protocol,
 ):
     """Everything palabre keeps: the update log and states, metadata, archive, webhooks,
-    the people seen, the sessions."""
+    the people seen, the sessions, who wrote what."""

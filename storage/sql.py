@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from crdt.document import merge
 from crdt.errors import InvalidUpdate
 from storage._archive_sql import SqlArchive
-from storage._authorship import AuthorshipRange
+from storage._authorship import logged_authorship
 from storage._batch_writer import BatchWriter, open_batch_writer
 from storage._catalog_sql import SqlCatalog, compaction_lock_key
 from storage._compaction_worker import MergeWorker
@@ -29,7 +29,8 @@ from storage._sql_connections import (
     failures_as_unavailable,
     hold_advisory_lock,
 )
-from storage.base import StorageUnavailable, StoredDocument
+from storage.authorship import AuthorshipRange
+from storage.base import LogEntry, StorageUnavailable, StoredDocument
 from storage.engine import (
     SQLITE_BUSY_TIMEOUT_MS,
     create_engine,
@@ -151,6 +152,42 @@ class SqlDocumentStore(
         return StoredDocument(
             doc_id=doc_id, update=update, log_rows=len(updates), is_new=not exists
         )
+
+    async def authorship(self, doc_id: str) -> Sequence[AuthorshipRange]:
+        """The stored ranges of `doc_id` plus those of its log rows (derived off the loop).
+
+        Raises:
+            StorageUnavailable: the database failed, or the stored log does not decode.
+        """
+        async with self._reading(f"authorship {doc_id!r}") as conn, conn.begin():
+            # Log first, as in `_load`: a compaction committed in between shows in the
+            # state and the ranges (the log rows then add nothing new).
+            log = (
+                await conn.execute(
+                    select(LogRow.update, LogRow.received_at, LogRow.connection_id,
+                           LogRow.principal)
+                    .where(LogRow.doc_id == doc_id)
+                    .order_by(LogRow.seq)
+                )
+            ).all()
+            state = await conn.scalar(select(StateRow.state).where(StateRow.doc_id == doc_id))
+            stored = (
+                await conn.execute(
+                    select(AuthorshipRow.client_id, AuthorshipRow.clock_start,
+                           AuthorshipRow.clock_end, AuthorshipRow.principal,
+                           AuthorshipRow.connection_id, AuthorshipRow.first_at,
+                           AuthorshipRow.last_at)
+                    .where(AuthorshipRow.doc_id == doc_id)
+                    .order_by(AuthorshipRow.id)
+                )
+            ).all()
+        ranges = [AuthorshipRange(**row._asdict()) for row in stored]
+        entries = [
+            LogEntry(update=row.update, received_at=row.received_at,
+                     connection_id=row.connection_id, principal=row.principal)
+            for row in log
+        ]
+        return ranges + await logged_authorship(doc_id, state, entries)
 
     async def _write(
         self, batch: Sequence[PendingAppend], uncounted: Set[str]

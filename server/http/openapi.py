@@ -9,25 +9,20 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from server.events import WebhookEvent
+from server.http import openapi_privacy as privacy
 from server.http.openapi_page import docs_page
+from server.http.openapi_parts import DOC_ID as _DOC_ID
+from server.http.openapi_parts import ERRORS as _ERRORS
+from server.http.openapi_parts import NSTR as _NSTR
+from server.http.openapi_parts import STR as _STR
+from server.http.openapi_parts import TIME as _TIME
+from server.http.openapi_parts import Schema
+from server.http.openapi_parts import obj as _obj
+from server.http.openapi_parts import op as _op
+from server.http.openapi_parts import param as _param
+from server.http.openapi_parts import ref as _ref
 
-Schema = dict[str, Any]
-
-
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _obj(required: list[str], **properties: Schema) -> Schema:
-    return {"type": "object", "required": required, "properties": properties,
-            "additionalProperties": False}
-
-
-_STR: Schema = {"type": "string"}
-_NSTR: Schema = {"type": ["string", "null"]}
-_TIME: Schema = {"type": "number", "description": "Unix time in seconds"}
 _STATUS: Schema = {"type": "string", "enum": ["open", "resolved", "hidden"]}
-_DOC_ID: Schema = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"}
 _AUTHOR = _obj(["sub", "name"], sub=_STR, name=_STR)
 _REPLY = _obj(["id", "body", "author", "created_at", "status"], id=_STR, body=_STR,
               author=_AUTHOR, created_at=_STR, status=_STATUS, updated_at=_NSTR)
@@ -93,32 +88,6 @@ SCHEMAS: dict[str, Schema] = {
         error=_NSTR)}),
 }
 
-_ERRORS = {
-    "400": "malformed JSON or parameter", "401": "invalid token", "403": "forbidden",
-    "404": "unknown id", "409": "already exists", "413": "body too large",
-    "415": "not application/json", "422": "invalid values", "503": "storage unavailable",
-    "429": "rate limited: wait for Retry-After",
-}
-
-
-def _op(summary: str, ok: tuple[str, str | None], errors: str, *, body: str | None = None,
-        params: list[Schema] | None = None, media: str = "application/json") -> Schema:
-    status, schema = ok
-    content = {media: {"schema": _ref(schema)}} if schema else None
-    responses: Schema = {status: {"description": "success",
-                                  **({"content": content} if content else {})}}
-    for code in [*errors.split(), "429"]:  # the rate limit answers on every /api route
-        responses[code] = {"description": _ERRORS[code],
-                           "content": {"application/json": {"schema": _ref("Error")}}}
-    op: Schema = {"summary": summary, "responses": responses}
-    if body:
-        op["requestBody"] = {"required": True,
-                             "content": {"application/json": {"schema": _ref(body)}}}
-    if params:
-        op["parameters"] = params
-    return op
-
-
 def _content() -> Schema:
     """``GET .../content``: one media type per format, and the 304 of a matching ETag."""
     op = _op("The live text; md, html and text come as text/*, json as Blocks",
@@ -132,10 +101,6 @@ def _content() -> Schema:
     op["responses"]["304"] = {"description": "If-None-Match matched the ETag"}
     op["description"] = "Strong ETag; If-None-Match answers 304."
     return op
-
-
-def _param(name: str, where: str = "query", schema: Schema | None = None) -> Schema:
-    return {"name": name, "in": where, "required": where == "path", "schema": schema or _STR}
 
 
 _ID = _param("doc_id", "path", _DOC_ID)
@@ -522,6 +487,9 @@ PATHS.update({
                       ("204", None), "401 403 404 409 422 503", params=[_SUB]),
     },
 })
+
+SCHEMAS.update(privacy.SCHEMAS)
+PATHS.update(privacy.PATHS)
 
 SPEC: Schema = {
     "openapi": "3.1.0",

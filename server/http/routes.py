@@ -15,6 +15,7 @@ from server.http.governance import GovernanceApi
 from server.http.openapi import OpenApi
 from server.http.people import people_routes
 from server.http.probes import ClusterHealth, probe_routes
+from server.http.provenance import ProvenanceApi
 from server.http.web import load_web_assets, web_routes
 from server.http.webhooks import webhook_routes
 from server.metrics import Metrics
@@ -43,6 +44,7 @@ def routes(
             *AmendmentsApi(context).routes(),
             *OpenApi().routes(),
             *Archives(context).routes(),
+            *ProvenanceApi(context).routes(),
         ]),
         *embed_routes(context, web=web, map_tiles=map_tiles),
         *web_routes(on_document_page=context.governance.feed.announce_if_exists, web=web),

@@ -1,0 +1,46 @@
+"""The OpenAPI description of provenance and personal data (`server.http.provenance`)."""
+
+from __future__ import annotations
+
+from server.http.openapi_parts import DOC_ID, NSTR, STR, Schema, obj, op, param, ref
+
+_COUNT: Schema = {"type": "integer", "minimum": 0}
+_NTIME: Schema = {"type": ["number", "null"], "description": "Unix time in seconds"}
+_SHOWN = {"display_name": {**STR, "description": "a real name (members, facilitators) or a "
+                                                  "pseudonym (others), unless the person "
+                                                  "chose to be named"},
+          "sub": {**NSTR, "description": "members and facilitators only"}}
+_CONTRIBUTOR = obj(["display_name", "sub", "words", "share"], **_SHOWN, words=_COUNT,
+                   share={"type": "number", "minimum": 0, "maximum": 1})
+_SPAN = obj(["start", "end", "text", "display_name", "sub", "inserted_from", "inserted_until"],
+            start=_COUNT, end=_COUNT, text=STR, **_SHOWN, inserted_from=_NTIME,
+            inserted_until=_NTIME)
+
+SCHEMAS: dict[str, Schema] = {
+    "Contributor": _CONTRIBUTOR,
+    "Provenance": obj(
+        ["version", "words", "contributors", "paragraphs"], version=STR, words=_COUNT,
+        contributors={"type": "array", "items": ref("Contributor")},
+        paragraphs={"type": "array", "items": obj(
+            ["id", "type", "words", "contributors"], id=NSTR, type=STR, words=_COUNT,
+            contributors={"type": "array", "items": ref("Contributor")},
+            text={**STR, "description": "with words=1"},
+            spans={"type": "array", "items": _SPAN, "description": "with words=1: each word, "
+                   "with who inserted most of its characters and when"},
+        )},
+    ),
+}
+
+PATHS: dict[str, Schema] = {
+    "/api/documents/{doc_id}/provenance": {"get": {**op(
+        "Who wrote which words of the live text or of a snapshot, from the server's "
+        "authorship record", ("200", "Provenance"), "400 401 403 404 422 503",
+        params=[param("doc_id", "path", DOC_ID),
+                param("version", schema={"type": "string", "pattern": "^(live|[0-9]{1,10})$",
+                                         "description": "'live' (default) or a snapshot "
+                                                        "number"}),
+                param("words", schema={"enum": ["0", "1"]})]),
+        "description": "Per paragraph (stable block id) its contributors with their share "
+                       "of its words; with words=1 every word with its author and the "
+                       "bounds of when it was inserted. Text documents only (422 otherwise)."}},
+}
