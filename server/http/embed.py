@@ -44,12 +44,16 @@ class MapTiles:
     attribution: str
 
     def origin(self) -> str | None:
-        """The tiles' origin for the page's content security policy (``{s}`` subdomains
-        become ``*``); ``None`` when there are no tiles or they come from this server."""
+        """The tiles' origin for the page's content security policy (a leading ``{s}``
+        subdomain becomes ``*``; any other placeholder in the host allows the whole
+        scheme); ``None`` when there are no tiles or they come from this server."""
         parts = urlsplit(self.url)
         if not parts.scheme or not parts.netloc:
             return None
-        return f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}"
+        host = parts.netloc.replace("{s}", "*")
+        if "{" in host or "*" in host.removeprefix("*."):
+            return f"{parts.scheme}:"
+        return f"{parts.scheme}://{host}"
 
 
 def embed_routes(context: ApiContext, *, web: WebAssets, map_tiles: MapTiles) -> list[Route]:

@@ -4,17 +4,22 @@ tests (the tiles point at a refusing port): the map must work on its plain backg
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 from playwright.async_api import Page
 
 from client.api import PalabreApi
 from client.examples import create_example
 from crdt.schemas import load_example
+from server.http.embed import MapTiles
 from tests.conftest import NewContext, RunningServer, ServerFactory
 from tests.embed.test_embed_live import WAIT_MS, reloads
 
@@ -230,3 +235,44 @@ async def test_a_citizen_proposes_actors_by_clicking_the_map_or_typing_coordinat
         assert grain["tags"] == ["vrac", "bio"]
         assert grain["position"]["coordinates"] == [lng, lat]
         assert mine["Jardin du Fort"]["position"]["coordinates"] == [4.8471, 45.7512]
+
+
+def page_config(page: str) -> dict[str, Any]:
+    """The configuration the embed page hands its script."""
+    found = re.search(r'data-config="([^"]*)"', page)
+    assert found is not None
+    config: dict[str, Any] = json.loads(html.unescape(found.group(1)))
+    return config
+
+
+async def test_the_page_offers_the_form_to_contributors_and_allows_only_the_tiles_origin(
+    start_server: ServerFactory,
+) -> None:
+    async with start_server(http_rate_per_second=0.0, map_tiles_url="") as server, \
+            PalabreApi(server.url, server.token("facilitator", "Loïc Ménard")) as loic, \
+            httpx.AsyncClient(base_url=server.url) as http:
+        await create_example(loic, "actors", DOC)
+        public = await http.get(f"/embed/{DOC}")
+        assert public.status_code == 200
+        assert page_config(public.text)["may_propose"] is False
+        assert page_config(public.text)["tiles"] == ""
+        policy = public.headers["content-security-policy"]
+        assert "img-src 'self' data:;" in policy and "script-src 'self';" in policy
+        citizen = await http.get(f"/embed/{DOC}",
+                                 params={"token": server.token("citizen", "Amine Benali")})
+        config = page_config(citizen.text)
+        assert config["may_propose"] is True and config["reader"] == "Amine Benali"
+        assert "food_bank" in config["kinds"]
+
+
+def test_the_tiles_origin_in_the_policy() -> None:
+    def origin(url: str) -> str | None:
+        return MapTiles(url=url, attribution="").origin()
+
+    assert origin("https://tile.openstreetmap.org/{z}/{x}/{y}.png") == (
+        "https://tile.openstreetmap.org")
+    assert origin("https://{s}.tiles.example:8443/{z}/{x}/{y}.png") == (
+        "https://*.tiles.example:8443")
+    assert origin("https://tiles-{s}.example/{z}/{x}/{y}.png") == "https:"
+    assert origin("/tiles/{z}/{x}/{y}.png") is None
+    assert origin("") is None
