@@ -63,7 +63,8 @@ def embed_routes(context: ApiContext, *, web: WebAssets, map_tiles: MapTiles) ->
         auth = await authorize(request, context, Action.READ, token_in_query=True)
         schema = require_data(auth.meta)
         if schema == "actors":
-            return _actors_page(auth, web, map_tiles)
+            room = await context.hub.room(auth.doc_id)
+            return _actors_page(auth, web, map_tiles, is_frozen=room.is_frozen)
         config = html.escape(json.dumps({"id": auth.doc_id, "schema": schema}), quote=True)
         page = (_template("embed.html").replace("{{CONFIG}}", config)
                 .replace("{{TITLE}}", html.escape(auth.meta.title)))
@@ -72,12 +73,14 @@ def embed_routes(context: ApiContext, *, web: WebAssets, map_tiles: MapTiles) ->
     return [Route("/embed/{doc_id}", embed, methods=["GET"])]
 
 
-def _actors_page(auth: Authorized, web: WebAssets, tiles: MapTiles) -> Response:
-    """The map page; it says whether the reader may propose actors (the server judges
-    each proposal again) and what the kinds are (from the schema)."""
+def _actors_page(auth: Authorized, web: WebAssets, tiles: MapTiles, *,
+                 is_frozen: bool) -> Response:
+    """The map page; it says whether the reader may propose actors now (the server
+    judges each proposal again) and what the kinds are (from the schema)."""
     principal = auth.principal
     may_propose = principal.role is not Role.PUBLIC and is_allowed(
-        principal, Action.CONTRIBUTE, auth.doc_id, doc_is_public=auth.meta.is_public)
+        principal, Action.CONTRIBUTE, auth.doc_id, doc_is_public=auth.meta.is_public,
+        doc_is_frozen=is_frozen)
     config = html.escape(json.dumps({
         "id": auth.doc_id, "schema": "actors", "tiles": tiles.url,
         "attribution": tiles.attribution, "kinds": _actor_kinds(),

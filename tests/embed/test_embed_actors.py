@@ -264,6 +264,13 @@ async def test_the_page_offers_the_form_to_contributors_and_allows_only_the_tile
         assert config["may_propose"] is True and config["reader"] == "Amine Benali"
         assert "food_bank" in config["kinds"]
 
+        frozen = await http.post(f"/api/documents/{DOC}/freeze", headers={
+            "Authorization": f"Bearer {server.token('facilitator', 'Loïc Ménard')}"})
+        assert frozen.status_code == 200, frozen.text
+        citizen = await http.get(f"/embed/{DOC}",
+                                 params={"token": server.token("citizen", "Amine Benali")})
+        assert page_config(citizen.text)["may_propose"] is False
+
 
 def test_the_tiles_origin_in_the_policy() -> None:
     def origin(url: str) -> str | None:
