@@ -176,6 +176,19 @@ class PalabreApi:
         response = await self._call("GET", f"/documents/{doc_id}/content", params={"format": fmt})
         return response.text
 
+    async def export(self, doc_id: str, fmt: str, *, version: str | int | None = None) -> bytes:
+        """A version as a file (``pdf``, ``docx``, ``odt``, ``html``, ``akn``, ``decidim``,
+        ``md``, ``text``, ``json``): the live text, ``adopted`` or a snapshot number or id.
+
+        Raises:
+            ApiError: refused.
+        """
+        params: dict[str, str | int] = {"format": fmt}
+        if version is not None:
+            params["version"] = version
+        response = await self._call("GET", f"/documents/{doc_id}/export", params=params)
+        return response.content
+
     async def list_annotations(
         self, doc_id: str, *, paragraph_id: str | None = None, status: str | None = None
     ) -> list[JsonObject]:

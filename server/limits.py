@@ -74,6 +74,14 @@ class Limits:
     """Longest comment or reply body."""
     amendment_chars: int = 20_000
     """Longest amendment text or justification."""
+    export_state_bytes: int = 4 * 1024 * 1024
+    """Largest version (its Yjs state) exported as a file or a redline; past it, 413.
+    A 100-article text is about 60 KiB."""
+    export_seconds: float = 60.0
+    """Longest one export may render (in a worker thread) before the request gets 503."""
+    exports_at_once: int = 2
+    """Exports rendered at once on this node; more wait their turn (within
+    ``export_seconds``)."""
     amendments_per_person: int = 50
     """Amendments one person (token ``sub``) may propose on one document, withdrawn ones
     included."""

@@ -1,4 +1,4 @@
-"""The ``palabre`` command line: ``serve``, ``token``, ``import``, ``export`` (and later more)."""
+"""The ``palabre`` command line: ``serve``, ``token``, ``import``, ``export`` and more."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import stat
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, TypeVar, cast
 
 import click
 
@@ -30,6 +30,8 @@ from server.settings import settings_from_env
 
 if TYPE_CHECKING:
     from client.api import ContentFormat
+
+T = TypeVar("T")
 
 
 @click.group()
@@ -185,7 +187,7 @@ def _api_target(url: str | None, token_: str | None, data_dir: Path | None) -> t
     )
 
 
-def _run_api(call: Callable[[], Coroutine[Any, Any, str]]) -> str:
+def _run_api(call: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run one API exchange; the server's refusal or absence as a clean CLI error."""
     from client.api import ApiError
 
@@ -262,25 +264,32 @@ def _read_with_progress(file: TextIO) -> str:
     return "".join(parts)
 
 
+EXPORT_FORMATS = ("md", "html", "text", "json", "pdf", "docx", "odt", "akn", "decidim")
+
+
 @main.command("export")
 @click.argument("doc_id")
-@click.option("--format", "fmt", type=click.Choice(["md", "html", "text", "json"]),
-              default="md", show_default=True, help="Output format.")
-@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-",
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="md",
+              show_default=True, help="Output format (html: a standalone page).")
+@click.option("--version", "version", default=None, metavar="N",
+              help="A snapshot number or id, 'adopted' or 'live' [live].")
+@click.option("--output", "-o", type=click.File("wb"), default="-",
               help="Write here [stdout].")
 @_api_options
 def export(
-    doc_id: str, fmt: ContentFormat, output: TextIO, url: str | None, token_: str | None,
-    data_dir: Path | None,
+    doc_id: str, fmt: str, version: str | None, output: BinaryIO, url: str | None,
+    token_: str | None, data_dir: Path | None,
 ) -> None:
-    """Print a document's live text from a running server."""
+    """Write a version of a document (the live text by default) from a running server."""
     from client.api import PalabreApi
 
     base, bearer = _api_target(url, token_, data_dir)
 
-    async def call() -> str:
+    async def call() -> bytes:
         async with PalabreApi(base, bearer) as api:
-            return await api.get_content(doc_id, fmt)
+            if version is None and fmt in ("md", "text", "json"):
+                return (await api.get_content(doc_id, cast("ContentFormat", fmt))).encode()
+            return await api.export(doc_id, fmt, version=version)
 
     output.write(_run_api(call))
 

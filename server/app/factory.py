@@ -33,6 +33,7 @@ from server.modules.data_documents import DataDocuments, guard_loader
 from server.modules.files import FileStore
 from server.modules.governance import Governance
 from server.modules.people import PeopleService
+from server.modules.publishing import Publisher
 from server.rooms.hooks import RoomHooks
 from server.rooms.hub import Hub
 from server.settings import Settings
@@ -133,7 +134,7 @@ def create_app(
     people = PeopleService(store, hub, access.roster, governance.record)
     context = ApiContext(
         hub=hub, store=store, access=access, governance=governance, data=data,
-        amendments=amendments,
+        amendments=amendments, publisher=Publisher(settings.limits),
         notify=dispatcher.notify, seal=seal, webhooks=webhooks,
         max_body_bytes=max_body_bytes or settings.api_max_body_bytes,
         limits=settings.limits, token_leeway_seconds=settings.token_leeway_seconds,

@@ -16,6 +16,7 @@ from server.limits import Limits
 from server.modules.amendments import Amendments
 from server.modules.data_documents import DataDocuments
 from server.modules.governance import Governance, Notify
+from server.modules.publishing import Publisher
 from server.rooms.hub import Hub
 from storage.catalog import DocumentMeta, WebhookRegistry
 from storage.port import Storage
@@ -40,6 +41,8 @@ class ApiContext:
     governance: Governance
     """Freeze, snapshots, adoption and the audit log (`server.modules.governance`)."""
     data: DataDocuments
+    publisher: Publisher
+    """Renders exports and redlines off the event loop (`server.modules.publishing`)."""
     amendments: Amendments
     """Proposed wordings and their lifecycle (`server.modules.amendments`)."""
     notify: Notify

@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from server.events import WebhookEvent
 from server.http import openapi_privacy as privacy
+from server.http import openapi_publish as publish
 from server.http.openapi_page import docs_page
 from server.http.openapi_parts import DOC_ID as _DOC_ID
 from server.http.openapi_parts import ERRORS as _ERRORS
@@ -490,6 +491,8 @@ PATHS.update({
 
 SCHEMAS.update(privacy.SCHEMAS)
 PATHS.update(privacy.PATHS)
+SCHEMAS.update(publish.SCHEMAS)
+PATHS.update(publish.PATHS)
 
 SPEC: Schema = {
     "openapi": "3.1.0",

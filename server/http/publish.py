@@ -1,0 +1,124 @@
+"""Publishing: a version of a text as a file, under ``/documents/{id}``.
+
+- ``GET .../export?format=F[&version=live|adopted|N]``: the live text (default), the
+  adopted version or snapshot number N;
+- ``GET .../snapshots/{sid}/export?format=F``: one snapshot, by id or number.
+
+F is one of `crdt.publish.FORMATS` (pdf, docx, odt, html, akn, decidim, md, text, json).
+Whoever may read the document reads its exports (the public too, when it is public), as
+with ``GET .../content``. Rendering runs off the event loop (`Publisher`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from crdt.publish import FORMATS, MEDIA_TYPES, Edition, file_name
+from server.access.permissions import Action
+from server.errors import BadRequest, Invalid, NotFound
+from server.http.authorize import Authorized, requires
+from server.http.context import ApiContext
+from storage.archive import Snapshot
+
+LIVE = "live"
+ADOPTED = "adopted"
+_NUMBER = re.compile(r"[0-9]{1,9}")
+_SNAPSHOT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class PublishApi:
+    """The export endpoints, bound to one app's context."""
+
+    def __init__(self, context: ApiContext) -> None:
+        self.context = context
+
+    def routes(self) -> list[Route]:
+        """The routes, relative to ``/api``."""
+        base = "/documents/{doc_id}"
+        return [
+            Route(base + "/export", self.export, methods=["GET"]),
+            Route(base + "/snapshots/{snapshot_id}/export", self.export_snapshot,
+                  methods=["GET"]),
+        ]
+
+    @requires(Action.READ)
+    async def export(self, request: Request, auth: Authorized) -> Response:
+        """``GET .../export?format=&version=``: a version as a file."""
+        fmt = export_format(request)
+        edition = await edition_of(self.context, auth, request.query_params.get("version", LIVE))
+        return await self._file(edition, fmt)
+
+    @requires(Action.READ)
+    async def export_snapshot(self, request: Request, auth: Authorized) -> Response:
+        """``GET .../snapshots/{sid}/export?format=``: a snapshot as a file."""
+        fmt = export_format(request)
+        edition = await edition_of(self.context, auth, str(request.path_params["snapshot_id"]),
+                                   live=False)
+        return await self._file(edition, fmt)
+
+    async def _file(self, edition: Edition, fmt: str) -> Response:
+        body = await self.context.publisher.export(edition, fmt)
+        headers = {"Content-Disposition": f'attachment; filename="{file_name(edition, fmt)}"',
+                   "ETag": f'"{edition.key[:40]}-{fmt}"', "Vary": "Authorization"}
+        headers["Cache-Control"] = ("private, max-age=31536000, immutable"
+                                    if edition.number is not None else "private, no-cache")
+        return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+def export_format(request: Request, formats: tuple[str, ...] = FORMATS) -> str:
+    """The ``?format=`` of an export (default ``pdf``).
+
+    Raises:
+        BadRequest: a format not in `formats`, named in the message.
+    """
+    fmt = request.query_params.get("format", "pdf")
+    if fmt not in formats:
+        raise BadRequest(f"format must be one of {', '.join(formats)}, not {fmt!r}")
+    return fmt
+
+
+async def edition_of(context: ApiContext, auth: Authorized, which: str, *,
+                     live: bool = True) -> Edition:
+    """The version `which` names: ``live``, ``adopted``, a snapshot number or id.
+
+    Raises:
+        BadRequest: `which` names no version.
+        NotFound: no such snapshot, or no adopted version.
+        Invalid: the document is a data document (exports are for texts).
+    """
+    if auth.meta.kind != "text":
+        raise Invalid(f"{auth.doc_id!r} is a {auth.meta.kind} document: only texts export")
+    if which == LIVE and live:
+        state = (await context.hub.room(auth.doc_id)).doc.get_update()
+        return Edition(doc_id=auth.doc_id, title=auth.meta.title, state=state)
+    snapshot: Snapshot | None
+    if which == ADOPTED:
+        snapshots = await context.store.list_snapshots(auth.doc_id)
+        snapshot = next((s for s in reversed(snapshots) if s.adopted), None)
+        if snapshot is None:
+            raise NotFound(f"document {auth.doc_id!r} has no adopted version")
+    elif _NUMBER.fullmatch(which):
+        snapshots = await context.store.list_snapshots(auth.doc_id)
+        snapshot = next((s for s in snapshots if s.number == int(which)), None)
+        if snapshot is None:
+            raise NotFound(f"document {auth.doc_id!r} has no version {which}")
+    elif _SNAPSHOT_ID.fullmatch(which):
+        snapshot = await context.store.get_snapshot(auth.doc_id, which)
+    else:
+        names = "'live', 'adopted', " if live else ""
+        raise BadRequest(f"version must be {names}a snapshot number or id, not {which[:80]!r}")
+    return edition_of_snapshot(auth.meta.title, snapshot)
+
+
+def edition_of_snapshot(title: str, snapshot: Snapshot) -> Edition:
+    """A snapshot as an export renders it."""
+    return Edition(
+        doc_id=snapshot.doc_id, title=title, state=snapshot.state, number=snapshot.number,
+        stage=snapshot.stage, label=snapshot.label, created_at=snapshot.created_at,
+        adopted=snapshot.adopted, content_hash=snapshot.content_hash,
+        chain_hash=snapshot.chain_hash,
+    )

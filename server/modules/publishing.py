@@ -1,0 +1,91 @@
+"""Exports and redlines rendered off the event loop, bounded and cached by version.
+
+Rendering a PDF takes CPU seconds: `Publisher` runs `crdt.publish` in worker threads, at
+most ``exports_at_once`` at a time, each within ``export_seconds`` (past it the request
+gets 503; the thread is left to finish and its result is cached). A version larger than
+``export_state_bytes`` is refused (422). Results are cached in memory by the version's
+hash (a snapshot's chain hash, the live state's digest) and format, least recently used
+first out, up to ``cache_bytes``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
+import anyio
+
+from crdt.errors import InvalidUpdate, SchemaError
+from crdt.publish import Edition, export
+from server.errors import Invalid, Overloaded
+from server.limits import Limits
+
+DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+
+
+class Publisher:
+    """Renders exports and redlines in worker threads; one per app."""
+
+    def __init__(self, limits: Limits, *, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self._limits = limits
+        self._limiter = anyio.CapacityLimiter(max(1, limits.exports_at_once))
+        self._cache: OrderedDict[tuple[str, ...], bytes] = OrderedDict()
+        self._cache_bytes = cache_bytes
+        self._held = 0
+        self._lock = threading.Lock()
+        """Guards the cache: worker threads store into it."""
+
+    async def export(self, edition: Edition, fmt: str) -> bytes:
+        """`edition` rendered as `fmt`.
+
+        Raises:
+            Invalid: the version is too large, or `fmt` unknown.
+            Overloaded: rendering took too long, or the version does not decode.
+        """
+        self._check_size(edition)
+        return await self._render(("export", edition.key, fmt), lambda: export(edition, fmt))
+
+    def _check_size(self, edition: Edition) -> None:
+        size = len(edition.state)
+        if size > self._limits.export_state_bytes:
+            raise Invalid(f"this version is {size} bytes: exports take versions of at most "
+                          f"{self._limits.export_state_bytes} bytes")
+
+    async def _render(self, key: tuple[str, ...], work: Callable[[], bytes]) -> bytes:
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
+
+        def run() -> bytes:
+            result = work()
+            self._store(key, result)  # also when the waiting request timed out
+            return result
+
+        seconds = self._limits.export_seconds
+        try:
+            with anyio.fail_after(seconds):
+                return await anyio.to_thread.run_sync(run, abandon_on_cancel=True,
+                                                      limiter=self._limiter)
+        except TimeoutError as exc:
+            raise Overloaded(f"the export took longer than {seconds:g} s; "
+                             "retry later (the result is kept when it is ready)") from exc
+        except InvalidUpdate as exc:
+            raise Overloaded(f"a stored version does not decode: {exc}") from exc
+        except SchemaError as exc:
+            raise Invalid(str(exc)) from exc
+
+    def _store(self, key: tuple[str, ...], value: bytes) -> None:
+        if len(value) > self._cache_bytes // 4:
+            return
+        with self._lock:
+            old = self._cache.pop(key, None)
+            if old is not None:
+                self._held -= len(old)
+            self._cache[key] = value
+            self._held += len(value)
+            while self._held > self._cache_bytes:
+                _, dropped = self._cache.popitem(last=False)
+                self._held -= len(dropped)
