@@ -20,6 +20,8 @@ from crdt.publish.decidim import to_decidim
 from crdt.publish.edition import Edition as Edition
 from crdt.publish.office import to_docx, to_odt
 from crdt.publish.page import to_pdf, to_standalone_html
+from crdt.publish.redline import REDLINE_FORMATS as REDLINE_FORMATS
+from crdt.publish.redline import redline as redline
 
 MEDIA_TYPES: Final[dict[str, str]] = {
     "pdf": "application/pdf",

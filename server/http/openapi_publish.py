@@ -28,6 +28,20 @@ def _export(summary: str, params: list[Schema]) -> Schema:
     return operation
 
 
+def _redline() -> Schema:
+    operation = op("The changes between two versions, paragraph by paragraph with word marks",
+                   ("200", None), "400 401 403 404 422 503", params=[
+                       _ID, {**param("from", schema=_VERSION), "required": True},
+                       param("to", schema=_VERSION),
+                       param("format", schema={"enum": ["html", "docx", "pdf"]})])
+    operation["responses"]["200"]["content"] = {media: {"schema": ref("Binary")} for media in (
+        "text/html", "application/pdf",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document")}
+    operation["description"] = ("html (default) and pdf mark words with ins/del; docx holds "
+                                "Word tracked changes (w:ins, w:del). 'to' defaults to live.")
+    return operation
+
+
 SCHEMAS: dict[str, Schema] = {}
 PATHS: dict[str, Schema] = {
     "/api/documents/{doc_id}/export": {"get": _export(
@@ -35,4 +49,5 @@ PATHS: dict[str, Schema] = {
         [_ID, param("version", schema=_VERSION)])},
     "/api/documents/{doc_id}/snapshots/{snapshot_id}/export": {"get": _export(
         "A snapshot as a file (by id or number)", [_ID, _SID])},
+    "/api/documents/{doc_id}/redline": {"get": _redline()},
 }

@@ -2,7 +2,9 @@
 
 - ``GET .../export?format=F[&version=live|adopted|N]``: the live text (default), the
   adopted version or snapshot number N;
-- ``GET .../snapshots/{sid}/export?format=F``: one snapshot, by id or number.
+- ``GET .../snapshots/{sid}/export?format=F``: one snapshot, by id or number;
+- ``GET .../redline?from=V&to=V&format=html|docx|pdf``: the changes between two versions
+  (V as ``version`` above; ``to`` defaults to ``live``), DOCX as Word tracked changes.
 
 F is one of `crdt.publish.FORMATS` (pdf, docx, odt, html, akn, decidim, md, text, json).
 Whoever may read the document reads its exports (the public too, when it is public), as
@@ -17,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from crdt.publish import FORMATS, MEDIA_TYPES, Edition, file_name
+from crdt.publish import FORMATS, MEDIA_TYPES, REDLINE_FORMATS, Edition, file_name
 from server.access.permissions import Action
 from server.errors import BadRequest, Invalid, NotFound
 from server.http.authorize import Authorized, requires
@@ -43,6 +45,7 @@ class PublishApi:
             Route(base + "/export", self.export, methods=["GET"]),
             Route(base + "/snapshots/{snapshot_id}/export", self.export_snapshot,
                   methods=["GET"]),
+            Route(base + "/redline", self.redline, methods=["GET"]),
         ]
 
     @requires(Action.READ)
@@ -60,6 +63,25 @@ class PublishApi:
                                    live=False)
         return await self._file(edition, fmt)
 
+    @requires(Action.READ)
+    async def redline(self, request: Request, auth: Authorized) -> Response:
+        """``GET .../redline?from=&to=&format=``: the changes between two versions."""
+        fmt = export_format(request, REDLINE_FORMATS, default="html")
+        source = request.query_params.get("from")
+        if source is None:
+            raise BadRequest("from is required: 'live', 'adopted', a snapshot number or id")
+        before = await edition_of(self.context, auth, source)
+        after = await edition_of(self.context, auth, request.query_params.get("to", LIVE))
+        body = await self.context.publisher.redline(before, after, fmt)
+        name = file_name(after, fmt).replace(
+            f"-{_tag(after)}.", f"-{_tag(before)}-{_tag(after)}-redline.")
+        live = before.number is None or after.number is None
+        headers = {"Content-Disposition": f'attachment; filename="{name}"',
+                   "Vary": "Authorization",
+                   "Cache-Control": "private, no-cache" if live
+                   else "private, max-age=31536000, immutable"}
+        return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
+
     async def _file(self, edition: Edition, fmt: str) -> Response:
         body = await self.context.publisher.export(edition, fmt)
         headers = {"Content-Disposition": f'attachment; filename="{file_name(edition, fmt)}"',
@@ -69,13 +91,14 @@ class PublishApi:
         return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
-def export_format(request: Request, formats: tuple[str, ...] = FORMATS) -> str:
-    """The ``?format=`` of an export (default ``pdf``).
+def export_format(request: Request, formats: tuple[str, ...] = FORMATS, *,
+                  default: str = "pdf") -> str:
+    """The ``?format=`` of an export (`default` when absent).
 
     Raises:
         BadRequest: a format not in `formats`, named in the message.
     """
-    fmt = request.query_params.get("format", "pdf")
+    fmt = request.query_params.get("format", default)
     if fmt not in formats:
         raise BadRequest(f"format must be one of {', '.join(formats)}, not {fmt!r}")
     return fmt
@@ -112,6 +135,10 @@ async def edition_of(context: ApiContext, auth: Authorized, which: str, *,
         names = "'live', 'adopted', " if live else ""
         raise BadRequest(f"version must be {names}a snapshot number or id, not {which[:80]!r}")
     return edition_of_snapshot(auth.meta.title, snapshot)
+
+
+def _tag(edition: Edition) -> str:
+    return f"v{edition.number}" if edition.number is not None else "live"
 
 
 def edition_of_snapshot(title: str, snapshot: Snapshot) -> Edition:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import anyio
 
 from crdt.errors import InvalidUpdate, SchemaError
-from crdt.publish import Edition, export
+from crdt.publish import Edition, export, redline
 from server.errors import Invalid, Overloaded
 from server.limits import Limits
 
@@ -45,6 +45,17 @@ class Publisher:
         """
         self._check_size(edition)
         return await self._render(("export", edition.key, fmt), lambda: export(edition, fmt))
+
+    async def redline(self, before: Edition, after: Edition, fmt: str) -> bytes:
+        """The changes from `before` to `after` rendered as `fmt` (html, docx, pdf).
+
+        Raises:
+            Invalid, Overloaded: as `export`.
+        """
+        self._check_size(before)
+        self._check_size(after)
+        key = ("redline", before.key, after.key, fmt)
+        return await self._render(key, lambda: redline(before, after, fmt))
 
     def _check_size(self, edition: Edition) -> None:
         size = len(edition.state)

@@ -173,3 +173,37 @@ async def test_cli_exports_a_version_to_a_file(start_server: ServerFactory,
         as_json = await palabre("export", "charte", "--version", "2", "--format", "json",
                                 "--url", server.url, "--data-dir", data_dir)
         assert as_json.exit_code == 0 and json.loads(as_json.output)["version"] == 2
+
+
+async def test_redline_between_two_versions_in_each_format(start_server: ServerFactory) -> None:
+    async with charter_served(start_server) as (server, _), \
+            http_as(server, prefix="/api/documents") as client:
+        await archived(server, client)
+        docx = await client.get("/charte/redline",
+                                params={"from": "1", "to": "2", "format": "docx"})
+        assert docx.status_code == 200, docx.text
+        assert docx.headers["content-disposition"] == (
+            'attachment; filename="charte-v1-v2-redline.docx"')
+        body = Document(io.BytesIO(docx.content)).element.body
+        w = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+        inserted = ["".join(t.text for t in ins.iter(f"{w}t")) for ins in body.iter(f"{w}ins")
+                    if ins.find(f"{w}r") is not None]
+        assert inserted == [AMENDMENT.strip()]
+        assert not [d for d in body.iter(f"{w}del") if d.find(f"{w}r") is not None]
+
+        page = await client.get("/charte/redline", params={"from": "1", "to": "adopted"})
+        assert page.headers["content-type"] == "text/html; charset=utf-8"
+        assert f"<ins>{AMENDMENT.strip()}</ins>" in page.text
+        pdf = await client.get("/charte/redline", params={"from": "1", "format": "pdf"})
+        assert pdf.headers["content-type"] == "application/pdf"
+        assert "no-cache" in pdf.headers["cache-control"]  # against the live text
+        assert "Le conseil municipal répond" in "".join(
+            p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+
+        assert (await client.get("/charte/redline")).status_code == 400
+        odt = await client.get("/charte/redline", params={"from": "1", "format": "odt"})
+        assert odt.status_code == 400 and "html, docx, pdf" in odt.json()["detail"]
+        assert (await client.get("/charte/redline", params={"from": "9"})).status_code == 404
+        async with http(server) as anonymous:
+            refused = await anonymous.get("/api/documents/charte/redline", params={"from": "1"})
+            assert refused.status_code == 403
