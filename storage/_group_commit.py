@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence, Set
@@ -170,6 +171,7 @@ class GroupCommitStore(DocumentStore, ABC):
             StorageUnavailable: the transaction failed; the log is left as it was.
         """
         self._check_open()
+        started = time.monotonic()
         try:
             with anyio.CancelScope(shield=True):
                 outcome = await self._compact(doc_id)
@@ -179,6 +181,8 @@ class GroupCommitStore(DocumentStore, ABC):
         if outcome is not None:
             self._log_rows[doc_id] = outcome
             self.stats.compactions += 1
+            log.info("compacted in %.0f ms, %d rows left in the log",
+                     (time.monotonic() - started) * 1000, outcome, extra={"doc_id": doc_id})
 
     def _check_open(self) -> None:
         if self._stack is None:
