@@ -19,7 +19,8 @@ class MemoryPeople(MemoryAccess):
         await self._enter()
         known = self._people.get(sub)
         person = (
-            Person(sub=sub, name=name, role=role, first_seen=at, last_seen=at)
+            Person(sub=sub, name=name, role=role, first_seen=at, last_seen=at,
+                   pseudonym=1 + max((p.pseudonym for p in self._people.values()), default=0))
             if known is None
             else dataclasses.replace(known, name=name, role=role,
                                      last_seen=max(at, known.last_seen))
@@ -45,6 +46,12 @@ class MemoryPeople(MemoryAccess):
     async def remove_person(self, sub: str, *, at: float) -> Person:
         await self._enter()
         person = dataclasses.replace(self._known(sub), removed_at=at)
+        self._people[sub] = person
+        return person
+
+    async def set_named_publicly(self, sub: str, named: bool) -> Person:
+        await self._enter()
+        person = dataclasses.replace(self._known(sub), named_publicly=named)
         self._people[sub] = person
         return person
 

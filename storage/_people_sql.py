@@ -14,14 +14,17 @@ from storage.models import PersonRow
 from storage.people import Person, PersonNotFound
 
 _COLUMNS = (PersonRow.sub, PersonRow.name, PersonRow.role, PersonRow.first_seen,
-            PersonRow.last_seen, PersonRow.role_override, PersonRow.removed_at)
+            PersonRow.last_seen, PersonRow.role_override, PersonRow.removed_at,
+            PersonRow.pseudonym, PersonRow.named_publicly, PersonRow.erased_at)
+_NEXT_PSEUDONYM = select(func.coalesce(func.max(PersonRow.pseudonym), 0) + 1).scalar_subquery()
 
 
 class SqlPeople(SqlConnections):
     """The ``people`` table: one short transaction per call."""
 
     async def record_person(self, *, sub: str, name: str, role: str, at: float) -> Person:
-        values = {"sub": sub, "name": name, "role": role, "first_seen": at, "last_seen": at}
+        values = {"sub": sub, "name": name, "role": role, "first_seen": at, "last_seen": at,
+                  "pseudonym": _NEXT_PSEUDONYM}
         async with self._writing(f"record the person {sub!r}") as conn:
             insert = _insert(conn)
             await conn.execute(insert.values(values).on_conflict_do_update(
@@ -50,6 +53,9 @@ class SqlPeople(SqlConnections):
     async def remove_person(self, sub: str, *, at: float) -> Person:
         return await self._change(sub, {"removed_at": at}, "remove")
 
+    async def set_named_publicly(self, sub: str, named: bool) -> Person:
+        return await self._change(sub, {"named_publicly": named}, "change the naming of")
+
     async def changed_rights(self) -> Sequence[Person]:
         query = select(*_COLUMNS).where(or_(PersonRow.role_override.is_not(None),
                                             PersonRow.removed_at.is_not(None)))
@@ -76,5 +82,6 @@ async def _person(conn: AsyncConnection, sub: str) -> Person:
     return _from_row(row)
 
 
-def _from_row(row: Row[str, str, str, float, float, str | None, float | None]) -> Person:
-    return Person(**row._asdict())
+def _from_row(row: Row[Any, *tuple[Any, ...]]) -> Person:
+    fields = row._asdict()
+    return Person(**{**fields, "pseudonym": fields["pseudonym"] or 0})

@@ -205,7 +205,8 @@ class PersonRow(Base):
     """A subject the server has seen, with the rights facilitators changed (`storage.people`)."""
 
     __tablename__ = "people"
-    __table_args__ = (Index("ix_people_last_seen", "last_seen"),)
+    __table_args__ = (Index("ix_people_last_seen", "last_seen"),
+                      Index("ix_people_pseudonym", "pseudonym", unique=True))
 
     sub: Mapped[str] = mapped_column(String(255), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
@@ -214,6 +215,9 @@ class PersonRow(Base):
     last_seen: Mapped[float] = mapped_column(Double)
     role_override: Mapped[str | None] = mapped_column(String(32), default=None)
     removed_at: Mapped[float | None] = mapped_column(Double, default=None)
+    pseudonym: Mapped[int | None] = mapped_column(Integer, default=None)
+    named_publicly: Mapped[bool] = mapped_column(Boolean, default=False)
+    erased_at: Mapped[float | None] = mapped_column(Double, default=None)
 
 
 class SessionRow(Base):

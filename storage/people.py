@@ -36,13 +36,32 @@ class Person:
     """The role a facilitator gave them, which wins over `role`; ``None``: none given."""
     removed_at: float | None = None
     """When they were removed: credentials issued until then are refused."""
+    pseudonym: int = 0
+    """Their number, given at first sighting (1, 2, ...): `pseudonym_of` names them by it."""
+    named_publicly: bool = False
+    """They chose to be named by their name in public, instead of their pseudonym."""
+    erased_at: float | None = None
+    """When their personal data was erased (name and subject replaced by the pseudonym)."""
+
+    @property
+    def public_name(self) -> str:
+        """How public pages, exports and the archive name them."""
+        if self.named_publicly and self.erased_at is None:
+            return self.name
+        return pseudonym_of(self.pseudonym)
+
+
+def pseudonym_of(number: int) -> str:
+    """A person's pseudonym, gender-neutral: ``Membre 7``."""
+    return f"Membre {number}"
 
 
 class People(Protocol):
     """Who the server has seen, and the rights facilitators changed."""
 
     async def record_person(self, *, sub: str, name: str, role: str, at: float) -> Person:
-        """Record that `sub` authenticated at `at` with `name` and `role` (insert or touch).
+        """Record that `sub` authenticated at `at` with `name` and `role` (insert or touch);
+        a new person gets the next free pseudonym number.
 
         Raises:
             StorageUnavailable: the database failed.
@@ -73,6 +92,14 @@ class People(Protocol):
 
     async def remove_person(self, sub: str, *, at: float) -> Person:
         """Refuse every credential of `sub` issued until `at`.
+
+        Raises:
+            PersonNotFound: never seen.
+            StorageUnavailable: the database failed.
+        """
+
+    async def set_named_publicly(self, sub: str, named: bool) -> Person:
+        """Whether `sub` is named by their name in public (else by their pseudonym).
 
         Raises:
             PersonNotFound: never seen.

@@ -70,17 +70,23 @@ class Action(StrEnum):
     """Revoke every credential of a person (their open sockets close)."""
     INVITE = "invite"
     """Create, list and revoke invitations."""
+    OWN_DATA = "own_data"
+    """Download one's own personal data; choose whether to be named in public."""
+    OTHERS_DATA = "others_data"
+    """Download anyone's personal data; change anyone's naming in public."""
+    ERASE_PERSON = "erase_person"
+    """Erase a person's personal data (their name and subject become their pseudonym)."""
 
 
 ROLE_ACTIONS: Final[Mapping[Role, frozenset[Action]]] = MappingProxyType({
     Role.MEMBER: frozenset({
         Action.READ, Action.EDIT, Action.COMMENT, Action.CONTRIBUTE,
-        Action.PROPOSE_AMENDMENT, Action.SUPPORT_AMENDMENT, Action.VOTE,
+        Action.PROPOSE_AMENDMENT, Action.SUPPORT_AMENDMENT, Action.VOTE, Action.OWN_DATA,
     }),
     Role.FACILITATOR: frozenset(Action),
     Role.CITIZEN: frozenset({
         Action.READ, Action.COMMENT, Action.CONTRIBUTE,
-        Action.PROPOSE_AMENDMENT, Action.SUPPORT_AMENDMENT,
+        Action.PROPOSE_AMENDMENT, Action.SUPPORT_AMENDMENT, Action.OWN_DATA,
     }),
     Role.PUBLIC: frozenset({Action.READ}),
 })

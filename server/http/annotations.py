@@ -39,6 +39,7 @@ from server.events import WebhookEvent
 from server.http.authorize import Authorized, authorize, caller
 from server.http.body import JsonObject, only_fields, read_json, text_field
 from server.http.context import ApiContext
+from server.modules.names import DisplayNames
 
 MAX_BODY = 20_000
 MAX_QUOTE = 5_000
@@ -49,6 +50,7 @@ class Annotations:
 
     def __init__(self, context: ApiContext) -> None:
         self.context = context
+        self._names = DisplayNames(context.store)
 
     def routes(self) -> list[Route]:
         """The routes, relative to ``/api``."""
@@ -82,7 +84,7 @@ class Annotations:
 
     async def list_annotations(self, request: Request) -> Response:
         """``GET .../annotations?paragraph_id=&status=&stage=``; hidden ones for moderators."""
-        _, doc_id, moderates = await self._document(request, Action.READ)
+        principal, doc_id, moderates = await self._document(request, Action.READ)
         params = request.query_params
         status = params.get("status")
         if status is not None and status not in STATUSES:
@@ -93,13 +95,16 @@ class Annotations:
             seal=self._seal_for(moderates),
         )
         shown = [annotation_json(a, moderates) for a in found if moderates or a.status != "hidden"]
+        await self._names.pseudonymize_authors(shown, principal)
         return JSONResponse({"annotations": shown})
 
     async def get_annotation(self, request: Request) -> Response:
         """``GET .../annotations/{aid}``."""
-        _, doc_id, moderates = await self._document(request, Action.READ)
+        principal, doc_id, moderates = await self._document(request, Action.READ)
         annotation = await self._visible(doc_id, request, moderates)
-        return JSONResponse(annotation_json(annotation, moderates))
+        shown = annotation_json(annotation, moderates)
+        await self._names.pseudonymize_authors([shown], principal)
+        return JSONResponse(shown)
 
     async def _visible(self, doc_id: str, request: Request, moderates: bool) -> Annotation:
         annotation_id = str(request.path_params["annotation_id"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from pycrdt import Doc
@@ -29,6 +30,7 @@ from server.http.body import JsonObject, only_fields, read_json, text_field
 from server.http.context import MEDIA_TYPES, ApiContext, content_format, created
 from server.modules.actors import geojson_of, view_for, view_key
 from server.modules.governance import stored_text
+from server.modules.names import INSIDERS, DisplayNames
 from storage.archive import Snapshot
 
 MAX_LABEL = 500
@@ -42,6 +44,7 @@ class Archives:
 
     def __init__(self, context: ApiContext) -> None:
         self.context = context
+        self._names = DisplayNames(context.store)
 
     def routes(self) -> list[Route]:
         """The routes, relative to ``/api``."""
@@ -54,6 +57,17 @@ class Archives:
             Route(base + "/{snapshot_id}/content", self.get_content, methods=["GET"]),
             Route(base + "/{snapshot_id}/restore", self.restore, methods=["POST"]),
         ]
+
+    async def _shown(self, snapshots: Sequence[Snapshot], principal: Principal
+                     ) -> list[JsonObject]:
+        """Snapshots' metadata, their makers named as `principal` may see them."""
+        shown = [snapshot_json(s, principal) for s in snapshots]
+        if principal.role not in INSIDERS:
+            names = await self._names.show([s.created_by for s in snapshots], principal)
+            for entry, snapshot in zip(shown, snapshots, strict=True):
+                if snapshot.created_by is not None:
+                    entry["created_by_name"] = names[snapshot.created_by].display_name
+        return shown
 
     async def _snapshot(self, request: Request, doc_id: str) -> Snapshot:
         snapshot_id = str(request.path_params["snapshot_id"])
@@ -78,7 +92,7 @@ class Archives:
     async def list_snapshots(self, request: Request, auth: Authorized) -> Response:
         """``GET .../snapshots``: every snapshot by number, without the content."""
         snapshots = await self.context.store.list_snapshots(auth.doc_id)
-        return JSONResponse({"snapshots": [snapshot_json(s, auth.principal) for s in snapshots]})
+        return JSONResponse({"snapshots": await self._shown(snapshots, auth.principal)})
 
     @requires(Action.READ)
     async def list_stages(self, request: Request, auth: Authorized) -> Response:
@@ -94,7 +108,7 @@ class Archives:
         return JSONResponse({"stages": [
             {
                 "stage": stage,
-                "snapshots": [snapshot_json(s, auth.principal) for s in members],
+                "snapshots": await self._shown(members, auth.principal),
                 "adopted": any(s.adopted for s in members),
             }
             for stage, members in stages.items()
@@ -104,7 +118,7 @@ class Archives:
     async def get_snapshot(self, request: Request, auth: Authorized) -> Response:
         """``GET .../snapshots/{sid}``: one snapshot's metadata."""
         snapshot = await self._snapshot(request, auth.doc_id)
-        return JSONResponse(snapshot_json(snapshot, auth.principal))
+        return JSONResponse((await self._shown([snapshot], auth.principal))[0])
 
     @requires(Action.READ)
     async def get_content(self, request: Request, auth: Authorized) -> Response:

@@ -472,7 +472,9 @@ SCHEMAS.update({
         ["sub", "name", "role", "credential_role", "first_seen", "last_seen", "removed",
          "removed_at"], sub=_STR, name=_STR, credential_role=_STR, first_seen=_TIME,
         last_seen=_TIME, removed={"type": "boolean"}, removed_at={"type": ["number", "null"]},
-        role={**_STR, "description": "given by a facilitator, else the credential's"}),
+        role={**_STR, "description": "given by a facilitator, else the credential's"},
+        pseudonym={**_STR, "description": "how public outputs name them unless named_publicly"},
+        named_publicly={"type": "boolean"}, erased={"type": "boolean"}),
     "PersonList": _obj(["people"], people={"type": "array", "items": _ref("Person")}),
     "PersonPatch": _obj(["role"], role={"enum": ["member", "facilitator", "citizen"]}),
 })

@@ -17,6 +17,9 @@ _SPAN = obj(["start", "end", "text", "display_name", "sub", "inserted_from", "in
             inserted_until=_NTIME)
 
 SCHEMAS: dict[str, Schema] = {
+    "Naming": obj(["named_publicly"], named_publicly={
+        "type": "boolean", "description": "true: public outputs show the person's name; "
+                                          "false (default): their pseudonym"}),
     "Contributor": _CONTRIBUTOR,
     "Provenance": obj(
         ["version", "words", "contributors", "paragraphs"], version=STR, words=_COUNT,
@@ -31,7 +34,12 @@ SCHEMAS: dict[str, Schema] = {
     ),
 }
 
+_SUB = param("sub", "path")
 PATHS: dict[str, Schema] = {
+    "/api/people/{sub}/naming": {"put": op(
+        "Choose whether public outputs name a person or show their pseudonym (the person "
+        "themselves, or facilitators)", ("200", "Person"),
+        "400 401 403 404 413 415 422 503", body="Naming", params=[_SUB])},
     "/api/documents/{doc_id}/provenance": {"get": {**op(
         "Who wrote which words of the live text or of a snapshot, from the server's "
         "authorship record", ("200", "Provenance"), "400 401 403 404 422 503",

@@ -1,4 +1,5 @@
-"""``/api/people``: who the server has seen and with which role; change a role, remove.
+"""``/api/people``: who the server has seen and with which role; change a role, remove;
+how a person is named in public (``PUT /people/{sub}/naming``: themselves or facilitators).
 
 Facilitators only (`Action.LIST_PEOPLE`, `CHANGE_ROLE`, `REMOVE_PERSON`, on no document:
 a token limited to some documents manages nobody). A change reaches the person's open
@@ -19,7 +20,7 @@ from server.http.authorize import caller
 from server.http.body import JsonObject, int_param, only_fields, read_json, text_field
 from server.http.context import ApiContext
 from server.modules.people import ASSIGNABLE_ROLES, PeopleService, effective_role
-from storage.people import SUB_LENGTH, Person
+from storage.people import SUB_LENGTH, Person, pseudonym_of
 
 
 def people_routes(context: ApiContext, service: PeopleService) -> list[BaseRoute]:
@@ -49,8 +50,22 @@ def people_routes(context: ApiContext, service: PeopleService) -> list[BaseRoute
         await service.remove(sub, principal)
         return Response(status_code=204)
 
+    async def naming(request: Request) -> Response:
+        principal = await caller(request, context)
+        sub = _subject(request)
+        require(principal, Action.OWN_DATA if sub == principal.sub else Action.OTHERS_DATA,
+                None)
+        body = await read_json(request, context.max_body_bytes)
+        only_fields(body, {"named_publicly"})
+        named = body.get("named_publicly")
+        if not isinstance(named, bool):
+            raise Invalid("'named_publicly' must be true or false")
+        person = await service.set_named_publicly(sub, named, principal)
+        return JSONResponse(person_json(person))
+
     return [
         Route("/people", list_people, methods=["GET"]),
+        Route("/people/{sub}/naming", naming, methods=["PUT"]),
         Route("/people/{sub}", change, methods=["PATCH"]),
         Route("/people/{sub}", remove, methods=["DELETE"]),
     ]
@@ -62,14 +77,20 @@ def person_json(person: Person) -> JsonObject:
         "sub": person.sub, "name": person.name, "role": effective_role(person),
         "credential_role": person.role, "first_seen": person.first_seen,
         "last_seen": person.last_seen, "removed": person.removed_at is not None,
-        "removed_at": person.removed_at,
+        "removed_at": person.removed_at, "pseudonym": pseudonym_of(person.pseudonym),
+        "named_publicly": person.named_publicly, "erased": person.erased_at is not None,
     }
 
 
-def _other(request: Request, principal: Principal, what: str) -> str:
+def _subject(request: Request) -> str:
     sub = str(request.path_params["sub"])
     if len(sub) > SUB_LENGTH:
         raise Invalid(f"a subject is at most {SUB_LENGTH} characters")
+    return sub
+
+
+def _other(request: Request, principal: Principal, what: str) -> str:
+    sub = _subject(request)
     if sub == principal.sub:
         raise Conflict(f"you may not {what} yourself")
     return sub

@@ -1,11 +1,13 @@
 """How a person is named in what the server shows: a real name to the assembly's members
-and facilitators, a stable pseudonym to everyone else unless the person chose to be named.
+and facilitators, a stable pseudonym (``Membre 7``, `storage.people.pseudonym_of`) to
+everyone else (citizens, the public) unless the person chose to be named in public.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from server.access.auth import Principal, Role
 from storage.people import People, PersonNotFound
@@ -45,11 +47,29 @@ class DisplayNames:
             try:
                 person = await self._people.get_person(sub)
             except PersonNotFound:
-                name = UNKNOWN
-            else:
-                name = person.name
-            if insider:
-                shown[sub] = Shown(display_name=name, sub=sub)
-            else:
-                shown[sub] = Shown(display_name=f"Membre {len(shown) + 1}", sub=None)
+                shown[sub] = Shown(display_name=UNKNOWN, sub=sub if insider else None)
+                continue
+            shown[sub] = (Shown(display_name=person.name, sub=sub) if insider
+                          else Shown(display_name=person.public_name, sub=None))
         return shown
+
+    async def pseudonymize_authors(
+        self, annotations: list[dict[str, Any]], viewer: Principal
+    ) -> None:
+        """Rewrite the ``author`` of annotations (and their replies) as shown to `viewer`:
+        unchanged for insiders and for the viewer's own; else the public name, no subject.
+
+        Raises:
+            StorageUnavailable: the database failed.
+        """
+        if viewer.role in INSIDERS:
+            return
+        authors = [a["author"] for entry in annotations
+                   for a in (entry, *entry.get("replies", ())) if isinstance(a, dict)]
+        subs = [str(author.get("sub")) for author in authors if isinstance(author, dict)]
+        shown = await self.show(subs, viewer)
+        for author in authors:
+            if isinstance(author, dict) and author.get("sub") != viewer.sub:
+                person = shown.get(str(author.get("sub")))
+                author["sub"] = ""
+                author["name"] = person.display_name if person else UNKNOWN

@@ -81,6 +81,18 @@ class PeopleService:
         await self._record(None, "person.removed", by, {"sub": sub, "name": person.name})
         return person
 
+    async def set_named_publicly(self, sub: str, named: bool, by: Principal) -> Person:
+        """Name `sub` in public by their name (`named`) or by their pseudonym; audited.
+
+        Raises:
+            PersonNotFound: never seen.
+            StorageUnavailable: the database failed.
+        """
+        person = await self._people.set_named_publicly(sub, named)
+        await self._record(None, "person.naming_changed", by,
+                           {"sub": sub, "named_publicly": named})
+        return person
+
     def _apply(self, change: RightsChange) -> None:
         self._roster.apply(change)
         self._hub.change_rights(change)

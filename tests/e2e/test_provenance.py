@@ -175,3 +175,70 @@ async def test_provenance_is_read_as_the_content_is(start_server: ServerFactory)
         assert seen.status_code == 200, seen.text
         assert FACILITATOR not in seen.text and "loic-menard" not in seen.text
         assert (await public.get("/api/documents/nowhere/provenance")).status_code in (403, 404)
+
+
+async def test_the_public_sees_pseudonyms_unless_a_person_chose_to_be_named(
+    start_server: ServerFactory,
+) -> None:
+    doc_id = f"prov-{uuid4().hex[:8]}"
+    async with start_server() as server, http_as(server) as boss, http(server) as public, \
+            http_as(server, "citizen", "Anaïs Dupré") as anais, \
+            http_as(server, "member", "Zoé Lefèvre") as zoe_http:
+        made = await boss.post("/api/documents", json={
+            "id": doc_id, "title": "Charte", "markdown": MARKDOWN, "is_public": True})
+        assert made.status_code == 201, made.text
+        async with connect(server.url, doc_id, server.token("member", "Zoé Lefèvre")) as zoe:
+            await zoe.synced()
+            p1 = paragraph_ids(zoe.doc)[0]
+            append(zoe, p1, " Démocratie directe")
+            await zoe.wait_for(lambda: "directe" in whole(zoe.doc), timeout=20)
+        comment = await anais.post(f"/api/documents/{doc_id}/annotations",
+                                   json={"paragraph_id": p1, "body": "D'accord."})
+        assert comment.status_code == 201, comment.text
+        snapshot = await boss.post(f"/api/documents/{doc_id}/snapshots",
+                                   json={"label": "Lecture 1", "stage": "lecture"})
+        assert snapshot.status_code == 201, snapshot.text
+        await wait_recorded(boss, {"Zoé Lefèvre", "Anaïs Dupré", FACILITATOR})
+        people = {p["name"]: p for p in (await boss.get("/api/people")).json()["people"]}
+        pseudonyms = {name: p["pseudonym"] for name, p in people.items()}
+        assert len(set(pseudonyms.values())) == 3
+        assert all(p.startswith("Membre ") for p in pseudonyms.values())
+        url = f"/api/documents/{doc_id}/provenance"
+        real_names = ("Zoé Lefèvre", "Anaïs Dupré", FACILITATOR, "zoe-lefevre", "loic-menard",
+                      "anais-dupre")
+
+        async def public_outputs() -> str:
+            answers = [await public.get(url, params={"words": "1"}),
+                       await public.get(f"/api/documents/{doc_id}/annotations"),
+                       await public.get(f"/api/documents/{doc_id}/snapshots"),
+                       await public.get(f"/api/documents/{doc_id}/provenance",
+                                        params={"version": "1", "words": "1"})]
+            assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+            return "".join(a.text for a in answers)
+
+        seen = await public_outputs()
+        assert not [name for name in real_names if name in seen]
+        assert pseudonyms["Zoé Lefèvre"] in seen and pseudonyms[FACILITATOR] in seen
+        assert pseudonyms["Anaïs Dupré"] in seen
+        spans = (await public.get(url, params={"words": "1"})).json()["paragraphs"][0]["spans"]
+        assert [(s["text"], s["display_name"]) for s in spans] == [
+            ("Préambule", pseudonyms[FACILITATOR]), ("Démocratie", pseudonyms["Zoé Lefèvre"]),
+            ("directe", pseudonyms["Zoé Lefèvre"])]
+        own = (await anais.get(f"/api/documents/{doc_id}/annotations")).json()["annotations"]
+        assert own[0]["author"] == {"sub": "anais-dupre", "name": "Anaïs Dupré"}
+
+        naming = "/api/people/zoe-lefevre/naming"
+        refused = await anais.put(naming, json={"named_publicly": True})
+        assert refused.status_code == 403, refused.text
+        assert (await public.put(naming, json={"named_publicly": True})).status_code in (401,
+                                                                                         403)
+        assert (await zoe_http.put(naming, json={"named_publicly": "oui"})).status_code == 422
+        chosen = await zoe_http.put(naming, json={"named_publicly": True})
+        assert chosen.status_code == 200 and chosen.json()["named_publicly"] is True
+        seen = await public_outputs()
+        assert "Zoé Lefèvre" in seen and FACILITATOR not in seen and "Anaïs Dupré" not in seen
+        insider = await boss.get(url, params={"words": "1"})
+        assert FACILITATOR in insider.text and "Zoé Lefèvre" in insider.text
+        back = await boss.put(naming, json={"named_publicly": False})
+        assert back.status_code == 200 and back.json()["named_publicly"] is False
+        assert "Zoé Lefèvre" not in await public_outputs()

@@ -15,10 +15,12 @@ from server.errors import Forbidden
 # change to the table in server/permissions.py has to be made twice on purpose.
 EXPECTED: dict[Role, set[Action]] = {
     Role.MEMBER: {Action.READ, Action.EDIT, Action.COMMENT, Action.CONTRIBUTE,
-                  Action.PROPOSE_AMENDMENT, Action.SUPPORT_AMENDMENT, Action.VOTE},
+                  Action.PROPOSE_AMENDMENT, Action.SUPPORT_AMENDMENT, Action.VOTE,
+                  Action.OWN_DATA},
     Role.FACILITATOR: set(Action),
     # Citizens propose amendments only once they are opened (tested below).
-    Role.CITIZEN: {Action.READ, Action.COMMENT, Action.CONTRIBUTE, Action.SUPPORT_AMENDMENT},
+    Role.CITIZEN: {Action.READ, Action.COMMENT, Action.CONTRIBUTE, Action.SUPPORT_AMENDMENT,
+                   Action.OWN_DATA},
     Role.PUBLIC: {Action.READ},
 }
 
