@@ -59,6 +59,10 @@ class Settings:
     """The ``aud`` those tokens must carry, when set."""
     token_leeway_seconds: float = 30.0
     """Clock skew tolerated on a token's times; a socket closes this long after ``exp``."""
+    signin_idle_seconds: float = 12 * 3600.0
+    """A web sign-in session (the page's cookie) unused this long ends."""
+    signin_absolute_seconds: float = 7 * 86400.0
+    """A web sign-in session ends this long after sign-in, however used; its sockets close."""
     allowed_origins: str = ""
     """Comma-separated ``Origin`` values a browser socket may come from; empty: any."""
     log_format: str = "text"
@@ -134,12 +138,15 @@ class Settings:
 
         Raises:
             ValueError: ``create_on_connect`` is not one of its three values,
-                ``shutdown_timeout_seconds`` is not positive, or an agenda window bound
-                is negative.
+                ``shutdown_timeout_seconds`` or a sign-in session lifetime is not positive,
+                or an agenda window bound is negative.
         """
         if self.agenda_past_days < 0 or self.agenda_future_days < 0:
             raise ValueError("PALABRE_AGENDA_PAST_DAYS and PALABRE_AGENDA_FUTURE_DAYS must not "
                              "be negative")
+        if not (self.signin_idle_seconds > 0 and self.signin_absolute_seconds > 0):
+            raise ValueError(
+                "PALABRE_SIGNIN_IDLE_SECONDS and PALABRE_SIGNIN_ABSOLUTE_SECONDS must be positive")
         if not self.shutdown_timeout_seconds > 0:
             raise ValueError("PALABRE_SHUTDOWN_TIMEOUT_SECONDS must be positive")
         if self.create_on_connect not in CREATE_ON_CONNECT:

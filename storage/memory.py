@@ -17,6 +17,7 @@ from storage._group_commit import GroupCommitStore
 from storage._pending import PendingAppend
 from storage._people_memory import MemoryPeople
 from storage._sessions_memory import MemorySessions
+from storage._signin_memory import MemorySigninSessions
 from storage.authorship import AuthorshipRange
 from storage.base import LogEntry, StorageUnavailable, StoredDocument
 from storage.port import Storage
@@ -49,7 +50,8 @@ class CommitGate:
 
 
 class MemoryDocumentStore(
-    GroupCommitStore, MemoryCatalog, MemoryArchive, MemoryPeople, MemorySessions, Storage
+    GroupCommitStore, MemoryCatalog, MemoryArchive, MemoryPeople, MemorySessions,
+    MemorySigninSessions, Storage,
 ):
     """The whole `Storage` port in memory: the same group commit, results and errors as SQL.
 
@@ -88,6 +90,7 @@ class MemoryDocumentStore(
         MemoryArchive.__init__(self)
         MemoryPeople.__init__(self)
         MemorySessions.__init__(self)
+        MemorySigninSessions.__init__(self)
         self._gates: list[CommitGate] = []
         self._logs: dict[str, list[tuple[int, LogEntry]]] = {}
         self._states: dict[str, bytes] = {}

@@ -279,3 +279,20 @@ class DocumentSettingsRow(Base):
     doc_id: Mapped[str] = mapped_column(_DOC_ID, primary_key=True)
     quorum_fraction: Mapped[float | None] = mapped_column(Double, default=None)
     quorum_members: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class SigninSessionRow(Base):
+    """A web sign-in session (`storage.signin`): the cookie holds an id whose hash is `key`."""
+
+    __tablename__ = "signin_sessions"
+    __table_args__ = (Index("ix_signin_sessions_sub", "sub"),)
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sub: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(32))
+    docs: Mapped[str | None] = mapped_column(Text, default=None)
+    via: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[float] = mapped_column(Double)
+    last_seen: Mapped[float] = mapped_column(Double)
+    expires_at: Mapped[float] = mapped_column(Double)

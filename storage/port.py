@@ -15,11 +15,12 @@ from storage.base import DocumentStore
 from storage.catalog import DocumentCatalog, SecretWebhookRegistry
 from storage.people import People
 from storage.sessions import Sessions
+from storage.signin import SigninSessions
 
 
 class Storage(
     DocumentStore, DocumentCatalog, SecretWebhookRegistry, Archive, People, Sessions,
-    Authorship, Protocol,
+    Authorship, SigninSessions, Protocol,
 ):
     """Everything palabre keeps: the update log and states, metadata, archive, webhooks,
-    the people seen, the sessions, who wrote what."""
+    the people seen, the assembly's sessions, who wrote what, the web sign-in sessions."""

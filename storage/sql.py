@@ -23,6 +23,7 @@ from storage._group_commit import GroupCommitStore
 from storage._pending import PendingAppend
 from storage._people_sql import SqlPeople
 from storage._sessions_sql import SqlSessions
+from storage._signin_sql import SqlSigninSessions
 from storage._sql_connections import (
     SqlConnections,
     dialect_insert,
@@ -46,7 +47,8 @@ _MERGE_CHUNK = 250
 
 
 class SqlDocumentStore(
-    GroupCommitStore, SqlCatalog, SqlArchive, SqlPeople, SqlSessions, Storage
+    GroupCommitStore, SqlCatalog, SqlArchive, SqlPeople, SqlSessions, SqlSigninSessions,
+    Storage,
 ):
     """The whole `Storage` port on SQLAlchemy: SQLite (default) or PostgreSQL, same code.
 

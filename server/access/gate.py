@@ -11,8 +11,12 @@ import logging
 from server.access.auth import Authenticator, OidcIssuer, Principal, Role
 from server.access.roster import Roster
 from server.access.secret import load_or_create_secret
+from server.access.websession import WebSessions
+from server.errors import Overloaded, Unauthenticated
 from server.settings import Settings
+from storage.base import StorageUnavailable
 from storage.people import People
+from storage.signin import SigninSessions
 
 log = logging.getLogger("palabre.access")
 
@@ -23,9 +27,13 @@ DEVELOPER = Principal(sub="developer", name="Développement", role=Role.FACILITA
 class Access:
     """Turns a request's token into a `Principal`, per the server's settings."""
 
-    def __init__(self, settings: Settings, *, people: People | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, people: People | None = None,
+        signin: SigninSessions | None = None,
+    ) -> None:
         """Read the secret and the OIDC settings; `people` records subjects and keeps the
-        rights facilitators changed (without it, credentials are taken as they are)."""
+        rights facilitators changed (without it, credentials are taken as they are);
+        `signin` keeps the web sign-in sessions (without it, no cookie is accepted)."""
         self.roster = Roster(people)
         self._disabled = settings.auth_disabled
         self._oidc_without_audience = bool(settings.oidc_issuer) and not settings.oidc_audience
@@ -37,6 +45,11 @@ class Access:
         secret = load_or_create_secret(settings.data_dir)
         self.authenticator = Authenticator(
             secret, oidc=oidc, leeway=settings.token_leeway_seconds
+        )
+        self.sessions = (
+            WebSessions(signin, secret, idle_seconds=settings.signin_idle_seconds,
+                        absolute_seconds=settings.signin_absolute_seconds)
+            if signin is not None else None
         )
 
     def announce(self) -> None:
@@ -62,6 +75,23 @@ class Access:
         if self._disabled:
             return DEVELOPER
         return self.roster.admit(await self.authenticator.authenticate(token))
+
+    async def authenticate_session(self, session_id: str) -> Principal:
+        """The principal a sign-in session cookie stands for.
+
+        Raises:
+            Unauthenticated: no such live session, or its subject was removed.
+            Overloaded: the database failed.
+        """
+        if self._disabled:
+            return DEVELOPER
+        if self.sessions is None:
+            raise Unauthenticated("sign-in sessions are not available on this server")
+        try:
+            principal = await self.sessions.principal(session_id)
+        except StorageUnavailable as exc:
+            raise Overloaded("sign-in sessions unavailable; retry later") from exc
+        return self.roster.admit(principal)
 
     async def aclose(self) -> None:
         """Release the authenticator's HTTP client."""

@@ -109,7 +109,7 @@ def create_app(
             close_timeout=settings.shutdown_timeout_seconds,
         )
     metrics = Metrics()
-    access = Access(settings, people=store)
+    access = Access(settings, people=store, signin=store)
     cluster = None
     if settings.redis_url:
         from server.integrations.cluster import RedisCluster
@@ -131,13 +131,15 @@ def create_app(
     agenda = AgendaImporter(settings, hub, store)
     governance = Governance(store, hub, metrics, notify=dispatcher.notify)
     amendments = Amendments(hub, governance, dispatcher.notify, settings.limits)
-    people = PeopleService(store, hub, access.roster, governance.record)
+    people = PeopleService(store, hub, access.roster, governance.record,
+                           sessions=access.sessions)
     context = ApiContext(
         hub=hub, store=store, access=access, governance=governance, data=data,
         amendments=amendments, publisher=Publisher(settings.limits),
         notify=dispatcher.notify, seal=seal, webhooks=webhooks,
         max_body_bytes=max_body_bytes or settings.api_max_body_bytes,
         limits=settings.limits, token_leeway_seconds=settings.token_leeway_seconds,
+        allowed_origins=settings.origins,
     )
 
     @asynccontextmanager
@@ -149,11 +151,20 @@ def create_app(
             async with (
                 store, dispatcher.running(), denials.running(), cluster_running(),
                 hub.running(), agenda.running(), access.roster.running(),
+                signin_running(),
             ):
                 await webhooks.seal_plain_secrets()
                 yield
         finally:
             await access.aclose()
+
+    @asynccontextmanager
+    async def signin_running() -> AsyncIterator[None]:
+        if access.sessions is None:
+            yield
+            return
+        async with access.sessions.running():
+            yield
 
     @asynccontextmanager
     async def cluster_running() -> AsyncIterator[None]:

@@ -18,8 +18,10 @@ from starlette.responses import Response
 from crdt.doc_id import DocumentId
 from server.access.auth import Principal
 from server.access.permissions import Action, require
+from server.access.websession import CSRF_HEADER
 from server.errors import Unauthenticated, checked_doc_id
 from server.http.context import ApiContext, live_document
+from server.http.cookie import SAFE_METHODS, check_csrf, check_same_origin, session_id_of
 from storage.catalog import DocumentMeta
 
 
@@ -35,23 +37,45 @@ class Authorized:
 async def caller(
     request: Request, context: ApiContext, *, token_in_query: bool = False
 ) -> Principal:
-    """The principal behind the request's ``Authorization: Bearer`` token (none: public).
+    """The principal behind the request's ``Authorization: Bearer`` token, else its sign-in
+    cookie (none: public).
 
     With `token_in_query`, a ``?token=`` stands in for a missing header (``EventSource``,
-    iframes and links cannot set one).
+    iframes and links cannot set one). A token wins over the cookie.
 
     Raises:
-        Unauthenticated: the header is not a bearer token, or the token is invalid.
+        Unauthenticated: the header is not a bearer token, the token is invalid, or the
+            cookie's session ended.
+        Forbidden: an unsafe cookie-authenticated request fails the CSRF checks.
         Overloaded: the OIDC issuer cannot be reached.
     """
     header = request.headers.get("authorization")
     if header is None:
         token = request.query_params.get("token") if token_in_query else None
+        if not token:
+            session_id = session_id_of(request)
+            if session_id is not None:
+                return await signed_in(request, context, session_id)
         return await context.access.authenticate(token or None)
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("expected 'Authorization: Bearer <token>'")
     return await context.access.authenticate(token.strip())
+
+
+async def signed_in(request: Request, context: ApiContext, session_id: str) -> Principal:
+    """The principal of the sign-in session `session_id`, CSRF-checked on unsafe methods.
+
+    Raises:
+        Unauthenticated: the session ended, expired, or its subject was removed.
+        Forbidden: an unsafe request from another origin or without the CSRF token.
+    """
+    sessions = context.access.sessions
+    if request.method not in SAFE_METHODS:
+        check_same_origin(request, context.allowed_origins)
+        check_csrf(request, session_id, sessions is not None and sessions.is_csrf_token(
+            session_id, request.headers.get(CSRF_HEADER)))
+    return await context.access.authenticate_session(session_id)
 
 
 async def authorize(

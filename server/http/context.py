@@ -57,6 +57,9 @@ class ApiContext:
     """Bounds on what one client controls (event streams per principal, ...)."""
     token_leeway_seconds: float = 30.0
     """An event stream ends this long after its token's ``exp``."""
+    allowed_origins: frozenset[str] = frozenset()
+    """Origins besides the server's own whose pages may send cookie-authenticated requests
+    (``PALABRE_ALLOWED_ORIGINS``)."""
 
 
 async def live_document(context: ApiContext, doc_id: str) -> DocumentMeta:

@@ -17,6 +17,7 @@ from server.http.people import people_routes
 from server.http.probes import ClusterHealth, probe_routes
 from server.http.provenance import ProvenanceApi
 from server.http.publish import PublishApi
+from server.http.signin import signin_routes
 from server.http.web import load_web_assets, web_routes
 from server.http.webhooks import webhook_routes
 from server.metrics import Metrics
@@ -48,6 +49,7 @@ def routes(
             *ProvenanceApi(context).routes(),
             *PublishApi(context).routes(),
         ]),
+        *signin_routes(context),
         *embed_routes(context, web=web, map_tiles=map_tiles),
         *web_routes(on_document_page=context.governance.feed.announce_if_exists, web=web),
     ]

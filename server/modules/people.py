@@ -3,8 +3,8 @@
 A change is stored first, then taken by this node's `Roster` (so new credentials and
 requests see it at once) and by the hub, which applies it to the open sockets of every
 node (`Hub.change_rights`): removed, a person's sockets close with 4403 within the relay's
-latency; given another role, they keep their sockets with that role's rights. Every change
-is audited (server-wide entries, no document).
+latency and their web sign-in sessions end; given another role, they keep their sockets
+with that role's rights. Every change is audited (server-wide entries, no document).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from server.access.auth import Principal, Role
 from server.access.roster import RightsChange, Roster
+from server.access.websession import WebSessions
 from server.rooms.hub import Hub
 from storage.people import People, Person
 
@@ -29,9 +30,10 @@ class PeopleService:
 
     def __init__(
         self, people: People, hub: Hub, roster: Roster, record: Record,
-        *, clock: Callable[[], float] = time.time,
+        *, sessions: WebSessions | None = None, clock: Callable[[], float] = time.time,
     ) -> None:
         self._people = people
+        self._sessions = sessions
         self._hub = hub
         self._roster = roster
         self._record = record
@@ -69,7 +71,8 @@ class PeopleService:
         return person
 
     async def remove(self, sub: str, by: Principal) -> Person:
-        """Revoke every credential of `sub` issued until now; their sockets close.
+        """Revoke every credential of `sub` issued until now; their sockets close and their
+        web sign-in sessions end.
 
         Raises:
             PersonNotFound: never seen.
@@ -78,7 +81,10 @@ class PeopleService:
         at = self._clock()
         person = await self._people.remove_person(sub, at=at)
         self._apply(RightsChange(sub, removed_at=at))
-        await self._record(None, "person.removed", by, {"sub": sub, "name": person.name})
+        # Refused from now on by their date already (the roster); the rows go too.
+        ended = await self._sessions.end_all(sub) if self._sessions is not None else 0
+        await self._record(None, "person.removed", by, {"sub": sub, "name": person.name,
+                                                        "signin_sessions_ended": ended})
         return person
 
     async def set_named_publicly(self, sub: str, named: bool, by: Principal) -> Person:

@@ -7,17 +7,19 @@ relays every keystroke of every client.
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.types import Receive, Scope, Send
 
 from crdt.protocol import CloseCode
+from server.access.auth import Principal
 from server.access.gate import Access
 from server.access.permissions import Action, is_allowed
 from server.access.ratelimit import RateLimiter, principal_key
+from server.access.websession import cookie_header_of, session_id_in
 from server.errors import (
     Forbidden,
     MessageTooBig,
@@ -92,6 +94,41 @@ def token_of(scope: Scope) -> str | None:
     """The ``token`` query parameter (browsers cannot set headers on a WebSocket)."""
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
     return values[0] if values else None
+
+
+async def principal_of(services: SocketServices, scope: Scope, token: str | None) -> Principal:
+    """Who opens this socket: `token` when given, else the page's sign-in cookie (from
+    this server's own origin only), else the public.
+
+    Raises:
+        Unauthenticated: the token is invalid, or the cookie's session ended.
+        Forbidden: a cookie-authenticated socket from another origin.
+        Overloaded: the OIDC issuer or the database cannot be reached.
+    """
+    if token:
+        return await services.access.authenticate(token)
+    headers = scope.get("headers", ())
+    session_id = session_id_in(cookie_header_of(headers), is_https=scope.get("scheme") == "wss")
+    if session_id is None:
+        return await services.access.authenticate(None)
+    check_cookie_origin(services.settings, headers)
+    return await services.access.authenticate_session(session_id)
+
+
+def check_cookie_origin(settings: Settings, headers: Iterable[tuple[bytes, bytes]]) -> None:
+    """Refuse a socket authenticated by cookie whose ``Origin`` is not this server's host (or
+    an allowed origin): another site's page must not open a socket as its visitor.
+
+    Raises:
+        Forbidden: no ``Origin``, or another host's.
+    """
+    found = dict((k, v.decode("latin-1")) for k, v in headers if k in (b"origin", b"host"))
+    origin, host = found.get(b"origin"), found.get(b"host")
+    if origin is not None and (origin in settings.origins or (
+        host is not None and urlsplit(origin).netloc == host
+    )):
+        return
+    raise Forbidden("cross-site socket refused: sign-in cookies work on this server's pages")
 
 
 def address_of(scope: Scope) -> str | None:
@@ -176,7 +213,7 @@ class SyncEndpoint:
         doc_id = str(scope.get("path_params", {}).get("doc_id", ""))
         try:
             checked_doc_id(doc_id)
-            principal = await services.access.authenticate(token_of(scope))
+            principal = await principal_of(services, scope, token_of(scope))
             await services.admission.admit(principal, doc_id)
             link = new_link(services.settings, scope)
             key = principal_key(principal, address_of(scope))

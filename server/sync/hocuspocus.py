@@ -68,6 +68,7 @@ from server.sync.endpoint import (
     address_of,
     close_with,
     new_link,
+    principal_of,
 )
 from server.sync.link import SocketLink
 from server.sync.quota import SocketQuota
@@ -268,7 +269,7 @@ class HocuspocusSocket:
             return
         try:
             checked_doc_id(name, "document name")
-            principal = await services.access.authenticate(token or None)
+            principal = await principal_of(services, self._scope, token or None)
             await services.admission.admit(principal, name)
         except (BadDocId, Unauthenticated, Forbidden, Overloaded) as exc:
             log.info("hocuspocus document refused: %s", exc.detail, extra={"doc_id": name[:128]})

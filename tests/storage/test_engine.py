@@ -76,7 +76,7 @@ async def test_migrations_run_twice_are_idempotent(make_sql_store: SqlStoreFacto
     finally:
         await engine.dispose()
     assert tables >= TABLES
-    assert version == "0006"
+    assert version == "0007"
     async with store:
         await store.check()
 
