@@ -30,6 +30,9 @@ PRIVATE_FILE_MODE = 0o600
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite connection waits for another writer's lock before failing."""
 
+DEFAULT_APPLICATION_NAME = "palabre"
+"""How palabre's PostgreSQL connections show in ``pg_stat_activity`` unless the URL says."""
+
 MIGRATION_LOCK_KEY = 0x7061_6C61_6272_6501
 """PostgreSQL advisory lock key held while migrating ("palabre" + 1)."""
 
@@ -84,7 +87,8 @@ def create_engine(url: str) -> AsyncEngine:
     first opens it (SQLite gives the WAL and SHM files the database's mode), and a more
     open mode found on an existing file is narrowed on every connection. Connections
     wait up to `SQLITE_BUSY_TIMEOUT_MS` for another writer and enforce foreign keys. PostgreSQL gets
-    a pre-pinged pool of 10 (+10 overflow) connections.
+    a pre-pinged pool of 10 (+10 overflow) connections, named in ``pg_stat_activity`` by the
+    URL's ``application_name`` (libpq's parameter; default `DEFAULT_APPLICATION_NAME`).
 
     Raises:
         ValueError: the URL is not a supported database URL.
@@ -100,14 +104,18 @@ def create_engine(url: str) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", partial(_configure_sqlite, path=path))
         event.listen(engine.sync_engine, "begin", _begin_sqlite)
         return engine
+    name = parsed.query.get("application_name", DEFAULT_APPLICATION_NAME)
     return create_async_engine(
-        parsed,
+        parsed.difference_update_query(["application_name"]),
         pool_size=10,
         max_overflow=10,
         pool_timeout=10,
         pool_recycle=1800,
         pool_pre_ping=True,
-        connect_args={"timeout": 10, "command_timeout": 60},
+        connect_args={
+            "timeout": 10, "command_timeout": 60,
+            "server_settings": {"application_name": name if isinstance(name, str) else name[0]},
+        },
     )
 
 
