@@ -210,6 +210,31 @@ def content_hash(
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
+def hashed_fields(snapshot: Snapshot) -> dict[str, object]:
+    """What `content_hash` covers of `snapshot` besides its two texts, as it is encoded.
+
+    Blobs as their SHA-256 hex, the time as its repr: add ``markdown`` and ``html`` and
+    the SHA-256 of the canonical encoding is the content hash. Published so that anyone
+    holding the texts and the state can recompute the hash (`canonical_hash`).
+    """
+    return {
+        "v": HASH_VERSION,
+        "state": hashlib.sha256(snapshot.state).hexdigest(),
+        "annotations_state": hashlib.sha256(snapshot.annotations_state).hexdigest(),
+        "stage": snapshot.stage,
+        "label": snapshot.label,
+        "created_at": repr(float(snapshot.created_at)),
+        "created_by": snapshot.created_by,
+        "adopted": bool(snapshot.adopted),
+    }
+
+
+def canonical_hash(fields: Mapping[str, object]) -> str:
+    """SHA-256 hex of `fields`' canonical encoding (sorted keys, no spaces, UTF-8)."""
+    encoded = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
 def chain_hash(previous_hash: str | None, content: str) -> str:
     """SHA-256 hex of the previous ``chain_hash`` (``""`` for the first) + `content`."""
     return hashlib.sha256(((previous_hash or "") + content).encode("ascii")).hexdigest()

@@ -4,7 +4,10 @@
   adopted version or snapshot number N;
 - ``GET .../snapshots/{sid}/export?format=F``: one snapshot, by id or number;
 - ``GET .../redline?from=V&to=V&format=html|docx|pdf``: the changes between two versions
-  (V as ``version`` above; ``to`` defaults to ``live``), DOCX as Word tracked changes.
+  (V as ``version`` above; ``to`` defaults to ``live``), DOCX as Word tracked changes;
+- ``GET .../archive``: the archive record the public archive page (``/archive/{id}``)
+  verifies in the browser: every version with what its hash covers;
+- ``GET .../archive/verify``: the same check done by the server, over the stored content.
 
 F is one of `crdt.publish.FORMATS` (pdf, docx, odt, html, akn, decidim, md, text, json).
 Whoever may read the document reads its exports (the public too, when it is public), as
@@ -13,18 +16,23 @@ with ``GET .../content``. Rendering runs off the event loop (`Publisher`).
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 import re
+from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from crdt.publish import FORMATS, MEDIA_TYPES, REDLINE_FORMATS, Edition, file_name
 from server.access.permissions import Action
-from server.errors import BadRequest, Invalid, NotFound
+from server.errors import BadRequest, Invalid, NotFound, checked_doc_id
 from server.http.authorize import Authorized, requires
+from server.http.body import JsonObject
 from server.http.context import ApiContext
-from storage.archive import Snapshot
+from storage.archive import Snapshot, hashed_fields
 
 LIVE = "live"
 ADOPTED = "adopted"
@@ -46,7 +54,59 @@ class PublishApi:
             Route(base + "/snapshots/{snapshot_id}/export", self.export_snapshot,
                   methods=["GET"]),
             Route(base + "/redline", self.redline, methods=["GET"]),
+            Route(base + "/archive", self.archive, methods=["GET"]),
+            Route(base + "/archive/verify", self.verify, methods=["GET"]),
         ]
+
+    def page_routes(self) -> list[Route]:
+        """The public archive page, outside ``/api``."""
+        return [Route("/archive/{doc_id}", self.page, methods=["GET"])]
+
+    async def page(self, request: Request) -> Response:
+        """``GET /archive/{id}``: the page; it reads ``GET .../archive`` with the visitor's
+        rights (none: the public) and checks the chain in the browser."""
+        checked_doc_id(str(request.path_params["doc_id"]))
+        page, script_hash = _page()
+        return HTMLResponse(page, headers={
+            "Cache-Control": "no-cache", "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": (
+                f"default-src 'none'; script-src 'sha256-{script_hash}'; connect-src 'self'; "
+                "style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+                "frame-ancestors 'none'"),
+        })
+
+    @requires(Action.READ)
+    async def archive(self, request: Request, auth: Authorized) -> Response:
+        """``GET .../archive``: every version, its stage, hashes and what they cover."""
+        if auth.meta.kind != "text":
+            raise Invalid(f"{auth.doc_id!r} is a {auth.meta.kind} document: only texts "
+                          "have a public archive")
+        snapshots = await self.context.store.list_snapshots(auth.doc_id)
+        stages: dict[str, list[int]] = {}
+        for snapshot in snapshots:
+            stages.setdefault(snapshot.stage, []).append(snapshot.number)
+        adopted = next((s for s in reversed(snapshots) if s.adopted), None)
+        return JSONResponse({
+            "id": auth.doc_id, "title": auth.meta.title, "is_public": auth.meta.is_public,
+            "formats": list(FORMATS), "redline_formats": list(REDLINE_FORMATS),
+            "stages": [{"stage": stage, "numbers": numbers}
+                       for stage, numbers in stages.items()],
+            "adoption": None if adopted is None else {
+                "number": adopted.number, "created_at": adopted.created_at,
+                "created_by_name": adopted.created_by_name, "hash": adopted.content_hash,
+                "chain_hash": adopted.chain_hash},
+            "versions": [_version_json(s) for s in snapshots],
+        })
+
+    @requires(Action.READ)
+    async def verify(self, request: Request, auth: Authorized) -> Response:
+        """``GET .../archive/verify``: ``{"ok": true, "versions": n}`` or the first break."""
+        report = await self.context.store.verify_chain(auth.doc_id)
+        if report.ok:
+            return JSONResponse({"ok": True, "versions": report.checked})
+        return JSONResponse({"ok": False, "versions": report.checked,
+                             "broken_at": report.first_broken, "detail": report.reason})
 
     @requires(Action.READ)
     async def export(self, request: Request, auth: Authorized) -> Response:
@@ -135,6 +195,24 @@ async def edition_of(context: ApiContext, auth: Authorized, which: str, *,
         names = "'live', 'adopted', " if live else ""
         raise BadRequest(f"version must be {names}a snapshot number or id, not {which[:80]!r}")
     return edition_of_snapshot(auth.meta.title, snapshot)
+
+
+def _version_json(snapshot: Snapshot) -> JsonObject:
+    return {
+        "number": snapshot.number, "id": snapshot.snapshot_id, "stage": snapshot.stage,
+        "label": snapshot.label, "created_at": snapshot.created_at,
+        "created_by_name": snapshot.created_by_name, "adopted": snapshot.adopted,
+        "hash": snapshot.content_hash, "previous_hash": snapshot.previous_hash,
+        "chain_hash": snapshot.chain_hash, "hashed": hashed_fields(snapshot),
+    }
+
+
+@functools.cache
+def _page() -> tuple[str, str]:
+    """The archive page and the base64 SHA-256 of its one inline script (for the CSP)."""
+    page = (Path(__file__).parent / "archive.html").read_text(encoding="utf-8")
+    script = page.split("<script>", 1)[1].split("</script>", 1)[0]
+    return page, base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
 
 
 def _tag(edition: Edition) -> str:

@@ -34,8 +34,10 @@ def routes(
     """The app's routes; `create_app` hands them to Starlette as they are."""
     web = load_web_assets()
     data_api = DataApi(context, context.data, files, agenda, max_file_bytes=max_file_bytes)
+    publish = PublishApi(context)
     return [
         *probe_routes(context, metrics, cluster),
+        *publish.page_routes(),
         Mount("/api", routes=[
             *webhook_routes(context),
             *people_routes(context, people),
@@ -47,7 +49,7 @@ def routes(
             *OpenApi().routes(),
             *Archives(context).routes(),
             *ProvenanceApi(context).routes(),
-            *PublishApi(context).routes(),
+            *publish.routes(),
         ]),
         *signin_routes(context),
         *embed_routes(context, web=web, map_tiles=map_tiles),

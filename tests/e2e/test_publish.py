@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -15,8 +16,12 @@ from odf import teletype
 from odf import text as odftext
 from odf.opendocument import load as load_odt
 from pypdf import PdfReader
+from sqlalchemy import update
 
 from crdt.convert import import_markdown
+from storage.archive import canonical_hash, chain_hash
+from storage.engine import create_engine, database_url_for
+from storage.models import SnapshotRow
 from tests.conftest import RunningServer, ServerFactory
 from tests.e2e.api import charter_served, http, http_as
 from tests.e2e.test_api_cli import palabre
@@ -207,3 +212,57 @@ async def test_redline_between_two_versions_in_each_format(start_server: ServerF
         async with http(server) as anonymous:
             refused = await anonymous.get("/api/documents/charte/redline", params={"from": "1"})
             assert refused.status_code == 403
+
+
+async def tamper(server: RunningServer, number: int, *, doc_id: str = "charte",
+                 **values: Any) -> None:
+    """Rewrite a stored snapshot behind the server's back, as an intruder with the database."""
+    engine = create_engine(database_url_for(server.settings.data_dir))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(update(SnapshotRow).where(
+                SnapshotRow.doc_id == doc_id, SnapshotRow.number == number).values(**values))
+    finally:
+        await engine.dispose()
+
+
+async def test_the_archive_record_lets_anyone_recompute_every_hash_and_verify_says_where_it_breaks(
+    start_server: ServerFactory,
+) -> None:
+    async with charter_served(start_server) as (server, _), \
+            http_as(server, prefix="/api/documents") as client:
+        await archived(server, client)
+        assert (await client.patch("/charte", json={"is_public": True})).status_code == 200
+        async with http(server, prefix="/api/documents") as anonymous:
+            record = (await anonymous.get("/charte/archive")).json()
+            assert [v["number"] for v in record["versions"]] == [1, 2]
+            assert record["stages"] == [{"stage": "première lecture", "numbers": [1]},
+                                        {"stage": "adoption", "numbers": [2]}]
+            assert record["adoption"]["number"] == 2
+            previous = None
+            for version in record["versions"]:  # what the page does, in Python
+                base = f"/charte/snapshots/{version['id']}/content"
+                md = (await anonymous.get(base, params={"format": "md"})).text
+                html = (await anonymous.get(base, params={"format": "html"})).text
+                state = (await anonymous.get(base, params={"format": "yjs"})).content
+                assert hashlib.sha256(state).hexdigest() == version["hashed"]["state"]
+                assert canonical_hash({**version["hashed"], "markdown": md, "html": html}) == (
+                    version["hash"])
+                assert version["previous_hash"] == previous
+                assert chain_hash(previous, version["hash"]) == version["chain_hash"]
+                previous = version["chain_hash"]
+            assert (await anonymous.get("/charte/archive/verify")).json() == {
+                "ok": True, "versions": 2}
+
+            await tamper(server, 2, markdown="# Charte falsifiée\n")
+            broken = (await anonymous.get("/charte/archive/verify")).json()
+            assert broken["ok"] is False and broken["broken_at"] == 2
+            assert "content hash" in broken["detail"]
+        private = await client.patch("/charte", json={"is_public": False})
+        assert private.status_code == 200
+        async with http(server, prefix="/api/documents") as anonymous:
+            assert (await anonymous.get("/charte/archive")).status_code == 403
+            assert (await anonymous.get("/charte/archive/verify")).status_code == 403
+        page = await client.get(f"{server.url}/archive/charte")
+        assert page.status_code == 200 and "chain-status" in page.text
+        assert "script-src 'sha256-" in page.headers["content-security-policy"]
