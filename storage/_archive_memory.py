@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 
 from storage._archive_rules import ArchiveRules, SnapshotMaker
 from storage._memory_access import MemoryAccess
-from storage.archive import AuditEntry, FreezeState, Snapshot, SnapshotNotFound
+from storage.archive import AuditEntry, FreezeState, Snapshot, SnapshotNotFound, detail_names
 
 
 class MemoryArchive(MemoryAccess, ArchiveRules):
@@ -59,6 +60,14 @@ class MemoryArchive(MemoryAccess, ArchiveRules):
         entry = dataclasses.replace(entry, entry_id=len(self._audit) + 1)
         self._audit.append(entry)
         return entry
+
+    async def audit_about(self, sub: str, *, limit: int) -> Sequence[AuditEntry]:
+        await self._enter()
+        named = detail_names(sub)
+        found = [entry for entry in reversed(self._audit)
+                 if entry.actor_sub == sub
+                 or named in json.dumps(entry.detail, ensure_ascii=False, sort_keys=True)]
+        return found[:limit]
 
     async def _audit_page(
         self, doc_id: str, limit: int, before: int | None

@@ -7,12 +7,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, insert, select
+from sqlalchemy import Row, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage._archive_rules import ArchiveRules, SnapshotMaker
 from storage._sql_connections import SqlConnections, dialect_insert, hold_advisory_lock, lock_key
-from storage.archive import AuditEntry, FreezeState, Snapshot, SnapshotNotFound
+from storage.archive import AuditEntry, FreezeState, Snapshot, SnapshotNotFound, detail_names
 from storage.models import AuditRow, FreezeRow, SnapshotRow
 
 _SNAPSHOT_COLUMNS = tuple(SnapshotRow.__table__.columns)
@@ -114,6 +114,22 @@ class SqlArchive(SqlConnections, ArchiveRules):
         async with self._reading(f"list the audit of {doc_id!r}") as conn:
             rows = (await conn.execute(query)).all()
         return [AuditEntry(**row._asdict() | {"detail": json.loads(row.detail)}) for row in rows]
+
+    async def audit_about(self, sub: str, *, limit: int) -> Sequence[AuditEntry]:
+        pattern = "%" + _like_escaped(detail_names(sub)) + "%"
+        query = (
+            select(*_AUDIT_COLUMNS)
+            .where(or_(AuditRow.actor_sub == sub, AuditRow.detail.like(pattern, escape="\\")))
+            .order_by(AuditRow.entry_id.desc())
+            .limit(limit)
+        )
+        async with self._reading(f"list the audit about {sub!r}") as conn:
+            rows = (await conn.execute(query)).all()
+        return [AuditEntry(**row._asdict() | {"detail": json.loads(row.detail)}) for row in rows]
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def archive_lock_key(doc_id: str) -> int:

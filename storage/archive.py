@@ -176,6 +176,19 @@ class Archive(Protocol):
             ValueError: `limit` is below 1.
         """
 
+    async def audit_about(self, sub: str, *, limit: int) -> Sequence[AuditEntry]:
+        """At most `limit` entries, of any document or none, newest first, made by `sub` or
+        naming it as the ``sub`` of their detail.
+
+        Raises:
+            StorageUnavailable: the database failed.
+        """
+
+
+def detail_names(sub: str) -> str:
+    """How an audit detail (JSON, keys sorted) names `sub` as its ``sub``."""
+    return '"sub": ' + json.dumps(sub, ensure_ascii=False)
+
 
 def content_hash(
     *,

@@ -16,7 +16,16 @@ _SPAN = obj(["start", "end", "text", "display_name", "sub", "inserted_from", "in
             start=_COUNT, end=_COUNT, text=STR, **_SHOWN, inserted_from=_NTIME,
             inserted_until=_NTIME)
 
+_ANY_LIST: Schema = {"type": "array", "items": {"type": "object"}}
 SCHEMAS: dict[str, Schema] = {
+    "PersonalData": obj(
+        ["profile", "roles", "documents", "audit", "votes"],
+        profile={"type": "object"}, roles={"type": "object"}, votes=_ANY_LIST,
+        documents={"type": "array", "items": {
+            "type": "object", "description": "per text document: comments, replies, "
+            "amendments, supports, words and share of the live text, paragraphs, attendance"}},
+        audit={**_ANY_LIST, "description": "entries made by the person or naming them"},
+    ),
     "Naming": obj(["named_publicly"], named_publicly={
         "type": "boolean", "description": "true: public outputs show the person's name; "
                                           "false (default): their pseudonym"}),
@@ -35,7 +44,12 @@ SCHEMAS: dict[str, Schema] = {
 }
 
 _SUB = param("sub", "path")
+_DATA = op("Everything palabre keeps about a person, as JSON (the person themselves, or "
+           "facilitators); audited as person.data_exported", ("200", "PersonalData"),
+           "400 401 403 404 422 503", params=[param("sub", "path")])
 PATHS: dict[str, Schema] = {
+    "/api/people/{sub}/data": {"get": _DATA},
+    "/api/people/{sub}/export": {"get": {**_DATA, "description": "The same as .../data."}},
     "/api/people/{sub}/naming": {"put": op(
         "Choose whether public outputs name a person or show their pseudonym (the person "
         "themselves, or facilitators)", ("200", "Person"),

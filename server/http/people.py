@@ -1,5 +1,6 @@
 """``/api/people``: who the server has seen and with which role; change a role, remove;
-how a person is named in public (``PUT /people/{sub}/naming``: themselves or facilitators).
+how a person is named in public (``PUT /people/{sub}/naming``) and all their data
+(``GET /people/{sub}/data``, also at ``.../export``): themselves or facilitators.
 
 Facilitators only (`Action.LIST_PEOPLE`, `CHANGE_ROLE`, `REMOVE_PERSON`, on no document:
 a token limited to some documents manages nobody). A change reaches the person's open
@@ -20,6 +21,8 @@ from server.http.authorize import caller
 from server.http.body import JsonObject, int_param, only_fields, read_json, text_field
 from server.http.context import ApiContext
 from server.modules.people import ASSIGNABLE_ROLES, PeopleService, effective_role
+from server.modules.personal_data import PersonalData
+from server.modules.provenance import Provenance
 from storage.people import SUB_LENGTH, Person, pseudonym_of
 
 
@@ -63,8 +66,23 @@ def people_routes(context: ApiContext, service: PeopleService) -> list[BaseRoute
         person = await service.set_named_publicly(sub, named, principal)
         return JSONResponse(person_json(person))
 
+    personal_data = PersonalData(context.store, Provenance(context.store), context.seal)
+
+    async def data(request: Request) -> Response:
+        principal = await caller(request, context)
+        sub = _subject(request)
+        require(principal, Action.OWN_DATA if sub == principal.sub else Action.OTHERS_DATA,
+                None)
+        exported = await personal_data.export(sub)
+        await context.governance.record(None, "person.data_exported", principal, {"sub": sub})
+        return JSONResponse(exported, headers={
+            "Content-Disposition": 'attachment; filename="palabre-personal-data.json"',
+            "Cache-Control": "no-store"})
+
     return [
         Route("/people", list_people, methods=["GET"]),
+        Route("/people/{sub}/data", data, methods=["GET"]),
+        Route("/people/{sub}/export", data, methods=["GET"]),
         Route("/people/{sub}/naming", naming, methods=["PUT"]),
         Route("/people/{sub}", change, methods=["PATCH"]),
         Route("/people/{sub}", remove, methods=["DELETE"]),
