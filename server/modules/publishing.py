@@ -87,6 +87,8 @@ class Publisher:
             raise Overloaded(f"a stored version does not decode: {exc}") from exc
         except SchemaError as exc:
             raise Invalid(str(exc)) from exc
+        except (ImportError, OSError) as exc:  # WeasyPrint without Pango on this system
+            raise Overloaded(f"this node cannot render {key[-1]}: {exc}") from exc
 
     def _store(self, key: tuple[str, ...], value: bytes) -> None:
         if len(value) > self._cache_bytes // 4:
