@@ -125,6 +125,14 @@ class Conflict(PalabreError):
     error = "conflict"
 
 
+class Gone(PalabreError):
+    """The resource existed but may no longer be used (an expired, spent or revoked link)."""
+
+    close_code = CloseCode.FORBIDDEN
+    http_status = 410
+    error = "gone"
+
+
 class PayloadTooLarge(PalabreError):
     """A request body exceeds the configured maximum size."""
 

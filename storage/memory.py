@@ -14,6 +14,7 @@ from storage._archive_memory import MemoryArchive
 from storage._authorship import derive_authorship, logged_authorship
 from storage._catalog_memory import MemoryCatalog
 from storage._group_commit import GroupCommitStore
+from storage._invitations_memory import MemoryInvitations
 from storage._pending import PendingAppend
 from storage._people_memory import MemoryPeople
 from storage._sessions_memory import MemorySessions
@@ -51,7 +52,7 @@ class CommitGate:
 
 class MemoryDocumentStore(
     GroupCommitStore, MemoryCatalog, MemoryArchive, MemoryPeople, MemorySessions,
-    MemorySigninSessions, Storage,
+    MemorySigninSessions, MemoryInvitations, Storage,
 ):
     """The whole `Storage` port in memory: the same group commit, results and errors as SQL.
 
@@ -91,6 +92,7 @@ class MemoryDocumentStore(
         MemoryPeople.__init__(self)
         MemorySessions.__init__(self)
         MemorySigninSessions.__init__(self)
+        MemoryInvitations.__init__(self)
         self._gates: list[CommitGate] = []
         self._logs: dict[str, list[tuple[int, LogEntry]]] = {}
         self._states: dict[str, bytes] = {}

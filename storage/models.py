@@ -296,3 +296,21 @@ class SigninSessionRow(Base):
     created_at: Mapped[float] = mapped_column(Double)
     last_seen: Mapped[float] = mapped_column(Double)
     expires_at: Mapped[float] = mapped_column(Double)
+
+
+class InvitationRow(Base):
+    """An invitation link (`storage.invitations`): a role, optional documents, limits."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (Index("ix_invitations_created_at", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32))
+    docs: Mapped[str | None] = mapped_column(Text, default=None)
+    note: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[float] = mapped_column(Double)
+    expires_at: Mapped[float] = mapped_column(Double)
+    max_uses: Mapped[int] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer)
+    revoked_at: Mapped[float | None] = mapped_column(Double, default=None)

@@ -20,6 +20,7 @@ from storage._batch_writer import BatchWriter, open_batch_writer
 from storage._catalog_sql import SqlCatalog, compaction_lock_key
 from storage._compaction_worker import MergeWorker
 from storage._group_commit import GroupCommitStore
+from storage._invitations_sql import SqlInvitations
 from storage._pending import PendingAppend
 from storage._people_sql import SqlPeople
 from storage._sessions_sql import SqlSessions
@@ -48,7 +49,7 @@ _MERGE_CHUNK = 250
 
 class SqlDocumentStore(
     GroupCommitStore, SqlCatalog, SqlArchive, SqlPeople, SqlSessions, SqlSigninSessions,
-    Storage,
+    SqlInvitations, Storage,
 ):
     """The whole `Storage` port on SQLAlchemy: SQLite (default) or PostgreSQL, same code.
 

@@ -32,6 +32,7 @@ from server.modules.audit import DenialAudit
 from server.modules.data_documents import DataDocuments, guard_loader
 from server.modules.files import FileStore
 from server.modules.governance import Governance
+from server.modules.invitations import InvitationService
 from server.modules.people import PeopleService
 from server.modules.publishing import Publisher
 from server.rooms.hooks import RoomHooks
@@ -191,7 +192,8 @@ def create_app(
         routes=routes(
             context, metrics=metrics, files=FileStore(settings.data_dir / "files"),
             agenda=agenda, max_file_bytes=settings.max_file_bytes, cluster=cluster,
-            people=people, map_tiles=MapTiles(
+            people=people, invitations=InvitationService(store, governance.record),
+            map_tiles=MapTiles(
                 url=settings.map_tiles_url, attribution=settings.map_attribution),
         ),
         exception_handlers=dict(EXCEPTION_HANDLERS),

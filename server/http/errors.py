@@ -16,10 +16,19 @@ from starlette.types import ExceptionHandler
 
 from crdt.annotations import AnnotationNotFound, NotAuthor
 from crdt.errors import SchemaError
-from server.errors import Conflict, Forbidden, Invalid, NotFound, Overloaded, PalabreError
+from server.errors import (
+    Conflict,
+    Forbidden,
+    Gone,
+    Invalid,
+    NotFound,
+    Overloaded,
+    PalabreError,
+)
 from storage.archive import SnapshotNotFound
 from storage.base import DocumentNotFound, StorageError, StorageUnavailable
 from storage.catalog import DocumentExists, WebhookNotFound
+from storage.invitations import InvitationNotFound, InvitationSpent
 from storage.people import PersonNotFound
 
 log = logging.getLogger("palabre.api")
@@ -30,8 +39,10 @@ _HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
 def translated(exc: Exception) -> Exception:
     """The `PalabreError` a storage or annotations error stands for (others unchanged)."""
     if isinstance(exc, (DocumentNotFound, SnapshotNotFound, WebhookNotFound, AnnotationNotFound,
-                        PersonNotFound)):
+                        PersonNotFound, InvitationNotFound)):
         return NotFound(str(exc))
+    if isinstance(exc, InvitationSpent):
+        return Gone(str(exc))
     if isinstance(exc, DocumentExists):
         return Conflict(str(exc))
     if isinstance(exc, StorageUnavailable):

@@ -11,6 +11,7 @@ from starlette.routing import Route
 from server.events import WebhookEvent
 from server.http import openapi_privacy as privacy
 from server.http import openapi_publish as publish
+from server.http import openapi_signin as signin
 from server.http.openapi_page import docs_page
 from server.http.openapi_parts import DOC_ID as _DOC_ID
 from server.http.openapi_parts import ERRORS as _ERRORS
@@ -495,6 +496,8 @@ SCHEMAS.update(privacy.SCHEMAS)
 PATHS.update(privacy.PATHS)
 SCHEMAS.update(publish.SCHEMAS)
 PATHS.update(publish.PATHS)
+SCHEMAS.update(signin.SCHEMAS)
+PATHS.update(signin.PATHS)
 
 SPEC: Schema = {
     "openapi": "3.1.0",

@@ -12,6 +12,7 @@ from server.http.data_api import DataApi
 from server.http.documents import Documents
 from server.http.embed import MapTiles, embed_routes
 from server.http.governance import GovernanceApi
+from server.http.invitations import guest_routes, invitation_routes
 from server.http.openapi import OpenApi
 from server.http.people import people_routes
 from server.http.probes import ClusterHealth, probe_routes
@@ -23,13 +24,14 @@ from server.http.webhooks import webhook_routes
 from server.metrics import Metrics
 from server.modules.agenda import AgendaImporter
 from server.modules.files import FileStore
+from server.modules.invitations import InvitationService
 from server.modules.people import PeopleService
 
 
 def routes(
     context: ApiContext, *, metrics: Metrics, files: FileStore, agenda: AgendaImporter,
-    max_file_bytes: int, people: PeopleService, map_tiles: MapTiles,
-    cluster: ClusterHealth | None = None,
+    max_file_bytes: int, people: PeopleService, invitations: InvitationService,
+    map_tiles: MapTiles, cluster: ClusterHealth | None = None,
 ) -> list[BaseRoute]:
     """The app's routes; `create_app` hands them to Starlette as they are."""
     web = load_web_assets()
@@ -41,6 +43,7 @@ def routes(
         Mount("/api", routes=[
             *webhook_routes(context),
             *people_routes(context, people),
+            *invitation_routes(context, invitations),
             *GovernanceApi(context).routes(),
             *data_api.routes(),
             *Documents(context).routes(),
@@ -52,6 +55,7 @@ def routes(
             *publish.routes(),
         ]),
         *signin_routes(context),
+        *guest_routes(context, invitations),
         *embed_routes(context, web=web, map_tiles=map_tiles),
         *web_routes(on_document_page=context.governance.feed.announce_if_exists, web=web),
     ]

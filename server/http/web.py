@@ -34,7 +34,7 @@ ASSETS = {
     "actors.js": "text/javascript; charset=utf-8", "actors.css": "text/css; charset=utf-8",
 }
 YEAR = "public, max-age=31536000, immutable"
-_PAGE_HEADERS = {
+PAGE_HEADERS = {
     "Cache-Control": "no-cache",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
@@ -106,13 +106,13 @@ def web_routes(*, on_document_page: PageHook | None = None,
         shell = shell.replace(f"/static/{name}", f"/static/{name}?v={asset.version}")
 
     async def page(request: Request) -> Response:
-        return HTMLResponse(shell, headers=_PAGE_HEADERS)
+        return HTMLResponse(shell, headers=PAGE_HEADERS)
 
     async def document_page(request: Request) -> Response:
         doc_id = checked_doc_id(str(request.path_params["doc_id"]))
         if on_document_page is not None:
             await on_document_page(doc_id)
-        return HTMLResponse(shell, headers=_PAGE_HEADERS)
+        return HTMLResponse(shell, headers=PAGE_HEADERS)
 
     async def static(request: Request) -> Response:
         asset = assets.get(str(request.path_params["name"]))
