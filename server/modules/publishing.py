@@ -64,13 +64,16 @@ class Publisher:
                           f"{self._limits.export_state_bytes} bytes")
 
     async def _render(self, key: tuple[str, ...], work: Callable[[], bytes]) -> bytes:
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
-                return cached
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
 
         def run() -> bytes:
+            # Looked up again once this thread got its turn: a request for the same
+            # version that waited behind another one takes its result.
+            done = self._cached(key)
+            if done is not None:
+                return done
             result = work()
             self._store(key, result)  # also when the waiting request timed out
             return result
@@ -89,6 +92,13 @@ class Publisher:
             raise Invalid(str(exc)) from exc
         except (ImportError, OSError) as exc:  # WeasyPrint without Pango on this system
             raise Overloaded(f"this node cannot render {key[-1]}: {exc}") from exc
+
+    def _cached(self, key: tuple[str, ...]) -> bytes | None:
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+            return cached
 
     def _store(self, key: tuple[str, ...], value: bytes) -> None:
         if len(value) > self._cache_bytes // 4:

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 from docx import Document
 from lxml import etree
@@ -19,6 +20,7 @@ from pypdf import PdfReader
 from sqlalchemy import update
 
 from crdt.convert import import_markdown
+from server.limits import Limits
 from storage.archive import canonical_hash, chain_hash
 from storage.engine import create_engine, database_url_for
 from storage.models import SnapshotRow
@@ -266,3 +268,26 @@ async def test_the_archive_record_lets_anyone_recompute_every_hash_and_verify_sa
         page = await client.get(f"{server.url}/archive/charte")
         assert page.status_code == 200 and "chain-status" in page.text
         assert "script-src 'sha256-" in page.headers["content-security-policy"]
+
+
+async def test_exports_are_bounded_in_size_and_time(start_server: ServerFactory,
+                                                    tmp_path: Path) -> None:
+    limits = Limits(export_state_bytes=4_000, export_seconds=0.01)
+    async with charter_served(start_server, limits=limits) as (server, _), \
+            http_as(server, prefix="/api/documents") as client:
+        too_big = await client.get("/charte/export", params={"format": "html"})
+        assert too_big.status_code == 422
+        assert "exports take versions of at most 4000 bytes" in too_big.json()["detail"]
+    async with charter_served(start_server, limits=Limits(export_seconds=0.01),
+                              data_dir=tmp_path / "second") as (
+            server, _), http_as(server, prefix="/api/documents") as client:
+        slow = await client.get("/charte/export", params={"format": "pdf"})
+        assert slow.status_code == 503 and "longer than 0.01 s" in slow.json()["detail"]
+        with anyio.fail_after(60):  # the rendering went on in its thread, then was cached
+            while True:
+                later = await client.get("/charte/export", params={"format": "pdf"})
+                if later.status_code == 200:
+                    break
+                assert later.status_code == 503
+                await anyio.sleep(0.05)  # polling the server: nothing to wait on but time
+        assert later.content.startswith(b"%PDF-")
