@@ -59,6 +59,32 @@ class Settings:
     """The ``aud`` those tokens must carry, when set."""
     token_leeway_seconds: float = 30.0
     """Clock skew tolerated on a token's times; a socket closes this long after ``exp``."""
+    oidc_client_id: str = ""
+    """palabre's client id at the identity provider: with it, ``/auth/login`` signs people
+    in through ``oidc_issuer`` (OpenID Connect, discovery) or the ``oauth_*`` endpoints."""
+    oidc_client_secret: str = ""
+    """palabre's client secret at the identity provider."""
+    oidc_scopes: str = "openid profile email"
+    """Scopes asked of an OpenID Connect provider."""
+    oauth_authorize_url: str = ""
+    """A plain OAuth 2.0 provider's authorization endpoint (Decidim: ``/oauth/authorize``),
+    used when ``oidc_issuer`` is not set."""
+    oauth_token_url: str = ""
+    """Its token endpoint (Decidim: ``/oauth/token``)."""
+    oauth_userinfo_url: str = ""
+    """Its user endpoint, read with the access token (Decidim: ``/oauth/me``)."""
+    oauth_scopes: str = "public"
+    """Scopes asked of a plain OAuth 2.0 provider (Decidim: ``public``)."""
+    oauth_sub_prefix: str = "oauth-"
+    """Prefix of the subjects a plain OAuth 2.0 provider's users get (``oauth-42``)."""
+    signin_role_claim: str = "roles"
+    """The claim (ID token or user info) whose values give a signed-in person's role."""
+    signin_facilitator_values: str = ""
+    """Comma-separated values of that claim that make a facilitator."""
+    signin_member_values: str = ""
+    """Comma-separated values of that claim that make an assembly member."""
+    signin_default_role: str = "citizen"
+    """The role of anyone else signed in by the provider."""
     signin_idle_seconds: float = 12 * 3600.0
     """A web sign-in session (the page's cookie) unused this long ends."""
     signin_absolute_seconds: float = 7 * 86400.0

@@ -1,6 +1,7 @@
 """Who is asking: a JWT (HS256 with our secret, or RS256/ES256 from an OIDC issuer) → `Principal`.
 
-This is the only module that imports authlib. Auth fails closed: a token that
+This is the only module that verifies bearer tokens (`server.http.oidc` uses authlib's
+client for sign-in through a provider). Auth fails closed: a token that
 is present but not fully valid is refused, never downgraded to `PUBLIC`.
 """
 

@@ -23,6 +23,7 @@ from server.access.webhook_secrets import SealedWebhooks
 from server.http.context import ApiContext
 from server.http.embed import MapTiles
 from server.http.errors import EXCEPTION_HANDLERS
+from server.http.oidc import provider_from
 from server.http.routes import routes
 from server.integrations.webhooks import WebhookDispatcher
 from server.metrics import Metrics
@@ -97,7 +98,8 @@ def create_app(
     (`server.sync.stateless`); it defaults to the hook named by ``settings.stateless_hook``.
 
     Raises:
-        ValueError: ``settings.stateless_hook`` names no callable.
+        ValueError: ``settings.stateless_hook`` names no callable, or the sign-in provider
+            settings are incomplete (`server.http.oidc.provider_from`).
     """
     if on_stateless is None and settings.stateless_hook:
         on_stateless = load_hook(settings.stateless_hook)
@@ -193,6 +195,7 @@ def create_app(
             context, metrics=metrics, files=FileStore(settings.data_dir / "files"),
             agenda=agenda, max_file_bytes=settings.max_file_bytes, cluster=cluster,
             people=people, invitations=InvitationService(store, governance.record),
+            provider=provider_from(settings), secret=secret,
             map_tiles=MapTiles(
                 url=settings.map_tiles_url, attribution=settings.map_attribution),
         ),

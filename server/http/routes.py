@@ -13,6 +13,7 @@ from server.http.documents import Documents
 from server.http.embed import MapTiles, embed_routes
 from server.http.governance import GovernanceApi
 from server.http.invitations import guest_routes, invitation_routes
+from server.http.oidc import Provider, oidc_routes
 from server.http.openapi import OpenApi
 from server.http.people import people_routes
 from server.http.probes import ClusterHealth, probe_routes
@@ -31,7 +32,8 @@ from server.modules.people import PeopleService
 def routes(
     context: ApiContext, *, metrics: Metrics, files: FileStore, agenda: AgendaImporter,
     max_file_bytes: int, people: PeopleService, invitations: InvitationService,
-    map_tiles: MapTiles, cluster: ClusterHealth | None = None,
+    map_tiles: MapTiles, provider: Provider | None, secret: bytes,
+    cluster: ClusterHealth | None = None,
 ) -> list[BaseRoute]:
     """The app's routes; `create_app` hands them to Starlette as they are."""
     web = load_web_assets()
@@ -56,6 +58,7 @@ def routes(
         ]),
         *signin_routes(context),
         *guest_routes(context, invitations),
+        *oidc_routes(context, provider, secret),
         *embed_routes(context, web=web, map_tiles=map_tiles),
         *web_routes(on_document_page=context.governance.feed.announce_if_exists, web=web),
     ]
