@@ -104,8 +104,22 @@ def add_runs(paragraph: Any, spans: list[Span]) -> list[Any]:
         if span.href is not None:
             run.underline = True
             run.font.color.rgb = RGBColor(0x1A, 0x4E, 0x9A)
+            _hyperlink(paragraph, run, span.href)
         runs.append(run)
     return runs
+
+
+def _hyperlink(paragraph: Any, run: Any, href: str) -> None:
+    """Move `run` into a ``w:hyperlink`` to `href` (an external relationship)."""
+    from docx.opc.constants import RELATIONSHIP_TYPE
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    link = OxmlElement("w:hyperlink")
+    link.set(qn("r:id"), paragraph.part.relate_to(href, RELATIONSHIP_TYPE.HYPERLINK,
+                                                  is_external=True))
+    paragraph._p.append(link)
+    link.append(run._r)
 
 
 def _page_number_footer(document: Any) -> None:
@@ -139,11 +153,35 @@ def to_odt(edition: Edition) -> bytes:
     document.meta.addElement(dc.Description(
         text=f"{edition.version_name}; SHA-256 {edition.content_hash or '-'}"))
     document.meta.addElement(dc.Language(text="fr-FR"))
+    _odt_page(document, header_text(edition))
     for node in xml_tree(edition):
         _odt_block(document.text, node, styles)
     out = io.BytesIO()
     document.write(out)
     return out.getvalue()
+
+
+def _odt_page(document: Any, header: str) -> None:
+    """An A4 master page whose header reads `header` and whose footer ``Page n sur N``."""
+    from odf import style, text
+
+    layout = style.PageLayout(name="palabre_page")
+    layout.addElement(style.PageLayoutProperties(
+        pagewidth="21cm", pageheight="29.7cm", printorientation="portrait",
+        margintop="1.5cm", marginbottom="1.5cm", marginleft="2cm", marginright="2cm"))
+    document.automaticstyles.addElement(layout)
+    master = style.MasterPage(name="Standard", pagelayoutname=layout)
+    top = style.Header()
+    top.addElement(text.P(text=header))
+    master.addElement(top)
+    foot = style.Footer()
+    line = text.P(text="Page ")
+    line.addElement(text.PageNumber(selectpage="current"))
+    line.addText(" sur ")
+    line.addElement(text.PageCount())
+    foot.addElement(line)
+    master.addElement(foot)
+    document.masterstyles.addElement(master)
 
 
 class _OdtStyles:

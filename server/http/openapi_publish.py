@@ -17,7 +17,7 @@ _FILE_TYPES = ("application/pdf", "application/vnd.oasis.opendocument.text",
 
 def _export(summary: str, params: list[Schema]) -> Schema:
     operation = op(summary, ("200", None), "400 401 403 404 422 503",
-                   params=[*params, param("format", schema={"enum": FORMATS})])
+                   params=[*params, param("format", schema={"enum": FORMATS}), param("token")])
     operation["responses"]["200"]["content"] = {
         media: {"schema": ref("Binary")} for media in _FILE_TYPES}
     operation["description"] = (
@@ -33,7 +33,8 @@ def _redline() -> Schema:
                    ("200", None), "400 401 403 404 422 503", params=[
                        _ID, {**param("from", schema=_VERSION), "required": True},
                        param("to", schema=_VERSION),
-                       param("format", schema={"enum": ["html", "docx", "pdf"]})])
+                       param("format", schema={"enum": ["html", "docx", "pdf"]}),
+                       param("token")])
     operation["responses"]["200"]["content"] = {media: {"schema": ref("Binary")} for media in (
         "text/html", "application/pdf",
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document")}

@@ -11,7 +11,9 @@
 
 F is one of `crdt.publish.FORMATS` (pdf, docx, odt, html, akn, decidim, md, text, json).
 Whoever may read the document reads its exports (the public too, when it is public), as
-with ``GET .../content``. Rendering runs off the event loop (`Publisher`).
+with ``GET .../content``; a ``?token=`` stands in for the header on the file endpoints
+(export, redline), so that a link downloads them, as for library files. Rendering runs
+off the event loop (`Publisher`).
 """
 
 from __future__ import annotations
@@ -108,14 +110,14 @@ class PublishApi:
         return JSONResponse({"ok": False, "versions": report.checked,
                              "broken_at": report.first_broken, "detail": report.reason})
 
-    @requires(Action.READ)
+    @requires(Action.READ, token_in_query=True)
     async def export(self, request: Request, auth: Authorized) -> Response:
         """``GET .../export?format=&version=``: a version as a file."""
         fmt = export_format(request)
         edition = await edition_of(self.context, auth, request.query_params.get("version", LIVE))
         return await self._file(edition, fmt)
 
-    @requires(Action.READ)
+    @requires(Action.READ, token_in_query=True)
     async def export_snapshot(self, request: Request, auth: Authorized) -> Response:
         """``GET .../snapshots/{sid}/export?format=``: a snapshot as a file."""
         fmt = export_format(request)
@@ -123,7 +125,7 @@ class PublishApi:
                                    live=False)
         return await self._file(edition, fmt)
 
-    @requires(Action.READ)
+    @requires(Action.READ, token_in_query=True)
     async def redline(self, request: Request, auth: Authorized) -> Response:
         """``GET .../redline?from=&to=&format=``: the changes between two versions."""
         fmt = export_format(request, REDLINE_FORMATS, default="html")

@@ -31,6 +31,7 @@ SCHEMA_DIR = Path(__file__).parent.parent / "fixtures" / "akn"
 ARTIFACTS = Path(__file__).parent.parent / ".artifacts" / "publish"
 ADOPTED_AT = 1_764_936_000.0  # 5 December 2025, 12:00 UTC
 HASH = "4f" * 32
+LINKS = re.findall(r"\[([^\]]+)\]\(([^)]+)\)", CHARTE)
 
 
 def edition(markdown: str = CHARTE, **overrides: Any) -> Edition:
@@ -81,6 +82,8 @@ def test_docx_headings_are_heading_styles_and_the_body_is_the_version() -> None:
     assert header == "Charte de la participation — adoption — version 3"
     footer = document.sections[0].footer.paragraphs[0]._p.xml
     assert 'w:instr="PAGE"' in footer
+    links = [link for p in paragraphs for link in p.hyperlinks]
+    assert [(link.text, link.address) for link in links] == LINKS and len(LINKS) == 3
 
 
 def test_odt_headings_carry_outline_levels_and_heading_styles() -> None:
@@ -94,7 +97,7 @@ def test_odt_headings_carry_outline_levels_and_heading_styles() -> None:
                               strict=False):
         assert element.getAttribute("outlinelevel") == str(block.level)
         assert element.getAttribute("stylename") == f"Heading_20_{block.level}"
-    paragraphs = [teletype.extractText(p) for p in odt.getElementsByType(odftext.P)]
+    paragraphs = [teletype.extractText(p) for p in odt.text.getElementsByType(odftext.P)]
     assert paragraphs == [b.text for b in expected if b.type == "paragraph"]
     styles = {s.getAttribute("name"): s for s in odt.styles.childNodes
               if s.qname[1] == "style"}
@@ -102,6 +105,11 @@ def test_odt_headings_carry_outline_levels_and_heading_styles() -> None:
     assert len(odt.getElementsByType(odftext.List)) >= 4
     with zipfile.ZipFile(io.BytesIO(export(ed, "odt"))) as archive:
         assert archive.read("mimetype") == b"application/vnd.oasis.opendocument.text"
+        page_styles = archive.read("styles.xml").decode()
+    assert "Charte de la participation — adoption — version 3" in page_styles
+    assert "<text:page-number" in page_styles and "<text:page-count" in page_styles
+    links = odt.getElementsByType(odftext.A)
+    assert [a.getAttribute("href") for a in links] == [href for _, href in LINKS]
 
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")

@@ -145,6 +145,9 @@ async def test_exports_follow_the_read_rights(start_server: ServerFactory) -> No
         async with http(server) as anonymous:
             assert (await anonymous.get(path)).status_code == 403
             assert (await anonymous.get("/api/documents/charte/export")).status_code == 403
+            linked = await anonymous.get(path, params={  # a download link carries the token
+                "format": "html", "token": server.token("citizen", "Élodie")})
+            assert linked.status_code == 200 and "Charte" in linked.text
         async with http(server, server.token("member", "Zoé", docs=["autre-*"])) as elsewhere:
             assert (await elsewhere.get(path)).status_code == 403
         async with http_as(server, "citizen", "Élodie") as citizen:
