@@ -133,6 +133,14 @@ class Gone(PalabreError):
     error = "gone"
 
 
+class InsufficientStorage(PalabreError):
+    """The data folder's disk has too little free space left for this write."""
+
+    close_code = CloseCode.OVERLOADED
+    http_status = 507
+    error = "insufficient_storage"
+
+
 class PayloadTooLarge(PalabreError):
     """A request body exceeds the configured maximum size."""
 

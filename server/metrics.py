@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client import (
@@ -92,6 +92,21 @@ class Metrics:
         self.evictions = Counter(
             "palabre_evictions", "Documents evicted from memory", registry=reg
         )
+
+    def watch_storage(
+        self, writes_failing: Callable[[], bool], disk_free_bytes: Callable[[], float]
+    ) -> None:
+        """Export the store's write health and the data folder's free space, read when scraped."""
+        Gauge(
+            "palabre_storage_writes_failing",
+            "1 while appends fail (clients told 1013 and resending), else 0",
+            registry=self.registry,
+        ).set_function(lambda: float(writes_failing()))
+        Gauge(
+            "palabre_disk_free_bytes",
+            "Free bytes on the filesystem of the data folder (SQLite database, files)",
+            registry=self.registry,
+        ).set_function(disk_free_bytes)
 
     def render(self) -> bytes:
         """The registry in Prometheus text format."""

@@ -39,6 +39,12 @@ class Settings:
     """How long a document with no clients stays in memory before it is evicted."""
     commit_window_seconds: float = 0.002
     """Appends arriving within this window share one transaction (group commit)."""
+    sqlite_busy_timeout_seconds: float = 30.0
+    """SQLite: how long a transaction waits for another process's lock; past it the appends
+    of that transaction are refused (1013) and their clients resend them."""
+    min_free_disk_bytes: int = 64 * 1024 * 1024
+    """Free space kept on the data folder's disk: snapshots and uploads that would go
+    below it are refused (507), and ``/readyz`` answers 503 under it."""
     compact_threshold: int = 10_000
     """Log rows of a document past which it is compacted into one state row."""
     outbound_queue: int = 4096

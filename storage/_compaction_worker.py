@@ -67,9 +67,10 @@ class MergeWorker:
         async with self._lock:
             try:
                 answer = await self._ask(request)
-            except (OSError, anyio.EndOfStream, anyio.BrokenResourceError, pickle.PickleError,
-                    ValueError) as exc:
-                log.warning("compaction worker failed (%s): merging in a thread", exc)
+            except (OSError, anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError,
+                    pickle.PickleError, ValueError) as exc:
+                # A child killed mid-answer: IncompleteRead (not an EndOfStream) on the read.
+                log.warning("compaction worker failed (%r): merging in a thread", exc)
                 await self.aclose()
                 return await anyio.to_thread.run_sync(merge_log, doc_id, base, rows)
         if isinstance(answer, BaseException):

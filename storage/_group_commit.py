@@ -64,6 +64,7 @@ class GroupCommitStore(DocumentStore, ABC):
         self._compact_threshold = compact_threshold
         self._close_timeout = close_timeout
         self._log_rows: dict[str, int] = {}
+        self._write_error: str | None = None
         self._queue: deque[PendingAppend] = deque()
         self._compact_wanted: dict[str, None] = {}
         self._stack: AsyncExitStack | None = None
@@ -123,6 +124,11 @@ class GroupCommitStore(DocumentStore, ABC):
         stack, self._stack = self._stack, None
         if stack is not None:
             await stack.__aexit__(exc_type, exc, tb)
+
+    @property
+    def write_error(self) -> str | None:
+        """Why the last append transaction failed, until one commits again; else ``None``."""
+        return self._write_error
 
     async def append(self, doc_id: str, entries: Sequence[LogEntry]) -> AppendResult:
         """See `DocumentStore.append`; also refused once the store is closed.
@@ -273,6 +279,9 @@ class GroupCommitStore(DocumentStore, ABC):
             self._fail(batch, f"append transaction failed: {exc!r}", exc)
             return
         self.stats.transactions += 1
+        if self._write_error is not None:
+            log.warning("appends commit again (they failed with: %s)", self._write_error)
+            self._write_error = None
         for doc_id, rows in counted.items():
             added = sum(len(p.entries) for p in batch if p.doc_id == doc_id)
             self._log_rows[doc_id] = rows - added
@@ -289,6 +298,9 @@ class GroupCommitStore(DocumentStore, ABC):
     def _fail(self, batch: Sequence[PendingAppend], error: str, cause: Exception | None) -> None:
         if cause is not None:
             self.stats.failed_transactions += 1
+            if self._write_error is None:
+                log.error("appends fail, clients are told to retry (1013): %s", error)
+            self._write_error = error
         for pending in batch:
             pending.fail(error, cause)
 

@@ -13,16 +13,12 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 from storage.base import StorageUnavailable
 from storage.engine import (
     MIGRATIONS,
     PRIVATE_FILE_MODE,
     SQLITE_BUSY_TIMEOUT_MS,
     _make_private,
-    _sqlite_path,
-    normalize_url,
 )
 
 
@@ -105,18 +101,6 @@ def _count(db: sqlite3.Connection, tables: set[str], table: str) -> int:
         return 0
     row = db.execute(f"SELECT count(*) FROM {table}").fetchone()  # our table names
     return int(row[0])
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite database URL; ``None`` for another engine or an in-memory one.
-
-    Raises:
-        ValueError: not a database URL palabre supports.
-    """
-    parsed = make_url(normalize_url(url))
-    if parsed.get_backend_name() != "sqlite":
-        return None
-    return _sqlite_path(parsed.database)
 
 
 def known_revisions() -> frozenset[str]:

@@ -81,6 +81,11 @@ class DocumentStore(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
 
+    @property
+    def write_error(self) -> str | None:
+        """Why the last append transaction failed, until one commits again; else ``None``."""
+        ...
+
     async def check(self) -> None:
         """Probe the store for readiness.
 

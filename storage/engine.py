@@ -77,7 +77,7 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> AsyncEngine:
     """Build the AsyncEngine for a database URL (see `normalize_url`).
 
     SQLite runs in WAL mode with ``synchronous=NORMAL``: a committed transaction survives
@@ -86,7 +86,7 @@ def create_engine(url: str) -> AsyncEngine:
     files are the owner's only (`PRIVATE_FILE_MODE`): the file is made so before SQLite
     first opens it (SQLite gives the WAL and SHM files the database's mode), and a more
     open mode found on an existing file is narrowed on every connection. Connections
-    wait up to `SQLITE_BUSY_TIMEOUT_MS` for another writer and enforce foreign keys. PostgreSQL gets
+    wait up to `busy_timeout_ms` for another writer and enforce foreign keys. PostgreSQL gets
     a pre-pinged pool of 10 (+10 overflow) connections, named in ``pg_stat_activity`` by the
     URL's ``application_name`` (libpq's parameter; default `DEFAULT_APPLICATION_NAME`).
 
@@ -98,10 +98,11 @@ def create_engine(url: str) -> AsyncEngine:
         path = _sqlite_path(parsed.database)
         if path is not None:
             _make_private(path, create=True)
-        engine = create_async_engine(
-            parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        engine = create_async_engine(parsed, connect_args={"timeout": busy_timeout_ms / 1000})
+        event.listen(
+            engine.sync_engine, "connect",
+            partial(_configure_sqlite, path=path, busy_timeout_ms=busy_timeout_ms),
         )
-        event.listen(engine.sync_engine, "connect", partial(_configure_sqlite, path=path))
         event.listen(engine.sync_engine, "begin", _begin_sqlite)
         return engine
     name = parsed.query.get("application_name", DEFAULT_APPLICATION_NAME)
@@ -155,6 +156,18 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL; ``None`` for another engine or an in-memory one.
+
+    Raises:
+        ValueError: not a database URL palabre supports.
+    """
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    return _sqlite_path(parsed.database)
+
+
 def _sqlite_path(database: str | None) -> Path | None:
     """The file of a SQLite database, or ``None`` for an in-memory one."""
     if not database or database == ":memory:" or database.startswith("file:"):
@@ -181,13 +194,15 @@ def _make_private(path: Path, *, create: bool = False) -> None:
             continue
 
 
-def _configure_sqlite(dbapi_connection: Any, _record: Any, *, path: Path | None) -> None:
+def _configure_sqlite(
+    dbapi_connection: Any, _record: Any, *, path: Path | None, busy_timeout_ms: int
+) -> None:
     # SQLAlchemy emits BEGIN itself (`_begin_sqlite`): the driver's legacy transaction
     # control would leave SELECTs and DDL outside the transaction.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         _while_locked(lambda: cursor.execute("PRAGMA journal_mode=WAL"))
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import time
 from collections.abc import Mapping, Sequence, Set
+from contextlib import closing
+from pathlib import Path
 
 import anyio
 import anyio.lowlevel
@@ -38,11 +41,14 @@ from storage.engine import (
     create_engine,
     migrate,
     normalize_url,
+    sqlite_file,
     write_engine,
 )
 from storage.models import AuthorshipRow, DocumentRow, LogRow, StateRow
 from storage.port import Storage
 
+_PROBE_TIMEOUT = 0.5
+"""Seconds the readiness probe waits for SQLite's write lock."""
 _DELETE_CHUNK = 500
 _MERGE_CHUNK = 250
 
@@ -74,8 +80,12 @@ class SqlDocumentStore(
         commit_window: float = 0.002,
         compact_threshold: int = 0,
         close_timeout: float = 10.0,
+        busy_timeout: float = SQLITE_BUSY_TIMEOUT_MS / 1000,
     ) -> None:
         """Configure the store; nothing connects before ``async with``.
+
+        `busy_timeout` (SQLite): how long a transaction waits for another process's lock
+        before it fails (its appends are then refused: clients retry).
 
         Raises:
             ValueError: the URL is not a SQLite or PostgreSQL URL, or a number is negative.
@@ -88,21 +98,35 @@ class SqlDocumentStore(
         )
         SqlConnections.__init__(self)
         self.url = normalize_url(url)
+        if busy_timeout <= 0:
+            raise ValueError("busy_timeout must be positive")
+        self._busy_timeout_ms = round(busy_timeout * 1000)
         self._batch_writer: BatchWriter | None = None
         self._merge_worker = MergeWorker()
 
     async def check(self) -> None:
-        """Run ``SELECT 1``.
+        """Run ``SELECT 1``; after a failed append, also see whether a write could start.
+
+        On SQLite a reader is not held up by another process's write lock, so after an
+        append failed the probe takes the write lock for a moment (waiting at most
+        `_PROBE_TIMEOUT`) and releases it at once.
 
         Raises:
-            StorageUnavailable: the database cannot be reached, or the store is not open.
+            StorageUnavailable: the database cannot be reached, its write lock cannot be
+                had, or the store is not open.
         """
         with failures_as_unavailable("database unreachable"):
             async with self._reader().connect() as conn:
                 await conn.execute(text("SELECT 1"))
+        error, path = self.write_error, sqlite_file(self.url)
+        if error is not None and path is not None:
+            try:
+                await anyio.to_thread.run_sync(_take_write_lock, path)
+            except sqlite3.Error as exc:
+                raise StorageUnavailable(f"writes failing: {exc} (last append: {error})") from exc
 
     async def _open(self) -> None:
-        engine = create_engine(self.url)
+        engine = create_engine(self.url, busy_timeout_ms=self._busy_timeout_ms)
         try:
             await migrate(engine)
         except BaseException:
@@ -112,7 +136,7 @@ class SqlDocumentStore(
         self._engine, self._writer = engine, write_engine(engine)
         try:
             self._batch_writer = await open_batch_writer(
-                engine, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS
+                engine, busy_timeout_ms=self._busy_timeout_ms
             )
         except StorageUnavailable:
             self._engine = self._writer = None
@@ -291,6 +315,12 @@ class SqlDocumentStore(
                 select(func.count()).select_from(LogRow).where(LogRow.doc_id == doc_id)
             )
             return left or 0
+
+
+def _take_write_lock(path: Path) -> None:
+    with closing(sqlite3.connect(path, timeout=_PROBE_TIMEOUT, isolation_level=None)) as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
 
 
 async def _write_state(

@@ -37,10 +37,9 @@ from storage.backup import (
     check_sqlite,
     copy_sqlite,
     known_revisions,
-    sqlite_file,
 )
 from storage.base import StorageUnavailable
-from storage.engine import PRIVATE_FILE_MODE
+from storage.engine import PRIVATE_FILE_MODE, sqlite_file
 
 MANIFEST = "palabre-backup.json"
 DATABASE = "palabre.db"

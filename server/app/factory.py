@@ -20,6 +20,7 @@ from server.access.ratelimit import RateLimiter, RateLimitMiddleware
 from server.access.seal import SecretSeal, thread_sealer
 from server.access.secret import load_or_create_secret
 from server.access.webhook_secrets import SealedWebhooks
+from server.disk import DiskReserve
 from server.http.context import ApiContext
 from server.http.embed import MapTiles
 from server.http.errors import EXCEPTION_HANDLERS
@@ -110,8 +111,11 @@ def create_app(
             settings.resolved_database_url,
             commit_window=settings.commit_window_seconds,
             close_timeout=settings.shutdown_timeout_seconds,
+            busy_timeout=settings.sqlite_busy_timeout_seconds,
         )
     metrics = Metrics()
+    disk = DiskReserve(settings.data_dir, settings.min_free_disk_bytes)
+    metrics.watch_storage(lambda: store.write_error is not None, disk.free)
     access = Access(settings, people=store, signin=store)
     cluster = None
     if settings.redis_url:
@@ -143,6 +147,7 @@ def create_app(
         max_body_bytes=max_body_bytes or settings.api_max_body_bytes,
         limits=settings.limits, token_leeway_seconds=settings.token_leeway_seconds,
         allowed_origins=settings.origins,
+        disk=disk,
     )
 
     @asynccontextmanager

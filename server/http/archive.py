@@ -80,6 +80,8 @@ class Archives:
         """``POST .../snapshots`` ``{"label", "stage"}`` (facilitators): 201, the snapshot."""
         body = await read_json(request, self.context.max_body_bytes)
         only_fields(body, {"label", "stage"})
+        if self.context.disk is not None:
+            self.context.disk.ensure(0)
         snapshot = await self.context.governance.snapshot(
             auth.doc_id, auth.principal,
             label=text_field(body, "label", required=True, max_length=MAX_LABEL) or "",

@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse
 from crdt.annotations import Seal
 from crdt.doc_id import ANNOTATIONS_SUFFIX
 from server.access.gate import Access
+from server.disk import DiskReserve
 from server.errors import BadRequest, NotFound
 from server.http.body import JsonObject
 from server.limits import Limits
@@ -53,6 +54,8 @@ class ApiContext:
     """Registered webhooks, their secrets sealed and their URLs checked against the outbound
     policy (`server.access.webhook_secrets.SealedWebhooks` over the store)."""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    disk: DiskReserve | None = None
+    """The data folder's free-space reserve, checked before snapshots and uploads."""
     limits: Limits = field(default_factory=Limits)
     """Bounds on what one client controls (event streams per principal, ...)."""
     token_leeway_seconds: float = 30.0

@@ -242,6 +242,8 @@ class DataApi:
         resources = read_data(room.doc).get("resources")
         if not isinstance(resources, dict) or resource_id not in resources:
             raise NotFound(f"no resource {resource_id!r}: add it with PATCH first")
+        if self.context.disk is not None:
+            self.context.disk.ensure(len(content))
         try:
             file_id = await anyio.to_thread.run_sync(self._files.save, doc_id, content)
         except OSError as exc:

@@ -70,6 +70,8 @@ class GovernanceApi:
         """``POST .../adopt`` ``{"label"?, "stage"?, "comments_open"?}``: 201, the snapshot."""
         body = await optional_json(request, self.context.max_body_bytes)
         only_fields(body, {"label", "stage", "comments_open"})
+        if self.context.disk is not None:
+            self.context.disk.ensure(0)
         snapshot = await self._governance.adopt(
             auth.doc_id, auth.principal,
             label=text_field(body, "label", max_length=MAX_LABEL) or "Version adoptée",

@@ -213,7 +213,7 @@ PATHS.update({
         "get": _op("The archive: every snapshot by number, without content",
                    ("200", "SnapshotList"), "400 401 403 404 503", params=[_ID]),
         "post": _op("Archive the live text and its annotations as a stage (facilitators)",
-                    ("201", "Snapshot"), _W, body="SnapshotCreate", params=[_ID]),
+                    ("201", "Snapshot"), _W + " 507", body="SnapshotCreate", params=[_ID]),
     },
     "/api/documents/{doc_id}/stages": {
         "get": _op("The stages in the order first archived, with their snapshots",
@@ -262,9 +262,11 @@ SCHEMAS.update({
 _VERSION: Schema = {"type": "string", "description": "a snapshot id, or 'live'"}
 
 
-def _optional_body_op(summary: str, ok: tuple[str, str | None], body: str) -> Schema:
+def _optional_body_op(
+    summary: str, ok: tuple[str, str | None], body: str, errors: str = _W
+) -> Schema:
     """A write on one document whose JSON body may be left out."""
-    return {**_op(summary, ok, _W, body=body, params=[_ID]),
+    return {**_op(summary, ok, errors, body=body, params=[_ID]),
             "description": "The body is optional."}
 
 
@@ -281,7 +283,7 @@ PATHS.update({
     "/api/documents/{doc_id}/adopt": {
         "post": _optional_body_op("Freeze, then archive the frozen text as the adopted "
                                   "snapshot (facilitators)", ("201", "Snapshot"),
-                                  "AdoptRequest"),
+                                  "AdoptRequest", _W + " 507"),
     },
     "/api/documents/{doc_id}/diff": {
         "get": {**_op("Paragraph diff of two versions by block id, word changes inside",
@@ -381,7 +383,7 @@ def _events() -> Schema:
 
 def _upload() -> Schema:
     op = _op("Attach a file to a library resource (editors); size-limited",
-             ("201", "FileInfo"), "400 401 403 404 413 415 422 503",
+             ("201", "FileInfo"), "400 401 403 404 413 415 422 503 507",
              params=[_ID, _param("resource_id", "path"),
                      {**_param("name", schema={"type": "string", "minLength": 1,
                                                "maxLength": 255}), "required": True}])

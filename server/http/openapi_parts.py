@@ -28,6 +28,7 @@ ERRORS = {
     "404": "unknown id", "409": "already exists", "413": "body too large",
     "415": "not application/json", "422": "invalid values", "503": "storage unavailable",
     "429": "rate limited: wait for Retry-After",
+    "507": "too little free disk space left (PALABRE_MIN_FREE_DISK_BYTES); nothing written",
 }
 
 

@@ -46,6 +46,9 @@ def probe_routes(
             return JSONResponse(
                 {"error": "storage_unavailable", "detail": str(exc)}, status_code=503
             )
+        shortage = context.disk.shortage() if context.disk is not None else None
+        if shortage is not None:
+            return JSONResponse({"error": "disk_full", "detail": shortage}, status_code=503)
         body: dict[str, object] = {
             "status": "ready", "documents_loaded": context.hub.loaded_documents,
         }

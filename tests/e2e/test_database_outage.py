@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -165,6 +166,56 @@ async def test_postgresql_cut_and_down_while_typing_loses_nothing(
             await typist.writer.wait_for(lambda: typist.typed >= goal, timeout=10)
             assert len(pieces_in(text_of(typist.observer))) == stuck, "relayed, not committed"
             await allow_connections(admin, database, allowed=True)
+            await wait_ready(server, lambda status, body: body.get("status") == "ready",
+                             within=20)
+            stop.set()
+        await typist.observer.wait_for(typist.complete, timeout=30)
+    assert pieces_in(text_of(typist.observer))[: len(typist.seen_before_outage)] == \
+        typist.seen_before_outage
+
+
+LOCKER = (
+    "import sqlite3, sys\n"
+    "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+    "db.execute('BEGIN IMMEDIATE')\n"
+    "print('locked', flush=True)\n"
+    "sys.stdin.read()\n"
+    "db.execute('ROLLBACK')\n"
+)
+
+
+async def test_sqlite_locked_by_another_process_past_the_busy_timeout_loses_nothing(
+    start_server: ServerFactory,
+) -> None:
+    async with start_server(sqlite_busy_timeout_seconds=0.5, **UNLIMITED) as server, \
+            typing_session(server, "charte") as typist:
+        stop = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(typist.type, stop)
+            await typist.observer.wait_for(partial(typist.seen, 10), timeout=20)
+            locker = await anyio.open_process(
+                [sys.executable, "-c", LOCKER, str(server.settings.data_dir / "palabre.db")]
+            )
+            try:
+                assert locker.stdout is not None and locker.stdin is not None
+                with anyio.fail_after(10):
+                    assert b"locked" in await locker.stdout.receive()
+                typist.seen_before_outage = pieces_in(text_of(typist.observer))
+                await typist.writer.wait_for(partial(closed_with, typist.writer, 1013),
+                                             timeout=10)
+                down = await wait_ready(server, lambda status, _: status == 503, within=10)
+                assert "database is locked" in str(down["detail"]), down
+                stuck = len(pieces_in(text_of(typist.observer)))
+                goal = typist.typed + 100
+                await typist.writer.wait_for(lambda: typist.typed >= goal, timeout=10)
+                assert len(pieces_in(text_of(typist.observer))) == stuck
+            finally:
+                if locker.stdin is not None:
+                    await locker.stdin.aclose()
+                with anyio.fail_after(10):
+                    await locker.wait()
+                await locker.aclose()
+            await typist.observer.wait_for(partial(typist.seen, goal), timeout=30)
             await wait_ready(server, lambda status, body: body.get("status") == "ready",
                              within=20)
             stop.set()
