@@ -140,13 +140,14 @@ def create_app(
     amendments = Amendments(hub, governance, dispatcher.notify, settings.limits)
     people = PeopleService(store, hub, access.roster, governance.record,
                            sessions=access.sessions)
+    provider = provider_from(settings)
     context = ApiContext(
         hub=hub, store=store, access=access, governance=governance, data=data,
         amendments=amendments, publisher=Publisher(settings.limits),
         notify=dispatcher.notify, seal=seal, webhooks=webhooks,
         max_body_bytes=max_body_bytes or settings.api_max_body_bytes,
         limits=settings.limits, token_leeway_seconds=settings.token_leeway_seconds,
-        allowed_origins=settings.origins,
+        allowed_origins=settings.origins, has_signin_provider=provider is not None,
         disk=disk,
     )
 
@@ -200,7 +201,7 @@ def create_app(
             context, metrics=metrics, files=FileStore(settings.data_dir / "files"),
             agenda=agenda, max_file_bytes=settings.max_file_bytes, cluster=cluster,
             people=people, invitations=InvitationService(store, governance.record),
-            provider=provider_from(settings), secret=secret,
+            provider=provider, secret=secret,
             map_tiles=MapTiles(
                 url=settings.map_tiles_url, attribution=settings.map_attribution),
         ),

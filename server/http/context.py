@@ -60,6 +60,8 @@ class ApiContext:
     """Bounds on what one client controls (event streams per principal, ...)."""
     token_leeway_seconds: float = 30.0
     """An event stream ends this long after its token's ``exp``."""
+    has_signin_provider: bool = False
+    """Whether ``/auth/login`` signs in through an identity provider (the page offers it)."""
     allowed_origins: frozenset[str] = frozenset()
     """Origins besides the server's own whose pages may send cookie-authenticated requests
     (``PALABRE_ALLOWED_ORIGINS``)."""

@@ -215,4 +215,7 @@ def _page(title: str, content: str, status: int) -> Response:
         "padding:0 1em}input{font:inherit;padding:.3em}button{font:inherit}</style>"
         f"<h1>{html.escape(title)}</h1>{content}</html>"
     )
-    return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+    # The form's POST must carry its Origin (the sign-in's cross-site check): under
+    # ``no-referrer`` browsers send ``Origin: null``. The link's id goes to this server only.
+    return HTMLResponse(body, status_code=status,
+                        headers={**PAGE_HEADERS, "Referrer-Policy": "same-origin"})

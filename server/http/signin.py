@@ -97,14 +97,14 @@ def signin_routes(context: ApiContext) -> list[BaseRoute]:
 
     async def current(request: Request) -> Response:
         session_id = session_id_of(request)
+        out = {"signed_in": False, "provider": context.has_signin_provider}
         if session_id is None or context.access.sessions is None:
-            return JSONResponse({"signed_in": False}, headers=_NO_STORE)
+            return JSONResponse(out, headers=_NO_STORE)
         try:
             principal = await context.access.authenticate_session(session_id)
             session = await context.access.sessions.find(session_id)
         except Unauthenticated as exc:
-            response = JSONResponse({"signed_in": False, "detail": exc.detail},
-                                    headers=_NO_STORE)
+            response = JSONResponse({**out, "detail": exc.detail}, headers=_NO_STORE)
             clear_session_cookie(response, request)
             return response
         sessions = context.access.sessions

@@ -7,10 +7,10 @@ import { ConnectionState, connectDocument } from './connection.js'
 import { clear, h } from './dom.js'
 import { createEditor, createToolbar } from './editor.js'
 import { t } from './i18n.js'
-import { adoptTokenFromAddress, canEdit, colourOf, currentUser, setToken } from './session.js'
+import { adoptTokenFromAddress, canEdit, colourOf, currentUser, hasProvider, loadSignin, setToken, signOut } from './session.js'
 
 adoptTokenFromAddress()
-const user = currentUser()
+let user = currentUser()
 const root = document.getElementById('app')
 
 function errorText (error) {
@@ -40,14 +40,18 @@ function signInBox () {
 
 function whoAmI () {
   const problem = user.invalid ? t.tokenInvalid : user.expired ? t.tokenExpired : null
-  if (!user.token || problem) {
+  if ((!user.token && !user.signedIn) || problem) {
+    const next = encodeURIComponent(window.location.pathname)
     return h('div', { class: 'who' }, problem ? h('p', { class: 'problem', role: 'alert' }, problem) : null,
-      h('span', { class: 'role' }, t.visitor), signInBox())
+      h('span', { class: 'role' }, t.visitor),
+      hasProvider() ? h('a', { class: 'provider-sign-in', href: `/auth/login?next=${next}` }, t.signInProvider) : null,
+      signInBox())
   }
   return h('div', { class: 'who' },
     h('span', { class: 'dot', style: `background:${colourOf(user.name)}` }),
     h('span', { class: 'name', 'data-role': user.role }, `${user.name} · ${user.role}`),
-    h('button', { type: 'button', onClick: () => { setToken(null); window.location.reload() } }, t.signOut))
+    h('button', { type: 'button', class: 'sign-out', onClick: () => signOut() }, t.signOut),
+    user.signedIn ? h('button', { type: 'button', class: 'sign-out-everywhere', onClick: () => signOut({ everywhere: true }) }, t.signOutEverywhere) : null)
 }
 
 async function listPage () {
@@ -126,7 +130,7 @@ async function documentPage (docId) {
   const viewer = viewerFor(viewerSection, viewerTitle, viewerBody, () => editorEl.querySelector('.ProseMirror')?.focus())
   document.addEventListener('keydown', (event) => { if (event.key === 'Escape' && !viewerSection.hidden) viewer.hide() })
 
-  const archiveOnly = user.role === 'public' || !user.token || user.expired || user.invalid
+  const archiveOnly = user.role === 'public' || (!user.token && !user.signedIn) || user.expired || user.invalid
   const page = h('div', { class: 'page' }, h('div', { class: 'text-column' }, editorEl, amendMargin, margin))
   root.append(
     highlight,
@@ -159,8 +163,20 @@ async function documentPage (docId) {
   }
 
   const colour = colourOf(user.name)
+  // A facilitator took the right to edit away: the socket stays, read-only (the server
+  // refuses any edit anyway), and the page says so.
+  let demoted = false
+  const mayEdit = () => canEdit(user) && !demoted
   // A freeze is shown by the status badge; any other refusal is worth telling.
-  const onDenied = (reason) => { if (!/frozen/.test(reason)) errors.show(new Error(reason)) }
+  const onDenied = (reason) => {
+    if (/^role changed/.test(reason)) {
+      demoted = true
+      errors.show(new Error(t.demoted))
+      refresh()
+      return
+    }
+    if (!/frozen/.test(reason) && !(demoted && /read-only/.test(reason))) errors.show(new Error(reason))
+  }
   const text = connectDocument(docId, user.token, { onDenied })
   const notes = connectDocument(`${docId}.annotations`, user.token)
   notes.provider.awareness.setLocalState(null) // presence lives on the text's socket only
@@ -188,11 +204,11 @@ async function documentPage (docId) {
     const frozen = governance.get('frozen') === true
     const kind = connection.kind
     let state = kind
-    if (kind === 'connected') state = frozen ? 'frozen' : canEdit(user) ? 'connected' : 'readonly'
+    if (kind === 'connected') state = frozen ? 'frozen' : mayEdit() ? 'connected' : 'readonly'
     statusEl.dataset.state = state
     statusEl.className = `status ${state}`
     statusEl.textContent = t[`status_${state}`] + (state === 'denied' && connection.closed ? ` (${connection.closed.code} ${connection.closed.reason})` : '')
-    const editable = canEdit(user) && !frozen && kind !== 'denied' && kind !== 'connecting'
+    const editable = mayEdit() && !frozen && kind !== 'denied' && kind !== 'connecting'
     if (editor.isEditable !== editable) editor.setEditable(editable)
     editorEl.dataset.editable = String(editable)
     toolbar.refresh()
@@ -226,6 +242,12 @@ async function documentPage (docId) {
   window.palabre = { editor, text, notes, connection } // for people debugging a session
 }
 
-const match = window.location.pathname.match(/^\/d\/([A-Za-z0-9._-]{1,128})\/?$/)
-if (match) documentPage(decodeURIComponent(match[1]))
-else listPage()
+async function start () {
+  await loadSignin()
+  user = currentUser()
+  const match = window.location.pathname.match(/^\/d\/([A-Za-z0-9._-]{1,128})\/?$/)
+  if (match) await documentPage(decodeURIComponent(match[1]))
+  else await listPage()
+}
+
+start()

@@ -1,6 +1,40 @@
-// The token: taken from ?token= once, kept in sessionStorage, read for the UI only
-// (the server checks every right).
+// Who the page is: a token taken from ?token= once and kept in sessionStorage, else the
+// sign-in session of the server's cookie (GET /auth/session). Read for the UI only: the
+// server checks every right.
 const KEY = 'palabre.token'
+let signin = { signed_in: false }
+
+// Reads the cookie's sign-in session from the server (the cookie itself is HttpOnly).
+export async function loadSignin () {
+  try {
+    const response = await fetch('/auth/session', { credentials: 'same-origin' })
+    signin = await response.json()
+  } catch {
+    signin = { signed_in: false }
+  }
+  return signin
+}
+
+// The CSRF token unsafe requests made with the cookie carry.
+export function csrfToken () {
+  return signin.signed_in ? signin.csrf_token : null
+}
+
+export function hasProvider () {
+  return signin.provider === true
+}
+
+// Ends the cookie's session (here, or `everywhere`), then the page starts again.
+export async function signOut ({ everywhere = false } = {}) {
+  if (signin.signed_in) {
+    await fetch(`/auth/logout${everywhere ? '?everywhere=true' : ''}`, {
+      method: 'POST', credentials: 'same-origin', referrerPolicy: 'same-origin',
+      headers: { 'X-CSRF-Token': signin.csrf_token },
+    })
+  }
+  setToken(null)
+  window.location.reload()
+}
 
 export function adoptTokenFromAddress () {
   const url = new URL(window.location.href)
@@ -29,9 +63,12 @@ function decodePayload (token) {
   return JSON.parse(new TextDecoder().decode(bytes))
 }
 
-// Who the page thinks it is: {token, sub, name, role, expired, invalid}.
+// Who the page thinks it is: {token, signedIn, sub, name, role, expired, invalid}.
 export function currentUser () {
   const token = readToken()
+  if (!token && signin.signed_in) {
+    return { token: null, signedIn: true, sub: signin.sub, name: signin.name, role: signin.role, via: signin.via }
+  }
   if (!token) return { token: null, sub: null, name: null, role: 'public' }
   try {
     const claims = decodePayload(token)
