@@ -6,6 +6,7 @@ its schema to the latest Alembic revision.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import stat
@@ -17,12 +18,16 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from storage.base import StorageUnavailable
+
+log = logging.getLogger("palabre.storage")
 
 PRIVATE_FILE_MODE = 0o600
 """Mode of the SQLite database and its ``-wal`` and ``-shm`` files: the owner's only."""
@@ -153,6 +158,18 @@ def _upgrade(connection: Connection) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
     config.attributes["connection"] = connection
+    current = MigrationContext.configure(connection).get_current_revision()
+    scripts = ScriptDirectory.from_config(config)
+    if current is not None and current not in {s.revision for s in scripts.walk_revisions()}:
+        # A newer release migrated this database while this node was still on the older
+        # one (a rolling upgrade, or a node restarted midway). Migrations only expand the
+        # schema (docs/operations.md), so this code still works on it.
+        log.warning(
+            "the database is at schema revision %s, newer than this palabre knows (up to "
+            "%s): running on it without migrating; upgrade this node", current,
+            scripts.get_current_head(),
+        )
+        return
     command.upgrade(config, "head")
 
 
