@@ -382,7 +382,8 @@ function runEditWorker () {
         baseUrl: cfg.baseUrls ? cfg.baseUrls[spec.index % cfg.baseUrls.length] : cfg.baseUrl,
         docId: spec.docId,
         index: spec.index,
-        token: cfg.token,
+        // `tokens` (bench/hostile.py): one principal per client, as real people are
+        token: cfg.tokens ? cfg.tokens[spec.index % cfg.tokens.length] : cfg.token,
         light: spec.light,
         onSynced: (cl) => {
           // only edits made during this run count, not a document's earlier content

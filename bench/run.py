@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -280,6 +280,7 @@ class Server:
             env["PALABRE_SOCKET_UPDATE_RATE_PER_SECOND"] = "0"
             env["PALABRE_LIMIT_SOCKETS_PER_PRINCIPAL"] = "0"
             env["PALABRE_LIMIT_AWARENESS_RATE_PER_SECOND"] = "0"
+            env["PALABRE_LIMIT_SOCKET_OPENS_PER_SECOND"] = "0"
             # The workloads open sockets on fresh ids with a member token, as y-websocket
             # peers expect: members create by connecting there.
             env["PALABRE_CREATE_ON_CONNECT"] = "members"
@@ -421,14 +422,26 @@ def loadgen(cfg: dict[str, Any], work: Path, timeout: float) -> dict[str, Any]:
     return out
 
 
+Beside = Callable[[Server, list[dict[str, Any]]], contextlib.AbstractContextManager[dict[str, Any]]]
+"""Something run beside the load generator (`bench/hostile.py`'s attacker): given the
+server and the rooms, a context whose dict holds its own result once it exits."""
+
+
 def edit_run(name: str, work: Path, args: argparse.Namespace, *, rooms: list[dict[str, Any]],
-             rate: float, duration: float, drain: float) -> dict[str, Any]:
-    """One edit workload against a fresh server: loadgen result plus server CPU and RSS."""
+             rate: float, duration: float, drain: float,
+             start: Callable[[str, Path], contextlib.AbstractContextManager[Server]] | None = None,
+             extra: Callable[[Server], dict[str, Any]] | None = None,
+             beside: Beside | None = None) -> dict[str, Any]:
+    """One edit workload against a fresh server: loadgen result plus server CPU and RSS.
+
+    `start` starts the server (default `running`), `extra` adds to the load generator's
+    configuration, `beside` runs alongside the load generator (its result in ``beside``).
+    """
     stamp = f"{int(time.time() * 1000) % 10**8}"
     for r in rooms:
         r["docId"] = f"{r['docId']}-{stamp}"
     try:
-        ctx = running(name, work)
+        ctx = (start or running)(name, work)
         srv = ctx.__enter__()
     except RuntimeError as err:
         return {"ok": False, "error": f"server start: {err}"}
@@ -442,7 +455,9 @@ def edit_run(name: str, work: Path, args: argparse.Namespace, *, rooms: list[dic
             "rooms": rooms, "rate": rate, "duration": duration, "drainTimeout": drain,
             "workers": args.loadgen_workers, "connectTimeout": 120,
         }
-        with RssSampler(srv.pid) as sampler:
+        cfg.update(extra(srv) if extra else {})
+        side = beside(srv, rooms) if beside else contextlib.nullcontext({})
+        with RssSampler(srv.pid) as sampler, side as side_result:
             res = loadgen(cfg, work, timeout=duration + drain + 240)
             rss_end = rss_bytes(srv.pid)
         wall = time.monotonic() - t0
@@ -452,6 +467,8 @@ def edit_run(name: str, work: Path, args: argparse.Namespace, *, rooms: list[dic
     finally:
         ctx.__exit__(None, None, None)
     res.pop("config", None)
+    if side_result:
+        res["beside"] = side_result
     res.update(
         server_cpu_s=cpu,
         server_wall_s=wall,

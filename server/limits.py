@@ -65,6 +65,14 @@ class Limits:
     """Sockets one principal (token ``sub``) may hold open at once on this node, each
     document of a Hocuspocus socket counted as one socket; past it a ``/ws`` socket is
     closed with 1013, a Hocuspocus document gets permission-denied. 0: no bound."""
+    socket_opens_per_second: float = 10.0
+    """Sockets (and Hocuspocus documents) one principal (public: one address) may open a
+    second on this node, refused ones included: each costs a handshake and a catalogue
+    read. Past it a ``/ws`` socket is closed with 1013 before anything else is done, a
+    Hocuspocus document gets permission-denied. 0: off."""
+    socket_opens_burst: int = 60
+    """Sockets a principal may open at once before `socket_opens_per_second` applies (a
+    page opens two per document, a reconnecting hall many)."""
     public_sockets_per_address: int = 512
     """The same bound for clients without a token, per client address (a hall of readers
     may share one address)."""

@@ -62,6 +62,39 @@ class _Formatter(logging.Formatter):
         return line
 
 
+class LogThrottle:
+    """At most one line per key every `interval` seconds; the next says how many were skipped.
+
+    What a client can repeat at will (refused sockets, refused messages) is logged through
+    one, so a loop of refusals costs neither the event loop's time nor the log's space.
+    """
+
+    def __init__(self, interval: float = 10.0, *, size: int = 10_000) -> None:
+        self._interval = interval
+        self._size = size
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def allow(self, key: str) -> int | None:
+        """None to skip this line; else how many lines of `key` were skipped before it."""
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last[0] < self._interval:
+            self._last[key] = (last[0], last[1] + 1)
+            return None
+        if len(self._last) >= self._size:
+            self._last = {k: v for k, v in self._last.items() if now - v[0] < self._interval}
+        self._last[key] = (now, 0)
+        return last[1] if last is not None else 0
+
+
+class NoHandshakeLines(logging.Filter):
+    """Drop uvicorn's line per WebSocket handshake (``"WebSocket /ws/…" [accepted]``, 403):
+    one per socket, formatted on the event loop; palabre logs the refusals itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and '"WebSocket %s"' in record.msg)
+
+
 def configure_logging(*, log_format: str = "text", level: int = logging.INFO) -> None:
     """Send every log record (uvicorn's included) to stderr in the chosen format."""
     handler = logging.StreamHandler()
@@ -73,3 +106,6 @@ def configure_logging(*, log_format: str = "text", level: int = logging.INFO) ->
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    handshakes = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, NoHandshakeLines) for f in handshakes.filters):
+        handshakes.addFilter(NoHandshakeLines())

@@ -121,6 +121,9 @@ class Settings:
     """HTTP API requests a second per principal (token ``sub``; public: client address); 0: off."""
     http_burst: int = 60
     """HTTP API requests a principal may send at once before `http_rate_per_second` applies."""
+    http_json_bytes_per_request: int = 4096
+    """A JSON request body weighs one more request per this many bytes against
+    `http_rate_per_second` (facilitators' requests excepted); 0: every request weighs one."""
     socket_update_rate_per_second: float = 200.0
     """Sync updates a second per principal over its sockets; past it the socket closes (1013)."""
     socket_update_burst: int = 400

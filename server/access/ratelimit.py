@@ -6,7 +6,11 @@ assembly hall or school shares one address.
 
 - HTTP (``/api``): `http_rate_per_second` requests a second, bursts up to `http_burst`,
   per principal; past it the answer is 429 ``{"error": "rate_limited", ...}`` with
-  ``Retry-After`` (whole seconds).
+  ``Retry-After`` (whole seconds). A JSON body weighs one more request per
+  `json_bytes_per_request` it carries (``PALABRE_HTTP_JSON_BYTES_PER_REQUEST``: parsing,
+  checking and applying it is work on the event loop that follows its size): one large
+  body is let through, and its weight is a debt the principal's next requests wait out.
+  Facilitators' requests weigh one each (they are trusted with bulk imports).
 - Sockets: `socket_update_rate_per_second` sync updates a second, bursts up to
   `socket_update_burst`, per principal over all its sockets on this node; past it the
   socket that sent is closed with 1013 (its client reconnects and resends what it kept).
@@ -22,13 +26,15 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.access.auth import Principal, Role
 from server.errors import PalabreError
 
 _PRUNE_AT = 10_000
 """Buckets kept before full (idle) ones are forgotten."""
+
+_JSON_TYPES = (b"application/json", b"application/merge-patch+json", b"application/geo+json")
 
 
 @dataclass(slots=True)
@@ -40,12 +46,13 @@ class TokenBucket:
     tokens: float
     updated: float
 
-    def take(self, now: float) -> float:
-        """Take a token if there is one: 0.0; otherwise the seconds until there is one."""
+    def take(self, now: float, cost: float = 1.0) -> float:
+        """Take `cost` tokens if there is at least one: 0.0 (past one, the rest is a debt
+        later events wait out); otherwise the seconds until there is one."""
         self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
         if self.tokens >= 1.0:
-            self.tokens -= 1.0
+            self.tokens -= cost
             return 0.0
         return (1.0 - self.tokens) / self.rate
 
@@ -70,8 +77,8 @@ class RateLimiter:
         """Whether this limiter limits anything."""
         return self.rate > 0
 
-    def take(self, key: str) -> float:
-        """Count one event of `key`: 0.0 when allowed, else the seconds to wait."""
+    def take(self, key: str, cost: float = 1.0) -> float:
+        """Count an event of `key` weighing `cost`: 0.0 when allowed, else the seconds to wait."""
         if not self.is_enabled:
             return 0.0
         now = self._clock()
@@ -82,7 +89,13 @@ class RateLimiter:
             bucket = self._buckets[key] = TokenBucket(
                 rate=self.rate, capacity=float(self.burst), tokens=float(self.burst), updated=now
             )
-        return bucket.take(now)
+        return bucket.take(now, cost)
+
+    def charge(self, key: str, cost: float) -> None:
+        """Add `cost` to what `key` already took (a debt its next events wait out)."""
+        bucket = self._buckets.get(key)
+        if bucket is not None and self.is_enabled:
+            bucket.tokens -= cost
 
     def _prune(self, now: float) -> None:
         for key in [key for key, bucket in self._buckets.items() if bucket.is_full(now)]:
@@ -108,9 +121,10 @@ class RateLimitMiddleware:
 
     def __init__(
         self, app: ASGIApp, *, limiter: RateLimiter, authenticate: Authenticate,
-        prefix: str = "/api",
+        prefix: str = "/api", json_bytes_per_request: int = 0,
     ) -> None:
         self.app = app
+        self._json_unit = json_bytes_per_request
         self._limiter = limiter
         self._authenticate = authenticate
         self._prefix = prefix
@@ -124,8 +138,15 @@ class RateLimitMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        wait = self._limiter.take(await self._key(scope))
+        key, principal = await self._caller(scope)
+        declared, is_json = _body_of(scope)
+        weighed = is_json and self._json_unit > 0 and (
+            principal is None or principal.role != Role.FACILITATOR)
+        weight = 1.0 + (declared / self._json_unit if weighed and declared else 0.0)
+        wait = self._limiter.take(key, weight)
         if wait <= 0:
+            if weighed and declared is None:
+                receive = self._weighing(key, receive)
             await self.app(scope, receive, send)
             return
         retry_after = max(1, math.ceil(wait))
@@ -133,15 +154,23 @@ class RateLimitMiddleware:
             "error": "rate_limited",
             "detail": f"too many requests; retry in {retry_after} s",
         }).encode()
-        await send({
-            "type": "http.response.start", "status": 429,
-            "headers": [(b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"retry-after", str(retry_after).encode())],
-        })
+        headers = [(b"content-type", b"application/json"),
+                   (b"content-length", str(len(body)).encode()),
+                   (b"retry-after", str(retry_after).encode())]
+        await send({"type": "http.response.start", "status": 429, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _key(self, scope: Scope) -> str:
+    def _weighing(self, key: str, receive: Receive) -> Receive:
+        """`receive`, charging `key` for a JSON body sent without a length as it arrives."""
+        async def weighed() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and message.get("body"):
+                self._limiter.charge(key, len(message["body"]) / self._json_unit)
+            return message
+        return weighed
+
+    async def _caller(self, scope: Scope) -> tuple[str, Principal | None]:
+        """The key the request is limited under, and its principal (None: no valid token)."""
         client = scope.get("client")
         address = str(client[0]) if client else None
         token: str | None = None
@@ -152,8 +181,24 @@ class RateLimitMiddleware:
                     token = rest.strip()
                 break
         if token is None:
-            return principal_key(None, address)
+            return principal_key(None, address), None
         try:
-            return principal_key(await self._authenticate(token), address)
+            principal = await self._authenticate(token)
         except PalabreError:
-            return principal_key(None, address)
+            return principal_key(None, address), None
+        return principal_key(principal, address), principal
+
+
+def _body_of(scope: Scope) -> tuple[int | None, bool]:
+    """The declared length of the request's body (0: none; None: sent in chunks of unknown
+    total) and whether it is JSON."""
+    declared: int | None = 0
+    is_json = False
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length" and value.isdigit():
+            declared = int(value)
+        elif name == b"transfer-encoding":
+            declared = None
+        elif name == b"content-type":
+            is_json = value.split(b";")[0].strip().lower() in _JSON_TYPES
+    return declared, is_json

@@ -30,14 +30,20 @@ async def read_limited(request: Request, limit: int, what: str = "body") -> byte
 
 
 async def read_json(
-    request: Request, limit: int, *, media_types: tuple[str, ...] = ("application/json",)
+    request: Request, limit: int, *, media_types: tuple[str, ...] = ("application/json",),
+    max_values: int | None = None,
 ) -> JsonObject:
     """The request body as a JSON object, read up to `limit` bytes.
+
+    Every value is checked in one pass whose cost follows the body's size; with
+    `max_values`, a body carrying more values (objects, arrays and scalars below the root)
+    is refused in that pass, before any other work is done on it.
 
     Raises:
         UnsupportedMediaType: the content type is not one of `media_types`.
         PayloadTooLarge: the body exceeds the limit.
         BadRequest: the body is not valid UTF-8 JSON, or not an object.
+        Invalid: the body carries more than `max_values` values.
     """
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in media_types:
@@ -53,7 +59,7 @@ async def read_json(
         raise BadRequest(f"body nests deeper than {MAX_JSON_DEPTH} levels") from exc
     if not isinstance(value, dict):
         raise BadRequest("body must be a JSON object")
-    _check_values(value, MAX_JSON_DEPTH)
+    _check_values(value, max_values)
     return value
 
 
@@ -66,30 +72,43 @@ def _no_constant(name: str) -> object:
     raise BadRequest(f"body is not valid JSON: {name} is not a JSON number")
 
 
-def _check_values(value: object, depth: int) -> None:
-    """Refuse what JSON parses but the Yjs documents cannot hold (pycrdt panics on them).
+def _check_values(root: JsonObject, max_values: int | None) -> None:
+    """Refuse what JSON parses but the Yjs documents cannot hold (pycrdt panics on them),
+    and more than `max_values` values below `root`; one iterative pass.
 
     Raises:
         BadRequest: a string with a lone surrogate (``"\\ud800"``), an integer beyond
             ±(2**53 - 1), or nesting deeper than `MAX_JSON_DEPTH`.
+        Invalid: more than `max_values` values.
     """
-    if depth < 0:
-        raise BadRequest(f"body nests deeper than {MAX_JSON_DEPTH} levels")
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise BadRequest("body holds a string that is not valid Unicode") from exc
-    elif isinstance(value, int) and not isinstance(value, bool):
-        if abs(value) > MAX_SAFE_INTEGER:
-            raise BadRequest(f"body holds an integer beyond ±{MAX_SAFE_INTEGER}")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_values(key, depth - 1)
-            _check_values(item, depth - 1)
-    elif isinstance(value, list):
-        for item in value:
-            _check_values(item, depth - 1)
+    left = max_values if max_values is not None else -1
+    stack: list[tuple[object, int]] = [(root, MAX_JSON_DEPTH)]
+    while stack:
+        value, depth = stack.pop()
+        if depth < 0:
+            raise BadRequest(f"body nests deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(value, str):
+            _check_string(value)
+        elif isinstance(value, dict):
+            for key in value:
+                _check_string(key)
+            stack.extend((item, depth - 1) for item in value.values())
+            left -= len(value)
+        elif isinstance(value, list):
+            stack.extend((item, depth - 1) for item in value)
+            left -= len(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > MAX_SAFE_INTEGER:
+                raise BadRequest(f"body holds an integer beyond ±{MAX_SAFE_INTEGER}")
+        if max_values is not None and left < 0:
+            raise Invalid(f"too large: one write carries at most {max_values} values: split it")
+
+
+def _check_string(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadRequest("body holds a string that is not valid Unicode") from exc
 
 
 def only_fields(body: Mapping[str, object], allowed: set[str]) -> None:

@@ -117,7 +117,8 @@ class DataApi:
         """``PATCH .../data`` (``application/merge-patch+json``): the new data, with its ETag."""
         require_data(auth.meta)
         body = await read_json(request, self.context.max_body_bytes,
-                               media_types=(MERGE_PATCH, "application/json"))
+                               media_types=(MERGE_PATCH, "application/json"),
+                               max_values=self.context.limits.data_values_per_write)
         patch = normalize(body)
         assert isinstance(patch, dict)
         if auth.meta.schema == "agenda":
@@ -138,8 +139,11 @@ class DataApi:
         fmt = request.query_params.get("format")
         if fmt != "geojson":
             raise BadRequest("POST .../data imports ?format=geojson; patch JSON with PATCH")
+        # A feature carries fewer than twice the values of the patch it becomes (its
+        # "type", "geometry" and "properties" wrappers), and the patch is bounded too.
         body = await read_json(request, self.context.max_body_bytes,
-                               media_types=(GEOJSON_MEDIA_TYPE, "application/json"))
+                               media_types=(GEOJSON_MEDIA_TYPE, "application/json"),
+                               max_values=2 * self.context.limits.data_values_per_write)
         patch = geojson_patch(auth.meta.schema, normalize(body),
                               max_features=self.context.limits.data_entries_per_collection)
         await self._data.patch(auth.meta, auth.principal, patch)

@@ -148,6 +148,8 @@ class Connection:
             raise MalformedMessage(f"malformed message: {exc}") from exc
         if isinstance(message, SyncMessage):
             if message.step == SyncStep.STEP1:
+                # Its answer is the whole document: it costs like an update.
+                self._take_update()
                 self.send(room.sync_step2_for(message.payload))
                 return
             try:
@@ -155,8 +157,7 @@ class Connection:
             except InvalidUpdate as exc:
                 raise InvalidUpdateError(f"invalid Yjs update: {exc}") from exc
             hot.updates_in += 1
-            if self._rate_limiter is not None and self._rate_limiter.take(self.principal_key) > 0:
-                raise RateLimited("too many updates: slow down, then reconnect")
+            self._take_update()
             room.receive_update(message.payload, self)
         elif isinstance(message, AwarenessMessage):
             hot.awareness_in += 1
@@ -168,6 +169,15 @@ class Connection:
             self.send(room.awareness_message())
         elif isinstance(message, AuthMessage):
             raise MalformedMessage("auth messages are sent by the server only")
+
+    def _take_update(self) -> None:
+        """Charge one update to the principal.
+
+        Raises:
+            RateLimited: the principal sends updates (or sync requests) faster than allowed.
+        """
+        if self._rate_limiter is not None and self._rate_limiter.take(self.principal_key) > 0:
+            raise RateLimited("too many updates: slow down, then reconnect")
 
     def _take_awareness(self, cost: int) -> None:
         """Charge `cost` awareness tokens to the principal (at most what the largest

@@ -6,6 +6,7 @@ relays every keystroke of every client.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.types import Receive, Scope, Send
 
 from crdt.protocol import CloseCode
-from server.access.auth import Principal
+from server.access.auth import PUBLIC, Principal
 from server.access.gate import Access
 from server.access.permissions import Action, is_allowed
 from server.access.ratelimit import RateLimiter, principal_key
@@ -23,10 +24,12 @@ from server.access.websession import cookie_header_of, session_id_in
 from server.errors import (
     Forbidden,
     MessageTooBig,
+    Overloaded,
     PalabreError,
     UnsupportedData,
     checked_doc_id,
 )
+from server.logs import LogThrottle
 from server.rooms.hub import Hub
 from server.settings import Settings
 from server.sync.admission import Admission
@@ -175,6 +178,33 @@ class SocketServices:
     admission: Admission = field(kw_only=True)
     """The catalogue check (and creation on connect) of every socket's document."""
 
+    refusals: LogThrottle = field(default_factory=LogThrottle, kw_only=True)
+    """One logged refusal per principal every 10 s (a loop of refusals costs no log)."""
+
+    def log_refusal(self, key: str, exc: PalabreError, doc_id: str) -> None:
+        """Log a refused socket, at most once per principal every 10 s."""
+        skipped = self.refusals.allow(key)
+        if skipped is None:
+            return
+        more = f" ({skipped} more refused since the last line)" if skipped else ""
+        log.warning("refused socket: %s%s", exc.detail, more, extra={"doc_id": doc_id[:128]})
+
+    async def deny(
+        self, scope: Scope, receive: Receive, send: Send, status: int, detail: str
+    ) -> None:
+        """Refuse the handshake with an HTTP answer (403 where the server cannot send one)."""
+        first: Message = await receive()
+        if first["type"] != "websocket.connect":
+            return
+        if "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": CloseCode.OVERLOADED})
+            return
+        body = json.dumps({"error": "rate_limited", "detail": detail}).encode()
+        await send({"type": "websocket.http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"retry-after", b"1")]})
+        await send({"type": "websocket.http.response.body", "body": body})
+
     async def accept(self, scope: Scope, receive: Receive, send: Send) -> AsgiTransport | None:
         """Complete the handshake of a browser-allowed socket; ``None`` when the client left
         first or its ``Origin`` is refused (then the socket is already closed)."""
@@ -207,16 +237,30 @@ class SyncEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one WebSocket connection."""
         services = self._services
+        doc_id = str(scope.get("path_params", {}).get("doc_id", ""))
+        # Who opens, known before the handshake: a loop of openings past the principal's
+        # rate is refused with 429 before the socket exists (no accept, no close frames).
+        try:
+            principal = await principal_of(services, scope, token_of(scope))
+            unauthenticated: PalabreError | None = None
+        except PalabreError as exc:
+            principal, unauthenticated = PUBLIC, exc
+        key = principal_key(principal, address_of(scope))
+        try:
+            services.quota.opening(key)
+        except Overloaded as exc:
+            services.log_refusal(key, exc, doc_id)
+            await services.deny(scope, receive, send, 429, exc.detail)
+            return
         transport = await services.accept(scope, receive, send)
         if transport is None:
             return
-        doc_id = str(scope.get("path_params", {}).get("doc_id", ""))
         try:
             checked_doc_id(doc_id)
-            principal = await principal_of(services, scope, token_of(scope))
+            if unauthenticated is not None:
+                raise unauthenticated
             await services.admission.admit(principal, doc_id)
             link = new_link(services.settings, scope)
-            key = principal_key(principal, address_of(scope))
             connection = Connection(
                 doc_id,
                 link,
@@ -233,7 +277,7 @@ class SyncEndpoint:
                 services.quota.release(key)
                 raise
         except PalabreError as exc:
-            log.warning("refused socket: %s", exc.detail, extra={"doc_id": doc_id[:128]})
+            services.log_refusal(key, exc, doc_id)
             await transport.close(exc.close_code, exc.close_reason)
             return
         try:

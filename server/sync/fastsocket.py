@@ -20,6 +20,12 @@ then answered with a reset, which throws away the close frame the client had not
 the client saw 1006 (no reason), and a browser retried the same message forever. Now the
 server sends its close frame and its end of stream, reads and discards what still comes,
 and closes once the client has closed (or after `DRAIN_SECONDS`).
+
+And one bound: once the server has sent its close frame (the app closed the socket, e.g.
+after a malformed message), uvicorn still parses every frame the client sends until the
+client's close arrives or 10 s pass. A client that never reads, only sends, kept the event
+loop parsing its frames for those 10 s after each refusal; past `BYTES_AFTER_CLOSE` the
+connection is now dropped.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ EXTENSION = "palabre.socket"
 DRAIN_SECONDS = 5.0
 """How long a client refused by the frame parser may keep sending before the connection
 is dropped (see the module's docstring)."""
+BYTES_AFTER_CLOSE = 64 * 1024
+"""What a client may still send once the server's close frame is out (the messages it had
+in flight) before the connection is dropped without waiting for its close frame."""
 
 
 class DirectSocket(Protocol):
@@ -64,6 +73,7 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
         self._sink: Callable[[bytes], None] | None = None
         self._reading_paused_by_hub = False
         self._is_draining = False
+        self._bytes_after_close = 0
 
     async def send(self, message: Any) -> None:
         """As uvicorn; once the parser has refused a frame the client counts as gone (as
@@ -73,10 +83,16 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
         await super().send(message)
 
     def data_received(self, data: bytes) -> None:
-        """As uvicorn, but discard what arrives once the parser has refused a frame."""
+        """As uvicorn, but discard what arrives once the parser has refused a frame, and
+        drop a client that sends more than `BYTES_AFTER_CLOSE` past our close frame."""
         if self._is_draining:
             self.conn.receive_data(data)  # the parser has failed: it discards the bytes
             return
+        if self.close_sent:
+            self._bytes_after_close += len(data)
+            if self._bytes_after_close > BYTES_AFTER_CLOSE:
+                self.transport.close()  # it sends on and on, and never reads our close
+                return
         super().data_received(data)
 
     def handle_parser_exception(self) -> None:

@@ -270,6 +270,7 @@ class HocuspocusSocket:
         try:
             checked_doc_id(name, "document name")
             principal = await principal_of(services, self._scope, token or None)
+            services.quota.opening(principal_key(principal, address_of(self._scope)))
             await services.admission.admit(principal, name)
         except (BadDocId, Unauthenticated, Forbidden, Overloaded) as exc:
             log.info("hocuspocus document refused: %s", exc.detail, extra={"doc_id": name[:128]})

@@ -11,6 +11,10 @@ holds as much as that many ``/ws`` sockets), so both lanes share one count:
 - past it a ``/ws`` socket is closed with 1013 (retry later), a Hocuspocus document gets
   permission-denied (the socket and its other documents stay).
 
+Openings are rate-limited per principal key too (`Limits.socket_opens_per_second`,
+`Limits.socket_opens_burst`), before the catalogue is read: a loop opening sockets on
+unknown ids costs its handshakes only.
+
 Awareness updates of a principal share one token bucket over all its sockets
 (`Limits.awareness_rate_per_second`, `Limits.awareness_burst`), one token per client state
 or per started KiB (`server.sync.connection`): opening more sockets, or sending larger
@@ -32,7 +36,7 @@ from server.limits import Limits
 class SocketQuota:
     """Open sockets per principal, and the awareness bounds and rate of every connection."""
 
-    __slots__ = ("_limits", "_open", "awareness_bounds", "awareness_limiter")
+    __slots__ = ("_limits", "_open", "_opening", "awareness_bounds", "awareness_limiter")
 
     def __init__(self, limits: Limits, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._limits = limits
@@ -48,6 +52,22 @@ class SocketQuota:
             limits.awareness_rate_per_second, limits.awareness_burst, clock=clock
         )
         """Awareness tokens (states, or KiB) a second, per principal key."""
+        self._opening = RateLimiter(
+            limits.socket_opens_per_second, limits.socket_opens_burst, clock=clock
+        )
+
+    def opening(self, key: str) -> None:
+        """Count one socket (or Hocuspocus document) being opened under `key`.
+
+        Raises:
+            Overloaded: the key opens them faster than `Limits.socket_opens_per_second`.
+        """
+        wait = self._opening.take(key)
+        if wait > 0:
+            raise Overloaded(
+                f"opening sockets too fast: at most {self._limits.socket_opens_per_second:g} "
+                f"a second; retry in {max(1, round(wait))} s"
+            )
 
     def acquire(self, principal: Principal, key: str) -> None:
         """Count one more socket (or Hocuspocus document) of `principal`, keyed `key`.

@@ -46,6 +46,7 @@ SERVER_ENV = {
     # their rates must not end the run.
     "PALABRE_SOCKET_UPDATE_RATE_PER_SECOND": "0",
     "PALABRE_LIMIT_AWARENESS_RATE_PER_SECOND": "0",
+    "PALABRE_LIMIT_SOCKET_OPENS_PER_SECOND": "0",
     "PALABRE_HTTP_RATE_PER_SECOND": "0",
 }
 DOCUMENTED_CLOSES = frozenset(CloseCode) - {CloseCode.INTERNAL}
