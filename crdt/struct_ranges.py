@@ -274,3 +274,26 @@ def decode_state_vector(state: bytes) -> dict[int, int]:
         return {walker.uint(): walker.uint() for _ in range(walker.uint())}
     except IndexError as exc:
         raise InvalidUpdate("state vector truncated") from exc
+
+
+def edit_size(update: bytes) -> tuple[int, int]:
+    """``(inserted, deleted)``: the characters of text `update` inserts (UTF-16 units, as
+    Yjs counts them) and the clocks its delete set removes (a character each in text;
+    a deleted block counts one more).
+
+    Raises:
+        InvalidUpdate: the bytes are not a v1 update, or hold a content kind Yjs lacks.
+    """
+    walker = _Walker(update)
+    try:
+        inserted = sum(s.length for s in walker.structs() if s.kind == _STRING)
+        deleted = 0
+        if walker.at < len(walker.data):
+            for _ in range(walker.uint()):
+                walker.uint()  # client
+                for _ in range(walker.uint()):
+                    walker.uint()  # clock
+                    deleted += walker.uint()
+    except IndexError as exc:
+        raise InvalidUpdate("update truncated") from exc
+    return inserted, deleted

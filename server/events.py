@@ -51,6 +51,9 @@ class WebhookEvent(StrEnum):
     """Accepted, and its wording written into the live text."""
     AMENDMENT_REJECTED = "amendment.rejected"
     AMENDMENT_REBASED = "amendment.rebased"
+    SESSION_OPENED = "session.opened"
+    SESSION_CLOSED = "session.closed"
+    """With ``minutes_url``, where the session's minutes are read."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -130,6 +130,12 @@ class Settings:
     """Sync updates a principal may send at once before the socket rate applies."""
     audit_denial_interval_seconds: float = 60.0
     """Least time between two audited socket denials of one principal on one document."""
+    session_min_presence_seconds: float = 300.0
+    """Time a person must attend a session to count as present (or the whole session, if
+    it is shorter)."""
+    session_heartbeat_seconds: float = 15.0
+    """How often each node refreshes the presence intervals of its sockets in open sessions;
+    an interval of a node silent for 2.5 times this ends at its last refresh."""
     max_file_bytes: int = 10 * 1024 * 1024
     """Largest file attached to a library resource; a bigger one is refused with 413."""
     agenda_poll_seconds: float = 900.0

@@ -12,6 +12,7 @@ from storage._sessions_sql import seal
 from storage.archive import ChainReport
 from storage.base import LogEntry
 from storage.sessions import (
+    Departure,
     PresenceInterval,
     Quorum,
     SessionConflict,
@@ -59,7 +60,7 @@ class MemorySessions(MemoryAccess):
 
     async def close_session(
         self, *, doc_id: str, session_id: str, by: str | None, by_name: str | None,
-        at: float, minutes: str,
+        at: float, minutes: str, stale_before: float,
     ) -> SessionRecord:
         await self._enter()
         record = self._find(doc_id, session_id)
@@ -72,7 +73,8 @@ class MemorySessions(MemoryAccess):
         self._sessions[doc_id][record.number - 1] = closed
         for key, interval in self._presence.items():
             if interval.session_id == record.session_id and interval.left_at is None:
-                self._presence[key] = dataclasses.replace(interval, left_at=at)
+                end = interval.seen_at if interval.seen_at < stale_before else at
+                self._presence[key] = dataclasses.replace(interval, left_at=end)
         return closed
 
     async def list_sessions(self, doc_id: str) -> Sequence[SessionRecord]:
@@ -87,17 +89,20 @@ class MemorySessions(MemoryAccess):
         await self._enter()
         return [s for stored in self._sessions.values() for s in stored if s.is_open]
 
-    async def record_joined(self, interval: PresenceInterval) -> None:
+    async def record_joined(self, intervals: Sequence[PresenceInterval]) -> None:
         await self._enter()
-        key = (interval.session_id, interval.connection_id)
-        self._presence.setdefault(key, dataclasses.replace(interval, left_at=None))
+        for interval in intervals:
+            key = (interval.session_id, interval.connection_id)
+            self._presence.setdefault(key, dataclasses.replace(interval, left_at=None))
 
-    async def record_left(self, session_id: str, connection_id: str, *, at: float) -> None:
+    async def record_left(self, departures: Sequence[Departure]) -> None:
         await self._enter()
-        interval = self._presence.get((session_id, connection_id))
-        if interval is not None and interval.left_at is None:
-            self._presence[(session_id, connection_id)] = dataclasses.replace(
-                interval, left_at=at, seen_at=at)
+        for gone in departures:
+            key = (gone.session_id, gone.connection_id)
+            interval = self._presence.get(key)
+            if interval is not None and interval.left_at is None:
+                self._presence[key] = dataclasses.replace(interval, left_at=gone.at,
+                                                          seen_at=gone.at)
 
     async def heartbeat(self, node_id: str, session_ids: Sequence[str], *, at: float) -> None:
         await self._enter()

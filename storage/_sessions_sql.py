@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -18,6 +18,7 @@ from storage.base import LogEntry
 from storage.models import AuthorshipRow, DocumentSettingsRow, LogRow, PresenceRow, SessionRow
 from storage.sessions import (
     AuthoredRange,
+    Departure,
     PresenceInterval,
     Quorum,
     SessionConflict,
@@ -66,7 +67,7 @@ class SqlSessions(SqlConnections):
 
     async def close_session(
         self, *, doc_id: str, session_id: str, by: str | None, by_name: str | None,
-        at: float, minutes: str,
+        at: float, minutes: str, stale_before: float,
     ) -> SessionRecord:
         async with self._writing(f"close session {session_id!r}") as conn:
             await hold_advisory_lock(conn, _lock(doc_id))
@@ -93,7 +94,8 @@ class SqlSessions(SqlConnections):
                 update(PresenceRow)
                 .where(PresenceRow.session_id == record.session_id,
                        PresenceRow.left_at.is_(None))
-                .values(left_at=at))
+                .values(left_at=case((PresenceRow.seen_at < stale_before, PresenceRow.seen_at),
+                                     else_=at)))
         return closed
 
     async def list_sessions(self, doc_id: str) -> Sequence[SessionRecord]:
@@ -113,23 +115,30 @@ class SqlSessions(SqlConnections):
             rows = (await conn.execute(query)).all()
         return [_record(row) for row in rows]
 
-    async def record_joined(self, interval: PresenceInterval) -> None:
-        values = {column.name: getattr(interval, column.name) for column in _PRESENCE_COLUMNS}
-        values["left_at"] = None
-        async with self._writing("record a presence") as conn:
+    async def record_joined(self, intervals: Sequence[PresenceInterval]) -> None:
+        if not intervals:
+            return
+        rows = [{column.name: getattr(i, column.name) for column in _PRESENCE_COLUMNS}
+                | {"left_at": None} for i in intervals]
+        async with self._writing("record presences") as conn:
             statement = (postgresql.insert(PresenceRow) if conn.dialect.name == "postgresql"
                          else sqlite.insert(PresenceRow))
-            await conn.execute(statement.values(values).on_conflict_do_nothing(
-                index_elements=[PresenceRow.session_id, PresenceRow.connection_id]))
+            await conn.execute(statement.on_conflict_do_nothing(
+                index_elements=[PresenceRow.session_id, PresenceRow.connection_id]), rows)
 
-    async def record_left(self, session_id: str, connection_id: str, *, at: float) -> None:
-        async with self._writing("record a departure") as conn:
-            await conn.execute(
-                update(PresenceRow)
-                .where(PresenceRow.session_id == session_id,
-                       PresenceRow.connection_id == connection_id,
-                       PresenceRow.left_at.is_(None))
-                .values(left_at=at, seen_at=at))
+    async def record_left(self, departures: Sequence[Departure]) -> None:
+        if not departures:
+            return
+        statement = (
+            update(PresenceRow)
+            .where(PresenceRow.session_id == bindparam("gone_session"),
+                   PresenceRow.connection_id == bindparam("gone_connection"),
+                   PresenceRow.left_at.is_(None))
+            .values(left_at=bindparam("gone_at"), seen_at=bindparam("gone_at")))
+        rows = [{"gone_session": d.session_id, "gone_connection": d.connection_id,
+                 "gone_at": d.at} for d in departures]
+        async with self._writing("record departures") as conn:
+            await conn.execute(statement, rows)
 
     async def heartbeat(self, node_id: str, session_ids: Sequence[str], *, at: float) -> None:
         if not session_ids:

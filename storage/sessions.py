@@ -88,6 +88,15 @@ class PresenceInterval:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Departure:
+    """A socket that left a session at ``at``."""
+
+    session_id: str
+    connection_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Quorum:
     """A document's quorum: a fraction of its members, or a number of members."""
 
@@ -139,9 +148,12 @@ class Sessions(Protocol):
 
     async def close_session(
         self, *, doc_id: str, session_id: str, by: str | None, by_name: str | None,
-        at: float, minutes: str,
+        at: float, minutes: str, stale_before: float,
     ) -> SessionRecord:
         """Close an open session with its minutes (JSON text), hashed and chained.
+
+        Its intervals still open end at `at`, or at their ``seen_at`` when that is before
+        `stale_before` (their node stopped refreshing them: it died).
 
         Raises:
             SessionNotFound: no such session.
@@ -171,16 +183,16 @@ class Sessions(Protocol):
             StorageUnavailable: the database failed.
         """
 
-    async def record_joined(self, interval: PresenceInterval) -> None:
-        """Record that a socket joined (``left_at`` of `interval` is ignored); a second
-        record of the same session and connection changes nothing.
+    async def record_joined(self, intervals: Sequence[PresenceInterval]) -> None:
+        """Record that sockets joined (their ``left_at`` is ignored); a second record of
+        the same session and connection changes nothing.
 
         Raises:
             StorageUnavailable: the database failed.
         """
 
-    async def record_left(self, session_id: str, connection_id: str, *, at: float) -> None:
-        """End the open interval of this connection in this session (none: no change).
+    async def record_left(self, departures: Sequence[Departure]) -> None:
+        """End the open interval of each departure's connection (none open: no change).
 
         Raises:
             StorageUnavailable: the database failed.

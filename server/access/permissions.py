@@ -76,12 +76,17 @@ class Action(StrEnum):
     """Download anyone's personal data; change anyone's naming in public."""
     ERASE_PERSON = "erase_person"
     """Erase a person's personal data (their name and subject become their pseudonym)."""
+    RUN_SESSION = "run_session"
+    """Open and close a document's sessions, give the floor, lower anyone's hand."""
+    RAISE_HAND = "raise_hand"
+    """Raise or lower one's own hand in the speaking queue of an open session."""
 
 
 ROLE_ACTIONS: Final[Mapping[Role, frozenset[Action]]] = MappingProxyType({
     Role.MEMBER: frozenset({
         Action.READ, Action.EDIT, Action.COMMENT, Action.CONTRIBUTE,
         Action.PROPOSE_AMENDMENT, Action.SUPPORT_AMENDMENT, Action.VOTE, Action.OWN_DATA,
+        Action.RAISE_HAND,
     }),
     Role.FACILITATOR: frozenset(Action),
     Role.CITIZEN: frozenset({

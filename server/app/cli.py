@@ -300,9 +300,11 @@ def export(
               help="Data folder holding palabre.db [PALABRE_DATA_DIR, ./data].")
 @click.option("--database-url", default=None, help="SQLAlchemy URL [PALABRE_DATABASE_URL].")
 def verify_archive(doc_id: str, data_dir: Path | None, database_url: str | None) -> None:
-    """Check DOC_ID's snapshot chain in the database; exit 1 naming the first broken link."""
+    """Check DOC_ID's snapshot chain and its closed sessions' chain in the database; exit 1
+    naming the first broken link."""
     from storage.archive import ChainReport, Snapshot
     from storage.base import StorageUnavailable
+    from storage.sessions import SessionRecord
     from storage.sql import SqlDocumentStore
 
     if data_dir is not None and database_url is not None:
@@ -314,12 +316,14 @@ def verify_archive(doc_id: str, data_dir: Path | None, database_url: str | None)
     if settings.database_url is None and not (settings.data_dir / "palabre.db").is_file():
         raise click.ClickException(f"no palabre.db in {settings.data_dir}")
 
-    async def read() -> tuple[list[Snapshot], ChainReport]:
+    async def read() -> tuple[list[Snapshot], ChainReport, list[SessionRecord], ChainReport]:
         async with SqlDocumentStore(settings.resolved_database_url) as store:
-            return list(await store.list_snapshots(doc_id)), await store.verify_chain(doc_id)
+            return (list(await store.list_snapshots(doc_id)), await store.verify_chain(doc_id),
+                    list(await store.list_sessions(doc_id)),
+                    await store.verify_sessions(doc_id))
 
     try:
-        snapshots, report = asyncio.run(read())
+        snapshots, report, sessions, sessions_report = asyncio.run(read())
     except (StorageUnavailable, ValueError) as exc:
         raise click.ClickException(f"cannot read the archive: {exc}") from exc
     for snapshot in snapshots:
@@ -334,6 +338,19 @@ def verify_archive(doc_id: str, data_dir: Path | None, database_url: str | None)
             f"{doc_id}: chain broken at snapshot #{report.first_broken}: {report.reason}"
         )
     click.echo(f"{doc_id}: {report.checked} snapshot(s), chain intact")
+    closed = [s for s in sessions if s.chain_hash is not None]
+    for record in closed:
+        first = sessions_report.first_broken
+        status = "ok" if first is None or record.number < first else (
+            "BROKEN" if record.number == first else "unverified")
+        click.echo(f"session #{record.number} {status} {(record.chain_hash or '')[:16]} "
+                   f"{record.kind} | {record.title}")
+    if not sessions_report.ok:
+        raise click.ClickException(
+            f"{doc_id}: sessions chain broken at session #{sessions_report.first_broken}: "
+            f"{sessions_report.reason}")
+    if closed:
+        click.echo(f"{doc_id}: {sessions_report.checked} session record(s), chain intact")
 
 
 main.add_command(backup)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,6 +31,7 @@ from server.integrations.webhooks import WebhookDispatcher
 from server.metrics import Metrics
 from server.modules.agenda import AgendaImporter
 from server.modules.amendments import Amendments
+from server.modules.attendance import Attendance
 from server.modules.audit import DenialAudit
 from server.modules.data_documents import DataDocuments, guard_loader
 from server.modules.files import FileStore
@@ -37,6 +39,7 @@ from server.modules.governance import Governance
 from server.modules.invitations import InvitationService
 from server.modules.people import PeopleService
 from server.modules.publishing import Publisher
+from server.modules.sessions import SessionsService
 from server.rooms.hooks import RoomHooks
 from server.rooms.hub import Hub
 from server.settings import Settings
@@ -129,21 +132,30 @@ def create_app(
     )
     denials = DenialAudit(store, metrics, interval=settings.audit_denial_interval_seconds)
     seal = SecretSeal(secret)
+    attendance = Attendance(
+        store, metrics, node_id=cluster.node_id if cluster else uuid.uuid4().hex[:16],
+        heartbeat=settings.session_heartbeat_seconds,
+    )
     hub = Hub(settings, store, metrics, fanout=cluster, hooks=RoomHooks(
         load_guard=guard_loader(store, settings.limits), migrate=thread_sealer(seal),
         after_commit=(dispatcher.on_commit,),
         on_denied=(denials.socket_denied,),
+        on_join=(attendance.joined,), on_leave=(attendance.left,),
     ))
     data = DataDocuments(hub, store)
     agenda = AgendaImporter(settings, hub, store)
     governance = Governance(store, hub, metrics, notify=dispatcher.notify)
     amendments = Amendments(hub, governance, dispatcher.notify, settings.limits)
+    sessions = SessionsService(
+        store, hub, governance, attendance, notify=dispatcher.notify,
+        min_presence_seconds=settings.session_min_presence_seconds,
+    )
     people = PeopleService(store, hub, access.roster, governance.record,
                            sessions=access.sessions)
     provider = provider_from(settings)
     context = ApiContext(
         hub=hub, store=store, access=access, governance=governance, data=data,
-        amendments=amendments, publisher=Publisher(settings.limits),
+        amendments=amendments, publisher=Publisher(settings.limits), sessions=sessions,
         notify=dispatcher.notify, seal=seal, webhooks=webhooks,
         max_body_bytes=max_body_bytes or settings.api_max_body_bytes,
         limits=settings.limits, token_leeway_seconds=settings.token_leeway_seconds,
@@ -158,7 +170,8 @@ def create_app(
             # Stopped in reverse: the hub's last commits still reach the dispatcher (and
             # the other nodes), whose last deliveries are still recorded in the store.
             async with (
-                store, dispatcher.running(), denials.running(), cluster_running(),
+                store, dispatcher.running(), denials.running(), attendance.running(),
+                cluster_running(),
                 hub.running(), agenda.running(), access.roster.running(),
                 signin_running(),
             ):

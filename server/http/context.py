@@ -18,6 +18,7 @@ from server.modules.amendments import Amendments
 from server.modules.data_documents import DataDocuments
 from server.modules.governance import Governance, Notify
 from server.modules.publishing import Publisher
+from server.modules.sessions import SessionsService
 from server.rooms.hub import Hub
 from storage.catalog import DocumentMeta, WebhookRegistry
 from storage.port import Storage
@@ -46,6 +47,8 @@ class ApiContext:
     """Renders exports and redlines off the event loop (`server.modules.publishing`)."""
     amendments: Amendments
     """Proposed wordings and their lifecycle (`server.modules.amendments`)."""
+    sessions: SessionsService
+    """Sessions of the assembly, their attendance, queue and quorum (`server.modules.sessions`)."""
     notify: Notify
     """Queues a webhook event about a document; never blocks (`WebhookDispatcher.notify`)."""
     seal: Seal

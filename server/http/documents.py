@@ -23,16 +23,19 @@ from server.errors import BadRequest, Conflict, Invalid, PalabreError
 from server.http.authorize import Authorized, caller, requires
 from server.http.body import JsonObject, etag_matches, int_param, only_fields, read_json, text_field
 from server.http.context import MEDIA_TYPES, ApiContext, content_format, created, meta_json
+from server.modules.sessions import quorum_json
 from server.rooms.revocation import Revocation
 from storage.base import StorageError
 from storage.catalog import DocumentMeta
+from storage.sessions import Quorum
 
 log = logging.getLogger("palabre.api")
 
-SETTINGS = ("title", "is_public", "amendments_open")
+SETTINGS = ("title", "is_public", "amendments_open", "quorum")
 """What ``PATCH /documents/{id}`` may change."""
 MAX_TITLE = 500
 MAX_PAGE = 200
+MAX_QUORUM = 100_000
 
 
 class Documents:
@@ -174,9 +177,10 @@ class Documents:
 
     @requires(Action.CREATE_DOCUMENT)
     async def update_document(self, request: Request, auth: Authorized) -> Response:
-        """``PATCH /documents/{id}`` ``{"title"?, "is_public"?, "amendments_open"?}``
-        (facilitators); made private, its public readers' sockets and event streams end,
-        on every node. Each known setting is validated before any is changed."""
+        """``PATCH /documents/{id}`` ``{"title"?, "is_public"?, "amendments_open"?,
+        "quorum"?}`` (facilitators; `quorum_setting`); made private, its public readers'
+        sockets and event streams end, on every node. Each known setting is validated
+        before any is changed."""
         body = await read_json(request, self.context.max_body_bytes)
         only_fields(body, set(SETTINGS))
         if not body:
@@ -189,6 +193,9 @@ class Documents:
         amendments_open = body.get("amendments_open")
         if amendments_open is not None and auth.meta.kind != "text":
             raise Invalid("only a text document takes amendments")
+        quorum = quorum_setting(body["quorum"]) if "quorum" in body else None
+        if quorum is not None and auth.meta.kind != "text":
+            raise Invalid("only a text document has sessions and a quorum")
         meta = auth.meta
         if title is not None or is_public is not None:
             meta = await self._store.update_document(auth.doc_id, title=title,
@@ -199,8 +206,11 @@ class Documents:
         if isinstance(amendments_open, bool):
             await self.context.amendments.set_open(auth.doc_id, auth.principal,
                                                    amendments_open, is_public=meta.is_public)
+        if quorum is not None:
+            await self.context.sessions.set_quorum(auth.doc_id, auth.principal, quorum)
         if meta.kind == "text":
             payload["amendments_open"] = await self.context.amendments.is_open(auth.doc_id)
+            payload["quorum"] = quorum_json(await self._store.get_quorum(auth.doc_id))
         return JSONResponse(payload)
 
     @requires(Action.CREATE_DOCUMENT)
@@ -223,6 +233,23 @@ class Documents:
             return Response(status_code=304, headers=headers)
         body = render(room.doc, _format(fmt))
         return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+def quorum_setting(value: object) -> Quorum:
+    """The quorum a ``PATCH`` asks for: null (none), a fraction of the members in (0, 1]
+    written with a decimal point, or a whole number of members.
+
+    Raises:
+        Invalid: anything else.
+    """
+    if value is None:
+        return Quorum()
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_QUORUM:
+        return Quorum(members=value)
+    if isinstance(value, float) and 0 < value <= 1:
+        return Quorum(fraction=value)
+    raise Invalid("'quorum' must be null, a fraction of the members such as 0.5 (at most "
+                  f"1.0), or a whole number of members from 1 to {MAX_QUORUM}")
 
 
 def _format(fmt: str) -> Format:

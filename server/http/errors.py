@@ -30,6 +30,7 @@ from storage.base import DocumentNotFound, StorageError, StorageUnavailable
 from storage.catalog import DocumentExists, WebhookNotFound
 from storage.invitations import InvitationNotFound, InvitationSpent
 from storage.people import PersonNotFound
+from storage.sessions import SessionConflict, SessionNotFound
 
 log = logging.getLogger("palabre.api")
 
@@ -39,11 +40,11 @@ _HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
 def translated(exc: Exception) -> Exception:
     """The `PalabreError` a storage or annotations error stands for (others unchanged)."""
     if isinstance(exc, (DocumentNotFound, SnapshotNotFound, WebhookNotFound, AnnotationNotFound,
-                        PersonNotFound, InvitationNotFound)):
+                        PersonNotFound, InvitationNotFound, SessionNotFound)):
         return NotFound(str(exc))
     if isinstance(exc, InvitationSpent):
         return Gone(str(exc))
-    if isinstance(exc, DocumentExists):
+    if isinstance(exc, (DocumentExists, SessionConflict)):
         return Conflict(str(exc))
     if isinstance(exc, StorageUnavailable):
         return Overloaded("storage unavailable, retry later")

@@ -2,9 +2,11 @@
 
 - ``POST .../freeze`` ``{"comments_open"?}`` and ``POST .../unfreeze`` (facilitators):
   200 with the freeze state; in force on every open socket before the answer is sent.
-- ``POST .../adopt`` ``{"label"?, "stage"?, "comments_open"?}`` (facilitators): freezes,
-  then archives the frozen text as a snapshot flagged ``adopted``; 201 with it
-  (`Governance.adopt`).
+- ``POST .../adopt`` ``{"label"?, "stage"?, "comments_open"?, "force"?}`` (facilitators):
+  freezes, then archives the frozen text as a snapshot flagged ``adopted``; 201 with it
+  (`Governance.adopt`) and ``session``: the open session and the members present. With a
+  quorum set, 409 ``quorum_not_met`` outside a session or below it, unless ``force``
+  (`SessionsService.adoption_record`).
 - ``GET .../diff?from=SID|live&to=SID|live[&format=html]``: paragraph diff (`crdt.diff`).
 - ``GET .../audit?limit=&before=`` (facilitators): governance actions, newest first.
 """
@@ -69,16 +71,18 @@ class GovernanceApi:
     async def adopt(self, request: Request, auth: Authorized) -> Response:
         """``POST .../adopt`` ``{"label"?, "stage"?, "comments_open"?}``: 201, the snapshot."""
         body = await optional_json(request, self.context.max_body_bytes)
-        only_fields(body, {"label", "stage", "comments_open"})
+        only_fields(body, {"label", "stage", "comments_open", "force"})
         if self.context.disk is not None:
             self.context.disk.ensure(0)
+        record = await self.context.sessions.adoption_record(
+            auth.doc_id, auth.principal, force=flag(body, "force"))
         snapshot = await self._governance.adopt(
             auth.doc_id, auth.principal,
             label=text_field(body, "label", max_length=MAX_LABEL) or "Version adoptée",
             stage=text_field(body, "stage", max_length=MAX_LABEL) or "adopted",
-            comments_open=flag(body, "comments_open"),
+            comments_open=flag(body, "comments_open"), detail={"session": record},
         )
-        return created(snapshot_json(snapshot, auth.principal),
+        return created({**snapshot_json(snapshot, auth.principal), "session": record},
                        f"/api/documents/{auth.doc_id}/snapshots/{snapshot.snapshot_id}")
 
     @requires(Action.READ_AUDIT)

@@ -37,6 +37,7 @@ SCHEMAS: dict[str, Schema] = {
         id=_DOC_ID, title=_STR, kind={"type": "string", "enum": ["text", "data"]},
         is_public={"type": "boolean"}, created_at=_TIME, updated_at=_TIME, created_by=_NSTR,
         amendments_open={"type": "boolean", "description": "PATCH answers only"},
+        quorum={"type": ["number", "integer", "null"], "description": "PATCH answers only"},
         schema={"type": "string", "description": "data documents: their JSON schema"},
     ),
     "DocumentList": _obj(["documents", "next"],
@@ -52,7 +53,15 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "DocumentPatch": _obj([], title=_STR, is_public={"type": "boolean"},
                           amendments_open={"type": "boolean", "description": "text: citizens "
-                                           "may propose amendments, also when frozen"}),
+                                           "may propose amendments, also when frozen"},
+                          quorum={"description": "text: null (none), a fraction of the "
+                                  "members in (0, 1] such as 0.5, or a whole number of "
+                                  "members; adoption then needs it in an open session",
+                                  "anyOf": [{"type": "null"},
+                                            {"type": "number", "exclusiveMinimum": 0,
+                                             "maximum": 1},
+                                            {"type": "integer", "minimum": 1,
+                                             "maximum": 100000}]}),
     "Blocks": _obj(["blocks"], blocks={"type": "array", "items": {
         "type": "object", "required": ["id", "type", "text"],
         "properties": {"id": _STR, "type": _STR, "text": _STR, "article_id": _NSTR,
@@ -182,6 +191,8 @@ SCHEMAS.update({
         previous_hash={**_NSTR, "description": "the previous snapshot's chain_hash"},
         chain_hash={**_STR, "description": "SHA-256 of previous_hash (or '') + hash"},
         adopted={"type": "boolean"},
+        session={"type": "object", "description": "adopt answers only: the open session, "
+                 "the members present, the quorum and whether the adoption was forced"},
     ),
     "SnapshotCreate": _obj(["label", "stage"], label=_STR, stage=_STR),
     "SnapshotList": _obj(["snapshots"], snapshots={"type": "array", "items": _ref("Snapshot")}),
@@ -244,7 +255,9 @@ SCHEMAS.update({
     "FreezeState": _FREEZE_STATE,
     "FreezeRequest": _obj([], comments_open={
         "type": "boolean", "description": "comments still taken while frozen (default false)"}),
-    "AdoptRequest": _obj([], label=_STR, stage=_STR, comments_open={"type": "boolean"}),
+    "AdoptRequest": _obj([], label=_STR, stage=_STR, comments_open={"type": "boolean"},
+                         force={"type": "boolean", "description": "adopt without the quorum "
+                                "(audited as adoption.forced)"}),
     "Diff": _obj(["from", "to", "summary", "blocks"], to=_STR, summary=_obj(
         ["added", "removed", "changed", "moved", "unchanged"], added=_COUNT, removed=_COUNT,
         changed=_COUNT, moved=_COUNT, unchanged=_COUNT,
@@ -281,9 +294,10 @@ PATHS.update({
                     params=[_ID]),
     },
     "/api/documents/{doc_id}/adopt": {
-        "post": _optional_body_op("Freeze, then archive the frozen text as the adopted "
-                                  "snapshot (facilitators)", ("201", "Snapshot"),
-                                  "AdoptRequest", _W + " 507"),
+        "post": _optional_body_op(
+            "Freeze, then archive the frozen text as the adopted snapshot (facilitators); "
+            "409 quorum_not_met without the quorum", ("201", "Snapshot"), "AdoptRequest",
+            _W + " 409 507"),
     },
     "/api/documents/{doc_id}/diff": {
         "get": {**_op("Paragraph diff of two versions by block id, word changes inside",
@@ -500,6 +514,84 @@ SCHEMAS.update(publish.SCHEMAS)
 PATHS.update(publish.PATHS)
 SCHEMAS.update(signin.SCHEMAS)
 PATHS.update(signin.PATHS)
+# Sessions (server/http/sessions.py).
+_SESSION = "/api/documents/{doc_id}/sessions"
+_SESSION_REF = _param("session", "path", {"type": "string", "minLength": 1, "maxLength": 64,
+                                          "description": "the session's id or number"})
+_HAND = _obj(["sub", "name", "raised_at"], sub=_STR, name=_STR, raised_at=_TIME)
+_QUEUE: dict[str, Schema] = {"hands": {"type": "array", "items": _HAND},
+          "floor": {"anyOf": [{"type": "null"}, _obj(["sub", "name", "since"], sub=_STR,
+                                                     name=_STR, since=_TIME)]}}
+_NTIME: Schema = {"type": ["number", "null"]}
+_SESSION_FIELDS: dict[str, Schema] = {
+    "id": _STR, "number": {"type": "integer", "minimum": 1}, "title": _STR,
+    "kind": {"enum": ["training", "hearing", "work", "adoption"]},
+    "planned_start": _NTIME, "planned_end": _NTIME, "opened_at": _TIME, "opened_by": _NSTR,
+    "opened_by_name": _NSTR, "closed_at": _NTIME, "closed_by": _NSTR, "closed_by_name": _NSTR,
+    "hash": {**_NSTR, "description": "SHA-256 of the closed session's record"},
+    "chain_hash": {**_NSTR, "description": "links it to the previous closed session's"},
+}
+SCHEMAS.update({
+    "Session": _obj(["id", "number", "title", "kind", "opened_at", "closed_at"],
+                    **_SESSION_FIELDS),
+    "SessionState": _obj(["id", "number", "title", "kind", "opened_at", "closed_at"],
+                         **_SESSION_FIELDS, minutes_url=_NSTR, **_QUEUE,
+                         present={"type": "array", "items": _obj(
+                             ["sub", "name", "role"], sub=_STR, name=_STR, role=_STR)}),
+    "SessionList": _obj(["sessions"], sessions={"type": "array", "items": _ref("Session")}),
+    "SessionCreate": _obj(["title"], title={"type": "string", "minLength": 1},
+                          kind={"enum": ["training", "hearing", "work", "adoption"]},
+                          planned_start=_TIME, planned_end=_TIME),
+    "Queue": _obj(["hands", "floor"], **_QUEUE),
+    "FloorRequest": _obj([], sub={**_STR, "description": "default: the first raised hand"},
+                         clear={"type": "boolean", "description": "clear hands and floor"}),
+    "Minutes": {"type": "object", "required": ["session", "attendance", "activity",
+                                               "snapshots", "decisions"], "properties": {
+        "session": _ref("Session"), "opened_at": _TIME, "closed_at": _TIME,
+        "attendance": {"type": "array", "items": {"type": "object", "required": [
+            "sub", "name", "role", "present_seconds", "present"]}},
+        "activity": {"type": "array", "items": {"type": "object", "required": [
+            "sub", "updates", "chars_inserted", "chars_deleted", "comments"]}},
+        "snapshots": {"type": "array"}, "decisions": {"type": "array"}}},
+})
+PATHS.update({
+    _SESSION: {
+        "get": _op("The document's sessions, by number", ("200", "SessionList"),
+                   "400 401 403 404 422 503", params=[_ID]),
+        "post": _op("Open a session (facilitators); 409 when one is open",
+                    ("201", "Session"), _W + " 409", body="SessionCreate", params=[_ID]),
+    },
+    _SESSION + "/{session}": {
+        "get": _op("One session; while open, its speaking queue and who is present",
+                   ("200", "SessionState"), "400 401 403 404 422 503",
+                   params=[_ID, _SESSION_REF]),
+    },
+    _SESSION + "/{session}/close": {
+        "post": _op("Close the session: its minutes, stored once and chained (facilitators)",
+                    ("200", "Minutes"), "400 401 403 404 409 422 503",
+                    params=[_ID, _SESSION_REF]),
+    },
+    _SESSION + "/{session}/minutes": {
+        "get": {**_op("The minutes of a closed session (guests by role for non-members)",
+                      ("200", "Minutes"), "400 401 403 404 409 422 503",
+                      params=[_ID, _SESSION_REF,
+                              _param("format", schema={"enum": ["json", "md", "html"]})]),
+                "description": "format=md answers text/markdown, html a page."},
+    },
+    _SESSION + "/{session}/hands": {
+        "post": _op("Raise one's hand (members)", ("200", "Queue"),
+                    "400 401 403 404 409 422 503", params=[_ID, _SESSION_REF]),
+        "delete": _op("Lower one's hand (facilitators: anyone's, ?sub=)", ("200", "Queue"),
+                      "400 401 403 404 409 422 503",
+                      params=[_ID, _SESSION_REF, _param("sub")]),
+    },
+    _SESSION + "/{session}/floor": {
+        "post": {**_op("Give the floor to the first raised hand, or to sub; or clear "
+                       "(facilitators)", ("200", "Queue"), _W + " 409", body="FloorRequest",
+                       params=[_ID, _SESSION_REF]),
+                 "description": "The body is optional."},
+    },
+})
 
 SPEC: Schema = {
     "openapi": "3.1.0",

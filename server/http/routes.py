@@ -19,6 +19,7 @@ from server.http.people import people_routes
 from server.http.probes import ClusterHealth, probe_routes
 from server.http.provenance import ProvenanceApi
 from server.http.publish import PublishApi
+from server.http.sessions import SessionsApi
 from server.http.signin import signin_routes
 from server.http.web import load_web_assets, web_routes
 from server.http.webhooks import webhook_routes
@@ -51,6 +52,7 @@ def routes(
             *Documents(context).routes(),
             *Annotations(context).routes(),
             *AmendmentsApi(context).routes(),
+            *SessionsApi(context, context.sessions).routes(),
             *OpenApi().routes(),
             *Archives(context).routes(),
             *ProvenanceApi(context).routes(),

@@ -136,8 +136,11 @@ class Governance:
 
     async def adopt(
         self, doc_id: str, principal: Principal, *, label: str, stage: str, comments_open: bool,
+        detail: Mapping[str, object] | None = None,
     ) -> Snapshot:
         """Freeze `doc_id`, then archive the frozen text as the adopted snapshot.
+
+        `detail` is added to the adoption's audit entry (the session, members present).
 
         Freezing first makes the adopted snapshot exactly the text that stays frozen.
         Atomic: if anything fails after the freeze (any exception, or a cancellation), a
@@ -163,10 +166,10 @@ class Governance:
                     await self.unfreeze(doc_id, principal)
                 await self.announce(doc_id)
             raise
-        detail = snapshot_detail(snapshot)
-        await self.record(doc_id, "document.adopted", principal, detail)
+        adopted = snapshot_detail(snapshot)
+        await self.record(doc_id, "document.adopted", principal, {**adopted, **(detail or {})})
         await self.announce(doc_id)
-        self._emit(WebhookEvent.SNAPSHOT_CREATED, doc_id, {**detail, "adopted": True})
+        self._emit(WebhookEvent.SNAPSHOT_CREATED, doc_id, {**adopted, "adopted": True})
         return snapshot
 
     async def restore(

@@ -2,9 +2,10 @@
 
 The loaders (`load_guard`, `migrate`) run when a room loads, before anyone joins; their
 errors propagate (a `StorageUnavailable` means no room is made). Observers
-(`after_commit`, `on_denied`) run in the order given, after the relay, on the committing
-task; each must return at once (the webhook dispatcher queues, the audit log schedules),
-and one that raises is logged and counted without stopping the others or the room.
+(`after_commit`, `on_denied`; `on_join`, `on_leave` on the socket's task) run in the order
+given, after the relay, on the committing task; each must return at once (the webhook
+dispatcher queues, the audit log and attendance schedule), and one that raises is logged
+and counted without stopping the others or the room.
 """
 
 from __future__ import annotations
@@ -52,6 +53,13 @@ DenialObserver = Callable[[str, str | None, str], None]
 """Told the doc id, principal (``sub``) and reason of every write refused on a socket."""
 
 
+JoinObserver = Callable[[str, str, Principal], None]
+"""Told the doc id, connection id and principal of each socket that joined a room."""
+
+LeaveObserver = Callable[[str, str], None]
+"""Told the doc id and connection id of each socket that left a room."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoomHooks:
     """Everything that extends rooms, fixed when the hub is built."""
@@ -60,6 +68,8 @@ class RoomHooks:
     migrate: Migration | None = None
     after_commit: tuple[CommitObserver, ...] = ()
     on_denied: tuple[DenialObserver, ...] = ()
+    on_join: tuple[JoinObserver, ...] = ()
+    on_leave: tuple[LeaveObserver, ...] = ()
 
 
 def notify(

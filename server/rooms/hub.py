@@ -23,7 +23,7 @@ from server.limits import Limits
 from server.metrics import Metrics
 from server.rooms.client import Client
 from server.rooms.fanout import Fanout
-from server.rooms.hooks import Guard, RoomGuard, RoomHooks
+from server.rooms.hooks import Guard, RoomGuard, RoomHooks, notify
 from server.rooms.revocation import Revocation
 from server.rooms.room import Room
 from server.settings import Settings
@@ -134,12 +134,18 @@ class Hub:
         room = await self.room(doc_id)
         room.add(connection)
         self._metrics.connections.inc()
+        if self._hooks.on_join:
+            notify(self._hooks.on_join, self._metrics, doc_id, doc_id,
+                   connection.connection_id, connection.principal)
         return room
 
     def leave(self, room: Room, connection: Client) -> None:
         """Remove `connection` from its room."""
         room.remove(connection)
         self._metrics.connections.dec()
+        if self._hooks.on_leave:
+            notify(self._hooks.on_leave, self._metrics, room.doc_id, room.doc_id,
+                   connection.connection_id)
 
     async def room(self, doc_id: str) -> Room:
         """The live room of `doc_id`, loaded from storage by exactly one caller.

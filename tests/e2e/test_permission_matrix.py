@@ -26,13 +26,17 @@ MARKDOWN = "# Charte\n\n## Article 1\n\nLa commune garantit l'égalité des habi
 AMENDING = {"propose_amendment", "propose_when_open", "support_amendment"}
 DECIDING = {"accept_amendment", "reject_amendment", "rebase_amendment", "open_amendments"}
 PEOPLE = {"list_people", "change_role", "remove_person"}
+SESSIONS_READ = {"read_sessions", "read_session", "read_minutes"}
+SESSIONS_RUN = {"open_session", "close_session", "give_floor", "lower_others_hand",
+                "set_quorum"}
 ALLOWED = {
-    "member": {"read", "comment", *AMENDING},
+    "member": {"read", "comment", *AMENDING, *SESSIONS_READ, "raise_hand"},
     "facilitator": {
         "read", "comment", "moderate", "snapshot", "freeze", "adopt", "create_document",
-        "register_webhook", "read_audit", *AMENDING, *DECIDING, *PEOPLE,
+        "register_webhook", "read_audit", *AMENDING, *DECIDING, *PEOPLE, *SESSIONS_READ,
+        *SESSIONS_RUN, "raise_hand",
     },
-    "citizen": {"read", "comment", "propose_when_open", "support_amendment"},
+    "citizen": {"read", "comment", "propose_when_open", "support_amendment", *SESSIONS_READ},
     "public": set(),
 }
 CAN_EDIT_ON_SOCKET = {"member": True, "facilitator": True, "citizen": False}
@@ -91,7 +95,22 @@ async def world(server: RunningServer) -> AsyncIterator[World]:
 
 
 async def prepare(w: World, action: str) -> None:
-    """What an action needs before it is tried (the facilitators opened amendments)."""
+    """What an action needs before it is tried (the facilitators opened amendments, a
+    session is open, a member raised a hand, a session was closed)."""
+    sessions = f"/api/documents/{w.doc_id}/sessions"
+    boss = w.headers("facilitator")
+    if action in (SESSIONS_READ | SESSIONS_RUN | {"raise_hand"}) - {"open_session",
+                                                                     "set_quorum"}:
+        opened = await w.http.post(sessions, json={"title": "Séance 1"}, headers=boss)
+        assert opened.status_code == 201, opened.text
+    if action in ("give_floor", "lower_others_hand"):
+        other = w.server.token("member", "Autre Membre")
+        raised = await w.http.post(f"{sessions}/1/hands",
+                                   headers={"Authorization": f"Bearer {other}"})
+        assert raised.status_code == 200, raised.text
+    if action == "read_minutes":
+        closed = await w.http.post(f"{sessions}/1/close", headers=boss)
+        assert closed.status_code == 200, closed.text
     if action == "propose_when_open":
         opened = await w.http.patch(f"/api/documents/{w.doc_id}",
                                     json={"amendments_open": True},
@@ -150,6 +169,26 @@ async def attempt(w: World, role: str, action: str) -> httpx.Response:
         return await w.http.post(f"{amendment}/rebase", json={}, headers=h)
     if action == "open_amendments":
         return await w.http.patch(base, json={"amendments_open": True}, headers=h)
+    sessions = f"{base}/sessions"
+    if action == "read_sessions":
+        return await w.http.get(sessions, headers=h)
+    if action == "read_session":
+        return await w.http.get(f"{sessions}/1", headers=h)
+    if action == "read_minutes":
+        return await w.http.get(f"{sessions}/1/minutes?format=md", headers=h)
+    if action == "open_session":
+        return await w.http.post(sessions, json={"title": "Audition", "kind": "hearing"},
+                                 headers=h)
+    if action == "close_session":
+        return await w.http.post(f"{sessions}/1/close", headers=h)
+    if action == "raise_hand":
+        return await w.http.post(f"{sessions}/1/hands", headers=h)
+    if action == "lower_others_hand":
+        return await w.http.delete(f"{sessions}/1/hands?sub=autre-membre", headers=h)
+    if action == "give_floor":
+        return await w.http.post(f"{sessions}/1/floor", json={}, headers=h)
+    if action == "set_quorum":
+        return await w.http.patch(base, json={"quorum": 0.5}, headers=h)
     if action == "list_people":
         return await w.http.get("/api/people", headers=h)
     if action == "change_role":
@@ -171,12 +210,18 @@ async def observable_state(w: World) -> tuple[object, ...]:
     settings = (await w.http.get(base, headers=h)).json()
     people = (await w.http.get("/api/people", headers=h)).json()["people"]
     person = [(p["role"], p["removed"]) for p in people if p["sub"] == w.person]
-    return annotations, snapshots, hooks, other, content, amendments, settings, person
+    sessions = (await w.http.get(f"{base}/sessions", headers=h)).json()
+    session = (await w.http.get(f"{base}/sessions/1", headers=h)).json()
+    audit = [e["action"] for e in (await w.http.get(f"{base}/audit", headers=h)).json()[
+        "entries"] if not e["action"].startswith("socket.")]
+    return (annotations, snapshots, hooks, other, content, amendments, settings, person,
+            sessions, session, audit)
 
 
 HTTP_ACTIONS = (
     "read", "comment", "moderate", "snapshot", "create_document", "register_webhook",
     "read_audit", *sorted(AMENDING), *sorted(DECIDING), *sorted(PEOPLE), "freeze", "adopt",
+    *sorted(SESSIONS_READ), *sorted(SESSIONS_RUN), "raise_hand",
 )
 
 

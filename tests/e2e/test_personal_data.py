@@ -63,10 +63,10 @@ async def test_a_person_downloads_all_their_data_and_nothing_of_anyone_else(
                 doc_id=doc_id, title="Séance 1", kind="plenary", planned_start=None,
                 planned_end=None, by="loic-menard", by_name=FACILITATOR, at=now)
             for sub, name in (("zoe-lefevre", ZOE), ("karim-benali", KARIM)):
-                await store.record_joined(PresenceInterval(
+                await store.record_joined([PresenceInterval(
                     session_id=session.session_id, connection_id=f"c-{sub}", node_id="n1",
                     sub=sub, name=name, role="member", joined_at=now, left_at=None,
-                    seen_at=now))
+                    seen_at=now)])
         await wait_recorded(boss, {ZOE, ANAIS, KARIM, FACILITATOR})
 
         url = "/api/people/zoe-lefevre/data"

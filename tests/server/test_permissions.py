@@ -16,7 +16,7 @@ from server.errors import Forbidden
 EXPECTED: dict[Role, set[Action]] = {
     Role.MEMBER: {Action.READ, Action.EDIT, Action.COMMENT, Action.CONTRIBUTE,
                   Action.PROPOSE_AMENDMENT, Action.SUPPORT_AMENDMENT, Action.VOTE,
-                  Action.OWN_DATA},
+                  Action.OWN_DATA, Action.RAISE_HAND},
     Role.FACILITATOR: set(Action),
     # Citizens propose amendments only once they are opened (tested below).
     Role.CITIZEN: {Action.READ, Action.COMMENT, Action.CONTRIBUTE, Action.SUPPORT_AMENDMENT,

@@ -15,6 +15,7 @@ from storage.base import LogEntry
 from storage.memory import MemoryDocumentStore
 from storage.models import SessionRow
 from storage.sessions import (
+    Departure,
     PresenceInterval,
     Quorum,
     SessionConflict,
@@ -47,10 +48,10 @@ async def test_one_open_session_per_document_numbered_in_order(
         with pytest.raises(SessionConflict):
             await open_one(store, doc_id, "Deuxième")
         await store.close_session(doc_id=doc_id, session_id=first, by="f", by_name="F",
-                                  at=time.time(), minutes="{}")
+                                  at=time.time(), minutes="{}", stale_before=0)
         with pytest.raises(SessionConflict):
             await store.close_session(doc_id=doc_id, session_id=first, by="f", by_name="F",
-                                      at=time.time(), minutes="{}")
+                                      at=time.time(), minutes="{}", stale_before=0)
         second = await open_one(store, doc_id, "Deuxième séance")
         listed = await store.list_sessions(doc_id)
         assert [(s.number, s.title, s.is_open) for s in listed] == [
@@ -88,11 +89,12 @@ async def test_presence_is_recorded_refreshed_and_closed_with_the_session(
     async with make_store() as store:
         session = await open_one(store, doc_id)
         start = time.time()
-        await store.record_joined(seat(session, "c1", "amelie", at=start))
-        await store.record_joined(seat(session, "c1", "amelie", at=start + 50))  # duplicate
-        await store.record_joined(seat(session, "c2", "bruno", at=start + 1, node="n2"))
-        await store.record_left(session, "c1", at=start + 10)
-        await store.record_joined(seat(session, "c3", "amelie", at=start + 20))
+        await store.record_joined([seat(session, "c1", "amelie", at=start),
+                                   seat(session, "c2", "bruno", at=start + 1, node="n2")])
+        await store.record_joined([seat(session, "c1", "amelie", at=start + 50)])  # again
+        await store.record_left([Departure(session_id=session, connection_id="c1",
+                                           at=start + 10)])
+        await store.record_joined([seat(session, "c3", "amelie", at=start + 20)])
         await store.heartbeat("n1", [session], at=start + 30)
         found = {i.connection_id: i for i in await store.list_presence(session)}
         assert set(found) == {"c1", "c2", "c3"}
@@ -100,9 +102,10 @@ async def test_presence_is_recorded_refreshed_and_closed_with_the_session(
         assert found["c3"].seen_at == start + 30 and found["c3"].left_at is None
         assert found["c2"].seen_at == start + 1  # another node's: not refreshed by n1
         await store.close_session(doc_id=doc_id, session_id=session, by="f", by_name="F",
-                                  at=start + 40, minutes="{}")
+                                  at=start + 40, minutes="{}", stale_before=start + 5)
         ended = {i.connection_id: i.left_at for i in await store.list_presence(session)}
-        assert ended == {"c1": start + 10, "c2": start + 40, "c3": start + 40}
+        # n2 stopped refreshing c2 (it died): its interval ends at its last refresh.
+        assert ended == {"c1": start + 10, "c2": start + 1, "c3": start + 40}
 
 
 async def test_quorum_is_set_and_cleared(make_store: StoreFactory, doc_id: str) -> None:
@@ -133,7 +136,8 @@ async def test_closed_sessions_chain_and_memory_tampering_is_detected(doc_id: st
         for n in range(3):
             session = await open_one(store, doc_id, f"séance {n}")
             await store.close_session(doc_id=doc_id, session_id=session, by="f", by_name="F",
-                                      at=time.time(), minutes=json.dumps({"n": n}))
+                                      at=time.time(), minutes=json.dumps({"n": n}),
+                                      stale_before=0)
         report = await store.verify_sessions(doc_id)
         assert report.ok and report.checked == 3
         second = (await store.list_sessions(doc_id))[1]
@@ -149,7 +153,8 @@ async def test_sql_tampering_with_a_stored_session_breaks_the_chain(
         for n in range(2):
             session = await open_one(store, doc_id, f"séance {n}")
             await store.close_session(doc_id=doc_id, session_id=session, by="f", by_name="F",
-                                      at=time.time(), minutes=json.dumps({"n": n}))
+                                      at=time.time(), minutes=json.dumps({"n": n}),
+                                      stale_before=0)
         assert (await store.verify_sessions(doc_id)).ok
         async with editing_database(store) as conn:
             await conn.execute(update(SessionRow).where(
