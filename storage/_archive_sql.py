@@ -154,6 +154,11 @@ def _snapshot_values(snapshot: Snapshot) -> dict[str, Any]:
     return {column.name: getattr(snapshot, column.name) for column in _SNAPSHOT_COLUMNS}
 
 
+def snapshot_from_row(row: Row[Any]) -> Snapshot:
+    """A snapshot read with every column of the table."""
+    return _snapshot(row)
+
+
 def _snapshot(row: Row[Any]) -> Snapshot:
     values = row._mapping
     return Snapshot(**{

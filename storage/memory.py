@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from collections.abc import Collection, Mapping, Sequence, Set
 from dataclasses import dataclass, field
@@ -9,10 +11,12 @@ from dataclasses import dataclass, field
 import anyio
 
 from crdt.document import merge
+from crdt.erasure import Identity
 from crdt.errors import InvalidUpdate
 from storage._archive_memory import MemoryArchive
 from storage._authorship import derive_authorship, logged_authorship
 from storage._catalog_memory import MemoryCatalog
+from storage._erasure_rules import erased_json, erased_sessions, erased_snapshots, scrub_history
 from storage._group_commit import GroupCommitStore
 from storage._invitations_memory import MemoryInvitations
 from storage._pending import PendingAppend
@@ -21,6 +25,7 @@ from storage._sessions_memory import MemorySessions
 from storage._signin_memory import MemorySigninSessions
 from storage.authorship import AuthorshipRange
 from storage.base import LogEntry, StorageUnavailable, StoredDocument
+from storage.erasure import ErasureReport, Reseal
 from storage.port import Storage
 
 
@@ -217,3 +222,62 @@ class MemoryDocumentStore(
         entries = [entry for _, entry in self._logs.get(doc_id, [])]
         logged = await logged_authorship(doc_id, self._states.get(doc_id), entries)
         return [*self._authorship.get(doc_id, []), *logged]
+
+    async def erase_person(
+        self, identity: Identity, *, at: float, annotation_docs: Sequence[str]
+    ) -> ErasureReport:
+        """`Erasure.erase_person` over the dicts (see `storage.erasure`).
+
+        Raises:
+            PersonNotFound: never seen.
+            StorageUnavailable: ``unavailable`` is set, or a stored update does not decode.
+        """
+        await anyio.lowlevel.checkpoint()
+        self._raise_if_unavailable()
+        person = self._known(identity.sub)
+        del self._people[identity.sub]
+        self._people[identity.new_sub] = dataclasses.replace(
+            person, sub=identity.new_sub, name=identity.pseudonym, erased_at=at,
+            removed_at=person.removed_at or at, named_publicly=False)
+        for doc_id, log in self._logs.items():
+            self._logs[doc_id] = [
+                (seq, dataclasses.replace(entry, principal=identity.new_sub)
+                 if entry.principal == identity.sub else entry) for seq, entry in log]
+        for ranges in self._authorship.values():
+            for found in ranges:
+                if found.principal == identity.sub:
+                    found.principal = identity.new_sub
+        for doc_id, meta in self._meta.items():
+            if meta.created_by == identity.sub:
+                self._meta[doc_id] = dataclasses.replace(meta, created_by=identity.new_sub)
+        self._audit = [
+            dataclasses.replace(
+                entry, actor_sub=identity.replaced(entry.actor_sub) if entry.actor_sub else None,
+                actor_name=identity.replaced(entry.actor_name) if entry.actor_name else None,
+                detail=json.loads(erased_json(json.dumps(entry.detail), identity)))
+            for entry in self._audit]
+        for key, interval in self._presence.items():
+            if interval.sub == identity.sub:
+                self._presence[key] = dataclasses.replace(
+                    interval, sub=identity.new_sub, name=identity.pseudonym)
+        self._signin = {k: v for k, v in self._signin.items() if v.sub != identity.sub}
+        reseals: list[Reseal] = []
+        try:
+            for doc_id, snapshots in self._snapshots.items():
+                changed, reseal = erased_snapshots(snapshots, identity)
+                by_id = {s.snapshot_id: s for s in changed}
+                self._snapshots[doc_id] = [by_id.get(s.snapshot_id, s) for s in snapshots]
+                reseals += [reseal] if reseal else []
+            for doc_id, records in self._sessions.items():
+                changed_records, reseal = erased_sessions(records, identity)
+                by_session = {r.session_id: r for r in changed_records}
+                self._sessions[doc_id] = [by_session.get(r.session_id, r) for r in records]
+                reseals += [reseal] if reseal else []
+            for doc_id in annotation_docs:
+                entries = self._logs.pop(doc_id, [])
+                if entries or doc_id in self._states:
+                    self._states[doc_id] = scrub_history(
+                        self._states.get(doc_id), [entry.update for _, entry in entries], identity)
+        except InvalidUpdate as exc:
+            raise StorageUnavailable(f"a stored update does not decode: {exc}") from exc
+        return ErasureReport(reseals=reseals)

@@ -13,6 +13,7 @@ from storage.archive import Archive
 from storage.authorship import Authorship
 from storage.base import DocumentStore
 from storage.catalog import DocumentCatalog, SecretWebhookRegistry
+from storage.erasure import Erasure
 from storage.invitations import Invitations
 from storage.people import People
 from storage.sessions import Sessions
@@ -21,8 +22,8 @@ from storage.signin import SigninSessions
 
 class Storage(
     DocumentStore, DocumentCatalog, SecretWebhookRegistry, Archive, People, Sessions,
-    Authorship, SigninSessions, Invitations, Protocol,
+    Authorship, SigninSessions, Invitations, Erasure, Protocol,
 ):
     """Everything palabre keeps: the update log and states, metadata, archive, webhooks,
     the people seen, the assembly's sessions, who wrote what, the web sign-in sessions,
-    the invitations."""
+    the invitations; erasure of a person."""

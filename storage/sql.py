@@ -22,6 +22,7 @@ from storage._authorship import logged_authorship
 from storage._batch_writer import BatchWriter, open_batch_writer
 from storage._catalog_sql import SqlCatalog, compaction_lock_key
 from storage._compaction_worker import MergeWorker
+from storage._erasure_sql import SqlErasure
 from storage._group_commit import GroupCommitStore
 from storage._invitations_sql import SqlInvitations
 from storage._pending import PendingAppend
@@ -55,7 +56,7 @@ _MERGE_CHUNK = 250
 
 class SqlDocumentStore(
     GroupCommitStore, SqlCatalog, SqlArchive, SqlPeople, SqlSessions, SqlSigninSessions,
-    SqlInvitations, Storage,
+    SqlInvitations, SqlErasure, Storage,
 ):
     """The whole `Storage` port on SQLAlchemy: SQLite (default) or PostgreSQL, same code.
 

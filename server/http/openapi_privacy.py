@@ -47,7 +47,22 @@ _SUB = param("sub", "path")
 _DATA = op("Everything palabre keeps about a person, as JSON (the person themselves, or "
            "facilitators); audited as person.data_exported", ("200", "PersonalData"),
            "400 401 403 404 422 503", params=[param("sub", "path")])
+_RESEAL = obj(["doc_id", "chain", "from_number", "old_head", "new_head"], doc_id=STR,
+              chain={"enum": ["snapshots", "sessions"]}, from_number=_COUNT,
+              old_head=NSTR, new_head=NSTR)
+SCHEMAS["Erasure"] = obj(
+    ["sub", "pseudonym", "reseals", "rows"], sub={**STR, "description": "erased-N"},
+    pseudonym=STR, reseals={"type": "array", "items": _RESEAL},
+    rows={"type": "object", "description": "rows rewritten, per table"})
 PATHS: dict[str, Schema] = {
+    "/api/people/{sub}/erase": {"post": {**op(
+        "Erase a person: their name and subject become their pseudonym everywhere "
+        "(facilitators)", ("200", "Erasure"), "400 401 403 404 409 422 503",
+        params=[param("sub", "path")]),
+        "description": "Removes the person, rewrites comments, amendments and supports, "
+                       "the update log's principals, audit, sessions and snapshots; the "
+                       "archive chains they appeared in are hashed again (old and new heads "
+                       "in the answer and in the audit log)."}},
     "/api/people/{sub}/data": {"get": _DATA},
     "/api/people/{sub}/export": {"get": {**_DATA, "description": "The same as .../data."}},
     "/api/people/{sub}/naming": {"put": op(

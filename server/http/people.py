@@ -1,6 +1,7 @@
 """``/api/people``: who the server has seen and with which role; change a role, remove;
 how a person is named in public (``PUT /people/{sub}/naming``) and all their data
-(``GET /people/{sub}/data``, also at ``.../export``): themselves or facilitators.
+(``GET /people/{sub}/data``, also at ``.../export``): themselves or facilitators;
+erase a person (``POST /people/{sub}/erase``, facilitators: `server.modules.erasure`).
 
 Facilitators only (`Action.LIST_PEOPLE`, `CHANGE_ROLE`, `REMOVE_PERSON`, on no document:
 a token limited to some documents manages nobody). A change reaches the person's open
@@ -20,6 +21,7 @@ from server.errors import Conflict, Invalid
 from server.http.authorize import caller
 from server.http.body import JsonObject, int_param, only_fields, read_json, text_field
 from server.http.context import ApiContext
+from server.modules.erasure import ErasureService
 from server.modules.people import ASSIGNABLE_ROLES, PeopleService, effective_role
 from server.modules.personal_data import PersonalData
 from server.modules.provenance import Provenance
@@ -79,8 +81,16 @@ def people_routes(context: ApiContext, service: PeopleService) -> list[BaseRoute
             "Content-Disposition": 'attachment; filename="palabre-personal-data.json"',
             "Cache-Control": "no-store"})
 
+    erasure = ErasureService(context.store, context.hub, service, context.governance.record)
+
+    async def erase(request: Request) -> Response:
+        principal = await caller(request, context)
+        require(principal, Action.ERASE_PERSON, None)
+        return JSONResponse(await erasure.erase(_subject(request), principal))
+
     return [
         Route("/people", list_people, methods=["GET"]),
+        Route("/people/{sub}/erase", erase, methods=["POST"]),
         Route("/people/{sub}/data", data, methods=["GET"]),
         Route("/people/{sub}/export", data, methods=["GET"]),
         Route("/people/{sub}/naming", naming, methods=["PUT"]),

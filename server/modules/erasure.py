@@ -1,0 +1,96 @@
+"""Erasing a person (GDPR art. 17): their name and subject become their pseudonym.
+
+The person is first removed (every credential refused, sockets closed on every node).
+Then each live text's ``D.annotations`` is rewritten as the server peer (comments,
+replies, amendments and supports name the pseudonym; connected clients converge on it),
+and the store replaces the identity in every table, re-encodes the annotations' history
+without deleted content, and hashes again the archive chains the person appeared in
+(`storage.erasure`). The audit keeps that an erasure happened, by whom, and the chains'
+old and new heads, never the erased name or subject. The text itself is unchanged: its
+words stay, attributed to the pseudonym.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from crdt.doc_id import ANNOTATIONS_SUFFIX
+from crdt.document import doc_from_update
+from crdt.erasure import Identity, erase_identity, names_of
+from crdt.errors import InvalidUpdate
+from server.access.auth import Principal
+from server.errors import Conflict
+from server.modules.people import PeopleService
+from server.rooms.hub import Hub
+from storage.base import StorageUnavailable
+from storage.catalog import DocumentMeta
+from storage.people import pseudonym_of
+from storage.port import Storage
+
+Record = Callable[[str | None, str, Principal | None, Mapping[str, object]], Awaitable[None]]
+ROOTS = ("annotations", "amendments", "amendment_settings", "governance")
+PAGE = 200
+
+
+class ErasureService:
+    """Erases people, audited."""
+
+    def __init__(self, store: Storage, hub: Hub, people: PeopleService, record: Record,
+                 *, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._hub = hub
+        self._people = people
+        self._record = record
+        self._clock = clock
+
+    async def erase(self, sub: str, by: Principal) -> dict[str, Any]:
+        """Erase `sub`; what changed (its pseudonym, rows, chains hashed again).
+
+        Raises:
+            PersonNotFound: never seen (or already erased: the subject is gone).
+            Conflict: `by` is `sub`.
+            StorageUnavailable: the database failed.
+        """
+        if sub == by.sub:
+            raise Conflict("you may not erase yourself")
+        person = await self._store.get_person(sub)
+        texts = [meta for meta in await self._documents() if meta.kind == "text"]
+        names = {person.name}
+        for meta in texts:
+            stored = await self._store.load(meta.doc_id + ANNOTATIONS_SUFFIX)
+            try:
+                names |= names_of(doc_from_update(stored.update), sub, roots=ROOTS)
+            except InvalidUpdate as exc:
+                raise StorageUnavailable(f"{meta.doc_id!r} annotations do not decode") from exc
+        identity = Identity(sub=sub, names=frozenset(names - {""}),
+                            new_sub=f"erased-{person.pseudonym}",
+                            pseudonym=pseudonym_of(person.pseudonym))
+        if person.removed_at is None:
+            await self._people.remove(sub, by)
+        for meta in texts:
+            if meta.deleted_at is None:
+                await self._hub.transform(
+                    meta.doc_id + ANNOTATIONS_SUFFIX,
+                    lambda doc: erase_identity(doc, identity, roots=ROOTS), principal=None)
+        report = await self._store.erase_person(
+            identity, at=self._clock(),
+            annotation_docs=[meta.doc_id + ANNOTATIONS_SUFFIX for meta in texts])
+        reseals = [{"doc_id": r.doc_id, "chain": r.chain, "from_number": r.from_number,
+                    "old_head": r.old_head, "new_head": r.new_head} for r in report.reseals]
+        summary = {"sub": identity.new_sub, "pseudonym": identity.pseudonym,
+                   "reseals": reseals}
+        await self._record(None, "person.erased", by, summary)
+        return {**summary, "rows": dict(report.rows)}
+
+    async def _documents(self) -> list[DocumentMeta]:
+        found: list[DocumentMeta] = []
+        after: str | None = None
+        while True:
+            page = await self._store.list_documents(limit=PAGE, after=after,
+                                                    include_deleted=True)
+            found += page
+            if len(page) < PAGE:
+                return found
+            after = page[-1].doc_id

@@ -1,0 +1,151 @@
+"""Erasing a member who wrote, commented, supported an amendment and attended a session,
+against a real server on SQLite and on PostgreSQL: the name and subject are in no byte of
+the database afterwards, the texts are unchanged, every snapshot reads back, the archive
+and the sessions verify, a client connected meanwhile converges on the rewritten
+annotations, and the words stay attributed, to the pseudonym."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import anyio
+import pytest
+from pycrdt import Doc
+
+from client.session import connect
+from crdt.annotations import list_annotations
+from server.access.auth import slugify
+from storage.sessions import PresenceInterval
+from storage.sql import SqlDocumentStore
+from tests.conftest import ServerFactory, postgres_or_skip
+from tests.e2e.api import FACILITATOR, http, http_as
+from tests.e2e.test_provenance import MARKDOWN, append, paragraph_ids, wait_recorded, whole
+
+
+def authors(doc: Doc[Any]) -> set[str]:
+    return {a.author.name for a in list_annotations(doc)} | {
+        r.author.name for a in list_annotations(doc) for r in a.replies}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_an_erased_member_is_in_no_byte_and_the_archive_still_verifies(
+    start_server: ServerFactory, tmp_path: Path, backend: str,
+) -> None:
+    tag = uuid4().hex[:6]
+    name, karim = f"Zoé Effacée {tag}", f"Karim Témoin {tag}"
+    sub = slugify(name)
+    doc_id = f"erase-{tag}"
+    url = await postgres_or_skip() if backend == "postgresql" else None
+    async with start_server(database_url=url) as server, http_as(server) as boss, \
+            http_as(server, "member", name) as zoe, http_as(server, "member", karim) as kim, \
+            http(server) as public:
+        url = url or server.settings.resolved_database_url
+        made = await boss.post("/api/documents", json={
+            "id": doc_id, "title": "Charte", "markdown": MARKDOWN, "is_public": True})
+        assert made.status_code == 201, made.text
+        async with connect(server.url, doc_id, server.token("member", name)) as typing:
+            await typing.synced()
+            p1, p2, _ = paragraph_ids(typing.doc)
+            append(typing, p1, " Démocratie directe")
+            await typing.wait_for(lambda: "directe" in whole(typing.doc), timeout=20)
+        notes = f"/api/documents/{doc_id}/annotations"
+        theirs = await kim.post(notes, json={"paragraph_id": p1, "body": "Avis de Karim."})
+        mine = await zoe.post(notes, json={"paragraph_id": p2, "body": "Remarque."})
+        reply = await zoe.post(f"{notes}/{theirs.json()['id']}/replies", json={"body": "Oui."})
+        amendments = f"/api/documents/{doc_id}/amendments"
+        proposed = await zoe.post(amendments, json={"paragraph_id": p2, "kind": "replace",
+                                                    "text": "Article nouveau."})
+        other = await kim.post(amendments, json={"paragraph_id": p1, "kind": "replace",
+                                                 "text": "Texte de Karim."})
+        supported = await zoe.post(f"{amendments}/{other.json()['id']}/support")
+        for answer in (theirs, mine, reply, proposed, other, supported):
+            assert answer.status_code in (200, 201), answer.text
+        snapshot = await boss.post(f"/api/documents/{doc_id}/snapshots",
+                                   json={"label": "Lecture 1", "stage": "lecture"})
+        assert snapshot.status_code == 201, snapshot.text
+        async with SqlDocumentStore(url) as store:
+            now = time.time()
+            session = await store.open_session(
+                doc_id=doc_id, title="Séance 1", kind="plenary", planned_start=None,
+                planned_end=None, by="loic-menard", by_name=FACILITATOR, at=now)
+            await store.record_joined(PresenceInterval(
+                session_id=session.session_id, connection_id=f"c-{tag}", node_id="n1",
+                sub=sub, name=name, role="member", joined_at=now, left_at=None, seen_at=now))
+            await store.close_session(
+                doc_id=doc_id, session_id=session.session_id, by="loic-menard",
+                by_name=FACILITATOR, at=now + 1,
+                minutes=f'{{"attendance": [{{"sub": "{sub}", "name": "{name}"}}]}}')
+        second = await boss.post(f"/api/documents/{doc_id}/snapshots",
+                                 json={"label": "Lecture 2", "stage": "lecture"})
+        assert second.status_code == 201, second.text
+        await wait_recorded(boss, {name, karim, FACILITATOR})
+        text_before = (await boss.get(f"/api/documents/{doc_id}/content")).text
+        snapshots_before = [
+            (await boss.get(f"/api/documents/{doc_id}/snapshots/{s}/content")).text
+            for s in (snapshot.json()["id"], second.json()["id"])]
+        pseudonym = next(p["pseudonym"] for p in (await boss.get("/api/people")).json()[
+            "people"] if p["sub"] == sub)
+
+        assert (await kim.post(f"/api/people/{sub}/erase")).status_code == 403
+        assert (await boss.post("/api/people/loic-menard/erase")).status_code == 409
+        companion = doc_id + ".annotations"
+        async with connect(server.url, companion, server.token("member", karim)) as watcher:
+            await watcher.wait_for(lambda: name in authors(watcher.doc), timeout=20)
+            erased = await boss.post(f"/api/people/{sub}/erase")
+            assert erased.status_code == 200, erased.text
+            await watcher.wait_for(lambda: name not in authors(watcher.doc)
+                                   and pseudonym in authors(watcher.doc), timeout=20)
+        report = erased.json()
+        assert report["pseudonym"] == pseudonym
+        assert {(r["doc_id"], r["chain"]) for r in report["reseals"]} == {
+            (doc_id, "snapshots"), (doc_id, "sessions")}
+        assert (await boss.post(f"/api/people/{sub}/erase")).status_code == 404
+
+        assert (await boss.get(f"/api/documents/{doc_id}/content")).text == text_before
+        assert [(await boss.get(f"/api/documents/{doc_id}/snapshots/{s}/content")).text
+                for s in (snapshot.json()["id"], second.json()["id"])] == snapshots_before
+        verified = await public.get(f"/api/documents/{doc_id}/archive/verify")
+        assert verified.json() == {"ok": True, "versions": 2}
+        live = await boss.get(f"/api/documents/{doc_id}/provenance", params={"words": "1"})
+        spans = live.json()["paragraphs"][0]["spans"]
+        assert [(s["text"], s["display_name"]) for s in spans] == [
+            ("Préambule", FACILITATOR), ("Démocratie", pseudonym), ("directe", pseudonym)]
+        listed = (await boss.get(notes)).json()["annotations"]
+        assert {a["author"]["name"] for a in listed} == {karim, pseudonym}
+        everything = "".join([
+            live.text, (await boss.get(notes)).text, (await public.get(notes)).text,
+            (await boss.get(f"/api/documents/{doc_id}/audit")).text,
+            (await boss.get(amendments)).text, (await boss.get("/api/people")).text,
+            (await public.get(f"/api/documents/{doc_id}/archive")).text])
+        assert name not in everything and sub not in everything
+        async with SqlDocumentStore(url) as store:
+            assert (await store.verify_sessions(doc_id)).ok
+            erasures = [e for e in await store.audit_about(f"erased-{pseudonym.split()[1]}",
+                                                           limit=50)
+                        if e.action == "person.erased"]
+            assert len(erasures) == 1
+    if backend == "sqlite":
+        database = server.settings.data_dir / "palabre.db"
+        with sqlite3.connect(database) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with sqlite3.connect(database, isolation_level=None) as db:
+            db.execute("VACUUM")
+        raw = database.read_bytes()
+    else:
+        assert url is not None
+        dumped = await anyio.run_process(
+            ["pg_dump", "--data-only", url.replace("postgresql+asyncpg", "postgresql")],
+            check=True)
+        raw = dumped.stdout
+    assert name.encode() not in raw and sub.encode() not in raw
+    assert "Effacée".encode() not in raw
+    verify = await anyio.run_process(
+        [sys.executable, "-m", "server", "verify-archive", doc_id,
+         *(["--database-url", url] if backend == "postgresql"
+           else ["--data-dir", str(server.settings.data_dir)])], check=False)
+    assert verify.returncode == 0, verify.stderr
