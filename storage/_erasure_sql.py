@@ -25,6 +25,7 @@ from storage.models import (
     AuthorshipRow,
     DocumentRow,
     FreezeRow,
+    InvitationRow,
     LogRow,
     PersonRow,
     PresenceRow,
@@ -39,7 +40,7 @@ from storage.sessions import SessionRecord
 
 _SUB_COLUMNS: tuple[tuple[type[Any], str], ...] = (
     (LogRow, "principal"), (AuthorshipRow, "principal"), (DocumentRow, "created_by"),
-    (WebhookRow, "created_by"), (FreezeRow, "frozen_by"),
+    (WebhookRow, "created_by"), (FreezeRow, "frozen_by"), (InvitationRow, "created_by"),
 )
 """Columns holding a subject, rewritten by plain equality."""
 _SESSION_COLUMNS = tuple(SessionRow.__table__.columns)

@@ -256,6 +256,10 @@ class MemoryDocumentStore(
                 actor_name=identity.replaced(entry.actor_name) if entry.actor_name else None,
                 detail=json.loads(erased_json(json.dumps(entry.detail), identity)))
             for entry in self._audit]
+        for invitation_id, invitation in self._invitations.items():
+            if invitation.created_by == identity.sub:
+                self._invitations[invitation_id] = dataclasses.replace(
+                    invitation, created_by=identity.new_sub)
         for key, interval in self._presence.items():
             if interval.sub == identity.sub:
                 self._presence[key] = dataclasses.replace(
