@@ -102,6 +102,11 @@ def read_governance(doc: Doc[Any]) -> dict[str, JsonValue]:
     return {key: _plain(value) for key, value in root.items()}
 
 
+def plain(value: object) -> JsonValue:
+    """A value read from a server-authored map as JSON (`_plain`)."""
+    return _plain(value)
+
+
 def _plain(value: object) -> JsonValue:
     """A stored value as JSON (Yjs numbers come back as floats; whole ones become ints)."""
     if isinstance(value, dict):

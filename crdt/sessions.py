@@ -19,7 +19,7 @@ from typing import Any
 
 from pycrdt import Doc, Map
 
-from crdt.governance import _plain
+from crdt.governance import plain
 from crdt.schema import JsonValue, transact
 
 ROOT = "session"
@@ -52,7 +52,7 @@ def session_map(doc: Doc[Any]) -> Map[Any]:
 def read_session(doc: Doc[Any]) -> LiveSession:
     """The ``session`` map as a `LiveSession` (nothing open before the first write)."""
     root = session_map(doc)
-    fields = {key: _plain(value) for key, value in root.items()}
+    fields = {key: plain(value) for key, value in root.items()}
     opened = fields.get("open")
     hands = fields.get("hands")
     floor = fields.get("floor")
@@ -75,7 +75,7 @@ def write_session(doc: Doc[Any], state: LiveSession) -> bytes:
             "sub": state.floor.sub, "name": state.floor.name, "since": state.floor.at},
     }
     changed = {key: value for key, value in wanted.items()
-               if key not in root or _plain(root[key]) != value}
+               if key not in root or plain(root[key]) != value}
 
     def write() -> None:
         for key, value in changed.items():
