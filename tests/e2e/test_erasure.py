@@ -73,13 +73,14 @@ async def test_an_erased_member_is_in_no_byte_and_the_archive_still_verifies(
             session = await store.open_session(
                 doc_id=doc_id, title="Séance 1", kind="plenary", planned_start=None,
                 planned_end=None, by="loic-menard", by_name=FACILITATOR, at=now)
-            await store.record_joined(PresenceInterval(
+            await store.record_joined([PresenceInterval(
                 session_id=session.session_id, connection_id=f"c-{tag}", node_id="n1",
-                sub=sub, name=name, role="member", joined_at=now, left_at=None, seen_at=now))
+                sub=sub, name=name, role="member", joined_at=now, left_at=None, seen_at=now)])
             await store.close_session(
                 doc_id=doc_id, session_id=session.session_id, by="loic-menard",
                 by_name=FACILITATOR, at=now + 1,
-                minutes=f'{{"attendance": [{{"sub": "{sub}", "name": "{name}"}}]}}')
+                minutes=f'{{"attendance": [{{"sub": "{sub}", "name": "{name}"}}]}}',
+                stale_before=now + 1)
         second = await boss.post(f"/api/documents/{doc_id}/snapshots",
                                  json={"label": "Lecture 2", "stage": "lecture"})
         assert second.status_code == 201, second.text

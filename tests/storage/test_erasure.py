@@ -45,11 +45,12 @@ async def test_identity_is_replaced_everywhere_and_chains_verify(
         session = await store.open_session(doc_id=doc_id, title="S1", kind="plenary",
                                            planned_start=None, planned_end=None, by="boss",
                                            by_name="Boss", at=2.0)
-        await store.record_joined(PresenceInterval(
+        await store.record_joined([PresenceInterval(
             session_id=session.session_id, connection_id="c1", node_id="n1", sub=sub,
-            name=name, role="member", joined_at=2.0, left_at=None, seen_at=2.0))
+            name=name, role="member", joined_at=2.0, left_at=None, seen_at=2.0)])
         await store.close_session(doc_id=doc_id, session_id=session.session_id, by="boss",
-                                  by_name="Boss", at=3.0, minutes=f'{{"who": "{name}"}}')
+                                  by_name="Boss", at=3.0, minutes=f'{{"who": "{name}"}}',
+                                  stale_before=3.0)
         before = await store.list_snapshots(doc_id)
 
         report = await store.erase_person(identity, at=4.0,
