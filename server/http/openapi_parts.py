@@ -25,7 +25,8 @@ DOC_ID: Schema = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"}
 
 ERRORS = {
     "400": "malformed JSON or parameter", "401": "invalid token", "403": "forbidden",
-    "404": "unknown id", "409": "already exists", "413": "body too large",
+    "404": "unknown id", "409": "already exists", "410": "expired, used up or revoked",
+    "413": "body too large",
     "415": "not application/json", "422": "invalid values", "503": "storage unavailable",
     "429": "rate limited: wait for Retry-After",
     "507": "too little free disk space left (PALABRE_MIN_FREE_DISK_BYTES); nothing written",

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from server.access.auth import PUBLIC, Principal
 from server.access.websession import WebSessions
-from server.errors import Unauthenticated
+from server.errors import BadRequest, Unauthenticated
 from server.http.authorize import caller, signed_in
 from server.http.body import JsonObject
 from server.http.context import ApiContext
@@ -127,7 +127,10 @@ def signin_routes(context: ApiContext) -> list[BaseRoute]:
                            session_id, session)
 
     async def logout(request: Request) -> Response:
-        everywhere = request.query_params.get("everywhere", "") in {"1", "true", "yes"}
+        raw = request.query_params.get("everywhere", "false")
+        if raw not in {"1", "true", "0", "false"}:
+            raise BadRequest("everywhere must be true or false")
+        everywhere = raw in {"1", "true"}
         session_id = session_id_of(request)
         ended = 0
         if session_id is not None:

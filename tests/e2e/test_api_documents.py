@@ -251,7 +251,7 @@ async def test_openapi_describes_every_route_and_the_docs_page_lists_them(
         mount = next(r for r in server.app.routes if isinstance(r, Mount) and r.path == "/api")
         routes = [("/api" + r.path, r) for r in mount.routes if isinstance(r, Route)]
         routes += [(r.path, r) for r in server.app.routes
-                   if isinstance(r, Route) and r.path.startswith("/api/")]
+                   if isinstance(r, Route) and r.path.startswith(("/api/", "/auth/"))]
         served = {
             (path, method.lower())
             for path, route in routes for method in (route.methods or ()) if method != "HEAD"
