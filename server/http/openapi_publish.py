@@ -11,15 +11,19 @@ _ID = param("doc_id", "path", DOC_ID)
 _SID = param("snapshot_id", "path")
 _FILE_TYPES = ("application/pdf", "application/vnd.oasis.opendocument.text",
                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-               "application/akn+xml", "text/html", "text/markdown", "text/plain",
-               "application/json")
+               "application/akn+xml", "text/html", "text/markdown", "text/plain")
 
 
 def _export(summary: str, params: list[Schema]) -> Schema:
     operation = op(summary, ("200", None), "400 401 403 404 422 503",
                    params=[*params, param("format", schema={"enum": FORMATS}), param("token")])
     operation["responses"]["200"]["content"] = {
-        media: {"schema": ref("Binary")} for media in _FILE_TYPES}
+        **{media: {"schema": ref("Binary")} for media in _FILE_TYPES},
+        "application/json": {"schema": obj(
+            ["id", "title", "version", "hash", "blocks"], id=STR, title=STR,
+            version={"type": ["integer", "null"]}, hash=NSTR,
+            blocks={"type": "array", "items": {"type": "object"}})},
+    }
     operation["description"] = (
         "An attachment (Content-Disposition names the file). pdf: A4, cover with title, "
         "stage, version, date and hash; docx/odt: headings as heading styles; akn: Akoma "
