@@ -12,9 +12,11 @@ _SHOWN = {"display_name": {**STR, "description": "a real name (members, facilita
           "sub": {**NSTR, "description": "members and facilitators only"}}
 _CONTRIBUTOR = obj(["display_name", "sub", "words", "share"], **_SHOWN, words=_COUNT,
                    share={"type": "number", "minimum": 0, "maximum": 1})
-_SPAN = obj(["start", "end", "text", "display_name", "sub", "inserted_from", "inserted_until"],
+_SPAN = obj(["start", "end", "text", "display_name", "sub", "inserted_from", "inserted_until",
+             "session"],
             start=_COUNT, end=_COUNT, text=STR, **_SHOWN, inserted_from=_NTIME,
-            inserted_until=_NTIME)
+            inserted_until=_NTIME, session={"type": ["integer", "null"], "description":
+                                            "number of the session open when inserted"})
 
 _ANY_LIST: Schema = {"type": "array", "items": {"type": "object"}}
 SCHEMAS: dict[str, Schema] = {

@@ -1,8 +1,9 @@
 """``GET /api/documents/{id}/provenance?version=live|N[&words=1]``: who wrote which words.
 
 Per text block (stable id): its contributors with their share of its words; with
-``words=1``, every word with who inserted it and when (the bounds of the authorship
-record's range, exact within `storage._authorship.SPELL_SECONDS`). Whoever may read the
+``words=1``, every word with who inserted it, when (the bounds of the authorship
+record's range, exact within `storage._authorship.SPELL_SECONDS`) and in which session
+(the one open then, by number). Whoever may read the
 document may read this; names as `server.modules.names` shows them to the caller.
 """
 
@@ -54,8 +55,10 @@ class ProvenanceApi:
         blocks = await self._provenance.of_state(auth.doc_id, state)
         subs = [w.insertion.author if w.insertion else None for b in blocks for w in b.words]
         shown = await self._names.show(subs, auth.principal)
+        sessions = [(s.number, s.opened_at, s.closed_at)
+                    for s in await self.context.store.list_sessions(auth.doc_id)]
         return JSONResponse(provenance_json(blocks, shown, version=version,
-                                            with_words=words == "1"))
+                                            with_words=words == "1", sessions=sessions))
 
     async def _state(self, doc_id: str, version: str) -> bytes:
         if version == LIVE:
@@ -70,8 +73,10 @@ class ProvenanceApi:
 
 
 def provenance_json(blocks: Sequence[BlockProvenance], shown: dict[str | None, Shown], *,
-                    version: str, with_words: bool) -> JsonObject:
-    """The answer: contributors of the whole text and of each block (spans on request)."""
+                    version: str, with_words: bool,
+                    sessions: Sequence[tuple[int, float, float | None]] = ()) -> JsonObject:
+    """The answer: contributors of the whole text and of each block (spans on request,
+    each with the number of the session open when it was inserted, if any)."""
     total: Counter[str | None] = Counter()
     paragraphs: list[JsonObject] = []
     for block in blocks:
@@ -87,13 +92,20 @@ def provenance_json(blocks: Sequence[BlockProvenance], shown: dict[str | None, S
                 {"start": w.start, "end": w.end, "text": w.text,
                  **_person(shown[w.insertion.author if w.insertion else None]),
                  "inserted_from": w.insertion.first_at if w.insertion else None,
-                 "inserted_until": w.insertion.last_at if w.insertion else None}
+                 "inserted_until": w.insertion.last_at if w.insertion else None,
+                 "session": _session(w.insertion.first_at, sessions) if w.insertion else None}
                 for w in block.words
             ]
         paragraphs.append(entry)
     ranked = sorted(total.items(), key=lambda item: (-item[1], item[0] or ""))
     return {"version": version, "words": sum(total.values()),
             "contributors": _contributors(ranked, shown), "paragraphs": paragraphs}
+
+
+def _session(at: float, sessions: Sequence[tuple[int, float, float | None]]) -> int | None:
+    """The number of the session open at `at` (one at a time per document), if any."""
+    return next((number for number, opened, closed in sessions
+                 if opened <= at and (closed is None or at <= closed)), None)
 
 
 def _contributors(shares: Sequence[tuple[str | None, int]],

@@ -103,6 +103,9 @@ async def test_every_word_is_attributed_to_who_typed_it_live_and_in_a_snapshot(
         made = await boss.post("/api/documents",
                                json={"id": doc_id, "title": "Charte", "markdown": MARKDOWN})
         assert made.status_code == 201, made.text
+        opened = await boss.post(f"/api/documents/{doc_id}/sessions",
+                                 json={"title": "Séance 1", "kind": "work"})
+        assert opened.status_code == 201, opened.text
         names = ("Zoé Lefèvre", "Yann Le Goff", "Xavier Ngô")
         async with connect(server.url, doc_id, server.token("member", names[0])) as z, \
                 connect(server.url, doc_id, server.token("member", names[1])) as y, \
@@ -148,6 +151,8 @@ async def test_every_word_is_attributed_to_who_typed_it_live_and_in_a_snapshot(
         assert shares[p1] == {zoe: 0.4, loic: 0.2, xavier: 0.2, yann: 0.2}
         spans = body["paragraphs"][0]["spans"]
         assert all(s["inserted_from"] <= s["inserted_until"] for s in spans)
+        # Imported before the session opened; typed while it was open.
+        assert [s["session"] for s in spans[:4]] == [None, 1, 1, 1]
         archived = await boss.get(url, params={"version": "1", "words": "1"})
         assert authors(archived) == {**expected, p1: first}
         summary = await boss.get(url)
