@@ -3,6 +3,7 @@ import { api, ApiError, docPath } from './api.js'
 import { Archive } from './archive.js'
 import { Amendments } from './amendments.js'
 import { Comments } from './comments.js'
+import { SessionBar } from './sessionbar.js'
 import { ConnectionState, connectDocument } from './connection.js'
 import { clear, h } from './dom.js'
 import { createEditor, createToolbar } from './editor.js'
@@ -115,6 +116,7 @@ async function documentPage (docId) {
   const presence = h('ul', { id: 'presence', class: 'presence', 'aria-label': t.here })
   const heading = h('h1', { id: 'doc-title' }, docId)
   const banner = h('p', { id: 'banner', class: 'banner', hidden: true })
+  const sessionBar = h('section', { id: 'session-bar', class: 'session-bar', 'aria-label': t.sessionBar })
   const editorEl = h('div', { class: 'editor', id: 'editor' })
   const margin = h('div', { class: 'margin', 'aria-label': t.comments })
   const amendMargin = h('div', { class: 'amend-margin' })
@@ -138,7 +140,7 @@ async function documentPage (docId) {
       h('a', { href: '/', class: 'brand' }, `← ${t.back}`), heading,
       archiveOnly ? null : statusEl, archiveOnly ? null : presence, whoAmI()),
     h('div', { class: 'layout' },
-      h('main', { class: 'main' }, errors.element, banner, viewerSection, archiveOnly ? null : page),
+      h('main', { class: 'main' }, errors.element, banner, archiveOnly ? null : sessionBar, viewerSection, archiveOnly ? null : page),
       h('aside', { class: 'side' }, archiveOnly ? null : commentsPanel, archiveOnly ? null : amendmentsPanel, archivePanel)))
 
   api(docPath(docId)).then((meta) => {
@@ -200,6 +202,8 @@ async function documentPage (docId) {
     onSelect: (id) => comments.select(id), onError: (e) => errors.show(e),
   })
 
+  const bar = new SessionBar({ docId, user, live: notes.ydoc.getMap('session'), element: sessionBar, onError: (e) => errors.show(e) })
+
   function refresh () {
     const frozen = governance.get('frozen') === true
     const kind = connection.kind
@@ -239,7 +243,7 @@ async function documentPage (docId) {
   editor.on('transaction', () => { comments.schedule(); amendments.schedule() })
   renderPresence()
   refresh()
-  window.palabre = { editor, text, notes, connection } // for people debugging a session
+  window.palabre = { editor, text, notes, connection, bar } // for people debugging a session
 }
 
 async function start () {

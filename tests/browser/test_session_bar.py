@@ -1,0 +1,50 @@
+"""The session bar in the page: a facilitator opens a session, members raise hands, the
+floor is given, every page follows live; a citizen has no hand to raise."""
+
+from __future__ import annotations
+
+from playwright.async_api import expect
+
+from tests.browser.conftest import AMELIE, CARLA, LOIC, EditorsFactory, screenshot_path
+from tests.browser.editor_page import TIMEOUT
+
+BRUNO = ("member", "Bruno Ganz")
+
+
+async def test_hands_and_floor_are_live_in_every_page(editors: EditorsFactory) -> None:
+    async with editors() as e:
+        amelie, bruno, carla, loic = await e.join_all(AMELIE, BRUNO, CARLA, LOIC)
+        await expect(amelie.locator("#session-bar")).to_contain_text("Aucune séance",
+                                                                      timeout=TIMEOUT)
+        assert await amelie.locator("[data-action=open-session]").count() == 0
+        await loic.locator("#session-title").fill("Séance 7 : le budget")
+        await loic.locator("#session-kind").select_option("work")
+        await loic.locator("[data-action=open-session]").click()
+        for page in (amelie, bruno, carla, loic):
+            await expect(page.locator("#session-bar")).to_contain_text(
+                "Séance 1 : Séance 7 : le budget", timeout=TIMEOUT)
+        await expect(loic.locator("#session-bar .present")).to_contain_text(
+            "4 présents", timeout=TIMEOUT)
+        assert await carla.locator("[data-action=raise-hand]").count() == 0
+
+        await bruno.locator("[data-action=raise-hand]").click()
+        await amelie.locator("[data-action=raise-hand]").click()
+        for page in (amelie, bruno, carla, loic):
+            await expect(page.locator("#session-bar .hands li")).to_have_count(2, timeout=TIMEOUT)
+            await expect(page.locator("#session-bar .hands li").first).to_contain_text(
+                "Bruno Ganz")
+        await expect(amelie.locator("[data-action=lower-hand]")).to_be_visible()
+        await loic.screenshot(path=screenshot_path("session-bar"))
+
+        await loic.locator("[data-action=next-speaker]").click()
+        for page in (amelie, bruno, carla, loic):
+            await expect(page.locator("#session-bar .floor")).to_have_text(
+                "Parole : Bruno Ganz", timeout=TIMEOUT)
+            await expect(page.locator("#session-bar .hands li")).to_have_count(1)
+        await amelie.locator("[data-action=lower-hand]").click()
+        await expect(carla.locator("#session-bar .hands li")).to_have_count(0, timeout=TIMEOUT)
+
+        await loic.locator("[data-action=close-session]").click()
+        for page in (amelie, carla):
+            await expect(page.locator("#session-bar")).to_contain_text("Aucune séance",
+                                                                       timeout=TIMEOUT)
