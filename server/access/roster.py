@@ -34,6 +34,10 @@ log = logging.getLogger("palabre.people")
 
 REMOVED = "removed"
 """The change a relay frame carries when a person is removed (else a role, or ``""``)."""
+SIGNED_OUT = "signed-out"
+"""The change a relay frame carries when sign-in sessions end (sign-out, here or everywhere)."""
+ALL_SESSIONS = "*"
+"""`RightsChange.signed_out` for every sign-in session of the subject."""
 
 _REMEMBERED = 10_000
 """Subjects remembered as recently recorded; past it the memory starts again."""
@@ -52,14 +56,19 @@ class _Sighting:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RightsChange:
-    """What happened to one subject's rights: a new role (``None``: theirs), or a removal."""
+    """What happened to one subject's rights: a new role (``None``: theirs), a removal, or
+    the end of sign-in sessions (their sockets close; nothing else changes)."""
 
     sub: str
     role: Role | None = None
     removed_at: float | None = None
+    signed_out: str | None = None
+    """The credential id of the sign-in session that ended, or `ALL_SESSIONS`."""
 
     def encode(self) -> str:
         """The change as the cluster relay carries it."""
+        if self.signed_out is not None:
+            return f"{self.sub}\n{SIGNED_OUT}\n{self.signed_out}"
         if self.removed_at is not None:
             return f"{self.sub}\n{REMOVED}\n{self.removed_at!r}"
         return f"{self.sub}\n{self.role or ''}\n"
@@ -76,6 +85,10 @@ class RightsChange:
             raise ValueError("a change needs a subject")
         if what == REMOVED:
             return cls(sub, removed_at=float(at))
+        if what == SIGNED_OUT:
+            if not at:
+                raise ValueError("a sign-out names its session")
+            return cls(sub, signed_out=at)
         return cls(sub, role=Role(what) if what else None)
 
 
@@ -132,6 +145,8 @@ class Roster:
 
     def apply(self, change: RightsChange) -> None:
         """Take a change made here or on another node."""
+        if change.signed_out is not None:
+            return  # the sessions' rows are gone: their cookies are refused already
         if change.removed_at is not None:
             self._removed[change.sub] = max(change.removed_at, self._removed.get(change.sub, 0))
         elif change.role is None:

@@ -42,6 +42,9 @@ SECURE_COOKIE = "__Host-palabre_session"
 CSRF_HEADER = "X-CSRF-Token"
 """The header carrying the CSRF token on unsafe cookie-authenticated requests."""
 
+SESSION_CREDENTIAL = "session:"
+"""How the credential id of a principal signed in by a session begins."""
+
 _ID = re.compile(r"[A-Za-z0-9_-]{43}")
 """A session id: 32 random bytes, base64url without padding."""
 _TOUCH_FRACTION = 0.1
@@ -153,7 +156,7 @@ class WebSessions:
         return Principal(
             sub=session.sub, name=session.name, role=role, docs=session.docs,
             expires_at=session.expires_at, issued_at=session.created_at,
-            credential_id=f"session:{session.key[:16]}",
+            credential_id=f"{SESSION_CREDENTIAL}{session.key[:16]}",
         )
 
     async def end(self, session_id: str) -> bool:
@@ -175,6 +178,10 @@ class WebSessions:
         ended = await self._store.end_signin_sessions_of(sub)
         log.info("ended %d sign-in session(s) of %r", ended, sub)
         return ended
+
+    def credential_id(self, session_id: str) -> str:
+        """The credential id of the principals the session `session_id` signs in."""
+        return f"{SESSION_CREDENTIAL}{_key(session_id)[:16]}"
 
     def csrf_token(self, session_id: str) -> str:
         """The CSRF token of the session `session_id`."""

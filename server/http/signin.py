@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from server.access.auth import PUBLIC, Principal
+from server.access.roster import ALL_SESSIONS, RightsChange
 from server.access.websession import WebSessions
 from server.errors import BadRequest, Unauthenticated
 from server.http.authorize import caller, signed_in
@@ -142,6 +143,9 @@ def signin_routes(context: ApiContext) -> list[BaseRoute]:
             if principal is not None:
                 ended = (await sessions.end_all(principal.sub) if everywhere
                          else int(await sessions.end(session_id)))
+                # The sockets these sessions opened close too, on every node.
+                context.hub.change_rights(RightsChange(principal.sub, signed_out=(
+                    ALL_SESSIONS if everywhere else sessions.credential_id(session_id))))
                 await context.governance.record(None, "signout", principal,
                                                 {"everywhere": everywhere, "ended": ended})
         response = JSONResponse({"signed_in": False, "ended": ended}, headers=_NO_STORE)

@@ -17,7 +17,8 @@ from crdt.document import doc_from_update, is_empty_update
 from crdt.errors import InvalidUpdate, SchemaError
 from crdt.schema import assign_missing_ids, has_missing_ids
 from server.access.auth import Principal
-from server.access.roster import RightsChange
+from server.access.roster import ALL_SESSIONS, RightsChange
+from server.access.websession import SESSION_CREDENTIAL
 from server.errors import Overloaded
 from server.limits import Limits
 from server.metrics import Metrics
@@ -339,9 +340,14 @@ class Hub:
 
     def change_rights_here(self, change: RightsChange) -> None:
         """Apply `change` to the sockets of this node."""
-        removed_at, role = change.removed_at, change.role
+        removed_at, role, signed_out = change.removed_at, change.role, change.signed_out
 
         def revise(principal: Principal) -> Principal | None:
+            if signed_out is not None:
+                credential = principal.credential_id or ""
+                ended = credential.startswith(SESSION_CREDENTIAL) and (
+                    signed_out in (ALL_SESSIONS, credential))
+                return None if ended else principal
             if removed_at is not None:
                 issued = principal.issued_at
                 return principal if issued is not None and issued > removed_at else None
@@ -349,7 +355,8 @@ class Hub:
                 return principal
             return dataclasses.replace(principal, role=role)
 
-        reason = "access revoked" if removed_at is not None else "role changed"
+        reason = ("signed out" if signed_out is not None
+                  else "access revoked" if removed_at is not None else "role changed")
         for room in self.loaded_rooms:
             room.change_rights(change.sub, revise, reason)
 

@@ -9,6 +9,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Protocol
 from uuid import uuid4
 
 import anyio
@@ -17,7 +18,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
 from crdt.protocol import CloseCode
-from tests.conftest import RunningServer, ServerFactory
+from tests.conftest import ServerFactory
 from tests.e2e.test_hostile_lifetimes import closed
 from tests.e2e.test_hostile_sockets import create_document
 
@@ -25,8 +26,22 @@ WAIT = 15
 COOKIE = "palabre_session"
 
 
+class Served(Protocol):
+    """A server in this process or another one (the multi-node tests)."""
+
+    @property
+    def url(self) -> str:
+        """The HTTP base URL."""
+        ...
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket base URL."""
+        ...
+
+
 @asynccontextmanager
-async def signed_in(server: RunningServer, token: str) -> AsyncIterator[httpx.AsyncClient]:
+async def signed_in(server: Served, token: str) -> AsyncIterator[httpx.AsyncClient]:
     """A browser-like client (it keeps cookies) signed in by exchanging `token`."""
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as browser:
         answer = await browser.post("/auth/session",
@@ -44,7 +59,7 @@ async def csrf_of(browser: httpx.AsyncClient) -> str:
     return token
 
 
-def page_headers(server: RunningServer, csrf: str | None = None) -> dict[str, str]:
+def page_headers(server: Served, csrf: str | None = None) -> dict[str, str]:
     """What the page's own fetches send on unsafe requests."""
     headers = {"Origin": server.url}
     if csrf is not None:
@@ -54,7 +69,7 @@ def page_headers(server: RunningServer, csrf: str | None = None) -> dict[str, st
 
 @asynccontextmanager
 async def cookie_socket(
-    server: RunningServer, browser: httpx.AsyncClient, doc_id: str, *,
+    server: Served, browser: httpx.AsyncClient, doc_id: str, *,
     origin: str | None = "own",
 ) -> AsyncIterator[ClientConnection]:
     """A ``/ws`` socket authenticated by the browser's cookie alone."""
@@ -65,7 +80,7 @@ async def cookie_socket(
         yield ws
 
 
-async def status_with(server: RunningServer, session_id: str | None, path: str) -> int:
+async def status_with(server: Served, session_id: str | None, path: str) -> int:
     """The status of ``GET path`` sent with that session id alone (a replayed cookie)."""
     async with httpx.AsyncClient(base_url=server.url) as other:
         answer = await other.get(path, headers={"Cookie": f"{COOKIE}={session_id}"})
@@ -157,20 +172,30 @@ async def test_unsafe_cookie_requests_need_the_same_origin_and_the_csrf_token(
             assert referred.status_code == 201, referred.text
 
 
-async def test_sign_out_here_and_everywhere(start_server: ServerFactory) -> None:
-    sub = f"zoe-{uuid4().hex[:8]}"
+async def test_sign_out_here_and_everywhere_closes_the_sockets_of_those_sessions(
+    start_server: ServerFactory,
+) -> None:
+    sub, doc_id = f"zoe-{uuid4().hex[:8]}", f"charte-{uuid4().hex[:8]}"
     async with start_server() as server:
+        await create_document(server, doc_id)
         token = server.token("member", "Zoé Lefèvre", sub=sub)
         async with (
             signed_in(server, token) as laptop, signed_in(server, token) as phone,
             signed_in(server, token) as tablet,
+            cookie_socket(server, laptop, doc_id) as laptop_ws,
+            cookie_socket(server, phone, doc_id) as phone_ws,
+            cookie_socket(server, tablet, doc_id) as tablet_ws,
+            ws_connect(f"{server.ws_url}/ws/{doc_id}?token={token}") as bot_ws,
         ):
+            for ws in (laptop_ws, phone_ws, tablet_ws, bot_ws):
+                await ws.recv()
             old = laptop.cookies.get(COOKIE)
             refused = await laptop.post("/auth/logout", headers=page_headers(server))
             assert refused.status_code == 403
             out = await laptop.post("/auth/logout",
                                     headers=page_headers(server, await csrf_of(laptop)))
             assert out.status_code == 200 and out.json()["ended"] == 1
+            assert await closed(laptop_ws) == (CloseCode.FORBIDDEN, "signed out")
             assert laptop.cookies.get(COOKIE) is None
             assert (await laptop.get("/auth/session")).json()["signed_in"] is False
             # The old id, replayed, is dead.
@@ -179,7 +204,14 @@ async def test_sign_out_here_and_everywhere(start_server: ServerFactory) -> None
             everywhere = await phone.post("/auth/logout?everywhere=true",
                                           headers=page_headers(server, await csrf_of(phone)))
             assert everywhere.json()["ended"] == 2
+            assert await closed(phone_ws) == (CloseCode.FORBIDDEN, "signed out")
+            assert await closed(tablet_ws) == (CloseCode.FORBIDDEN, "signed out")
             assert "sign in again" in await wait_until_signed_out(tablet)
+            # A token's socket of the same person is not a sign-in session: it stays.
+            with anyio.fail_after(WAIT):
+                await (await bot_ws.ping())
+            bad = await phone.post("/auth/logout?everywhere=maybe", headers=page_headers(server))
+            assert bad.status_code == 400
 
 
 async def test_sessions_end_when_idle_and_at_their_absolute_expiry(
