@@ -17,10 +17,11 @@ import httpx
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
+from crdt.hocuspocus import AuthScope, HocuspocusAuth
 from crdt.protocol import CloseCode
 from tests.conftest import ServerFactory
 from tests.e2e.test_hostile_lifetimes import closed
-from tests.e2e.test_hostile_sockets import create_document
+from tests.e2e.test_hostile_sockets import auth_answer, auth_frame, create_document
 
 WAIT = 15
 COOKIE = "palabre_session"
@@ -278,3 +279,24 @@ async def test_an_id_held_before_sign_in_is_never_kept(start_server: ServerFacto
             assert second and second != first
             assert await status_with(server, first, "/api/documents") == 401
             assert await status_with(server, second, "/api/documents") == 200
+
+
+async def test_the_hocuspocus_lane_takes_the_cookie_when_no_token_is_sent(
+    start_server: ServerFactory,
+) -> None:
+    doc_id = f"charte-{uuid4().hex[:8]}"
+    async with start_server() as server:
+        await create_document(server, doc_id)
+        async with signed_in(server, server.token("citizen", "Carla Dupré")) as browser:
+            headers = {"Cookie": f"{COOKIE}={browser.cookies.get(COOKIE)}", "Origin": server.url}
+            async with ws_connect(f"{server.ws_url}/hocuspocus",
+                                  additional_headers=headers) as tiptap:
+                await tiptap.send(auth_frame(doc_id, ""))
+                assert await auth_answer(tiptap, doc_id) == (
+                    HocuspocusAuth.AUTHENTICATED, AuthScope.READ_ONLY)
+            headers["Origin"] = "https://evil.example"
+            async with ws_connect(f"{server.ws_url}/hocuspocus",
+                                  additional_headers=headers) as tiptap:
+                await tiptap.send(auth_frame(doc_id, ""))
+                kind, reason = await auth_answer(tiptap, doc_id)
+                assert kind == HocuspocusAuth.PERMISSION_DENIED and "cross-site" in reason
