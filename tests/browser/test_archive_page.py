@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.async_api import expect
 
 from crdt.convert import import_markdown
@@ -23,6 +25,12 @@ async def test_the_archive_page_verifies_the_chain_serves_downloads_and_spots_ta
             principal=None)
         adopted = await facilitator.post(f"/{e.doc_id}/adopt", json={"stage": "adoption"})
         assert adopted.status_code == 201, adopted.text
+
+        loic = await e.open("facilitator", "Loïc Ménard")  # the editor links to the page
+        link = loic.locator(".public-archive a")
+        await expect(link).to_have_attribute("href", re.compile(f"^/archive/{e.doc_id}\\?token="),
+                                             timeout=TIMEOUT)
+        await expect(link).to_contain_text("Archive publique")
 
         context = await e.new_context(accept_downloads=True, locale="fr-FR")
         page = await context.new_page()

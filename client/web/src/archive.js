@@ -3,7 +3,7 @@
 import { api, docPath } from './api.js'
 import { clear, h } from './dom.js'
 import { lang, t } from './i18n.js'
-import { canModerate } from './session.js'
+import { canModerate, readToken } from './session.js'
 
 export class Archive {
   constructor ({ docId, user, panel, viewer, onError, allowLive }) {
@@ -47,6 +47,13 @@ export class Archive {
             snapshot.created_by_name ? ` · ${snapshot.created_by_name}` : ''))))))
     }
     panel.append(timeline)
+    if (snapshots.length) {
+      // The public archive page: every version's downloads, and the chain checked there.
+      const token = readToken()
+      const href = `/archive/${encodeURIComponent(this.docId)}${token ? `?token=${encodeURIComponent(token)}` : ''}`
+      panel.append(h('p', { class: 'public-archive' },
+        h('a', { href, target: '_blank', rel: 'noopener' }, t.publicArchive)))
+    }
     if (snapshots.length + (this.allowLive ? 1 : 0) >= 2) panel.append(this.renderCompare(snapshots))
   }
 
