@@ -5,7 +5,9 @@ makes a *section* of every level-1 heading, a *subsection* of every deeper headi
 *article* of every paragraph and every list; blocks must be separated by blank lines. The
 text's normalized Markdown already follows those rules; what Redcarpet reads differently
 from CommonMark is changed: a hard line break is written as two trailing spaces (Redcarpet
-ignores ``\\`` breaks).
+ignores ``\\`` breaks). Nested lists are kept as they are (palabre's importer reads them
+back the same); Decidim collects a list's items into one article and makes the inner list
+an article of its own.
 """
 
 from __future__ import annotations
