@@ -1,6 +1,7 @@
 // Stages: the timeline of snapshots (live from the `governance` map), a read-only view of
 // any snapshot, the diff of two versions, and the facilitators' buttons.
 import { api, docPath } from './api.js'
+import { authorsView } from './authors.js'
 import { clear, h } from './dom.js'
 import { lang, t } from './i18n.js'
 import { canModerate, readToken } from './session.js'
@@ -27,6 +28,9 @@ export class Archive {
     const panel = clear(this.panel)
     panel.append(h('h2', { id: 'archive-heading' }, t.archive))
     if (canModerate(this.user)) panel.append(this.renderControls())
+    if (this.allowLive) {
+      panel.append(h('button', { type: 'button', 'data-action': 'authors-live', onClick: () => this.authors('live', t.live) }, t.authorsOf(t.live)))
+    }
     panel.append(h('h3', {}, t.timeline))
     const snapshots = this.state.snapshots || []
     if (!snapshots.length) panel.append(h('p', { class: 'hint' }, t.noSnapshots))
@@ -42,6 +46,9 @@ export class Archive {
         h('ol', {}, members.map((snapshot) => h('li', { class: 'snapshot', 'data-snapshot': snapshot.id },
           h('button', { type: 'button', class: 'link', onClick: () => this.open(snapshot) },
             t.snapshotOf(snapshot.number, snapshot.label)),
+          ' ',
+          h('button', { type: 'button', class: 'link authors', 'data-action': 'authors', onClick: () => this.authors(String(snapshot.number), t.snapshotOf(snapshot.number, snapshot.label)) },
+            t.authors),
           snapshot.adopted ? h('span', { class: 'badge adopted' }, t.adopted) : null,
           h('small', {}, ` ${new Date(snapshot.created_at * 1000).toLocaleString(lang, { dateStyle: 'short', timeStyle: 'short' })}`,
             snapshot.created_by_name ? ` · ${snapshot.created_by_name}` : ''))))))
@@ -121,6 +128,12 @@ export class Archive {
       const body = h('div', { class: 'prose archived', 'data-snapshot': snapshot.id })
       body.innerHTML = html // rendered and escaped by the server from the stored text
       this.viewer.show(`${t.readonlyVersion} · ${t.snapshotOf(snapshot.number, snapshot.label)}`, body, { focus })
+    })
+  }
+
+  async authors (version, label) {
+    await this.run(async () => {
+      this.viewer.show(t.authorsOf(label), await authorsView(this.docId, version))
     })
   }
 
