@@ -11,7 +11,7 @@ link in a chat cannot spend its uses.
 from __future__ import annotations
 
 import html
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -86,7 +86,7 @@ def guest_routes(context: ApiContext, service: InvitationService) -> list[BaseRo
                          404)
         except InvitationSpent as exc:
             return _page("Invitation close", f"<p>{html.escape(str(exc))}.</p>", 410)
-        return _page("Invitation", _form(invitation, request), 200)
+        return _page("Invitation", _form(invitation, context.has_signin_provider), 200)
 
     async def accept(request: Request) -> Response:
         origin = request.headers.get("origin")
@@ -188,21 +188,30 @@ async def _name_and_next(
 
 def _landing(principal: Principal) -> str:
     """Where an invited person lands: their one document, else the home page."""
-    docs = principal.docs or ()
+    return landing_for(principal.docs)
+
+
+def landing_for(docs: tuple[str, ...] | None) -> str:
+    """The page for an invitation to `docs`: the one document it names, else home."""
+    docs = docs or ()
     if len(docs) == 1 and not _GLOB & set(docs[0]):
         return f"/d/{docs[0]}"
     return "/"
 
 
-def _form(invitation: Invitation, request: Request) -> str:
+def _form(invitation: Invitation, has_provider: bool) -> str:
     note = f"<p class=note>{html.escape(invitation.note)}</p>" if invitation.note else ""
     action = html.escape(f"/auth/invitations/{invitation.id}")
+    link = html.escape(f"/auth/login?invitation={quote(invitation.id)}"
+                       f"&next={quote(landing_for(invitation.docs))}")
+    provider = (f"<p>Ou <a class=provider-sign-in href=\"{link}\">se connecter avec son "
+                "compte de la plateforme</a>.</p>") if has_provider else ""
     return (
         f"<p>Vous êtes invité·e à rejoindre l'assemblée comme "
         f"<strong>{html.escape(invitation.role)}</strong>.</p>{note}"
         f"<form method=post action=\"{action}\">"
         f"<label>Votre nom <input name=name required maxlength={MAX_NAME_CHARS} "
-        f"autocomplete=name></label> <button type=submit>Entrer</button></form>"
+        f"autocomplete=name></label> <button type=submit>Entrer</button></form>{provider}"
     )
 
 

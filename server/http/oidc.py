@@ -32,10 +32,12 @@ from starlette.routing import BaseRoute, Route
 
 from server.access.auth import Principal
 from server.access.claims import RoleMapping, signed_in_principal
+from server.access.roster import RightsChange
 from server.errors import NotFound, Overloaded, Unauthenticated
 from server.http.context import ApiContext
 from server.http.cookie import is_https, own_origin
 from server.http.signin import local_path, open_session, with_cookie
+from server.modules.invitations import MAX_ID_CHARS, InvitationService
 from server.settings import Settings
 
 # authlib >= 1.7 warns, on import, that its httpx integration will move to httpx2; the
@@ -103,8 +105,16 @@ def provider_from(settings: Settings) -> Provider | None:
                     sub_prefix=settings.oauth_sub_prefix)
 
 
-def oidc_routes(context: ApiContext, provider: Provider | None, secret: bytes) -> list[BaseRoute]:
-    """``/auth/login`` and ``/auth/callback`` (404 when no provider is configured)."""
+def oidc_routes(
+    context: ApiContext, provider: Provider | None, secret: bytes,
+    invitations: InvitationService,
+) -> list[BaseRoute]:
+    """``/auth/login`` and ``/auth/callback`` (404 when no provider is configured).
+
+    ``/auth/login?invitation=ID`` links the account: after the provider's sign-in, one use
+    of the invitation gives that account the invitation's role (kept, as a facilitator's
+    change would be) and, for this session, its documents.
+    """
     key = hmac.new(secret, b"palabre login state", hashlib.sha256).digest()
 
     def configured() -> Provider:
@@ -116,6 +126,11 @@ def oidc_routes(context: ApiContext, provider: Provider | None, secret: bytes) -
     async def login(request: Request) -> Response:
         chosen = configured()
         next_path = local_path(request.query_params.get("next"))
+        invitation = request.query_params.get("invitation")
+        if invitation is not None:
+            if len(invitation) > MAX_ID_CHARS:
+                raise NotFound("no such invitation")
+            await invitations.usable(invitation)  # refused now rather than after the provider
         request.scope["session"] = {}
         redirect_uri = f"{own_origin(request)}/auth/callback"
         try:
@@ -124,6 +139,7 @@ def oidc_routes(context: ApiContext, provider: Provider | None, secret: bytes) -
             log.warning("identity provider unreachable: %s", exc)
             raise Overloaded("identity provider unavailable; retry later") from exc
         state = {"session": request.scope["session"], "next": next_path,
+                 "invitation": invitation,
                  "exp": time.time() + LOGIN_SECONDS}
         response.set_cookie(_cookie_name(request), _sign(key, state), max_age=LOGIN_SECONDS,
                             path="/", secure=is_https(request), httponly=True, samesite="lax")
@@ -142,6 +158,10 @@ def oidc_routes(context: ApiContext, provider: Provider | None, secret: bytes) -
             context.access.roster.resolve(person)
         except Unauthenticated as exc:
             raise Unauthenticated("this person was removed from the assembly") from exc
+        invitation = state.get("invitation")
+        if isinstance(invitation, str):
+            person = await invitations.redeem_as(invitation, person)
+            await _keep_role(context, person)
         session_id, session = await open_session(request, context, person, via="oidc",
                                                  not_after=None)
         target = local_path(str(state.get("next", "/")))
@@ -155,6 +175,20 @@ def oidc_routes(context: ApiContext, provider: Provider | None, secret: bytes) -
         Route("/auth/login", login, methods=["GET"]),
         Route("/auth/callback", callback, methods=["GET"]),
     ]
+
+
+async def _keep_role(context: ApiContext, person: Principal) -> None:
+    """Give the account the role its invitation gave, for its later sign-ins too.
+
+    Raises:
+        StorageUnavailable: the database failed.
+    """
+    await context.store.record_person(sub=person.sub, name=person.name,
+                                      role=str(person.role), at=time.time())
+    await context.store.set_role_override(person.sub, str(person.role))
+    change = RightsChange(person.sub, role=person.role)
+    context.access.roster.apply(change)
+    context.hub.change_rights(change)
 
 
 async def _person(provider: Provider, request: Request) -> Principal:

@@ -60,7 +60,7 @@ def routes(
         ]),
         *signin_routes(context),
         *guest_routes(context, invitations),
-        *oidc_routes(context, provider, secret),
+        *oidc_routes(context, provider, secret, invitations),
         *embed_routes(context, web=web, map_tiles=map_tiles),
         *web_routes(on_document_page=context.governance.feed.announce_if_exists, web=web),
     ]

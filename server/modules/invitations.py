@@ -126,9 +126,21 @@ class InvitationService:
             InvitationSpent: expired, used up or revoked.
             StorageUnavailable: the database failed.
         """
-        invitation = await self._store.use_invitation(invitation_id, at=self._clock())
         sub = unique_sub(name) or f"invite-{secrets.token_hex(4)}"
-        principal = Principal(sub=sub, name=name, role=Role(invitation.role),
+        return await self.redeem_as(invitation_id, Principal(sub=sub, name=name,
+                                                             role=Role.CITIZEN))
+
+    async def redeem_as(self, invitation_id: str, person: Principal) -> Principal:
+        """Use one of the invitation's uses for `person` (one the identity provider signed
+        in, linking their account): `person` with the invitation's role and documents.
+
+        Raises:
+            InvitationNotFound: no such invitation.
+            InvitationSpent: expired, used up or revoked.
+            StorageUnavailable: the database failed.
+        """
+        invitation = await self._store.use_invitation(invitation_id, at=self._clock())
+        principal = Principal(sub=person.sub, name=person.name, role=Role(invitation.role),
                               docs=invitation.docs)
         await self._record(None, "invitation.used", principal, {
             "invitation": invitation_id[:8], "role": invitation.role,

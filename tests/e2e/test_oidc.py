@@ -6,16 +6,20 @@ same flow against a plain OAuth 2.0 provider with a user endpoint (Decidim's sha
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from uuid import uuid4
 
 import anyio
 import httpx
 
 from tests.conftest import RunningServer, ServerFactory
 from tests.e2e.oidc_provider import CLIENT_ID, CLIENT_SECRET, Misbehaviour, Provider, oidc_provider
+from tests.e2e.test_hostile_sockets import create_document
 from tests.e2e.test_signin import COOKIE
 
 LOGIN_COOKIE = "palabre_login"
@@ -163,3 +167,37 @@ async def test_a_plain_oauth_provider_with_a_user_endpoint(start_server: ServerF
             me = (await client.get("/auth/session")).json()
             assert (me["sub"], me["name"], me["role"]) == ("oauth-42", "Yann Le Goff", "citizen")
             assert provider.authorize_requests[-1]["code_challenge_method"] == "S256"
+
+
+async def test_an_invitation_links_the_provider_account_to_its_role(
+    start_server: ServerFactory,
+) -> None:
+    doc_id = f"charte-{uuid4().hex[:8]}"
+    async with oidc_provider() as provider, \
+            start_server(**oidc_settings(provider)) as server, browser(server) as client:
+        await create_document(server, doc_id)
+        boss = {"Authorization": f"Bearer {server.token('facilitator', 'Anaïs Fabre')}"}
+        made = await client.post("/api/invitations", headers=boss,
+                                 json={"role": "member", "docs": [doc_id], "uses": 1})
+        invitation = made.json()
+        page = await client.get(f"/invite/{invitation['id']}")
+        link = re.search(r'class=provider-sign-in href="([^"]+)"', page.text)
+        assert link is not None, page.text
+        login = await client.get(html.unescape(link.group(1)))
+        assert login.status_code == 302, login.text
+        callback = (await client.get(login.headers["location"])).headers["location"]
+        landed = await client.get(callback)
+        assert landed.status_code == 303 and landed.headers["location"] == f"/d/{doc_id}"
+        me = (await client.get("/auth/session")).json()
+        # The provider maps nobody to member: the invitation did, on its documents.
+        assert (me["sub"], me["role"], me["docs"]) == ("decidim-42", "member", [doc_id])
+        listed = (await client.get("/api/invitations", headers=boss)).json()["invitations"]
+        assert listed[0]["used"] == 1
+        # Linked: the next sign-in through the provider keeps the role, on every document.
+        await client.post("/auth/logout", headers={"Origin": server.url,
+                                                   "X-CSRF-Token": me["csrf_token"]})
+        await client.get(await to_callback(client))
+        again = (await client.get("/auth/session")).json()
+        assert (again["role"], again["docs"]) == ("member", None)
+        spent = await client.get("/auth/login", params={"invitation": invitation["id"]})
+        assert spent.status_code == 410
