@@ -241,8 +241,13 @@ def _write(parent: XmlFragment | XmlElement, node: _Node) -> None:
         text.insert(len(text), span.text, attrs)  # len() counts UTF-8 bytes, as insert does
 
 
+_PARSER = MarkdownIt("commonmark", {"html": False})
+"""One parser for every call (building one took half a millisecond; parsing keeps its
+state per call, so threads may share it)."""
+
+
 def _parse(markdown: str, *, strict: bool) -> list[_Node]:
-    parser = MarkdownIt("commonmark", {"html": False})
+    parser = _PARSER
     root = _Node("doc")
     stack = [root]
     for token in parser.parse(markdown):
@@ -365,8 +370,10 @@ def _md_inline(spans: list[Span], *, emphasis: bool = True) -> str:
         return _MD_DELIMITER[mark]
 
     out = _inline(spans, text, delimiter).strip()
-    if emphasis and _marked_chars(_parse(out, strict=False)) != _marked_chars(
-            [_Node("paragraph", spans=spans)]):
+    # Only emphasis can read back differently; a run without it skips the check (which
+    # parses the output again: most of the cost of rendering a long text).
+    if emphasis and any(s.marks & _EMPHASIS for s in spans) and _marked_chars(
+            _parse(out, strict=False)) != _marked_chars([_Node("paragraph", spans=spans)]):
         # CommonMark cannot put a delimiter between a word and punctuation (``1**:**``):
         # rather than export text that reads back differently, drop this run's emphasis.
         return _md_inline([Span(s.text, s.marks - {"bold", "italic"}, s.href, s.is_break)
@@ -374,9 +381,23 @@ def _md_inline(spans: list[Span], *, emphasis: bool = True) -> str:
     return out
 
 
-def _marked_chars(nodes: list[_Node]) -> list[tuple[str, frozenset[str]]]:
+_EMPHASIS = frozenset({"bold", "italic"})
+
+
+def _marked_chars(nodes: list[_Node]) -> list[tuple[frozenset[str], str]]:
+    """The visible characters of one paragraph, by runs of equal marks (a canonical form:
+    two paragraphs read the same exactly when these are equal)."""
     spans = [s for node in nodes for s in node.spans] if len(nodes) == 1 else []
-    return [(c, s.marks) for s in spans for c in s.text if not c.isspace()]
+    runs: list[tuple[frozenset[str], list[str]]] = []
+    for span in spans:
+        chars = "".join(span.text.split())
+        if not chars:
+            continue
+        if runs and runs[-1][0] == span.marks:
+            runs[-1][1].append(chars)
+        else:
+            runs.append((span.marks, [chars]))
+    return [(marks, "".join(parts)) for marks, parts in runs]
 
 
 def _md_escape(text: str, *, line_start: bool) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,17 @@ def update_state_vector(update: bytes) -> bytes:
         return get_state(update)
     except ValueError as exc:
         raise InvalidUpdate(str(exc)) from exc
+
+
+def version_digest(doc: Doc[Any]) -> bytes:
+    """A digest of the document's version: of its whole encoded state.
+
+    The state vector alone misses deletions (they add no clock), and so does the delete
+    set once the deleted content is garbage-collected (a replica that applied a remote
+    deletion keeps no delete set for it): only the encoded state changes with every
+    edit. Encoding it costs about 2 ms a MB of state.
+    """
+    return hashlib.sha256(doc.get_update()).digest()
 
 
 def is_empty_update(update: bytes) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Awaitable
 from typing import Any, cast
@@ -12,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from crdt.convert import Format, import_markdown, render
+from crdt.convert import Format, import_markdown
 from crdt.doc_id import ANNOTATIONS_SUFFIX, is_doc_id
 from crdt.errors import SchemaError
 from crdt.schema import text_fragment
@@ -23,6 +22,7 @@ from server.errors import BadRequest, Conflict, Invalid, PalabreError
 from server.http.authorize import Authorized, caller, requires
 from server.http.body import JsonObject, etag_matches, int_param, only_fields, read_json, text_field
 from server.http.context import MEDIA_TYPES, ApiContext, content_format, created, meta_json
+from server.modules.data_documents import etag_of
 from server.modules.sessions import quorum_json
 from server.rooms.revocation import Revocation
 from storage.base import StorageError
@@ -223,15 +223,16 @@ class Documents:
 
     @requires(Action.READ)
     async def get_content(self, request: Request, auth: Authorized) -> Response:
-        """``GET /documents/{id}/content?format=md|html|text|json``, with a strong ETag."""
+        """``GET /documents/{id}/content?format=md|html|text|json``, with a strong ETag
+        (the version's digest, deletions included); rendered off the event loop, cached."""
         fmt = content_format(request, MEDIA_TYPES)
         room = await self.context.hub.room(auth.doc_id)
-        state = room.doc.get_state()
-        etag = '"' + hashlib.sha256(state + b"\x00" + fmt.encode()).hexdigest()[:40] + '"'
+        etag = etag_of(room.doc, fmt)
         headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
         if etag_matches(request, etag):
             return Response(status_code=304, headers=headers)
-        body = render(room.doc, _format(fmt))
+        body = await self.context.publisher.content(f"{auth.doc_id} {etag}",
+                                                    room.doc.get_update(), _format(fmt))
         return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 

@@ -37,6 +37,7 @@ from crdt.data import (
     read_data,
     read_touched,
 )
+from crdt.document import version_digest
 from crdt.errors import SchemaError
 from crdt.schemas import COLLECTIONS, validate, validate_change
 from server.access.auth import Principal
@@ -64,7 +65,7 @@ def person(principal: Principal) -> JsonObject:
 
 def etag_of(doc: Doc[Any], variant: str = "") -> str:
     """A strong ETag of the document's state (and of a view of it, `variant`)."""
-    digest = hashlib.sha256(doc.get_state() + b"\x00" + variant.encode()).hexdigest()
+    digest = hashlib.sha256(version_digest(doc) + b"\x00" + variant.encode()).hexdigest()
     return '"' + digest[:40] + '"'
 
 

@@ -1,6 +1,7 @@
 """Exports and redlines rendered off the event loop, bounded and cached by version.
 
-Rendering a PDF takes CPU seconds: `Publisher` runs `crdt.publish` in worker threads, at
+Rendering a PDF takes CPU seconds (and Markdown of a long text tens of milliseconds):
+`Publisher` runs `crdt.publish` and `crdt.convert` in worker threads, at
 most ``exports_at_once`` at a time, each within ``export_seconds`` (past it the request
 gets 503; the thread is left to finish and its result is cached). A version larger than
 ``export_state_bytes`` is refused (422). Results are cached in memory by the version's
@@ -16,6 +17,8 @@ from collections.abc import Callable
 
 import anyio
 
+from crdt.convert import Format, render
+from crdt.document import doc_from_update
 from crdt.errors import InvalidUpdate, SchemaError
 from crdt.publish import Edition, export, redline
 from server.errors import Invalid, Overloaded
@@ -56,6 +59,18 @@ class Publisher:
         self._check_size(after)
         key = ("redline", before.key, after.key, fmt)
         return await self._render(key, lambda: redline(before, after, fmt))
+
+    async def content(self, version: str, state: bytes, fmt: Format) -> str:
+        """A text document's `state` (named `version`) rendered as Markdown, HTML, plain
+        text or JSON, in a worker thread, cached by version like the exports.
+
+        Raises:
+            Overloaded: rendering took too long, or the state does not decode.
+        """
+        def work() -> bytes:
+            return render(doc_from_update(state), fmt).encode()
+
+        return (await self._render(("content", version, fmt), work)).decode()
 
     def _check_size(self, edition: Edition) -> None:
         size = len(edition.state)

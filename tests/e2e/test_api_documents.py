@@ -6,6 +6,7 @@ import json
 import re
 from typing import Any
 
+import anyio
 import pytest
 from pycrdt import XmlElement, XmlText
 from starlette.routing import Mount, Route
@@ -84,6 +85,29 @@ async def test_content_has_a_strong_etag_answered_with_304_until_the_text_change
             )
             assert changed.status_code == 200 and changed.headers["etag"] != etag
             assert "comité d'éthique" in changed.text
+
+            # A deletion adds no clock to the state vector: the ETag moves all the same.
+            etag = changed.headers["etag"]
+            async with (
+                connect(server.url, "charte", server.token()) as zoe,
+                connect(server.url, "charte", server.token("citizen", "Élodie")) as elodie,
+            ):
+                await zoe.synced()
+                fragment = text_fragment(zoe.doc)
+                del fragment.children[len(fragment.children) - 1]
+                await elodie.wait_for(lambda: PARAGRAPH not in to_text(elodie.doc), timeout=10)
+            # The room applies what it relayed in its next batch: wait for it, bounded.
+            with anyio.fail_after(10):
+                while True:
+                    deleted = await client.get(
+                        "/api/documents/charte/content?format=md",
+                        headers={"If-None-Match": etag},
+                    )
+                    if deleted.status_code != 304:
+                        break
+                    await anyio.sleep(0.05)
+            assert deleted.status_code == 200 and deleted.headers["etag"] != etag
+            assert "comité d'éthique" not in deleted.text
 
 
 async def test_documents_are_paged_by_id_and_public_sees_only_public_ones(

@@ -210,3 +210,20 @@ async def test_progress_history_records_who_and_when_and_is_server_kept(
             assert stored["progress"] == 0 and stored["history"] == [] and stored["title"]
             assert data_of(amine.doc)["projects"]["fontaines"]["progress"] == 0
             assert "cachette" not in amine.doc.keys()
+
+
+async def test_the_etag_moves_when_a_patch_only_removes(start_server: ServerFactory) -> None:
+    """Removing a key adds no clock to the state vector; the ETag follows deletions too."""
+    async with start_server(**FAST) as server, api_as(server, "facilitator", "Loïc Ménard") as api:
+        await create_example(api, "catalogue", "cat")
+        headers = {"Authorization": f"Bearer {server.token('facilitator', 'Loïc Ménard')}"}
+        async with httpx.AsyncClient(base_url=server.url, headers=headers) as http:
+            before = await http.get("/api/documents/cat/data")
+            removed = next(iter(before.json()["projects"]))
+            patched = await http.patch("/api/documents/cat/data",
+                                       json={"projects": {removed: None}})
+            assert patched.status_code == 200, patched.text
+            assert patched.headers["ETag"] != before.headers["ETag"]
+            after = await http.get("/api/documents/cat/data",
+                                   headers={"If-None-Match": before.headers["ETag"]})
+            assert after.status_code == 200 and removed not in after.json()["projects"]
