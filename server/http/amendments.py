@@ -15,6 +15,7 @@ Every write goes through `server.modules.amendments`, which checks the rights.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import cast
 
 from starlette.requests import Request
@@ -28,6 +29,7 @@ from server.http.authorize import Authorized, requires
 from server.http.body import JsonObject, only_fields, optional_json, read_json, text_field
 from server.http.context import ApiContext
 from server.modules.amendments import Standing
+from server.modules.names import INSIDERS, DisplayNames
 
 MAX_PARAGRAPH_ID = 200
 
@@ -38,6 +40,7 @@ class AmendmentsApi:
     def __init__(self, context: ApiContext) -> None:
         self.context = context
         self._amendments = context.amendments
+        self._names = DisplayNames(context.store)
 
     def routes(self) -> list[Route]:
         """The routes, relative to ``/api``."""
@@ -59,13 +62,13 @@ class AmendmentsApi:
         """``GET .../amendments[?paragraph_id=]``."""
         found = await self._amendments.list(
             auth.doc_id, paragraph_id=request.query_params.get("paragraph_id"))
-        return JSONResponse({"amendments": [amendment_json(s) for s in found]})
+        return JSONResponse({"amendments": await self._shown(found, auth)})
 
     @requires(Action.READ)
     async def get_amendment(self, request: Request, auth: Authorized) -> Response:
         """``GET .../amendments/{aid}``."""
         standing = await self._amendments.get(auth.doc_id, _aid(request))
-        return JSONResponse(amendment_json(standing))
+        return JSONResponse((await self._shown([standing], auth))[0])
 
     @requires(Action.READ)
     async def propose(self, request: Request, auth: Authorized) -> Response:
@@ -85,7 +88,7 @@ class AmendmentsApi:
             justification=justification, is_public=auth.meta.is_public,
         )
         standing = await self._amendments.get(auth.doc_id, amendment.id)
-        return JSONResponse(amendment_json(standing), status_code=201)
+        return JSONResponse((await self._shown([standing], auth))[0], status_code=201)
 
     @requires(Action.READ)
     async def support(self, request: Request, auth: Authorized) -> Response:
@@ -132,8 +135,27 @@ class AmendmentsApi:
         return await self._answer(auth, request)
 
     async def _answer(self, auth: Authorized, request: Request) -> Response:
-        return JSONResponse(amendment_json(
-            await self._amendments.get(auth.doc_id, _aid(request))))
+        standing = await self._amendments.get(auth.doc_id, _aid(request))
+        return JSONResponse((await self._shown([standing], auth))[0])
+
+    async def _shown(self, found: Sequence[Standing], auth: Authorized) -> list[JsonObject]:
+        """Amendments as the caller may see them: citizens and the public see the authors
+        and supporters by their public names (`server.modules.names`), their own excepted."""
+        shown = [amendment_json(s) for s in found]
+        viewer = auth.principal
+        if viewer.role in INSIDERS:
+            return shown
+        subs = [s.amendment.author_sub for s in found] + [
+            sub for s in found for sub in s.amendment.supports]
+        names = await self._names.show(subs, viewer)
+        for entry, standing in zip(shown, found, strict=True):
+            a = standing.amendment
+            if a.author_sub != viewer.sub:
+                entry["author_name"] = names[a.author_sub].display_name
+            entry["supporters"] = sorted(
+                name if sub == viewer.sub else names[sub].display_name
+                for sub, name in a.supports.items())
+        return shown
 
 
 def _aid(request: Request) -> str:

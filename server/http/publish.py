@@ -34,6 +34,7 @@ from server.errors import BadRequest, Invalid, NotFound, checked_doc_id
 from server.http.authorize import Authorized, requires
 from server.http.body import JsonObject
 from server.http.context import ApiContext
+from server.modules.names import INSIDERS, DisplayNames
 from storage.archive import Snapshot, hashed_fields
 
 LIVE = "live"
@@ -89,6 +90,11 @@ class PublishApi:
         for snapshot in snapshots:
             stages.setdefault(snapshot.stage, []).append(snapshot.number)
         adopted = next((s for s in reversed(snapshots) if s.adopted), None)
+        # Citizens and the public read the makers by their public names (pseudonyms).
+        maker = {s.created_by: s.created_by_name for s in snapshots}
+        if auth.principal.role not in INSIDERS:
+            shown = await DisplayNames(self.context.store).show(list(maker), auth.principal)
+            maker = {sub: shown[sub].display_name if sub else None for sub in maker}
         return JSONResponse({
             "id": auth.doc_id, "title": auth.meta.title, "is_public": auth.meta.is_public,
             "formats": list(FORMATS), "redline_formats": list(REDLINE_FORMATS),
@@ -96,9 +102,10 @@ class PublishApi:
                        for stage, numbers in stages.items()],
             "adoption": None if adopted is None else {
                 "number": adopted.number, "created_at": adopted.created_at,
-                "created_by_name": adopted.created_by_name, "hash": adopted.content_hash,
+                "created_by_name": maker[adopted.created_by], "hash": adopted.content_hash,
                 "chain_hash": adopted.chain_hash},
-            "versions": [_version_json(s) for s in snapshots],
+            "versions": [_version_json(s) | {"created_by_name": maker[s.created_by]}
+                         for s in snapshots],
         })
 
     @requires(Action.READ)
