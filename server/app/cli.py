@@ -294,6 +294,56 @@ def export(
     output.write(_run_api(call))
 
 
+@main.command("erase-person")
+@click.argument("sub")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Data folder holding palabre.db [PALABRE_DATA_DIR, ./data].")
+@click.option("--database-url", default=None, help="SQLAlchemy URL [PALABRE_DATABASE_URL].")
+def erase_person(sub: str, data_dir: Path | None, database_url: str | None) -> None:
+    """Erase person SUB in the database while no server runs on it (with servers running,
+    a facilitator uses POST /api/people/{sub}/erase, which also reaches open pages):
+    their name and subject become their pseudonym everywhere; prints the chains hashed
+    again (docs/privacy.md)."""
+    import time
+
+    from server.modules.erasure import erasure_summary, identity_for
+    from storage.base import StorageUnavailable
+    from storage.people import PersonNotFound
+    from storage.sql import SqlDocumentStore
+
+    if data_dir is not None and database_url is not None:
+        raise click.UsageError("give --data-dir or --database-url, not both")
+    try:
+        settings = settings_from_env({"data_dir": data_dir, "database_url": database_url})
+    except (TypeError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from exc
+
+    async def erase() -> dict[str, Any] | None:
+        async with SqlDocumentStore(settings.resolved_database_url) as store:
+            try:
+                identity, texts = await identity_for(store, sub)
+            except PersonNotFound:
+                return None
+            report = await store.erase_person(
+                identity, at=time.time(),
+                annotation_docs=[meta.doc_id + ".annotations" for meta in texts])
+            summary = erasure_summary(identity, report)
+            await store.record_audit(doc_id=None, action="person.erased", actor_sub=None,
+                                     actor_name="palabre erase-person", detail=summary)
+            return summary
+
+    try:
+        summary = asyncio.run(erase())
+    except (StorageUnavailable, ValueError) as exc:
+        raise click.ClickException(f"cannot erase: {exc}") from exc
+    if summary is None:
+        raise click.ClickException(f"nobody with subject {sub!r} (already erased?)")
+    click.echo(f"erased: now {summary['pseudonym']} ({summary['sub']})")
+    for reseal in summary["reseals"]:
+        click.echo(f"{reseal['doc_id']} {reseal['chain']} hashed again from "
+                   f"#{reseal['from_number']}: {reseal['old_head']} -> {reseal['new_head']}")
+
+
 @main.command("verify-archive")
 @click.argument("doc_id")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,

@@ -26,6 +26,7 @@ from server.modules.people import PeopleService
 from server.rooms.hub import Hub
 from storage.base import StorageUnavailable
 from storage.catalog import DocumentMeta
+from storage.erasure import ErasureReport
 from storage.people import pseudonym_of
 from storage.port import Storage
 
@@ -56,17 +57,7 @@ class ErasureService:
         if sub == by.sub:
             raise Conflict("you may not erase yourself")
         person = await self._store.get_person(sub)
-        texts = [meta for meta in await self._documents() if meta.kind == "text"]
-        names = {person.name}
-        for meta in texts:
-            stored = await self._store.load(meta.doc_id + ANNOTATIONS_SUFFIX)
-            try:
-                names |= names_of(doc_from_update(stored.update), sub, roots=ROOTS)
-            except InvalidUpdate as exc:
-                raise StorageUnavailable(f"{meta.doc_id!r} annotations do not decode") from exc
-        identity = Identity(sub=sub, names=frozenset(names - {""}),
-                            new_sub=f"erased-{person.pseudonym}",
-                            pseudonym=pseudonym_of(person.pseudonym))
+        identity, texts = await identity_for(self._store, sub)
         if person.removed_at is None:
             await self._people.remove(sub, by)
         for meta in texts:
@@ -77,20 +68,43 @@ class ErasureService:
         report = await self._store.erase_person(
             identity, at=self._clock(),
             annotation_docs=[meta.doc_id + ANNOTATIONS_SUFFIX for meta in texts])
-        reseals = [{"doc_id": r.doc_id, "chain": r.chain, "from_number": r.from_number,
-                    "old_head": r.old_head, "new_head": r.new_head} for r in report.reseals]
-        summary = {"sub": identity.new_sub, "pseudonym": identity.pseudonym,
-                   "reseals": reseals}
+        summary = erasure_summary(identity, report)
         await self._record(None, "person.erased", by, summary)
         return {**summary, "rows": dict(report.rows)}
 
-    async def _documents(self) -> list[DocumentMeta]:
-        found: list[DocumentMeta] = []
-        after: str | None = None
-        while True:
-            page = await self._store.list_documents(limit=PAGE, after=after,
-                                                    include_deleted=True)
-            found += page
-            if len(page) < PAGE:
-                return found
-            after = page[-1].doc_id
+
+async def identity_for(store: Storage, sub: str) -> tuple[Identity, list[DocumentMeta]]:
+    """What erasing `sub` replaces (their names, collected from the people row and every
+    text's annotations), and the text documents to rewrite.
+
+    Raises:
+        PersonNotFound: never seen.
+        StorageUnavailable: the database failed, or stored annotations do not decode.
+    """
+    person = await store.get_person(sub)
+    texts: list[DocumentMeta] = []
+    after: str | None = None
+    while True:
+        page = await store.list_documents(limit=PAGE, after=after, include_deleted=True)
+        texts += [meta for meta in page if meta.kind == "text"]
+        if len(page) < PAGE:
+            break
+        after = page[-1].doc_id
+    names = {person.name}
+    for meta in texts:
+        stored = await store.load(meta.doc_id + ANNOTATIONS_SUFFIX)
+        try:
+            names |= names_of(doc_from_update(stored.update), sub, roots=ROOTS)
+        except InvalidUpdate as exc:
+            raise StorageUnavailable(f"{meta.doc_id!r} annotations do not decode") from exc
+    identity = Identity(sub=sub, names=frozenset(names - {""}),
+                        new_sub=f"erased-{person.pseudonym}",
+                        pseudonym=pseudonym_of(person.pseudonym))
+    return identity, texts
+
+
+def erasure_summary(identity: Identity, report: ErasureReport) -> dict[str, Any]:
+    """What the audit keeps of an erasure: the pseudonym and the chains hashed again."""
+    return {"sub": identity.new_sub, "pseudonym": identity.pseudonym, "reseals": [
+        {"doc_id": r.doc_id, "chain": r.chain, "from_number": r.from_number,
+         "old_head": r.old_head, "new_head": r.new_head} for r in report.reseals]}

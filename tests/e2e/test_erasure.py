@@ -150,3 +150,48 @@ async def test_an_erased_member_is_in_no_byte_and_the_archive_still_verifies(
          *(["--database-url", url] if backend == "postgresql"
            else ["--data-dir", str(server.settings.data_dir)])], check=False)
     assert verify.returncode == 0, verify.stderr
+
+
+async def test_the_operator_erases_a_person_with_the_servers_stopped(
+    start_server: ServerFactory,
+) -> None:
+    tag = uuid4().hex[:6]
+    name = f"Zoé Hors-ligne {tag}"
+    sub = slugify(name)
+    doc_id = f"erase-{tag}"
+    async with start_server() as server, http_as(server) as boss, \
+            http_as(server, "member", name) as zoe:
+        made = await boss.post("/api/documents", json={
+            "id": doc_id, "title": "Charte", "markdown": MARKDOWN})
+        assert made.status_code == 201, made.text
+        p1 = (await boss.get(f"/api/documents/{doc_id}/content?format=json")).json()[
+            "blocks"][0]["id"]
+        comment = await zoe.post(f"/api/documents/{doc_id}/annotations",
+                                 json={"paragraph_id": p1, "body": "Hors ligne."})
+        assert comment.status_code == 201, comment.text
+        for label in ("Lecture 1", "Lecture 2"):
+            made = await boss.post(f"/api/documents/{doc_id}/snapshots",
+                                   json={"label": label, "stage": "lecture"})
+            assert made.status_code == 201, made.text
+        await wait_recorded(boss, {name, FACILITATOR})
+    data_dir = str(server.settings.data_dir)
+    erased = await anyio.run_process(
+        [sys.executable, "-m", "server", "erase-person", sub, "--data-dir", data_dir],
+        check=False)
+    assert erased.returncode == 0, erased.stderr
+    out = erased.stdout.decode()
+    assert "erased: now Membre " in out and f"{doc_id} snapshots hashed again from #1" in out
+    again = await anyio.run_process(
+        [sys.executable, "-m", "server", "erase-person", sub, "--data-dir", data_dir],
+        check=False)
+    assert again.returncode == 1 and b"already erased" in again.stderr
+    verify = await anyio.run_process(
+        [sys.executable, "-m", "server", "verify-archive", doc_id, "--data-dir", data_dir],
+        check=False)
+    assert verify.returncode == 0, verify.stderr
+    database = server.settings.data_dir / "palabre.db"
+    with sqlite3.connect(database, isolation_level=None) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.execute("VACUUM")
+    raw = database.read_bytes()
+    assert name.encode() not in raw and sub.encode() not in raw
