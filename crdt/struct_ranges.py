@@ -276,24 +276,37 @@ def decode_state_vector(state: bytes) -> dict[int, int]:
         raise InvalidUpdate("state vector truncated") from exc
 
 
-def edit_size(update: bytes) -> tuple[int, int]:
-    """``(inserted, deleted)``: the characters of text `update` inserts (UTF-16 units, as
-    Yjs counts them) and the clocks its delete set removes (a character each in text;
-    a deleted block counts one more).
+
+def edit_parts(update: bytes) -> tuple[list[Struct], list[tuple[int, int, int]]]:
+    """The structs `update` carries and its delete set as ``(client, clock, length)``.
 
     Raises:
         InvalidUpdate: the bytes are not a v1 update, or hold a content kind Yjs lacks.
     """
     walker = _Walker(update)
     try:
-        inserted = sum(s.length for s in walker.structs() if s.kind == _STRING)
-        deleted = 0
+        structs = walker.structs()
+        deletions: list[tuple[int, int, int]] = []
         if walker.at < len(walker.data):
             for _ in range(walker.uint()):
-                walker.uint()  # client
+                client = walker.uint()
                 for _ in range(walker.uint()):
-                    walker.uint()  # clock
-                    deleted += walker.uint()
+                    clock = walker.uint()
+                    deletions.append((client, clock, walker.uint()))
     except IndexError as exc:
         raise InvalidUpdate("update truncated") from exc
-    return inserted, deleted
+    return structs, deletions
+
+
+def edit_size(update: bytes) -> tuple[int, int]:
+    """``(inserted, deleted)``: the characters of text `update` inserts (UTF-16 units, as
+    Yjs counts them) and the clocks its delete set removes (a character each in text;
+    a deleted block counts one more). Counts what the update carries, new or not: see
+    `EditCounter` for what it changes.
+
+    Raises:
+        InvalidUpdate: the bytes are not a v1 update, or hold a content kind Yjs lacks.
+    """
+    structs, deletions = edit_parts(update)
+    return (sum(s.length for s in structs if s.kind == _STRING),
+            sum(length for _, _, length in deletions))

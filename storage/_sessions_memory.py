@@ -119,8 +119,10 @@ class MemorySessions(MemoryAccess):
 
     async def window_log(self, doc_id: str, *, since: float, until: float) -> WindowLog:
         await self._enter()
-        return WindowLog(entries=[e for e in self._logged(doc_id)
-                                  if since <= e.received_at <= until], compacted=[])
+        logged = self._logged(doc_id)
+        return WindowLog(entries=[e for e in logged if since <= e.received_at <= until],
+                         compacted=[], before=[e.update for e in logged
+                                               if e.received_at < since])
 
     async def get_quorum(self, doc_id: str) -> Quorum:
         await self._enter()

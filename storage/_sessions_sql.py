@@ -15,7 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage._sql_connections import SqlConnections, hold_advisory_lock, lock_key
 from storage.archive import ChainReport
 from storage.base import LogEntry
-from storage.models import AuthorshipRow, DocumentSettingsRow, LogRow, PresenceRow, SessionRow
+from storage.models import (
+    AuthorshipRow,
+    DocumentSettingsRow,
+    LogRow,
+    PresenceRow,
+    SessionRow,
+    StateRow,
+)
 from storage.sessions import (
     AuthoredRange,
     Departure,
@@ -168,10 +175,17 @@ class SqlSessions(SqlConnections):
                          AuthorshipRow.first_at, AuthorshipRow.last_at)
                   .where(AuthorshipRow.doc_id == doc_id, AuthorshipRow.first_at >= since,
                          AuthorshipRow.first_at <= until))
+        earlier = (select(LogRow.update)
+                   .where(LogRow.doc_id == doc_id, LogRow.received_at < since)
+                   .order_by(LogRow.seq))
         async with self._reading(f"read the edits of {doc_id!r}") as conn:
             entries = (await conn.execute(logged)).all()
             ranges = (await conn.execute(merged)).all()
+            state = (await conn.execute(
+                select(StateRow.state).where(StateRow.doc_id == doc_id))).scalar_one_or_none()
+            before = [bytes(row.update) for row in await conn.execute(earlier)]
         return WindowLog(
+            before=([bytes(state)] if state is not None else []) + before,
             entries=[LogEntry(update=bytes(r.update), received_at=r.received_at,
                               connection_id=r.connection_id, principal=r.principal)
                      for r in entries],

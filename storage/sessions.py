@@ -130,6 +130,10 @@ class WindowLog:
 
     entries: Sequence[LogEntry]
     compacted: Sequence[AuthoredRange]
+    before: Sequence[bytes] = ()
+    """What the document held before the window: its compacted state (if any) and the log
+    rows received before it, so that what the window's rows re-assert is not counted as
+    new (`crdt.edit_count`)."""
 
 
 class Sessions(Protocol):

@@ -1,4 +1,5 @@
-"""The API calls a whole assembly needs beyond `PalabreApi`: stages, freeze, adoption.
+"""The API calls a whole assembly needs beyond `PalabreApi`: stages, freeze, adoption,
+sessions.
 
 Also patient with the server's rate limit: a scenario drives hundreds of requests with a
 handful of tokens, so a ``429`` is waited out (with back-off) instead of failing the run.
@@ -94,6 +95,41 @@ class AssemblyApi(PalabreApi):
         response = await self._call("POST", f"/documents/{doc_id}/adopt",
                                     json={"label": label, "comments_open": comments_open})
         return _object(response)
+
+    async def open_session(self, doc_id: str, title: str, kind: str) -> JsonObject:
+        """Open a session of the document (facilitators); the session.
+
+        Raises:
+            ApiError: refused (one is already open: 409).
+        """
+        response = await self._call("POST", f"/documents/{doc_id}/sessions",
+                                    json={"title": title, "kind": kind})
+        return _object(response)
+
+    async def close_session(self, doc_id: str, number: int) -> JsonObject:
+        """Close a session (facilitators); its minutes.
+
+        Raises:
+            ApiError: refused.
+        """
+        return _object(await self._call("POST", f"/documents/{doc_id}/sessions/{number}/close"))
+
+    async def raise_hand(self, doc_id: str, number: int) -> JsonObject:
+        """Raise the caller's hand in an open session; the queue.
+
+        Raises:
+            ApiError: refused.
+        """
+        return _object(await self._call("POST", f"/documents/{doc_id}/sessions/{number}/hands"))
+
+    async def give_floor(self, doc_id: str, number: int) -> JsonObject:
+        """Give the floor to the first raised hand (facilitators); the queue.
+
+        Raises:
+            ApiError: refused.
+        """
+        return _object(await self._call("POST", f"/documents/{doc_id}/sessions/{number}/floor",
+                                        json={}))
 
 
 def _object(response: httpx.Response) -> JsonObject:

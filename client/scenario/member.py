@@ -44,6 +44,10 @@ class Member:
     rng: random.Random
     doc: Doc[Any] = field(default_factory=Doc)
     edits: int = 0
+    inserted: int = 0
+    """Characters typed in all (UTF-16 units, as Yjs counts them)."""
+    deleted: int = 0
+    """Characters deleted in all (UTF-16 units)."""
     expected: dict[int, tuple[str, str]] = field(default_factory=dict)
     """Session number → (paragraph id, the text this member left it with)."""
     last_clock: int = 0
@@ -136,6 +140,7 @@ class Member:
             model = model[:at] + piece + model[at:]
             at += len(piece)
             self.edits += 1
+            self.inserted += _units(piece)
             self.last_clock = decode_state_vector(self.doc.get_state()).get(self.doc.client_id, 0)
             tracker.wrote(self.doc.client_id, self.last_clock, time.monotonic())
         self._point(session, paragraph_id, at)
@@ -144,7 +149,13 @@ class Member:
     def _delete(self, text: XmlText, model: str, start: int, end: int) -> str:
         del text[len(model[:start].encode()) : len(model[:end].encode())]
         self.edits += 1
+        self.deleted += _units(model[start:end])
         return model[:start] + model[end:]
+
+
+def _units(text: str) -> int:
+    """The length of `text` in UTF-16 code units, as Yjs counts characters."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _text_of(doc: Doc[Any], paragraph_id: str) -> XmlText:

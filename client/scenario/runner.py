@@ -8,6 +8,8 @@ checks of `client.scenario.verify`. One event loop drives everyone: light client
 
 from __future__ import annotations
 
+import base64
+import json
 import random
 import secrets
 import time
@@ -26,6 +28,7 @@ from client.scenario.config import ScenarioConfig
 from client.scenario.latency import LatencyTracker, percentile
 from client.scenario.layout import Layout
 from client.scenario.member import Member, ParagraphGone, track_arrivals
+from client.scenario.minutes import Sitting, check_minutes
 from client.scenario.pace import Pace
 from client.scenario.people import person_name, person_sub
 from client.scenario.report import Report
@@ -65,6 +68,7 @@ class Scenario:
         self.citizens = [Citizen(name=person_name("citizen", n), token=self._token("citizen", n))
                          for n in range(config.citizens)]
         self.samples: list[ServerSample] = []
+        self.facilitator_name = token_name(config.facilitator_token)
 
     def _token(self, kind: str, index: int) -> str:
         mint = self.config.mint
@@ -135,6 +139,12 @@ class Scenario:
         """Members connect, work until the session's end, converge; the stage is archived."""
         config = self.config
         assignment = layout.assigned(session_no, len(self.members))
+        kind = "training" if session_no == 1 else "work"
+        opened = await api.open_session(self.doc_id, f"Séance {session_no}", kind)
+        number = int(str(opened["number"]))
+        sitting = Sitting(number=number, attendees={
+            *(m.name for m in self.members), self.facilitator_name})
+        before = Sitting.counts(self.members)
         async with AsyncExitStack() as stack:
             sessions = [await stack.enter_async_context(
                 connect(config.url, self.doc_id, member.token, doc=member.doc))
@@ -156,6 +166,7 @@ class Scenario:
                 ok, detail = await converge([desk, *sessions], self.members, session_no,
                                             api, self.doc_id)
                 watchers.cancel_scope.cancel()
+            sitting.floor = await self._speak(api, number)
             if failures:
                 ok, detail = False, "; ".join(failures[:5])
             self.checks.record(f"session {session_no}: every client converged", ok, detail)
@@ -163,10 +174,27 @@ class Scenario:
             self.doc_id, f"Séance {session_no}", stage_name(session_no, config.sessions)
         )
         await self.archive.keep(api, self.doc_id, snapshot, session_no=session_no)
+        sitting.snapshot_number = int(str(snapshot["number"]))
+        sitting.wrote(before, self.members)
+        minutes = await api.close_session(self.doc_id, number)
+        check_minutes(self.checks, sitting, minutes, per_person=config.mint is not None)
         self.samples.append(await sample(config.url))
         edits = sum(member.edits for member in self.members)
         config.say(f"session {session_no}/{config.sessions}: {edits} edits so far, "
                    f"snapshot #{snapshot['number']} ({'converged' if ok else 'DIVERGED'})")
+
+    async def _speak(self, api: AssemblyApi, number: int) -> str | None:
+        """Two members raise their hand, the facilitator gives the floor to the first."""
+        speakers = self.members[:2] if self.config.mint is not None else []
+        for member in speakers:
+            async with AssemblyApi(self.config.url, member.token) as own:
+                await own.raise_hand(self.doc_id, number)
+        if not speakers:
+            return "the facilitator (one token for all)"
+        queue = await api.give_floor(self.doc_id, number)
+        floor = queue.get("floor")
+        given = str(floor.get("name")) if isinstance(floor, dict) else None
+        return given if given == speakers[0].name else None
 
     async def _attend(
         self, member: Member, session: Session, session_no: int, paragraph_id: str | None,
@@ -180,6 +208,17 @@ class Scenario:
                                     pace=self.pace, tracker=self.tracker)
         except (ParagraphGone, SessionError) as exc:
             failures.append(f"{member.name}: {exc}")
+
+
+def token_name(token: str) -> str:
+    """The ``name`` claim of a JWT, read without checking it (the server checks it)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return ""
+    name = claims.get("name") if isinstance(claims, dict) else None
+    return str(name or claims.get("sub", "")) if isinstance(claims, dict) else ""
 
 
 async def run_scenario(config: ScenarioConfig) -> Report:

@@ -4,8 +4,10 @@
   rejoins, several nodes), clipped to the session; present past the minimum presence,
   or the whole session when that is shorter. Roles ``citizen`` and ``public`` are guests.
 - activity: per person, the updates and characters inserted/deleted that the log stored
-  during the session (`crdt.struct_ranges.edit_size`; log rows compaction merged count
-  their characters, as one update per authorship range), comments and replies made then,
+  during the session, each counted once (`crdt.edit_count`: a reconnecting client's sync
+  re-asserts its whole delete set, which is not a new deletion); log rows compaction merged count
+  their characters, as one update per authorship range, counted in ``merged_ranges``;
+  their deletions are no longer known), comments and replies made then,
   snapshots taken then.
 - decisions: the audit log's governance actions during the session (freeze, adoption,
   amendment transitions and votes).
@@ -20,9 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from crdt.annotations import Annotation
+from crdt.edit_count import EditCounter
 from crdt.errors import InvalidUpdate
 from crdt.schema import JsonValue
-from crdt.struct_ranges import edit_size
 from storage.archive import AuditEntry, Snapshot
 from storage.sessions import PresenceInterval, SessionRecord, WindowLog
 
@@ -42,6 +44,7 @@ class _Activity:
     comments: int = 0
     replies: int = 0
     snapshots: int = 0
+    merged_ranges: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,21 +73,29 @@ def make_minutes(given: MinutesInput) -> dict[str, JsonValue]:
     names = {a["sub"]: a["name"] for a in attendance if isinstance(a, dict)
              and isinstance(a["sub"], str) and isinstance(a["name"], str)}
     activity: dict[str, _Activity] = {}
-    for entry in given.log.entries:
-        if entry.principal is None or entry.connection_id is None:
-            continue  # the server's own writes (amendments applied, restores)
-        mine = activity.setdefault(entry.principal, _Activity())
-        mine.updates += 1
+    counter = EditCounter()
+    for earlier in given.log.before:
         try:
-            inserted, deleted = edit_size(entry.update)
+            counter.count(earlier)
         except InvalidUpdate:
             continue
+    for entry in given.log.entries:
+        try:
+            inserted, deleted, changed = counter.count(entry.update)
+        except InvalidUpdate:
+            continue
+        if entry.principal is None or entry.connection_id is None or not changed:
+            continue  # the server's own writes (amendments applied, restores), or a
+            # reconnecting client's sync that only re-asserted what was already there
+        mine = activity.setdefault(entry.principal, _Activity())
+        mine.updates += 1
         mine.chars_inserted += inserted
         mine.chars_deleted += deleted
     for merged in given.log.compacted:
         if merged.principal is not None:
             mine = activity.setdefault(merged.principal, _Activity())
             mine.updates += 1
+            mine.merged_ranges += 1
             mine.chars_inserted += merged.clocks
     for note in given.annotations:
         if _within(note.created_at, start, end):
@@ -116,7 +127,7 @@ def make_minutes(given: MinutesInput) -> dict[str, JsonValue]:
             {"sub": sub, "name": names.get(sub, given.names.get(sub, "")),
              "updates": a.updates, "chars_inserted": a.chars_inserted,
              "chars_deleted": a.chars_deleted, "comments": a.comments,
-             "replies": a.replies, "snapshots": a.snapshots}
+             "replies": a.replies, "snapshots": a.snapshots, "merged_ranges": a.merged_ranges}
             for sub, a in sorted(activity.items())
         ],
         "snapshots": [

@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from pycrdt import Doc
 
 from crdt.annotations import list_annotations
@@ -114,7 +116,7 @@ class SessionsService:
             notes = list_annotations(annotations)
         except SchemaError:
             notes = []
-        minutes = make_minutes(MinutesInput(
+        minutes = await anyio.to_thread.run_sync(make_minutes, MinutesInput(
             record=dataclasses.replace(record, closed_at=closed_at, closed_by=principal.sub,
                                        closed_by_name=principal.name),
             closed_at=closed_at, presence=await self._store.list_presence(record.session_id),
@@ -123,7 +125,7 @@ class SessionsService:
             annotations=notes, snapshots=await self._store.list_snapshots(doc_id),
             audit=await self._store.list_audit(doc_id, limit=1000),
             min_presence_seconds=self._min_presence,
-        ))
+        ))  # off the event loop: the log before the session is walked once
         closed = await self._store.close_session(
             doc_id=doc_id, session_id=record.session_id, by=principal.sub,
             by_name=principal.name, at=closed_at,

@@ -110,7 +110,7 @@ async def test_attendance_edits_and_minutes_follow_what_happened(
         assert edits["Amélie Poulain"]["chars_deleted"] == 0
         assert edits["Bruno Ganz"]["chars_inserted"] == len(" Bruno ajoute")
         assert edits["Bruno Ganz"]["chars_deleted"] == 7
-        assert edits["Bruno Ganz"]["updates"] >= 2
+        assert edits["Bruno Ganz"]["updates"] >= 1  # the client may send both in one
         # Stored once: read back the same, in three formats, and never changed by the API.
         again = await api.get(f"{BASE}/{session['number']}/minutes")
         assert again.json()["attendance"] == minutes["attendance"]
