@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.access.auth import Principal, Role
+from server.access.websession import cookie_header_of, session_id_in
 from server.errors import PalabreError
 
 _PRUNE_AT = 10_000
@@ -110,20 +111,25 @@ def principal_key(principal: Principal | None, address: str | None) -> str:
 
 
 Authenticate = Callable[[str | None], Awaitable[Principal]]
+AuthenticateSession = Callable[[str], Awaitable[Principal]]
 
 
 class RateLimitMiddleware:
     """ASGI middleware: HTTP requests under `prefix` beyond their principal's rate get 429.
 
     The bearer token is checked once more here to find the principal (HS256: microseconds);
-    an invalid one is limited by address, and the endpoint still answers 401.
+    an invalid one is limited by address, and the endpoint still answers 401. Without a
+    token, a sign-in cookie is checked with `authenticate_session` (a cached read), so that
+    people signed in behind one address (a town hall's network) each get their own rate.
     """
 
     def __init__(
         self, app: ASGIApp, *, limiter: RateLimiter, authenticate: Authenticate,
         prefix: str = "/api", json_bytes_per_request: int = 0,
+        authenticate_session: AuthenticateSession | None = None,
     ) -> None:
         self.app = app
+        self._authenticate_session = authenticate_session
         self._json_unit = json_bytes_per_request
         self._limiter = limiter
         self._authenticate = authenticate
@@ -180,10 +186,17 @@ class RateLimitMiddleware:
                 if scheme.lower() == "bearer" and rest.strip():
                     token = rest.strip()
                 break
-        if token is None:
+        session_id = None
+        if token is None and self._authenticate_session is not None:
+            session_id = session_id_in(cookie_header_of(scope.get("headers", ())),
+                                       is_https=scope.get("scheme") == "https")
+        if token is None and session_id is None:
             return principal_key(None, address), None
         try:
-            principal = await self._authenticate(token)
+            if session_id is not None and self._authenticate_session is not None:
+                principal = await self._authenticate_session(session_id)
+            else:
+                principal = await self._authenticate(token)
         except PalabreError:
             return principal_key(None, address), None
         return principal_key(principal, address), principal

@@ -15,6 +15,7 @@ can neither read it nor compute it.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -51,6 +52,12 @@ _TOUCH_FRACTION = 0.1
 """A session's ``last_seen`` is written at most once per this fraction of the idle time."""
 _PURGE_SECONDS = 3600.0
 """How often ended sessions' rows are deleted."""
+CACHE_SECONDS = 1.0
+"""How long a session read from the database is reused by this node (a request reads it
+twice: the rate limit, then the endpoint). A sign-out on another node reaches this node's
+HTTP requests within it (and its sockets at once, through the relay)."""
+_CACHED = 10_000
+"""Sessions cached at most; past it the cache starts again."""
 
 
 def cookie_name(*, is_https: bool) -> str:
@@ -91,6 +98,7 @@ class WebSessions:
         self.absolute_seconds = absolute_seconds
         self._clock = clock
         self._touch = idle_seconds * _TOUCH_FRACTION
+        self._cache: dict[str, tuple[float, SigninSession]] = {}
 
     async def open(
         self, *, sub: str, name: str, role: Role, docs: Sequence[str] | None, via: str,
@@ -129,16 +137,27 @@ class WebSessions:
         if not _ID.fullmatch(session_id):
             raise Unauthenticated("malformed sign-in session cookie")
         key = _key(session_id)
-        try:
-            session = await self._store.get_signin_session(key)
-        except SigninSessionNotFound as exc:
-            raise Unauthenticated("signed out or session ended: sign in again") from exc
         now = self._clock()
+        cached = self._cache.get(key)
+        if cached is not None and now - cached[0] < CACHE_SECONDS:
+            session = cached[1]
+        else:
+            try:
+                session = await self._store.get_signin_session(key)
+            except SigninSessionNotFound as exc:
+                self._cache.pop(key, None)
+                raise Unauthenticated("signed out or session ended: sign in again") from exc
+            if len(self._cache) >= _CACHED:
+                self._cache.clear()
+            self._cache[key] = (now, session)
         if now >= session.expires_at or now - session.last_seen > self.idle_seconds:
+            self._cache.pop(key, None)
             await self._store.end_signin_session(key)
             raise Unauthenticated("sign-in session expired: sign in again")
         if now - session.last_seen >= self._touch:
             await self._store.touch_signin_session(key, at=now)
+            session = dataclasses.replace(session, last_seen=now)
+            self._cache[key] = (self._cache.get(key, (now, session))[0], session)
         return session
 
     async def principal(self, session_id: str) -> Principal:
@@ -167,6 +186,7 @@ class WebSessions:
         """
         if not _ID.fullmatch(session_id):
             return False
+        self._cache.pop(_key(session_id), None)
         return await self._store.end_signin_session(_key(session_id))
 
     async def end_all(self, sub: str) -> int:
@@ -175,6 +195,8 @@ class WebSessions:
         Raises:
             StorageUnavailable: the database failed.
         """
+        for key in [k for k, (_, s) in self._cache.items() if s.sub == sub]:
+            del self._cache[key]
         ended = await self._store.end_signin_sessions_of(sub)
         log.info("ended %d sign-in session(s) of %r", ended, sub)
         return ended

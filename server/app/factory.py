@@ -247,6 +247,7 @@ def _middleware(settings: Settings, access: Access) -> list[Middleware]:
         RateLimitMiddleware,
         limiter=RateLimiter(settings.http_rate_per_second, settings.http_burst),
         authenticate=access.authenticate,
+        authenticate_session=access.authenticate_session,
         json_bytes_per_request=settings.http_json_bytes_per_request,
     ))
     return stack

@@ -300,3 +300,24 @@ async def test_the_hocuspocus_lane_takes_the_cookie_when_no_token_is_sent(
                 await tiptap.send(auth_frame(doc_id, ""))
                 kind, reason = await auth_answer(tiptap, doc_id)
                 assert kind == HocuspocusAuth.PERMISSION_DENIED and "cross-site" in reason
+
+
+async def test_people_signed_in_behind_one_address_each_get_their_own_rate(
+    start_server: ServerFactory,
+) -> None:
+    async with start_server(http_rate_per_second=0.5, http_burst=3) as server:
+        async with (
+            signed_in(server, server.token("member", "Zoé Lefèvre")) as zoe,
+            signed_in(server, server.token("member", "Yann Le Goff")) as yann,
+        ):
+            answers = [(await zoe.get("/api/documents")).status_code for _ in range(4)]
+            assert answers == [200, 200, 200, 429]
+            # Same address (loopback), another person: a bucket of their own.
+            assert (await yann.get("/api/documents")).status_code == 200
+            # A made-up cookie is no person: limited by address like the public.
+            async with httpx.AsyncClient(base_url=server.url) as stranger:
+                statuses = [
+                    (await stranger.get("/api/documents", headers={
+                        "Cookie": f"{COOKIE}={secrets.token_urlsafe(32)}"})).status_code
+                    for _ in range(4)]
+                assert statuses[:3] == [401, 401, 401] and statuses[3] == 429
