@@ -127,6 +127,8 @@ async def test_raw_read_only_update_gets_permission_denied_and_changes_nothing(
     async with start_server() as server:
         citizen = server.token("citizen", "Anaïs")
         async with connect(server.url, "charte", server.token()) as zoe:
+            # Her socket creates the document: the citizen's may open only once it is in.
+            await zoe.synced()
             body(zoe).insert(0, ARTICLE)
             async with connect(server.url, "charte", citizen) as reader:
                 await reader.wait_for(lambda: text_of(reader) == ARTICLE, timeout=10)
