@@ -48,3 +48,13 @@ async def test_hands_and_floor_are_live_in_every_page(editors: EditorsFactory) -
         for page in (amelie, carla):
             await expect(page.locator("#session-bar")).to_contain_text("Aucune séance",
                                                                        timeout=TIMEOUT)
+        # The closed session is in every page's archive panel, its minutes a click away.
+        entry = carla.locator("#archive .session-list li[data-session='1']")
+        await expect(entry).to_have_attribute("data-state", "closed", timeout=TIMEOUT)
+        await entry.locator("[data-action=minutes]").click()
+        minutes = carla.locator("#viewer .minutes")
+        await expect(minutes.locator("table").first).to_contain_text("Bruno Ganz",
+                                                                     timeout=TIMEOUT)
+        # A citizen reads guests by their role only.
+        await expect(minutes.locator("table").first).not_to_contain_text("Carla Dupré")
+        await expect(minutes.locator("table").first).to_contain_text("citizen")

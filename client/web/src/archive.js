@@ -16,7 +16,19 @@ export class Archive {
     this.allowLive = allowLive
     this.state = { frozen: false, comments_open: false, snapshots: [], adopted: null }
     this.confirmingAdoption = false
+    this.sessions = []
     this.render()
+  }
+
+  // The document's sessions (their minutes once closed), read again when one opens or closes.
+  async loadSessions () {
+    try {
+      const { sessions } = await api(`${docPath(this.docId)}/sessions`)
+      this.sessions = sessions
+      this.render()
+    } catch (error) {
+      this.onError(error)
+    }
   }
 
   update (state) {
@@ -54,6 +66,7 @@ export class Archive {
             snapshot.created_by_name ? ` · ${snapshot.created_by_name}` : ''))))))
     }
     panel.append(timeline)
+    if (this.sessions.length) panel.append(this.renderSessions())
     if (snapshots.length) {
       // The public archive page: every version's downloads, and the chain checked there.
       const token = readToken()
@@ -62,6 +75,27 @@ export class Archive {
         h('a', { href, target: '_blank', rel: 'noopener' }, t.publicArchive)))
     }
     if (snapshots.length + (this.allowLive ? 1 : 0) >= 2) panel.append(this.renderCompare(snapshots))
+  }
+
+  renderSessions () {
+    const when = (seconds) => new Date(seconds * 1000).toLocaleString(lang, { dateStyle: 'short', timeStyle: 'short' })
+    return h('div', { class: 'sessions' }, h('h3', {}, t.sessions),
+      h('ol', { class: 'session-list', 'aria-label': t.sessions }, this.sessions.map((session) =>
+        h('li', { 'data-session': session.number, 'data-state': session.closed_at ? 'closed' : 'open' },
+          t.sessionNamed(session.number, session.title),
+          h('small', {}, ` · ${t[`kind_${session.kind}`] || session.kind} · ${when(session.opened_at)}`),
+          session.closed_at
+            ? h('button', { type: 'button', class: 'link', 'data-action': 'minutes', onClick: () => this.minutes(session) }, t.minutes)
+            : h('span', { class: 'badge' }, t.sessionOpen)))))
+  }
+
+  async minutes (session) {
+    await this.run(async () => {
+      const html = await api(`${docPath(this.docId)}/sessions/${session.number}/minutes?format=html`, { raw: true })
+      const body = h('div', { class: 'prose minutes', 'data-session': session.number })
+      body.innerHTML = html // rendered by the server with every value escaped (`server.modules.minutes`)
+      this.viewer.show(`${t.minutes} · ${t.sessionNamed(session.number, session.title)}`, body)
+    })
   }
 
   renderCompare (snapshots) {

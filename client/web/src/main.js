@@ -155,6 +155,7 @@ async function documentPage (docId) {
     try {
       const { snapshots } = await api(`${docPath(docId)}/snapshots`)
       archive.update({ snapshots })
+      await archive.loadSessions()
       // Show the published text at once: the adopted version, else the latest one.
       const shown = [...snapshots].reverse().find((s) => s.adopted) || snapshots[snapshots.length - 1]
       if (shown) await archive.open(shown, { focus: false })
@@ -202,7 +203,15 @@ async function documentPage (docId) {
     onSelect: (id) => comments.select(id), onError: (e) => errors.show(e),
   })
 
-  const bar = new SessionBar({ docId, user, live: notes.ydoc.getMap('session'), element: sessionBar, onError: (e) => errors.show(e) })
+  const live = notes.ydoc.getMap('session')
+  const bar = new SessionBar({ docId, user, live, element: sessionBar, onError: (e) => errors.show(e) })
+  let shownSession = null
+  live.observe(() => {
+    const open = live.get('open')
+    const number = open && typeof open === 'object' ? open.number : null
+    if (number !== shownSession) { shownSession = number; archive.loadSessions() }
+  })
+  archive.loadSessions()
 
   function refresh () {
     const frozen = governance.get('frozen') === true

@@ -62,7 +62,7 @@ export class SessionBar {
     const floor = this.live.get('floor')
     const mine = hands.some((hand) => hand.sub === this.user.sub)
     bar.append(
-      h('span', { class: 'session-title' }, t.sessionOf(open.number, open.title),
+      h('span', { class: 'session-title' }, t.sessionNamed(open.number, open.title),
         h('small', {}, ` · ${t[`kind_${open.kind}`] || open.kind} · `), h('span', { class: 'elapsed' }, elapsed(open.opened_at))),
       h('span', { class: 'present', 'aria-label': t.present }),
       h('span', { class: 'floor', 'data-sub': floor ? floor.sub : '' }, floor ? t.hasFloor(floor.name) : t.nobodyHasFloor),
