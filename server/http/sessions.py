@@ -7,7 +7,7 @@
   open;
 - ``POST .../sessions/{sid}/close`` (facilitators): 200 with the minutes;
 - ``GET .../sessions/{sid}/minutes?format=json|md|html``: readers who are not members
-  see guests by their role only;
+  see guests by their role only (``?token=`` accepted: the public archive links to it);
 - ``POST|DELETE .../sessions/{sid}/hands`` (members: raise, lower one's own hand;
   facilitators lower anyone's with ``?sub=``); ``POST .../sessions/{sid}/floor``
   ``{"sub"?, "clear"?}`` (facilitators: the next speaker, or clear the queue).
@@ -111,7 +111,7 @@ class SessionsApi:
         _, minutes = await self._sessions.minutes(auth.doc_id, str(closed.number))
         return JSONResponse(minutes)
 
-    @requires(Action.READ)
+    @requires(Action.READ, token_in_query=True)
     async def get_minutes(self, request: Request, auth: Authorized) -> Response:
         """``GET .../sessions/{sid}/minutes?format=json|md|html``."""
         _text_only(auth)

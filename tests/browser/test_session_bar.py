@@ -58,3 +58,13 @@ async def test_hands_and_floor_are_live_in_every_page(editors: EditorsFactory) -
         # A citizen reads guests by their role only.
         await expect(minutes.locator("table").first).not_to_contain_text("Carla Dupré")
         await expect(minutes.locator("table").first).to_contain_text("citizen")
+
+        # The public archive page lists it too, with its minutes to download.
+        archive = await e.open("citizen", "Carla Dupré", path=f"/archive/{e.doc_id}")
+        listed = archive.locator("#sessions li[data-session='1']")
+        await expect(listed).to_contain_text("Séance 7 : le budget", timeout=TIMEOUT)
+        href = await listed.locator("a[data-minutes=html]").get_attribute("href")
+        assert href is not None and "token=" in href
+        await archive.goto(e.server.url + href)
+        await expect(archive.locator("table").first).to_contain_text("Bruno Ganz",
+                                                                     timeout=TIMEOUT)
