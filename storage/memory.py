@@ -23,6 +23,7 @@ from storage._pending import PendingAppend
 from storage._people_memory import MemoryPeople
 from storage._sessions_memory import MemorySessions
 from storage._signin_memory import MemorySigninSessions
+from storage._votes_memory import MemoryVotes
 from storage.authorship import AuthorshipRange
 from storage.base import LogEntry, StorageUnavailable, StoredDocument
 from storage.erasure import ErasureReport, Reseal
@@ -57,7 +58,7 @@ class CommitGate:
 
 class MemoryDocumentStore(
     GroupCommitStore, MemoryCatalog, MemoryArchive, MemoryPeople, MemorySessions,
-    MemorySigninSessions, MemoryInvitations, Storage,
+    MemorySigninSessions, MemoryInvitations, MemoryVotes, Storage,
 ):
     """The whole `Storage` port in memory: the same group commit, results and errors as SQL.
 
@@ -98,6 +99,7 @@ class MemoryDocumentStore(
         MemorySessions.__init__(self)
         MemorySigninSessions.__init__(self)
         MemoryInvitations.__init__(self)
+        MemoryVotes.__init__(self)
         self._gates: list[CommitGate] = []
         self._logs: dict[str, list[tuple[int, LogEntry]]] = {}
         self._states: dict[str, bytes] = {}

@@ -314,3 +314,49 @@ class InvitationRow(Base):
     max_uses: Mapped[int] = mapped_column(Integer)
     uses: Mapped[int] = mapped_column(Integer)
     revoked_at: Mapped[float | None] = mapped_column(Double, default=None)
+
+
+class VoteRow(Base):
+    """A vote of a session on amendments (`storage.votes`); results written once, at close."""
+
+    __tablename__ = "votes"
+    __table_args__ = (Index("ix_votes_doc_id_opened_at", "doc_id", "opened_at"),)
+
+    vote_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    doc_id: Mapped[str] = mapped_column(_DOC_ID)
+    session_id: Mapped[str] = mapped_column(String(64))
+    amendment_ids: Mapped[str] = mapped_column(Text)
+    ballot: Mapped[str] = mapped_column(String(16))
+    rule: Mapped[str] = mapped_column(String(16))
+    opened_by: Mapped[str] = mapped_column(Text)
+    opened_by_name: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[float] = mapped_column(Double)
+    closed_by: Mapped[str | None] = mapped_column(Text, default=None)
+    closed_at: Mapped[float | None] = mapped_column(Double, default=None)
+    results: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class VoteCountRow(Base):
+    """The running count of one amendment's ballots in a vote (all a secret ballot keeps)."""
+
+    __tablename__ = "vote_counts"
+
+    vote_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    amendment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    for_count: Mapped[int] = mapped_column(Integer)
+    against_count: Mapped[int] = mapped_column(Integer)
+    abstain_count: Mapped[int] = mapped_column(Integer)
+
+
+class BallotRow(Base):
+    """Who voted on which amendment of a vote; `choice` stays NULL for a secret ballot."""
+
+    __tablename__ = "ballots"
+
+    vote_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    amendment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    voter: Mapped[str] = mapped_column(String(255), primary_key=True)
+    voter_name: Mapped[str] = mapped_column(Text)
+    choice: Mapped[str | None] = mapped_column(String(16), default=None)
+    cast_at: Mapped[float] = mapped_column(Double)

@@ -18,12 +18,13 @@ from storage.invitations import Invitations
 from storage.people import People
 from storage.sessions import Sessions
 from storage.signin import SigninSessions
+from storage.votes import Votes
 
 
 class Storage(
     DocumentStore, DocumentCatalog, SecretWebhookRegistry, Archive, People, Sessions,
-    Authorship, SigninSessions, Invitations, Erasure, Protocol,
+    Authorship, SigninSessions, Invitations, Erasure, Votes, Protocol,
 ):
     """Everything palabre keeps: the update log and states, metadata, archive, webhooks,
     the people seen, the assembly's sessions, who wrote what, the web sign-in sessions,
-    the invitations; erasure of a person."""
+    the invitations, the votes on amendments; erasure of a person."""

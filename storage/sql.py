@@ -35,6 +35,7 @@ from storage._sql_connections import (
     failures_as_unavailable,
     hold_advisory_lock,
 )
+from storage._votes_sql import SqlVotes
 from storage.authorship import AuthorshipRange
 from storage.base import LogEntry, StorageUnavailable, StoredDocument
 from storage.engine import (
@@ -56,7 +57,7 @@ _MERGE_CHUNK = 250
 
 class SqlDocumentStore(
     GroupCommitStore, SqlCatalog, SqlArchive, SqlPeople, SqlSessions, SqlSigninSessions,
-    SqlInvitations, SqlErasure, Storage,
+    SqlInvitations, SqlErasure, SqlVotes, Storage,
 ):
     """The whole `Storage` port on SQLAlchemy: SQLite (default) or PostgreSQL, same code.
 

@@ -94,7 +94,7 @@ async def test_sqlite_database_at_0001_upgrades_to_0002_keeping_its_data(tmp_pat
             )
     finally:
         await engine.dispose()
-    assert version == "0008"
+    assert version == "0009"
     assert (meta.title, meta.is_public, meta.created_by, meta.schema) == ("", False, None, None)
     assert (meta.created_at, meta.updated_at) == (1.0, 2.0)
     assert text_of(stored.update) == "Préambule"
@@ -149,6 +149,6 @@ async def test_postgresql_database_at_0001_upgrades_to_0002_keeping_its_data(
     assert listed == [meta]
     assert by_table == dict.fromkeys(
         ["documents", "updates", "states", "authorship", "webhooks", "snapshots", "freezes",
-         "audit", "assembly_sessions", "document_settings"],
+         "audit", "assembly_sessions", "document_settings", "votes"],
         STORED_DOC_ID_LENGTH,
     )
