@@ -21,6 +21,7 @@ from server.access.ratelimit import RateLimiter, RateLimitMiddleware
 from server.access.seal import SecretSeal, thread_sealer
 from server.access.secret import load_or_create_secret
 from server.access.webhook_secrets import SealedWebhooks
+from server.app.session_signals import session_signals
 from server.disk import DiskReserve
 from server.http.context import ApiContext
 from server.http.embed import MapTiles
@@ -99,7 +100,9 @@ def create_app(
 
     API request bodies over `max_body_bytes` (default: ``settings.api_max_body_bytes``)
     are refused with 413. `on_stateless` receives Hocuspocus stateless messages
-    (`server.sync.stateless`); it defaults to the hook named by ``settings.stateless_hook``.
+    (`server.sync.stateless`), except the raised hands of sessions
+    (`server.app.session_signals`); it defaults to the hook named by
+    ``settings.stateless_hook``.
 
     Raises:
         ValueError: ``settings.stateless_hook`` names no callable, or the sign-in provider
@@ -209,7 +212,8 @@ def create_app(
     ))
     app = PalabreApp(
         sync_endpoint=SyncEndpoint(sockets),
-        hocuspocus_endpoint=HocuspocusEndpoint(sockets, on_stateless),
+        hocuspocus_endpoint=HocuspocusEndpoint(
+            sockets, session_signals(sessions, store, on_stateless)),
         routes=routes(
             context, metrics=metrics, files=FileStore(settings.data_dir / "files"),
             agenda=agenda, max_file_bytes=settings.max_file_bytes, cluster=cluster,

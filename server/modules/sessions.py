@@ -166,6 +166,17 @@ class SessionsService:
             raise Conflict(f"session {record.number} is closed")
         return record
 
+    async def current(self, doc_id: str) -> SessionRecord:
+        """The document's open session.
+
+        Raises:
+            Conflict: none is open.
+        """
+        found = next((s for s in await self._store.open_sessions() if s.doc_id == doc_id), None)
+        if found is None:
+            raise Conflict(f"document {doc_id!r} has no open session")
+        return found
+
     # -- hands and floor -----------------------------------------------------------------
 
     async def raise_hand(self, doc_id: str, principal: Principal, session: str) -> LiveSession:

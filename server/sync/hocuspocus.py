@@ -248,7 +248,8 @@ class HocuspocusSocket:
             room.broadcast_stateless(answer, sender=sender)
 
         event = StatelessEvent(
-            name, sender.principal.sub, sender.may_edit, payload, sender.send_stateless, broadcast
+            name, sender.principal.sub, sender.may_edit, payload, sender.send_stateless, broadcast,
+            sender.principal,
         )
         try:
             result = hook(event)

@@ -23,6 +23,8 @@ import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from server.access.auth import Principal
+
 
 @dataclass(frozen=True, slots=True)
 class StatelessEvent:
@@ -38,6 +40,8 @@ class StatelessEvent:
     """Send a stateless payload back to the sender, about this document."""
     broadcast: Callable[[str], None]
     """Send a stateless payload to the document's other Hocuspocus clients (every node)."""
+    sender: Principal | None = None
+    """Who sent it, whole (name and role too): hooks that act for the sender check rights."""
 
 
 StatelessHook = Callable[[StatelessEvent], Awaitable[None] | None]
