@@ -26,6 +26,7 @@ MARKDOWN = "# Charte\n\n## Article 1\n\nLa commune garantit l'égalité des habi
 AMENDING = {"propose_amendment", "propose_when_open", "support_amendment"}
 DECIDING = {"accept_amendment", "reject_amendment", "rebase_amendment", "open_amendments"}
 PEOPLE = {"list_people", "change_role", "remove_person"}
+INVITING = {"invite", "list_invitations", "revoke_invitation"}
 SESSIONS_READ = {"read_sessions", "read_session", "read_minutes"}
 SESSIONS_RUN = {"open_session", "close_session", "give_floor", "lower_others_hand",
                 "set_quorum"}
@@ -33,7 +34,7 @@ ALLOWED = {
     "member": {"read", "comment", *AMENDING, *SESSIONS_READ, "raise_hand"},
     "facilitator": {
         "read", "comment", "moderate", "snapshot", "freeze", "adopt", "create_document",
-        "register_webhook", "read_audit", *AMENDING, *DECIDING, *PEOPLE, *SESSIONS_READ,
+        "register_webhook", "read_audit", *AMENDING, *DECIDING, *PEOPLE, *INVITING, *SESSIONS_READ,
         *SESSIONS_RUN, "raise_hand",
     },
     "citizen": {"read", "comment", "propose_when_open", "support_amendment", *SESSIONS_READ},
@@ -54,6 +55,8 @@ class World:
     amendment_id: str
     person: str
     """The subject of a citizen the server has seen (changed or removed by some actions)."""
+    invitation: str = ""
+    """An invitation a facilitator made (for the revocation)."""
 
     def headers(self, role: str) -> dict[str, str]:
         if role == "public":
@@ -111,6 +114,10 @@ async def prepare(w: World, action: str) -> None:
     if action == "read_minutes":
         closed = await w.http.post(f"{sessions}/1/close", headers=boss)
         assert closed.status_code == 200, closed.text
+    if action == "revoke_invitation":
+        made = await w.http.post("/api/invitations", json={"role": "citizen"}, headers=boss)
+        assert made.status_code == 201, made.text
+        w.invitation = made.json()["id"]
     if action == "propose_when_open":
         opened = await w.http.patch(f"/api/documents/{w.doc_id}",
                                     json={"amendments_open": True},
@@ -189,6 +196,12 @@ async def attempt(w: World, role: str, action: str) -> httpx.Response:
         return await w.http.post(f"{sessions}/1/floor", json={}, headers=h)
     if action == "set_quorum":
         return await w.http.patch(base, json={"quorum": 0.5}, headers=h)
+    if action == "invite":
+        return await w.http.post("/api/invitations", json={"role": "citizen"}, headers=h)
+    if action == "list_invitations":
+        return await w.http.get("/api/invitations", headers=h)
+    if action == "revoke_invitation":
+        return await w.http.delete(f"/api/invitations/{w.invitation}", headers=h)
     if action == "list_people":
         return await w.http.get("/api/people", headers=h)
     if action == "change_role":
@@ -210,17 +223,19 @@ async def observable_state(w: World) -> tuple[object, ...]:
     settings = (await w.http.get(base, headers=h)).json()
     people = (await w.http.get("/api/people", headers=h)).json()["people"]
     person = [(p["role"], p["removed"]) for p in people if p["sub"] == w.person]
+    invitations = (await w.http.get("/api/invitations", headers=h)).json()
     sessions = (await w.http.get(f"{base}/sessions", headers=h)).json()
     session = (await w.http.get(f"{base}/sessions/1", headers=h)).json()
     audit = [e["action"] for e in (await w.http.get(f"{base}/audit", headers=h)).json()[
         "entries"] if not e["action"].startswith("socket.")]
     return (annotations, snapshots, hooks, other, content, amendments, settings, person,
-            sessions, session, audit)
+            sessions, session, audit, invitations)
 
 
 HTTP_ACTIONS = (
     "read", "comment", "moderate", "snapshot", "create_document", "register_webhook",
-    "read_audit", *sorted(AMENDING), *sorted(DECIDING), *sorted(PEOPLE), "freeze", "adopt",
+    "read_audit", *sorted(AMENDING), *sorted(DECIDING), *sorted(PEOPLE), *sorted(INVITING),
+    "freeze", "adopt",
     *sorted(SESSIONS_READ), *sorted(SESSIONS_RUN), "raise_hand",
 )
 
