@@ -50,15 +50,17 @@ class SqlErasure(SqlConnections):
     """Erases a person's identity from every table in one transaction."""
 
     async def erase_person(
-        self, identity: Identity, *, at: float, annotation_docs: Sequence[str]
+        self, identity: Identity, *, at: float, annotation_docs: Sequence[str],
+        subject_digest: str | None = None,
     ) -> ErasureReport:
         try:
-            return await self._erase(identity, at, annotation_docs)
+            return await self._erase(identity, at, annotation_docs, subject_digest)
         except InvalidUpdate as exc:  # the transaction was rolled back
             raise StorageUnavailable(f"a stored update does not decode: {exc}") from exc
 
     async def _erase(
-        self, identity: Identity, at: float, annotation_docs: Sequence[str]
+        self, identity: Identity, at: float, annotation_docs: Sequence[str],
+        subject_digest: str | None,
     ) -> ErasureReport:
         rows: dict[str, int] = {}
         reseals: list[Reseal] = []
@@ -66,7 +68,8 @@ class SqlErasure(SqlConnections):
             found = await conn.execute(
                 update(PersonRow).where(PersonRow.sub == identity.sub).values(
                     sub=identity.new_sub, name=identity.pseudonym, erased_at=at,
-                    removed_at=func.coalesce(PersonRow.removed_at, at), named_publicly=False))
+                    removed_at=func.coalesce(PersonRow.removed_at, at), named_publicly=False,
+                    erased_digest=subject_digest))
             if found.rowcount == 0:
                 raise PersonNotFound(f"nobody with subject {identity.sub!r} was ever seen")
             for table, name in _SUB_COLUMNS:

@@ -15,7 +15,8 @@ from storage.people import Person, PersonNotFound
 
 _COLUMNS = (PersonRow.sub, PersonRow.name, PersonRow.role, PersonRow.first_seen,
             PersonRow.last_seen, PersonRow.role_override, PersonRow.removed_at,
-            PersonRow.pseudonym, PersonRow.named_publicly, PersonRow.erased_at)
+            PersonRow.pseudonym, PersonRow.named_publicly, PersonRow.erased_at,
+            PersonRow.erased_digest)
 _NEXT_PSEUDONYM = select(func.coalesce(func.max(PersonRow.pseudonym), 0) + 1).scalar_subquery()
 
 

@@ -46,10 +46,13 @@ class Erasure(Protocol):
     """Erases a person's identity from the store."""
 
     async def erase_person(
-        self, identity: Identity, *, at: float, annotation_docs: Sequence[str]
+        self, identity: Identity, *, at: float, annotation_docs: Sequence[str],
+        subject_digest: str | None = None,
     ) -> ErasureReport:
         """Replace `identity` everywhere, in one transaction; re-encode the history of
-        each of `annotation_docs` without deleted content.
+        each of `annotation_docs` without deleted content. The person's row keeps
+        `subject_digest` (a keyed digest of the old subject), so that its credentials
+        stay refused.
 
         Raises:
             PersonNotFound: `identity.sub` was never seen.

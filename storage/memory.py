@@ -226,7 +226,8 @@ class MemoryDocumentStore(
         return [*self._authorship.get(doc_id, []), *logged]
 
     async def erase_person(
-        self, identity: Identity, *, at: float, annotation_docs: Sequence[str]
+        self, identity: Identity, *, at: float, annotation_docs: Sequence[str],
+        subject_digest: str | None = None,
     ) -> ErasureReport:
         """`Erasure.erase_person` over the dicts (see `storage.erasure`).
 
@@ -240,7 +241,8 @@ class MemoryDocumentStore(
         del self._people[identity.sub]
         self._people[identity.new_sub] = dataclasses.replace(
             person, sub=identity.new_sub, name=identity.pseudonym, erased_at=at,
-            removed_at=person.removed_at or at, named_publicly=False)
+            removed_at=person.removed_at or at, named_publicly=False,
+            erased_digest=subject_digest)
         for doc_id, log in self._logs.items():
             self._logs[doc_id] = [
                 (seq, dataclasses.replace(entry, principal=identity.new_sub)

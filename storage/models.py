@@ -218,6 +218,7 @@ class PersonRow(Base):
     pseudonym: Mapped[int | None] = mapped_column(Integer, default=None)
     named_publicly: Mapped[bool] = mapped_column(Boolean, default=False)
     erased_at: Mapped[float | None] = mapped_column(Double, default=None)
+    erased_digest: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class SessionRow(Base):

@@ -42,6 +42,8 @@ class Person:
     """They chose to be named by their name in public, instead of their pseudonym."""
     erased_at: float | None = None
     """When their personal data was erased (name and subject replaced by the pseudonym)."""
+    erased_digest: str | None = None
+    """A keyed digest of the subject they had before erasure (`Roster` refuses it)."""
 
     @property
     def public_name(self) -> str:

@@ -34,7 +34,8 @@ class Access:
         """Read the secret and the OIDC settings; `people` records subjects and keeps the
         rights facilitators changed (without it, credentials are taken as they are);
         `signin` keeps the web sign-in sessions (without it, no cookie is accepted)."""
-        self.roster = Roster(people)
+        secret = load_or_create_secret(settings.data_dir)
+        self.roster = Roster(people, subject_key=secret)
         self._disabled = settings.auth_disabled
         self._oidc_without_audience = bool(settings.oidc_issuer) and not settings.oidc_audience
         oidc = (
@@ -42,7 +43,6 @@ class Access:
             if settings.oidc_issuer
             else None
         )
-        secret = load_or_create_secret(settings.data_dir)
         self.authenticator = Authenticator(
             secret, oidc=oidc, leeway=settings.token_leeway_seconds
         )

@@ -17,6 +17,8 @@ database (a full queue drops the note; the subject's next request notes it again
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -98,9 +100,11 @@ class Roster:
     def __init__(
         self, people: People | None, *, refresh_seconds: float = 30.0,
         touch_seconds: float = 300.0, clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = time.monotonic, subject_key: bytes = b"",
     ) -> None:
         self._people = people
+        self._subject_key = subject_key
+        self._erased: dict[str, float] = {}
         self._refresh = refresh_seconds
         self._touch = touch_seconds
         self._clock = clock
@@ -119,6 +123,8 @@ class Roster:
         if principal is PUBLIC:
             return principal
         removed_at = self._removed.get(principal.sub)
+        if removed_at is None and self._erased:
+            removed_at = self._erased.get(self.subject_digest(principal.sub))
         if removed_at is not None and (
             principal.issued_at is None or principal.issued_at <= removed_at
         ):
@@ -138,6 +144,11 @@ class Roster:
         if principal is not PUBLIC and self._people is not None:
             self._note(principal)
         return resolved
+
+    def subject_digest(self, sub: str) -> str:
+        """The keyed digest an erased person's row keeps of their old subject (HMAC-SHA256
+        under the server's secret: the subject cannot be guessed back from it)."""
+        return hmac.new(self._subject_key, sub.encode(), hashlib.sha256).hexdigest()
 
     def role_of(self, sub: str) -> Role | None:
         """The role a facilitator gave `sub`, if any."""
@@ -166,6 +177,8 @@ class Roster:
         self._roles = {p.sub: Role(p.role_override) for p in people
                        if p.role_override is not None and _is_role(p.role_override)}
         self._removed = {p.sub: p.removed_at for p in people if p.removed_at is not None}
+        self._erased = {p.erased_digest: p.removed_at for p in people
+                        if p.erased_digest is not None and p.removed_at is not None}
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

@@ -306,6 +306,7 @@ def erase_person(sub: str, data_dir: Path | None, database_url: str | None) -> N
     again (docs/privacy.md)."""
     import time
 
+    from server.access.roster import Roster
     from server.modules.erasure import erasure_summary, identity_for
     from storage.base import StorageUnavailable
     from storage.people import PersonNotFound
@@ -318,6 +319,9 @@ def erase_person(sub: str, data_dir: Path | None, database_url: str | None) -> N
     except (TypeError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
 
+    # The servers' secret keys the digest that keeps old credentials refused (Roster).
+    key = load_or_create_secret(settings.data_dir)
+
     async def erase() -> dict[str, Any] | None:
         async with SqlDocumentStore(settings.resolved_database_url) as store:
             try:
@@ -326,7 +330,8 @@ def erase_person(sub: str, data_dir: Path | None, database_url: str | None) -> N
                 return None
             report = await store.erase_person(
                 identity, at=time.time(),
-                annotation_docs=[meta.doc_id + ".annotations" for meta in texts])
+                annotation_docs=[meta.doc_id + ".annotations" for meta in texts],
+                subject_digest=Roster(None, subject_key=key).subject_digest(sub))
             summary = erasure_summary(identity, report)
             await store.record_audit(doc_id=None, action="person.erased", actor_sub=None,
                                      actor_name="palabre erase-person", detail=summary)

@@ -67,7 +67,8 @@ class ErasureService:
                     lambda doc: erase_identity(doc, identity, roots=ROOTS), principal=None)
         report = await self._store.erase_person(
             identity, at=self._clock(),
-            annotation_docs=[meta.doc_id + ANNOTATIONS_SUFFIX for meta in texts])
+            annotation_docs=[meta.doc_id + ANNOTATIONS_SUFFIX for meta in texts],
+            subject_digest=self._people.subject_digest(sub))
         summary = erasure_summary(identity, report)
         await self._record(None, "person.erased", by, summary)
         return {**summary, "rows": dict(report.rows)}

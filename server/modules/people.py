@@ -99,6 +99,10 @@ class PeopleService:
                            {"sub": sub, "named_publicly": named})
         return person
 
+    def subject_digest(self, sub: str) -> str:
+        """The keyed digest of `sub` an erased person's row keeps (`Roster.subject_digest`)."""
+        return self._roster.subject_digest(sub)
+
     def _apply(self, change: RightsChange) -> None:
         self._roster.apply(change)
         self._hub.change_rights(change)

@@ -92,6 +92,7 @@ async def test_an_erased_member_is_in_no_byte_and_the_archive_still_verifies(
         pseudonym = next(p["pseudonym"] for p in (await boss.get("/api/people")).json()[
             "people"] if p["sub"] == sub)
 
+        before_erasure = zoe.headers["Authorization"]
         assert (await kim.post(f"/api/people/{sub}/erase")).status_code == 403
         assert (await boss.post("/api/people/loic-menard/erase")).status_code == 409
         companion = doc_id + ".annotations"
@@ -131,6 +132,14 @@ async def test_an_erased_member_is_in_no_byte_and_the_archive_still_verifies(
                         if e.action == "person.erased"]
             assert len(erasures) == 1
     if backend == "sqlite":
+        # Restarted (the removal is read back from the database): her credential issued
+        # before the erasure is still refused, and nothing records her name again.
+        token = before_erasure.removeprefix("Bearer ")
+        async with start_server(data_dir=server.settings.data_dir) as again, \
+                http(again, token) as old, http_as(again) as boss:
+            refused = await old.get(f"/api/documents/{doc_id}")
+            assert refused.status_code == 401, refused.text
+            assert name not in (await boss.get("/api/people")).text
         database = server.settings.data_dir / "palabre.db"
         with sqlite3.connect(database) as db:
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
