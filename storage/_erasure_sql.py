@@ -23,6 +23,7 @@ from storage.erasure import ErasureReport, Reseal
 from storage.models import (
     AuditRow,
     AuthorshipRow,
+    BallotRow,
     DocumentRow,
     FreezeRow,
     InvitationRow,
@@ -33,6 +34,7 @@ from storage.models import (
     SigninSessionRow,
     SnapshotRow,
     StateRow,
+    VoteRow,
     WebhookRow,
 )
 from storage.people import PersonNotFound
@@ -41,6 +43,7 @@ from storage.sessions import SessionRecord
 _SUB_COLUMNS: tuple[tuple[type[Any], str], ...] = (
     (LogRow, "principal"), (AuthorshipRow, "principal"), (DocumentRow, "created_by"),
     (WebhookRow, "created_by"), (FreezeRow, "frozen_by"), (InvitationRow, "created_by"),
+    (VoteRow, "opened_by"), (VoteRow, "closed_by"),
 )
 """Columns holding a subject, rewritten by plain equality."""
 _SESSION_COLUMNS = tuple(SessionRow.__table__.columns)
@@ -81,6 +84,10 @@ class SqlErasure(SqlConnections):
             rows["session_presence"] = (await conn.execute(
                 update(PresenceRow).where(PresenceRow.sub == identity.sub)
                 .values(sub=identity.new_sub, name=identity.pseudonym))).rowcount
+            rows["ballots"] = (await conn.execute(
+                update(BallotRow).where(BallotRow.voter == identity.sub)
+                .values(voter=identity.new_sub, voter_name=identity.pseudonym))).rowcount
+            rows["votes"] = await _votes(conn, identity)
             rows["signin_sessions"] = (await conn.execute(
                 delete(SigninSessionRow).where(SigninSessionRow.sub == identity.sub))).rowcount
             reseals += await _snapshots(conn, identity, rows)
@@ -103,6 +110,21 @@ async def _audit(conn: AsyncConnection, identity: Identity) -> int:
             actor_sub=identity.replaced(row.actor_sub) if row.actor_sub else None,
             actor_name=identity.replaced(row.actor_name) if row.actor_name else None,
             detail=erased_json(row.detail, identity)))
+        count += 1
+    return count
+
+
+async def _votes(conn: AsyncConnection, identity: Identity) -> int:
+    """Votes opened by the person (by name) or whose results name them."""
+    words = (identity.sub, *identity.names)
+    query = select(VoteRow.vote_id, VoteRow.opened_by_name, VoteRow.results).where(or_(
+        VoteRow.opened_by_name.in_(identity.names),
+        *(VoteRow.results.contains(word, autoescape=True) for word in words)))
+    count = 0
+    for row in (await conn.execute(query)).all():
+        await conn.execute(update(VoteRow).where(VoteRow.vote_id == row.vote_id).values(
+            opened_by_name=identity.replaced(row.opened_by_name),
+            results=erased_json(row.results, identity) if row.results else None))
         count += 1
     return count
 

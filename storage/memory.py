@@ -16,7 +16,13 @@ from crdt.errors import InvalidUpdate
 from storage._archive_memory import MemoryArchive
 from storage._authorship import derive_authorship, logged_authorship
 from storage._catalog_memory import MemoryCatalog
-from storage._erasure_rules import erased_json, erased_sessions, erased_snapshots, scrub_history
+from storage._erasure_rules import (
+    erased_json,
+    erased_sessions,
+    erased_snapshots,
+    mentions,
+    scrub_history,
+)
 from storage._group_commit import GroupCommitStore
 from storage._invitations_memory import MemoryInvitations
 from storage._pending import PendingAppend
@@ -264,6 +270,18 @@ class MemoryDocumentStore(
             if invitation.created_by == identity.sub:
                 self._invitations[invitation_id] = dataclasses.replace(
                     invitation, created_by=identity.new_sub)
+        self._ballots = {
+            (vote_id, amendment_id, identity.replaced(voter)): dataclasses.replace(
+                ballot, voter=identity.replaced(ballot.voter),
+                voter_name=identity.replaced(ballot.voter_name))
+            for (vote_id, amendment_id, voter), ballot in self._ballots.items()}
+        for vote_id, vote in self._votes.items():
+            self._votes[vote_id] = dataclasses.replace(
+                vote, opened_by=identity.replaced(vote.opened_by),
+                opened_by_name=identity.replaced(vote.opened_by_name),
+                closed_by=identity.replaced(vote.closed_by) if vote.closed_by else None,
+                results=erased_json(vote.results, identity)
+                if vote.results and mentions(identity, vote.results) else vote.results)
         for key, interval in self._presence.items():
             if interval.sub == identity.sub:
                 self._presence[key] = dataclasses.replace(

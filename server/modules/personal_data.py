@@ -25,6 +25,8 @@ from storage.port import Storage
 
 Json = dict[str, Any]
 PAGE = 200
+MAX_VOTES = 10_000
+"""Votes of one document read for an export."""
 MAX_AUDIT = 10_000
 """Audit entries about one person in an export, newest first."""
 
@@ -46,12 +48,14 @@ class PersonalData:
         """
         person = await self._store.get_person(sub)
         documents: list[Json] = []
+        votes: list[Json] = []
         after: str | None = None
         while True:
             page = await self._store.list_documents(limit=PAGE, after=after,
                                                     include_deleted=True)
             for meta in page:
                 if meta.kind == "text":
+                    votes += await self._ballots(meta.doc_id, sub)
                     found = await self._document(meta.doc_id, sub)
                     if any(found[key] for key in ("comments", "replies", "amendments",
                                                   "supports", "attendance")) \
@@ -73,8 +77,17 @@ class PersonalData:
             "audit": [{"id": e.entry_id, "doc_id": e.doc_id, "action": e.action,
                        "actor_sub": e.actor_sub, "actor_name": e.actor_name, "at": e.at,
                        "detail": e.detail} for e in audit],
-            "votes": [],
+            "votes": votes,
         }
+
+    async def _ballots(self, doc_id: str, sub: str) -> list[Json]:
+        """Their ballots in the document's votes (a secret ballot's choice is not kept)."""
+        found: list[Json] = []
+        for vote in await self._store.list_votes(doc_id, limit=MAX_VOTES):
+            found += [{"doc_id": doc_id, "vote_id": b.vote_id, "amendment_id": b.amendment_id,
+                       "ballot": vote.ballot, "choice": b.choice, "cast_at": b.cast_at}
+                      for b in await self._store.list_ballots(vote.vote_id) if b.voter == sub]
+        return found
 
     async def _document(self, doc_id: str, sub: str) -> Json:
         companion = await self._store.load(doc_id + ANNOTATIONS_SUFFIX)

@@ -10,6 +10,7 @@ from uuid import uuid4
 from client.session import connect
 from storage.sessions import PresenceInterval
 from storage.sql import SqlDocumentStore
+from storage.votes import VoteRecord
 from tests.conftest import ServerFactory
 from tests.e2e.api import FACILITATOR, http, http_as
 from tests.e2e.test_provenance import (
@@ -67,6 +68,15 @@ async def test_a_person_downloads_all_their_data_and_nothing_of_anyone_else(
                     session_id=session.session_id, connection_id=f"c-{sub}", node_id="n1",
                     sub=sub, name=name, role="member", joined_at=now, left_at=None,
                     seen_at=now)])
+            aid = other.json()["id"]
+            await store.open_vote(VoteRecord(
+                vote_id="v1", doc_id=doc_id, session_id=session.session_id,
+                amendment_ids=(aid,), ballot="public", rule="majority",
+                opened_by="loic-menard", opened_by_name=FACILITATOR, opened_at=now))
+            for sub, name, choice in (("zoe-lefevre", ZOE, "against"),
+                                      ("karim-benali", KARIM, "for")):
+                await store.cast_ballot(doc_id=doc_id, vote_id="v1", amendment_id=aid,
+                                        voter=sub, voter_name=name, choice=choice, at=now)
         await wait_recorded(boss, {ZOE, ANAIS, KARIM, FACILITATOR})
 
         url = "/api/people/zoe-lefevre/data"
@@ -85,6 +95,7 @@ async def test_a_person_downloads_all_their_data_and_nothing_of_anyone_else(
         assert document["words"] == 4  # "Démocratie directe et locale"
         assert document["paragraphs"] == [{"id": p1, "words": 4}]
         assert [(a["number"], a["name"]) for a in document["attendance"]] == [(1, ZOE)]
+        assert [(v["vote_id"], v["choice"]) for v in data["votes"]] == [("v1", "against")]
         assert [e["action"] for e in data["audit"]] == ["amendment.submitted"]
         text = json.dumps(data, ensure_ascii=False)
         for foreign in (ANAIS, KARIM, "anais-dupre", "karim-benali", "Avis d'Anaïs",

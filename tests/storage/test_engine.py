@@ -76,7 +76,7 @@ async def test_migrations_run_twice_are_idempotent(make_sql_store: SqlStoreFacto
     finally:
         await engine.dispose()
     assert tables >= TABLES
-    assert version == "0009"
+    assert version == "0010"
     async with store:
         await store.check()
 

@@ -14,6 +14,7 @@ from crdt.erasure import Identity
 from storage.base import LogEntry
 from storage.people import PersonNotFound
 from storage.sessions import PresenceInterval
+from storage.votes import VoteRecord
 from tests.storage.conftest import StoreFactory
 
 
@@ -51,6 +52,13 @@ async def test_identity_is_replaced_everywhere_and_chains_verify(
         await store.close_session(doc_id=doc_id, session_id=session.session_id, by="boss",
                                   by_name="Boss", at=3.0, minutes=f'{{"who": "{name}"}}',
                                   stale_before=3.0)
+        vote_id = f"v-{tag}"
+        await store.open_vote(VoteRecord(
+            vote_id=vote_id, doc_id=doc_id, session_id=session.session_id,
+            amendment_ids=("a1",), ballot="public", rule="majority", opened_by="boss",
+            opened_by_name="Boss", opened_at=3.0))
+        await store.cast_ballot(doc_id=doc_id, vote_id=vote_id, amendment_id="a1", voter=sub,
+                                voter_name=name, choice="for", at=3.5)
         before = await store.list_snapshots(doc_id)
 
         report = await store.erase_person(identity, at=4.0,
@@ -73,6 +81,11 @@ async def test_identity_is_replaced_everywhere_and_chains_verify(
                     if e.action == "x"]
         assert (entry.actor_name, entry.detail) == (
             identity.pseudonym, {"sub": identity.new_sub, "name": identity.pseudonym})
+        (ballot,) = await store.list_ballots(vote_id)
+        assert (ballot.voter, ballot.voter_name, ballot.choice) == (
+            identity.new_sub, identity.pseudonym, "for")
+        (counts,) = await store.vote_counts(vote_id)
+        assert counts.for_ == 1
         (presence,) = await store.list_presence(session.session_id)
         assert (presence.sub, presence.name) == (identity.new_sub, identity.pseudonym)
         stored = await store.load(doc_id + ".annotations")

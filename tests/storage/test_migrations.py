@@ -94,7 +94,7 @@ async def test_sqlite_database_at_0001_upgrades_to_0002_keeping_its_data(tmp_pat
             )
     finally:
         await engine.dispose()
-    assert version == "0009"
+    assert version == "0010"
     assert (meta.title, meta.is_public, meta.created_by, meta.schema) == ("", False, None, None)
     assert (meta.created_at, meta.updated_at) == (1.0, 2.0)
     assert text_of(stored.update) == "Préambule"
