@@ -10,7 +10,7 @@ from uuid import uuid4
 from client.session import connect
 from storage.sessions import PresenceInterval
 from storage.sql import SqlDocumentStore
-from storage.votes import VoteRecord
+from storage.votes import Choice, VoteRecord
 from tests.conftest import ServerFactory
 from tests.e2e.api import FACILITATOR, http, http_as
 from tests.e2e.test_provenance import (
@@ -73,8 +73,9 @@ async def test_a_person_downloads_all_their_data_and_nothing_of_anyone_else(
                 vote_id="v1", doc_id=doc_id, session_id=session.session_id,
                 amendment_ids=(aid,), ballot="public", rule="majority",
                 opened_by="loic-menard", opened_by_name=FACILITATOR, opened_at=now))
-            for sub, name, choice in (("zoe-lefevre", ZOE, "against"),
-                                      ("karim-benali", KARIM, "for")):
+            ballots: tuple[tuple[str, str, Choice], ...] = (
+                ("zoe-lefevre", ZOE, "against"), ("karim-benali", KARIM, "for"))
+            for sub, name, choice in ballots:
                 await store.cast_ballot(doc_id=doc_id, vote_id="v1", amendment_id=aid,
                                         voter=sub, voter_name=name, choice=choice, at=now)
         await wait_recorded(boss, {ZOE, ANAIS, KARIM, FACILITATOR})
