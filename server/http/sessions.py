@@ -7,7 +7,8 @@
   open;
 - ``POST .../sessions/{sid}/close`` (facilitators): 200 with the minutes;
 - ``GET .../sessions/{sid}/minutes?format=json|md|html``: readers who are not members
-  see guests by their role only (``?token=`` accepted: the public archive links to it);
+  see members by their pseudonym (unless named in public) and guests by their role, no
+  subjects (``?token=`` accepted: the public archive links to it);
 - ``POST|DELETE .../sessions/{sid}/hands`` (members: raise, lower one's own hand;
   facilitators lower anyone's with ``?sub=``); ``POST .../sessions/{sid}/floor``
   ``{"sub"?, "clear"?}`` (facilitators: the next speaker, or clear the queue).
@@ -25,7 +26,14 @@ from server.errors import BadRequest, Forbidden, Invalid
 from server.http.authorize import Authorized, requires
 from server.http.body import JsonObject, flag, only_fields, optional_json, read_json, text_field
 from server.http.context import ApiContext, created
-from server.modules.minutes import minutes_html, minutes_markdown, public_minutes, session_json
+from server.modules.minutes import (
+    minutes_html,
+    minutes_markdown,
+    minutes_subjects,
+    public_minutes,
+    session_json,
+)
+from server.modules.names import DisplayNames
 from server.modules.sessions import MEMBER_ROLES, SessionsService, minutes_path
 from storage.people import SUB_LENGTH
 from storage.sessions import SESSION_KINDS
@@ -42,6 +50,7 @@ class SessionsApi:
     def __init__(self, context: ApiContext, sessions: SessionsService) -> None:
         self.context = context
         self._sessions = sessions
+        self._names = DisplayNames(context.store)
 
     def routes(self) -> list[Route]:
         """The routes, relative to ``/api``."""
@@ -98,7 +107,9 @@ class SessionsApi:
             payload.update(live_json(await self._sessions.live(auth.doc_id)))
             present = await self._sessions.present(record)
             if auth.principal.role not in MEMBER_ROLES:
-                present = [p if p["role"] in MEMBER_ROLES else {**p, "sub": "", "name": p["role"]}
+                shown = await self._names.show([p["sub"] for p in present], auth.principal)
+                present = [{**p, "sub": "", "name": shown[p["sub"]].display_name}
+                           if p["role"] in MEMBER_ROLES else {**p, "sub": "", "name": p["role"]}
                            for p in present]
             payload["present"] = present
         return JSONResponse(payload)
@@ -120,7 +131,9 @@ class SessionsApi:
             raise BadRequest(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
         _, minutes = await self._sessions.minutes(auth.doc_id, _ref(request))
         if auth.principal.role not in MEMBER_ROLES:
-            minutes = public_minutes(minutes)
+            shown = await self._names.show(minutes_subjects(minutes), auth.principal)
+            minutes = public_minutes(minutes, {str(sub): person.display_name
+                                               for sub, person in shown.items()})
         if fmt == "md":
             return Response(minutes_markdown(minutes), media_type=FORMATS["md"])
         if fmt == "html":

@@ -198,23 +198,49 @@ def session_json(record: SessionRecord) -> dict[str, object]:
     }
 
 
-def public_minutes(minutes: dict[str, JsonValue]) -> dict[str, JsonValue]:
-    """The minutes for readers who are not members: guests named by their role only."""
-    def hide(rows: JsonValue) -> list[JsonValue]:
-        shown: list[JsonValue] = []
-        for row in rows if isinstance(rows, list) else []:
-            if isinstance(row, dict) and row.get("guest"):
-                row = {**row, "sub": None, "name": str(row.get("role"))}
-            shown.append(row)
-        return shown
-    guests = {str(a.get("sub")) for a in minutes.get("attendance") or []  # type: ignore[union-attr]
-              if isinstance(a, dict) and a.get("guest")}
-    activity = [
-        {**row, "sub": None, "name": "guest"} if isinstance(row, dict)
-        and str(row.get("sub")) in guests else row
-        for row in minutes.get("activity") or []  # type: ignore[union-attr]
-    ]
-    return {**minutes, "attendance": hide(minutes.get("attendance")), "activity": activity}
+def minutes_subjects(minutes: dict[str, JsonValue]) -> list[str]:
+    """Every subject the minutes name (attendance, activity, decisions, the session)."""
+    subs: list[str] = []
+    for key, field_name in (("attendance", "sub"), ("activity", "sub"),
+                            ("decisions", "actor_sub")):
+        subs += [str(row[field_name]) for row in _rows(minutes.get(key))
+                 if isinstance(row.get(field_name), str)]
+    session = minutes.get("session")
+    if isinstance(session, dict):
+        subs += [str(session[k]) for k in ("opened_by", "closed_by")
+                 if isinstance(session.get(k), str)]
+    return subs
+
+
+def public_minutes(minutes: dict[str, JsonValue], names: dict[str, str]) -> dict[str, JsonValue]:
+    """The minutes for readers who are not members: people as `names` shows them (their
+    pseudonym unless they chose to be named), guests by their role, no subjects, and the
+    decisions without their details (which name people)."""
+    guests = {str(a.get("sub")): str(a.get("role")) for a in _rows(minutes.get("attendance"))
+              if a.get("guest")}
+
+    def name(sub: JsonValue) -> str:
+        key = str(sub)
+        return guests[key] if key in guests else names.get(key, "")
+
+    attendance: list[JsonValue] = [{**row, "sub": None, "name": name(row.get("sub"))}
+                                   for row in _rows(minutes.get("attendance"))]
+    activity: list[JsonValue] = [{**row, "sub": None, "name": name(row.get("sub"))}
+                                 for row in _rows(minutes.get("activity"))]
+    decisions: list[JsonValue] = [
+        {"at": row.get("at"), "action": row.get("action"), "actor_sub": None,
+         "actor_name": name(row.get("actor_sub")), "detail": {}}
+        for row in _rows(minutes.get("decisions"))]
+    snapshots: list[JsonValue] = [{**row, "created_by_name": None}
+                                  for row in _rows(minutes.get("snapshots"))]
+    shown: dict[str, JsonValue] = {**minutes, "attendance": attendance, "activity": activity,
+                                   "decisions": decisions, "snapshots": snapshots}
+    session = minutes.get("session")
+    if isinstance(session, dict):
+        shown["session"] = {**session, "opened_by": None, "closed_by": None,
+                            "opened_by_name": name(session.get("opened_by")),
+                            "closed_by_name": name(session.get("closed_by"))}
+    return shown
 
 
 def minutes_markdown(minutes: dict[str, JsonValue]) -> str:

@@ -126,6 +126,12 @@ async def test_attendance_edits_and_minutes_follow_what_happened(
             seen = (await citizen_api.get(f"{BASE}/1/minutes")).json()
         guests = [a for a in seen["attendance"] if a["guest"]]
         assert guests and all(g["name"] == "citizen" and g["sub"] is None for g in guests)
+        # Members by their pseudonym (none chose to be named), no subject anywhere.
+        members = [a for a in seen["attendance"] if not a["guest"]]
+        assert members and all(m["name"].startswith("Membre ") and m["sub"] is None
+                               for m in members)
+        text = json.dumps(seen, ensure_ascii=False)
+        assert "Amélie Poulain" not in text and "Bruno Ganz" not in text
 
 
 async def test_sessions_are_chained_and_verify_archive_detects_a_tampered_one(
