@@ -105,6 +105,8 @@ class Documents:
         if "schema" in body or "data" in body:
             raise Invalid("'schema' and 'data' are for documents of kind 'data'")
         markdown = body.get("markdown")
+        if "markdown" in body and not isinstance(markdown, str):
+            raise Invalid("'markdown' must be a string")  # null too: leave it out instead
         if markdown is not None and not isinstance(markdown, str):
             raise Invalid("'markdown' must be a string")
         if markdown:

@@ -19,10 +19,7 @@ def _export(summary: str, params: list[Schema]) -> Schema:
                    params=[*params, param("format", schema={"enum": FORMATS}), param("token")])
     operation["responses"]["200"]["content"] = {
         **{media: {"schema": ref("Binary")} for media in _FILE_TYPES},
-        "application/json": {"schema": obj(
-            ["id", "title", "version", "hash", "blocks"], id=STR, title=STR,
-            version={"type": ["integer", "null"]}, hash=NSTR,
-            blocks={"type": "array", "items": {"type": "object"}})},
+        "application/json": {"schema": ref("ExportJson")},
     }
     operation["description"] = (
         "An attachment (Content-Disposition names the file). pdf: A4, cover with title, "
@@ -59,6 +56,10 @@ _HASHED["description"] = ("What the hash covers besides the two texts: add 'mark
                           "SHA-256 of the canonical JSON (sorted keys, no spaces, UTF-8) is "
                           "'hash'; 'state' is the SHA-256 of ...?format=yjs.")
 SCHEMAS: dict[str, Schema] = {
+    "ExportJson": obj(
+        ["id", "title", "version", "hash", "blocks"], id=STR, title=STR,
+        version={"type": ["integer", "null"]}, hash=NSTR,
+        blocks={"type": "array", "items": {"type": "object"}}),
     "ArchiveVersion": obj(
         ["number", "id", "stage", "label", "created_at", "created_by_name", "adopted", "hash",
          "previous_hash", "chain_hash", "hashed"], number={"type": "integer", "minimum": 1},
