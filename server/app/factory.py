@@ -41,6 +41,7 @@ from server.modules.invitations import InvitationService
 from server.modules.people import PeopleService
 from server.modules.publishing import Publisher
 from server.modules.sessions import SessionsService
+from server.modules.votes import VotesService
 from server.rooms.hooks import RoomHooks
 from server.rooms.hub import Hub
 from server.settings import Settings
@@ -153,12 +154,15 @@ def create_app(
         store, hub, governance, attendance, notify=dispatcher.notify,
         min_presence_seconds=settings.session_min_presence_seconds,
     )
+    votes = VotesService(store, hub, governance, amendments, sessions,
+                         notify=dispatcher.notify)
     people = PeopleService(store, hub, access.roster, governance.record,
                            sessions=access.sessions)
     provider = provider_from(settings)
     context = ApiContext(
         hub=hub, store=store, access=access, governance=governance, data=data,
         amendments=amendments, publisher=Publisher(settings.limits), sessions=sessions,
+        votes=votes,
         notify=dispatcher.notify, seal=seal, webhooks=webhooks,
         max_body_bytes=max_body_bytes or settings.api_max_body_bytes,
         limits=settings.limits, token_leeway_seconds=settings.token_leeway_seconds,

@@ -19,6 +19,7 @@ from server.modules.data_documents import DataDocuments
 from server.modules.governance import Governance, Notify
 from server.modules.publishing import Publisher
 from server.modules.sessions import SessionsService
+from server.modules.votes import VotesService
 from server.rooms.hub import Hub
 from storage.catalog import DocumentMeta, WebhookRegistry
 from storage.port import Storage
@@ -49,6 +50,8 @@ class ApiContext:
     """Proposed wordings and their lifecycle (`server.modules.amendments`)."""
     sessions: SessionsService
     """Sessions of the assembly, their attendance, queue and quorum (`server.modules.sessions`)."""
+    votes: VotesService
+    """Votes of a session on amendments (`server.modules.votes`)."""
     notify: Notify
     """Queues a webhook event about a document; never blocks (`WebhookDispatcher.notify`)."""
     seal: Seal

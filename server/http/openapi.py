@@ -12,6 +12,7 @@ from server.events import WebhookEvent
 from server.http import openapi_privacy as privacy
 from server.http import openapi_publish as publish
 from server.http import openapi_signin as signin
+from server.http import openapi_votes as votes
 from server.http.openapi_page import docs_page
 from server.http.openapi_parts import DOC_ID as _DOC_ID
 from server.http.openapi_parts import ERRORS as _ERRORS
@@ -514,6 +515,8 @@ SCHEMAS.update(publish.SCHEMAS)
 PATHS.update(publish.PATHS)
 SCHEMAS.update(signin.SCHEMAS)
 PATHS.update(signin.PATHS)
+SCHEMAS.update(votes.SCHEMAS)
+PATHS.update(votes.PATHS)
 # Sessions (server/http/sessions.py).
 _SESSION = "/api/documents/{doc_id}/sessions"
 _SESSION_REF = _param("session", "path", {"type": "string", "minLength": 1, "maxLength": 64,

@@ -21,6 +21,7 @@ from server.http.provenance import ProvenanceApi
 from server.http.publish import PublishApi
 from server.http.sessions import SessionsApi
 from server.http.signin import signin_routes
+from server.http.votes import VotesApi
 from server.http.web import load_web_assets, web_routes
 from server.http.webhooks import webhook_routes
 from server.metrics import Metrics
@@ -53,6 +54,7 @@ def routes(
             *Annotations(context).routes(),
             *AmendmentsApi(context).routes(),
             *SessionsApi(context, context.sessions).routes(),
+            *VotesApi(context, context.votes).routes(),
             *OpenApi().routes(),
             *Archives(context).routes(),
             *ProvenanceApi(context).routes(),

@@ -318,6 +318,16 @@ class SessionsService:
         await self._governance.record(doc_id, "adoption.forced", principal, record)
         return record
 
+    async def quorum_needed(self, doc_id: str) -> int | None:
+        """How many members make the document's quorum (``None``: no quorum is set)."""
+        quorum = await self._store.get_quorum(doc_id)
+        return await self._needed(quorum) if quorum.is_set else None
+
+    async def open_session_of(self, doc_id: str) -> SessionRecord | None:
+        """The document's open session, if any."""
+        return next((s for s in await self._store.open_sessions() if s.doc_id == doc_id),
+                    None)
+
     async def _needed(self, quorum: Quorum) -> int:
         if quorum.members is not None:
             return quorum.members

@@ -64,7 +64,8 @@ class Existing:
 
 
 async def _seed(server: RunningServer) -> Existing:
-    """A charter with one annotation, one reply and one webhook."""
+    """A charter with one annotation, one reply, one webhook, and a vote on an amendment
+    in an open session."""
     async with PalabreApi(server.url, server.token("facilitator", "Loïc Ménard")) as api:
         await api.create_document("charte", "Charte", markdown=CHARTE)
         blocks = json.loads(await api.get_content("charte", "json"))["blocks"]
@@ -78,12 +79,24 @@ async def _seed(server: RunningServer) -> Existing:
             json={"url": "http://127.0.0.1:9/hook", "events": ["document.frozen"]},
         )
         hook.raise_for_status()
+        auth = {"Authorization": f"Bearer {token}"}
+        amendment = await client.post("/api/documents/charte/amendments", headers=auth, json={
+            "paragraph_id": paragraph, "kind": "replace", "text": "Une autre rédaction."})
+        amendment.raise_for_status()
+        session = await client.post("/api/documents/charte/sessions", headers=auth,
+                                    json={"title": "Séance"})
+        session.raise_for_status()
+        vote = await client.post("/api/documents/charte/votes", headers=auth,
+                                 json={"amendment_ids": [amendment.json()["id"]]})
+        vote.raise_for_status()
     return Existing(
         path_parameters={
             "doc_id": "charte", "annotation_id": made["id"],
             "reply_id": replied["reply"]["id"], "webhook_id": hook.json()["id"],
+            "vote_id": vote.json()["id"],
         },
-        body_fields={"paragraph_id": paragraph, "url": "http://127.0.0.1:9/hook"},
+        body_fields={"paragraph_id": paragraph, "url": "http://127.0.0.1:9/hook",
+                     "amendment_id": amendment.json()["id"]},
     )
 
 

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from uuid import uuid4
 
+import anyio
 import httpx
 import pytest
 from pycrdt import Map
@@ -30,14 +31,18 @@ INVITING = {"invite", "list_invitations", "revoke_invitation"}
 SESSIONS_READ = {"read_sessions", "read_session", "read_minutes"}
 SESSIONS_RUN = {"open_session", "close_session", "give_floor", "lower_others_hand",
                 "set_quorum"}
+VOTES_READ = {"read_votes", "read_vote"}
+VOTES_RUN = {"open_vote", "close_vote"}
 ALLOWED = {
-    "member": {"read", "comment", *AMENDING, *SESSIONS_READ, "raise_hand"},
+    "member": {"read", "comment", *AMENDING, *SESSIONS_READ, "raise_hand", *VOTES_READ,
+               "vote"},
     "facilitator": {
         "read", "comment", "moderate", "snapshot", "freeze", "adopt", "create_document",
-        "register_webhook", "read_audit", *AMENDING, *DECIDING, *PEOPLE, *INVITING, *SESSIONS_READ,
-        *SESSIONS_RUN, "raise_hand",
+        "register_webhook", "read_audit", *AMENDING, *DECIDING, *PEOPLE, *INVITING,
+        *SESSIONS_READ, *SESSIONS_RUN, "raise_hand", *VOTES_READ, *VOTES_RUN, "vote",
     },
-    "citizen": {"read", "comment", "propose_when_open", "support_amendment", *SESSIONS_READ},
+    "citizen": {"read", "comment", "propose_when_open", "support_amendment", *SESSIONS_READ,
+                *VOTES_READ},
     "public": set(),
 }
 CAN_EDIT_ON_SOCKET = {"member": True, "facilitator": True, "citizen": False}
@@ -57,6 +62,8 @@ class World:
     """The subject of a citizen the server has seen (changed or removed by some actions)."""
     invitation: str = ""
     """An invitation a facilitator made (for the revocation)."""
+    vote_id: str = ""
+    """The vote opened on the amendment (by `prepare`, for the vote actions)."""
 
     def headers(self, role: str) -> dict[str, str]:
         if role == "public":
@@ -102,10 +109,15 @@ async def prepare(w: World, action: str) -> None:
     session is open, a member raised a hand, a session was closed)."""
     sessions = f"/api/documents/{w.doc_id}/sessions"
     boss = w.headers("facilitator")
-    if action in (SESSIONS_READ | SESSIONS_RUN | {"raise_hand"}) - {"open_session",
-                                                                     "set_quorum"}:
+    if action in (SESSIONS_READ | SESSIONS_RUN | VOTES_READ | VOTES_RUN | {
+            "raise_hand", "vote"}) - {"open_session", "set_quorum"}:
         opened = await w.http.post(sessions, json={"title": "Séance 1"}, headers=boss)
         assert opened.status_code == 201, opened.text
+    if action in VOTES_READ | {"close_vote", "vote"}:
+        vote = await w.http.post(f"/api/documents/{w.doc_id}/votes", headers=boss,
+                                 json={"amendment_ids": [w.amendment_id]})
+        assert vote.status_code == 201, vote.text
+        w.vote_id = vote.json()["id"]
     if action in ("give_floor", "lower_others_hand"):
         other = w.server.token("member", "Autre Membre")
         raised = await w.http.post(f"{sessions}/1/hands",
@@ -202,6 +214,18 @@ async def attempt(w: World, role: str, action: str) -> httpx.Response:
         return await w.http.get("/api/invitations", headers=h)
     if action == "revoke_invitation":
         return await w.http.delete(f"/api/invitations/{w.invitation}", headers=h)
+    votes = f"{base}/votes"
+    if action == "read_votes":
+        return await w.http.get(votes, headers=h)
+    if action == "read_vote":
+        return await w.http.get(f"{votes}/{w.vote_id}", headers=h)
+    if action == "open_vote":
+        return await w.http.post(votes, json={"amendment_ids": [w.amendment_id],
+                                              "ballot": "secret"}, headers=h)
+    if action == "close_vote":
+        return await w.http.post(f"{votes}/{w.vote_id}/close", headers=h)
+    if action == "vote":
+        return await present_and_voting(w, role)
     if action == "list_people":
         return await w.http.get("/api/people", headers=h)
     if action == "change_role":
@@ -209,6 +233,33 @@ async def attempt(w: World, role: str, action: str) -> httpx.Response:
     if action == "remove_person":
         return await w.http.delete(f"/api/people/{w.person}", headers=h)
     raise AssertionError(action)
+
+
+async def present_and_voting(w: World, role: str) -> httpx.Response:
+    """Cast a ballot as `role`, present in the session (a socket open on the text) when
+    the role may open one."""
+    ballot = {"amendment_id": w.amendment_id, "choice": "for"}
+    url = f"/api/documents/{w.doc_id}/votes/{w.vote_id}/ballots"
+    if role == "public":
+        return await w.http.post(url, json=ballot, headers=w.headers(role))
+    name = f"{role} Élodie"
+    async with connect(w.server.url, w.doc_id, w.server.token(role, name)) as page:
+        await page.synced()
+        await presence_is(w, name, True)
+        answer = await w.http.post(url, json=ballot, headers=w.headers(role))
+    await presence_is(w, name, False)  # the session's record as before the page came
+    return answer
+
+
+async def presence_is(w: World, name: str, present: bool) -> None:
+    """Wait until `name` is (or is no longer) present in session 1."""
+    with anyio.fail_after(10):
+        while True:
+            got = await w.http.get(f"/api/documents/{w.doc_id}/sessions/1",
+                                   headers=w.headers("facilitator"))
+            if (name in {p["name"] for p in got.json()["present"]}) == present:
+                return
+            await anyio.sleep(0.02)  # polling the server's record under the deadline
 
 
 async def observable_state(w: World) -> tuple[object, ...]:
@@ -228,15 +279,18 @@ async def observable_state(w: World) -> tuple[object, ...]:
     session = (await w.http.get(f"{base}/sessions/1", headers=h)).json()
     audit = [e["action"] for e in (await w.http.get(f"{base}/audit", headers=h)).json()[
         "entries"] if not e["action"].startswith("socket.")]
+    votes = (await w.http.get(f"{base}/votes", headers=h)).json()
+    vote = (await w.http.get(f"{base}/votes/{w.vote_id or 'none'}", headers=h)).json()
     return (annotations, snapshots, hooks, other, content, amendments, settings, person,
-            sessions, session, audit, invitations)
+            sessions, session, audit, invitations, votes, vote)
 
 
 HTTP_ACTIONS = (
     "read", "comment", "moderate", "snapshot", "create_document", "register_webhook",
     "read_audit", *sorted(AMENDING), *sorted(DECIDING), *sorted(PEOPLE), *sorted(INVITING),
     "freeze", "adopt",
-    *sorted(SESSIONS_READ), *sorted(SESSIONS_RUN), "raise_hand",
+    *sorted(SESSIONS_READ), *sorted(SESSIONS_RUN), "raise_hand", *sorted(VOTES_READ),
+    *sorted(VOTES_RUN), "vote",
 )
 
 
