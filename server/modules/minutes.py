@@ -273,6 +273,7 @@ def minutes_markdown(minutes: dict[str, JsonValue]) -> str:
               for s_ in _rows(minutes.get("snapshots"))] or ["None."]
     lines += ["", "## Decisions", ""]
     lines += [f"- {_time(d.get('at'))} {d.get('action')} by {d.get('actor_name')}"
+              f"{_vote_results(d)}"
               for d in _rows(minutes.get("decisions"))] or ["None."]
     if s.get("hash"):
         lines += ["", f"Record hash: `{s.get('hash')}` (chain `{s.get('chain_hash')}`)"]
@@ -289,6 +290,18 @@ def minutes_html(minutes: dict[str, JsonValue]) -> str:
     title = html.escape(str(session.get("title") if isinstance(session, dict) else ""))
     return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title>"
             f"</head><body>{body}</body></html>")
+
+
+def _vote_results(decision: dict[str, JsonValue]) -> str:
+    """A closed vote's tally per amendment (``: 1a2b3c4d accepted (for 2, against 1,
+    abstain 0); ...``), empty for any other decision."""
+    detail = decision.get("detail")
+    if decision.get("action") != "vote.closed" or not isinstance(detail, dict):
+        return ""
+    shown = [f"{str(r.get('amendment_id'))[:8]} {r.get('result')} (for {r.get('for')}, "
+             f"against {r.get('against')}, abstain {r.get('abstain')})"
+             for r in _rows(detail.get("results"))]
+    return (": " + "; ".join(shown)) if shown else ""
 
 
 def _rows(value: JsonValue) -> list[dict[str, JsonValue]]:

@@ -178,6 +178,10 @@ async def test_public_vote_change_refusals_majority_applied_and_minuted(
         assert {r["amendment_id"]: r["result"] for r in decided[0]["detail"]["results"]} == {
             a: "accepted", b: "rejected"}
         assert any(d["action"] == "vote.opened" for d in minutes["decisions"])
+        markdown = (await boss.get(f"/api/documents/{doc_id}/sessions/{number}/minutes",
+                                   params={"format": "md"})).text
+        assert f"vote.closed by Loïc Ménard: {a[:8]} accepted (for 2, against 1, " \
+               f"abstain 0); {b[:8]} rejected (for 1, against 2, abstain 0)" in markdown
         text = (await boss.get(f"/api/documents/{doc_id}/content?format=text")).text
         assert NEW_ARTICLE in text and ARTICLE not in text and "chaque mois" not in text
         listing = (await chloe.get(votes)).json()["votes"]
