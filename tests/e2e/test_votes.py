@@ -22,6 +22,7 @@ from storage.models import BallotRow, VoteCountRow
 from tests.conftest import RunningServer, ServerFactory
 from tests.e2e.api import http_as
 from tests.e2e.test_amendments import ARTICLE, charter
+from tests.e2e.test_webhooks import FAST, receiving, register
 
 PRESENCE = {"session_min_presence_seconds": 0.2, "session_heartbeat_seconds": 0.2}
 NEW_ARTICLE = "Les élus et les citoyens votent le budget chaque année."
@@ -257,3 +258,31 @@ async def test_secret_ballot_two_thirds_and_quorum(start_server: ServerFactory) 
         cast_entries = [e for e in audit if e["action"] == "ballot.cast"]
         assert len(cast_entries) == 12 and all("choice" not in e["detail"]
                                                for e in cast_entries)
+
+
+async def test_vote_opened_and_closed_reach_webhooks_with_the_results(
+    start_server: ServerFactory,
+) -> None:
+    async with receiving() as receiver, start_server(**PRESENCE, **FAST) as server, \
+            charter(server) as (doc_id, pid, boss), \
+            http_as(server, "member", "Karim") as karim:
+        await register(server, receiver.url + "/hook/votes", doc_id=doc_id,
+                       events=("vote.opened", "vote.closed"))
+        aid = await propose(karim, doc_id, pid, NEW_ARTICLE)
+        number = (await boss.post(f"/api/documents/{doc_id}/sessions",
+                                  json={"title": "Vote"})).json()["number"]
+        votes = f"/api/documents/{doc_id}/votes"
+        async with attending(server, doc_id, {"Karim": "member"}):
+            await present_becomes(boss, doc_id, number, {"Karim"})
+            vid = (await boss.post(votes, json={"amendment_ids": [aid]})).json()["id"]
+            assert (await karim.post(f"{votes}/{vid}/ballots", json={
+                "amendment_id": aid, "choice": "for"})).status_code == 200
+            assert (await boss.post(f"{votes}/{vid}/close")).status_code == 200
+        deliveries = await receiver.wait_for("/hook/votes", 2)
+    by_event = {d.json["event"]: d.json["data"] for d in deliveries}
+    opened, closed = by_event["vote.opened"], by_event["vote.closed"]
+    assert isinstance(opened, dict) and isinstance(closed, dict)
+    assert (opened["vote_id"], opened["amendment_ids"], opened["ballot"]) == (
+        vid, [aid], "public")
+    assert closed["results"] == [{"amendment_id": aid, "for": 1, "against": 0,
+                                  "abstain": 0, "result": "accepted", "applied": True}]
