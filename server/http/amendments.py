@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from crdt.amend_text import KINDS, Kind
+from crdt.schema import JsonValue
 from server.access.permissions import Action
 from server.errors import Invalid
 from server.http.authorize import Authorized, requires
@@ -146,7 +147,8 @@ class AmendmentsApi:
         if viewer.role in INSIDERS:
             return shown
         subs = [s.amendment.author_sub for s in found] + [
-            sub for s in found for sub in s.amendment.supports]
+            sub for s in found for sub in s.amendment.supports] + [
+            sub for s in found for sub, _ in _ballots(s.amendment.tally)]
         names = await self._names.show(subs, viewer)
         for entry, standing in zip(shown, found, strict=True):
             a = standing.amendment
@@ -155,7 +157,21 @@ class AmendmentsApi:
             entry["supporters"] = sorted(
                 name if sub == viewer.sub else names[sub].display_name
                 for sub, name in a.supports.items())
+            if isinstance(a.tally, dict) and "ballots" in a.tally:
+                entry["tally"] = {**a.tally, "ballots": [
+                    {"sub": sub if sub == viewer.sub else None,
+                     "name": str(b.get("name")) if sub == viewer.sub
+                     else names[sub].display_name, "choice": b.get("choice")}
+                    for sub, b in _ballots(a.tally)]}
         return shown
+
+
+def _ballots(tally: JsonValue) -> list[tuple[str, dict[str, JsonValue]]]:
+    """A public vote's ballots in an amendment's tally, with each voter's subject."""
+    found = tally.get("ballots") if isinstance(tally, dict) else None
+    if not isinstance(found, list):
+        return []
+    return [(str(b.get("sub")), b) for b in found if isinstance(b, dict)]
 
 
 def _aid(request: Request) -> str:

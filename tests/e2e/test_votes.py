@@ -173,6 +173,14 @@ async def test_public_vote_change_refusals_majority_applied_and_minuted(
             f"/api/documents/{doc_id}/amendments")).json()["amendments"]}
         assert listed[a]["state"] == "accepted" and listed[a]["tally"]["for"] == 2
         assert (listed[b]["state"], listed[b]["reason"]) == ("rejected", "rejected by vote")
+        # A citizen reads the members' public ballots by their pseudonyms, without subjects.
+        members = {"Karim", "Lina", "Marc"}
+        seen = (await chloe.get(f"/api/documents/{doc_id}/amendments/{a}")).json()["tally"]
+        assert len(seen["ballots"]) == 3 and all(x["sub"] is None for x in seen["ballots"])
+        assert not members & {x["name"] for x in seen["ballots"]}
+        shown_to_citizen = (await chloe.get(f"{votes}/{vid}")).json()["ballots"]
+        assert len(shown_to_citizen) == 6 and all(x["sub"] is None for x in shown_to_citizen)
+        assert not members & {x["name"] for x in shown_to_citizen}
         minutes = (await boss.post(f"/api/documents/{doc_id}/sessions/{number}/close")).json()
         decided = [d for d in minutes["decisions"] if d["action"] == "vote.closed"]
         assert len(decided) == 1
