@@ -53,16 +53,9 @@ class DefendedServer(Server):
         return cmd, cwd, env
 
 
-@contextlib.contextmanager
-def defended(name: str, work: Path) -> Iterator[Server]:
+def defended(name: str, work: Path) -> contextlib.AbstractContextManager[Server]:
     """A fresh defended palabre (fresh data dir) for the duration of the block."""
-    data = Path(tempfile.mkdtemp(prefix="hostile-", dir=work))
-    srv = DefendedServer(name=name, data_dir=data, log_dir=work)
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.info["exit_code"] = srv.stop()
+    return run.running(name, work, DefendedServer)
 
 
 def honest_tokens(srv: Server, count: int) -> list[str]:

@@ -386,10 +386,10 @@ def palabre_token(data_dir: Path, home: Path = REPO) -> str | None:
 
 
 @contextlib.contextmanager
-def running(name: str, work: Path) -> Iterator[Server]:
+def running(name: str, work: Path, server_class: type[Server] = Server) -> Iterator[Server]:
     """A fresh server (fresh data dir) for the duration of the block."""
     data = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work))
-    srv = Server(name=name, data_dir=data, log_dir=work)
+    srv = server_class(name=name, data_dir=data, log_dir=work)
     srv.start()
     try:
         yield srv
