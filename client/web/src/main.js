@@ -4,6 +4,7 @@ import { Archive } from './archive.js'
 import { Amendments } from './amendments.js'
 import { Comments } from './comments.js'
 import { SessionBar } from './sessionbar.js'
+import { VotePanel } from './votes.js'
 import { ConnectionState, connectDocument } from './connection.js'
 import { clear, h } from './dom.js'
 import { createEditor, createToolbar } from './editor.js'
@@ -117,6 +118,7 @@ async function documentPage (docId) {
   const heading = h('h1', { id: 'doc-title' }, docId)
   const banner = h('p', { id: 'banner', class: 'banner', hidden: true })
   const sessionBar = h('section', { id: 'session-bar', class: 'session-bar', 'aria-label': t.sessionBar })
+  const votePanel = h('section', { id: 'votes', class: 'panel votes', hidden: true, 'aria-labelledby': 'votes-heading' })
   const editorEl = h('div', { class: 'editor', id: 'editor' })
   const margin = h('div', { class: 'margin', 'aria-label': t.comments })
   const amendMargin = h('div', { class: 'amend-margin' })
@@ -140,7 +142,7 @@ async function documentPage (docId) {
       h('a', { href: '/', class: 'brand' }, `← ${t.back}`), heading,
       archiveOnly ? null : statusEl, archiveOnly ? null : presence, whoAmI()),
     h('div', { class: 'layout' },
-      h('main', { class: 'main' }, errors.element, banner, archiveOnly ? null : sessionBar, viewerSection, archiveOnly ? null : page),
+      h('main', { class: 'main' }, errors.element, banner, archiveOnly ? null : sessionBar, archiveOnly ? null : votePanel, viewerSection, archiveOnly ? null : page),
       h('aside', { class: 'side' }, archiveOnly ? null : commentsPanel, archiveOnly ? null : amendmentsPanel, archivePanel)))
 
   api(docPath(docId)).then((meta) => {
@@ -205,6 +207,7 @@ async function documentPage (docId) {
 
   const live = notes.ydoc.getMap('session')
   const bar = new SessionBar({ docId, user, live, element: sessionBar, onError: (e) => errors.show(e) })
+  const votes = new VotePanel({ docId, user, amendments: notes.ydoc.getMap('amendments'), session: live, element: votePanel, onError: (e) => errors.show(e) })
   let shownSession = null
   live.observe(() => {
     const open = live.get('open')
@@ -252,7 +255,7 @@ async function documentPage (docId) {
   editor.on('transaction', () => { comments.schedule(); amendments.schedule() })
   renderPresence()
   refresh()
-  window.palabre = { editor, text, notes, connection, bar } // for people debugging a session
+  window.palabre = { editor, text, notes, connection, bar, votes } // for people debugging a session
 }
 
 async function start () {
