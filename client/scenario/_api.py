@@ -132,6 +132,84 @@ class AssemblyApi(PalabreApi):
                                         json={}))
 
 
+    async def set_amendments_open(self, doc_id: str, open_: bool) -> JsonObject:
+        """Open (or close) amendments to citizens (facilitators); the document.
+
+        Raises:
+            ApiError: refused.
+        """
+        return _object(await self._call("PATCH", f"/documents/{doc_id}",
+                                        json={"amendments_open": open_}))
+
+    async def propose_amendment(
+        self, doc_id: str, paragraph_id: str, text: str, justification: str
+    ) -> JsonObject:
+        """Propose a new wording for a paragraph; the amendment.
+
+        Raises:
+            ApiError: refused.
+        """
+        body: JsonObject = {"paragraph_id": paragraph_id, "kind": "replace", "text": text,
+                            "justification": justification}
+        return _object(await self._call("POST", f"/documents/{doc_id}/amendments", json=body))
+
+    async def get_amendment(self, doc_id: str, amendment_id: str) -> JsonObject:
+        """One amendment, with its three-way view (`base`, `now`, `text`, `outdated`).
+
+        Raises:
+            ApiError: refused.
+        """
+        return _object(await self._call("GET", f"/documents/{doc_id}/amendments/{amendment_id}"))
+
+    async def support_amendment(self, doc_id: str, amendment_id: str) -> JsonObject:
+        """Support an amendment (once); the amendment.
+
+        Raises:
+            ApiError: refused.
+        """
+        return _object(await self._call(
+            "POST", f"/documents/{doc_id}/amendments/{amendment_id}/support"))
+
+    async def rebase_amendment(self, doc_id: str, amendment_id: str, text: str) -> JsonObject:
+        """Rebase an outdated amendment on the current wording, with `text`; the amendment.
+
+        Raises:
+            ApiError: refused.
+        """
+        return _object(await self._call(
+            "POST", f"/documents/{doc_id}/amendments/{amendment_id}/rebase", json={"text": text}))
+
+    async def open_vote(
+        self, doc_id: str, amendment_ids: list[str], *, ballot: str, rule: str
+    ) -> JsonObject:
+        """Put amendments to a vote in the open session (facilitators); the vote.
+
+        Raises:
+            ApiError: refused.
+        """
+        body: JsonObject = {"amendment_ids": list(amendment_ids), "ballot": ballot, "rule": rule}
+        return _object(await self._call("POST", f"/documents/{doc_id}/votes", json=body))
+
+    async def cast_ballot(
+        self, doc_id: str, vote_id: str, amendment_id: str, choice: str
+    ) -> JsonObject:
+        """Vote (or change one's vote) on one amendment of an open vote; the counts.
+
+        Raises:
+            ApiError: refused.
+        """
+        return _object(await self._call(
+            "POST", f"/documents/{doc_id}/votes/{vote_id}/ballots",
+            json={"amendment_id": amendment_id, "choice": choice}))
+
+    async def close_vote(self, doc_id: str, vote_id: str) -> JsonObject:
+        """Close a vote (facilitators): each amendment decided; the vote and its results.
+
+        Raises:
+            ApiError: refused.
+        """
+        return _object(await self._call("POST", f"/documents/{doc_id}/votes/{vote_id}/close"))
+
 def _object(response: httpx.Response) -> JsonObject:
     value = response.json()
     if not isinstance(value, dict):

@@ -22,6 +22,7 @@ from pycrdt import Doc
 
 from client.errors import SessionError
 from client.scenario._api import AssemblyApi
+from client.scenario.amending import Amending
 from client.scenario.checks import Checks
 from client.scenario.citizens import Citizen, Discussion, Target
 from client.scenario.config import ScenarioConfig
@@ -69,6 +70,7 @@ class Scenario:
                          for n in range(config.citizens)]
         self.samples: list[ServerSample] = []
         self.facilitator_name = token_name(config.facilitator_token)
+        self.amending: Amending | None = None
 
     def _token(self, kind: str, index: int) -> str:
         mint = self.config.mint
@@ -92,8 +94,15 @@ class Scenario:
                     await desk.synced()
                 layout = Layout.read(desk.doc)
                 await self._first_comments(desk, layout)
+                if Amending.possible(self.citizens, layout):
+                    self.amending = Amending(self.doc_id)
+                    await self.amending.propose(api, config.url, desk.doc, layout, self.citizens,
+                                                per_person=config.mint is not None)
+                    say("4 citizens amended the first draft")
                 for session_no in range(1, config.sessions + 1):
                     await self._session(api, desk, layout, session_no)
+                if self.amending is not None:
+                    await self._examine(api, desk, config.sessions + 1)
             adopted = await api.adopt(self.doc_id, "Charte adoptée", comments_open=True)
             await self.archive.keep(api, self.doc_id, adopted, session_no=None)
             say(f"adopted as snapshot #{adopted['number']}")
@@ -182,6 +191,32 @@ class Scenario:
         edits = sum(member.edits for member in self.members)
         config.say(f"session {session_no}/{config.sessions}: {edits} edits so far, "
                    f"snapshot #{snapshot['number']} ({'converged' if ok else 'DIVERGED'})")
+
+    async def _examine(self, api: AssemblyApi, desk: Session, session_no: int) -> None:
+        """A sitting that votes on the amendments while members type; archived as a stage."""
+        config, amending = self.config, self.amending
+        assert amending is not None
+        opened = await api.open_session(self.doc_id, "Examen des amendements", "work")
+        number = int(str(opened["number"]))
+        async with AsyncExitStack() as stack:
+            sessions = [await stack.enter_async_context(
+                connect(config.url, self.doc_id, member.token, doc=member.doc))
+                for member in self.members]
+            with anyio.fail_after(SYNC_TIMEOUT):
+                for session in sessions:
+                    await session.synced()
+            await amending.sitting(api, config.url, self.members, sessions, self.pace,
+                                   self.checks, self.rng)
+            ok, detail = await converge([desk, *sessions], self.members, session_no,
+                                        api, self.doc_id)
+            self.checks.record("amendment sitting: every client converged", ok, detail)
+        snapshot = await api.create_snapshot(
+            self.doc_id, "Examen des amendements", stage_name(session_no, config.sessions))
+        await self.archive.keep(api, self.doc_id, snapshot, session_no=session_no)
+        minutes = await api.close_session(self.doc_id, number)
+        voters = len(self.members) if config.mint is not None else 1
+        await amending.verify(api, desk.doc, minutes, self.checks, voters)
+        config.say(f"amendment sitting: vote closed, snapshot #{snapshot['number']}")
 
     async def _speak(self, api: AssemblyApi, number: int) -> str | None:
         """Two members raise their hand, the facilitator gives the floor to the first."""

@@ -36,6 +36,12 @@ CHECKS = (
     "every comment is on the paragraph it was made on",
     "hidden comments are hidden from citizens, the others shown",
     "no update lost: each member's paragraph is archived as the member left it",
+    "amendments: the vote decided as the members voted",
+    "amendment sitting: every client converged",
+    "amendments: accepted wording present, rejected absent",
+    "amendments: words typed while they were applied are kept",
+    "amendments: the competing amendment is outdated once one is applied",
+    "amendments: the tallies are in the sitting's minutes",
 )
 
 
@@ -56,12 +62,12 @@ async def test_a_short_assembly_runs_every_check_clean(tmp_path: Path) -> None:
     for check in CHECKS:
         assert f"[ok] {check}:" in out
     assert "FAILED" not in out and out.rstrip().endswith("all checks passed")
-    assert "server-side: 4 snapshot(s) verified in the database" in out
+    assert "server-side: 5 snapshot(s) verified in the database" in out
     table = {
         cells[1].strip(): cells[2].strip() for line in out.splitlines()
         if line.startswith("| ") and len(cells := line.split("|")) == 4
     }
-    assert table["snapshots"] == "4" and table["comments / replies"].startswith("20 / ")
+    assert table["snapshots"] == "5" and table["comments / replies"].startswith("20 / ")
     assert int(table["edits (words typed, spans deleted)"]) > 0
     assert table["edit latency seen by members p50 / p99"].endswith("deliveries)")
     assert table["server CPU"].endswith(" s") and table["server memory (peak RSS)"].endswith("MiB")
