@@ -13,6 +13,7 @@ typed kept, the competing amendment outdated, the tallies in the sitting's minut
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -97,7 +98,7 @@ class Amending:
 
     async def sitting(
         self, api: AssemblyApi, url: str, members: list[Member], sessions: list[Session],
-        pace: Pace, checks: Checks, rng: Any,
+        pace: Pace, checks: Checks, rng: random.Random,
     ) -> JsonObject:
         """Rebase, vote, close while members type; record the checks; the vote closed.
 
@@ -143,7 +144,8 @@ class Amending:
         return closed
 
     async def _type_at_end(
-        self, session: Session, paragraph: str, pace: Pace, rng: Any, done: anyio.Event,
+        self, session: Session, paragraph: str, pace: Pace, rng: random.Random,
+        done: anyio.Event,
     ) -> None:
         """Append words to `paragraph` until the vote is closed, and a few more."""
         typed = self.typed.setdefault(paragraph, [])

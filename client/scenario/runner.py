@@ -1,7 +1,8 @@
 """The assembly's whole cycle against a running server, then every check.
 
-Import the draft charter; a first wave of citizens comments it; N sessions where M members
-edit at human pace (sped up) while the facilitator archives each stage; adoption; the
+Import the draft charter; a first wave of citizens comments it, four amend it; N sessions
+where M members edit at human pace (sped up) while the facilitator archives each stage; a
+sitting votes on the amendments (`client.scenario.amending`); adoption; the
 other citizens comment the adopted text, reply, and the facilitator moderates; then the
 checks of `client.scenario.verify`. One event loop drives everyone: light clients.
 """
