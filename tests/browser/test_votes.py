@@ -100,3 +100,37 @@ async def test_a_vote_is_held_across_three_pages_and_the_accepted_wording_reache
             assert not any(REJECTED_WORDS in text for text in texts)
         await expect(loic.locator("#votes .open-vote")).to_contain_text(
             "Aucun amendement déposé")
+
+
+async def test_a_secret_ballot_shows_no_choice_and_cannot_be_cast_twice(
+    editors: EditorsFactory,
+) -> None:
+    async with editors() as e:
+        amelie, loic = await e.join_all(AMELIE, LOIC)
+        target = await paragraph_id(loic, "Nancy")
+        amendment = await propose(e, AMELIE, target, ACCEPTED)
+        await loic.locator("#session-title").fill("Séance secrète")
+        await loic.locator("[data-action=open-session]").click()
+        await loic.locator(f"#vote-pick-{amendment}").check(timeout=TIMEOUT)
+        await loic.locator("#vote-ballot").select_option("secret")
+        await loic.locator("#vote-rule").select_option("two_thirds")
+        await loic.locator("[data-action=open-vote]").click()
+
+        item = amelie.locator(f"#votes .vote-item[data-amendment='{amendment}']")
+        await expect(amelie.locator("#votes .vote h3")).to_contain_text(
+            "scrutin secret · deux tiers", timeout=TIMEOUT)
+        await item.locator("button[data-choice=for]").click()
+        await expect(item.locator(".mine")).to_have_text("Votre bulletin secret est déposé.",
+                                                         timeout=TIMEOUT)
+        for choice in ("for", "against", "abstain"):
+            await expect(item.locator(f"button[data-choice={choice}]")).to_be_disabled()
+        # Every page sees the count and the number of voters, nobody the choice.
+        tally = loic.locator(f"#votes .vote-item[data-amendment='{amendment}'] .tally")
+        await expect(tally).to_contain_text("pour 1, contre 0, abstention 0 · 1 votant",
+                                            timeout=TIMEOUT)
+        assert await loic.locator("#votes .mine").count() == 0
+
+        await loic.locator("[data-action=close-vote]").click()
+        for page in (amelie, loic):
+            await expect(page.locator(".ProseMirror p", has_text="garantit")).to_have_text(
+                ACCEPTED, timeout=TIMEOUT)
