@@ -129,6 +129,11 @@ async def test_a_secret_ballot_shows_no_choice_and_cannot_be_cast_twice(
         await expect(tally).to_contain_text("pour 1, contre 0, abstention 0 · 1 votant",
                                             timeout=TIMEOUT)
         assert await loic.locator("#votes .mine").count() == 0
+        # After a reload the page asks the server, which knows she voted (not what).
+        await amelie.reload()
+        await expect(item.locator(".mine")).to_have_text("Votre bulletin secret est déposé.",
+                                                         timeout=TIMEOUT)
+        await expect(item.locator("button[data-choice=against]")).to_be_disabled()
 
         await loic.locator("[data-action=close-vote]").click()
         for page in (amelie, loic):

@@ -55,7 +55,8 @@ function plain (entry) {
 export class VotePanel {
   constructor ({ docId, user, amendments, session, element, onError }) {
     Object.assign(this, { docId, user, amendments, session, element, onError })
-    this.secretCast = new Set() // `${vote}:${amendment}` of this page's secret ballots
+    this.secretCast = new Set() // `${vote}:${amendment}` where this person's secret ballot is cast
+    this.asked = new Set() // secret votes whose ballots (who voted, no choice) were read
     this.picked = new Set()
     amendments.observeDeep(() => this.render())
     session.observe(() => this.render())
@@ -91,6 +92,7 @@ export class VotePanel {
     const ruleNow = this.element.querySelector('select[name=rule]')?.value
     const panel = clear(this.element)
     const votes = this.sessionOpen ? this.openVotes() : []
+    for (const vote of votes) if (vote.ballot === 'secret' && canEdit(this.user)) this.readSecret(vote.id)
     const submitted = this.entries().filter((entry) => entry.state === 'submitted')
     const facilitating = canModerate(this.user) && this.sessionOpen
     panel.hidden = !votes.length && !facilitating
@@ -99,6 +101,21 @@ export class VotePanel {
     panel.append(h('h2', { id: 'votes-heading' }, vt.votes))
     for (const vote of votes) panel.append(this.renderVote(vote))
     if (facilitating) panel.append(this.openForm(submitted, ballotNow, ruleNow))
+  }
+
+  // A secret ballot cannot be changed: after a reload, ask the server whether one was cast.
+  async readSecret (voteId) {
+    if (this.asked.has(voteId)) return
+    this.asked.add(voteId)
+    try {
+      const { ballots } = await api(`${docPath(this.docId)}/votes/${encodeURIComponent(voteId)}`)
+      const before = this.secretCast.size
+      for (const ballot of ballots || []) if (ballot.sub === this.user.sub) this.secretCast.add(`${voteId}:${ballot.amendment_id}`)
+      if (this.secretCast.size !== before) this.render()
+    } catch (error) {
+      this.asked.delete(voteId)
+      this.onError(error)
+    }
   }
 
   renderVote (vote) {
