@@ -42,7 +42,7 @@ TRACE = Path("/work/shared/data/editing-traces/automerge-paper.json.gz")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
-ALL_SERVERS = ["palabre", "palabre-hp", "palabre-base", "pycrdt", "yws", "hocuspocus"]
+ALL_SERVERS = ["palabre", "palabre-hp", "palabre-base", "pycrdt", "yws", "hocuspocus", "floor"]
 PALABRE_NAMES = ("palabre", "palabre-hp", "palabre-base")
 """palabre measured through /ws (y-websocket framing) and through /hocuspocus, and another
 checkout of palabre through /ws (`--baseline DIR`: the same run compares two versions)."""
@@ -55,7 +55,10 @@ LABELS = {
     "pycrdt": "pycrdt-websocket",
     "yws": "@y/websocket-server",
     "hocuspocus": "@hocuspocus/server",
+    "floor": "floor (relay only)",
 }
+NO_DOCUMENT = ("floor",)
+"""Servers that hold no document (`peers/floor.py`): no cold join (W4) for them."""
 ALL_WORKLOADS = ["w1", "w2", "w3", "w5", "w4"]
 W2_RATES = [2, 4, 8, 16, 32, 64, 128, 256]
 
@@ -262,7 +265,7 @@ class Server:
 
     @property
     def base_url(self) -> str:
-        if self.name in ("palabre", "palabre-base"):
+        if self.name in ("palabre", "palabre-base", "floor"):
             return f"ws://127.0.0.1:{self.port}/ws"
         if self.name == "palabre-hp":
             return f"ws://127.0.0.1:{self.port}/hocuspocus"
@@ -286,11 +289,15 @@ class Server:
             env["PALABRE_CREATE_ON_CONNECT"] = "members"
             home = PALABRE_HOMES[self.name]
             return (
-                [str(palabre_bin(home)), "serve", "--host", "127.0.0.1", "--port",
+                [*palabre_command(home), "serve", "--host", "127.0.0.1", "--port",
                  str(self.port), "--data-dir", str(self.data_dir)],
                 home,
-                env,
+                with_checkout(env, home),
             )
+        if self.name == "floor":
+            # palabre's uvicorn and direct lane, from this checkout, with no document
+            return ([str(REPO / ".venv" / "bin" / "python"), str(BENCH / "peers" / "floor.py"),
+                     str(self.port)], REPO, with_checkout(env, REPO))
         if self.name == "pycrdt":
             return (
                 [str(PEERS_VENV / "bin" / "python"), "-m", "uvicorn", "--host", "127.0.0.1",
@@ -371,13 +378,29 @@ def palabre_bin(home: Path) -> Path:
     return home / ".venv" / "bin" / "palabre"
 
 
+def palabre_command(home: Path) -> list[str]:
+    """The palabre command line of the checkout `home`, importing that checkout's code.
+
+    ``python -m server`` from the checkout (as the tests start it): the `palabre` script
+    of a venv shared by several worktrees imports the one it was installed from.
+    """
+    return [str(home / ".venv" / "bin" / "python"), "-m", "server"]
+
+
+def with_checkout(env: dict[str, str], home: Path) -> dict[str, str]:
+    """`env` with the checkout `home` first on the import path."""
+    return {**env, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(home), env.get("PYTHONPATH", "")) if p)}
+
+
 def palabre_token(data_dir: Path, home: Path = REPO) -> str | None:
     """A member token from `palabre token`, or None when the command is not there (yet)."""
     try:
         res = subprocess.run(
-            [str(palabre_bin(home)), "token", "--role", "member", "--name", "Bench",
+            [*palabre_command(home), "token", "--role", "member", "--name", "Bench",
              "--data-dir", str(data_dir)],
             capture_output=True, text=True, timeout=60, cwd=home,
+            env=with_checkout(dict(os.environ), home),
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -909,7 +932,8 @@ def update_readme(md: str) -> None:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--servers", default=",".join(ALL_SERVERS),
-                   help="comma list of palabre,pycrdt,yws,hocuspocus (palabre is skipped when "
+                   help="comma list of palabre,palabre-hp,pycrdt,yws,hocuspocus,floor (palabre is "
+                        "skipped when "
                         "its CLI is missing)")
     p.add_argument("--workloads", default=",".join(ALL_WORKLOADS), help="comma list of w1..w5")
     p.add_argument("--repeats", type=int, default=3, help="repeats of W1 and W2")
@@ -985,10 +1009,11 @@ def main(argv: list[str]) -> int:
     log(f"servers {servers}, workloads {workloads}; logs in {work}")
     for wl in workloads:
         reps = args.repeats if wl in ("w1", "w2") else args.repeats_long
-        raw["runs"].setdefault(wl, {s: [] for s in servers})
+        measured = [s for s in servers if not (wl == "w4" and s in NO_DOCUMENT)]
+        raw["runs"].setdefault(wl, {s: [] for s in measured})
         for rep in range(reps):
             # interleave servers inside each repeat so a noisy spell hits all of them
-            for name in servers:
+            for name in measured:
                 log(f"{wl} {name} run {rep + 1}/{reps}")
                 res = WORKLOADS[wl](name, work, args)
                 res["repeat"] = rep
