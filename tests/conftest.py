@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -10,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 import pytest
@@ -25,6 +26,9 @@ from server.app.factory import create_app
 from server.app.runner import build_server
 from server.settings import Settings
 from storage.port import Storage
+
+if TYPE_CHECKING:
+    from tests.e2e.oidc_provider import SigninServerFactory
 
 IS_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_URL = os.environ.get(
@@ -86,7 +90,11 @@ def refusing_port() -> Iterator[int]:
 
 @pytest.fixture
 def start_server(tmp_path: Path) -> ServerFactory:
-    """Factory: ``async with start_server(store=..., **settings) as server`` runs a real uvicorn."""
+    """Factory: ``async with start_server(store=..., **settings) as server`` runs a real uvicorn.
+
+    ``bound``: a socket already bound to 127.0.0.1 (its URL was needed before the server
+    starts, e.g. as a redirect URI registered at an identity provider); closed afterwards.
+    """
 
     @asynccontextmanager
     async def start(
@@ -94,6 +102,7 @@ def start_server(tmp_path: Path) -> ServerFactory:
         store: Storage | None = None,
         data_dir: Path | None = None,
         direct_lane: bool = True,
+        bound: socket.socket | None = None,
         **overrides: Any,
     ) -> AsyncIterator[RunningServer]:
         # Tests open sockets on ids they never created, as a member most often: members
@@ -107,9 +116,10 @@ def start_server(tmp_path: Path) -> ServerFactory:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         app = create_app(settings, store=store)
         server = build_server(settings, app=app, direct_lane=direct_lane)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock = bound or socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if bound is None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", 0))
         stopped = anyio.Event()
 
         async def serve() -> None:
@@ -134,6 +144,19 @@ def start_server(tmp_path: Path) -> ServerFactory:
         sock.close()
 
     return start
+
+
+@pytest.fixture
+def oidc_signin(start_server: ServerFactory) -> SigninServerFactory:
+    """Factory: ``async with oidc_signin(**options) as (server, issuer)`` runs the certified
+    ``oidc-provider`` (npm, tests/node) on loopback and a palabre signing in through it.
+
+    Options and people: ``tests.e2e.oidc_provider.palabre_with_provider``. Fails in CI,
+    skips elsewhere, when Node.js or the package is missing.
+    """
+    from tests.e2e.oidc_provider import palabre_with_provider  # it imports this module
+
+    return functools.partial(palabre_with_provider, start_server)
 
 
 def _migrations_fingerprint() -> str:

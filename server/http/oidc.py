@@ -2,7 +2,8 @@
 
 palabre is an OpenID Connect relying party (authlib's Starlette client): authorization code
 flow with PKCE (S256), ``state`` and ``nonce``, endpoints from the issuer's discovery
-document, the ID token checked (signature from the JWKS, issuer, audience, expiry, nonce).
+document, the ID token checked (signature from the JWKS, issuer, audience, expiry, nonce),
+the person's claims from the ID token and the provider's user info (same subject).
 With no issuer but ``oauth_*`` endpoints, the same flow runs against a plain OAuth 2.0
 provider (Decidim) and the person is read from its user endpoint.
 
@@ -72,8 +73,8 @@ def provider_from(settings: Settings) -> Provider | None:
     """The identity provider the settings configure (``None``: sign-in by provider is off).
 
     Raises:
-        ValueError: a client id without an issuer or the three OAuth endpoints, or a bad
-            default role.
+        ValueError: a client id without an issuer or the three OAuth endpoints, ``openid``
+            among the plain OAuth scopes, or a bad default role.
     """
     if not settings.oidc_client_id:
         return None
@@ -96,6 +97,10 @@ def provider_from(settings: Settings) -> Provider | None:
         raise ValueError(
             "PALABRE_OIDC_CLIENT_ID needs PALABRE_OIDC_ISSUER, or PALABRE_OAUTH_AUTHORIZE_URL, "
             "PALABRE_OAUTH_TOKEN_URL and PALABRE_OAUTH_USERINFO_URL")
+    if "openid" in settings.oauth_scopes.split():
+        # The ID token it would send could not be checked (no discovery, no JWKS).
+        raise ValueError("PALABRE_OAUTH_SCOPES asks for 'openid': that provider speaks "
+                         "OpenID Connect, so set PALABRE_OIDC_ISSUER instead")
     client = oauth.register(
         _PROVIDER, **common, authorize_url=urls[0], access_token_url=urls[1],
         client_kwargs={"scope": settings.oauth_scopes, "code_challenge_method": "S256",
@@ -196,22 +201,27 @@ async def _person(provider: Provider, request: Request) -> Principal:
 
     Raises:
         Unauthenticated: bad state, refused or replayed code, bad ID token (signature,
-            issuer, audience, expiry, nonce), no subject.
+            issuer, audience, expiry, nonce), user info about someone else, no subject.
         Overloaded: the provider cannot be reached.
     """
     try:
         token = await provider.client.authorize_access_token(request)
         if provider.is_oidc:
-            claims = token.get("userinfo")
-            if not claims:
+            id_claims = token.get("userinfo")
+            if not id_claims:
                 raise Unauthenticated("sign-in refused: the provider sent no ID token")
-            claims = dict(claims)
+            claims = dict(id_claims)
+            # A conforming provider puts the profile claims (name, groups) in its user info,
+            # not in the ID token of a code flow (OpenID Connect Core 5.4).
+            metadata = await provider.client.load_server_metadata()
+            if metadata.get("userinfo_endpoint") and token.get("access_token"):
+                info = await _user_endpoint(provider, metadata["userinfo_endpoint"], token)
+                if info.get("sub") != claims.get("sub"):
+                    raise Unauthenticated("sign-in refused: the provider's user info is "
+                                          "about someone else than its ID token")
+                claims = {**claims, **info}
         else:
-            answer = await provider.client.get(provider.userinfo_url, token=token)
-            answer.raise_for_status()
-            claims = answer.json()
-            if not isinstance(claims, dict):
-                raise Unauthenticated("sign-in refused: the user endpoint sent no JSON object")
+            claims = await _user_endpoint(provider, provider.userinfo_url, token)
     except OAuthError as exc:
         detail = exc.description or exc.error
         raise Unauthenticated(f"sign-in refused: {exc.error}: {detail}"[:300]) from exc
@@ -221,6 +231,21 @@ async def _person(provider: Provider, request: Request) -> Principal:
         log.warning("identity provider failed: %s", exc)
         raise Overloaded("identity provider unavailable; retry later") from exc
     return signed_in_principal(claims, provider.mapping, sub_prefix=provider.sub_prefix)
+
+
+async def _user_endpoint(provider: Provider, url: str, token: Any) -> dict[str, Any]:
+    """The claims the provider's user endpoint gives for `token`.
+
+    Raises:
+        Unauthenticated: the answer is not a JSON object.
+        httpx.HTTPError: the endpoint failed or refused the token.
+    """
+    answer = await provider.client.get(url, token=token)
+    answer.raise_for_status()
+    claims = answer.json()
+    if not isinstance(claims, dict):
+        raise Unauthenticated("sign-in refused: the user endpoint sent no JSON object")
+    return claims
 
 
 def _cookie_name(request: Request) -> str:

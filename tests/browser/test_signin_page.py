@@ -1,7 +1,8 @@
 """Sign-in in the page (issue 17): an invited person names themselves on the invitation's
 page, lands on the document signed in by cookie and edits; a facilitator's demotion turns
 the open page read-only at once; signing out leaves a visitor. Signing in through the
-identity provider from the page's link, against the loopback OIDC provider."""
+identity provider from the page's link, through the certified oidc-provider's own pages
+(npm, on loopback), as the member its groups make, who types and signs out."""
 
 from __future__ import annotations
 
@@ -13,9 +14,8 @@ from playwright.async_api import expect
 from client.api import PalabreApi
 from tests.browser.conftest import CHARTER, EditorsFactory
 from tests.browser.editor_page import TIMEOUT, block_texts, connected, type_at_end_of
-from tests.conftest import NewContext, ServerFactory
-from tests.e2e.oidc_provider import oidc_provider
-from tests.e2e.test_oidc import oidc_settings
+from tests.conftest import NewContext
+from tests.e2e.oidc_provider import ELODIE, SigninServerFactory
 
 
 async def test_invited_member_edits_then_is_demoted_live_then_signs_out(
@@ -58,21 +58,36 @@ async def test_invited_member_edits_then_is_demoted_live_then_signs_out(
 
 
 async def test_signing_in_through_the_provider_from_the_page(
-    start_server: ServerFactory, new_context: NewContext,
+    oidc_signin: SigninServerFactory, new_context: NewContext,
 ) -> None:
-    async with oidc_provider() as provider:
-        provider.claims["groups"] = ["assemblee"]
-        async with start_server(**oidc_settings(provider)) as server:
-            doc_id = f"charte-{uuid.uuid4().hex[:8]}"
-            async with PalabreApi(server.url, server.token("facilitator", "Loïc")) as api:
-                await api.create_document(doc_id, "Charte", markdown=CHARTER)
-            context = await new_context(locale="fr-FR")
-            page = await context.new_page()
-            await page.goto(f"{server.url}/d/{doc_id}")
-            await page.click("a.provider-sign-in")
-            await page.wait_for_url(f"**/d/{doc_id}", timeout=TIMEOUT)
-            await connected(page, "connected")
-            await expect(page.locator(".who .name")).to_have_text("Élodie Lefèvre · member")
-            await page.click("button.sign-out-everywhere")
-            await expect(page.locator(".who .role")).to_have_text("Visiteur public",
-                                                                   timeout=TIMEOUT)
+    async with oidc_signin() as (server, issuer):
+        doc_id = f"charte-{uuid.uuid4().hex[:8]}"
+        async with PalabreApi(server.url, server.token("facilitator", "Loïc")) as api:
+            await api.create_document(doc_id, "Charte", markdown=CHARTER)
+        context = await new_context(locale="fr-FR")
+        page = await context.new_page()
+        await page.goto(f"{server.url}/d/{doc_id}")
+        await page.click("a.provider-sign-in")
+        # The provider's own pages: sign in, then allow palabre.
+        await page.wait_for_url(f"{issuer}/interaction/**", timeout=TIMEOUT)
+        await page.fill("input[name=login]", ELODIE.sub)
+        await page.fill("input[name=password]", ELODIE.password)
+        await page.click("button.login-submit")
+        await expect(page.locator("button.consent-submit")).to_be_visible(timeout=TIMEOUT)
+        await expect(page.locator("body")).to_contain_text("groups")
+        await page.click("button.consent-submit")
+        await page.wait_for_url(f"{server.url}/d/{doc_id}", timeout=TIMEOUT)
+        await connected(page, "connected")
+        await expect(page.locator(".who .name")).to_have_text("Élodie Lefèvre · member")
+        # The member the provider's groups made writes: another page gets it (relayed only
+        # once stored).
+        await type_at_end_of(page, "participation citoyenne", " Signé Élodie.")
+        watcher = await (await new_context()).new_page()
+        await watcher.goto(f"{server.url}/d/{doc_id}?token={server.token('facilitator', 'Loïc')}")
+        await expect(watcher.locator(".ProseMirror")).to_contain_text("Signé Élodie.",
+                                                                      timeout=TIMEOUT)
+        await page.click("button.sign-out-everywhere")
+        await expect(page.locator(".who .role")).to_have_text("Visiteur public",
+                                                               timeout=TIMEOUT)
+        signed = await page.evaluate("fetch('/auth/session').then((r) => r.json())")
+        assert signed["signed_in"] is False

@@ -1,167 +1,211 @@
-"""A small, real OpenID Connect provider for the sign-in tests, served on loopback.
+"""A real OpenID Connect provider for the sign-in tests: panva's certified ``oidc-provider``
+(npm), run by ``tests/node/oidc-provider.mjs`` on a loopback port, and palabre signing in
+through it.
 
-It speaks the protocol palabre uses, over HTTP: discovery, authorization code flow with
-PKCE (S256 only), signed ID tokens (RS256 with joserfc), JWKS, userinfo, client secret
-authentication. It approves every authorization at once for the configured person (no login
-page), which is the part a test does not need. Codes are single use. A test can make it
-misbehave the way a hostile or broken provider would (`Misbehaviour`) to check that palabre
-refuses.
+The provider does real discovery, PKCE (required), RS256-signed ID tokens from a key made at
+its start, single-use codes, its user info endpoint (``/me``), and its own sign-in and
+consent pages, which the tests fill in as a browser would (httpx here, Chromium in
+``tests/browser``). It exits when its stdin closes, so a killed test leaves nothing running.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+import json
+import re
+import shutil
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlencode
+from urllib.parse import urljoin
 
-from joserfc import jwt
-from joserfc.jwk import RSAKey
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+import anyio
+import httpx
+from anyio.abc import Process
 
-from tests.e2e.loopback import serving
+from tests.conftest import RunningServer, ServerFactory, require_service
+
+NODE_DIR = Path(__file__).resolve().parents[1] / "node"
+SCRIPT = NODE_DIR / "oidc-provider.mjs"
+START_SECONDS = 60
+"""The provider's start (Node, the package, an RSA key) on a loaded 2-core machine."""
+FLOW_SECONDS = 60
 
 CLIENT_ID = "palabre"
-CLIENT_SECRET = "s3cret-de-test"
+CLIENT_SECRET = "s3cret-de-test-palabre"
+OTHER_CLIENT_ID = "autre-appli"
+"""Another application of the same provider, registered with palabre's callback too."""
+OTHER_CLIENT_SECRET = "s3cret-de-l-autre-appli"
 
 
-@dataclass
-class Misbehaviour:
-    """What the provider gets wrong on purpose (all off: a correct provider)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Account:
+    """A person of the provider: how they sign in there, and their claims."""
 
-    wrong_nonce: bool = False
-    wrong_audience: bool = False
-    expired_id_token: bool = False
-    wrong_issuer: bool = False
+    sub: str
+    password: str
+    name: str
+    email: str
+    groups: tuple[str, ...]
 
-
-@dataclass
-class Provider:
-    """The provider's state: who signs in next, what it has issued, how it misbehaves."""
-
-    url: str = ""
-    claims: dict[str, Any] = field(default_factory=lambda: {
-        "sub": "decidim-42", "name": "Élodie Lefèvre", "email": "elodie@example.org"})
-    misbehaviour: Misbehaviour = field(default_factory=Misbehaviour)
-    key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(
-        2048, parameters={"kid": "test-key", "use": "sig", "alg": "RS256"}, private=True))
-    codes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
-    authorize_requests: list[dict[str, str]] = field(default_factory=list)
-    token_requests: int = 0
-
-    def app(self) -> Starlette:
-        """The provider as an ASGI app."""
-        return Starlette(routes=[
-            Route("/.well-known/openid-configuration", self._discovery),
-            Route("/authorize", self._authorize),
-            Route("/token", self._token, methods=["POST"]),
-            Route("/jwks", self._jwks),
-            Route("/userinfo", self._userinfo),
-        ])
-
-    async def _discovery(self, request: Request) -> Response:
-        base = self.url
-        return JSONResponse({
-            "issuer": base, "authorization_endpoint": f"{base}/authorize",
-            "token_endpoint": f"{base}/token", "jwks_uri": f"{base}/jwks",
-            "userinfo_endpoint": f"{base}/userinfo", "response_types_supported": ["code"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic",
-                                                      "client_secret_post"],
-            "scopes_supported": ["openid", "profile", "email"],
-        })
-
-    async def _authorize(self, request: Request) -> Response:
-        query = dict(request.query_params)
-        self.authorize_requests.append(query)
-        if query.get("client_id") != CLIENT_ID or query.get("response_type") != "code":
-            return JSONResponse({"error": "unauthorized_client"}, status_code=400)
-        if query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
-            return JSONResponse({"error": "invalid_request",
-                                 "error_description": "PKCE S256 required"}, status_code=400)
-        code = secrets.token_urlsafe(16)
-        self.codes[code] = {
-            "redirect_uri": query["redirect_uri"], "challenge": query["code_challenge"],
-            "nonce": query.get("nonce"), "scope": query.get("scope", ""),
-        }
-        back = urlencode({"code": code, "state": query.get("state", "")})
-        return RedirectResponse(f"{query['redirect_uri']}?{back}", status_code=302)
-
-    async def _token(self, request: Request) -> Response:
-        self.token_requests += 1
-        # A form body, read by hand (python-multipart is not a dependency).
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
-        client_id, client_secret = _client_auth(request, form)
-        if (client_id, client_secret) != (CLIENT_ID, CLIENT_SECRET):
-            return JSONResponse({"error": "invalid_client"}, status_code=401)
-        grant = self.codes.pop(str(form.get("code", "")), None)  # single use
-        if grant is None or form.get("grant_type") != "authorization_code":
-            return JSONResponse({"error": "invalid_grant"}, status_code=400)
-        if form.get("redirect_uri") != grant["redirect_uri"]:
-            return JSONResponse({"error": "invalid_grant",
-                                 "error_description": "redirect_uri differs"}, status_code=400)
-        verifier = str(form.get("code_verifier", ""))
-        digest = hashlib.sha256(verifier.encode()).digest()
-        if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != grant["challenge"]:
-            return JSONResponse({"error": "invalid_grant",
-                                 "error_description": "PKCE verifier does not match"},
-                                status_code=400)
-        access_token = secrets.token_urlsafe(24)
-        self.tokens[access_token] = dict(self.claims)
-        body: dict[str, Any] = {"access_token": access_token, "token_type": "Bearer",
-                                "expires_in": 3600, "scope": grant["scope"]}
-        if "openid" in grant["scope"].split():
-            body["id_token"] = self._id_token(grant["nonce"])
-        return JSONResponse(body, headers={"Cache-Control": "no-store"})
-
-    def _id_token(self, nonce: str | None) -> str:
-        now = int(time.time())
-        wrong = self.misbehaviour
-        claims = {
-            **self.claims,
-            "iss": "https://elsewhere.example" if wrong.wrong_issuer else self.url,
-            "aud": "another-app" if wrong.wrong_audience else CLIENT_ID,
-            "iat": now - (7200 if wrong.expired_id_token else 0),
-            "exp": now + (-3600 if wrong.expired_id_token else 600),
-            "nonce": "not-the-nonce" if wrong.wrong_nonce else nonce,
-        }
-        return jwt.encode({"alg": "RS256", "kid": "test-key"}, claims, self.key)
-
-    async def _jwks(self, request: Request) -> Response:
-        return JSONResponse({"keys": [self.key.as_dict(private=False)]})
-
-    async def _userinfo(self, request: Request) -> Response:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        claims = self.tokens.get(token) if scheme.lower() == "bearer" else None
-        if claims is None:
-            return JSONResponse({"error": "invalid_token"}, status_code=401)
-        return JSONResponse(claims)
+    def config(self) -> dict[str, Any]:
+        """The account as ``oidc-provider.mjs`` reads it."""
+        return {"sub": self.sub, "password": self.password, "name": self.name,
+                "email": self.email, "groups": list(self.groups)}
 
 
-def _client_auth(request: Request, form: dict[str, Any]) -> tuple[str, str]:
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("basic "):
-        decoded = base64.b64decode(header[6:]).decode()
-        user, _, password = decoded.partition(":")
-        return unquote(user), unquote(password)
-    return str(form.get("client_id", "")), str(form.get("client_secret", ""))
+ELODIE = Account(sub="decidim-42", password="mot-de-passe-élodie", name="Élodie Lefèvre",
+                 email="elodie@example.org", groups=("assemblee",))
+"""A member of the assembly (group ``assemblee``)."""
+ANAIS = Account(sub="decidim-7", password="mot-de-passe-anaïs", name="Anaïs Fabre",
+                email="anais@example.org", groups=("animation", "assemblee"))
+"""A facilitator (group ``animation``)."""
+YANN = Account(sub="decidim-99", password="mot-de-passe-yann", name="Yann Le Goff",
+               email="yann@example.org", groups=("quartier-nord",))
+"""Someone with an account and no listed group: a citizen."""
+
+
+def oidc_settings(issuer: str, **more: Any) -> dict[str, Any]:
+    """palabre's settings for signing in through `issuer` (OpenID Connect, discovery)."""
+    return {"oidc_issuer": issuer, "oidc_audience": CLIENT_ID,
+            "oidc_client_id": CLIENT_ID, "oidc_client_secret": CLIENT_SECRET,
+            "oidc_scopes": "openid profile email groups",
+            "signin_role_claim": "groups", "signin_member_values": "assemblee",
+            "signin_facilitator_values": "animation", **more}
 
 
 @asynccontextmanager
-async def oidc_provider() -> AsyncIterator[Provider]:
-    """A provider served on a loopback port for the block's duration."""
-    provider = Provider()
-    async with serving(provider.app()) as url:
-        provider.url = url
-        yield provider
+async def run_oidc_provider(config: dict[str, Any]) -> AsyncIterator[str]:
+    """Run ``oidc-provider.mjs`` with `config` for the block: its issuer URL.
+
+    Fails in CI, skips elsewhere, when Node.js or the npm package is missing.
+    """
+    node = shutil.which("node")
+    if node is None:
+        require_service("node", "no `node` on PATH (install Node.js >= 20)")
+    if not (NODE_DIR / "node_modules" / "oidc-provider").is_dir():
+        require_service("npm package oidc-provider", "missing: run `make node-deps` (npm ci)")
+    process = await anyio.open_process([node, str(SCRIPT), json.dumps(config)], cwd=NODE_DIR)
+    stderr = bytearray()
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_keep, process, stderr)
+            try:
+                url = await _first_line(process, stderr)
+            except BaseException:
+                tg.cancel_scope.cancel()
+                raise
+            try:
+                yield url
+            finally:
+                tg.cancel_scope.cancel()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await _stop(process)
+
+
+async def _keep(process: Process, into: bytearray) -> None:
+    """Keep the provider's stderr (warnings, errors) for failure messages."""
+    assert process.stderr is not None
+    async for chunk in process.stderr:
+        into.extend(chunk)
+        del into[:-8000]
+
+
+async def _first_line(process: Process, stderr: bytearray) -> str:
+    """The issuer URL the provider prints once listening."""
+    assert process.stdout is not None
+    received = bytearray()
+    try:
+        with anyio.fail_after(START_SECONDS):
+            while b"\n" not in received:
+                received.extend(await process.stdout.receive())
+    except (TimeoutError, anyio.EndOfStream) as exc:
+        raise AssertionError(f"oidc-provider did not start: {stderr.decode(errors='replace')}"
+                             ) from exc
+    url = received.split(b"\n", 1)[0].decode().strip()
+    assert url.startswith("http://127.0.0.1:"), url
+    return url
+
+
+async def _stop(process: Process) -> None:
+    """Close the provider's stdin (it exits then); kill it if it lingers."""
+    if process.stdin is not None:
+        await process.stdin.aclose()
+    with anyio.move_on_after(10):
+        await process.wait()
+    if process.returncode is None:
+        process.kill()
+    await process.aclose()
+
+
+SigninServer = tuple[RunningServer, str]
+SigninServerFactory = Callable[..., AbstractAsyncContextManager[SigninServer]]
+
+
+@asynccontextmanager
+async def palabre_with_provider(
+    start_server: ServerFactory, *, accounts: tuple[Account, ...] = (ELODIE, ANAIS, YANN),
+    clock_offset_seconds: float = 0,
+    id_token_ttl_seconds: int | None = None, **settings: Any,
+) -> AsyncIterator[SigninServer]:
+    """A real provider knowing `accounts`, and palabre signing in through it: (server, issuer).
+
+    palabre's callback is registered for two clients: palabre's and another application's.
+    `settings`: more of palabre's settings.
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        callback = f"http://127.0.0.1:{sock.getsockname()[1]}/auth/callback"
+
+        def client(client_id: str, secret: str, method: str) -> dict[str, Any]:
+            return {"client_id": client_id, "client_secret": secret, "redirect_uris": [callback],
+                    "grant_types": ["authorization_code"], "response_types": ["code"],
+                    "token_endpoint_auth_method": method}
+
+        config: dict[str, Any] = {
+            "clients": [client(CLIENT_ID, CLIENT_SECRET, "client_secret_basic"),
+                        client(OTHER_CLIENT_ID, OTHER_CLIENT_SECRET, "client_secret_basic")],
+            "accounts": [account.config() for account in accounts],
+            "clock_offset_seconds": clock_offset_seconds,
+        }
+        if id_token_ttl_seconds is not None:
+            config["id_token_ttl_seconds"] = id_token_ttl_seconds
+        async with run_oidc_provider(config) as issuer:
+            async with start_server(bound=sock, **{**oidc_settings(issuer), **settings}) as server:
+                assert f"{server.url}/auth/callback" == callback
+                yield server, issuer
+
+
+_FORM_ACTION = re.compile(r'<form[^>]*\baction="([^"]+)"')
+
+
+async def through_provider(
+    browser: httpx.AsyncClient, url: str, account: Account | None, *, until: str,
+) -> str:
+    """Follow `url` through the provider as a browser: its sign-in page (as `account`), its
+    consent page; the URL it finally sends the browser to (starting with `until`), unfetched.
+
+    A browser the provider already knows skips its pages; ``account=None`` means it must.
+    """
+    with anyio.fail_after(FLOW_SECONDS):
+        for _ in range(12):
+            if url.startswith(until):
+                return url
+            answer = await browser.get(url)
+            if answer.is_redirect:
+                url = urljoin(url, answer.headers["location"])
+                continue
+            assert answer.status_code == 200, answer.text
+            action = _FORM_ACTION.search(answer.text)
+            assert action is not None, answer.text
+            fields: dict[str, str] = {}
+            if 'name="login"' in answer.text:
+                assert account is not None, "the provider asks who signs in"
+                fields = {"login": account.sub, "password": account.password}
+            posted = await browser.post(urljoin(url, action.group(1)), data=fields)
+            assert posted.is_redirect, posted.text
+            url = urljoin(url, posted.headers["location"])
+    raise AssertionError(f"the provider never sent the browser to {until}; last at {url}")
