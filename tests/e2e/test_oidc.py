@@ -1,7 +1,8 @@
 """Sign-in through an identity provider (issue 17), against the certified ``oidc-provider``
 (npm) on loopback (`tests.e2e.oidc_provider`): discovery, PKCE, state and nonce, RS256 ID
 tokens, the provider's own sign-in and consent pages; the role mapped from the groups the
-provider's user info gives, sign-out. Refused: a bad state, a replayed code, a wrong nonce,
+provider's user info gives, sign-out; the session cookie's flags, a fresh id at each
+sign-in. Refused: a bad state, a replayed code, a wrong nonce,
 an expired ID token, a code issued to another application, a removed person; ``next`` only
 to local paths. An ID token for another audience or issuer, user info about someone else,
 and Decidim's plain OAuth 2.0 run on a provider written here (`tests.e2e.scripted_provider`
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import html
 import re
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -32,7 +34,7 @@ from tests.e2e.oidc_provider import (
     through_provider,
 )
 from tests.e2e.test_hostile_sockets import create_document
-from tests.e2e.test_signin import COOKIE
+from tests.e2e.test_signin import COOKIE, status_with
 
 LOGIN_COOKIE = "palabre_login"
 
@@ -109,6 +111,34 @@ async def test_the_full_flow_signs_in_with_the_mapped_role_and_signs_out(
                 them = await signed_in_as(other)
                 assert (them["sub"], them["name"], them["role"]) == (
                     account.sub, account.name, role)
+
+
+async def test_the_provider_sign_in_sets_a_fresh_cookie_with_its_flags(
+    oidc_signin: SigninServerFactory,
+) -> None:
+    async with oidc_signin() as (server, _):
+        planted = secrets.token_urlsafe(32)
+        async with browser(server) as client:
+            client.cookies.set(COOKIE, planted)  # fixation: an id given to the browser before
+            landed = await client.get(await to_callback(client, server))
+            assert landed.status_code == 303, landed.text
+            [flags] = [c.lower() for c in landed.headers.get_list("set-cookie")
+                       if c.startswith(f"{COOKIE}=")]
+            assert "httponly" in flags and "samesite=lax" in flags and "path=/" in flags
+            assert "domain" not in flags and "secure" not in flags  # plain HTTP here
+            fresh = landed.cookies.get(COOKIE)
+            assert fresh and fresh != planted
+            assert await status_with(server, planted, "/api/documents") == 401
+            assert await status_with(server, fresh, "/api/documents") == 200
+        async with browser(server) as client:
+            await client.get(await to_callback(client, server))
+            first = client.cookies.get(COOKIE)
+            # Signing in again (the provider remembers the browser): a new id, the old one ends.
+            await client.get(await to_callback(client, server, None))
+            second = client.cookies.get(COOKIE)
+            assert first and second and second != first
+            assert await status_with(server, first, "/api/documents") == 401
+            assert await status_with(server, second, "/api/documents") == 200
 
 
 async def test_a_bad_state_is_refused(oidc_signin: SigninServerFactory) -> None:
@@ -309,3 +339,39 @@ async def test_an_invitation_links_the_provider_account_to_its_role(
         assert (again["role"], again["docs"]) == ("member", None)
         spent = await client.get("/auth/login", params={"invitation": invitation["id"]})
         assert spent.status_code == 410
+
+
+
+async def test_sign_ins_invitations_and_rights_are_audited(
+    oidc_signin: SigninServerFactory,
+) -> None:
+    async with oidc_signin() as (server, _), browser(server) as client:
+        boss = {"Authorization": f"Bearer {server.token('facilitator', 'Loïc Ménard')}"}
+        async with httpx.AsyncClient(base_url=server.url, headers=boss) as facilitator:
+            made = (await facilitator.post("/api/invitations",
+                                           json={"role": "member", "uses": 1})).json()
+            spare = (await facilitator.post("/api/invitations", json={"role": "citizen"})).json()
+            assert (await facilitator.delete(f"/api/invitations/{spare['id']}")).status_code == 204
+            login = await client.get("/auth/login", params={"invitation": made["id"]})
+            await client.get(await through_provider(client, login.headers["location"], YANN,
+                                                    until=f"{server.url}/auth/callback"))
+            me = await signed_in_as(client)
+            assert me["role"] == "member"
+            await client.post("/auth/logout", headers={"Origin": server.url,
+                                                       "X-CSRF-Token": me["csrf_token"]})
+            changed = await facilitator.patch(f"/api/people/{YANN.sub}", json={"role": "citizen"})
+            assert changed.status_code == 200, changed.text
+            assert (await facilitator.delete(f"/api/people/{YANN.sub}")).status_code == 204
+            about = (await facilitator.get(f"/api/people/{YANN.sub}/data")).json()["audit"]
+            by_action = {entry["action"]: entry for entry in about}
+            assert {"invitation.used", "signin", "signout", "person.role_changed",
+                    "person.removed"} <= by_action.keys(), about
+            assert by_action["signin"]["detail"]["via"] == "oidc"
+            assert by_action["person.role_changed"]["actor_name"] == "Loïc Ménard"
+            with anyio.fail_after(15):
+                own = await facilitator.get("/api/people/loic-menard/data")
+                while own.status_code == 404:
+                    await anyio.sleep(0.05)  # polling the people table: nothing else to wait on
+                    own = await facilitator.get("/api/people/loic-menard/data")
+            actions = [entry["action"] for entry in own.json()["audit"]]
+            assert {"invitation.created", "invitation.revoked"} <= set(actions), actions
