@@ -63,7 +63,6 @@ class Provider:
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
-    token_requests: int = 0
 
     def app(self) -> Starlette:
         """The provider as an ASGI app."""
@@ -106,7 +105,6 @@ class Provider:
         return RedirectResponse(f"{query['redirect_uri']}?{back}", status_code=302)
 
     async def _token(self, request: Request) -> Response:
-        self.token_requests += 1
         # A form body, read by hand (python-multipart is not a dependency).
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
         client_id, client_secret = _client_auth(request, form)
