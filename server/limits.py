@@ -68,11 +68,25 @@ class Limits:
     socket_opens_per_second: float = 10.0
     """Sockets (and Hocuspocus documents) one principal (public: one address) may open a
     second on this node, refused ones included: each costs a handshake and a catalogue
-    read. Past it a ``/ws`` socket is closed with 1013 before anything else is done, a
-    Hocuspocus document gets permission-denied. 0: off."""
+    read. Past it a ``/ws`` handshake is answered 429 before the socket exists (before
+    uvicorn's WebSocket upgrade, once this node has verified the token), a Hocuspocus
+    document gets permission-denied. 0: off."""
     socket_opens_burst: int = 60
     """Sockets a principal may open at once before `socket_opens_per_second` applies (a
     page opens two per document, a reconnecting hall many)."""
+    refused_socket_cost: float = 10.0
+    """Openings a socket refused for what its client asked or sent costs its principal
+    on top of its own opening: a document it may not open (unknown, deleted, not
+    readable: 4403), a malformed, oversized or forbidden message (1002, 1003, 1007,
+    1009, 4403). A principal refused in a loop is soon refused at the handshake (429)
+    for a while: at the defaults, about one such socket a second. A principal in that
+    debt is refused (1013) even while its sockets wait for their catalogue check.
+    Hocuspocus documents refused so cost the same. 0: off."""
+    admissions_per_principal: int = 2
+    """Sockets (and Hocuspocus documents) of one principal whose document is checked in
+    the catalogue at once, on this node; more wait their turn. The catalogue shares its
+    database connections with the rooms' commits: one principal opening many sockets at
+    once does not hold them all. 0: no bound."""
     public_sockets_per_address: int = 512
     """The same bound for clients without a token, per client address (a hall of readers
     may share one address)."""

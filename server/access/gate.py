@@ -7,10 +7,12 @@ facilitator, which the server announces loudly when it starts.
 from __future__ import annotations
 
 import logging
+import time
 
 from server.access.auth import Authenticator, OidcIssuer, Principal, Role
 from server.access.roster import Roster
 from server.access.secret import load_or_create_secret
+from server.access.verified import VerifiedTokens
 from server.access.websession import WebSessions
 from server.errors import Overloaded, Unauthenticated
 from server.settings import Settings
@@ -46,6 +48,7 @@ class Access:
         self.authenticator = Authenticator(
             secret, oidc=oidc, leeway=settings.token_leeway_seconds
         )
+        self._verified = VerifiedTokens(clock=time.time, leeway=settings.token_leeway_seconds)
         self.sessions = (
             WebSessions(signin, secret, idle_seconds=settings.signin_idle_seconds,
                         absolute_seconds=settings.signin_absolute_seconds)
@@ -74,7 +77,27 @@ class Access:
         """
         if self._disabled:
             return DEVELOPER
-        return self.roster.admit(await self.authenticator.authenticate(token))
+        if not token:
+            return self.roster.admit(await self.authenticator.authenticate(None))
+        principal = self._verified.get(token)
+        if principal is None:
+            principal = await self.authenticator.authenticate(token)
+            self._verified.remember(token, principal)
+        return self.roster.admit(principal)
+
+    def known(self, token: str) -> Principal | None:
+        """The principal behind `token` without verifying anything: known only when this
+        node has verified the token before and it has not expired (`VerifiedTokens`), and
+        its subject was not removed since. ``None`` otherwise (`authenticate` decides)."""
+        if self._disabled:
+            return DEVELOPER
+        principal = self._verified.get(token)
+        if principal is None:
+            return None
+        try:
+            return self.roster.resolve(principal)
+        except Unauthenticated:
+            return None
 
     async def authenticate_session(self, session_id: str) -> Principal:
         """The principal a sign-in session cookie stands for.

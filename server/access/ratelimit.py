@@ -57,6 +57,10 @@ class TokenBucket:
             return 0.0
         return (1.0 - self.tokens) / self.rate
 
+    def available(self, now: float) -> float:
+        """The tokens there are at `now` (below zero: a debt), without taking any."""
+        return min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+
     def is_full(self, now: float) -> bool:
         """Whether the bucket has refilled completely by `now` (then it can be forgotten)."""
         return self.tokens + (now - self.updated) * self.rate >= self.capacity
@@ -91,6 +95,21 @@ class RateLimiter:
                 rate=self.rate, capacity=float(self.burst), tokens=float(self.burst), updated=now
             )
         return bucket.take(now, cost)
+
+    def wait(self, key: str) -> float:
+        """The seconds `key` would wait if it took one now (0.0: it would be allowed), without
+        taking anything."""
+        bucket = self._buckets.get(key)
+        if bucket is None or not self.is_enabled:
+            return 0.0
+        tokens = bucket.available(self._clock())
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
+    def is_in_debt(self, key: str) -> bool:
+        """Whether `key` owes tokens (it was charged, or took at a cost over one, more than
+        it had) and has not refilled them yet."""
+        bucket = self._buckets.get(key)
+        return bucket is not None and self.is_enabled and bucket.available(self._clock()) < 0
 
     def charge(self, key: str, cost: float) -> None:
         """Add `cost` to what `key` already took (a debt its next events wait out)."""

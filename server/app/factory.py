@@ -47,6 +47,7 @@ from server.rooms.hub import Hub
 from server.settings import Settings
 from server.sync.admission import Admission
 from server.sync.endpoint import SocketServices, SyncEndpoint
+from server.sync.handshake import HandshakeGate
 from server.sync.hocuspocus import HocuspocusEndpoint
 from server.sync.quota import SocketQuota
 from server.sync.stateless import StatelessHook, load_hook
@@ -68,6 +69,7 @@ class PalabreApp(Starlette):
 
     def __init__(
         self, *, sync_endpoint: SyncEndpoint, hocuspocus_endpoint: HocuspocusEndpoint,
+        handshake_gate: HandshakeGate,
         routes: Sequence[BaseRoute], exception_handlers: Mapping[Any, ExceptionHandler],
         middleware: Sequence[Middleware], lifespan: Lifespan[Starlette],
     ) -> None:
@@ -75,6 +77,9 @@ class PalabreApp(Starlette):
                          middleware=middleware, lifespan=lifespan)
         self.sync_endpoint = sync_endpoint
         self.hocuspocus_endpoint = hocuspocus_endpoint
+        self.handshake_gate = handshake_gate
+        """Refuses ``/ws`` handshakes opened too fast before the upgrade (the runner puts
+        it in uvicorn's HTTP protocol: `server.sync.handshake`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Dispatch one ASGI connection."""
@@ -216,6 +221,7 @@ def create_app(
     ))
     app = PalabreApp(
         sync_endpoint=SyncEndpoint(sockets),
+        handshake_gate=HandshakeGate(sockets),
         hocuspocus_endpoint=HocuspocusEndpoint(
             sockets, session_signals(sessions, store, on_stateless)),
         routes=routes(

@@ -14,9 +14,10 @@ import anyio
 import uvicorn
 from starlette.applications import Starlette
 
-from server.app.factory import create_app
+from server.app.factory import PalabreApp, create_app
 from server.settings import Settings
 from server.sync.fastsocket import HubWebSocketProtocol
+from server.sync.handshake import gated_http_protocol
 
 log = logging.getLogger("palabre.app")
 
@@ -87,18 +88,24 @@ def build_server(
 ) -> PalabreServer:
     """A server for `settings` (and `app`, built from them by default), not yet started.
 
-    Without `direct_lane`, sockets run on uvicorn's stock protocol through plain ASGI
-    (what any other ASGI server gives the app). When announcing, `welcome(url)` is a
-    line printed after the URL (the facilitator link). With `force_exit` (a process of
-    its own: ``palabre serve``), the process exits at twice
+    Without `direct_lane`, sockets run on uvicorn's stock protocols through plain ASGI
+    (what any other ASGI server gives the app: no handshake refused before the
+    upgrade). When announcing, `welcome(url)` is a line printed after the URL (the
+    facilitator link). With `force_exit` (a process of its own: ``palabre serve``), the
+    process exits at twice
     ``settings.shutdown_timeout_seconds`` after SIGTERM even if its shutdown is stuck.
     """
+    if app is None:
+        app = create_app(settings)
+    gate = app.handshake_gate if direct_lane and isinstance(app, PalabreApp) else None
     config = uvicorn.Config(
-        app if app is not None else create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         ws_max_size=settings.max_message_bytes,
         ws=HubWebSocketProtocol if direct_lane else "websockets-sansio",
+        # Handshakes refused before the upgrade (with the direct lane: our protocols).
+        http=gated_http_protocol(gate) if gate is not None else "auto",
         ws_per_message_deflate=False,
         lifespan="on",
         log_config=None,

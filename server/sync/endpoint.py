@@ -46,13 +46,16 @@ Message = MutableMapping[str, Any]
 class AsgiTransport:
     """`Transport` over an accepted ASGI WebSocket."""
 
-    __slots__ = ("_closed", "_max_bytes", "_receive", "_send")
+    __slots__ = ("_closed", "_max_bytes", "_receive", "_send", "disconnect_code")
 
     def __init__(self, receive: Receive, send: Send, *, max_bytes: int) -> None:
         self._receive = receive
         self._send = send
         self._max_bytes = max_bytes
         self._closed = False
+        self.disconnect_code: int | None = None
+        """The close code the socket ended with, once the client has gone (our frame
+        parser's 1002 or 1009 when it refused what the client sent)."""
 
     async def receive(self) -> bytes | None:
         """Next binary message, ``None`` once the client has gone.
@@ -64,6 +67,7 @@ class AsgiTransport:
         message: Message = await self._receive()
         if message["type"] == "websocket.disconnect":
             self._closed = True
+            self.disconnect_code = int(message.get("code", 1005))  # 1005: no status
             return None
         data = message.get("bytes")
         if data is None:
@@ -95,8 +99,30 @@ class AsgiTransport:
 
 def token_of(scope: Scope) -> str | None:
     """The ``token`` query parameter (browsers cannot set headers on a WebSocket)."""
-    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
+    return token_in(scope.get("query_string", b"").decode("latin-1"))
+
+
+def token_in(query: str) -> str | None:
+    """The ``token`` parameter of a query string."""
+    values = parse_qs(query).get("token")
     return values[0] if values else None
+
+
+ABUSE_CODES = frozenset({
+    CloseCode.MALFORMED, CloseCode.UNSUPPORTED_DATA, CloseCode.INVALID_UPDATE,
+    CloseCode.TOO_BIG, CloseCode.FORBIDDEN,
+})
+"""Close codes refusing what a client sent (`Limits.refused_socket_cost`): a malformed,
+text, invalid, oversized or forbidden message. Not 1013 (rates, a slow reader), 4401 (an
+expired token) or a revocation (a room closing its sockets is not the client's doing)."""
+
+
+def is_refused_for_what_it_sent(link: SocketLink, transport: AsgiTransport) -> bool:
+    """Whether a served socket ended because the server refused what its client sent."""
+    failure = link.failure
+    if failure is not None and failure.close_code in ABUSE_CODES:
+        return True
+    return transport.disconnect_code in (CloseCode.MALFORMED, CloseCode.TOO_BIG)
 
 
 async def principal_of(services: SocketServices, scope: Scope, token: str | None) -> Principal:
@@ -181,6 +207,23 @@ class SocketServices:
     refusals: LogThrottle = field(default_factory=LogThrottle, kw_only=True)
     """One logged refusal per principal every 10 s (a loop of refusals costs no log)."""
 
+    async def admit(self, principal: Principal, key: str, doc_id: str) -> None:
+        """Check `doc_id` in the catalogue for `principal` (keyed `key`), one of the
+        principal's few turns at a time; a document it may not open costs it
+        `Limits.refused_socket_cost` openings.
+
+        Raises:
+            Overloaded: `key` owes openings (refused meanwhile), or the catalogue is down.
+            Forbidden: `Admission.admit` refuses the document.
+        """
+        async with self.quota.admitting(key):
+            self.quota.check_not_in_debt(key)
+            try:
+                await self.admission.admit(principal, doc_id)
+            except Forbidden:
+                self.quota.penalise(key)
+                raise
+
     def log_refusal(self, key: str, exc: PalabreError, doc_id: str) -> None:
         """Log a refused socket, at most once per principal every 10 s."""
         skipped = self.refusals.allow(key)
@@ -259,7 +302,7 @@ class SyncEndpoint:
             checked_doc_id(doc_id)
             if unauthenticated is not None:
                 raise unauthenticated
-            await services.admission.admit(principal, doc_id)
+            await services.admit(principal, key, doc_id)
             link = new_link(services.settings, scope)
             connection = Connection(
                 doc_id,
@@ -285,4 +328,6 @@ class SyncEndpoint:
         finally:
             services.hub.leave(room, connection)
             services.quota.release(key)
+        if is_refused_for_what_it_sent(link, transport):
+            services.quota.penalise(key)
         await close_with(transport, link)

@@ -268,13 +268,16 @@ class HocuspocusSocket:
             scope = AuthScope.READ_WRITE if connection.may_edit else AuthScope.READ_ONLY
             self.link.send(encode_authenticated(name, scope))
             return
+        key = principal_key(None, address_of(self._scope))
         try:
             checked_doc_id(name, "document name")
             principal = await principal_of(services, self._scope, token or None)
-            services.quota.opening(principal_key(principal, address_of(self._scope)))
-            await services.admission.admit(principal, name)
+            key = principal_key(principal, address_of(self._scope))
+            services.quota.opening(key)
+            await services.admit(principal, key, name)
         except (BadDocId, Unauthenticated, Forbidden, Overloaded) as exc:
-            log.info("hocuspocus document refused: %s", exc.detail, extra={"doc_id": name[:128]})
+            # Logged at most once per principal every 10 s: refusals come in loops.
+            services.log_refusal(key, exc, name)
             self.link.send(encode_permission_denied(name, exc.close_reason or exc.error))
             return
         limit = services.settings.limits.documents_per_socket
@@ -284,7 +287,6 @@ class HocuspocusSocket:
             self.link.send(encode_permission_denied(
                 name, f"too many documents on this socket: at most {limit}"))
             return
-        key = principal_key(principal, address_of(self._scope))
         try:
             services.quota.acquire(principal, key)
         except Overloaded as exc:

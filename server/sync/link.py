@@ -55,6 +55,7 @@ class SocketLink:
         "_token_leeway",
         "close_code",
         "close_reason",
+        "failure",
     )
 
     def __init__(
@@ -80,6 +81,8 @@ class SocketLink:
         self._paused_by: set[object] = set()
         self.close_code: int | None = None
         self.close_reason = ""
+        self.failure: PalabreError | None = None
+        """What the client sent that made the server close the socket (`fail`), if so."""
 
     @property
     def is_direct(self) -> bool:
@@ -141,6 +144,8 @@ class SocketLink:
     def fail(self, exc: PalabreError, **context: str) -> None:
         """Close with the code of `exc`, logged once with `context` (doc_id, connection_id)."""
         log.warning("closing socket: %s", exc.detail, extra=context)
+        if self.close_code is None:
+            self.failure = exc
         self.request_close(exc.close_code, exc.close_reason)
 
     def expire_at(self, expires_at: float | None) -> None:

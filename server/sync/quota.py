@@ -13,7 +13,12 @@ holds as much as that many ``/ws`` sockets), so both lanes share one count:
 
 Openings are rate-limited per principal key too (`Limits.socket_opens_per_second`,
 `Limits.socket_opens_burst`), before the catalogue is read: a loop opening sockets on
-unknown ids costs its handshakes only.
+unknown ids costs its handshakes only. A socket refused for what its client asked or
+sent charges its principal `Limits.refused_socket_cost` more openings (`penalise`): a
+principal refused in a loop owes openings, is refused at the handshake
+(`server.sync.handshake`) until it has waited its debt out, and its sockets still
+waiting for their catalogue check are refused too (`check_not_in_debt`). The catalogue
+checks of one principal run `Limits.admissions_per_principal` at a time (`admitting`).
 
 Awareness updates of a principal share one token bucket over all its sockets
 (`Limits.awareness_rate_per_second`, `Limits.awareness_burst`), one token per client state
@@ -24,7 +29,11 @@ states, does not multiply what it may make every other client receive.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import anyio
 
 from crdt.awareness import AwarenessBounds
 from server.access.auth import Principal, Role
@@ -36,7 +45,9 @@ from server.limits import Limits
 class SocketQuota:
     """Open sockets per principal, and the awareness bounds and rate of every connection."""
 
-    __slots__ = ("_limits", "_open", "_opening", "awareness_bounds", "awareness_limiter")
+    __slots__ = (
+        "_admitting", "_limits", "_open", "_opening", "awareness_bounds", "awareness_limiter",
+    )
 
     def __init__(self, limits: Limits, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._limits = limits
@@ -55,6 +66,7 @@ class SocketQuota:
         self._opening = RateLimiter(
             limits.socket_opens_per_second, limits.socket_opens_burst, clock=clock
         )
+        self._admitting: dict[str, _Turns] = {}
 
     def opening(self, key: str) -> None:
         """Count one socket (or Hocuspocus document) being opened under `key`.
@@ -64,10 +76,56 @@ class SocketQuota:
         """
         wait = self._opening.take(key)
         if wait > 0:
-            raise Overloaded(
-                f"opening sockets too fast: at most {self._limits.socket_opens_per_second:g} "
-                f"a second; retry in {max(1, round(wait))} s"
-            )
+            raise self._too_fast(wait)
+
+    def opening_refusal(self, key: str) -> Overloaded | None:
+        """The refusal `opening` would raise for `key` now, without counting an opening
+        (``None``: it would be let through). For the handshake gate, which refuses early
+        and leaves the counting to `opening` on the way in.
+        """
+        wait = self._opening.wait(key)
+        return None if wait <= 0 else self._too_fast(wait)
+
+    def penalise(self, key: str) -> None:
+        """Charge `key` `Limits.refused_socket_cost` openings: one of its sockets was refused
+        for what its client asked or sent."""
+        self._opening.charge(key, self._limits.refused_socket_cost)
+
+    def check_not_in_debt(self, key: str) -> None:
+        """Refuse a socket of a principal charged more openings than it had (`penalise`),
+        until it has waited the debt out.
+
+        Raises:
+            Overloaded: `key` owes openings.
+        """
+        if self._opening.is_in_debt(key):
+            raise self._too_fast(self._opening.wait(key))
+
+    @asynccontextmanager
+    async def admitting(self, key: str) -> AsyncIterator[None]:
+        """Hold one of the `Limits.admissions_per_principal` turns of `key` at checking a
+        document in the catalogue (waiting for one if they are all taken)."""
+        if self._limits.admissions_per_principal <= 0:
+            yield
+            return
+        turns = self._admitting.get(key)
+        if turns is None:
+            turns = self._admitting[key] = _Turns(
+                anyio.Semaphore(self._limits.admissions_per_principal))
+        turns.users += 1
+        try:
+            async with turns.semaphore:
+                yield
+        finally:
+            turns.users -= 1
+            if turns.users == 0:
+                del self._admitting[key]
+
+    def _too_fast(self, wait: float) -> Overloaded:
+        return Overloaded(
+            f"opening sockets too fast: at most {self._limits.socket_opens_per_second:g} "
+            f"a second; retry in {max(1, round(wait))} s"
+        )
 
     def acquire(self, principal: Principal, key: str) -> None:
         """Count one more socket (or Hocuspocus document) of `principal`, keyed `key`.
@@ -98,3 +156,11 @@ class SocketQuota:
     def held(self, key: str) -> int:
         """Sockets (and Hocuspocus documents) open under `key` on this node."""
         return self._open.get(key, 0)
+
+
+@dataclass(slots=True)
+class _Turns:
+    """The catalogue-check turns of one principal, and who holds or awaits them."""
+
+    semaphore: anyio.Semaphore
+    users: int = 0

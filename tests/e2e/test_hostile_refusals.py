@@ -1,0 +1,197 @@
+"""Refused in a loop, refused sooner: what a principal's refusals cost it.
+
+Found by `bench/hostile.py` (one citizen next to W1's fifty honest clients, issue 21):
+
+- a socket refused for what its client asked (a document it may not open: 4403) or sent
+  (a malformed, oversized or forbidden message: 1002, 1009, 4403) costs its principal
+  `Limits.refused_socket_cost` more openings: looping on it, the principal is soon
+  refused at the handshake (429), on every document, until it has waited its debt out;
+- once this node has verified a token, a handshake of that token past its openings is
+  answered 429 from the HTTP protocol, before uvicorn upgrades the connection
+  (`server.sync.handshake`);
+- the catalogue checks of one principal take turns (`Limits.admissions_per_principal`).
+
+Each test checks the refusal, that nothing was stored, and that another principal is
+served meanwhile.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket as sockets
+from dataclasses import replace
+from typing import Any
+
+import anyio
+import pytest
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import InvalidStatus
+
+from client.api import NotFound
+from crdt.protocol import CloseCode, encode_sync_step1
+from server.access.websession import COOKIE
+from server.app.factory import PalabreApp
+from server.limits import Limits
+from tests.conftest import RunningServer, ServerFactory
+from tests.e2e.api import api_as, close_of
+from tests.e2e.test_hostile_sockets import (
+    answers_sync,
+    assert_honest_member_edits,
+    create_document,
+)
+
+DOC = "charte"
+WAIT = 15
+
+
+def limits(**fields: Any) -> Limits:
+    return replace(Limits(), **fields)
+
+
+async def assert_refused_at_the_handshake(url: str) -> None:
+    with pytest.raises(InvalidStatus) as denied:
+        async with ws_connect(url):
+            pass
+    assert denied.value.response.status_code == 429
+    assert b"opening sockets too fast" in denied.value.response.body
+
+
+async def until_refused_early(server: RunningServer, target: str) -> None:
+    """Wait until the handshake gate refuses `target`."""
+    app = server.app
+    assert isinstance(app, PalabreApp)
+    with anyio.fail_after(WAIT):
+        while app.handshake_gate.refusal(target.encode(), [], "127.0.0.1",  # noqa: ASYNC110
+                                         is_https=False) is None:
+            await anyio.sleep(0.01)  # the endpoint hears of the close: nothing to wait on
+
+
+async def test_a_principal_opening_unknown_documents_is_soon_refused_at_the_handshake(
+    start_server: ServerFactory,
+) -> None:
+    # 20 openings at once, none refilled: each unknown id costs 1 + 10.
+    async with start_server(limits=limits(socket_opens_per_second=0.01, socket_opens_burst=20,
+                                          refused_socket_cost=10)) as server:
+        await create_document(server, DOC)
+        mallory = server.token("citizen", "Mallory")
+        for doc_id in ("inconnu-1", "inconnu-2"):
+            refused = await close_of(f"{server.ws_url}/ws/{doc_id}?token={mallory}")
+            assert refused.code == CloseCode.FORBIDDEN and "no document" in refused.reason
+        # 20 - 2 * 11 < 0: refused before its catalogue is read, on every document.
+        await assert_refused_at_the_handshake(f"{server.ws_url}/ws/inconnu-3?token={mallory}")
+        await assert_refused_at_the_handshake(f"{server.ws_url}/ws/{DOC}?token={mallory}")
+        async with api_as(server, "facilitator", "Fatou Diallo") as fatou:
+            for doc_id in ("inconnu-1", "inconnu-2", "inconnu-3"):
+                with pytest.raises(NotFound):
+                    await fatou.get_document(doc_id)
+        await assert_honest_member_edits(server, "malgré Mallory")
+
+
+@pytest.mark.parametrize(("frame", "code"), [
+    (b"\x00\x02" + b"\xff" * 9, CloseCode.MALFORMED),  # a length past the frame
+    (b"\x00" * (64 * 1024 + 1), CloseCode.TOO_BIG),  # refused by the frame parser
+])
+async def test_a_socket_closed_for_what_it_sent_costs_its_principal_openings(
+    start_server: ServerFactory, frame: bytes, code: CloseCode,
+) -> None:
+    async with start_server(max_message_bytes=64 * 1024, limits=limits(
+        socket_opens_per_second=0.01, socket_opens_burst=10, refused_socket_cost=10,
+    )) as server:
+        await create_document(server, DOC)
+        async with api_as(server, "facilitator", "Fatou Diallo") as fatou:
+            before = await fatou.get_content(DOC, "md")
+        mallory = server.token("citizen", "Mallory")
+        url = f"{server.ws_url}/ws/{DOC}?token={mallory}"
+        closed = await close_of(url, frame)
+        assert closed.code == code
+        # The frame parser's close frame (1009) is out before the endpoint hears of it.
+        await until_refused_early(server, f"/ws/{DOC}?token={mallory}")
+        await assert_refused_at_the_handshake(url)  # 10 - 1 - 10 < 0
+        async with api_as(server, "facilitator", "Fatou Diallo") as fatou:
+            assert await fatou.get_content(DOC, "md") == before
+        await assert_honest_member_edits(server, "malgré Mallory")
+
+
+async def test_a_socket_closed_for_being_slow_or_expired_costs_nothing_more(
+    start_server: ServerFactory,
+) -> None:
+    """Only refusals of what a client sent cost more: a rate (1013) is not one."""
+    async with start_server(socket_update_rate_per_second=0.01, socket_update_burst=2,
+                            limits=limits(socket_opens_per_second=0.01, socket_opens_burst=3,
+                                          refused_socket_cost=10)) as server:
+        await create_document(server, DOC)
+        zoe = server.token("member", "Zoé Lefèvre")
+        url = f"{server.ws_url}/ws/{DOC}?token={zoe}"
+        closed = await close_of(url, *[encode_sync_step1(b"\x00")] * 5)
+        assert closed.code == CloseCode.OVERLOADED
+        async with ws_connect(url) as again:  # 3 - 1 left: served
+            await again.recv()
+
+
+def raw_handshake(server: RunningServer, path: str) -> bytes:
+    """Everything the server answers to a WebSocket handshake on `path` before it closes
+    the connection (blocking; a refused handshake ends with the connection)."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with sockets.create_connection((host, int(port)), timeout=WAIT) as conn:
+        key = base64.b64encode(os.urandom(16)).decode()
+        conn.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                      f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                      "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        answer = b""
+        while chunk := conn.recv(4096):
+            answer += chunk
+    return answer
+
+
+async def test_a_known_token_past_its_openings_is_refused_before_the_upgrade(
+    start_server: ServerFactory,
+) -> None:
+    async with start_server(limits=limits(socket_opens_per_second=0.01, socket_opens_burst=2,
+                                          refused_socket_cost=0)) as server:
+        await create_document(server, DOC)
+        app = server.app
+        assert isinstance(app, PalabreApp)
+        gate = app.handshake_gate
+        mallory = server.token("citizen", "Mallory")
+        target = f"/ws/{DOC}?token={mallory}".encode()
+        # A token this node never verified: the endpoint decides.
+        assert gate.refusal(target, [], "127.0.0.1", is_https=False) is None
+        for _ in range(2):
+            async with ws_connect(f"{server.ws_url}/ws/{DOC}?token={mallory}") as socket:
+                await answers_sync(socket)
+        answer = gate.refusal(target, [], "127.0.0.1", is_https=False)
+        assert answer is not None and answer.startswith(b"HTTP/1.1 429 ")
+        # Over the wire: the 429 and the end of the connection, no upgrade.
+        path = f"/ws/{DOC}?token={mallory}"
+        wire = await anyio.to_thread.run_sync(lambda: raw_handshake(server, path))
+        assert wire.startswith(b"HTTP/1.1 429 ") and b"opening sockets too fast" in wire
+        # Not the gate's business: another path, another principal.
+        assert gate.refusal(b"/api/documents", [], "127.0.0.1", is_https=False) is None
+        elodie = server.token("member", "Élodie Martin")
+        assert gate.refusal(f"/ws/{DOC}?token={elodie}".encode(), [], "127.0.0.1",
+                            is_https=False) is None
+        await assert_honest_member_edits(server, "malgré Mallory")
+
+
+async def test_sockets_without_a_token_are_refused_before_the_upgrade_per_address(
+    start_server: ServerFactory,
+) -> None:
+    async with start_server(limits=limits(socket_opens_per_second=0.01, socket_opens_burst=1,
+                                          refused_socket_cost=0)) as server:
+        await create_document(server, DOC)
+        app = server.app
+        assert isinstance(app, PalabreApp)
+        gate = app.handshake_gate
+        target = f"/ws/{DOC}".encode()
+        assert gate.refusal(target, [], "127.0.0.1", is_https=False) is None
+        refused = await close_of(f"{server.ws_url}/ws/{DOC}")  # the public: not readable
+        assert refused.code == CloseCode.FORBIDDEN
+        answer = gate.refusal(target, [], "127.0.0.1", is_https=False)
+        assert answer is not None and b"opening sockets too fast" in answer
+        assert gate.refusal(target, [], "192.0.2.7", is_https=False) is None  # another address
+        # Keyed by the endpoint: an address a proxy forwarded, a sign-in cookie's session.
+        forwarded = [(b"x-forwarded-for", b"192.0.2.8")]
+        assert gate.refusal(target, forwarded, "127.0.0.1", is_https=False) is None
+        cookie = [(b"cookie", f"{COOKIE}={'a' * 43}".encode())]
+        assert gate.refusal(target, cookie, "127.0.0.1", is_https=False) is None
