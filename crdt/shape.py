@@ -180,11 +180,15 @@ class ShapeMirror:
     def __init__(self, bounds: TextBounds) -> None:
         self._bounds = bounds
         self._shadow: Doc[Any] | None = None
-        self._items = TextItems()
+        self._items = TextItems(FRAGMENT)
         self._budget = unjudged_chars(bounds)
         self._unjudged = 0
         self._backlog: list[tuple[bytes, dict[int, int]]] = []
         self._too_long: list[XmlElement] = []
+        self._touched: list[Any] = []
+        """The shadow fragment's events since last cleared (one subscription per shadow:
+        pycrdt reads a callback's signature on every `observe_deep`, ~0.1-0.7 ms)."""
+        self._fragment: XmlFragment | None = None
 
     def judge(self, live: Doc[Any], update: bytes) -> str | None:
         """``None`` when `update` keeps the text within the schema and bounds, else why not.
@@ -207,16 +211,13 @@ class ShapeMirror:
 
     def _judge_full(self, live: Doc[Any], update: bytes, structs: list[Struct]) -> str | None:
         shadow = self._catch_up(live)
-        touched: list[Any] = []
-        fragment = shadow.get(FRAGMENT, type=XmlFragment)
-        subscription = fragment.observe_deep(touched.extend)
+        self._touched.clear()
         try:
             shadow.apply_update(update)
         except ValueError as exc:
             self._rebuild(live)
             raise InvalidUpdate(f"invalid Yjs update: {exc}") from exc
-        finally:
-            fragment.unobserve(subscription)
+        touched, self._touched = self._touched, []
         refusal = self._judge_events(touched)
         if refusal is not None:
             self._rebuild(live)
@@ -241,6 +242,9 @@ class ShapeMirror:
         state it was made from."""
         state = live.get_update()
         shadow = self._shadow = Doc()
+        # The wrapper holds the subscription: kept with the shadow, or it is dropped.
+        self._fragment = shadow.get(FRAGMENT, type=XmlFragment)
+        self._fragment.observe_deep(self._touched_by)
         shadow.apply_update(state)
         held = decode_state_vector(live.get_state())
         self._backlog = [(kept, ends) for kept, ends in self._backlog
@@ -250,25 +254,25 @@ class ShapeMirror:
         if self._too_long:  # they were the old shadow's: found again
             self._too_long = [block for block in _blocks(shadow.get(FRAGMENT, type=XmlFragment))
                               if block_refusal(block, self._bounds) is not None]
+        self._touched = []
         return state
+
+    def _touched_by(self, events: list[Any]) -> None:
+        self._touched.extend(events)
 
     def _catch_up(self, live: Doc[Any]) -> Doc[Any]:
         """Bring the shadow up to date; measure the blocks catching up touched."""
         shadow = self._shadow
         assert shadow is not None
-        touched: list[Any] = []
-        fragment = shadow.get(FRAGMENT, type=XmlFragment)
-        subscription = fragment.observe_deep(touched.extend)
-        try:
-            missing = live.get_update(shadow.get_state())
-            self._items.record(read_structs(missing))
-            shadow.apply_update(missing)
-            held = decode_state_vector(shadow.get_state())
-            for kept, ends in self._backlog:
-                if any(held.get(client, 0) < end for client, end in ends.items()):
-                    shadow.apply_update(kept)
-        finally:
-            fragment.unobserve(subscription)
+        self._touched.clear()
+        missing = live.get_update(shadow.get_state())
+        self._items.record(read_structs(missing))
+        shadow.apply_update(missing)
+        held = decode_state_vector(shadow.get_state())
+        for kept, ends in self._backlog:
+            if any(held.get(client, 0) < end for client, end in ends.items()):
+                shadow.apply_update(kept)
+        touched, self._touched = self._touched, []
         committed = decode_state_vector(live.get_state())
         self._backlog = [(kept, ends) for kept, ends in self._backlog
                          if any(committed.get(client, 0) < end for client, end in ends.items())]

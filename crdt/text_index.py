@@ -8,6 +8,10 @@ known to land in a text only when its neighbour is a known text item, or its wri
 parent a known ``XmlText``. `TextItems` keeps those ranges of clocks per client, read
 from the document's state once and from every accepted update since, so that
 `TextItems.typed_chars` tells a plain keystroke in O(update bytes), without a document.
+
+Strings written straight into a root other than the shaped one (a root ``Y.Text`` beside
+the editor's fragment, say) count as text items too: the shape rules judge only what is
+under the shaped root, so typing there is as plain as typing in a paragraph.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ _VISITING = 2
 class TextItems:
     """Clock ranges of the items known to sit in an ``XmlText``, and the texts' own ids."""
 
-    def __init__(self) -> None:
+    def __init__(self, shaped_root: str) -> None:
+        self._shaped_root = shaped_root
         self._starts: dict[int, list[int]] = {}
         self._ends: dict[int, list[int]] = {}
         self._texts: set[Id] = set()
@@ -94,7 +99,7 @@ class TextItems:
                 if s.has_parent_sub:
                     found: int | None = 0
                 elif neighbour is None:
-                    found = int(isinstance(s.parent, tuple) and s.parent in self._texts)
+                    found = int(self._is_text_parent(s.parent))
                 else:
                     other = _find(local, structs, neighbour)
                     if other is None:
@@ -121,7 +126,7 @@ class TextItems:
             else:
                 neighbour = s.origin or s.right_origin
                 if neighbour is None:
-                    found.append(isinstance(s.parent, tuple) and s.parent in self._texts)
+                    found.append(self._is_text_parent(s.parent))
                 elif (previous is not None and neighbour[0] == previous.client
                       and previous.clock <= neighbour[1] < previous.clock + previous.length):
                     found.append(found[-1])
@@ -133,6 +138,12 @@ class TextItems:
                     found.append(False)
             previous = s
         return found
+
+    def _is_text_parent(self, parent: Id | str | None) -> bool:
+        """Whether an item written with `parent` sits in a text (or a root left unshaped)."""
+        if isinstance(parent, tuple):
+            return parent in self._texts
+        return isinstance(parent, str) and parent != self._shaped_root
 
     def _add(self, client: int, start: int, end: int) -> None:
         starts = self._starts.setdefault(client, [])

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pycrdt import Doc, XmlElement, XmlFragment, XmlText
+from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
 
 from crdt.schema import plain_text
 from crdt.shape import ShapeMirror, TextBounds, unjudged_chars
+from crdt.struct_ranges import decode_state_vector
 
 BOUNDS = TextBounds(block_chars=8_000, attribute_chars=100)
 MARGIN = unjudged_chars(BOUNDS)
@@ -91,3 +92,27 @@ def test_a_string_placed_after_an_attribute_value_is_judged() -> None:
     hostile = (b"\x01\x01" + _varuint(client) + _varuint(clock + 1) + b"\x84"
                + _varuint(client) + _varuint(clock) + b"\x01<" + b"\x00")
     assert mirror.judge(live, hostile) == "a heading level is a whole number from 1 to 6"
+
+
+def test_typing_in_a_root_text_beside_the_fragment_skips_the_shadow() -> None:
+    """A root ``Y.Text`` outside the editor's fragment has no shape: its keystrokes are
+    accepted from their bytes, and the shadow does not follow them one by one."""
+    live, editor = _docs()
+    mirror = ShapeMirror(BOUNDS)
+    notes = editor.get("notes", type=Text)
+    for i in range(20):
+        before = editor.get_state()
+        notes.insert(len(notes), f"note {i};")
+        update = editor.get_update(before)
+        assert mirror.judge(live, update) is None
+        live.apply_update(update)
+    shadow = mirror._shadow  # the fast path leaves it as built at the first judgement
+    assert shadow is not None
+    assert editor.client_id not in decode_state_vector(shadow.get_state())
+    assert str(live.get("notes", type=Text)) == "".join(f"note {i};" for i in range(20))
+    heading = editor.get("default", type=XmlFragment).children[0]
+    assert isinstance(heading, XmlElement)
+    before = editor.get_state()
+    heading.attributes["level"] = 9  # the fragment is still judged in full
+    assert mirror.judge(live, editor.get_update(before)) == \
+        "a heading level is a whole number from 1 to 6"
