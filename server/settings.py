@@ -37,8 +37,9 @@ class Settings:
     """Largest WebSocket message accepted; a bigger one closes the socket with 1009."""
     room_grace_seconds: float = 30.0
     """How long a document with no clients stays in memory before it is evicted."""
-    commit_window_seconds: float = 0.002
-    """Appends arriving within this window share one transaction (group commit)."""
+    commit_window_seconds: float = 0.0
+    """How long the first queued append waits for company (0: the writer starts a
+    transaction as soon as it is free; appends queued meanwhile share the next one)."""
     sqlite_busy_timeout_seconds: float = 30.0
     """SQLite: how long a transaction waits for another process's lock; past it the appends
     of that transaction are refused (1013) and their clients resend them."""
@@ -53,7 +54,7 @@ class Settings:
     """Bytes unsent to a slow client before it is closed with 1013 (direct lane)."""
     max_pending_updates: int = 10_000
     """Updates waiting for commit in one room before readers are slowed down."""
-    relay_interval_seconds: float = 0.015
+    relay_interval_seconds: float = 0.0
     """Least time between two commits (and relays) of one busy document."""
     relay_interval_per_client_seconds: float = 0.00002
     """Added to that spacing per connected client: a relay costs one write per client."""

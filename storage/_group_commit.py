@@ -49,7 +49,8 @@ class GroupCommitStore(DocumentStore, ABC):
 
     Subclasses provide `check` and the backend operations `_open`, `_close`, `_write`,
     `_load` and `_compact`. The writer task takes every queued append (any document),
-    waits at most ``commit_window`` seconds after the first one arrived for company, then
+    waits at most ``commit_window`` seconds after the first one arrived for company (0:
+    none; appends queued while a transaction is in flight wait for it anyway), then
     writes them all in one transaction. With ``compact_threshold`` > 0 the store compacts a
     document by itself once its log holds that many rows; 0 leaves compaction to callers.
     """
@@ -138,6 +139,15 @@ class GroupCommitStore(DocumentStore, ABC):
                 `entries` is stored.
             ValueError: `doc_id` is empty or longer than the tables accept.
         """
+        return await self.enqueue(doc_id, entries).result()
+
+    def enqueue(self, doc_id: str, entries: Sequence[LogEntry]) -> PendingAppend:
+        """See `DocumentStore.enqueue`.
+
+        Raises:
+            StorageUnavailable: the store is closed.
+            ValueError: `doc_id` is empty or longer than the tables accept.
+        """
         if not 0 < len(doc_id) <= STORED_DOC_ID_LENGTH:
             raise ValueError(f"doc_id must be 1 to {STORED_DOC_ID_LENGTH} characters")
         if not self._is_accepting:
@@ -150,10 +160,7 @@ class GroupCommitStore(DocumentStore, ABC):
         if len(self._queue) >= MAX_BATCH_APPENDS:
             self._flush_now.set()
         self._wakeup.set()
-        await pending.done.wait()
-        if pending.result is None:
-            raise StorageUnavailable(pending.error or "append failed") from pending.cause
-        return pending.result
+        return pending
 
     async def load(self, doc_id: str) -> StoredDocument:
         """Read a whole document: its state merged with every log row, in seq order.

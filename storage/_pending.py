@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from storage.base import AppendResult, LogEntry
+from storage.base import AppendResult, LogEntry, StorageUnavailable
 
 MAX_BATCH_APPENDS = 1000
 """Most `append` calls one transaction takes; the rest wait for the next one."""
@@ -21,13 +21,20 @@ class PendingAppend:
     entries: Sequence[LogEntry]
     enqueued_at: float
     done: anyio.Event = field(default_factory=anyio.Event)
-    result: AppendResult | None = None
+    result_value: AppendResult | None = None
     error: str | None = None
     cause: Exception | None = None
 
+    async def result(self) -> AppendResult:
+        """See `storage.base.AppendTicket.result`."""
+        await self.done.wait()
+        if self.result_value is None:
+            raise StorageUnavailable(self.error or "append failed") from self.cause
+        return self.result_value
+
     def resolve(self, result: AppendResult) -> None:
         """Wake the caller with its result."""
-        self.result = result
+        self.result_value = result
         self.done.set()
 
     def fail(self, error: str, cause: Exception | None) -> None:

@@ -65,6 +65,17 @@ class AppendResult:
     """Rows of this document's log not yet compacted, after this append."""
 
 
+class AppendTicket(Protocol):
+    """An append queued by `DocumentStore.enqueue`, committed by the next transaction."""
+
+    async def result(self) -> AppendResult:
+        """Wait for the transaction.
+
+        Raises:
+            StorageUnavailable: it failed; nothing of the entries is stored.
+        """
+
+
 class DocumentStore(Protocol):
     """Durable storage of Yjs documents: an update log plus compacted states.
 
@@ -103,11 +114,21 @@ class DocumentStore(Protocol):
     async def append(self, doc_id: str, entries: Sequence[LogEntry]) -> AppendResult:
         """Durably commit entries to the document's log; return once committed.
 
-        Concurrent calls (for any documents) arriving within a few milliseconds share
-        one transaction (group commit).
+        Concurrent calls (for any documents) share one transaction (group commit): the
+        appends queued while a transaction is in flight go together in the next one.
 
         Raises:
             StorageUnavailable: the transaction failed; nothing of `entries` is stored.
+        """
+
+    def enqueue(self, doc_id: str, entries: Sequence[LogEntry]) -> AppendTicket:
+        """Queue an append without waiting: `append` is this, then the ticket's result.
+
+        Appends queued together, for any documents, go in one transaction (in order).
+
+        Raises:
+            StorageUnavailable: the store is closed.
+            ValueError: `doc_id` is empty or longer than the tables accept.
         """
 
     async def compact(self, doc_id: str) -> None:

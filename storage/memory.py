@@ -81,7 +81,7 @@ class MemoryDocumentStore(
     def __init__(
         self,
         *,
-        commit_window: float = 0.002,
+        commit_window: float = 0.0,
         compact_threshold: int = 0,
         close_timeout: float = 10.0,
     ) -> None:

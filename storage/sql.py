@@ -79,7 +79,7 @@ class SqlDocumentStore(
         self,
         url: str,
         *,
-        commit_window: float = 0.002,
+        commit_window: float = 0.0,
         compact_threshold: int = 0,
         close_timeout: float = 10.0,
         busy_timeout: float = SQLITE_BUSY_TIMEOUT_MS / 1000,

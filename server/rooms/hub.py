@@ -23,6 +23,7 @@ from server.errors import Overloaded
 from server.limits import Limits
 from server.metrics import Metrics
 from server.rooms.client import Client
+from server.rooms.committer import Committer
 from server.rooms.fanout import Fanout
 from server.rooms.hooks import Guard, RoomGuard, RoomHooks, notify
 from server.rooms.revocation import Revocation
@@ -74,6 +75,7 @@ class Hub:
         self._ids_wanted: anyio.Event
         self._closing = False
         self._hooks = hooks or RoomHooks()
+        self._committer: Committer  # made in `running`: its events need the event loop
         self.fanout = fanout
         """The other nodes of a cluster (None: this node is alone)."""
 
@@ -83,8 +85,10 @@ class Hub:
         self._changed = anyio.Event()
         self._ids_wanted = anyio.Event()
         self._closing = False
+        self._committer = Committer(self._store, self._settings.relay_interval)
         async with anyio.create_task_group() as tg:
             self._task_group = tg
+            tg.start_soon(self._committer.run)
             tg.start_soon(self._assign_ids_forever)
             try:
                 yield self
@@ -210,11 +214,10 @@ class Hub:
         room = Room(
             doc_id,
             doc,
-            store=self._store,
+            committer=self._committer,
             metrics=self._metrics,
             grace_seconds=settings.room_grace_seconds,
             max_pending=settings.max_pending_updates,
-            relay_interval=settings.relay_interval,
             on_log_rows=self._after_commit,
             hooks=self._hooks,
             is_frozen=frozen,

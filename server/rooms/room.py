@@ -1,9 +1,11 @@
 """One live document: validate, commit, apply, relay — in that order, for every update.
 
-Updates from clients queue in the room; one committer task takes everything queued,
-commits it to storage in one append (per-sender entries keep authorship), then applies
-the merged update to the in-memory Doc and relays the same bytes to every client.
-Nobody sees an update before it is durable. Awareness is relayed at once, never stored.
+Updates from clients queue in the room; the hub's committer (`server.rooms.committer`)
+takes everything queued, commits it to storage in one append (per-sender entries keep
+authorship), then the room applies the merged update to the in-memory Doc and relays the
+same bytes to every client. Nobody sees an update before it is durable. Awareness is
+relayed at once, never stored. The room's own task only watches its lifetime (joins,
+leaves, the grace period before eviction): it does nothing per update.
 """
 
 from __future__ import annotations
@@ -34,11 +36,12 @@ from server.access.permissions import Action, is_allowed, is_open_when_frozen
 from server.errors import MalformedMessage
 from server.metrics import Metrics
 from server.rooms.client import Client
+from server.rooms.committer import Committer
 from server.rooms.fanout import Fanout
 from server.rooms.hooks import Guard, RoomHooks, notify
 from server.rooms.presence import apply_client_awareness, apply_peer_awareness
 from server.wsframe import encode_binary_frame
-from storage.base import DocumentStore, LogEntry, StorageUnavailable
+from storage.base import AppendResult, AppendTicket, DocumentStore, LogEntry, StorageUnavailable
 
 log = logging.getLogger("palabre.room")
 
@@ -67,11 +70,10 @@ class Room:
         doc_id: str,
         doc: Doc[Any],
         *,
-        store: DocumentStore,
+        committer: Committer,
         metrics: Metrics,
         grace_seconds: float,
         max_pending: int,
-        relay_interval: Callable[[int], float],
         on_log_rows: Callable[[Room, int], None],
         hooks: RoomHooks,
         is_frozen: bool = False,
@@ -84,10 +86,9 @@ class Room:
         self.metrics = metrics
         self.connections: set[Client] = set()
         self.awareness = AwarenessRegistry()
-        self._store = store
+        self._committer = committer
         self._grace = grace_seconds
         self._max_pending = max_pending
-        self._relay_interval = relay_interval
         self._on_log_rows = on_log_rows
         self._hooks = hooks
         self._pending: list[_Pending] = []
@@ -96,7 +97,10 @@ class Room:
         self._wake = anyio.Event()
         self._committed = anyio.Event()
         self._closing = False
-        self._committing = False
+        self._in_flight = 0
+        """Batches taken by the committer and not finished yet."""
+        self.last_relay = -math.inf
+        """When this room's last commit was relayed (monotonic): the committer spaces them."""
         self._fanout = fanout
         self.is_open = True
         self.is_frozen = is_frozen
@@ -191,7 +195,7 @@ class Room:
             self.metrics.errors.labels(kind="peer_apply_failed").inc()
             return False
         self._peer_updates.append(update)
-        self._wake.set()
+        self._committer.mark(self)
         return True
 
     def apply_peer_awareness(self, owner: str, update: bytes) -> None:
@@ -308,7 +312,7 @@ class Room:
 
     async def settled(self) -> None:
         """Return once no commit is under way (one started before a freeze has ended)."""
-        while self._committing:
+        while self._in_flight:
             await self._committed.wait()
 
     # -- updates -------------------------------------------------------------------------
@@ -357,7 +361,7 @@ class Room:
     def submit(self, update: bytes, sender: Client) -> None:
         """Queue a client update for commit; a congested room pauses the sender."""
         self._pending.append(_Pending(update, sender, sender.principal.sub, time.time()))
-        self._wake.set()
+        self._committer.mark(self)
         if len(self._pending) >= self._max_pending:
             sender.pause_reading()
             self._paused.add(sender)
@@ -380,7 +384,7 @@ class Room:
         done = anyio.Event()
         item = _Pending(update, None, principal, time.time(), done)
         self._pending.append(item)
-        self._wake.set()
+        self._committer.mark(self)
         await done.wait()
         if item.failed:
             raise StorageUnavailable(f"could not store an update of {self.doc_id}")
@@ -388,32 +392,34 @@ class Room:
     # -- lifetime ------------------------------------------------------------------------
 
     async def run(self, on_evict: Callable[[Room], None]) -> None:
-        """Commit queued updates until the room is idle past its grace period or closed."""
-        last_commit = -math.inf
+        """Live until the room is idle past its grace period, or closed and committed.
+
+        Woken by joins, leaves, watchers and the end of a commit of a room nobody is in
+        (or that is closing): never per update.
+        """
         while True:
-            if self._pending or self._peer_updates:
-                # Under load, let updates gather so that one commit and one frame per
-                # client carry many; the spacing grows with the audience, since every
-                # relay costs one write per client. An idle room commits at once.
-                spacing = self._relay_interval(len(self.connections))
-                delay = last_commit + spacing - time.monotonic()
-                if delay > 0 and not self._closing:
-                    await anyio.sleep(delay)
-                last_commit = time.monotonic()
-                await self._commit_pending()
-                continue
-            if self._closing:
+            if self._closing and not self._is_busy:
                 break
-            idle = not self.connections and not self.watchers
+            idle = not self.connections and not self.watchers and not self._is_busy
             self._wake = anyio.Event()
             with anyio.move_on_after(self._grace if idle else math.inf):
                 await self._wake.wait()
-            if (idle and not self.connections and not self.watchers and not self._pending
+            if (idle and not self.connections and not self.watchers and not self._is_busy
                     and not self._wake.is_set()):
                 break
         # Decided with no await since the last check, so no client can have joined meanwhile.
         self.is_open = False
         on_evict(self)
+
+    @property
+    def _is_busy(self) -> bool:
+        """Updates queued or being committed, or peer updates not relayed yet."""
+        return bool(self._pending or self._peer_updates or self._in_flight)
+
+    @property
+    def is_closing(self) -> bool:
+        """Closed: what is queued is committed at once, without spacing."""
+        return self._closing
 
     def close(self) -> None:
         """Close every client (1012: reconnect at once, to another node) and let `run`
@@ -421,6 +427,8 @@ class Room:
         self._closing = True
         for connection in list(self.connections):
             connection.request_close(CloseCode.SERVICE_RESTART, "server restarting")
+        if self._pending or self._peer_updates:
+            self._committer.mark(self)
         self._wake.set()
 
     def _relay_peer_updates(self, merged: bytes | None = None) -> None:
@@ -442,23 +450,46 @@ class Room:
         self._broadcast(encode_sync_update(relayed))
         self.metrics.hot.updates_out += len(self.connections)
 
-    async def _commit_pending(self) -> None:
+    def start_commit(self, store: DocumentStore) -> Commit | None:
+        """Take what is queued and queue its append in `store` (the committer's round).
+
+        Returns the commit to finish once the append returned, or None when nothing was
+        queued (peer updates alone, or a freeze dropped the queue: relayed now).
+        """
         if not self._pending:
-            self._relay_peer_updates()  # a freeze dropped what was queued, or peers only
-            return
+            self._relay_peer_updates()
+            self.last_relay = time.monotonic()
+            self._wake_if_unwatched()
+            return None
         batch, self._pending = self._pending, []
         entries = _entries_by_sender(batch)
-        started = time.perf_counter()
-        self._committing = True
+        self._in_flight += 1
         try:
-            result = await self._store.append(self.doc_id, entries)
-        except StorageUnavailable as exc:
-            self._fail_batch(batch, exc)
+            ticket: AppendTicket | None = store.enqueue(self.doc_id, entries)
+            error = None
+        except (StorageUnavailable, ValueError) as exc:
+            ticket, error = None, StorageUnavailable(str(exc))
+        return Commit(self, batch, entries, ticket, error)
+
+    def _wake_if_unwatched(self) -> None:
+        """Let `run` look again after a commit when nobody is in the room, or it closes."""
+        if self._closing or not (self.connections or self.watchers):
+            self._wake.set()
+
+    def finish_commit(
+        self, batch: list[_Pending], entries: list[LogEntry], outcome: AppendResult | Exception,
+        started: float,
+    ) -> None:
+        """Apply and relay a batch whose append returned (or fail it)."""
+        self._in_flight -= 1
+        # Waiters wake only after the committer's next await: past the relay below.
+        self._release_waiters()
+        self._wake_if_unwatched()
+        if not isinstance(outcome, AppendResult):
+            self._fail_batch(batch, outcome)
             return
-        finally:
-            # Waiters wake only after this task's next await: past the relay below.
-            self._committing = False
-            self._release_waiters()
+        result = outcome
+        self.last_relay = time.monotonic()
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
         self.metrics.commit_batch_size.observe(len(batch))
         merged = merge([entry.update for entry in entries])
@@ -482,7 +513,7 @@ class Room:
                 sender.acknowledge(True)
         self._on_log_rows(self, result.log_rows)
 
-    def _fail_batch(self, batch: list[_Pending], exc: StorageUnavailable) -> None:
+    def _fail_batch(self, batch: list[_Pending], exc: Exception) -> None:
         self.metrics.errors.labels(kind="storage_unavailable").inc()
         log.error("commit failed: %s", exc, extra={"doc_id": self.doc_id})
         for item in batch:
@@ -518,6 +549,34 @@ class Room:
                 wrapped = connection.wrap(message)
                 framed = others[kind] = (encode_binary_frame(wrapped), wrapped)
             connection.send_frame(*framed)
+
+
+class Commit:
+    """One room's batch in a committer round: its append, then its relay."""
+
+    __slots__ = ("_batch", "_entries", "_error", "_outcome", "_started", "_ticket", "room")
+
+    def __init__(self, room: Room, batch: list[_Pending], entries: list[LogEntry],
+                 ticket: AppendTicket | None, error: StorageUnavailable | None) -> None:
+        self.room = room
+        self._batch = batch
+        self._entries = entries
+        self._ticket = ticket
+        self._outcome: AppendResult | Exception = error or StorageUnavailable("not committed")
+        self._started = time.perf_counter()
+
+    async def wait(self) -> None:
+        """Wait for the append's transaction (its failure is kept, not raised)."""
+        if self._ticket is None:
+            return
+        try:
+            self._outcome = await self._ticket.result()
+        except StorageUnavailable as exc:
+            self._outcome = exc
+
+    def finish(self) -> None:
+        """Apply and relay the batch if it was stored, else tell its senders."""
+        self.room.finish_commit(self._batch, self._entries, self._outcome, self._started)
 
 
 def _entries_by_sender(batch: list[_Pending]) -> list[LogEntry]:
