@@ -20,7 +20,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -52,6 +52,16 @@ log = logging.getLogger("palabre.webhooks")
 
 WORKERS = 4
 """Tries in flight at once."""
+
+
+@dataclass(slots=True)
+class _Listing:
+    """One read of every webhook, shared by the deliveries of the events queued before it."""
+
+    started: float
+    done: anyio.Event
+    webhooks: Sequence[Webhook] = ()
+    error: StorageUnavailable | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +111,7 @@ class WebhookDispatcher:
         self._is_running = False
         self._client: httpx.AsyncClient | None = None
         self._claim_change = claim_change
+        self._listing: _Listing | None = None
 
     # -- producers (synchronous, never block) --------------------------------------------
 
@@ -242,13 +253,39 @@ class WebhookDispatcher:
 
     async def _fan_out(self, item: Outgoing) -> None:
         try:
-            webhooks = await self._registry.list_webhooks(doc_id=item.doc_id)
+            webhooks = await self._webhooks_since(item.created_at)
         except StorageUnavailable as exc:
             self._dropped(item, f"webhooks could not be listed: {exc}")
             return
         for webhook in webhooks:
-            if item.event in webhook.events:
+            if item.event in webhook.events and webhook.doc_id in (None, item.doc_id):
                 await self._try(webhook, item, 1)
+
+    async def _webhooks_since(self, created_at: float) -> Sequence[Webhook]:
+        """Every webhook, read by a listing started after `created_at` (an event's).
+
+        One listing serves every event made before it started: 500 documents changed at
+        once cost one read, not 500, and no event misses a webhook registered before it.
+
+        Raises:
+            StorageUnavailable: the webhooks cannot be read.
+        """
+        listing = self._listing
+        if listing is None or listing.started <= created_at:
+            listing = self._listing = _Listing(time.time(), anyio.Event())
+            try:
+                listing.webhooks = await self._registry.list_webhooks()
+            except StorageUnavailable as exc:
+                listing.error = exc
+                if self._listing is listing:
+                    self._listing = None
+            finally:
+                listing.done.set()
+        else:
+            await listing.done.wait()
+        if listing.error is not None:
+            raise listing.error
+        return listing.webhooks
 
     async def _try(self, webhook: Webhook, item: Outgoing, attempt: int) -> None:
         """POST `item` to `webhook` once; on a retryable failure, schedule the next try."""

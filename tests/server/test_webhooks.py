@@ -251,3 +251,34 @@ async def test_a_receiver_waiting_for_retries_does_not_hold_up_the_others(
         await registry.wait_attempts(20)
     assert sum(a.webhook_id == "up" and a.status == 200 for a in registry.attempts) == 10
     assert dropped(metrics) == 10
+
+
+class CountingRegistry(Registry):
+    """A registry that counts its listings."""
+
+    def __init__(self, webhooks: Sequence[Webhook] = ()) -> None:
+        super().__init__(webhooks)
+        self.listings = 0
+
+    async def list_webhooks(self, *, doc_id: str | None = None) -> Sequence[Webhook]:
+        self.listings += 1
+        return await super().list_webhooks(doc_id=doc_id)
+
+
+async def test_events_queued_together_share_one_listing_and_a_later_webhook_is_seen(
+    tmp_path: Path,
+) -> None:
+    registry = CountingRegistry([hook("w1", doc_id="charte"), hook("w2", doc_id=None)])
+    handler, seen = replies()
+    async with dispatching(fast_settings(tmp_path), registry, handler) as dispatcher:
+        for i in range(50):
+            dispatcher.notify(WebhookEvent.DOCUMENT_CHANGED, f"doc{i}", {"etag": "x"})
+        await registry.wait_attempts(50)  # w2 (every document) gets all 50; w1 none
+        assert registry.listings <= 4  # one per worker at most, not one per event
+        await registry.add_webhook(url="https://late.example/hook", secret=SECRET,
+                                   events=("document.changed",), doc_id="doc7",
+                                   created_by=None)
+        dispatcher.notify(WebhookEvent.DOCUMENT_CHANGED, "doc7", {"etag": "y"})
+        await registry.wait_attempts(52)  # w2 and the webhook registered just before
+    assert "w1" not in {a.webhook_id for a in registry.attempts}
+    assert sorted(r.url.host for r in seen[-2:]) == ["late.example", "receiver.example"]
