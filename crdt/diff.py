@@ -57,6 +57,8 @@ class BlockDiff:
     after: str | None
     level: int | None = None
     words: tuple[WordChange, ...] = ()
+    amendments: tuple[str, ...] = ()
+    """The accepted amendments that produced this block's change (`crdt.diff_amendments`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,8 +143,9 @@ def diff_json(diff: TextDiff) -> dict[str, object]:
 def diff_html(diff: TextDiff) -> str:
     """The diff as an HTML fragment: ``<ins>``/``<del>`` marks, every text escaped.
 
-    Each block is a ``div`` with ``class="block <status>"`` (plus ``moved``) and its id in
-    ``data-id``; a heading's text sits in ``h1`` to ``h6``, any other block's in ``p``.
+    Each block is a ``div`` with ``class="block <status>"`` (plus ``moved``), its id in
+    ``data-id`` and the amendments behind its change in ``data-amendments``; a heading's
+    text sits in ``h1`` to ``h6``, any other block's in ``p``.
     """
     parts = ['<div class="palabre-diff">']
     for block in diff.blocks:
@@ -156,7 +159,9 @@ def diff_html(diff: TextDiff) -> str:
             inner = "".join(_word_html(word) for word in block.words)
         else:
             inner = _esc(block.after or "")
-        parts.append(f'<div class="{classes}" data-id="{_esc(block.id)}">'
+        amended = (f' data-amendments="{_esc(" ".join(block.amendments))}"'
+                   if block.amendments else "")
+        parts.append(f'<div class="{classes}" data-id="{_esc(block.id)}"{amended}>'
                      f"<{tag}>{inner}</{tag}></div>")
     parts.append("</div>")
     return "".join(parts)
@@ -205,6 +210,8 @@ def _block_json(block: BlockDiff) -> dict[str, object]:
         data["level"] = block.level
     if block.status == "changed":
         data["words"] = [{"op": word.op, "text": word.text} for word in block.words]
+    if block.amendments:
+        data["amendments"] = list(block.amendments)
     return data
 
 

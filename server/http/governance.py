@@ -7,7 +7,9 @@
   (`Governance.adopt`) and ``session``: the open session and the members present. With a
   quorum set, 409 ``quorum_not_met`` outside a session or below it, unless ``force``
   (`SessionsService.adoption_record`).
-- ``GET .../diff?from=SID|live&to=SID|live[&format=html]``: paragraph diff (`crdt.diff`).
+- ``GET .../diff?from=SID|live&to=SID|live[&format=html]``: paragraph diff (`crdt.diff`),
+  each changed block naming the amendments accepted between the two versions that
+  produced it (`crdt.diff_amendments`).
 - ``GET .../audit?limit=&before=`` (facilitators): governance actions, newest first.
 """
 
@@ -18,6 +20,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from crdt.diff import diff_html, diff_json, diff_updates
+from crdt.diff_amendments import accepted_between, applied_json, with_amendments
+from crdt.doc_id import ANNOTATIONS_SUFFIX
 from crdt.errors import InvalidUpdate
 from server.access.permissions import Action
 from server.errors import BadRequest, Invalid, Overloaded
@@ -108,22 +112,28 @@ class GovernanceApi:
         source, target = params.get("from"), params.get("to", LIVE)
         if source is None:
             raise BadRequest("from is required: a snapshot id or 'live'")
-        before = await self._version(auth.doc_id, source)
-        after = await self._version(auth.doc_id, target)
+        before, before_notes = await self._version(auth.doc_id, source)
+        after, after_notes = await self._version(auth.doc_id, target)
         try:
-            result = diff_updates(before, after)
+            applied = accepted_between(before_notes, after_notes)
+            result = with_amendments(diff_updates(before, after), applied)
         except InvalidUpdate as exc:
             raise Overloaded(f"a stored version does not decode: {exc}") from exc
         if fmt == "html":
             return HTMLResponse(diff_html(result))
-        return JSONResponse({"from": source, "to": target, **diff_json(result)})
+        return JSONResponse({"from": source, "to": target, **diff_json(result),
+                             "amendments": applied_json(applied)})
 
-    async def _version(self, doc_id: str, which: str) -> bytes:
+    async def _version(self, doc_id: str, which: str) -> tuple[bytes, bytes]:
+        """The text's state and its annotations' state at `which`."""
         if which == LIVE:
-            return (await self.context.hub.room(doc_id)).doc.get_update()
+            text = (await self.context.hub.room(doc_id)).doc.get_update()
+            notes = await self.context.hub.room(doc_id + ANNOTATIONS_SUFFIX)
+            return text, notes.doc.get_update()
         if not which or len(which) > 64:
             raise Invalid("from and to are snapshot ids or 'live'")
-        return (await self.context.store.get_snapshot(doc_id, which)).state
+        snapshot = await self.context.store.get_snapshot(doc_id, which)
+        return snapshot.state, snapshot.annotations_state
 
 
 def audit_json(entry: AuditEntry) -> JsonObject:

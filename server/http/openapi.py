@@ -259,15 +259,19 @@ SCHEMAS.update({
     "AdoptRequest": _obj([], label=_STR, stage=_STR, comments_open={"type": "boolean"},
                          force={"type": "boolean", "description": "adopt without the quorum "
                                 "(audited as adoption.forced)"}),
-    "Diff": _obj(["from", "to", "summary", "blocks"], to=_STR, summary=_obj(
+    "Diff": _obj(["from", "to", "summary", "blocks", "amendments"], to=_STR, summary=_obj(
         ["added", "removed", "changed", "moved", "unchanged"], added=_COUNT, removed=_COUNT,
         changed=_COUNT, moved=_COUNT, unchanged=_COUNT,
     ), blocks={"type": "array", "items": _obj(
         ["id", "type", "status", "moved", "before", "after"], id=_STR, type=_STR,
         status={"enum": ["unchanged", "added", "removed", "changed", "moved"]},
         moved={"type": "boolean"}, before=_NSTR, after=_NSTR, level={"type": "integer"},
-        words={"type": "array", "items": _WORD},
-    )}, **{"from": _STR}),
+        words={"type": "array", "items": _WORD}, amendments={
+            "type": "array", "items": _STR,
+            "description": "the accepted amendments that produced this change"},
+    )}, amendments={"type": "array", "items": _obj(
+        ["id", "kind", "paragraph_id", "block_id"], id=_STR, kind=_STR, paragraph_id=_STR,
+        block_id=_STR)}, **{"from": _STR}),
     "AuditList": _obj(["entries", "next"], entries={"type": "array", "items": _obj(
         ["id", "action", "actor_sub", "actor_name", "at", "detail"], id={"type": "integer"},
         action=_STR, actor_sub=_NSTR, actor_name=_NSTR, at=_TIME, detail={"type": "object"},

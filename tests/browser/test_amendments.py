@@ -1,5 +1,6 @@
 """Amendments in the page: a citizen proposes, members see the redline live, the
-facilitator accepts, and the accepted wording reaches every editor."""
+facilitator accepts, the accepted wording reaches every editor, and the diff from the
+version before names the amendment behind the change."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ async def test_a_citizens_amendment_is_seen_live_and_accepted_into_every_editor(
     async with editors() as e:
         amelie, carla, loic = await e.join_all(AMELIE, CARLA, LOIC)
         target = await paragraph_id(loic, "Nancy")
+        await loic.locator("#snapshot-label").fill("Avant-projet")
+        await loic.locator("#snapshot-stage").fill("Première lecture")
+        await loic.locator("[data-action=snapshot]").click()
+        await expect(loic.locator("#archive .timeline")).to_contain_text(
+            "Version 1 — Avant-projet", timeout=TIMEOUT)
 
         await carla.locator(f".amend-button[data-paragraph='{target}']").click()
         await expect(carla.locator("#amendments")).to_contain_text("pas ouverts",
@@ -53,3 +59,12 @@ async def test_a_citizens_amendment_is_seen_live_and_accepted_into_every_editor(
             await expect(page.locator("#amendments li.amendment")).to_have_attribute(
                 "data-state", "accepted", timeout=TIMEOUT)
         assert OLD not in await block_texts(amelie)
+
+        await loic.locator("#diff-from").select_option(label="Version 1 — Avant-projet")
+        await loic.locator("#diff-to").select_option(value="live")
+        await loic.get_by_role("button", name="Voir les changements").click()
+        changed = loic.locator(f"#viewer .block.changed[data-id='{target}']")
+        await expect(changed.locator(".amended-by")).to_have_text("amendement",
+                                                                 timeout=TIMEOUT)
+        await expect(loic.locator("#viewer .summary")).to_contain_text(
+            "1 amendement(s) accepté(s) appliqué(s)")

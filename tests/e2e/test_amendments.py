@@ -260,3 +260,48 @@ async def test_no_socket_writes_the_amendments_map(
             assert "open" not in reader.doc.get("amendment_settings", type=Map)
         view = (await karim.get(f"/api/documents/{doc_id}/amendments/{aid}")).json()
         assert view["state"] == "submitted"
+
+
+async def test_the_diff_between_two_versions_names_the_amendments_behind_its_changes(
+    start_server: ServerFactory,
+) -> None:
+    async with start_server() as server, charter(server) as (doc_id, pid, boss):
+        url = f"/api/documents/{doc_id}"
+        first = await boss.post(f"{url}/snapshots", json={"label": "Jet", "stage": "draft"})
+        assert first.status_code == 201, first.text
+        replaced = await boss.post(f"{url}/amendments", json={
+            "paragraph_id": pid, "kind": "replace",
+            "text": "Les citoyens votent le budget chaque année."})
+        added = await boss.post(f"{url}/amendments", json={
+            "paragraph_id": pid, "kind": "insert_after", "text": "Les comptes sont publiés."})
+        refused = await boss.post(f"{url}/amendments", json={
+            "paragraph_id": pid, "kind": "delete"})
+        for made in (replaced, added, refused):
+            assert made.status_code == 201, made.text
+        ids = [made.json()["id"] for made in (replaced, added, refused)]
+        for amendment_id in ids[:2]:
+            accepted = await boss.post(f"{url}/amendments/{amendment_id}/accept")
+            assert accepted.status_code == 200, accepted.text
+        new_block = accepted.json()["new_block_id"]
+        rejected = await boss.post(f"{url}/amendments/{ids[2]}/reject",
+                                   json={"reason": "Non."})
+        assert rejected.status_code == 200, rejected.text
+        second = await boss.post(f"{url}/snapshots", json={"label": "Amendé", "stage": "work"})
+        assert second.status_code == 201, second.text
+
+        for target in (second.json()["id"], "live"):
+            diff = await boss.get(f"{url}/diff", params={"from": first.json()["id"],
+                                                         "to": target})
+            assert diff.status_code == 200, diff.text
+            body = diff.json()
+            sources = {b["id"]: b.get("amendments") for b in body["blocks"]
+                       if b["status"] != "unchanged"}
+            assert sources == {pid: [ids[0]], new_block: [ids[1]]}, body
+            assert [(a["id"], a["kind"], a["block_id"]) for a in body["amendments"]] == [
+                (ids[0], "replace", pid), (ids[1], "insert_after", new_block)]
+        page = await boss.get(f"{url}/diff", params={"from": first.json()["id"],
+                                                     "format": "html"})
+        assert f'data-id="{pid}" data-amendments="{ids[0]}"' in page.text
+        later = (await boss.get(f"{url}/diff", params={"from": second.json()["id"]})).json()
+        assert later["amendments"] == [] and all("amendments" not in b
+                                                 for b in later["blocks"])

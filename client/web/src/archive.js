@@ -178,9 +178,15 @@ export class Archive {
         api(`${docPath(this.docId)}/diff?${query}`),
         api(`${docPath(this.docId)}/diff?${query}&format=html`, { raw: true }),
       ])
-      const body = h('div', { class: 'diff-view' }, h('p', { class: 'summary' }, t.diffSummary(summary.summary)))
+      const applied = summary.amendments || []
+      const line = t.diffSummary(summary.summary) + (applied.length ? ` · ${t.diffAmendments(applied.length)}` : '')
+      const body = h('div', { class: 'diff-view' }, h('p', { class: 'summary' }, line))
       const blocks = h('div', { class: 'prose' })
       blocks.innerHTML = html // escaped by the server (`crdt.diff.diff_html`)
+      // A change an accepted amendment made carries its ids (`crdt.diff_amendments`).
+      for (const block of blocks.querySelectorAll('[data-amendments]')) {
+        block.prepend(h('span', { class: 'amended-by', title: block.dataset.amendments }, t.byAmendment))
+      }
       body.append(blocks)
       this.viewer.show(`${fromLabel} → ${toLabel}`, body)
     })
