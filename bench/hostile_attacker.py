@@ -7,7 +7,8 @@ wire protocol with palabre's codec)::
     .venv/bin/python bench/hostile_attacker.py attack KIND --url http://127.0.0.1:P \\
         --data-dir D --doc W1DOC --duration 20
 
-``tokens`` prints a JSON list of member tokens (one principal per honest client).
+``tokens`` prints a JSON list of member tokens (one principal per honest client;
+``--role citizen`` for citizens).
 ``attack`` runs one attack for `--duration` seconds with a citizen token (the role
 handed to strangers in a public consultation) and prints one JSON line of what it did,
 how the server answered and its own CPU time. `bench/hostile.py` runs it at ``nice 19``:
@@ -259,6 +260,7 @@ def main() -> None:
     tokens = sub.add_parser("tokens")
     tokens.add_argument("--data-dir", type=Path, required=True)
     tokens.add_argument("--count", type=int, default=50)
+    tokens.add_argument("--role", choices=["member", "citizen"], default="member")
     hit = sub.add_parser("attack")
     hit.add_argument("kind", choices=["awareness", "patch", "documents", "streams", "frames"])
     hit.add_argument("--url", required=True)
@@ -267,7 +269,8 @@ def main() -> None:
     hit.add_argument("--duration", type=float, default=20)
     args = parser.parse_args()
     if args.command == "tokens":
-        print(json.dumps([mint(args.data_dir, Role.MEMBER, f"Membre {i}", f"bench-member-{i}")
+        role = Role(args.role)
+        print(json.dumps([mint(args.data_dir, role, f"{role} {i}", f"bench-{role}-{i}")
                           for i in range(args.count)]))
         return
     print(json.dumps(asyncio.run(attack(args))), flush=True)
