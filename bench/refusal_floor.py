@@ -79,7 +79,7 @@ async def flood(port: int, token: str, seconds: float, loops: int) -> collection
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
                 counts[head.split(b" ", 2)[1].decode()] += 1
                 writer.close()
-            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
+            except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
                 counts[type(exc).__name__] += 1
 
     await asyncio.gather(*(loop(i) for i in range(loops)))
