@@ -209,6 +209,22 @@ class Authenticator:
         """
         if token is None or token == "":
             return PUBLIC
+        local = self.authenticate_local(token)
+        if local is not None:
+            return local
+        assert self._oidc is not None and self._keys is not None
+        header = _read_header(token)
+        key = await self._keys.key_for(header.get("kid"), str(header.get("alg")))
+        claims = self._verify(self._oidc_jwt, token, key, self._oidc.issuer, self._oidc.audience)
+        return _principal(claims)
+
+    def authenticate_local(self, token: str) -> Principal | None:
+        """`authenticate`, without I/O: the principal of a token signed with our secret;
+        ``None`` for a token of the OIDC issuer (its keys may have to be fetched).
+
+        Raises:
+            Unauthenticated: as `authenticate`.
+        """
         header = _read_header(token)
         alg = header.get("alg")
         if not isinstance(alg, str):
@@ -216,15 +232,11 @@ class Authenticator:
         if alg.lower() == "none":
             raise Unauthenticated("unsigned token (alg none) refused")
         if alg == LOCAL_ALGORITHM and self._secret is not None:
-            claims = self._verify(self._local_jwt, token, self._secret, self._issuer, None)
-        elif self._oidc is not None and self._keys is not None and alg in self._oidc.algorithms:
-            key = await self._keys.key_for(header.get("kid"), alg)
-            claims = self._verify(
-                self._oidc_jwt, token, key, self._oidc.issuer, self._oidc.audience
-            )
-        else:
-            raise Unauthenticated(f"algorithm {alg[:16]!r} not accepted")
-        return _principal(claims)
+            return _principal(
+                self._verify(self._local_jwt, token, self._secret, self._issuer, None))
+        if self._oidc is not None and self._keys is not None and alg in self._oidc.algorithms:
+            return None
+        raise Unauthenticated(f"algorithm {alg[:16]!r} not accepted")
 
     def _verify(
         self, jwt: Any, token: str, key: object, issuer: str, audience: str | None

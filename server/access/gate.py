@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 
-from server.access.auth import Authenticator, OidcIssuer, Principal, Role
+from server.access.auth import PUBLIC, Authenticator, OidcIssuer, Principal, Role
 from server.access.roster import Roster
 from server.access.secret import load_or_create_secret
 from server.access.verified import VerifiedTokens
@@ -84,6 +84,23 @@ class Access:
             principal = await self.authenticator.authenticate(token)
             self._verified.remember(token, principal)
         return self.roster.admit(principal)
+
+    def identify(self, token: str) -> Principal | None:
+        """The principal `token` stands for, as far as it can be told without I/O: `known`,
+        else verified now if signed with our secret (then remembered); `PUBLIC` for a token
+        that is not valid (`authenticate` refuses it, and its caller is then keyed as the
+        public); ``None`` when it takes I/O (an OIDC token not verified here yet)."""
+        known = self.known(token)
+        if known is not None:
+            return known
+        try:
+            principal = self.authenticator.authenticate_local(token)
+            if principal is None:
+                return None
+            self._verified.remember(token, principal)
+            return self.roster.resolve(principal)
+        except Unauthenticated:
+            return PUBLIC
 
     def known(self, token: str) -> Principal | None:
         """The principal behind `token` without verifying anything: known only when this

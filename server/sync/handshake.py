@@ -11,10 +11,11 @@ room shares.
 This gate answers the same 429 from the HTTP protocol, as soon as the request's head is
 parsed (by httptools, in C), when the answer is already certain without any I/O: the
 principal is known (no token and no sign-in cookie: the client's address, unless a
-proxy forwarded another; a token this node has verified before: its subject,
-`Access.known`) and its openings are spent.
-Anything else (a token seen for the first time, a sign-in cookie, an opening within the
-rate) goes on to the endpoint, which checks and counts everything as before.
+proxy forwarded another; a token: its subject, from the tokens this node verified
+before or checked now against our secret, or the address when it is not valid,
+`Access.identify`) and its openings are spent.
+Anything else (an OIDC token seen for the first time, a sign-in cookie, an opening within
+the rate) goes on to the endpoint, which checks and counts everything as before.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from urllib.parse import unquote_to_bytes
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from server.access.auth import PUBLIC
+from server.access.auth import PUBLIC, Role
 from server.access.ratelimit import principal_key
 from server.access.websession import cookie_header_of, session_id_in
 from server.sync.endpoint import SocketServices, token_in
@@ -67,15 +68,17 @@ class HandshakeGate:
         services = self._services
         token = token_in(query.decode("latin-1")) if query else None
         if token:
-            principal = services.access.known(token)
+            principal = services.access.identify(token)
             if principal is None:
-                return None  # not verified here yet: the endpoint verifies it
+                return None  # an OIDC token not verified here yet: its key may take I/O
         elif session_id_in(cookie_header_of(headers), is_https=is_https) is not None:
             return None  # a sign-in cookie: its session is read by the endpoint
-        elif any(name == b"x-forwarded-for" for name, _ in headers):
-            return None  # the endpoint keys it by the address a trusted proxy forwarded
         else:
             principal = PUBLIC
+        if principal.role is Role.PUBLIC and any(
+            name == b"x-forwarded-for" for name, _ in headers
+        ):
+            return None  # the endpoint keys it by the address a trusted proxy forwarded
         key = principal_key(principal, address)
         refused = services.quota.opening_refusal(key)
         if refused is None:

@@ -155,7 +155,7 @@ async def test_a_known_token_past_its_openings_is_refused_before_the_upgrade(
         gate = app.handshake_gate
         mallory = server.token("citizen", "Mallory")
         target = f"/ws/{DOC}?token={mallory}".encode()
-        # A token this node never verified: the endpoint decides.
+        # A token this node never saw: verified now, its openings are not spent.
         assert gate.refusal(target, [], "127.0.0.1", is_https=False) is None
         for _ in range(2):
             async with ws_connect(f"{server.ws_url}/ws/{DOC}?token={mallory}") as socket:
@@ -195,3 +195,29 @@ async def test_sockets_without_a_token_are_refused_before_the_upgrade_per_addres
         assert gate.refusal(target, forwarded, "127.0.0.1", is_https=False) is None
         cookie = [(b"cookie", f"{COOKIE}={'a' * 43}".encode())]
         assert gate.refusal(target, cookie, "127.0.0.1", is_https=False) is None
+
+
+async def test_made_up_tokens_are_refused_before_the_upgrade_as_their_address(
+    start_server: ServerFactory,
+) -> None:
+    async with start_server(limits=limits(socket_opens_per_second=0.01, socket_opens_burst=1,
+                                          refused_socket_cost=0)) as server:
+        await create_document(server, DOC)
+        app = server.app
+        assert isinstance(app, PalabreApp)
+        gate = app.handshake_gate
+        refused = await close_of(f"{server.ws_url}/ws/{DOC}?token=made.up.token")
+        assert refused.code == CloseCode.UNAUTHENTICATED
+        # Keyed as the public of its address, whose opening is spent: a fresh made-up
+        # token each time changes nothing.
+        answer = gate.refusal(f"/ws/{DOC}?token=another.made.up".encode(), [], "127.0.0.1",
+                              is_https=False)
+        assert answer is not None and b"opening sockets too fast" in answer
+        wire = await anyio.to_thread.run_sync(
+            lambda: raw_handshake(server, f"/ws/{DOC}?token=yet.another.one"))
+        assert wire.startswith(b"HTTP/1.1 429 ")
+        # A valid token is its subject's, whatever its address did.
+        zoe = server.token("member", "Zoé Lefèvre")
+        assert gate.refusal(f"/ws/{DOC}?token={zoe}".encode(), [], "127.0.0.1",
+                            is_https=False) is None
+        await assert_honest_member_edits(server, "malgré les faux jetons")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.access.auth import Principal, Role, mint_token
+from server.access.auth import PUBLIC, Principal, Role, mint_token
 from server.access.gate import Access
 from server.access.secret import load_or_create_secret
 from server.access.verified import VerifiedTokens
@@ -63,6 +63,13 @@ async def test_access_knows_a_token_only_once_it_has_verified_it(tmp_path: Path)
     assert await access.authenticate(token) == verified  # from the memo, the same
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     assert access.known(forged) is None
+    assert access.identify(forged) is PUBLIC  # not valid: keyed as the public
+    assert access.identify("not a token") is PUBLIC
+    other = mint_token(load_or_create_secret(tmp_path), sub="loic", name="Loïc",
+                       role=Role.CITIZEN, ttl=3600)
+    identified = access.identify(other)  # checked against the secret now, then known
+    assert identified is not None and identified.sub == "loic"
+    assert access.known(other) == identified
     with pytest.raises(Unauthenticated):
         await access.authenticate(forged)
     await access.aclose()
