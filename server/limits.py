@@ -78,7 +78,8 @@ class Limits:
     """Openings a socket refused for what its client asked or sent costs its principal
     on top of its own opening: a document it may not open (unknown, deleted, not
     readable: 4403), a malformed, oversized or forbidden message (1002, 1003, 1007,
-    1009, 4403). A principal refused in a loop is soon refused at the handshake (429)
+    1009, 4403), updates or awareness past their rate (1013; not a slow reader's 1013).
+    A principal refused in a loop is soon refused at the handshake (429)
     for a while: at the defaults, about one such socket a second. A principal in that
     debt is refused (1013) even while its sockets wait for their catalogue check.
     Hocuspocus documents refused so cost the same. 0: off."""

@@ -26,6 +26,7 @@ from server.errors import (
     MessageTooBig,
     Overloaded,
     PalabreError,
+    RateLimited,
     UnsupportedData,
     checked_doc_id,
 )
@@ -113,14 +114,17 @@ ABUSE_CODES = frozenset({
     CloseCode.TOO_BIG, CloseCode.FORBIDDEN,
 })
 """Close codes refusing what a client sent (`Limits.refused_socket_cost`): a malformed,
-text, invalid, oversized or forbidden message. Not 1013 (rates, a slow reader), 4401 (an
-expired token) or a revocation (a room closing its sockets is not the client's doing)."""
+text, invalid, oversized or forbidden message; and 1013 when it sent past a rate
+(`RateLimited`). Not a slow reader or a storage failure (1013 too), 4401 (an expired
+token) or a revocation (a room closing its sockets is not the client's doing)."""
 
 
 def is_refused_for_what_it_sent(link: SocketLink, transport: AsgiTransport) -> bool:
     """Whether a served socket ended because the server refused what its client sent."""
     failure = link.failure
-    if failure is not None and failure.close_code in ABUSE_CODES:
+    if failure is not None and (
+        isinstance(failure, RateLimited) or failure.close_code in ABUSE_CODES
+    ):
         return True
     return transport.disconnect_code in (CloseCode.MALFORMED, CloseCode.TOO_BIG)
 

@@ -3,7 +3,8 @@
 Found by `bench/hostile.py` (one citizen next to W1's fifty honest clients, issue 21):
 
 - a socket refused for what its client asked (a document it may not open: 4403) or sent
-  (a malformed, oversized or forbidden message: 1002, 1009, 4403) costs its principal
+  (a malformed, oversized or forbidden message: 1002, 1009, 4403; updates or awareness
+  past their rate: 1013) costs its principal
   `Limits.refused_socket_cost` more openings: looping on it, the principal is soon
   refused at the handshake (429), on every document, until it has waited its debt out;
 - once this node has verified a token, a handshake of that token past its openings is
@@ -26,7 +27,7 @@ from typing import Any
 import anyio
 import pytest
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from client.api import NotFound
 from crdt.protocol import CloseCode, encode_sync_step1
@@ -34,7 +35,7 @@ from server.access.websession import COOKIE
 from server.app.factory import PalabreApp
 from server.limits import Limits
 from tests.conftest import RunningServer, ServerFactory
-from tests.e2e.api import api_as, close_of
+from tests.e2e.api import api_as, close_of, http
 from tests.e2e.test_hostile_sockets import (
     answers_sync,
     assert_honest_member_edits,
@@ -113,20 +114,43 @@ async def test_a_socket_closed_for_what_it_sent_costs_its_principal_openings(
         await assert_honest_member_edits(server, "malgré Mallory")
 
 
-async def test_a_socket_closed_for_being_slow_or_expired_costs_nothing_more(
+async def test_sending_past_a_rate_costs_its_principal_openings(
     start_server: ServerFactory,
 ) -> None:
-    """Only refusals of what a client sent cost more: a rate (1013) is not one."""
     async with start_server(socket_update_rate_per_second=0.01, socket_update_burst=2,
-                            limits=limits(socket_opens_per_second=0.01, socket_opens_burst=3,
+                            limits=limits(socket_opens_per_second=0.01, socket_opens_burst=10,
                                           refused_socket_cost=10)) as server:
         await create_document(server, DOC)
-        zoe = server.token("member", "Zoé Lefèvre")
-        url = f"{server.ws_url}/ws/{DOC}?token={zoe}"
+        mallory = server.token("citizen", "Mallory")
+        url = f"{server.ws_url}/ws/{DOC}?token={mallory}"
         closed = await close_of(url, *[encode_sync_step1(b"\x00")] * 5)
-        assert closed.code == CloseCode.OVERLOADED
-        async with ws_connect(url) as again:  # 3 - 1 left: served
-            await again.recv()
+        assert closed.code == CloseCode.OVERLOADED and "too many updates" in closed.reason
+        await assert_refused_at_the_handshake(url)  # 10 - 1 - 10 < 0
+        # Another principal is served (its own rate: one sync request).
+        zoe = server.token("member", "Zoé Lefèvre")
+        async with ws_connect(f"{server.ws_url}/ws/{DOC}?token={zoe}") as honest:
+            await answers_sync(honest)
+
+
+async def test_a_socket_closed_by_a_revocation_costs_nothing_more(
+    start_server: ServerFactory,
+) -> None:
+    """A document deleted under an open socket is not its client's doing."""
+    async with start_server(limits=limits(socket_opens_per_second=0.01, socket_opens_burst=2,
+                                          refused_socket_cost=10)) as server:
+        await create_document(server, DOC)
+        await create_document(server, "autre")
+        zoe = server.token("member", "Zoé Lefèvre")
+        async with ws_connect(f"{server.ws_url}/ws/{DOC}?token={zoe}") as socket:
+            await answers_sync(socket)
+            async with http(server, server.token("facilitator", "Fatou Diallo")) as fatou:
+                assert (await fatou.delete(f"/api/documents/{DOC}")).status_code == 204
+            with anyio.fail_after(WAIT), pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await socket.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == CloseCode.FORBIDDEN
+        async with ws_connect(f"{server.ws_url}/ws/autre?token={zoe}") as again:  # 2 - 1 left
+            await answers_sync(again)
 
 
 def raw_handshake(server: RunningServer, path: str) -> bytes:
