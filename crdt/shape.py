@@ -184,6 +184,10 @@ class ShapeMirror:
         self._budget = unjudged_chars(bounds)
         self._unjudged = 0
         self._backlog: list[tuple[bytes, dict[int, int]]] = []
+        self._unapplied: list[tuple[bytes, dict[int, int]]] = []
+        """Accepted by the fast path since the last catching up: not in the shadow yet."""
+        self._live_state = b""
+        """The live state vector the backlog was last pruned against."""
         self._too_long: list[XmlElement] = []
         self._touched: list[Any] = []
         """The shadow fragment's events since last cleared (one subscription per shadow:
@@ -205,7 +209,7 @@ class ShapeMirror:
         if typed is not None and self._unjudged + max(typed[0], 1) <= self._budget:
             self._unjudged += max(typed[0], 1)
             self._items.record(structs, typed[1])
-            self._keep(update, structs)
+            self._unapplied.append(self._keep(update, structs))
             return None
         return self._judge_full(live, update, structs)
 
@@ -226,15 +230,17 @@ class ShapeMirror:
         self._keep(update, structs)
         return None
 
-    def _keep(self, update: bytes, structs: list[Struct]) -> None:
+    def _keep(self, update: bytes, structs: list[Struct]) -> tuple[bytes, dict[int, int]]:
         """Keep an accepted update until the live document holds it (a rebuilt shadow
-        needs what was accepted but not committed)."""
+        needs what was accepted but not committed); return the entry kept."""
         ends: dict[int, int] = {}
         for s in structs:
             ends[s.client] = max(ends.get(s.client, 0), s.clock + s.length)
-        self._backlog.append((update, ends))
+        entry = (update, ends)
+        self._backlog.append(entry)
         if len(self._backlog) > _BACKLOG_MAX:  # dropped by a freeze: never committed
             del self._backlog[: _BACKLOG_MAX // 2]
+        return entry
 
     def _rebuild(self, live: Doc[Any]) -> bytes:
         """A shadow of the live document and the accepted updates it lacks (everything
@@ -251,6 +257,8 @@ class ShapeMirror:
                          if any(held.get(client, 0) < end for client, end in ends.items())]
         for kept, _ in self._backlog:
             shadow.apply_update(kept)
+        self._unapplied = []
+        self._live_state = b""
         if self._too_long:  # they were the old shadow's: found again
             self._too_long = [block for block in _blocks(shadow.get(FRAGMENT, type=XmlFragment))
                               if block_refusal(block, self._bounds) is not None]
@@ -268,14 +276,14 @@ class ShapeMirror:
         missing = live.get_update(shadow.get_state())
         self._items.record(read_structs(missing))
         shadow.apply_update(missing)
-        held = decode_state_vector(shadow.get_state())
-        for kept, ends in self._backlog:
-            if any(held.get(client, 0) < end for client, end in ends.items()):
-                shadow.apply_update(kept)
+        if self._unapplied:
+            held = decode_state_vector(shadow.get_state())
+            for kept, ends in self._unapplied:
+                if any(held.get(client, 0) < end for client, end in ends.items()):
+                    shadow.apply_update(kept)
+            self._unapplied = []
         touched, self._touched = self._touched, []
-        committed = decode_state_vector(live.get_state())
-        self._backlog = [(kept, ends) for kept, ends in self._backlog
-                         if any(committed.get(client, 0) < end for client, end in ends.items())]
+        self._prune_backlog(live)
         blocks = {id(block): block for block in self._too_long}
         for event in touched:
             block = _block_of(event.target)
@@ -285,6 +293,17 @@ class ShapeMirror:
                           if _still_too_long(block, self._bounds)]
         self._unjudged = 0
         return shadow
+
+    def _prune_backlog(self, live: Doc[Any]) -> None:
+        """Forget the kept updates the live document now holds, once per change of it: a
+        live document that does not advance (commits held up) costs nothing per update."""
+        state = live.get_state()
+        if state == self._live_state:
+            return
+        self._live_state = state
+        committed = decode_state_vector(state)
+        self._backlog = [(kept, ends) for kept, ends in self._backlog
+                         if any(committed.get(client, 0) < end for client, end in ends.items())]
 
     def _judge_events(self, events: list[Any]) -> str | None:
         bounds = self._bounds
