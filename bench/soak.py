@@ -22,6 +22,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -82,30 +83,40 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     secret = load_or_create_secret(root)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = (root / "server.log").open("ab")
+    log = (args.probe.with_suffix(".log") if args.probe else root / "server.log").open("ab")
+    serve = ["serve", "--port", str(port), "--data-dir", str(root)]
+    command = ([sys.executable, str(REPO / "bench" / "soak_node.py"), str(args.probe), *serve]
+               if args.probe else [sys.executable, "-m", "server", *serve])
     node = subprocess.Popen(  # noqa: ASYNC220 (started once; Popen returns at once)
-        [sys.executable, "-m", "server", "serve", "--port", str(port), "--data-dir", str(root)],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=log, env={
+        command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log, env={
             **os.environ, "PALABRE_CREATE_ON_CONNECT": "members",
             "PALABRE_ROOM_GRACE_SECONDS": "5", "PALABRE_SOCKET_UPDATE_RATE_PER_SECOND": "0",
+            "PALABRE_SOAK_TRACEMALLOC": str(args.tracemalloc),
         },
     )
     samples: list[dict[str, float]] = []
     counter = [0]
 
     def token() -> str:
+        """A token for the next session: a new subject each time, or one of a fixed pool."""
         counter[0] += 1
-        return mint_token(secret, sub=f"soak-{counter[0]}", name=f"Soak {counter[0]}",
+        n = counter[0] if args.principals == 0 else counter[0] % args.principals
+        return mint_token(secret, sub=f"soak-{n}", name=f"Soak {n}",
                           role=Role.MEMBER, ttl=2 * 3600)
 
     try:
-        with anyio.fail_after(60):
+        with anyio.fail_after(300):  # a busy machine, tracemalloc
             async with httpx.AsyncClient(timeout=2) as http:
                 while True:
                     with contextlib.suppress(httpx.HTTPError):
                         if (await http.get(f"{url}/readyz")).status_code == 200:
                             break
                     await anyio.sleep(0.2)
+        # The live room's document exists before its 50 seats connect at once: their
+        # creations racing on an empty SQLite catalogue are not what this run measures
+        # (see bench/README.md, "Soak").
+        async with connect(url, "soak", token()) as first:
+            await first.synced()
         started = time.monotonic()
         deadline = started + args.seconds
 
@@ -138,12 +149,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await anyio.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
 
         async def sample() -> None:
+            probed = started
             while time.monotonic() < deadline:
                 entry = {"t": time.monotonic() - started, **proc_sample(node.pid),
                          **await metrics(url)}
                 samples.append(entry)
                 print(json.dumps(entry), file=sys.stderr)
+                if args.probe and time.monotonic() - probed >= args.probe_every:
+                    probed = time.monotonic()
+                    node.send_signal(signal.SIGUSR1)
                 await anyio.sleep(SAMPLE_SECONDS)
+            if args.probe:  # last probe, then how much a trim gives back
+                node.send_signal(signal.SIGUSR1)
+                await anyio.sleep(SAMPLE_SECONDS)
+                node.send_signal(signal.SIGUSR2)
+                await anyio.sleep(2)
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(sample)
@@ -198,6 +218,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--png", type=Path, default=REPO / "bench" / "soak.png")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--principals", type=int, default=0,
+                        help="sessions reuse this many subjects (0: a new subject per session)")
+    parser.add_argument("--probe", type=Path, default=None,
+                        help="run the node under bench/soak_node.py, its probes appended here")
+    parser.add_argument("--probe-every", type=float, default=60.0)
+    parser.add_argument("--tracemalloc", type=int, default=0,
+                        help="with --probe: frames tracemalloc keeps (0: off)")
     args = parser.parse_args()
     report = anyio.run(run, args)
     print(json.dumps(report, indent=1))
