@@ -7,7 +7,7 @@ relay between nodes, on every node). Keys:
 
 - ``frozen`` (bool), ``comments_open`` (bool), ``frozen_at`` (Unix seconds or null);
 - ``snapshots``: the archive, oldest first, each ``{id, number, stage, label, created_at,
-  created_by_name, adopted}``;
+  created_by, created_by_name, adopted}``;
 - ``stage``: the stage of the latest snapshot (null before the first one);
 - ``adopted``: the id of the latest adopted snapshot, or null.
 
@@ -39,6 +39,8 @@ class ArchivedVersion:
     created_at: float
     created_by_name: str | None
     adopted: bool
+    created_by: str | None = None
+    """Who archived it (a subject: the public view shows its handle, `crdt.projection`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,8 +63,8 @@ def governance_fields(state: GovernanceState) -> dict[str, JsonValue]:
     """The map's keys and values for `state`."""
     snapshots: list[JsonValue] = [
         {"id": s.id, "number": s.number, "stage": s.stage, "label": s.label,
-         "created_at": s.created_at, "created_by_name": s.created_by_name,
-         "adopted": s.adopted}
+         "created_at": s.created_at, "created_by": s.created_by,
+         "created_by_name": s.created_by_name, "adopted": s.adopted}
         for s in state.snapshots
     ]
     adopted = [s.id for s in state.snapshots if s.adopted]

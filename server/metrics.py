@@ -60,6 +60,7 @@ class Metrics:
     documents_loaded: Gauge = field(init=False)
     commit_seconds: Histogram = field(init=False)
     commit_batch_size: Histogram = field(init=False)
+    projection_seconds: Histogram = field(init=False)
     errors: Counter = field(init=False)
     evictions: Counter = field(init=False)
 
@@ -77,6 +78,12 @@ class Metrics:
         self.commit_seconds = Histogram(
             "palabre_commit_seconds",
             "Time to commit a batch of updates to storage",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=reg,
+        )
+        self.projection_seconds = Histogram(
+            "palabre_projection_seconds",
+            "Time to show an annotations update to readers who may not see names",
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=reg,
         )

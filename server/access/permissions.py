@@ -17,7 +17,10 @@ socket and the HTTP API alike, so the rules below are the whole policy:
    text; accepting one edits the text, so never on a frozen text;
 7. a data document holding items some readers may not see (an ``actors`` map's
    unpublished proposals) is read whole (over a socket, as a Yjs snapshot) only by who
-   may edit it (`whole_read_action`); the others read their view through the API.
+   may edit it (`whole_read_action`); the others read their view through the API;
+8. names: members and facilitators see people's real names and subjects; citizens and
+   the public see pseudonyms (`sees_real_names`), over a socket on ``D.annotations``
+   a public view of it (`server.rooms.projection`).
 
 Which fields of a ``data`` document each action covers (``history`` kept by the server,
 monitoring entries editable by their author only, themes for moderators) is in
@@ -180,6 +183,15 @@ def _denial(
 
 HIDES_ITEMS_FROM_READERS: Final = frozenset({"actors"})
 """Data schemas whose documents hold items that not every reader may see."""
+
+
+NAME_READERS: Final = frozenset({Role.MEMBER, Role.FACILITATOR})
+"""Who sees real names and subjects: those who work on the text together, live."""
+
+
+def sees_real_names(principal: Principal) -> bool:
+    """Whether `principal` sees people's real names and subjects (rule 8)."""
+    return principal.role in NAME_READERS
 
 
 def whole_read_action(schema: str | None) -> Action:

@@ -38,6 +38,7 @@ from server.modules.data_documents import DataDocuments, guard_loader
 from server.modules.files import FileStore
 from server.modules.governance import Governance
 from server.modules.invitations import InvitationService
+from server.modules.names import PublicDirectory
 from server.modules.people import PeopleService
 from server.modules.publishing import Publisher
 from server.modules.sessions import SessionsService
@@ -150,6 +151,7 @@ def create_app(
         after_commit=(dispatcher.on_commit,),
         on_denied=(denials.socket_denied,),
         on_join=(attendance.joined,), on_leave=(attendance.left,),
+        public_names=PublicDirectory(store, access.roster.subject_digest),
     ))
     data = DataDocuments(hub, store)
     agenda = AgendaImporter(settings, hub, store)
@@ -162,7 +164,7 @@ def create_app(
     votes = VotesService(store, hub, governance, amendments, sessions,
                          notify=dispatcher.notify)
     people = PeopleService(store, hub, access.roster, governance.record,
-                           sessions=access.sessions)
+                           sessions=access.sessions, catalog=store)
     provider = provider_from(settings)
     context = ApiContext(
         hub=hub, store=store, access=access, governance=governance, data=data,

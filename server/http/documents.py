@@ -23,6 +23,7 @@ from server.http.authorize import Authorized, caller, requires
 from server.http.body import JsonObject, etag_matches, int_param, only_fields, read_json, text_field
 from server.http.context import MEDIA_TYPES, ApiContext, content_format, created, meta_json
 from server.modules.data_documents import etag_of
+from server.modules.names import annotations_sub
 from server.modules.sessions import quorum_json
 from server.rooms.revocation import Revocation
 from storage.base import StorageError
@@ -174,8 +175,11 @@ class Documents:
 
     @requires(Action.READ)
     async def get_document(self, request: Request, auth: Authorized) -> Response:
-        """``GET /documents/{id}``: metadata."""
-        return JSONResponse(meta_json(auth.meta))
+        """``GET /documents/{id}``: metadata, and who the caller is in the ``D.annotations``
+        they sync (``annotations_sub``: `server.modules.names.annotations_sub`)."""
+        shown = meta_json(auth.meta)
+        shown["annotations_sub"] = await annotations_sub(self.context.store, auth.principal)
+        return JSONResponse(shown)
 
     @requires(Action.CREATE_DOCUMENT)
     async def update_document(self, request: Request, auth: Authorized) -> Response:

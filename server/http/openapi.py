@@ -40,6 +40,9 @@ SCHEMAS: dict[str, Schema] = {
         amendments_open={"type": "boolean", "description": "PATCH answers only"},
         quorum={"type": ["number", "integer", "null"], "description": "PATCH answers only"},
         schema={"type": "string", "description": "data documents: their JSON schema"},
+        annotations_sub={**_NSTR, "description": "GET of one document: who the caller is in "
+                         "the D.annotations they sync (their subject, or for citizens and the "
+                         "public their handle such as membre-7; null: nobody)"},
     ),
     "DocumentList": _obj(["documents", "next"],
                          documents={"type": "array", "items": _ref("Document")},

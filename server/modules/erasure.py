@@ -22,7 +22,7 @@ from crdt.erasure import Identity, erase_identity, names_of
 from crdt.errors import InvalidUpdate
 from server.access.auth import Principal
 from server.errors import Conflict
-from server.modules.people import PeopleService
+from server.modules.people import NAMED_ROOTS, PeopleService
 from server.rooms.hub import Hub
 from storage.base import StorageUnavailable
 from storage.catalog import DocumentMeta
@@ -31,7 +31,7 @@ from storage.people import pseudonym_of
 from storage.port import Storage
 
 Record = Callable[[str | None, str, Principal | None, Mapping[str, object]], Awaitable[None]]
-ROOTS = ("annotations", "amendments", "amendment_settings", "governance")
+ROOTS = NAMED_ROOTS
 PAGE = 200
 
 

@@ -49,7 +49,8 @@ class GovernanceFeed:
             snapshots=[
                 ArchivedVersion(
                     id=s.snapshot_id, number=s.number, stage=s.stage, label=s.label,
-                    created_at=s.created_at, created_by_name=s.created_by_name,
+                    created_at=s.created_at, created_by=s.created_by,
+                    created_by_name=s.created_by_name,
                     adopted=s.adopted,
                 )
                 for s in snapshots

@@ -5,17 +5,24 @@ everyone else (citizens, the public) unless the person chose to be named in publ
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+
+from crdt.projection import Public
 from server.access.auth import Principal, Role
-from storage.people import People, PersonNotFound
+from server.access.permissions import NAME_READERS, sees_real_names
+from storage.people import People, Person, PersonNotFound
 
 UNKNOWN = "Inconnu"
 """The name of an author the server has no record of (a write made before people were kept)."""
-INSIDERS = frozenset({Role.MEMBER, Role.FACILITATOR})
-"""Who sees real names and subjects: those who work on the text together, live."""
+INSIDERS = NAME_READERS
+"""Who sees real names and subjects (`server.access.permissions` rule 8)."""
+_PATIENCE_SECONDS = 2.0
+_PATIENCE_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,3 +80,60 @@ class DisplayNames:
                 person = shown.get(str(author.get("sub")))
                 author["sub"] = ""
                 author["name"] = person.display_name if person else UNKNOWN
+
+
+def handle_of(person: Person) -> str:
+    """What stands for a person's subject where it may not be shown: ``membre-7``."""
+    return f"membre-{person.pseudonym}"
+
+
+async def annotations_sub(people: People, viewer: Principal) -> str | None:
+    """Who `viewer` is in the ``D.annotations`` they sync: their subject, or in the public
+    view their handle (``None``: the public, or a person not recorded yet), so that a page
+    knows its own comments.
+
+    Raises:
+        StorageUnavailable: the database failed.
+    """
+    if sees_real_names(viewer):
+        return viewer.sub
+    if viewer.role is Role.PUBLIC or not viewer.sub:
+        return None
+    try:
+        return handle_of(await people.get_person(viewer.sub))
+    except PersonNotFound:
+        return None
+
+
+class PublicDirectory:
+    """How readers who may not see names see people in the public view of a text's
+    annotations (`server.rooms.projection`): their handle, and their public name."""
+
+    def __init__(self, people: People, digest: Callable[[str], str]) -> None:
+        self._people = people
+        self._digest = digest
+
+    async def __call__(self, subs: Collection[str], *, patient: bool) -> dict[str, Public]:
+        """Each of `subs` as the public sees them; one never recorded: ``Inconnu`` and a
+        keyed digest. `patient`: a subject not recorded yet is waited for a moment (people
+        are recorded off the request path, and a view shows an item one way for good).
+
+        Raises:
+            StorageUnavailable: the database failed.
+        """
+        shown: dict[str, Public] = {}
+        for sub in subs:
+            person = await self._person(sub, patient=patient)
+            shown[sub] = (Public(f"inconnu-{self._digest(sub)[:12]}", UNKNOWN) if person is None
+                          else Public(handle_of(person), person.public_name))
+        return shown
+
+    async def _person(self, sub: str, *, patient: bool) -> Person | None:
+        deadline = time.monotonic() + (_PATIENCE_SECONDS if patient else 0)
+        while True:
+            try:
+                return await self._people.get_person(sub)
+            except PersonNotFound:
+                if time.monotonic() >= deadline:
+                    return None
+            await anyio.sleep(_PATIENCE_POLL_SECONDS)

@@ -9,14 +9,29 @@ with that role's rights. Every change is audited (server-wide entries, no docume
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
+from pycrdt import Doc
+
+from crdt.doc_id import ANNOTATIONS_SUFFIX
+from crdt.projection import touch
 from server.access.auth import Principal, Role
 from server.access.roster import RightsChange, Roster
 from server.access.websession import WebSessions
+from server.errors import Overloaded
 from server.rooms.hub import Hub
+from storage.base import StorageUnavailable
+from storage.catalog import DocumentCatalog
 from storage.people import People, Person
+
+log = logging.getLogger("palabre.people")
+
+NAMED_ROOTS = ("annotations", "amendments", "amendment_settings", "governance", "session")
+"""The root maps of ``D.annotations`` that name people."""
+_PAGE = 200
 
 Record = Callable[[str | None, str, Principal | None, Mapping[str, object]], Awaitable[None]]
 """Appends an audit entry (`Governance.record`): document, action, actor, detail."""
@@ -31,8 +46,10 @@ class PeopleService:
     def __init__(
         self, people: People, hub: Hub, roster: Roster, record: Record,
         *, sessions: WebSessions | None = None, clock: Callable[[], float] = time.time,
+        catalog: DocumentCatalog | None = None,
     ) -> None:
         self._people = people
+        self._catalog = catalog
         self._sessions = sessions
         self._hub = hub
         self._roster = roster
@@ -97,7 +114,37 @@ class PeopleService:
         person = await self._people.set_named_publicly(sub, named)
         await self._record(None, "person.naming_changed", by,
                            {"sub": sub, "named_publicly": named})
+        await self._show_naming(sub)
         return person
+
+    async def _show_naming(self, sub: str) -> None:
+        """Write again what names `sub` in every text's annotations, so that the public
+        views (`server.rooms.projection`) show them by their new naming, live.
+
+        A document that cannot be written is logged and skipped: its public view keeps
+        the old naming of what it held, until then new readers see the new one anyway.
+        """
+        if self._catalog is None:
+            return
+        after: str | None = None
+        while True:
+            page = await self._catalog.list_documents(limit=_PAGE, after=after)
+            for meta in page:
+                if meta.kind != "text":
+                    continue
+
+                def write(doc: Doc[Any]) -> None:
+                    with doc.transaction():
+                        touch(doc, sub, roots=NAMED_ROOTS)
+
+                try:
+                    await self._hub.transform(meta.doc_id + ANNOTATIONS_SUFFIX, write,
+                                              principal=None)
+                except (Overloaded, StorageUnavailable) as exc:
+                    log.error("naming not shown: %s", exc, extra={"doc_id": meta.doc_id})
+            if len(page) < _PAGE:
+                return
+            after = page[-1].doc_id
 
     def subject_digest(self, sub: str) -> str:
         """The keyed digest of `sub` an erased person's row keeps (`Roster.subject_digest`)."""

@@ -24,6 +24,7 @@ from server.access.auth import Principal
 from server.errors import InvalidUpdateError
 from server.limits import Limits
 from server.metrics import Metrics
+from server.rooms.projection import PublicNames
 
 log = logging.getLogger("palabre.hooks")
 
@@ -70,6 +71,9 @@ class RoomHooks:
     on_denied: tuple[DenialObserver, ...] = ()
     on_join: tuple[JoinObserver, ...] = ()
     on_leave: tuple[LeaveObserver, ...] = ()
+    public_names: PublicNames | None = None
+    """How people are shown to readers who may not see names: given, every ``D.annotations``
+    room serves them its public view (`server.rooms.projection`)."""
 
 
 def notify(

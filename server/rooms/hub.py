@@ -26,6 +26,7 @@ from server.rooms.client import Client
 from server.rooms.committer import Committer
 from server.rooms.fanout import Fanout
 from server.rooms.hooks import Guard, RoomGuard, RoomHooks, notify
+from server.rooms.projection import Projection
 from server.rooms.revocation import Revocation
 from server.rooms.room import Room
 from server.settings import Settings
@@ -136,7 +137,14 @@ class Hub:
         Raises:
             Overloaded: storage is unavailable or the server is shutting down; no room exists.
         """
-        room = await self.room(doc_id)
+        while True:
+            room = await self.room(doc_id)
+            try:
+                await room.prepare(connection)
+            except (StorageUnavailable, InvalidUpdate) as exc:
+                raise Overloaded(f"the public view of {doc_id} could not be made") from exc
+            if room.is_open:
+                break
         room.add(connection)
         self._metrics.connections.inc()
         if self._hooks.on_join:
@@ -210,6 +218,9 @@ class Hub:
             if self._hooks.load_guard is not None:
                 rules = await self._hooks.load_guard(doc_id)
             guard = RoomGuard(self._settings.limits, rules)
+        projection = None
+        if is_annotations(doc_id) and self._hooks.public_names is not None:
+            projection = Projection(doc_id, self._hooks.public_names, self._metrics)
         settings = self._settings
         room = Room(
             doc_id,
@@ -224,6 +235,7 @@ class Hub:
             comments_open=comments_open,
             guard=guard,
             fanout=self.fanout,
+            projection=projection,
         )
         task_group.start_soon(room.run, self._evicted)
         try:

@@ -32,7 +32,7 @@ from crdt.protocol import (
     encode_sync_update,
 )
 from server.access.auth import Principal
-from server.access.permissions import Action, is_allowed, is_open_when_frozen
+from server.access.permissions import Action, is_allowed, is_open_when_frozen, sees_real_names
 from server.errors import MalformedMessage
 from server.metrics import Metrics
 from server.rooms.client import Client
@@ -40,6 +40,7 @@ from server.rooms.committer import Committer
 from server.rooms.fanout import Fanout
 from server.rooms.hooks import Guard, RoomHooks, notify
 from server.rooms.presence import apply_client_awareness, apply_peer_awareness
+from server.rooms.projection import Projection
 from server.wsframe import encode_binary_frame
 from storage.base import AppendResult, AppendTicket, DocumentStore, LogEntry, StorageUnavailable
 
@@ -80,6 +81,7 @@ class Room:
         comments_open: bool = False,
         guard: Guard | None = None,
         fanout: Fanout | None = None,
+        projection: Projection | None = None,
     ) -> None:
         self.doc_id = doc_id
         self.doc = doc
@@ -115,6 +117,8 @@ class Room:
         there are any, the room is not evicted."""
         self.access_changed = anyio.Event()
         """Set (then replaced) by `revoke`: readers without a socket check their right again."""
+        self._projection = projection
+        """The public view that clients who may not see names read instead (annotations)."""
 
     # -- clients -------------------------------------------------------------------------
 
@@ -124,7 +128,12 @@ class Room:
         On a frozen document it is told so at once (a ``permission-denied`` message).
         """
         self.connections.add(connection)
-        connection.send(encode_sync_step1(self.doc.get_state()))
+        view = self._projection
+        if view is not None and not sees_real_names(connection.principal):
+            view.readers.add(connection)
+            connection.send(encode_sync_step1(view.doc.get_state()))
+        else:
+            connection.send(encode_sync_step1(self.doc.get_state()))
         if self.is_frozen:
             connection.send(encode_permission_denied(_FROZEN_NOTICE))
         states = self.awareness.snapshot()
@@ -132,10 +141,24 @@ class Room:
             connection.send(encode_awareness(encode_awareness_update(states)))
         self._wake.set()
 
+    async def prepare(self, connection: Client) -> None:
+        """Make what `connection` will read ready before it is `add`ed: the public view
+        (built on its first reader) for a client who may not see names.
+
+        Raises:
+            StorageUnavailable: the people cannot be read.
+            InvalidUpdate: the document does not decode.
+        """
+        view = self._projection
+        if view is not None and not sees_real_names(connection.principal):
+            await view.ready(self.doc.get_update)
+
     def remove(self, connection: Client) -> None:
         """Drop a client and tell the others that its awareness states are gone."""
         self.connections.discard(connection)
         self._paused.discard(connection)
+        if self._projection is not None:
+            self._projection.readers.discard(connection)
         removals = self.awareness.remove_owner(connection.connection_id)
         if removals:
             update = encode_awareness_update(removals)
@@ -144,14 +167,17 @@ class Room:
                 self._fanout.publish_awareness(self.doc_id, update)
         self._wake.set()
 
-    def sync_step2_for(self, state_vector: bytes) -> bytes:
-        """Answer a sync step 1: everything committed that the peer lacks.
+    def sync_step2_for(self, state_vector: bytes, connection: Client | None = None) -> bytes:
+        """Answer a sync step 1 of `connection`: everything committed that it lacks (of
+        the public view, for a client who may not see names).
 
         Raises:
             MalformedMessage: the state vector does not decode.
         """
+        view = self._projection
+        doc = view.doc if view is not None and connection in view.readers else self.doc
         try:
-            return encode_sync_step2(self.doc.get_update(state_vector))
+            return encode_sync_step2(doc.get_update(state_vector))
         except ValueError as exc:
             raise MalformedMessage(f"bad state vector: {exc}") from exc
 
@@ -272,6 +298,10 @@ class Room:
                                                    doc_is_public=True):
                 connection.request_close(CloseCode.FORBIDDEN, reason)
                 closed.add(id(connection))
+            elif self._projection is not None and (
+                    sees_real_names(principal) != sees_real_names(connection.principal)):
+                # Its copy holds the other view of the same items: a fresh page syncs anew.
+                connection.request_close(CloseCode.FORBIDDEN, f"{reason}: reload the page")
             else:
                 connection.change_rights(principal, may_edit=is_allowed(
                     principal, Action.EDIT, self.doc_id))
@@ -392,12 +422,17 @@ class Room:
     # -- lifetime ------------------------------------------------------------------------
 
     async def run(self, on_evict: Callable[[Room], None]) -> None:
-        """Live until the room is idle past its grace period, or closed and committed.
+        """Live until the room is idle past its grace period, or closed and committed;
+        meanwhile bring the public view (if any) up to date as updates are relayed.
 
-        Woken by joins, leaves, watchers and the end of a commit of a room nobody is in
-        (or that is closing): never per update.
+        Woken by joins, leaves, watchers, updates for the public view and the end of a
+        commit of a room nobody is in (or that is closing): never per update otherwise.
         """
         while True:
+            if (self._projection is not None and self._projection.is_behind
+                    and not self._closing):  # closing: the readers are closed too
+                await self._projection.catch_up(self._send_to)
+                continue
             if self._closing and not self._is_busy:
                 break
             idle = not self.connections and not self.watchers and not self._is_busy
@@ -438,17 +473,28 @@ class Room:
         self._peer_updates = []
         if not updates:
             return
+        view = self._projection
+        # Clients who may not see names get the public view of these, projected next.
+        to = None if view is None else self.connections - view.readers
         try:
             relayed = merge(updates)
         except InvalidUpdate:
             # Each part applied already; relaying them apart is as good, only slower.
             log.exception("relayed updates failed to merge", extra={"doc_id": self.doc_id})
             for update in updates:
-                self._broadcast(encode_sync_update(update))
+                self._broadcast(encode_sync_update(update), to)
+                if view is not None:
+                    view.follow(update)
             self.metrics.hot.updates_out += len(self.connections) * len(updates)
+            if view is not None and view.is_behind:
+                self._wake.set()
             return
-        self._broadcast(encode_sync_update(relayed))
+        self._broadcast(encode_sync_update(relayed), to)
+        if view is not None:
+            view.follow(relayed)
         self.metrics.hot.updates_out += len(self.connections)
+        if view is not None and view.is_behind:
+            self._wake.set()  # the room's task projects it
 
     def start_commit(self, store: DocumentStore) -> Commit | None:
         """Take what is queued and queue its append in `store` (the committer's round).
@@ -531,12 +577,16 @@ class Room:
             for connection in paused:
                 connection.resume_reading()
 
-    def _broadcast(self, message: bytes) -> None:
-        """Send `message` to every client, framed once for all of them."""
-        self.metrics.hot.bytes_out += len(message) * len(self.connections)
+    def _send_to(self, clients: set[Client], message: bytes) -> None:
+        self._broadcast(message, clients)
+
+    def _broadcast(self, message: bytes, to: set[Client] | None = None) -> None:
+        """Send `message` to every client (or those of `to`), framed once for all."""
+        clients = self.connections if to is None else to
+        self.metrics.hot.bytes_out += len(message) * len(clients)
         frame = encode_binary_frame(message)
         others: dict[str, tuple[bytes, bytes]] | None = None
-        for connection in list(self.connections):
+        for connection in list(clients):
             kind = connection.frame_kind
             if kind is None:
                 connection.send_frame(frame, message)

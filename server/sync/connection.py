@@ -150,7 +150,7 @@ class Connection:
             if message.step == SyncStep.STEP1:
                 # Its answer is the whole document: it costs like an update.
                 self._take_update()
-                self.send(room.sync_step2_for(message.payload))
+                self.send(room.sync_step2_for(message.payload, self))
                 return
             try:
                 update_state_vector(message.payload)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.async_api import expect
 
 from tests.browser.conftest import AMELIE, CARLA, LOIC, EditorsFactory, screenshot_path
@@ -116,3 +118,33 @@ async def test_a_token_for_other_documents_shows_access_refused(editors: Editors
         await connected(page, "denied")
         await expect(page.locator("#connection")).to_contain_text("4403")
         await expect(page.locator(".ProseMirror")).to_have_attribute("contenteditable", "false")
+
+
+async def test_a_citizens_page_shows_others_by_pseudonym_and_its_own_comment_as_its_own(
+    editors: EditorsFactory,
+) -> None:
+    async with editors() as e:
+        alice, carla = await e.join_all(AMELIE, CARLA)
+        target = await paragraph_id(alice, "Nancy")
+        await alice.locator(f".margin-button[data-paragraph='{target}']").click()
+        await alice.locator("form.new-comment textarea").fill("Qui décide, au juste ?")
+        await alice.locator("form.new-comment button[type=submit]").click()
+        await expect(alice.locator("#comments .thread .meta strong").first).to_have_text(
+            AMELIE[1], timeout=TIMEOUT)
+
+        margin = carla.locator(f".margin-button[data-paragraph='{target}']")
+        await expect(margin).to_have_text("1", timeout=TIMEOUT)
+        await margin.click()
+        await expect(carla.locator("#comments")).to_contain_text("Qui décide, au juste ?")
+        author = carla.locator("#comments .thread .meta strong").first
+        await expect(author).to_have_text(re.compile(r"^Membre \d+$"))
+        assert AMELIE[1] not in await carla.locator("#comments").inner_text()
+        await carla.locator("form.reply textarea").fill("Les habitants, aussi.")
+        await carla.locator("form.reply button[type=submit]").click()
+        # Its own reply: by its own name, and editable, though the document it syncs
+        # names it by its handle.
+        reply = carla.locator("#comments li.reply")
+        await expect(reply).to_contain_text(CARLA[1], timeout=TIMEOUT)
+        await expect(reply.get_by_role("button", name=re.compile("Modifier|Edit"))).to_be_visible()
+        await expect(alice.locator("#comments li.reply")).to_contain_text(CARLA[1],
+                                                                         timeout=TIMEOUT)

@@ -38,10 +38,11 @@ def test_the_state_reads_back_as_written_and_replicates() -> None:
             "stage": "adopted", "adopted": "s2",
             "snapshots": [
                 {"id": "s1", "number": 1, "stage": "première lecture", "label": "Avant-projet",
-                 "created_at": 1_790_000_000.25, "created_by_name": "Loïc Ménard",
-                 "adopted": False},
+                 "created_at": 1_790_000_000.25, "created_by": None,
+                 "created_by_name": "Loïc Ménard", "adopted": False},
                 {"id": "s2", "number": 2, "stage": "adopted", "label": "Texte adopté",
-                 "created_at": 1_790_000_100, "created_by_name": None, "adopted": True},
+                 "created_at": 1_790_000_100, "created_by": None, "created_by_name": None,
+                 "adopted": True},
             ],
         }
 

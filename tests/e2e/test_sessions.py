@@ -176,8 +176,11 @@ async def test_speaking_queue_is_live_and_only_facilitators_give_the_floor(
             assert (await amelie.post(one + "/hands")).status_code == 200
             assert (await bruno.post(one + "/hands")).status_code == 200
             await page.wait_for(lambda: len(read_session(page.doc).hands) == 2, timeout=10)
-            assert [h.name for h in read_session(page.doc).hands] == ["Amélie Poulain",
-                                                                      "Bruno Ganz"]
+            # A citizen's socket syncs the public view: the members by their pseudonyms.
+            pseudonyms = {p["name"]: p["pseudonym"]
+                          for p in (await api.get("/api/people")).json()["people"]}
+            assert [h.name for h in read_session(page.doc).hands] == [
+                pseudonyms["Amélie Poulain"], pseudonyms["Bruno Ganz"]]
             refused = await chloe.post(one + "/hands")
             assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
             assert (await amelie.post(one + "/floor", json={})).status_code == 403
@@ -186,7 +189,8 @@ async def test_speaking_queue_is_live_and_only_facilitators_give_the_floor(
             given = await api.post(one + "/floor", json={})
             assert given.status_code == 200, given.text
             assert given.json()["floor"]["name"] == "Amélie Poulain"
-            await page.wait_for(lambda: _floor(page.doc) == "Amélie Poulain", timeout=10)
+            await page.wait_for(lambda: _floor(page.doc) == pseudonyms["Amélie Poulain"],
+                                timeout=10)
             assert (await bruno.delete(one + "/hands")).status_code == 200
             await page.wait_for(lambda: not read_session(page.doc).hands, timeout=10)
             # A citizen's page cannot write the queue over the socket: refused, not relayed.

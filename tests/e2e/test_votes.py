@@ -149,8 +149,12 @@ async def test_public_vote_change_refusals_majority_applied_and_minuted(
             # Live tallies, with who voted what (public), in the server-written map.
             await live.wait_for(lambda: tally_of(live, a).get("for") == 2
                                 and tally_of(live, b).get("against") == 2, timeout=10)
+            # Chloé (a citizen) syncs the public view: the voters by their pseudonyms.
+            pseudonyms = {p["name"]: p["pseudonym"]
+                          for p in (await boss.get("/api/people")).json()["people"]}
             assert {x["name"]: x["choice"] for x in tally_of(live, a)["ballots"]} == {
-                "Karim": "for", "Lina": "for", "Marc": "against"}
+                pseudonyms["Karim"]: "for", pseudonyms["Lina"]: "for",
+                pseudonyms["Marc"]: "against"}
             shown = (await boss.get(f"{votes}/{vid}")).json()
             assert [(c["for"], c["against"], c["abstain"]) for c in shown["counts"]] == [
                 (2, 1, 0), (1, 2, 0)]

@@ -5,7 +5,7 @@
 import { api, docPath } from './api.js'
 import { clear, h } from './dom.js'
 import { lang } from './i18n.js'
-import { canModerate } from './session.js'
+import { authorName, canModerate, isMe } from './session.js'
 
 const BLOCKS = 'p[data-id], h1[data-id], h2[data-id], h3[data-id], h4[data-id], h5[data-id], h6[data-id]'
 const OPEN = new Set(['submitted', 'evaluating'])
@@ -114,6 +114,7 @@ export class Amendments {
     this.scheduled = false
     amendments.observeDeep(() => { this.schedule(); this.render() })
     settings.observe(() => this.render())
+    window.addEventListener('palabre:whoami', () => this.render())
     governance.observe(() => this.render())
     window.addEventListener('resize', () => this.schedule())
     this.render()
@@ -219,7 +220,7 @@ export class Amendments {
     const count = Object.keys(supports).length
     const item = h('li', { class: `amendment state-${entry.state}`, 'data-amendment': entry.id, 'data-state': entry.state })
     item.append(h('div', { class: 'meta' },
-      h('strong', {}, entry.author?.name || '?'), ' · ',
+      h('strong', {}, authorName(this.user, entry.author)), ' · ',
       h('span', { class: `badge ${entry.state}` }, at[`state_${entry.state}`] || entry.state), ' · ',
       h('span', { class: 'supports' }, at.supports(count)),
       entry.tally ? h('span', { class: 'tally' }, ' · ', at.tally(entry.tally)) : null))
@@ -238,10 +239,10 @@ export class Amendments {
     const actions = h('div', { class: 'actions' })
     const button = (action, label, run) => actions.append(h('button', { type: 'button', 'data-action': action, onClick: () => this.run(run) }, label))
     if (OPEN.has(entry.state) && this.user.role !== 'public') {
-      if (supports[this.user.sub] !== undefined) button('unsupport', at.unsupport, () => api(`${path}/support`, { method: 'DELETE' }))
+      if (Object.keys(supports).some((sub) => isMe(this.user, sub))) button('unsupport', at.unsupport, () => api(`${path}/support`, { method: 'DELETE' }))
       else button('support', at.support, () => api(`${path}/support`, { method: 'POST' }))
-      if (entry.author?.sub === this.user.sub && entry.state === 'submitted') button('withdraw', at.withdraw, () => api(`${path}/withdraw`, { method: 'POST' }))
-      if (entry.outdated && (entry.author?.sub === this.user.sub || canModerate(this.user))) {
+      if (isMe(this.user, entry.author?.sub) && entry.state === 'submitted') button('withdraw', at.withdraw, () => api(`${path}/withdraw`, { method: 'POST' }))
+      if (entry.outdated && (isMe(this.user, entry.author?.sub) || canModerate(this.user))) {
         button('rebase', at.rebase, () => api(`${path}/rebase`, { method: 'POST', body: {} }))
       }
       if (canModerate(this.user)) {

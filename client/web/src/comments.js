@@ -4,7 +4,7 @@
 import { api, docPath } from './api.js'
 import { clear, h } from './dom.js'
 import { lang, t } from './i18n.js'
-import { canModerate } from './session.js'
+import { authorName, canModerate, isMe } from './session.js'
 
 const COMMENTABLE = 'p[data-id], h1[data-id], h2[data-id], h3[data-id], h4[data-id], h5[data-id], h6[data-id]'
 
@@ -26,6 +26,7 @@ export class Comments {
     this.unsealed = new Map() // sealed_body -> the words, as the API gave them to a moderator
     this.unsealing = new Set() // annotation ids being fetched
     annotations.observeDeep(() => { this.schedule(); this.renderPanel() })
+    window.addEventListener('palabre:whoami', () => this.renderPanel())
     window.addEventListener('resize', () => this.schedule())
     this.renderPanel()
   }
@@ -172,7 +173,7 @@ export class Comments {
   renderMessage (message, path, isReply, annotationId) {
     const when = new Date(message.created_at).toLocaleString(lang, { dateStyle: 'short', timeStyle: 'short' })
     const head = h('div', { class: 'meta' },
-      h('strong', {}, message.author?.name || '?'), ' · ', h('time', { datetime: message.created_at }, when),
+      h('strong', {}, authorName(this.user, message.author)), ' · ', h('time', { datetime: message.created_at }, when),
       !isReply ? h('span', { class: `badge ${message.status}` }, t[`status_${message.status}`]) : null)
     const box = h('div', { class: 'message' }, head)
     if (this.editing === (message.id)) {
@@ -184,7 +185,7 @@ export class Comments {
     }
     box.append(h('p', { class: 'body' }, this.wordsOf(message, annotationId)))
     const actions = h('div', { class: 'actions' })
-    if (message.author?.sub && message.author.sub === this.user.sub && this.canComment()) {
+    if (isMe(this.user, message.author?.sub) && this.canComment()) {
       actions.append(h('button', { type: 'button', onClick: () => { this.editing = message.id; this.renderPanel() } }, t.edit))
     }
     if (!isReply && canModerate(this.user)) {

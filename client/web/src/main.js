@@ -147,6 +147,10 @@ async function documentPage (docId) {
 
   api(docPath(docId)).then((meta) => {
     heading.textContent = meta.title || docId
+    if (meta.annotations_sub && meta.annotations_sub !== user.annotationsSub) {
+      user.annotationsSub = meta.annotations_sub
+      window.dispatchEvent(new Event('palabre:whoami'))
+    }
     document.title = `${meta.title || docId} — palabre`
   }).catch((error) => errors.show(error))
 

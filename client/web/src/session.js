@@ -79,6 +79,19 @@ export function currentUser () {
   }
 }
 
+// Whether `sub`, read in the annotations document, is the page's own person: citizens and
+// the public sync its public view, where they appear by their handle (`annotationsSub`,
+// from GET /api/documents/{id}) rather than their subject.
+export function isMe (user, sub) {
+  return Boolean(sub) && (sub === user.sub || sub === user.annotationsSub)
+}
+
+// How the page names the author of an entry of the annotations document: itself by its
+// own name, the others as the document shows them.
+export function authorName (user, author) {
+  return isMe(user, author?.sub) ? user.name : author?.name || '?'
+}
+
 export function canEdit (user) {
   return user.role === 'member' || user.role === 'facilitator'
 }

@@ -1,0 +1,77 @@
+"""The public view of ``D.annotations`` on two nodes (real PostgreSQL and Redis): each
+node projects its own room, the same items the same way, so citizens reading on either
+node get pseudonyms only, the same document, and a new naming live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import uuid4
+
+import httpx
+from pycrdt import Map
+
+from crdt.protocol import EMPTY_UPDATE
+from server.access.auth import slugify
+from tests.conftest import postgres_or_skip
+from tests.e2e.test_public_view import reading
+from tests.multinode.nodes import redis_or_skip, start_cluster
+
+MARKDOWN = "# Charte\n\nLa présente charte.\n\nLes habitants décident.\n"
+
+
+async def test_citizens_on_two_nodes_read_the_same_pseudonymous_annotations(
+    tmp_path: Path,
+) -> None:
+    redis_url, database_url = await redis_or_skip(), await postgres_or_skip()
+    tag = uuid4().hex[:6]
+    doc_id, alice, karim = f"vue-{tag}", f"Amélie Poulain {tag}", f"Karim Témoin {tag}"
+    companion = doc_id + ".annotations"
+    async with start_cluster(tmp_path, 2, redis_url=redis_url,
+                             database_url=database_url) as (first, second):
+        boss = httpx.AsyncClient(base_url=first.url, timeout=30, headers={
+            "Authorization": f"Bearer {first.token('facilitator', 'Loïc Ménard')}"})
+        a = httpx.AsyncClient(base_url=first.url, timeout=30, headers={
+            "Authorization": f"Bearer {first.token('member', alice)}"})
+        k = httpx.AsyncClient(base_url=second.url, timeout=30, headers={
+            "Authorization": f"Bearer {second.token('member', karim)}"})
+        async with boss, a, k:
+            made = await boss.post("/api/documents", json={
+                "id": doc_id, "title": "Charte", "markdown": MARKDOWN, "is_public": True})
+            assert made.status_code == 201, made.text
+            blocks = (await boss.get(f"/api/documents/{doc_id}/content",
+                                     params={"format": "json"})).json()["blocks"]
+            notes = f"/api/documents/{doc_id}/annotations"
+            token = first.token("citizen", f"Carla Dupré {tag}")
+            async with reading(first, companion, token, hocuspocus=False) as here, \
+                    reading(second, companion, None, hocuspocus=True) as there:
+                posted = [await a.post(notes, json={"paragraph_id": blocks[1]["id"],
+                                                    "body": "Qui décide ?"}),
+                          await k.post(notes, json={"paragraph_id": blocks[2]["id"],
+                                                    "body": "Les quartiers."})]
+                proposed = await k.post(f"/api/documents/{doc_id}/amendments", json={
+                    "paragraph_id": blocks[2]["id"], "kind": "replace", "text": "Autre."})
+                supported = await a.post(
+                    f"/api/documents/{doc_id}/amendments/{proposed.json()['id']}/support")
+                for answer in (*posted, proposed, supported):
+                    assert answer.status_code in (200, 201), answer.text
+                people = {p["name"]: p["pseudonym"] for p in
+                          (await boss.get("/api/people")).json()["people"]}
+                hidden = {people[alice], people[karim]}
+                for reader in (here, there):
+                    await reader.wait_for(lambda r=reader: r.authors() == hidden)  # type: ignore[misc]
+                assert here.doc.get("annotations", type=Map).to_py() == \
+                    there.doc.get("annotations", type=Map).to_py()
+                # Same items on both nodes: neither has anything the other lacks.
+                assert here.doc.get_update(there.doc.get_state()) == EMPTY_UPDATE
+                assert there.doc.get_update(here.doc.get_state()) == EMPTY_UPDATE
+
+                named = await a.put(f"/api/people/{slugify(alice)}/naming",
+                                    json={"named_publicly": True})
+                assert named.status_code == 200, named.text
+                for reader in (here, there):
+                    await reader.wait_for(lambda r=reader: r.authors() == {  # type: ignore[misc]
+                        alice, people[karim]})
+                for reader in (here, there):
+                    everything = b"".join(reader.received)
+                    for secret in (karim, slugify(karim), slugify(alice), "Loïc Ménard"):
+                        assert secret.encode() not in everything, secret
