@@ -6,6 +6,10 @@ amendments, the keys of an amendment's ``supports``, governance fields...), is r
 in one transaction. Yjs keeps deleted content until it is garbage-collected: `scrubbed`
 re-encodes a state through a document with garbage collection on, so the old values are
 not in the bytes any more (only their length, as deleted content).
+
+With `Identity.words` set, the words the person wrote go too: the ``body`` of their
+comments and replies (and the sealed words of hidden ones), the ``text`` and
+``justification`` of their amendments become that marker.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ class Identity:
     names: frozenset[str]
     new_sub: str
     pseudonym: str
+    words: str | None = None
+    """The marker that replaces the words they wrote (``None``: their words stay)."""
 
     def replaced(self, value: str) -> str:
         """`value` itself, or its replacement when it is the subject or a name."""
@@ -42,6 +48,8 @@ def erase_identity(doc: Doc[Any], identity: Identity, *, roots: tuple[str, ...])
         before = doc.get_state()
         for name in roots:
             root = doc.get(name, type=Map)
+            if identity.words is not None:
+                _remove_words(root, identity.sub, identity.words, changed)
             if _map(root, identity, changed):
                 raise ValueError(f"root {name!r} has a key naming the person")
     return doc.get_update(before) if changed else b""
@@ -79,6 +87,33 @@ def names_of(doc: Doc[Any], sub: str, *, roots: tuple[str, ...]) -> set[str]:
 def scrubbed(state: bytes) -> bytes:
     """`state` re-encoded with its deleted content garbage-collected."""
     return doc_from_update(state).get_update()
+
+
+WORD_FIELDS = ("body", "text", "justification")
+"""The fields of an entry (comment, reply, amendment) that hold its author's words."""
+SEALED_WORDS = "sealed_body"
+
+
+def _remove_words(node: Map[Any] | Array[Any], sub: str, marker: str,
+                  changed: list[bool]) -> None:
+    """Replace by `marker` the words of every entry under `node` whose author is `sub`."""
+    if isinstance(node, Map):
+        author = node.get("author")
+        if isinstance(author, Mapping) and author.get("sub") == sub:
+            if SEALED_WORDS in node:  # hidden: its words are sealed, its body empty
+                del node[SEALED_WORDS]
+                node["body"] = marker
+                changed.append(True)
+            for field in WORD_FIELDS:
+                if isinstance(node.get(field), str) and node[field] not in ("", marker):
+                    node[field] = marker
+                    changed.append(True)
+        children = [node[key] for key in node.keys()]
+    else:
+        children = [node[index] for index in range(len(node))]
+    for child in children:
+        if isinstance(child, Map | Array):
+            _remove_words(child, sub, marker, changed)
 
 
 def _map(node: Map[Any], identity: Identity, changed: list[bool]) -> bool:

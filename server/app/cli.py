@@ -299,7 +299,10 @@ def export(
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Data folder holding palabre.db [PALABRE_DATA_DIR, ./data].")
 @click.option("--database-url", default=None, help="SQLAlchemy URL [PALABRE_DATABASE_URL].")
-def erase_person(sub: str, data_dir: Path | None, database_url: str | None) -> None:
+@click.option("--remove-words", is_flag=True,
+              help="Also replace the words of their comments, replies and amendments.")
+def erase_person(sub: str, data_dir: Path | None, database_url: str | None,
+                 remove_words: bool) -> None:
     """Erase person SUB in the database while no server runs on it (with servers running,
     a facilitator uses POST /api/people/{sub}/erase, which also reaches open pages):
     their name and subject become their pseudonym everywhere; prints the chains hashed
@@ -325,7 +328,7 @@ def erase_person(sub: str, data_dir: Path | None, database_url: str | None) -> N
     async def erase() -> dict[str, Any] | None:
         async with SqlDocumentStore(settings.resolved_database_url) as store:
             try:
-                identity, texts = await identity_for(store, sub)
+                identity, texts = await identity_for(store, sub, remove_words=remove_words)
             except PersonNotFound:
                 return None
             report = await store.erase_person(

@@ -55,12 +55,16 @@ _RESEAL = obj(["doc_id", "chain", "from_number", "old_head", "new_head"], doc_id
 SCHEMAS["Erasure"] = obj(
     ["sub", "pseudonym", "reseals", "rows"], sub={**STR, "description": "erased-N"},
     pseudonym=STR, reseals={"type": "array", "items": _RESEAL},
+    words_removed={"type": "boolean"},
     rows={"type": "object", "description": "rows rewritten, per table"})
 PATHS: dict[str, Schema] = {
     "/api/people/{sub}/erase": {"post": {**op(
         "Erase a person: their name and subject become their pseudonym everywhere "
-        "(facilitators)", ("200", "Erasure"), "400 401 403 404 409 422 503",
+        "(facilitators)", ("200", "Erasure"), "400 401 403 404 409 413 415 422 503",
         params=[param("sub", "path")]),
+        "requestBody": {"required": False, "content": {"application/json": {"schema": obj(
+            [], remove_words={"type": "boolean", "description": "also replace the words of "
+                              "their comments, replies and amendments by a marker"})}}},
         "description": "Removes the person, rewrites comments, amendments and supports, "
                        "the update log's principals, audit, sessions and snapshots; the "
                        "archive chains they appeared in are hashed again (old and new heads "

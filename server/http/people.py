@@ -19,7 +19,14 @@ from server.access.auth import Principal, Role
 from server.access.permissions import Action, require
 from server.errors import Conflict, Invalid
 from server.http.authorize import caller
-from server.http.body import JsonObject, int_param, only_fields, read_json, text_field
+from server.http.body import (
+    JsonObject,
+    int_param,
+    only_fields,
+    optional_json,
+    read_json,
+    text_field,
+)
 from server.http.context import ApiContext
 from server.modules.erasure import ErasureService
 from server.modules.people import ASSIGNABLE_ROLES, PeopleService, effective_role
@@ -86,7 +93,13 @@ def people_routes(context: ApiContext, service: PeopleService) -> list[BaseRoute
     async def erase(request: Request) -> Response:
         principal = await caller(request, context)
         require(principal, Action.ERASE_PERSON, None)
-        return JSONResponse(await erasure.erase(_subject(request), principal))
+        body = await optional_json(request, context.max_body_bytes)
+        only_fields(body, {"remove_words"})
+        remove_words = body.get("remove_words", False)
+        if not isinstance(remove_words, bool):
+            raise Invalid("'remove_words' must be true or false")
+        return JSONResponse(await erasure.erase(_subject(request), principal,
+                                                remove_words=remove_words))
 
     return [
         Route("/people", list_people, methods=["GET"]),

@@ -33,6 +33,9 @@ from storage.port import Storage
 Record = Callable[[str | None, str, Principal | None, Mapping[str, object]], Awaitable[None]]
 ROOTS = NAMED_ROOTS
 PAGE = 200
+ERASED_WORDS = "[effacé]"
+"""What the words of an erased person's comments, replies and amendments become, when
+the erasure removes them."""
 
 
 class ErasureService:
@@ -46,8 +49,10 @@ class ErasureService:
         self._record = record
         self._clock = clock
 
-    async def erase(self, sub: str, by: Principal) -> dict[str, Any]:
-        """Erase `sub`; what changed (its pseudonym, rows, chains hashed again).
+    async def erase(self, sub: str, by: Principal, *, remove_words: bool = False
+                    ) -> dict[str, Any]:
+        """Erase `sub`; what changed (its pseudonym, rows, chains hashed again). With
+        `remove_words`, the words of their comments, replies and amendments go too.
 
         Raises:
             PersonNotFound: never seen (or already erased: the subject is gone).
@@ -57,7 +62,7 @@ class ErasureService:
         if sub == by.sub:
             raise Conflict("you may not erase yourself")
         person = await self._store.get_person(sub)
-        identity, texts = await identity_for(self._store, sub)
+        identity, texts = await identity_for(self._store, sub, remove_words=remove_words)
         if person.removed_at is None:
             await self._people.remove(sub, by)
         for meta in texts:
@@ -74,9 +79,12 @@ class ErasureService:
         return {**summary, "rows": dict(report.rows)}
 
 
-async def identity_for(store: Storage, sub: str) -> tuple[Identity, list[DocumentMeta]]:
+async def identity_for(
+    store: Storage, sub: str, *, remove_words: bool = False,
+) -> tuple[Identity, list[DocumentMeta]]:
     """What erasing `sub` replaces (their names, collected from the people row and every
-    text's annotations), and the text documents to rewrite.
+    text's annotations; with `remove_words`, their words too), and the text documents to
+    rewrite.
 
     Raises:
         PersonNotFound: never seen.
@@ -100,12 +108,14 @@ async def identity_for(store: Storage, sub: str) -> tuple[Identity, list[Documen
             raise StorageUnavailable(f"{meta.doc_id!r} annotations do not decode") from exc
     identity = Identity(sub=sub, names=frozenset(names - {""}),
                         new_sub=f"erased-{person.pseudonym}",
-                        pseudonym=pseudonym_of(person.pseudonym))
+                        pseudonym=pseudonym_of(person.pseudonym),
+                        words=ERASED_WORDS if remove_words else None)
     return identity, texts
 
 
 def erasure_summary(identity: Identity, report: ErasureReport) -> dict[str, Any]:
     """What the audit keeps of an erasure: the pseudonym and the chains hashed again."""
-    return {"sub": identity.new_sub, "pseudonym": identity.pseudonym, "reseals": [
+    return {"sub": identity.new_sub, "pseudonym": identity.pseudonym,
+            "words_removed": identity.words is not None, "reseals": [
         {"doc_id": r.doc_id, "chain": r.chain, "from_number": r.from_number,
          "old_head": r.old_head, "new_head": r.new_head} for r in report.reseals]}

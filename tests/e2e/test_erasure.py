@@ -22,7 +22,7 @@ from crdt.annotations import list_annotations
 from server.access.auth import slugify
 from storage.sessions import PresenceInterval
 from storage.sql import SqlDocumentStore
-from tests.conftest import ServerFactory, postgres_or_skip
+from tests.conftest import RunningServer, ServerFactory, postgres_or_skip
 from tests.e2e.api import FACILITATOR, http, http_as
 from tests.e2e.test_provenance import MARKDOWN, append, paragraph_ids, wait_recorded, whole
 
@@ -204,3 +204,98 @@ async def test_the_operator_erases_a_person_with_the_servers_stopped(
         db.execute("VACUUM")
     raw = database.read_bytes()
     assert name.encode() not in raw and sub.encode() not in raw
+
+
+def holds(raw: bytes, word: str) -> bool:
+    """Whether `word` is in `raw`, as bytes or hex-encoded (a ``pg_dump`` of a bytea)."""
+    return word.encode() in raw or word.encode().hex().encode() in raw
+
+
+async def database_bytes(server: RunningServer, url: str | None, *,
+                         vacuum: bool = True) -> bytes:
+    """Every byte of the server's database: the SQLite file and its log (after a
+    checkpoint and a VACUUM with `vacuum`, the server stopped), or a ``pg_dump``."""
+    if url is None:
+        database = server.settings.data_dir / "palabre.db"
+        if not vacuum:
+            wal = database.with_name(database.name + "-wal")
+            return database.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+        with sqlite3.connect(database) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with sqlite3.connect(database, isolation_level=None) as db:
+            db.execute("VACUUM")
+        return database.read_bytes()
+    dumped = await anyio.run_process(
+        ["pg_dump", "--data-only", url.replace("postgresql+asyncpg", "postgresql")],
+        check=True)
+    return dumped.stdout
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_an_erasure_that_removes_words_leaves_none_of_them_in_any_byte(
+    start_server: ServerFactory, backend: str,
+) -> None:
+    tag = uuid4().hex[:6]
+    name, karim = f"Zoé Mots {tag}", f"Karim Garde {tag}"
+    sub = slugify(name)
+    doc_id = f"words-{tag}"
+    words = [f"{word}{tag}" for word in ("Comment", "Reponse", "Cachee", "Redaction",
+                                         "Parceque")]
+    url = await postgres_or_skip() if backend == "postgresql" else None
+    async with start_server(database_url=url) as server, http_as(server) as boss, \
+            http_as(server, "member", name) as zoe, http_as(server, "member", karim) as kim:
+        made = await boss.post("/api/documents", json={
+            "id": doc_id, "title": "Charte", "markdown": MARKDOWN, "is_public": True})
+        assert made.status_code == 201, made.text
+        blocks = (await boss.get(f"/api/documents/{doc_id}/content?format=json")).json()[
+            "blocks"]
+        notes = f"/api/documents/{doc_id}/annotations"
+        kept = await kim.post(notes, json={"paragraph_id": blocks[0]["id"],
+                                           "body": f"Garde{tag}"})
+        comment = await zoe.post(notes, json={"paragraph_id": blocks[0]["id"],
+                                              "body": f"{words[0]} premier"})
+        reply = await zoe.post(f"{notes}/{kept.json()['id']}/replies",
+                               json={"body": f"{words[1]} aussi"})
+        hidden = await zoe.post(notes, json={"paragraph_id": blocks[1]["id"],
+                                             "body": f"{words[2]} ici"})
+        hide = await boss.patch(f"{notes}/{hidden.json()['id']}", json={"status": "hidden"})
+        proposed = await zoe.post(f"/api/documents/{doc_id}/amendments", json={
+            "paragraph_id": blocks[1]["id"], "kind": "replace",
+            "text": f"{words[3]} nouvelle", "justification": f"{words[4]} voilà"})
+        for answer in (kept, comment, reply, hidden, hide, proposed):
+            assert answer.status_code in (200, 201), answer.text
+        snapshot = await boss.post(f"/api/documents/{doc_id}/snapshots",
+                                   json={"label": "Lecture 1", "stage": "lecture"})
+        assert snapshot.status_code == 201, snapshot.text
+        await wait_recorded(boss, {name, karim, FACILITATOR})
+        url = url or server.settings.resolved_database_url
+        stored = await database_bytes(server, None if backend == "sqlite" else url,
+                                      vacuum=False)
+        assert all(holds(stored, word) for word in words[:2])  # the search finds them
+
+        async with connect(server.url, doc_id + ".annotations",
+                           server.token("member", karim)) as watcher:
+            await watcher.synced()
+            refused = await boss.post(f"/api/people/{sub}/erase",
+                                      json={"remove_words": "yes"})
+            assert refused.status_code == 422, refused.text
+            erased = await boss.post(f"/api/people/{sub}/erase", json={"remove_words": True})
+            assert erased.status_code == 200, erased.text
+            assert erased.json()["words_removed"] is True
+            await watcher.wait_for(lambda: all(
+                words[0] not in a.body for a in list_annotations(watcher.doc)), timeout=20)
+        listed = (await boss.get(notes)).json()["annotations"]
+        bodies = {a["body"] for a in listed} | {r["body"] for a in listed for r in a["replies"]}
+        assert bodies == {f"Garde{tag}", "[effacé]"}
+        amendment = (await boss.get(f"/api/documents/{doc_id}/amendments")).json()[
+            "amendments"][0]
+        assert (amendment["text"], amendment["justification"]) == ("[effacé]", "[effacé]")
+        verified = await boss.get(f"/api/documents/{doc_id}/archive/verify")
+        assert verified.json() == {"ok": True, "versions": 1}
+        snapshot_notes = await boss.get(
+            f"/api/documents/{doc_id}/snapshots/{snapshot.json()['id']}/content")
+        assert snapshot_notes.status_code == 200, snapshot_notes.text
+    raw = await database_bytes(server, None if backend == "sqlite" else url)
+    for word in words:
+        assert not holds(raw, word), word
+    assert holds(raw, f"Garde{tag}")
