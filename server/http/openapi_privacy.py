@@ -57,14 +57,16 @@ SCHEMAS["Erasure"] = obj(
     pseudonym=STR, reseals={"type": "array", "items": _RESEAL},
     words_removed={"type": "boolean"},
     rows={"type": "object", "description": "rows rewritten, per table"})
+SCHEMAS["EraseOptions"] = obj(
+    [], remove_words={"type": "boolean", "description": "also replace the words of their "
+                      "comments, replies and amendments by a marker"})
 PATHS: dict[str, Schema] = {
     "/api/people/{sub}/erase": {"post": {**op(
         "Erase a person: their name and subject become their pseudonym everywhere "
         "(facilitators)", ("200", "Erasure"), "400 401 403 404 409 413 415 422 503",
         params=[param("sub", "path")]),
-        "requestBody": {"required": False, "content": {"application/json": {"schema": obj(
-            [], remove_words={"type": "boolean", "description": "also replace the words of "
-                              "their comments, replies and amendments by a marker"})}}},
+        "requestBody": {"required": False, "content": {"application/json": {
+            "schema": ref("EraseOptions")}}},
         "description": "Removes the person, rewrites comments, amendments and supports, "
                        "the update log's principals, audit, sessions and snapshots; the "
                        "archive chains they appeared in are hashed again (old and new heads "

@@ -99,10 +99,9 @@ async def annotations_sub(people: People, viewer: Principal) -> str | None:
         return viewer.sub
     if viewer.role is Role.PUBLIC or not viewer.sub:
         return None
-    try:
-        return handle_of(await people.get_person(viewer.sub))
-    except PersonNotFound:
-        return None
+    # A page's first request may come before its person is recorded (off the request path).
+    person = await recorded_person(people, viewer.sub, patient=True)
+    return None if person is None else handle_of(person)
 
 
 class PublicDirectory:
@@ -123,17 +122,24 @@ class PublicDirectory:
         """
         shown: dict[str, Public] = {}
         for sub in subs:
-            person = await self._person(sub, patient=patient)
+            person = await recorded_person(self._people, sub, patient=patient)
             shown[sub] = (Public(f"inconnu-{self._digest(sub)[:12]}", UNKNOWN) if person is None
                           else Public(handle_of(person), person.public_name))
         return shown
 
-    async def _person(self, sub: str, *, patient: bool) -> Person | None:
-        deadline = time.monotonic() + (_PATIENCE_SECONDS if patient else 0)
-        while True:
-            try:
-                return await self._people.get_person(sub)
-            except PersonNotFound:
-                if time.monotonic() >= deadline:
-                    return None
-            await anyio.sleep(_PATIENCE_POLL_SECONDS)
+
+async def recorded_person(people: People, sub: str, *, patient: bool) -> Person | None:
+    """The person `sub`, or ``None`` if never recorded; `patient`: waited for a moment
+    (people are recorded off the request path).
+
+    Raises:
+        StorageUnavailable: the database failed.
+    """
+    deadline = time.monotonic() + (_PATIENCE_SECONDS if patient else 0)
+    while True:
+        try:
+            return await people.get_person(sub)
+        except PersonNotFound:
+            if time.monotonic() >= deadline:
+                return None
+        await anyio.sleep(_PATIENCE_POLL_SECONDS)

@@ -185,9 +185,10 @@ async def test_the_operator_erases_a_person_with_the_servers_stopped(
         await wait_recorded(boss, {name, FACILITATOR})
     data_dir = str(server.settings.data_dir)
     erased = await anyio.run_process(
-        [sys.executable, "-m", "server", "erase-person", sub, "--data-dir", data_dir],
-        check=False)
+        [sys.executable, "-m", "server", "erase-person", sub, "--data-dir", data_dir,
+         "--remove-words"], check=False)
     assert erased.returncode == 0, erased.stderr
+    assert not holds(await database_bytes(server, None), "Hors ligne.")
     out = erased.stdout.decode()
     assert "erased: now Membre " in out and f"{doc_id} snapshots hashed again from #1" in out
     again = await anyio.run_process(
