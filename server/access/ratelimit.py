@@ -82,6 +82,10 @@ class RateLimiter:
         """Whether this limiter limits anything."""
         return self.rate > 0
 
+    def __len__(self) -> int:
+        """How many keys have a bucket (idle ones are forgotten past `_PRUNE_AT`)."""
+        return len(self._buckets)
+
     def take(self, key: str, cost: float = 1.0) -> float:
         """Count an event of `key` weighing `cost`: 0.0 when allowed, else the seconds to wait."""
         if not self.is_enabled:
