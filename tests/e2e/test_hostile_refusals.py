@@ -21,41 +21,28 @@ from __future__ import annotations
 import base64
 import os
 import socket as sockets
-from dataclasses import replace
-from typing import Any
 
 import anyio
 import pytest
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed
 
 from client.api import NotFound
 from crdt.protocol import CloseCode, encode_sync_step1
 from server.access.websession import COOKIE
 from server.app.factory import PalabreApp
-from server.limits import Limits
 from tests.conftest import RunningServer, ServerFactory
 from tests.e2e.api import api_as, close_of, http
 from tests.e2e.test_hostile_sockets import (
     answers_sync,
     assert_honest_member_edits,
+    assert_refused_at_the_handshake,
     create_document,
+    limits,
 )
 
 DOC = "charte"
 WAIT = 15
-
-
-def limits(**fields: Any) -> Limits:
-    return replace(Limits(), **fields)
-
-
-async def assert_refused_at_the_handshake(url: str) -> None:
-    with pytest.raises(InvalidStatus) as denied:
-        async with ws_connect(url):
-            pass
-    assert denied.value.response.status_code == 429
-    assert b"opening sockets too fast" in denied.value.response.body
 
 
 async def until_refused_early(server: RunningServer, target: str) -> None:

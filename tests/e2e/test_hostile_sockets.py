@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
+from typing import Any
 
 import anyio
+import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 import client
 from crdt.awareness import AwarenessEntry, encode_awareness_update
@@ -41,8 +43,17 @@ DOC = "charte"
 WAIT = 15
 
 
-def limits(**fields: int) -> Limits:
+def limits(**fields: Any) -> Limits:
     return replace(Limits(), **fields)
+
+
+async def assert_refused_at_the_handshake(url: str) -> None:
+    """Opening `url` is answered 429 at the handshake, for opening sockets too fast."""
+    with pytest.raises(InvalidStatus) as denied:
+        async with ws_connect(url):
+            pass
+    assert denied.value.response.status_code == 429
+    assert b"opening sockets too fast" in denied.value.response.body
 
 
 @asynccontextmanager
