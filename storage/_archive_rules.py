@@ -6,9 +6,12 @@ import json
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import cast
 
 from storage.archive import (
+    HASH_VERSION,
+    SUBJECT_HASH_VERSION,
     Archive,
     AuditEntry,
     ChainReport,
@@ -19,6 +22,7 @@ from storage.archive import (
     content_hash,
 )
 from storage.catalog import check_page
+from storage.people import People, PersonNotFound, handle_of
 
 SnapshotMaker = Callable[[int, str | None], Snapshot]
 """Makes the snapshot once its number and the previous ``chain_hash`` are known."""
@@ -47,10 +51,14 @@ class ArchiveRules(Archive, ABC):
         adopted: bool = False,
     ) -> Snapshot:
         created_at = time.time()
+        # Covered by the author's handle when they are recorded, so that the public
+        # archive shows no subject; else (never recorded) by the subject.
+        handle = (await self.handles([created_by])).get(created_by) if created_by else None
         content = content_hash(
             state=state, markdown=markdown, html=html, annotations_state=annotations_state,
-            stage=stage, label=label, created_at=created_at, created_by=created_by,
-            adopted=adopted,
+            stage=stage, label=label, created_at=created_at,
+            created_by=handle if handle is not None else created_by, adopted=adopted,
+            version=HASH_VERSION if handle is not None else SUBJECT_HASH_VERSION,
         )
 
         def make(number: int, previous: str | None) -> Snapshot:
@@ -66,7 +74,24 @@ class ArchiveRules(Archive, ABC):
         return await self._append_snapshot(doc_id, make)
 
     async def verify_chain(self, doc_id: str) -> ChainReport:
-        return check_chain(doc_id, await self.list_snapshots(doc_id))
+        snapshots = await self.list_snapshots(doc_id)
+        creators = {s.created_by for s in snapshots if s.created_by}
+        return check_chain(doc_id, snapshots, await self.handles(creators))
+
+    async def handles(self, subs: Collection[str | None]) -> dict[str, str]:
+        """The handles (`storage.people.handle_of`) of those of `subs` who are recorded.
+
+        Raises:
+            StorageUnavailable: the database failed.
+        """
+        people = cast(People, self)  # the store this rule set is part of holds them too
+        found: dict[str, str] = {}
+        for sub in {s for s in subs if s}:
+            try:
+                found[sub] = handle_of((await people.get_person(sub)).pseudonym)
+            except PersonNotFound:
+                continue
+        return found
 
     async def get_freeze(self, doc_id: str) -> FreezeState:
         return await self._find_freeze(doc_id) or FreezeState(

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from crdt.document import doc_from_update, merge
 from crdt.erasure import Identity, erase_identity, scrubbed
-from storage.archive import Snapshot, chain_hash, content_hash
+from storage.archive import (
+    HASH_VERSION,
+    SUBJECT_HASH_VERSION,
+    Snapshot,
+    chain_hash,
+    content_hash,
+    link_scheme,
+)
 from storage.erasure import Reseal
 from storage.sessions import SessionRecord, link, minutes_hash
 
@@ -61,10 +68,12 @@ def _replace(value: Any, identity: Identity) -> Any:
 
 
 def erased_snapshots(
-    snapshots: Sequence[Snapshot], identity: Identity
+    snapshots: Sequence[Snapshot], identity: Identity, handles: Mapping[str, str],
 ) -> tuple[list[Snapshot], Reseal | None]:
     """The snapshots of one document (by number) that change, hashed and chained again
-    from the first that names the person; with the reseal (``None``: nothing changed)."""
+    from the first that names the person, each under its own scheme (`handles`: the
+    recorded authors', the person's under both subjects); with the reseal (``None``:
+    nothing changed)."""
     changed: list[Snapshot] = []
     previous: str | None = None
     first: int | None = None
@@ -86,11 +95,14 @@ def erased_snapshots(
                 created_by_name=identity.replaced(snapshot.created_by_name)
                 if snapshot.created_by_name else None,
                 annotations_state=erased_state(snapshot.annotations_state, identity))
+        handle = handles.get(snapshot.created_by) if snapshot.created_by else None
+        version, _ = link_scheme(snapshot, handle) or (SUBJECT_HASH_VERSION, None)
         content = content_hash(
             state=rewritten.state, markdown=rewritten.markdown, html=rewritten.html,
             annotations_state=rewritten.annotations_state, stage=rewritten.stage,
             label=rewritten.label, created_at=rewritten.created_at,
-            created_by=rewritten.created_by, adopted=rewritten.adopted)
+            created_by=handle if version == HASH_VERSION else rewritten.created_by,
+            adopted=rewritten.adopted, version=version)
         rewritten = dataclasses.replace(rewritten, content_hash=content,
                                         previous_hash=previous,
                                         chain_hash=chain_hash(previous, content))

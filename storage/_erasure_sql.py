@@ -37,7 +37,7 @@ from storage.models import (
     VoteRow,
     WebhookRow,
 )
-from storage.people import PersonNotFound
+from storage.people import PersonNotFound, handle_of
 from storage.sessions import SessionRecord
 
 _SUB_COLUMNS: tuple[tuple[type[Any], str], ...] = (
@@ -137,7 +137,15 @@ async def _snapshots(conn: AsyncConnection, identity: Identity,
         snapshots = [snapshot_from_row(row) for row in (await conn.execute(
             select(*SnapshotRow.__table__.columns).where(SnapshotRow.doc_id == doc_id)
             .order_by(SnapshotRow.number))).all()]
-        changed, reseal = erased_snapshots(snapshots, identity)
+        creators = {s.created_by for s in snapshots if s.created_by} | {identity.new_sub}
+        found = (await conn.execute(
+            select(PersonRow.sub, PersonRow.pseudonym).where(PersonRow.sub.in_(creators)))
+        ).all()
+        handles = {row.sub: handle_of(row.pseudonym) for row in found
+                   if row.pseudonym is not None}
+        if identity.new_sub in handles:  # the person's row is renamed already
+            handles[identity.sub] = handles[identity.new_sub]
+        changed, reseal = erased_snapshots(snapshots, identity, handles)
         for snapshot in changed:
             await conn.execute(update(SnapshotRow)
                                .where(SnapshotRow.snapshot_id == snapshot.snapshot_id)

@@ -4,20 +4,29 @@ A snapshot's ``content_hash`` covers what it shows (state, renderings, annotatio
 how it was made (stage, label, time, author, adoption); its ``chain_hash`` also covers
 the previous snapshot's ``chain_hash``, so altering or removing any stored snapshot
 breaks every later link, and `Archive.verify_chain` names the first broken one.
+
+Two schemes: a link hashed since version 2 covers its author by their handle
+(``membre-7``, `storage.people.handle_of`: stable, and the public may see it), so the
+public archive publishes no subject; a link hashed before (version 1), or made by someone
+the server never recorded, covers the author's subject. Each link is verified under its
+own scheme (`link_scheme`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from storage.base import StorageError
 
-HASH_VERSION = 1
+HASH_VERSION = 2
 """Version of the canonical encoding hashed by `content_hash`; part of what is hashed."""
+SUBJECT_HASH_VERSION = 1
+"""The scheme whose ``created_by`` is the author's subject (links hashed before version 2,
+and authors never recorded)."""
 
 
 class SnapshotNotFound(StorageError):
@@ -134,6 +143,14 @@ class Archive(Protocol):
             StorageUnavailable: the database failed.
         """
 
+    async def handles(self, subs: Collection[str | None]) -> dict[str, str]:
+        """The handles of those of `subs` who are recorded people (what a link's hash
+        covers of its author since version 2: `hashed_fields`, `link_scheme`).
+
+        Raises:
+            StorageUnavailable: the database failed.
+        """
+
     async def get_freeze(self, doc_id: str) -> FreezeState:
         """The document's freeze state (unfrozen, comments closed, when never set).
 
@@ -201,14 +218,17 @@ def content_hash(
     created_at: float,
     created_by: str | None,
     adopted: bool,
+    version: int = HASH_VERSION,
 ) -> str:
     """SHA-256 hex of the snapshot's canonical encoding.
 
     Canonical: a JSON object with sorted keys, no spaces, UTF-8; blobs enter as their
     SHA-256 hex, texts as themselves, the time as its shortest round-tripping decimal.
+    `created_by` is what the scheme `version` covers: the author's handle (version 2) or
+    subject (version 1).
     """
     canonical = {
-        "v": HASH_VERSION,
+        "v": version,
         "state": hashlib.sha256(state).hexdigest(),
         "markdown": markdown,
         "html": html,
@@ -223,21 +243,47 @@ def content_hash(
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
-def hashed_fields(snapshot: Snapshot) -> dict[str, object]:
-    """What `content_hash` covers of `snapshot` besides its two texts, as it is encoded.
+def hashed_fields(snapshot: Snapshot, handle: str | None) -> dict[str, object]:
+    """What `content_hash` covers of `snapshot` besides its two texts, as it is encoded,
+    under the link's own scheme (`link_scheme`; `handle`: its author's, if recorded).
 
     Blobs as their SHA-256 hex, the time as its repr: add ``markdown`` and ``html`` and
     the SHA-256 of the canonical encoding is the content hash. Published so that anyone
-    holding the texts and the state can recompute the hash (`canonical_hash`).
+    holding the texts and the state can recompute the hash (`canonical_hash`). A link
+    that matches neither scheme (altered) is shown under the handle's, when there is one.
     """
+    fields = _fields(snapshot)
+    version, created_by = link_scheme(snapshot, handle, fields) or (
+        (HASH_VERSION, handle) if handle is not None
+        else (SUBJECT_HASH_VERSION, snapshot.created_by))
+    return {**fields, "v": version, "created_by": created_by}
+
+
+def link_scheme(
+    snapshot: Snapshot, handle: str | None, fields: Mapping[str, object] | None = None,
+) -> tuple[int, str | None] | None:
+    """``(version, what its created_by covers)`` of the scheme the stored content hash
+    follows: the author's `handle` (version 2) or subject (version 1); ``None``: neither
+    (the link was altered)."""
+    fields = fields if fields is not None else _fields(snapshot)
+    texts = {"markdown": snapshot.markdown, "html": snapshot.html}
+    schemes = [(SUBJECT_HASH_VERSION, snapshot.created_by)]
+    if handle is not None:
+        schemes.insert(0, (HASH_VERSION, handle))
+    for version, created_by in schemes:
+        if canonical_hash({**fields, **texts, "v": version,
+                           "created_by": created_by}) == snapshot.content_hash:
+            return version, created_by
+    return None
+
+
+def _fields(snapshot: Snapshot) -> dict[str, object]:
     return {
-        "v": HASH_VERSION,
         "state": hashlib.sha256(snapshot.state).hexdigest(),
         "annotations_state": hashlib.sha256(snapshot.annotations_state).hexdigest(),
         "stage": snapshot.stage,
         "label": snapshot.label,
         "created_at": repr(float(snapshot.created_at)),
-        "created_by": snapshot.created_by,
         "adopted": bool(snapshot.adopted),
     }
 
@@ -253,11 +299,14 @@ def chain_hash(previous_hash: str | None, content: str) -> str:
     return hashlib.sha256(((previous_hash or "") + content).encode("ascii")).hexdigest()
 
 
-def check_chain(doc_id: str, snapshots: Sequence[Snapshot]) -> ChainReport:
-    """Verify snapshots read in number order: numbers, content hashes and chain links."""
+def check_chain(
+    doc_id: str, snapshots: Sequence[Snapshot], handles: Mapping[str, str],
+) -> ChainReport:
+    """Verify snapshots read in number order: numbers, content hashes (each under its own
+    scheme; `handles`: the recorded authors' handles) and chain links."""
     previous: str | None = None
     for expected, snapshot in enumerate(snapshots, start=1):
-        reason = _broken(snapshot, expected, previous)
+        reason = _broken(snapshot, expected, previous, handles)
         if reason is not None:
             return ChainReport(doc_id=doc_id, ok=False, checked=expected,
                                first_broken=snapshot.number, reason=reason)
@@ -266,16 +315,12 @@ def check_chain(doc_id: str, snapshots: Sequence[Snapshot]) -> ChainReport:
                        reason=None)
 
 
-def _broken(snapshot: Snapshot, expected: int, previous: str | None) -> str | None:
+def _broken(snapshot: Snapshot, expected: int, previous: str | None,
+            handles: Mapping[str, str]) -> str | None:
     if snapshot.number != expected:
         return f"expected snapshot number {expected}, found {snapshot.number} (one is missing)"
-    recomputed = content_hash(
-        state=snapshot.state, markdown=snapshot.markdown, html=snapshot.html,
-        annotations_state=snapshot.annotations_state, stage=snapshot.stage,
-        label=snapshot.label, created_at=snapshot.created_at, created_by=snapshot.created_by,
-        adopted=snapshot.adopted,
-    )
-    if recomputed != snapshot.content_hash:
+    handle = handles.get(snapshot.created_by) if snapshot.created_by else None
+    if link_scheme(snapshot, handle) is None:
         return "its content does not match its content hash (altered after archiving)"
     if snapshot.previous_hash != previous:
         return "its previous hash is not the chain hash of the snapshot before it"

@@ -33,6 +33,7 @@ from storage._votes_memory import MemoryVotes
 from storage.authorship import AuthorshipRange
 from storage.base import LogEntry, StorageUnavailable, StoredDocument
 from storage.erasure import ErasureReport, Reseal
+from storage.people import handle_of
 from storage.port import Storage
 
 
@@ -290,7 +291,11 @@ class MemoryDocumentStore(
         reseals: list[Reseal] = []
         try:
             for doc_id, snapshots in self._snapshots.items():
-                changed, reseal = erased_snapshots(snapshots, identity)
+                handles = {sub: handle_of(person.pseudonym)
+                           for sub, person in self._people.items()}
+                if identity.new_sub in handles:  # the person's row is renamed already
+                    handles[identity.sub] = handles[identity.new_sub]
+                changed, reseal = erased_snapshots(snapshots, identity, handles)
                 by_id = {s.snapshot_id: s for s in changed}
                 self._snapshots[doc_id] = [by_id.get(s.snapshot_id, s) for s in snapshots]
                 reseals += [reseal] if reseal else []

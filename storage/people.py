@@ -53,6 +53,12 @@ class Person:
         return pseudonym_of(self.pseudonym)
 
 
+def handle_of(number: int) -> str:
+    """What stands for a person's subject where it may not be shown: ``membre-7`` (the
+    public view of a text's annotations, the public archive's hashed fields)."""
+    return f"membre-{number}"
+
+
 def pseudonym_of(number: int) -> str:
     """A person's pseudonym, gender-neutral: ``Membre 7``."""
     return f"Membre {number}"

@@ -90,6 +90,7 @@ class PublishApi:
         for snapshot in snapshots:
             stages.setdefault(snapshot.stage, []).append(snapshot.number)
         adopted = next((s for s in reversed(snapshots) if s.adopted), None)
+        handles = await self.context.store.handles([s.created_by for s in snapshots])
         # Citizens and the public read the makers by their public names (pseudonyms).
         maker = {s.created_by: s.created_by_name for s in snapshots}
         if auth.principal.role not in INSIDERS:
@@ -104,8 +105,8 @@ class PublishApi:
                 "number": adopted.number, "created_at": adopted.created_at,
                 "created_by_name": maker[adopted.created_by], "hash": adopted.content_hash,
                 "chain_hash": adopted.chain_hash},
-            "versions": [_version_json(s) | {"created_by_name": maker[s.created_by]}
-                         for s in snapshots],
+            "versions": [_version_json(s, handles.get(s.created_by) if s.created_by else None)
+                         | {"created_by_name": maker[s.created_by]} for s in snapshots],
         })
 
     @requires(Action.READ)
@@ -206,13 +207,13 @@ async def edition_of(context: ApiContext, auth: Authorized, which: str, *,
     return edition_of_snapshot(auth.meta.title, snapshot)
 
 
-def _version_json(snapshot: Snapshot) -> JsonObject:
+def _version_json(snapshot: Snapshot, handle: str | None) -> JsonObject:
     return {
         "number": snapshot.number, "id": snapshot.snapshot_id, "stage": snapshot.stage,
         "label": snapshot.label, "created_at": snapshot.created_at,
         "created_by_name": snapshot.created_by_name, "adopted": snapshot.adopted,
         "hash": snapshot.content_hash, "previous_hash": snapshot.previous_hash,
-        "chain_hash": snapshot.chain_hash, "hashed": hashed_fields(snapshot),
+        "chain_hash": snapshot.chain_hash, "hashed": hashed_fields(snapshot, handle),
     }
 
 

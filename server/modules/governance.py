@@ -16,6 +16,7 @@ counted; the action it records stands.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -36,6 +37,7 @@ from server.modules.governance_feed import GovernanceFeed
 from server.rooms.hub import Hub
 from storage.archive import Archive, FreezeState, Snapshot
 from storage.base import StorageUnavailable
+from storage.people import People
 from storage.port import Storage
 
 log = logging.getLogger("palabre.governance")
@@ -51,6 +53,7 @@ class Governance:
         notify: Notify | None = None,
     ) -> None:
         self.archive: Archive = store
+        self._people: People = store
         self.feed = GovernanceFeed(store, store, hub)
         """Publishes the governance map of documents (`announce`)."""
         self._hub = hub
@@ -205,6 +208,10 @@ class Governance:
         state = (await self._hub.room(doc_id)).doc.get_update()
         annotations = (await self._hub.room(doc_id + ANNOTATIONS_SUFFIX)).doc.get_update()
         text = doc_from_update(state)
+        # Recorded now (sightings are recorded off the request path): the link's hash
+        # covers the author's handle, and the public archive shows no subject.
+        await self._people.record_person(sub=principal.sub, name=principal.name,
+                                         role=str(principal.role), at=time.time())
         return await self.archive.add_snapshot(
             doc_id=doc_id, stage=stage, label=label, created_by=principal.sub,
             created_by_name=principal.name, state=state, markdown=render(text, "md"),

@@ -16,6 +16,7 @@ from crdt.projection import Public
 from server.access.auth import Principal, Role
 from server.access.permissions import NAME_READERS, sees_real_names
 from storage.people import People, Person, PersonNotFound
+from storage.people import handle_of as handle_number
 
 UNKNOWN = "Inconnu"
 """The name of an author the server has no record of (a write made before people were kept)."""
@@ -84,7 +85,7 @@ class DisplayNames:
 
 def handle_of(person: Person) -> str:
     """What stands for a person's subject where it may not be shown: ``membre-7``."""
-    return f"membre-{person.pseudonym}"
+    return handle_number(person.pseudonym)
 
 
 async def annotations_sub(people: People, viewer: Principal) -> str | None:

@@ -242,6 +242,14 @@ async def test_citizens_and_the_public_sync_pseudonyms_and_members_real_names(
                 await carla.wait_for(lambda: bool(carla.denied))
                 assert "read-only" in carla.denied[0]
 
+        # The public archive: the archiver's hash covers their handle, not their subject.
+        async with http_as(server, "public", "Anonyme") as anyone:
+            archive = (await anyone.get(f"/api/documents/{people.doc_id}/archive")).text
+            verified = await anyone.get(f"/api/documents/{people.doc_id}/archive/verify")
+        assert slugify(FACILITATOR) not in archive and FACILITATOR not in archive
+        assert '"created_by":"membre-' in archive.replace(" ", "")
+        assert verified.json() == {"ok": True, "versions": 1}
+
 
 async def test_a_new_naming_and_an_erasure_reach_a_connected_citizens_copy_live(
     start_server: ServerFactory,
