@@ -6,7 +6,6 @@ import io
 import re
 import shutil
 import subprocess
-import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -241,13 +240,11 @@ def test_every_format_of_an_empty_text_renders() -> None:
         assert export(ed, fmt) is not None, fmt
 
 
-def test_a_hundred_article_text_renders_to_pdf_in_a_few_seconds() -> None:
+def test_a_hundred_article_text_renders_to_a_pdf_of_many_pages() -> None:
+    # Its time is measured in bench/export.py, never asserted here.
     articles = "\n\n".join(
         f"## Article {n} — Disposition {n}\n\n" + " ".join(["La commune s'engage : oui ?"] * 20)
         for n in range(1, 101))
     ed = edition("# Grand texte\n\n" + articles)
-    started = time.perf_counter()
     pdf = export(ed, "pdf")
-    elapsed = time.perf_counter() - started
     assert len(PdfReader(io.BytesIO(pdf)).pages) > 10
-    assert elapsed < 20, elapsed  # measured in bench/export.py; a loaded CI box is slower

@@ -6,7 +6,6 @@ open); nothing is stored, and honest patches keep answering fast.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import anyio
@@ -60,12 +59,11 @@ async def test_a_flood_of_entries_is_refused_and_a_full_collection_answers_fast(
         with pytest.raises(Invalid, match=f"at entries: more than {limit} entries"):
             await zoe.patch_data("veille", {"entries": {"z-1": {"body": "Trottoir abîmé"}}})
         assert await loic.get_data("veille") == full
-        started = time.perf_counter()
-        after = await loic.patch_data("veille", {"title": "Veille citoyenne"})
-        assert after["title"] == "Veille citoyenne"
-        assert after["entries"] == full["entries"]
-        assert (await http.get("/healthz")).status_code == 200
-        assert time.perf_counter() - started < 5  # a hang guard, not a benchmark
+        with anyio.fail_after(60):  # a hang guard, not a benchmark (bench/shape_costs.py)
+            after = await loic.patch_data("veille", {"title": "Veille citoyenne"})
+            assert after["title"] == "Veille citoyenne"
+            assert after["entries"] == full["entries"]
+            assert (await http.get("/healthz")).status_code == 200
 
 
 @pytest.mark.parametrize(("patch", "says"), [
