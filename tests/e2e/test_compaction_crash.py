@@ -169,7 +169,7 @@ async def kill_round(
                     await observer.wait_for(partial(typing.reached, goal), timeout=10)
                     os.kill(child, signal.SIGKILL)
                     await compaction_child(server, other_than=child)
-                goal = typing.acked + rng.randint(10, 60)
+                goal = typing.acked + rng.randint(40, 160)
                 await observer.wait_for(partial(typing.reached, goal), timeout=10)
                 server.kill()
                 window_ms = (time.monotonic() - window_start) * 1000
@@ -206,8 +206,10 @@ async def test_sigkill_during_compactions_loses_and_doubles_nothing(tmp_path: Pa
     # Restarted nodes complete compactions (some were killed inside their first one).
     progressed = sum(b > a for a, b in zip([0, *completed], completed, strict=False))
     assert progressed >= rounds // 2, completed
-    # Compactions fill most of the time between the first one's start and the kill (75 %
-    # measured): kills land in them. (Only completed ones are logged: a lower bound.)
+    # Compactions fill most of the time between the first one's start and the kill (63-70 %
+    # measured): kills land in them. (Only completed ones are logged: a lower bound, the
+    # looser the shorter a round, hence 40 to 160 pieces typed: acknowledged without a
+    # commit timer, a dozen pieces pass within one compaction.)
     compacting_ms = sum(int(ms) for ms in COMPACTED.findall(
         (data_dir / "server.log").read_text()))
     assert compacting_ms > 0.5 * window_ms, (compacting_ms, window_ms)
