@@ -308,6 +308,10 @@ class AwarenessRegistry:
         """Every known live state, for a newcomer or a query-awareness."""
         return list(self._states.values())
 
+    def owner_of(self, client_id: int) -> str | None:
+        """Who announced `client_id` (a connection id, or a peer node's owner key)."""
+        return self._owners.get(client_id)
+
     @property
     def state_bytes(self) -> int:
         """Bytes of every live state: what a newcomer receives on joining."""
@@ -315,6 +319,33 @@ class AwarenessRegistry:
 
     def __len__(self) -> int:
         return len(self._states)
+
+
+_PUBLIC_COLOUR_CHARS = 32
+
+
+def public_state(entry: AwarenessEntry, name: str) -> AwarenessEntry:
+    """`entry` as shown to readers who may not see people's names, `name` in place of theirs.
+
+    Only what an editor draws is kept: ``user.name`` (replaced by `name`), ``user.color``
+    (a short string) and ``cursor``; every other field is dropped, whatever a client put
+    there. A removal stays a removal. The entry was decoded with bounds (valid JSON).
+    """
+    if entry.is_removal:
+        return entry
+    state = json.loads(entry.state)
+    shown: dict[str, object] = {}
+    if isinstance(state, dict):
+        user = state.get("user")
+        if isinstance(user, dict):
+            colour = user.get("color")
+            shown["user"] = {"name": name} | (
+                {"color": colour} if isinstance(colour, str)
+                and len(colour) <= _PUBLIC_COLOUR_CHARS else {})
+        if "cursor" in state:
+            shown["cursor"] = state["cursor"]
+    encoded = json.dumps(shown, ensure_ascii=False, separators=(",", ":")).encode()
+    return AwarenessEntry(entry.client_id, entry.clock, encoded)
 
 
 def _is_stale(entry: AwarenessEntry, current: AwarenessEntry | None) -> bool:

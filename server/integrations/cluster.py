@@ -1,7 +1,8 @@
 """Scale-out over Redis: the nodes of a cluster relay what they accept to each other.
 
 Every node stores to the same PostgreSQL. What a node accepts — committed updates (client
-and server writes), its own clients' awareness, freeze changes, stateless broadcasts — it
+and server writes), its own clients' awareness (the states, then their public forms for the
+clients who may not see names), freeze changes, stateless broadcasts — it
 publishes on the document's channel ``{prefix}doc:{doc_id}`` as one kind byte, its 16-byte
 node id and the payload; the other nodes following that document apply and relay it
 without storing it again, and a node drops its own frames. A loss of rights (a
@@ -53,6 +54,7 @@ log = logging.getLogger("palabre.cluster")
 
 UPDATE = b"u"
 AWARENESS = b"a"
+PUBLIC_AWARENESS = b"p"
 FREEZE = b"f"
 ACCESS = b"x"
 STATELESS = b"s"
@@ -134,6 +136,10 @@ class RedisCluster:
     def publish_awareness(self, doc_id: str, update: bytes) -> None:
         """Share an awareness update of this node's own clients."""
         self._publish(self._channel(doc_id), AWARENESS, update)
+
+    def publish_public_awareness(self, doc_id: str, update: bytes) -> None:
+        """Share the public forms of this node's clients' states (after the states)."""
+        self._publish(self._channel(doc_id), PUBLIC_AWARENESS, update)
 
     def publish_freeze(self, doc_id: str, *, frozen: bool, comments_open: bool) -> None:
         """Share a freeze change this node stored and applied."""
@@ -356,7 +362,7 @@ class RedisCluster:
         self._last_seen.pop(node_id, None)
         self.metrics.nodes.set(len(self._last_seen))
         for room in self._hub.loaded_rooms:
-            room.drop_owner(PEER_OWNER_PREFIX + node_id)
+            room.presence.drop_peer(PEER_OWNER_PREFIX + node_id)
             # A node that died may have committed updates it never got to publish.
             self._catch_up.want(room.doc_id)
 
@@ -471,9 +477,12 @@ class RedisCluster:
             return  # evicted meanwhile; a later load reads storage
         if kind == UPDATE:
             room.apply_peer_update(payload)
-        elif kind == AWARENESS:
+        elif kind in (AWARENESS, PUBLIC_AWARENESS):
             try:
-                room.apply_peer_awareness(PEER_OWNER_PREFIX + node_id, payload)
+                if kind == AWARENESS:
+                    room.presence.receive_from_peer(PEER_OWNER_PREFIX + node_id, payload)
+                else:
+                    room.presence.receive_public_from_peer(PEER_OWNER_PREFIX + node_id, payload)
             except ProtocolError as exc:
                 self._errors.labels(kind="peer_awareness_invalid").inc()
                 log.error("bad awareness from node %s: %s", node_id, exc,
@@ -509,9 +518,12 @@ class RedisCluster:
     def _announce_awareness(self, channel: bytes, doc_id: str) -> None:
         """Publish the awareness states of this node's own clients of `doc_id`, if any."""
         room = self._hub.loaded_room(doc_id)
-        states = room.local_awareness() if room is not None else None
+        states = room.presence.local_states() if room is not None else None
         if states is not None:
-            self._publish(channel, AWARENESS, states)
+            real, public = states
+            self._publish(channel, AWARENESS, real)
+            if public is not None:
+                self._publish(channel, PUBLIC_AWARENESS, public)
 
     async def _apply_freeze(self, doc_id: str, payload: bytes) -> None:
         frozen, comments_open = bool(payload[0]), bool(payload[1])

@@ -6,9 +6,11 @@ document of a Hocuspocus socket are both just a `Client` here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 from server.access.auth import Principal
+from server.wsframe import encode_binary_frame
 
 
 class Client(Protocol):
@@ -60,3 +62,22 @@ class Client(Protocol):
 
     def resume_reading(self) -> None:
         """Take messages from this client again."""
+
+
+def broadcast(message: bytes, clients: Iterable[Client]) -> None:
+    """Send `message` to `clients`, framed once for all (once per other protocol)."""
+    frame = encode_binary_frame(message)
+    others: dict[str, tuple[bytes, bytes]] | None = None
+    for connection in list(clients):
+        kind = connection.frame_kind
+        if kind is None:
+            connection.send_frame(frame, message)
+            continue
+        # Another protocol (Hocuspocus): its own message and frame, made once per room.
+        if others is None:
+            others = {}
+        framed = others.get(kind)
+        if framed is None:
+            wrapped = connection.wrap(message)
+            framed = others[kind] = (encode_binary_frame(wrapped), wrapped)
+        connection.send_frame(*framed)

@@ -21,6 +21,10 @@ class Fanout(Protocol):
     def publish_awareness(self, doc_id: str, update: bytes) -> None:
         """Share an awareness update of this node's own clients."""
 
+    def publish_public_awareness(self, doc_id: str, update: bytes) -> None:
+        """Share the public forms of this node's clients' states (sent after the states):
+        what other nodes show to their clients who may not see names."""
+
     def publish_freeze(self, doc_id: str, *, frozen: bool, comments_open: bool) -> None:
         """Share a freeze change this node stored and applied."""
 

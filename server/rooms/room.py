@@ -4,7 +4,8 @@ Updates from clients queue in the room; the hub's committer (`server.rooms.commi
 takes everything queued, commits it to storage in one append (per-sender entries keep
 authorship), then the room applies the merged update to the in-memory Doc and relays the
 same bytes to every client. Nobody sees an update before it is durable. Awareness is
-relayed at once, never stored. The room's own task only watches its lifetime (joins,
+relayed at once, never stored (`server.rooms.presence`); the batches are
+`server.rooms.batch`'s. The room's own task only watches its lifetime (joins,
 leaves, the grace period before eviction): it does nothing per update.
 """
 
@@ -14,13 +15,11 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
 from pycrdt import Doc
 
-from crdt.awareness import AwarenessBounds, AwarenessRegistry, encode_awareness_update
 from crdt.document import apply, is_empty_update, merge
 from crdt.errors import InvalidUpdate
 from crdt.protocol import (
@@ -35,13 +34,13 @@ from server.access.auth import Principal
 from server.access.permissions import Action, is_allowed, is_open_when_frozen, sees_real_names
 from server.errors import MalformedMessage
 from server.metrics import Metrics
-from server.rooms.client import Client
+from server.rooms.batch import Commit, Pending, entries_by_sender
+from server.rooms.client import Client, broadcast
 from server.rooms.committer import Committer
 from server.rooms.fanout import Fanout
 from server.rooms.hooks import Guard, RoomHooks, notify
-from server.rooms.presence import apply_client_awareness, apply_peer_awareness
+from server.rooms.presence import Presence
 from server.rooms.projection import Projection
-from server.wsframe import encode_binary_frame
 from storage.base import AppendResult, AppendTicket, DocumentStore, LogEntry, StorageUnavailable
 
 log = logging.getLogger("palabre.room")
@@ -51,16 +50,6 @@ _FROZEN_NOTICE = "document frozen: edits are refused; unsaved changes were not a
 
 _FROZEN_REFUSAL = "document frozen: your changes were not applied"
 _READ_ONLY_REFUSAL = "read-only: your changes were not applied"
-
-
-@dataclass(slots=True)
-class _Pending:
-    update: bytes
-    sender: Client | None
-    principal: str | None
-    received_at: float
-    done: anyio.Event | None = None
-    failed: bool = False
 
 
 class Room:
@@ -87,13 +76,12 @@ class Room:
         self.doc = doc
         self.metrics = metrics
         self.connections: set[Client] = set()
-        self.awareness = AwarenessRegistry()
         self._committer = committer
         self._grace = grace_seconds
         self._max_pending = max_pending
         self._on_log_rows = on_log_rows
         self._hooks = hooks
-        self._pending: list[_Pending] = []
+        self._pending: list[Pending] = []
         self._peer_updates: list[bytes] = []
         self._paused: set[Client] = set()
         self._wake = anyio.Event()
@@ -119,6 +107,12 @@ class Room:
         """Set (then replaced) by `revoke`: readers without a socket check their right again."""
         self._projection = projection
         """The public view that clients who may not see names read instead (annotations)."""
+        self.presence = Presence(
+            doc_id, clients=self.connections,
+            blind=projection.readers if projection is not None else set(),
+            send=self._broadcast, wake=self._wake_task, names=hooks.public_names,
+            fanout=fanout, metrics=metrics)
+        """Awareness states, as every client may see them."""
 
     # -- clients -------------------------------------------------------------------------
 
@@ -129,16 +123,17 @@ class Room:
         """
         self.connections.add(connection)
         view = self._projection
-        if view is not None and not sees_real_names(connection.principal):
-            view.readers.add(connection)
+        if not sees_real_names(connection.principal):
+            self.presence.blind.add(connection)
+        if view is not None and connection in view.readers:
             connection.send(encode_sync_step1(view.doc.get_state()))
         else:
             connection.send(encode_sync_step1(self.doc.get_state()))
         if self.is_frozen:
             connection.send(encode_permission_denied(_FROZEN_NOTICE))
-        states = self.awareness.snapshot()
-        if states:
-            connection.send(encode_awareness(encode_awareness_update(states)))
+        states = self.presence.states_for(connection)
+        if states is not None:
+            connection.send(encode_awareness(states))
         self._wake.set()
 
     async def prepare(self, connection: Client) -> None:
@@ -157,14 +152,7 @@ class Room:
         """Drop a client and tell the others that its awareness states are gone."""
         self.connections.discard(connection)
         self._paused.discard(connection)
-        if self._projection is not None:
-            self._projection.readers.discard(connection)
-        removals = self.awareness.remove_owner(connection.connection_id)
-        if removals:
-            update = encode_awareness_update(removals)
-            self._broadcast(encode_awareness(update))
-            if self._fanout is not None:
-                self._fanout.publish_awareness(self.doc_id, update)
+        self.presence.leave(connection)
         self._wake.set()
 
     def sync_step2_for(self, state_vector: bytes, connection: Client | None = None) -> bytes:
@@ -180,28 +168,6 @@ class Room:
             return encode_sync_step2(doc.get_update(state_vector))
         except ValueError as exc:
             raise MalformedMessage(f"bad state vector: {exc}") from exc
-
-    def update_awareness(
-        self, connection: Client, update: bytes, *, principal: str, bounds: AwarenessBounds
-    ) -> None:
-        """Record and relay an awareness update from `connection` of `principal` (its key).
-
-        Raises:
-            PalabreError: refused (`server.rooms.presence`); nothing recorded or relayed.
-        """
-        relayed = apply_client_awareness(self.awareness, connection, update,
-                                         principal=principal, bounds=bounds)
-        if relayed is None:
-            return
-        self._broadcast(encode_awareness(relayed))
-        if self._fanout is not None:
-            self._fanout.publish_awareness(self.doc_id, relayed)
-
-    def local_awareness(self) -> bytes | None:
-        """The awareness states of this node's own clients as one update (None: none)."""
-        owners = {connection.connection_id for connection in self.connections}
-        states = self.awareness.snapshot_of(owners)
-        return encode_awareness_update(states) if states else None
 
     # -- peers (other nodes of a cluster) ------------------------------------------------
 
@@ -224,22 +190,6 @@ class Room:
         self._committer.mark(self)
         return True
 
-    def apply_peer_awareness(self, owner: str, update: bytes) -> None:
-        """Record and relay awareness states of another node's clients, owned by `owner`.
-
-        Raises:
-            ProtocolError: the update does not decode.
-        """
-        relayed = apply_peer_awareness(self.awareness, owner, update)
-        if relayed is not None:
-            self._broadcast(encode_awareness(relayed))
-
-    def drop_owner(self, owner: str) -> None:
-        """Forget the awareness states `owner` (a peer node) announced, telling every client."""
-        removals = self.awareness.remove_owner(owner)
-        if removals:
-            self._broadcast(encode_awareness(encode_awareness_update(removals)))
-
     def broadcast_stateless(self, payload: str, *, sender: Client | None) -> None:
         """Send a stateless payload to every client but `sender`, here and on the other nodes.
 
@@ -251,10 +201,6 @@ class Room:
                 connection.send_stateless(payload)
         if sender is not None and self._fanout is not None:
             self._fanout.publish_stateless(self.doc_id, payload)
-
-    def awareness_message(self) -> bytes:
-        """Every known awareness state as one message (answer to query-awareness)."""
-        return encode_awareness(encode_awareness_update(self.awareness.snapshot()))
 
     def set_guard(self, guard: Guard) -> None:
         """Judge client updates with `guard` from now on, unless one already does (a
@@ -305,11 +251,12 @@ class Room:
             else:
                 connection.change_rights(principal, may_edit=is_allowed(
                     principal, Action.EDIT, self.doc_id))
+                if sees_real_names(principal):
+                    self.presence.blind.discard(connection)
+                else:
+                    self.presence.blind.add(connection)  # public forms from now on
         if closed:
-            dropped = [i for i in self._pending if id(i.sender) in closed]
-            self._pending = [i for i in self._pending if id(i.sender) not in closed]
-            if dropped:
-                self.metrics.errors.labels(kind="dropped_at_revocation").inc(len(dropped))
+            self._drop_queued(lambda item: id(item.sender) in closed, "dropped_at_revocation")
         changed, self.access_changed = self.access_changed, anyio.Event()
         changed.set()
 
@@ -328,17 +275,21 @@ class Room:
         self.comments_open = comments_open
         if not frozen:
             return
-        dropped = [item for item in self._pending if item.sender is not None]
-        self._pending = [item for item in self._pending if item.sender is None]
-        if dropped:
-            self.metrics.errors.labels(kind="dropped_at_freeze").inc(len(dropped))
-            for item in dropped:
-                if item.sender is not None and item.sender.frame_kind is not None:
-                    item.sender.acknowledge(False)
+        for item in self._drop_queued(lambda item: item.sender is not None, "dropped_at_freeze"):
+            if item.sender is not None and item.sender.frame_kind is not None:
+                item.sender.acknowledge(False)
         notice = encode_permission_denied(_FROZEN_NOTICE)
         for connection in list(self.connections):
             connection.send(notice)
         self._release_waiters()
+
+    def _drop_queued(self, drop: Callable[[Pending], bool], kind: str) -> list[Pending]:
+        """Take the queued client updates `drop` selects (never stored), counted as `kind`."""
+        dropped = [item for item in self._pending if drop(item)]
+        if dropped:
+            self._pending = [item for item in self._pending if not drop(item)]
+            self.metrics.errors.labels(kind=kind).inc(len(dropped))
+        return dropped
 
     async def settled(self) -> None:
         """Return once no commit is under way (one started before a freeze has ended)."""
@@ -390,7 +341,7 @@ class Room:
 
     def submit(self, update: bytes, sender: Client) -> None:
         """Queue a client update for commit; a congested room pauses the sender."""
-        self._pending.append(_Pending(update, sender, sender.principal.sub, time.time()))
+        self._pending.append(Pending(update, sender, sender.principal.sub, time.time()))
         self._committer.mark(self)
         if len(self._pending) >= self._max_pending:
             sender.pause_reading()
@@ -412,7 +363,7 @@ class Room:
             StorageUnavailable: the commit failed; nothing was applied.
         """
         done = anyio.Event()
-        item = _Pending(update, None, principal, time.time(), done)
+        item = Pending(update, None, principal, time.time(), done)
         self._pending.append(item)
         self._committer.mark(self)
         await done.wait()
@@ -432,6 +383,9 @@ class Room:
             if (self._projection is not None and self._projection.is_behind
                     and not self._closing):  # closing: the readers are closed too
                 await self._projection.catch_up(self._send_to)
+                continue
+            if self.presence.has_unnamed and not self._closing:
+                await self.presence.name_unnamed()
                 continue
             if self._closing and not self._is_busy:
                 break
@@ -477,22 +431,16 @@ class Room:
         # Clients who may not see names get the public view of these, projected next.
         to = None if view is None else self.connections - view.readers
         try:
-            relayed = merge(updates)
+            parts = [merge(updates)]
         except InvalidUpdate:
             # Each part applied already; relaying them apart is as good, only slower.
             log.exception("relayed updates failed to merge", extra={"doc_id": self.doc_id})
-            for update in updates:
-                self._broadcast(encode_sync_update(update), to)
-                if view is not None:
-                    view.follow(update)
-            self.metrics.hot.updates_out += len(self.connections) * len(updates)
-            if view is not None and view.is_behind:
-                self._wake.set()
-            return
-        self._broadcast(encode_sync_update(relayed), to)
-        if view is not None:
-            view.follow(relayed)
-        self.metrics.hot.updates_out += len(self.connections)
+            parts = updates
+        for part in parts:
+            self._broadcast(encode_sync_update(part), to)
+            if view is not None:
+                view.follow(part)
+        self.metrics.hot.updates_out += len(self.connections) * len(parts)
         if view is not None and view.is_behind:
             self._wake.set()  # the room's task projects it
 
@@ -508,7 +456,7 @@ class Room:
             self._wake_if_unwatched()
             return None
         batch, self._pending = self._pending, []
-        entries = _entries_by_sender(batch)
+        entries = entries_by_sender(batch)
         self._in_flight += 1
         try:
             ticket: AppendTicket | None = store.enqueue(self.doc_id, entries)
@@ -523,7 +471,7 @@ class Room:
             self._wake.set()
 
     def finish_commit(
-        self, batch: list[_Pending], entries: list[LogEntry], outcome: AppendResult | Exception,
+        self, batch: list[Pending], entries: list[LogEntry], outcome: AppendResult | Exception,
         started: float,
     ) -> None:
         """Apply and relay a batch whose append returned (or fail it)."""
@@ -559,7 +507,7 @@ class Room:
                 sender.acknowledge(True)
         self._on_log_rows(self, result.log_rows)
 
-    def _fail_batch(self, batch: list[_Pending], exc: Exception) -> None:
+    def _fail_batch(self, batch: list[Pending], exc: Exception) -> None:
         self.metrics.errors.labels(kind="storage_unavailable").inc()
         log.error("commit failed: %s", exc, extra={"doc_id": self.doc_id})
         for item in batch:
@@ -577,72 +525,14 @@ class Room:
             for connection in paused:
                 connection.resume_reading()
 
+    def _wake_task(self) -> None:
+        self._wake.set()
+
     def _send_to(self, clients: set[Client], message: bytes) -> None:
         self._broadcast(message, clients)
 
     def _broadcast(self, message: bytes, to: set[Client] | None = None) -> None:
-        """Send `message` to every client (or those of `to`), framed once for all."""
+        """Send `message` to every client (or those of `to`)."""
         clients = self.connections if to is None else to
         self.metrics.hot.bytes_out += len(message) * len(clients)
-        frame = encode_binary_frame(message)
-        others: dict[str, tuple[bytes, bytes]] | None = None
-        for connection in list(clients):
-            kind = connection.frame_kind
-            if kind is None:
-                connection.send_frame(frame, message)
-                continue
-            # Another protocol (Hocuspocus): its own message and frame, made once per room.
-            if others is None:
-                others = {}
-            framed = others.get(kind)
-            if framed is None:
-                wrapped = connection.wrap(message)
-                framed = others[kind] = (encode_binary_frame(wrapped), wrapped)
-            connection.send_frame(*framed)
-
-
-class Commit:
-    """One room's batch in a committer round: its append, then its relay."""
-
-    __slots__ = ("_batch", "_entries", "_error", "_outcome", "_started", "_ticket", "room")
-
-    def __init__(self, room: Room, batch: list[_Pending], entries: list[LogEntry],
-                 ticket: AppendTicket | None, error: StorageUnavailable | None) -> None:
-        self.room = room
-        self._batch = batch
-        self._entries = entries
-        self._ticket = ticket
-        self._outcome: AppendResult | Exception = error or StorageUnavailable("not committed")
-        self._started = time.perf_counter()
-
-    async def wait(self) -> None:
-        """Wait for the append's transaction (its failure is kept, not raised)."""
-        if self._ticket is None:
-            return
-        try:
-            self._outcome = await self._ticket.result()
-        except StorageUnavailable as exc:
-            self._outcome = exc
-
-    def finish(self) -> None:
-        """Apply and relay the batch if it was stored, else tell its senders."""
-        self.room.finish_commit(self._batch, self._entries, self._outcome, self._started)
-
-
-def _entries_by_sender(batch: list[_Pending]) -> list[LogEntry]:
-    """One log entry per sender in the batch: its updates merged, its first arrival time."""
-    groups: dict[int, list[_Pending]] = {}
-    for item in batch:
-        groups.setdefault(id(item.sender) if item.sender else id(item), []).append(item)
-    entries = []
-    for items in groups.values():
-        first = items[0]
-        entries.append(
-            LogEntry(
-                update=merge([item.update for item in items]),
-                received_at=first.received_at,
-                connection_id=first.sender.connection_id if first.sender else None,
-                principal=first.principal,
-            )
-        )
-    return entries
+        broadcast(message, clients)

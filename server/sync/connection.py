@@ -162,11 +162,11 @@ class Connection:
         elif isinstance(message, AwarenessMessage):
             hot.awareness_in += 1
             self._take_awareness(_awareness_cost(message.update))
-            room.update_awareness(self, message.update, principal=self.principal_key,
+            room.presence.receive(self, message.update, principal=self.principal_key,
                                   bounds=self._quota.awareness_bounds)
         elif isinstance(message, QueryAwarenessMessage):
             self._take_awareness(1)  # Its answer can be large: it costs like an update.
-            self.send(room.awareness_message())
+            self.send(room.presence.message_for(self))
         elif isinstance(message, AuthMessage):
             raise MalformedMessage("auth messages are sent by the server only")
 

@@ -26,6 +26,11 @@ async def test_hands_and_floor_are_live_in_every_page(editors: EditorsFactory) -
         await expect(loic.locator("#session-bar .present")).to_contain_text(
             "4 présents", timeout=TIMEOUT)
         assert await carla.locator("[data-action=raise-hand]").count() == 0
+        # Who is where: members see names; a citizen sees the same cursors under pseudonyms.
+        await expect(amelie.locator("#presence")).to_contain_text("Bruno Ganz", timeout=TIMEOUT)
+        await expect(carla.locator("#presence li")).to_have_count(4, timeout=TIMEOUT)
+        await expect(carla.locator("#presence")).to_contain_text("Membre ")
+        await expect(carla.locator("#presence")).not_to_contain_text("Bruno Ganz")
 
         await bruno.locator("[data-action=raise-hand]").click()
         await amelie.locator("[data-action=raise-hand]").click()

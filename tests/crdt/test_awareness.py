@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from crdt.awareness import (
@@ -10,6 +12,7 @@ from crdt.awareness import (
     AwarenessRegistry,
     decode_awareness_update,
     encode_awareness_update,
+    public_state,
 )
 from crdt.errors import ProtocolError
 
@@ -55,3 +58,20 @@ def test_explicit_removal_forgets_the_owner() -> None:
     assert registry.apply("conn-a", [removal]) == [removal]
     assert registry.remove_owner("conn-a") == []
     assert len(registry) == 0
+
+
+def test_the_public_form_of_a_state_keeps_the_cursor_and_colour_under_the_public_name() -> None:
+    state = json.dumps({"user": {"name": "Amélie Poulain", "color": "#2b8a3e",
+                                 "email": "amelie@exemple.fr"},
+                        "cursor": {"anchor": 1, "head": 4}, "sub": "amelie-poulain"}).encode()
+    shown = public_state(AwarenessEntry(7, 3, state), "Membre 2")
+    assert (shown.client_id, shown.clock) == (7, 3)
+    assert json.loads(shown.state) == {"user": {"name": "Membre 2", "color": "#2b8a3e"},
+                                       "cursor": {"anchor": 1, "head": 4}}
+    long_colour = json.dumps({"user": {"name": "A", "color": "x" * 33}}).encode()
+    assert json.loads(public_state(AwarenessEntry(7, 4, long_colour), "Membre 2").state) == {
+        "user": {"name": "Membre 2"}}
+    not_an_object = AwarenessEntry(7, 5, '["Amélie"]'.encode())
+    assert json.loads(public_state(not_an_object, "Membre 2").state) == {}
+    removal = AwarenessEntry(7, 6, NULL_STATE)
+    assert public_state(removal, "Membre 2") is removal

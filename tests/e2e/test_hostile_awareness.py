@@ -93,7 +93,7 @@ async def assert_honest_clients_work(
         )
         body(facilitator).insert(0, marker)
         await member.wait_for(lambda: marker in text_of(member))
-        token = server.token("citizen", "Noé Nouveau")
+        token = server.token("member", "Noé Nouveau")  # a citizen sees pseudonyms
         async with client.connect(server.url, DOC, token, reconnect=False) as newcomer:
             await newcomer.synced()
             await newcomer.wait_for(lambda: marker in text_of(newcomer))

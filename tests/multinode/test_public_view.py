@@ -10,9 +10,13 @@ from uuid import uuid4
 import httpx
 from pycrdt import Map
 
+import client
 from crdt.protocol import EMPTY_UPDATE
 from server.access.auth import slugify
 from tests.conftest import postgres_or_skip
+from tests.e2e.api import names
+from tests.e2e.test_provenance import wait_recorded
+from tests.e2e.test_public_presence import cursor_of, watching
 from tests.e2e.test_public_view import reading
 from tests.multinode.nodes import redis_or_skip, start_cluster
 
@@ -74,4 +78,44 @@ async def test_citizens_on_two_nodes_read_the_same_pseudonymous_annotations(
                 for reader in (here, there):
                     everything = b"".join(reader.received)
                     for secret in (karim, slugify(karim), slugify(alice), "Loïc Ménard"):
+                        assert secret.encode() not in everything, secret
+
+
+async def test_cursors_reach_citizens_on_another_node_under_pseudonyms(tmp_path: Path) -> None:
+    """The node a member is connected to makes the public form of their cursor; a citizen
+    and the public on the other node see it under the pseudonym, never the name (also a
+    node that joins later, asking the others for their clients' states)."""
+    redis_url, database_url = await redis_or_skip(), await postgres_or_skip()
+    tag = uuid4().hex[:6]
+    doc_id, alice = f"curseurs-{tag}", f"Amélie Poulain {tag}"
+    async with start_cluster(tmp_path, 2, redis_url=redis_url,
+                             database_url=database_url) as (first, second):
+        boss = httpx.AsyncClient(base_url=first.url, timeout=30, headers={
+            "Authorization": f"Bearer {first.token('facilitator', 'Loïc Ménard')}"})
+        async with boss:
+            made = await boss.post("/api/documents", json={
+                "id": doc_id, "title": "Charte", "markdown": MARKDOWN, "is_public": True})
+            assert made.status_code == 201, made.text
+            async with client.connect(first.url, doc_id, first.token("member", alice)) as a:
+                a.set_awareness(cursor_of(alice, "#2b8a3e"))
+                await wait_recorded(boss, {alice})
+                shown = {p["name"]: p["pseudonym"] for p in
+                         (await boss.get("/api/people")).json()["people"]}
+                token = second.token("citizen", f"Carla Dupré {tag}")
+                async with watching(second, doc_id, token, hocuspocus=False) as carla, \
+                        watching(second, doc_id, None, hocuspocus=True) as public:
+                    for reader in (carla, public):
+                        await reader.wait_for(
+                            lambda r=reader: r.names() == {shown[alice]})  # type: ignore[misc]
+                    # A move on the first node follows on the second, still pseudonymous.
+                    a.set_awareness(cursor_of(alice, "#2b8a3e") | {"cursor": {"head": 3}})
+                    for reader in (carla, public):
+                        await reader.wait_for(lambda r=reader: any(  # type: ignore[misc]
+                            state and state.get("cursor") == {"head": 3}
+                            for state in r.states.values()))
+                    async with client.connect(second.url, doc_id,
+                                              second.token("member", f"Karim {tag}")) as k:
+                        await k.wait_peers(lambda peers: alice in names(peers))
+                    everything = b"".join(carla.received + public.received)
+                    for secret in (alice, slugify(alice), "exemple.fr"):
                         assert secret.encode() not in everything, secret
