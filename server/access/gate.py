@@ -116,6 +116,11 @@ class Access:
         except Unauthenticated:
             return None
 
+    def needs_a_read(self, session_id: str) -> bool:
+        """Whether authenticating `session_id` reads the database (not in the cache)."""
+        return self.sessions is not None and not self._disabled and (
+            not self.sessions.is_cached(session_id))
+
     async def authenticate_session(self, session_id: str) -> Principal:
         """The principal a sign-in session cookie stands for.
 

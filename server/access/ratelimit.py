@@ -135,6 +135,7 @@ def principal_key(principal: Principal | None, address: str | None) -> str:
 
 Authenticate = Callable[[str | None], Awaitable[Principal]]
 AuthenticateSession = Callable[[str], Awaitable[Principal]]
+NeedsARead = Callable[[str], bool]
 
 
 class RateLimitMiddleware:
@@ -143,16 +144,20 @@ class RateLimitMiddleware:
     The bearer token is checked once more here to find the principal (HS256: microseconds);
     an invalid one is limited by address, and the endpoint still answers 401. Without a
     token, a sign-in cookie is checked with `authenticate_session` (a cached read), so that
-    people signed in behind one address (a town hall's network) each get their own rate.
+    people signed in behind one address (a town hall's network) each get their own rate;
+    a cookie whose session is not cached is read only while its address has requests left
+    (made-up cookies in a loop would cost a database read each).
     """
 
     def __init__(
         self, app: ASGIApp, *, limiter: RateLimiter, authenticate: Authenticate,
         prefix: str = "/api", json_bytes_per_request: int = 0,
         authenticate_session: AuthenticateSession | None = None,
+        needs_a_read: NeedsARead | None = None,
     ) -> None:
         self.app = app
         self._authenticate_session = authenticate_session
+        self._needs_a_read = needs_a_read
         self._json_unit = json_bytes_per_request
         self._limiter = limiter
         self._authenticate = authenticate
@@ -215,6 +220,10 @@ class RateLimitMiddleware:
                                        is_https=scope.get("scheme") == "https")
         if token is None and session_id is None:
             return principal_key(None, address), None
+        if (session_id is not None and self._needs_a_read is not None
+                and self._needs_a_read(session_id)
+                and self._limiter.wait(principal_key(None, address)) > 0):
+            return principal_key(None, address), None  # refused next, nothing read
         try:
             if session_id is not None and self._authenticate_session is not None:
                 principal = await self._authenticate_session(session_id)

@@ -99,6 +99,8 @@ class WebSessions:
         self._clock = clock
         self._touch = idle_seconds * _TOUCH_FRACTION
         self._cache: dict[str, tuple[float, SigninSession]] = {}
+        self.reads = 0
+        """Sessions read from the database (not from the cache) so far."""
 
     async def open(
         self, *, sub: str, name: str, role: Role, docs: Sequence[str] | None, via: str,
@@ -124,8 +126,19 @@ class WebSessions:
             created_at=now, last_seen=now, expires_at=expires_at,
         )
         await self._store.open_signin_session(session)
+        self._remember(session.key, now, session)  # the page's first socket reads no row
         log.info("signed in %r as %s (%s)", sub, role, via)
         return session_id, session
+
+    def _remember(self, key: str, now: float, session: SigninSession) -> None:
+        if len(self._cache) >= _CACHED:
+            self._cache.clear()
+        self._cache[key] = (now, session)
+
+    def is_cached(self, session_id: str) -> bool:
+        """Whether `find` would answer `session_id` without reading the database."""
+        cached = self._cache.get(_key(session_id)) if _ID.fullmatch(session_id) else None
+        return cached is not None and self._clock() - cached[0] < CACHE_SECONDS
 
     async def find(self, session_id: str) -> SigninSession:
         """The live session `session_id` names (touched when due).
@@ -142,14 +155,13 @@ class WebSessions:
         if cached is not None and now - cached[0] < CACHE_SECONDS:
             session = cached[1]
         else:
+            self.reads += 1
             try:
                 session = await self._store.get_signin_session(key)
             except SigninSessionNotFound as exc:
                 self._cache.pop(key, None)
                 raise Unauthenticated("signed out or session ended: sign in again") from exc
-            if len(self._cache) >= _CACHED:
-                self._cache.clear()
-            self._cache[key] = (now, session)
+            self._remember(key, now, session)
         if now >= session.expires_at or now - session.last_seen > self.idle_seconds:
             self._cache.pop(key, None)
             await self._store.end_signin_session(key)

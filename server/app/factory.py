@@ -264,6 +264,7 @@ def _middleware(settings: Settings, access: Access) -> list[Middleware]:
         limiter=RateLimiter(settings.http_rate_per_second, settings.http_burst),
         authenticate=access.authenticate,
         authenticate_session=access.authenticate_session,
+        needs_a_read=access.needs_a_read,
         json_bytes_per_request=settings.http_json_bytes_per_request,
     ))
     return stack

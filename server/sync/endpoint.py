@@ -136,7 +136,8 @@ async def principal_of(services: SocketServices, scope: Scope, token: str | None
     Raises:
         Unauthenticated: the token is invalid, or the cookie's session ended.
         Forbidden: a cookie-authenticated socket from another origin.
-        Overloaded: the OIDC issuer or the database cannot be reached.
+        Overloaded: the OIDC issuer or the database cannot be reached, or the cookie's
+            session would be read from the database for an address past its openings.
     """
     if token:
         return await services.access.authenticate(token)
@@ -145,6 +146,12 @@ async def principal_of(services: SocketServices, scope: Scope, token: str | None
     if session_id is None:
         return await services.access.authenticate(None)
     check_cookie_origin(services.settings, headers)
+    if services.access.needs_a_read(session_id):
+        # Made-up cookies in a loop would cost a database read each: the address pays
+        # first (the opening is counted for the session's subject next, if any).
+        refused = services.quota.opening_refusal(principal_key(PUBLIC, address_of(scope)))
+        if refused is not None:
+            raise refused
     return await services.access.authenticate_session(session_id)
 
 
@@ -280,6 +287,11 @@ class SyncEndpoint:
 
     def __init__(self, services: SocketServices) -> None:
         self._services = services
+
+    @property
+    def services(self) -> SocketServices:
+        """What its sockets use (the hub, the token and session checks, the rates)."""
+        return self._services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one WebSocket connection."""

@@ -25,7 +25,7 @@ import socket as sockets
 import anyio
 import pytest
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from client.api import NotFound
 from crdt.protocol import CloseCode, encode_sync_step1
@@ -40,6 +40,7 @@ from tests.e2e.test_hostile_sockets import (
     create_document,
     limits,
 )
+from tests.e2e.test_signin import signed_in
 
 DOC = "charte"
 WAIT = 15
@@ -232,3 +233,46 @@ async def test_made_up_tokens_are_refused_before_the_upgrade_as_their_address(
         assert gate.refusal(f"/ws/{DOC}?token={zoe}".encode(), [], "127.0.0.1",
                             is_https=False) is None
         await assert_honest_member_edits(server, "malgré les faux jetons")
+
+
+async def test_made_up_sign_in_cookies_cost_one_database_read_per_opening_of_their_address(
+    start_server: ServerFactory,
+) -> None:
+    async with start_server(limits=limits(socket_opens_per_second=0.01, socket_opens_burst=1,
+                                          refused_socket_cost=0)) as server:
+        await create_document(server, DOC)
+        app = server.app
+        assert isinstance(app, PalabreApp)
+        sessions = app.sync_endpoint.services.access.sessions
+        assert sessions is not None
+        async with signed_in(server, server.token("member", "Élodie Martin")) as browser:
+            real = browser.cookies.get(COOKIE)
+        assert real
+        url = f"{server.ws_url}/ws/{DOC}"
+
+        def opening(cookie: str) -> dict[str, str]:
+            return {"Cookie": f"{COOKIE}={cookie}", "Origin": server.url}
+
+        before = sessions.reads
+        async with ws_connect(url, additional_headers=opening("a" * 43)) as socket:
+            with anyio.fail_after(WAIT), pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await socket.recv()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == CloseCode.UNAUTHENTICATED
+        assert sessions.reads == before + 1
+        # The address's opening is spent: more made-up cookies are refused with 429 before
+        # their session is looked for.
+        for made_up in ("b" * 43, "c" * 43):
+            with pytest.raises(InvalidStatus) as status:
+                async with ws_connect(url, additional_headers=opening(made_up)):
+                    pass
+            assert status.value.response.status_code == 429
+        assert sessions.reads == before + 1
+        # A session signed in on this node is known without a read: its page's socket opens
+        # under its subject's own openings.
+        async with ws_connect(url, additional_headers=opening(real)) as socket:
+            await socket.send(encode_sync_step1(b"\x00"))
+            with anyio.fail_after(WAIT):
+                assert await socket.recv()
+        assert sessions.reads == before + 1
