@@ -5,6 +5,7 @@ of naming and an erasure reach a connected citizen's copy live."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -18,12 +19,15 @@ from pycrdt import Doc, Map
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
+from crdt.awareness import decode_awareness_update
 from crdt.hocuspocus import PING, HocuspocusType, prefix
 from crdt.protocol import (
     AuthMessage,
+    AwarenessMessage,
     Reader,
     SyncMessage,
     decode_message,
+    encode_query_awareness,
     encode_sync_step1,
     encode_sync_update,
     encode_varstring,
@@ -31,7 +35,7 @@ from crdt.protocol import (
 )
 from server.access.auth import slugify
 from tests.conftest import RunningServer, ServerFactory
-from tests.e2e.api import FACILITATOR, http_as
+from tests.e2e.api import FACILITATOR, http_as, names
 from tests.e2e.test_provenance import MARKDOWN, wait_recorded
 
 WITHIN = 20
@@ -39,8 +43,8 @@ WITHIN = 20
 
 @dataclass
 class Reader_:
-    """A raw socket on an annotations document: every byte received, and the document
-    those bytes build."""
+    """A raw socket on a document: every byte received, the document those bytes build,
+    and the awareness states they carry."""
 
     socket: ClientConnection
     name: str
@@ -48,6 +52,7 @@ class Reader_:
     doc: Doc[Any] = field(default_factory=Doc)
     received: list[bytes] = field(default_factory=list)
     denied: list[str] = field(default_factory=list)
+    states: dict[int, Any] = field(default_factory=dict)
     changed: anyio.Event = field(default_factory=anyio.Event)
 
     def take(self, frame: bytes) -> None:
@@ -59,15 +64,30 @@ class Reader_:
             reader = Reader(frame)
             reader.varstring()
             body = reader.position
-            if reader.varuint() != HocuspocusType.SYNC:
-                return
+            if reader.varuint() not in (HocuspocusType.SYNC, HocuspocusType.AWARENESS):
+                return  # (both as y-websocket's message types after the name)
             message = frame[body:]
         decoded = decode_message(message)
         if isinstance(decoded, SyncMessage) and decoded.step != 0:
             self.doc.apply_update(decoded.payload)
         elif isinstance(decoded, AuthMessage):
             self.denied.append(decoded.reason)
+        elif isinstance(decoded, AwarenessMessage):
+            for entry in decode_awareness_update(decoded.update):
+                self.states[entry.client_id] = json.loads(entry.state)
         self.changed.set()
+
+    def presence(self) -> set[str]:
+        """The names in the awareness states received."""
+        return names({k: v for k, v in self.states.items() if v is not None})
+
+    async def query_awareness(self) -> None:
+        """Ask for every awareness state again."""
+        if self.hocuspocus:
+            await self.socket.send(prefix(self.name) + encode_varuint(
+                HocuspocusType.QUERY_AWARENESS))
+        else:
+            await self.socket.send(encode_query_awareness())
 
     async def wait_for(self, check: Callable[[], bool]) -> None:
         with anyio.fail_after(WITHIN):

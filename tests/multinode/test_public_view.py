@@ -16,7 +16,7 @@ from server.access.auth import slugify
 from tests.conftest import postgres_or_skip
 from tests.e2e.api import names
 from tests.e2e.test_provenance import wait_recorded
-from tests.e2e.test_public_presence import cursor_of, watching
+from tests.e2e.test_public_presence import cursor_of
 from tests.e2e.test_public_view import reading
 from tests.multinode.nodes import redis_or_skip, start_cluster
 
@@ -102,11 +102,11 @@ async def test_cursors_reach_citizens_on_another_node_under_pseudonyms(tmp_path:
                 shown = {p["name"]: p["pseudonym"] for p in
                          (await boss.get("/api/people")).json()["people"]}
                 token = second.token("citizen", f"Carla Dupré {tag}")
-                async with watching(second, doc_id, token, hocuspocus=False) as carla, \
-                        watching(second, doc_id, None, hocuspocus=True) as public:
+                async with reading(second, doc_id, token, hocuspocus=False) as carla, \
+                        reading(second, doc_id, None, hocuspocus=True) as public:
                     for reader in (carla, public):
                         await reader.wait_for(
-                            lambda r=reader: r.names() == {shown[alice]})  # type: ignore[misc]
+                            lambda r=reader: r.presence() == {shown[alice]})  # type: ignore[misc]
                     # A move on the first node follows on the second, still pseudonymous.
                     a.set_awareness(cursor_of(alice, "#2b8a3e") | {"cursor": {"head": 3}})
                     for reader in (carla, public):
