@@ -21,6 +21,8 @@ from __future__ import annotations
 import base64
 import os
 import socket as sockets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import pytest
@@ -141,6 +143,20 @@ async def test_a_socket_closed_by_a_revocation_costs_nothing_more(
             await answers_sync(again)
 
 
+@asynccontextmanager
+async def spent_openings(
+    start_server: ServerFactory, burst: int,
+) -> AsyncIterator[tuple[RunningServer, PalabreApp]]:
+    """A server whose principals may open `burst` sockets, then one every 100 s (a refusal
+    costs nothing more), and its document."""
+    async with start_server(limits=limits(socket_opens_per_second=0.01, socket_opens_burst=burst,
+                                          refused_socket_cost=0)) as server:
+        await create_document(server, DOC)
+        app = server.app
+        assert isinstance(app, PalabreApp)
+        yield server, app
+
+
 def raw_handshake(server: RunningServer, path: str) -> bytes:
     """Everything the server answers to a WebSocket handshake on `path` before it closes
     the connection (blocking; a refused handshake ends with the connection)."""
@@ -159,11 +175,7 @@ def raw_handshake(server: RunningServer, path: str) -> bytes:
 async def test_a_known_token_past_its_openings_is_refused_before_the_upgrade(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server(limits=limits(socket_opens_per_second=0.01, socket_opens_burst=2,
-                                          refused_socket_cost=0)) as server:
-        await create_document(server, DOC)
-        app = server.app
-        assert isinstance(app, PalabreApp)
+    async with spent_openings(start_server, 2) as (server, app):
         gate = app.handshake_gate
         mallory = server.token("citizen", "Mallory")
         target = f"/ws/{DOC}?token={mallory}".encode()
@@ -189,11 +201,7 @@ async def test_a_known_token_past_its_openings_is_refused_before_the_upgrade(
 async def test_sockets_without_a_token_are_refused_before_the_upgrade_per_address(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server(limits=limits(socket_opens_per_second=0.01, socket_opens_burst=1,
-                                          refused_socket_cost=0)) as server:
-        await create_document(server, DOC)
-        app = server.app
-        assert isinstance(app, PalabreApp)
+    async with spent_openings(start_server, 1) as (server, app):
         gate = app.handshake_gate
         target = f"/ws/{DOC}".encode()
         assert gate.refusal(target, [], "127.0.0.1", is_https=False) is None
@@ -212,11 +220,7 @@ async def test_sockets_without_a_token_are_refused_before_the_upgrade_per_addres
 async def test_made_up_tokens_are_refused_before_the_upgrade_as_their_address(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server(limits=limits(socket_opens_per_second=0.01, socket_opens_burst=1,
-                                          refused_socket_cost=0)) as server:
-        await create_document(server, DOC)
-        app = server.app
-        assert isinstance(app, PalabreApp)
+    async with spent_openings(start_server, 1) as (server, app):
         gate = app.handshake_gate
         refused = await close_of(f"{server.ws_url}/ws/{DOC}?token=made.up.token")
         assert refused.code == CloseCode.UNAUTHENTICATED
@@ -238,11 +242,7 @@ async def test_made_up_tokens_are_refused_before_the_upgrade_as_their_address(
 async def test_made_up_sign_in_cookies_cost_one_database_read_per_opening_of_their_address(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server(limits=limits(socket_opens_per_second=0.01, socket_opens_burst=1,
-                                          refused_socket_cost=0)) as server:
-        await create_document(server, DOC)
-        app = server.app
-        assert isinstance(app, PalabreApp)
+    async with spent_openings(start_server, 1) as (server, app):
         sessions = app.sync_endpoint.services.access.sessions
         assert sessions is not None
         async with signed_in(server, server.token("member", "Élodie Martin")) as browser:
