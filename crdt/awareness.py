@@ -308,6 +308,10 @@ class AwarenessRegistry:
         """Every known live state, for a newcomer or a query-awareness."""
         return list(self._states.values())
 
+    def state_of(self, client_id: int) -> AwarenessEntry | None:
+        """The live state of `client_id`, if any."""
+        return self._states.get(client_id)
+
     def owner_of(self, client_id: int) -> str | None:
         """Who announced `client_id` (a connection id, or a peer node's owner key)."""
         return self._owners.get(client_id)

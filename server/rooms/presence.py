@@ -243,8 +243,12 @@ class Presence:
         fresh = self.registry.apply(owner, decode_awareness_update(update))
         for entry in fresh:
             self._public.pop(entry.client_id, None)
-        if fresh:
-            self._to_seeing(encode_awareness_update(fresh))
+        states = [entry for entry in fresh if not entry.is_removal]
+        if states:
+            self._to_seeing(encode_awareness_update(states))
+        if len(states) < len(fresh):  # removals: the same for everyone
+            removals = [entry for entry in fresh if entry.is_removal]
+            self._send(encode_awareness(encode_awareness_update(removals)), None)
 
     def receive_public_from_peer(self, owner: str, update: bytes) -> None:
         """Show the blind the public forms a peer node made of its clients' states.
@@ -253,9 +257,8 @@ class Presence:
             ProtocolError: the update does not decode.
         """
         shown = []
-        current = {entry.client_id: entry for entry in self.registry.snapshot()}
         for entry in decode_awareness_update(update):
-            state = current.get(entry.client_id)
+            state = self.registry.state_of(entry.client_id)
             if (state is not None and state.clock == entry.clock and not entry.is_removal
                     and self.registry.owner_of(entry.client_id) == owner):
                 shown.append(self._remember(entry))

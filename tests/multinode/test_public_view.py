@@ -116,6 +116,19 @@ async def test_cursors_reach_citizens_on_another_node_under_pseudonyms(tmp_path:
                     async with client.connect(second.url, doc_id,
                                               second.token("member", f"Karim {tag}")) as k:
                         await k.wait_peers(lambda peers: alice in names(peers))
+                    # Someone on the first node leaves: their cursor goes from the second's
+                    # pages, the citizens' too.
+                    bruno = f"Bruno Ganz {tag}"
+                    async with client.connect(first.url, doc_id,
+                                              first.token("member", bruno)) as b:
+                        b.set_awareness(cursor_of(bruno, "#1c7ed6"))
+                        await wait_recorded(boss, {bruno})
+                        for reader in (carla, public):
+                            await reader.wait_for(
+                                lambda r=reader: len(r.presence()) == 2)  # type: ignore[misc]
+                    for reader in (carla, public):
+                        await reader.wait_for(
+                            lambda r=reader: r.presence() == {shown[alice]})  # type: ignore[misc]
                     everything = b"".join(carla.received + public.received)
-                    for secret in (alice, slugify(alice), "exemple.fr"):
+                    for secret in (alice, slugify(alice), bruno, slugify(bruno), "exemple.fr"):
                         assert secret.encode() not in everything, secret
