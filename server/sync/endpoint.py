@@ -136,10 +136,14 @@ async def principal_of(services: SocketServices, scope: Scope, token: str | None
     Raises:
         Unauthenticated: the token is invalid, or the cookie's session ended.
         Forbidden: a cookie-authenticated socket from another origin.
-        Overloaded: the OIDC issuer or the database cannot be reached, or the cookie's
-            session would be read from the database for an address past its openings.
+        Overloaded: the OIDC issuer or the database cannot be reached, or the token or
+            the cookie would take I/O to check for an address past its openings.
     """
     if token:
+        if services.access.identify(token) is None:
+            # An OIDC token this node has not verified: verifying it may take I/O, and
+            # made-up ones in a loop would each cost it. The address pays first.
+            check_address_openings(services, scope)
         return await services.access.authenticate(token)
     headers = scope.get("headers", ())
     session_id = session_id_in(cookie_header_of(headers), is_https=scope.get("scheme") == "wss")
@@ -149,10 +153,20 @@ async def principal_of(services: SocketServices, scope: Scope, token: str | None
     if services.access.needs_a_read(session_id):
         # Made-up cookies in a loop would cost a database read each: the address pays
         # first (the opening is counted for the session's subject next, if any).
-        refused = services.quota.opening_refusal(principal_key(PUBLIC, address_of(scope)))
-        if refused is not None:
-            raise refused
+        check_address_openings(services, scope)
     return await services.access.authenticate_session(session_id)
+
+
+def check_address_openings(services: SocketServices, scope: Scope) -> None:
+    """Refuse a caller whose principal takes I/O to know while its address has no
+    openings left (nothing is counted: the endpoint counts the opening once it knows who).
+
+    Raises:
+        Overloaded: the address opens sockets too fast.
+    """
+    refused = services.quota.opening_refusal(principal_key(PUBLIC, address_of(scope)))
+    if refused is not None:
+        raise refused
 
 
 def check_cookie_origin(settings: Settings, headers: Iterable[tuple[bytes, bytes]]) -> None:

@@ -10,12 +10,14 @@ room shares.
 
 This gate answers the same 429 from the HTTP protocol, as soon as the request's head is
 parsed (by httptools, in C), when the answer is already certain without any I/O: the
-principal is known (no token and no sign-in cookie: the client's address, unless a
-proxy forwarded another; a token: its subject, from the tokens this node verified
-before or checked now against our secret, or the address when it is not valid,
-`Access.identify`) and its openings are spent.
-Anything else (an OIDC token seen for the first time, a sign-in cookie, an opening within
-the rate) goes on to the endpoint, which checks and counts everything as before.
+key it is counted under is known and its openings are spent. That key is the client's
+address (unless a proxy forwarded another) without a credential, with a token that is
+not valid, and with a credential that takes I/O to check (an OIDC token this node has
+not verified, a sign-in cookie whose session it has not cached: the endpoint checks the
+address the same way before that I/O); a token's subject for the tokens this node
+verified before or checks now against our secret (`Access.identify`). Anything else (a
+cached sign-in session, an opening within the rate) goes on to the endpoint, which checks
+and counts everything as before.
 """
 
 from __future__ import annotations
@@ -67,14 +69,15 @@ class HandshakeGate:
             return None
         services = self._services
         token = token_in(query.decode("latin-1")) if query else None
+        session_id = None if token else session_id_in(cookie_header_of(headers),
+                                                       is_https=is_https)
         if token:
-            principal = services.access.identify(token)
-            if principal is None:
-                return None  # an OIDC token not verified here yet: its key may take I/O
-        elif session_id_in(cookie_header_of(headers), is_https=is_https) is not None:
-            return None  # a sign-in cookie: its session is read by the endpoint
+            # An OIDC token not verified here yet is its address's until it is.
+            principal = services.access.identify(token) or PUBLIC
+        elif session_id is not None and not services.access.needs_a_read(session_id):
+            return None  # a cached sign-in session: the endpoint counts its subject's opening
         else:
-            principal = PUBLIC
+            principal = PUBLIC  # no credential, or a session to read: the address pays
         if principal.role is Role.PUBLIC and any(
             name == b"x-forwarded-for" for name, _ in headers
         ):

@@ -20,7 +20,10 @@ from websockets.exceptions import ConnectionClosed
 from client.session import Session, connect
 from crdt.protocol import CloseCode
 from server.access.secret import load_or_create_secret
+from server.app.factory import PalabreApp
 from tests.conftest import RunningServer, ServerFactory
+from tests.e2e.test_hostile_refusals import raw_handshake
+from tests.e2e.test_hostile_sockets import limits
 from tests.server.test_auth import FakeIssuer, RsaSigner, hs256
 from tests.server.test_auth import issuer as issuer  # the JWKS server fixture
 
@@ -188,4 +191,40 @@ async def test_dot_doc_ids_are_refused_by_the_api(
                 assert got.status_code == 400, (path, got.status_code, got.text)
                 assert got.json()["error"] == "bad_doc_id"
         assert await catalogue(server, honest) == ["charte"]
+        await honest_still_served(server, honest)
+
+
+async def test_oidc_tokens_not_verified_yet_open_as_their_address(
+    start_server: ServerFactory, oidc_issuer: tuple[FakeIssuer, RsaSigner],
+) -> None:
+    """Made-up OIDC tokens (signed by a key the issuer does not publish) would each cost a
+    verification, maybe a key fetch: until verified, a token opens as its address, whose
+    openings, once spent, refuse the next before the upgrade."""
+    issuer_, signer = oidc_issuer
+    async with start_server(oidc_issuer=issuer_.url, oidc_audience=AUDIENCE, limits=limits(
+            socket_opens_per_second=0.01, socket_opens_burst=4, refused_socket_cost=0,
+    )) as server:
+        honest = await create_charte(server)
+        app = server.app
+        assert isinstance(app, PalabreApp)
+        gate = app.handshake_gate
+        forger = RsaSigner("clé-inconnue")
+
+        def forged(n: int) -> str:
+            return forger.sign(now_claims(issuer_.url, aud=AUDIENCE, sub=f"mallory-{n}"))
+
+        for n in range(4):
+            code, _ = await closed_with(f"{server.ws_url}/ws/charte?token={forged(n)}")
+            assert code == CloseCode.UNAUTHENTICATED
+        answer = gate.refusal(f"/ws/charte?token={forged(4)}".encode(), [], "127.0.0.1",
+                              is_https=False)
+        assert answer is not None and b"opening sockets too fast" in answer
+        wire = await anyio.to_thread.run_sync(
+            lambda: raw_handshake(server, f"/ws/charte?token={forged(5)}"))
+        assert wire.startswith(b"HTTP/1.1 429 ")
+        # Verified once (here by an API call), a token is its subject's: it opens.
+        good = signer.sign(now_claims(issuer_.url, aud=AUDIENCE, sub="zoe"))
+        assert "charte" in await catalogue(server, good)
+        assert gate.refusal(f"/ws/charte?token={good}".encode(), [], "127.0.0.1",
+                            is_https=False) is None
         await honest_still_served(server, honest)
