@@ -160,6 +160,11 @@ def unjudged_chars(bounds: TextBounds) -> int:
     return min(UNJUDGED_CHARS, bounds.block_chars // 8)
 
 _BACKLOG_MAX = 4_096
+_UNAPPLIED_MAX = 1_024
+"""Past this many updates accepted by the fast path since the shadow last caught up (only
+typing in free roots gets there: shaped typing is judged in full within the budget), the
+shadow is dropped and built again when a full judgement needs it."""
+_PRUNE_EVERY = 256
 
 
 class ShapeMirror:
@@ -167,20 +172,30 @@ class ShapeMirror:
 
     An update that only inserts strings into known texts (or deletes) is a plain
     keystroke: it is accepted from its bytes (`crdt.text_index.TextItems`), without the
-    shadow, while the characters such updates inserted since the last full judgement stay
-    within `unjudged_chars`. Any other update, and the next one past that budget, is
-    judged in full: the shadow catches up with the live document and with the accepted
-    updates not yet in it (they are judged on top of each other), the blocks that catching
-    up touched are measured, then the update is applied and what it touched is judged.
-    A block found too long makes every later update judged in full (so none grows it)
-    until it is short again: no block passes `TextBounds.block_chars` by more than
-    `unjudged_chars`. A refused update is in the shadow too: the shadow is rebuilt.
+    shadow, while the characters such updates inserted into the shaped root since the last
+    full judgement stay within `unjudged_chars` (typing in a free root, outside the shaped
+    one, grows no block and costs nothing of that budget). Any other update, and the next
+    one past that budget, is judged in full: the shadow catches up with the live document
+    and with the accepted updates not yet in it (they are judged on top of each other),
+    the blocks that catching up touched are measured, then the update is applied and what
+    it touched is judged. A block found too long makes every later update that types into
+    the shaped root judged in full (so none grows it) until it is short again: no block
+    passes `TextBounds.block_chars` by more than `unjudged_chars`. A refused update is in
+    the shadow too: the shadow is rebuilt.
+
+    The shadow is built at the first full judgement, not before: a document only ever
+    typed into as plain keystrokes (a root ``Y.Text``, say) is held once, by the live
+    document, not twice. It is dropped again when free-root typing alone would make it
+    catch up with more than `_UNAPPLIED_MAX` updates. Building it measures every block.
     """
 
     def __init__(self, bounds: TextBounds) -> None:
         self._bounds = bounds
         self._shadow: Doc[Any] | None = None
         self._items = TextItems(FRAGMENT)
+        self._items_read = False
+        """Whether the live document's items were read (at the first judgement)."""
+        self._prune_at = _PRUNE_EVERY
         self._budget = unjudged_chars(bounds)
         self._unjudged = 0
         self._backlog: list[tuple[bytes, dict[int, int]]] = []
@@ -203,17 +218,33 @@ class ShapeMirror:
         structs = read_structs(update)
         if not structs:
             return None  # deletions only: they add no node, attribute, mark nor text
-        if self._shadow is None:
-            self._items.record(read_structs(self._rebuild(live)))
-        typed = None if self._too_long else self._items.typed_chars(structs)
-        if typed is not None and self._unjudged + max(typed[0], 1) <= self._budget:
-            self._unjudged += max(typed[0], 1)
-            self._items.record(structs, typed[1])
-            self._unapplied.append(self._keep(update, structs))
-            return None
+        if not self._items_read:
+            self._items.record(read_structs(live.get_update()))
+            self._items_read = True
+        typed = self._items.typed_chars(structs)
+        if typed is not None and (typed.shaped_chars == 0 or not self._too_long):
+            cost = typed.shaped_chars or (0 if typed.free_chars else 1)
+            if self._unjudged + cost <= self._budget:
+                self._unjudged += cost
+                self._items.record(structs, typed.places)
+                self._accept_plain(live, self._keep(update, structs))
+                return None
         return self._judge_full(live, update, structs)
 
+    def _accept_plain(self, live: Doc[Any], entry: tuple[bytes, dict[int, int]]) -> None:
+        """Remember a plain keystroke for the shadow, or drop a shadow too far behind."""
+        if self._shadow is not None:
+            self._unapplied.append(entry)
+            if len(self._unapplied) > _UNAPPLIED_MAX:
+                self._shadow = self._fragment = None
+                self._unapplied = []
+        if len(self._backlog) >= self._prune_at:
+            self._prune_backlog(live)
+            self._prune_at = len(self._backlog) + _PRUNE_EVERY
+
     def _judge_full(self, live: Doc[Any], update: bytes, structs: list[Struct]) -> str | None:
+        if self._shadow is None:
+            self._rebuild(live)
         shadow = self._catch_up(live)
         self._touched.clear()
         try:
@@ -242,10 +273,10 @@ class ShapeMirror:
             del self._backlog[: _BACKLOG_MAX // 2]
         return entry
 
-    def _rebuild(self, live: Doc[Any]) -> bytes:
-        """A shadow of the live document and the accepted updates it lacks (everything
-        accepted before was measured by the catching up that preceded); return the live
-        state it was made from."""
+    def _rebuild(self, live: Doc[Any]) -> None:
+        """A shadow of the live document and the accepted updates it lacks, with every
+        block measured (what plain keystrokes grew since the shadow was last caught up
+        with, if there was one, is in no event)."""
         state = live.get_update()
         shadow = self._shadow = Doc()
         # The wrapper holds the subscription: kept with the shadow, or it is dropped.
@@ -259,11 +290,10 @@ class ShapeMirror:
             shadow.apply_update(kept)
         self._unapplied = []
         self._live_state = b""
-        if self._too_long:  # they were the old shadow's: found again
-            self._too_long = [block for block in _blocks(shadow.get(FRAGMENT, type=XmlFragment))
-                              if block_refusal(block, self._bounds) is not None]
+        self._too_long = [block for block in _blocks(self._fragment)
+                          if block_refusal(block, self._bounds) is not None]
+        self._unjudged = 0
         self._touched = []
-        return state
 
     def _touched_by(self, events: list[Any]) -> None:
         self._touched.extend(events)

@@ -10,8 +10,9 @@ from the document's state once and from every accepted update since, so that
 `TextItems.typed_chars` tells a plain keystroke in O(update bytes), without a document.
 
 Strings written straight into a root other than the shaped one (a root ``Y.Text`` beside
-the editor's fragment, say) count as text items too: the shape rules judge only what is
-under the shaped root, so typing there is as plain as typing in a paragraph.
+the editor's fragment, say) are plain keystrokes too, kept apart as *free* text: the shape
+rules judge only what is under the shaped root, so typing there is plainer still (it
+grows no block, and `TextItems.typed_chars` does not count it as shaped text).
 """
 
 from __future__ import annotations
@@ -22,58 +23,110 @@ from crdt.struct_ranges import Id, Struct
 
 _GC, _DELETED, _STRING, _SKIP = 0, 1, 4, 10
 _TYPE, _XML_TEXT = 7, 6
-_VISITING = 2
+_VISITING_MARK = -1
+_OUTSIDE, _SHAPED, _FREE = 0, 1, 2
+"""Where an item sits: outside any text, in a text under the shaped root, in a free root."""
 
 
-class TextItems:
-    """Clock ranges of the items known to sit in an ``XmlText``, and the texts' own ids."""
+class Typed:
+    """What a plain keystroke's update inserts: characters into shaped texts and into free
+    roots, and where each of its structs sits (for `TextItems.record`)."""
 
-    def __init__(self, shaped_root: str) -> None:
-        self._shaped_root = shaped_root
-        self._starts: dict[int, list[int]] = {}
-        self._ends: dict[int, list[int]] = {}
-        self._texts: set[Id] = set()
+    __slots__ = ("free_chars", "places", "shaped_chars")
+
+    def __init__(self, shaped_chars: int, free_chars: int, places: list[int]) -> None:
+        self.shaped_chars = shaped_chars
+        self.free_chars = free_chars
+        self.places = places
+
+
+class _Ranges:
+    """Sorted, disjoint clock ranges per client."""
+
+    __slots__ = ("ends", "starts")
+
+    def __init__(self) -> None:
+        self.starts: dict[int, list[int]] = {}
+        self.ends: dict[int, list[int]] = {}
 
     def holds(self, item: Id) -> bool:
-        """Whether the item with clock `item` is known to sit in a text."""
         client, clock = item
-        starts = self._starts.get(client)
+        starts = self.starts.get(client)
         if starts is None:
             return False
         at = bisect_right(starts, clock) - 1
-        return at >= 0 and clock < self._ends[client][at]
+        return at >= 0 and clock < self.ends[client][at]
 
-    def record(self, structs: list[Struct], in_text: list[bool] | None = None) -> None:
-        """Learn the text items (and texts) among `structs` (`in_text`: which are in a
-        text, when `typed_chars` just found it)."""
-        if in_text is None:
+    def add(self, client: int, start: int, end: int) -> None:
+        starts = self.starts.setdefault(client, [])
+        ends = self.ends.setdefault(client, [])
+        if starts and start >= starts[-1]:
+            if start <= ends[-1]:
+                ends[-1] = max(ends[-1], end)
+            else:
+                starts.append(start)
+                ends.append(end)
+        elif not (self.holds((client, start)) and self.holds((client, end - 1))):
+            at = bisect_right(starts, start)
+            insort(starts, start)
+            ends.insert(at, end)
+
+
+class TextItems:
+    """Clock ranges of the items known to sit in an ``XmlText`` of the shaped root or in a
+    free root, and the texts' own ids."""
+
+    def __init__(self, shaped_root: str) -> None:
+        self._shaped_root = shaped_root
+        self._shaped = _Ranges()
+        self._free = _Ranges()
+        self._texts: set[Id] = set()
+
+    def place_of(self, item: Id) -> int:
+        """Where the item with clock `item` is known to sit (`_OUTSIDE` when unknown)."""
+        if self._shaped.holds(item):
+            return _SHAPED
+        return _FREE if self._free.holds(item) else _OUTSIDE
+
+    def holds(self, item: Id) -> bool:
+        """Whether the item with clock `item` is known to sit in a text (or a free root)."""
+        return self.place_of(item) != _OUTSIDE
+
+    def record(self, structs: list[Struct], places: list[int] | None = None) -> None:
+        """Learn the text items (and texts) among `structs` (`places`: where each sits,
+        when `typed_chars` just found it)."""
+        if places is None:
             for s in structs:
                 if s.kind == _TYPE and s.type_ref == _XML_TEXT and not s.has_parent_sub:
                     self._texts.add((s.client, s.clock))
-            in_text = self._classify(structs)
-        for s, inside in zip(structs, in_text, strict=True):
-            if inside:
-                self._add(s.client, s.clock, s.clock + s.length)
+            places = self._classify(structs)
+        for s, place in zip(structs, places, strict=True):
+            if place == _SHAPED:
+                self._shaped.add(s.client, s.clock, s.clock + s.length)
+            elif place == _FREE:
+                self._free.add(s.client, s.clock, s.clock + s.length)
 
-    def typed_chars(self, structs: list[Struct]) -> tuple[int, list[bool]] | None:
-        """How many characters `structs` insert when they are only strings (or deleted
-        content) placed inside known texts, with which are in a text (for `record`);
-        ``None`` when they hold anything else."""
+    def typed_chars(self, structs: list[Struct]) -> Typed | None:
+        """What `structs` insert when they are only strings (or deleted content) placed
+        inside known texts or free roots; ``None`` when they hold anything else."""
         chars = 0
         for s in structs:
             if s.kind == _STRING:
                 chars += s.length
             elif s.kind not in (_DELETED, _GC, _SKIP):
                 return None
-        in_text = self._classify(structs)
-        if not all(inside or s.kind in (_GC, _SKIP)
-                   for s, inside in zip(structs, in_text, strict=True)):
-            return None
-        return chars, in_text
+        places = self._classify(structs)
+        free = 0
+        for s, place in zip(structs, places, strict=True):
+            if place == _OUTSIDE and s.kind not in (_GC, _SKIP):
+                return None
+            if place == _FREE and s.kind == _STRING:
+                free += s.length
+        return Typed(chars - free, free, places)
 
-    def _classify(self, structs: list[Struct]) -> list[bool]:
-        """Whether each struct is an item in a text, following neighbours within the
-        update and the known ranges (a cycle or an unknown neighbour: not in a text)."""
+    def _classify(self, structs: list[Struct]) -> list[int]:
+        """Where each struct sits, following neighbours within the update and the known
+        ranges (a cycle or an unknown neighbour: outside any text)."""
         quick = self._classify_in_order(structs)
         if quick is not None:
             return quick
@@ -86,78 +139,66 @@ class TextItems:
         status: list[int | None] = [None] * len(structs)
         for first, s in enumerate(structs):
             if s.kind in (_GC, _SKIP):
-                status[first] = 0
+                status[first] = _OUTSIDE
         for first in range(len(structs)):
             stack = [first]
             while stack:
                 index = stack[-1]
-                if status[index] is not None and status[index] != _VISITING:
+                if status[index] is not None and status[index] != _VISITING_MARK:
                     stack.pop()
                     continue
                 s = structs[index]
                 neighbour = s.origin or s.right_origin
                 if s.has_parent_sub:
-                    found: int | None = 0
+                    found: int | None = _OUTSIDE
                 elif neighbour is None:
-                    found = int(self._is_text_parent(s.parent))
+                    found = self._place_under(s.parent)
                 else:
                     other = _find(local, structs, neighbour)
                     if other is None:
-                        found = int(self.holds(neighbour))
+                        found = self.place_of(neighbour)
                     elif status[other] is None:
-                        status[index] = _VISITING
+                        status[index] = _VISITING_MARK
                         stack.append(other)
                         continue
                     else:
-                        found = 0 if status[other] == _VISITING else status[other]
+                        found = _OUTSIDE if status[other] == _VISITING_MARK else status[other]
                 status[index] = found
                 stack.pop()
-        return [bool(value == 1) for value in status]
+        return [_OUTSIDE if value is None else value for value in status]
 
-    def _classify_in_order(self, structs: list[Struct]) -> list[bool] | None:
+    def _classify_in_order(self, structs: list[Struct]) -> list[int] | None:
         """`_classify` when each neighbour is known or the struct just before (a typed
         run); ``None`` when a neighbour is elsewhere in the update."""
-        found: list[bool] = []
+        found: list[int] = []
         previous: Struct | None = None
         for s in structs:
             kind = s.kind
             if kind == _GC or kind == _SKIP or s.has_parent_sub:
-                found.append(False)
+                found.append(_OUTSIDE)
             else:
                 neighbour = s.origin or s.right_origin
                 if neighbour is None:
-                    found.append(self._is_text_parent(s.parent))
+                    found.append(self._place_under(s.parent))
                 elif (previous is not None and neighbour[0] == previous.client
                       and previous.clock <= neighbour[1] < previous.clock + previous.length):
                     found.append(found[-1])
-                elif neighbour[0] in self._starts and self.holds(neighbour):
-                    found.append(True)
+                elif (place := self.place_of(neighbour)) != _OUTSIDE:
+                    found.append(place)
                 elif neighbour[0] in {t.client for t in structs}:
                     return None
                 else:
-                    found.append(False)
+                    found.append(_OUTSIDE)
             previous = s
         return found
 
-    def _is_text_parent(self, parent: Id | str | None) -> bool:
-        """Whether an item written with `parent` sits in a text (or a root left unshaped)."""
+    def _place_under(self, parent: Id | str | None) -> int:
+        """Where an item written with `parent` sits (a known text, a free root, or not)."""
         if isinstance(parent, tuple):
-            return parent in self._texts
-        return isinstance(parent, str) and parent != self._shaped_root
-
-    def _add(self, client: int, start: int, end: int) -> None:
-        starts = self._starts.setdefault(client, [])
-        ends = self._ends.setdefault(client, [])
-        if starts and start >= starts[-1]:
-            if start <= ends[-1]:
-                ends[-1] = max(ends[-1], end)
-            else:
-                starts.append(start)
-                ends.append(end)
-        elif not (self.holds((client, start)) and self.holds((client, end - 1))):
-            at = bisect_right(starts, start)
-            insort(starts, start)
-            ends.insert(at, end)
+            return _SHAPED if parent in self._texts else _OUTSIDE
+        if isinstance(parent, str) and parent != self._shaped_root:
+            return _FREE
+        return _OUTSIDE
 
 
 def _find(local: dict[int, tuple[list[int], list[int]]], structs: list[Struct],

@@ -7,7 +7,7 @@ from typing import Any
 from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
 
 from crdt.schema import plain_text
-from crdt.shape import ShapeMirror, TextBounds, unjudged_chars
+from crdt.shape import _UNAPPLIED_MAX, ShapeMirror, TextBounds, unjudged_chars
 from crdt.struct_ranges import decode_state_vector
 
 BOUNDS = TextBounds(block_chars=8_000, attribute_chars=100)
@@ -106,9 +106,7 @@ def test_typing_in_a_root_text_beside_the_fragment_skips_the_shadow() -> None:
         update = editor.get_update(before)
         assert mirror.judge(live, update) is None
         live.apply_update(update)
-    shadow = mirror._shadow  # the fast path leaves it as built at the first judgement
-    assert shadow is not None
-    assert editor.client_id not in decode_state_vector(shadow.get_state())
+    assert mirror._shadow is None  # the live document is the only copy
     assert str(live.get("notes", type=Text)) == "".join(f"note {i};" for i in range(20))
     heading = editor.get("default", type=XmlFragment).children[0]
     assert isinstance(heading, XmlElement)
@@ -116,3 +114,82 @@ def test_typing_in_a_root_text_beside_the_fragment_skips_the_shadow() -> None:
     heading.attributes["level"] = 9  # the fragment is still judged in full
     assert mirror.judge(live, editor.get_update(before)) == \
         "a heading level is a whole number from 1 to 6"
+
+
+def _typed(editor: Doc[Any], type_in: Any, text: str) -> bytes:
+    before = editor.get_state()
+    type_in.insert(len(type_in), text)
+    return editor.get_update(before)
+
+
+def test_free_typing_long_after_the_shadow_was_built_drops_it_and_judging_goes_on() -> None:
+    """Past `_UNAPPLIED_MAX` free keystrokes the shadow is let go (one copy again), and
+    the next full judgement builds it from the live document and what is not committed."""
+    live, editor = _docs()
+    mirror = ShapeMirror(BOUNDS)
+    heading = editor.get("default", type=XmlFragment).children[0]
+    assert isinstance(heading, XmlElement)
+    before = editor.get_state()
+    heading.attributes["level"] = 2
+    update = editor.get_update(before)
+    assert mirror.judge(live, update) is None
+    live.apply_update(update)
+    assert mirror._shadow is not None
+    notes = editor.get("notes", type=Text)
+    uncommitted = []
+    for i in range(_UNAPPLIED_MAX + 1):
+        update = _typed(editor, notes, f"{i};")
+        assert mirror.judge(live, update) is None
+        if i % 2:
+            live.apply_update(update)
+        else:
+            uncommitted.append(update)  # accepted, not committed yet
+    assert mirror._shadow is None
+    text = heading.children[0]
+    assert isinstance(text, XmlText)
+    before = editor.get_state()
+    text.insert(0, "Le ")
+    heading.attributes["level"] = 3  # judged in full, on a shadow built again
+    assert mirror.judge(live, editor.get_update(before)) is None
+    shadow = mirror._shadow
+    assert shadow is not None
+    held = decode_state_vector(shadow.get_state())  # every accepted update, committed or not
+    assert held[editor.client_id] == decode_state_vector(editor.get_state())[editor.client_id]
+    before = editor.get_state()
+    heading.attributes["level"] = 9
+    assert mirror.judge(live, editor.get_update(before)) == \
+        "a heading level is a whole number from 1 to 6"
+
+
+def test_keystrokes_before_the_shadow_exists_are_measured_when_it_is_built() -> None:
+    """The first full judgement builds the shadow and measures every block: a block that
+    plain keystrokes took past the bound before it existed is found too long, so its next
+    keystroke is judged (and refused) although the budget was just renewed."""
+    bounds = TextBounds(block_chars=160, attribute_chars=100)
+    live: Doc[Any] = Doc()
+    blocks = live.get("default", type=XmlFragment).children
+    blocks.append(XmlElement("paragraph", {"id": "p1"}, [XmlText("T" * 158)]))
+    blocks.append(XmlElement("paragraph", {"id": "p2"}, [XmlText("court")]))
+    editor: Doc[Any] = Doc()
+    editor.apply_update(live.get_update())
+    mirror = ShapeMirror(bounds)
+    children = editor.get("default", type=XmlFragment).children
+    long_block, other = children[0], children[1]
+    assert isinstance(long_block, XmlElement) and isinstance(other, XmlElement)
+    text = long_block.children[0]
+    assert isinstance(text, XmlText)
+    for _ in range(unjudged_chars(bounds)):  # within the budget: none judged in full
+        update = _typed(editor, text, "x")
+        assert mirror.judge(live, update) is None
+        live.apply_update(update)
+    assert mirror._shadow is None
+    assert len(str(text)) > bounds.block_chars
+    before = editor.get_state()
+    other.attributes["id"] = "p2-bis"  # elsewhere: judged in full, accepted
+    update = editor.get_update(before)
+    assert mirror.judge(live, update) is None
+    live.apply_update(update)
+    assert mirror.judge(live, _typed(editor, text, "y")) == \
+        f"a block holds at most {bounds.block_chars} characters"
+    notes = editor.get("notes", type=Text)
+    assert mirror.judge(live, _typed(editor, notes, "free text grows no block")) is None
