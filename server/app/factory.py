@@ -45,6 +45,7 @@ from server.modules.sessions import SessionsService
 from server.modules.votes import VotesService
 from server.rooms.hooks import RoomHooks
 from server.rooms.hub import Hub
+from server.rooms.known_documents import KnownDocuments
 from server.settings import Settings
 from server.sync.admission import Admission
 from server.sync.endpoint import SocketServices, SyncEndpoint
@@ -146,8 +147,9 @@ def create_app(
         store, metrics, node_id=cluster.node_id if cluster else uuid.uuid4().hex[:16],
         heartbeat=settings.session_heartbeat_seconds,
     )
-    hub = Hub(settings, store, metrics, fanout=cluster, hooks=RoomHooks(
-        load_guard=guard_loader(store, settings.limits), migrate=thread_sealer(seal),
+    known = KnownDocuments(store)
+    hub = Hub(settings, store, metrics, fanout=cluster, documents=known, hooks=RoomHooks(
+        load_guard=guard_loader(known, settings.limits), migrate=thread_sealer(seal),
         after_commit=(dispatcher.on_commit,),
         on_denied=(denials.socket_denied,),
         on_join=(attendance.joined,), on_leave=(attendance.left,),
@@ -218,7 +220,7 @@ def create_app(
     sockets = SocketServices(hub, settings, access, RateLimiter(
         settings.socket_update_rate_per_second, settings.socket_update_burst
     ), quota=SocketQuota(settings.limits), admission=Admission(
-        catalog=store, create_on_connect=settings.create_on_connect,
+        catalog=store, known=known, create_on_connect=settings.create_on_connect,
         on_created=created_by_socket,
     ))
     app = PalabreApp(

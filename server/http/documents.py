@@ -169,6 +169,7 @@ class Documents:
         try:
             await self._store.delete_document(doc_id)
             await self._store.purge_document(doc_id)
+            self.context.hub.documents.forget(doc_id)
         except StorageError as exc:
             log.error("could not undo the creation of %s: %s", doc_id, exc,
                       extra={"doc_id": doc_id})
@@ -206,6 +207,7 @@ class Documents:
         if title is not None or is_public is not None:
             meta = await self._store.update_document(auth.doc_id, title=title,
                                                      is_public=is_public)
+            self.context.hub.documents.forget(auth.doc_id)
         if is_public is False:
             await self.context.hub.revoke(auth.doc_id, Revocation.MADE_PRIVATE)
         payload = meta_json(meta)

@@ -46,6 +46,7 @@ from server.limits import Limits
 from server.modules.data_rules import check_change
 from server.rooms.hooks import Guard, GuardLoader
 from server.rooms.hub import Hub
+from server.rooms.known_documents import KnownDocuments
 from server.rooms.room import Room
 from storage.base import DocumentNotFound
 from storage.catalog import DocumentCatalog, DocumentMeta
@@ -368,9 +369,10 @@ def filter_by_theme(data: JsonObject, theme: str) -> JsonObject:
     return {**data, "entries": kept}
 
 
-def guard_loader(catalog: DocumentCatalog, limits: Limits) -> GuardLoader:
+def guard_loader(catalog: DocumentCatalog | KnownDocuments, limits: Limits) -> GuardLoader:
     """The hub's `load_guard` hook: a data document's room judges every socket write,
-    within `limits`."""
+    within `limits` (`catalog`: the hub's `KnownDocuments`, which the socket that opens
+    the room has just read)."""
 
     async def load_guard(doc_id: str) -> Guard | None:
         try:

@@ -26,6 +26,7 @@ from server.rooms.client import Client
 from server.rooms.committer import Committer
 from server.rooms.fanout import Fanout
 from server.rooms.hooks import Guard, RoomGuard, RoomHooks, notify
+from server.rooms.known_documents import KnownDocuments
 from server.rooms.projection import Projection
 from server.rooms.revocation import Revocation
 from server.rooms.room import Room
@@ -60,6 +61,7 @@ class Hub:
     def __init__(
         self, settings: Settings, store: Storage, metrics: Metrics, *,
         hooks: RoomHooks | None = None, fanout: Fanout | None = None,
+        documents: KnownDocuments | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -79,6 +81,8 @@ class Hub:
         self._committer: Committer  # made in `running`: its events need the event loop
         self.fanout = fanout
         """The other nodes of a cluster (None: this node is alone)."""
+        self.documents = documents or KnownDocuments(store)
+        """The catalogue as sockets read it; a revocation forgets what it knew."""
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Hub]:
@@ -328,6 +332,7 @@ class Hub:
         (`Fanout.publish_access`) and do the same as the frame arrives.
         """
         for target in (doc_id, annotations_of(doc_id)):
+            self.documents.forget(target)
             if self.fanout is not None:
                 self.fanout.publish_access(target, change.value)
             loading = self._loading.get(target)
@@ -337,6 +342,7 @@ class Hub:
 
     def revoke_here(self, doc_id: str, change: Revocation) -> None:
         """Apply `change` to the room of `doc_id` on this node, if it is loaded."""
+        self.documents.forget(doc_id)
         room = self.loaded_room(doc_id)
         if room is not None:
             room.revoke(lambda principal: change.may_stay(principal, doc_id), change.reason)

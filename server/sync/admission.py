@@ -24,6 +24,7 @@ from server.access.permissions import (
     whole_read_action,
 )
 from server.errors import Forbidden, Overloaded
+from server.rooms.known_documents import KnownDocuments
 from server.rooms.revocation import Revocation
 from storage.base import DocumentNotFound, StorageUnavailable
 from storage.catalog import DocumentCatalog, DocumentExists, DocumentMeta
@@ -39,6 +40,8 @@ class Admission:
     """The catalogue check of every socket, and creation on connect."""
 
     catalog: DocumentCatalog
+    known: KnownDocuments
+    """The catalogue read through (the hub's: a revocation forgets what it knew)."""
     create_on_connect: str = "facilitators"
     on_created: DocumentCreated | None = None
 
@@ -54,7 +57,7 @@ class Admission:
             raise Forbidden(f"{doc_id!r} is not a document")
         try:
             try:
-                meta = await self.catalog.get_document(base, include_deleted=True)
+                meta = await self.known.get_document(base, include_deleted=True)
             except DocumentNotFound:
                 meta = await self._create(principal, base)
         except StorageUnavailable as exc:
@@ -88,7 +91,8 @@ class Admission:
             )
         except DocumentExists:
             # Another socket (or a POST) created it meanwhile: join that one.
-            return await self.catalog.get_document(doc_id, include_deleted=True)
+            return await self.known.get_document(doc_id, include_deleted=True)
+        self.known.remember(meta)
         log.info("document created by a socket of %s", principal.sub,
                  extra={"doc_id": doc_id})
         if self.on_created is not None:

@@ -26,10 +26,16 @@ after a malformed message), uvicorn still parses every frame the client sends un
 client's close arrives or 10 s pass. A client that never reads, only sends, kept the event
 loop parsing its frames for those 10 s after each refusal; past `BYTES_AFTER_CLOSE` the
 connection is now dropped.
+
+Per-socket log lines are not even made: uvicorn's ``"WebSocket /ws/…" [accepted]`` and
+the websockets library's ``connection open`` (two log records formatted on the event loop
+per handshake, a tenth of a socket's admission) go to `SOCKET_LOG`, which passes warnings
+and errors only; palabre logs refusals itself.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -44,6 +50,9 @@ is dropped (see the module's docstring)."""
 BYTES_AFTER_CLOSE = 64 * 1024
 """What a client may still send once the server's close frame is out (the messages it had
 in flight) before the connection is dropped without waiting for its close frame."""
+SOCKET_LOG = logging.getLogger("palabre.websocket")
+"""The sockets' own protocol logger (uvicorn's and the websockets library's lines)."""
+SOCKET_LOG.setLevel(logging.WARNING)
 
 
 class DirectSocket(Protocol):
@@ -70,6 +79,7 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.logger = self.conn.logger = SOCKET_LOG
         self._sink: Callable[[bytes], None] | None = None
         self._reading_paused_by_hub = False
         self._is_draining = False

@@ -54,9 +54,15 @@ async def test_delete_and_unpublish_on_one_node_close_sockets_on_the_other(
                 with anyio.fail_after(5):  # "within seconds, on every node"
                     assert await closed(text_socket) == (4403, "document deleted")
                     assert await closed(companion) == (4403, "document deleted")
+                # the second node had just read both in its catalogue: what it remembers
+                # was forgotten with the frame, so a socket opened now is refused
+                async with ws_connect(ws(second.url, gone, member)) as late:
+                    assert await closed(late) == (4403, "document deleted")
                 await api.update_document(public, is_public=False)
                 with anyio.fail_after(5):
                     assert await closed(anonymous) == (4403, "document made private")
+                async with ws_connect(ws(second.url, public, None)) as late_reader:
+                    assert (await closed(late_reader))[0] == 4403
                 body(kept).insert(0, "toujours là")
                 await kept.wait_for(lambda: text_of(kept) == "toujours là", timeout=10)
         async with PalabreApi(first.url, facilitator) as api:
