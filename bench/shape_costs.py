@@ -8,6 +8,8 @@ Three measures, each on a fresh ``palabre serve`` subprocess or in process:
 - ``flood N``: one ``PATCH`` of N new entries while ``/healthz`` is polled; prints the
   request's time and the worst ``/healthz`` answer (how long the loop was held).
 - ``keystroke N``: the text document guard's cost per keystroke on N paragraphs.
+- ``copies N``: 50 typists' N interleaved keystrokes into a root ``Y.Text`` (the soak's
+  and the bench's shape) through the guard: the memory it adds to the live document's.
 
 Run: ``PYTHONPATH=. .venv/bin/python bench/shape_costs.py patch 4980`` from the repository root.
 """
@@ -129,13 +131,70 @@ def keystroke(n: int) -> None:
         live.apply_update(update)  # committed, as the room would
     rest = sorted(times[1:])
     print(f"{n} paragraphs ({len(live.get_update())} bytes): first edit {times[0] * 1e3:.1f} ms"
-          f" (shadow built), then median {statistics.median(rest) * 1e6:.0f} us,"
+          f" (document read), then median {statistics.median(rest) * 1e6:.0f} us,"
           f" p99 {rest[int(len(rest) * 0.99)] * 1e6:.0f} us per keystroke")
 
 
+def _rss_mib() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
+
+
+def copies(n: int) -> None:
+    """What the guard holds beside the live document when 50 typists type `n` keystrokes
+    into a root ``Y.Text``: the updates are made here, then applied in two fresh processes,
+    to the live document alone and through the guard first; each reports its RSS growth."""
+    import subprocess
+
+    from pycrdt import Doc, Text
+
+    editors = [Doc() for _ in range(50)]  # type: ignore[var-annotated]
+    live: Doc = Doc()  # type: ignore[type-arg]
+    updates = []
+    for k in range(n):
+        editor = editors[k % 50]
+        editor.apply_update(live.get_update(editor.get_state()))
+        before = editor.get_state()
+        body = editor.get("body", type=Text)
+        body.insert(len(body), "mot ")
+        update = editor.get_update(before)
+        live.apply_update(update)
+        updates.append(update)
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
+        out.write(json.dumps([u.hex() for u in updates]).encode())
+    for mode in ("alone", "guard"):
+        subprocess.run([sys.executable, __file__, "_apply", out.name, mode], check=True)
+
+
+def _apply(path: str, mode: str) -> None:
+    """Apply the updates in `path` to a live document, through the guard if `mode` says so."""
+    from pycrdt import Doc
+
+    from server.access.auth import Principal
+    from server.access.permissions import Role
+    from server.limits import Limits
+    from server.rooms.hooks import RoomGuard
+
+    updates = [bytes.fromhex(u) for u in json.loads(Path(path).read_text())]
+    guard = RoomGuard(Limits()) if mode == "guard" else None
+    who = Principal(sub="zoe", name="Zoé", role=Role("member"))
+    live: Doc = Doc()  # type: ignore[type-arg]
+    start = _rss_mib()
+    for update in updates:
+        if guard is not None:
+            assert guard(live, who, update) is None
+        live.apply_update(update)
+    shadow = guard is not None and guard._shape._shadow is not None
+    print(f"{len(updates)} keystrokes of 50 typists, {mode:5}: +{_rss_mib() - start:.1f} MiB RSS"
+          f"{' (shadow kept)' if shadow else ''}, state {len(live.get_update())} bytes")
+
+
 if __name__ == "__main__":
-    what, count = sys.argv[1], int(sys.argv[2])
+    what, count = sys.argv[1], int(sys.argv[2]) if sys.argv[2].isdigit() else 0
     if what == "keystroke":
         keystroke(count)
+    elif what == "copies":
+        copies(count)
+    elif what == "_apply":
+        _apply(sys.argv[2], sys.argv[3])
     else:
         anyio.run({"patch": patch, "flood": flood}[what], count)

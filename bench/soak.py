@@ -7,7 +7,9 @@ One ``palabre serve`` process on SQLite in a scratch folder. The load, all on lo
 ``--clients`` Python clients in one room typing 4 edits a second each (W1's rate), of which
 10 % leave and are replaced every 10 s; and every 5 s a visitor opens one of 40 other
 documents, types a few edits and leaves (rooms open and close: ``PALABRE_ROOM_GRACE_SECONDS``
-is 5, so they are evicted). Every 10 s the node's RSS and open file descriptors
+is 5, so they are evicted). With ``--rotate S``, every S seconds the typists who join from
+then on type into a new document (the assembly moves on to the next article): the one before
+empties as its typists leave and its room is evicted. Every 10 s the node's RSS and open file descriptors
 (``/proc``), its threads, and its ``palabre_connections`` and ``palabre_documents_loaded``
 (``/metrics``) are sampled. The report gives each series' value after warm-up (the first
 tenth of the run) and at the end; the PNG draws them over time. Flat after warm-up is the
@@ -115,13 +117,25 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         # The live room's document exists before its 50 seats connect at once: their
         # creations racing on an empty SQLite catalogue are not what this run measures
         # (see bench/README.md, "Soak").
-        async with connect(url, "soak", token()) as first:
+        live = ["soak-0"]
+        async with connect(url, live[0], token()) as first:
             await first.synced()
         started = time.monotonic()
         deadline = started + args.seconds
 
+        async def rotate() -> None:
+            """With --rotate: every so often the next typists join a new document (the
+            assembly moves on to the next article); the last one's room closes as its
+            typists leave."""
+            while args.rotate and time.monotonic() + args.rotate < deadline:
+                await anyio.sleep(args.rotate)
+                following = f"soak-{int(live[0].split('-')[1]) + 1}"
+                async with connect(url, following, token()) as opener:
+                    await opener.synced()
+                live[0] = following
+
         async def typist(stop: anyio.Event) -> None:
-            async with connect(url, "soak", token()) as session:
+            async with connect(url, live[0], token()) as session:
                 text = session.doc.get("body", type=Text)
                 while not stop.is_set() and time.monotonic() < deadline:
                     text += "mot "
@@ -168,6 +182,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         async with anyio.create_task_group() as tg:
             tg.start_soon(sample)
             tg.start_soon(visitors)
+            tg.start_soon(rotate)
             for _ in range(args.clients):
                 tg.start_soon(seat, tg)
     finally:
@@ -223,6 +238,8 @@ def main() -> None:
     parser.add_argument("--probe", type=Path, default=None,
                         help="run the node under bench/soak_node.py, its probes appended here")
     parser.add_argument("--probe-every", type=float, default=60.0)
+    parser.add_argument("--rotate", type=float, default=0.0,
+                        help="seconds after which new typists join a new document (0: never)")
     parser.add_argument("--tracemalloc", type=int, default=0,
                         help="with --probe: frames tracemalloc keeps (0: off)")
     args = parser.parse_args()
