@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -16,12 +15,11 @@ from crdt.doc_id import annotations_of, is_annotations
 from crdt.document import doc_from_update, is_empty_update
 from crdt.errors import InvalidUpdate, SchemaError
 from crdt.schema import assign_missing_ids, has_missing_ids
-from server.access.auth import Principal
-from server.access.roster import ALL_SESSIONS, RightsChange
-from server.access.websession import SESSION_CREDENTIAL
+from server.access.roster import RightsChange
 from server.errors import Overloaded
 from server.limits import Limits
 from server.metrics import Metrics
+from server.rooms import rights
 from server.rooms.client import Client
 from server.rooms.committer import Committer
 from server.rooms.fanout import Fanout
@@ -321,7 +319,7 @@ class Hub:
         room = self._rooms.get(doc_id)
         if room is None or not room.is_open:
             return
-        room.set_freeze(frozen=frozen, comments_open=comments_open)
+        rights.freeze(room, frozen=frozen, comments_open=comments_open)
         await room.settled()
 
     async def revoke(self, doc_id: str, change: Revocation) -> None:
@@ -345,7 +343,8 @@ class Hub:
         self.documents.forget(doc_id)
         room = self.loaded_room(doc_id)
         if room is not None:
-            room.revoke(lambda principal: change.may_stay(principal, doc_id), change.reason)
+            rights.revoke(room, lambda principal: change.may_stay(principal, doc_id),
+                          change.reason)
 
     def change_rights(self, change: RightsChange) -> None:
         """Apply a change of a person's rights (stored by the caller) on every node.
@@ -361,25 +360,9 @@ class Hub:
 
     def change_rights_here(self, change: RightsChange) -> None:
         """Apply `change` to the sockets of this node."""
-        removed_at, role, signed_out = change.removed_at, change.role, change.signed_out
-
-        def revise(principal: Principal) -> Principal | None:
-            if signed_out is not None:
-                credential = principal.credential_id or ""
-                ended = credential.startswith(SESSION_CREDENTIAL) and (
-                    signed_out in (ALL_SESSIONS, credential))
-                return None if ended else principal
-            if removed_at is not None:
-                issued = principal.issued_at
-                return principal if issued is not None and issued > removed_at else None
-            if role is None or role is principal.role:
-                return principal
-            return dataclasses.replace(principal, role=role)
-
-        reason = ("signed out" if signed_out is not None
-                  else "access revoked" if removed_at is not None else "role changed")
+        revise, reason = rights.revision(change)
         for room in self.loaded_rooms:
-            room.change_rights(change.sub, revise, reason)
+            rights.change_rights(room, change.sub, revise, reason)
 
     async def transform(
         self, doc_id: str, mutate: Callable[[Doc[Any]], T], *, principal: str | None

@@ -30,8 +30,7 @@ from crdt.protocol import (
     encode_sync_step2,
     encode_sync_update,
 )
-from server.access.auth import Principal
-from server.access.permissions import Action, is_allowed, is_open_when_frozen, sees_real_names
+from server.access.permissions import Action, is_open_when_frozen, sees_real_names
 from server.errors import MalformedMessage
 from server.metrics import Metrics
 from server.rooms.batch import Commit, Pending, entries_by_sender
@@ -45,7 +44,7 @@ from storage.base import AppendResult, AppendTicket, DocumentStore, LogEntry, St
 
 log = logging.getLogger("palabre.room")
 
-_FROZEN_NOTICE = "document frozen: edits are refused; unsaved changes were not applied"
+FROZEN_NOTICE = "document frozen: edits are refused; unsaved changes were not applied"
 """Told to every socket when its document freezes, and on joining a frozen document."""
 
 _FROZEN_REFUSAL = "document frozen: your changes were not applied"
@@ -104,7 +103,8 @@ class Room:
         """Readers that follow the document without a socket (event streams): while
         there are any, the room is not evicted."""
         self.access_changed = anyio.Event()
-        """Set (then replaced) by `revoke`: readers without a socket check their right again."""
+        """Set (then replaced) when rights change (`server.rooms.rights`): readers without a
+        socket check their right again."""
         self._projection = projection
         """The public view that clients who may not see names read instead (annotations)."""
         self.presence = Presence(
@@ -130,7 +130,7 @@ class Room:
         else:
             connection.send(encode_sync_step1(self.doc.get_state()))
         if self.is_frozen:
-            connection.send(encode_permission_denied(_FROZEN_NOTICE))
+            connection.send(encode_permission_denied(FROZEN_NOTICE))
         states = self.presence.states_for(connection)
         if states is not None:
             connection.send(encode_awareness(states))
@@ -218,78 +218,23 @@ class Room:
         self.watchers -= 1
         self._wake.set()
 
-    # -- rights --------------------------------------------------------------------------
-
-    def revoke(self, may_stay: Callable[[Principal], bool], reason: str) -> None:
-        """Close (4403, `reason`) every client whose principal `may_stay` refuses now, and
-        wake the readers without a socket (event streams) to check their own right."""
-        for connection in list(self.connections):
-            if not may_stay(connection.principal):
-                connection.request_close(CloseCode.FORBIDDEN, reason)
-        changed, self.access_changed = self.access_changed, anyio.Event()
-        changed.set()
-
-    def change_rights(
-        self, sub: str, revise: Callable[[Principal], Principal | None], reason: str
-    ) -> None:
-        """Apply a change of `sub`'s rights to their clients here: `revise` gives each
-        client's new principal, or ``None`` when the client loses the document (closed
-        with 4403 and `reason`; its updates not yet committed are dropped, never stored)."""
-        closed: set[int] = set()
-        for connection in list(self.connections):
-            if connection.principal.sub != sub:
-                continue
-            principal = revise(connection.principal)
-            if principal is None or not is_allowed(principal, Action.READ, self.doc_id,
-                                                   doc_is_public=True):
-                connection.request_close(CloseCode.FORBIDDEN, reason)
-                closed.add(id(connection))
-            elif self._projection is not None and (
-                    sees_real_names(principal) != sees_real_names(connection.principal)):
-                # Its copy holds the other view of the same items: a fresh page syncs anew.
-                connection.request_close(CloseCode.FORBIDDEN, f"{reason}: reload the page")
-            else:
-                connection.change_rights(principal, may_edit=is_allowed(
-                    principal, Action.EDIT, self.doc_id))
-                if sees_real_names(principal):
-                    self.presence.blind.discard(connection)
-                else:
-                    self.presence.blind.add(connection)  # public forms from now on
-        if closed:
-            self._drop_queued(lambda item: id(item.sender) in closed, "dropped_at_revocation")
-        changed, self.access_changed = self.access_changed, anyio.Event()
-        changed.set()
-
-    # -- freeze --------------------------------------------------------------------------
-
-    def set_freeze(self, *, frozen: bool, comments_open: bool) -> None:
-        """Freeze or unfreeze now: every socket's right to edit follows at once.
-
-        Freezing drops the client updates queued and not yet committed (nothing of them
-        is stored or relayed) and tells every socket with a ``permission-denied
-        document frozen`` message; later writes are refused the same way. Server writes
-        already queued (their callers wait on them) still go through. Call `settled`
-        next to wait for a commit already under way.
-        """
-        self.is_frozen = frozen
-        self.comments_open = comments_open
-        if not frozen:
-            return
-        for item in self._drop_queued(lambda item: item.sender is not None, "dropped_at_freeze"):
-            if item.sender is not None and item.sender.frame_kind is not None:
-                item.sender.acknowledge(False)
-        notice = encode_permission_denied(_FROZEN_NOTICE)
-        for connection in list(self.connections):
-            connection.send(notice)
-        self._release_waiters()
-
-    def _drop_queued(self, drop: Callable[[Pending], bool], kind: str) -> list[Pending]:
+    def drop_queued(self, drop: Callable[[Pending], bool], kind: str) -> list[Pending]:
         """Take the queued client updates `drop` selects (never stored), counted as `kind`."""
         dropped = [item for item in self._pending if drop(item)]
         if dropped:
             self._pending = [item for item in self._pending if not drop(item)]
             self.metrics.errors.labels(kind=kind).inc(len(dropped))
         return dropped
+
+    @property
+    def projection(self) -> Projection | None:
+        """The public view of the document that clients who may not see names read."""
+        return self._projection
+
+    def signal_access_changed(self) -> None:
+        """Wake the readers without a socket (event streams) to check their right again."""
+        changed, self.access_changed = self.access_changed, anyio.Event()
+        changed.set()
 
     async def settled(self) -> None:
         """Return once no commit is under way (one started before a freeze has ended)."""
@@ -477,7 +422,7 @@ class Room:
         """Apply and relay a batch whose append returned (or fail it)."""
         self._in_flight -= 1
         # Waiters wake only after the committer's next await: past the relay below.
-        self._release_waiters()
+        self.release_waiters()
         self._wake_if_unwatched()
         if not isinstance(outcome, AppendResult):
             self._fail_batch(batch, outcome)
@@ -517,7 +462,8 @@ class Room:
             if item.done is not None:
                 item.done.set()
 
-    def _release_waiters(self) -> None:
+    def release_waiters(self) -> None:
+        """Wake the callers waiting for a commit, and resume the clients a full queue paused."""
         self._committed.set()
         self._committed = anyio.Event()
         if self._paused and not self.is_congested:
