@@ -12,6 +12,8 @@ from storage.engine import database_url_for
 
 CREATE_ON_CONNECT = ("facilitators", "members", "none")
 """The values of `Settings.create_on_connect`."""
+EVENT_LOOPS = ("auto", "uvloop", "asyncio")
+"""The values of `Settings.event_loop`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,6 +167,10 @@ class Settings:
     """Whose socket to an unknown document id creates it, catalogued with its creator:
     ``facilitators`` (those with the create right), ``members`` (also those who may edit
     it) or ``none``; everyone else gets 4403 there (`server.access.permissions`)."""
+    event_loop: str = "auto"
+    """The event loop ``palabre serve`` runs on: ``uvloop`` (installed with uvicorn's
+    standard extras; ``auto`` takes it when it is there, as ``uvicorn.run`` does) or
+    ``asyncio`` (the standard library's, slower: see bench/README.md)."""
     shutdown_timeout_seconds: float = 10.0
     """On SIGTERM: how long open sockets (told 1012) get to close, then how long rooms get
     to commit what they hold; past twice this the process exits regardless."""
@@ -179,7 +185,7 @@ class Settings:
         """Refuse a setting that has no meaning.
 
         Raises:
-            ValueError: ``create_on_connect`` is not one of its three values,
+            ValueError: ``create_on_connect`` or ``event_loop`` is not one of its values,
                 ``shutdown_timeout_seconds`` or a sign-in session lifetime is not positive,
                 or an agenda window bound is negative.
         """
@@ -191,6 +197,9 @@ class Settings:
                 "PALABRE_SIGNIN_IDLE_SECONDS and PALABRE_SIGNIN_ABSOLUTE_SECONDS must be positive")
         if not self.shutdown_timeout_seconds > 0:
             raise ValueError("PALABRE_SHUTDOWN_TIMEOUT_SECONDS must be positive")
+        if self.event_loop not in EVENT_LOOPS:
+            raise ValueError(f"PALABRE_EVENT_LOOP={self.event_loop!r} must be one of "
+                             + ", ".join(EVENT_LOOPS))
         if self.create_on_connect not in CREATE_ON_CONNECT:
             raise ValueError(
                 f"PALABRE_CREATE_ON_CONNECT={self.create_on_connect!r} must be one of "

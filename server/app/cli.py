@@ -23,7 +23,7 @@ from server.access.auth import (
 from server.access.secret import SecretError, load_or_create_secret, make_private_dir
 from server.app.assembly import demo, existing_secret, scenario
 from server.app.backup import backup, restore
-from server.app.runner import build_server
+from server.app.runner import build_server, serve_until_stopped
 from server.app.weblink import facilitator_link
 from server.logs import configure_logging
 from server.settings import settings_from_env
@@ -96,7 +96,7 @@ def serve(**options: object) -> None:
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    asyncio.run(server.serve())
+    serve_until_stopped(server, settings.event_loop)
 
 
 def _ttl_defaults() -> str:

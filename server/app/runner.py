@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -115,6 +116,26 @@ def build_server(
     )
     exit_deadline = 2 * settings.shutdown_timeout_seconds if force_exit else None
     return PalabreServer(config, announce=announce, welcome=welcome, exit_deadline=exit_deadline)
+
+
+def serve_until_stopped(server: PalabreServer, event_loop: str = "auto") -> None:
+    """Run `server` until it stops, on the event loop `event_loop` names
+    (`Settings.event_loop`: uvloop unless ``asyncio``; ``auto`` falls back to asyncio's
+    loop when uvloop is not installed).
+
+    Raises:
+        RuntimeError: ``uvloop`` was asked for and is not installed.
+    """
+    if event_loop != "asyncio":
+        try:
+            import uvloop
+        except ImportError as exc:
+            if event_loop == "uvloop":
+                raise RuntimeError("PALABRE_EVENT_LOOP=uvloop: uvloop is not installed") from exc
+        else:
+            uvloop.run(server.serve())
+            return
+    asyncio.run(server.serve())
 
 
 def _force_exit(deadline: float) -> None:
