@@ -19,7 +19,9 @@
 //   join  one fresh client connects and times connect -> synced; checks the text.
 //
 // Edit mode takes `baseUrls` instead of `baseUrl` to spread clients over the nodes
-// of a cluster (client i of a room connects to node i mod n).
+// of a cluster (client i of a room connects to node i mod n); with `affinity` set,
+// every client of a room connects to the node its document id hashes to (FNV-1a mod
+// n), as a proxy routing on the document id in the URL would send them.
 //
 // Audience sampling (edit mode, room field `sample`): editors always hold a
 // real Y.Doc. When a room sets `sample` = N, only its first N watchers do too
@@ -372,6 +374,13 @@ function runEditWorker () {
     lightVerifies++
   }
 
+  // FNV-1a (32 bits) of a document id: which node a document-affine proxy picks
+  const fnv1a = (text) => {
+    let h = 0x811c9dc5
+    for (const byte of Buffer.from(text, 'utf8')) h = Math.imul(h ^ byte, 0x01000193) >>> 0
+    return h
+  }
+
   const connectNext = () => {
     while (inFlight < cfg.connectConcurrency && connectQueue.length > 0) {
       const spec = connectQueue.shift()
@@ -379,7 +388,9 @@ function runEditWorker () {
       const c = new Client({
         protocol: cfg.protocol,
         // `baseUrls` (several nodes of one cluster): each room's clients alternate over them
-        baseUrl: cfg.baseUrls ? cfg.baseUrls[spec.index % cfg.baseUrls.length] : cfg.baseUrl,
+        baseUrl: cfg.baseUrls
+          ? cfg.baseUrls[(cfg.affinity ? fnv1a(spec.docId) : spec.index) % cfg.baseUrls.length]
+          : cfg.baseUrl,
         docId: spec.docId,
         index: spec.index,
         // `tokens` (bench/hostile.py): one principal per client, as real people are

@@ -48,6 +48,8 @@ PALABRE_NAMES = ("palabre", "palabre-hp", "palabre-base")
 checkout of palabre through /ws (`--baseline DIR`: the same run compares two versions)."""
 PALABRE_HOMES: dict[str, Path] = {"palabre": REPO, "palabre-hp": REPO}
 """Each palabre server's checkout (with its own .venv); `--baseline` adds palabre-base."""
+BASELINE_ENV: dict[str, str] = {}
+"""Environment variables for palabre-base alone (`--baseline-env`)."""
 LABELS = {
     "palabre": "palabre",
     "palabre-hp": "palabre /hocuspocus",
@@ -287,6 +289,8 @@ class Server:
             # The workloads open sockets on fresh ids with a member token, as y-websocket
             # peers expect: members create by connecting there.
             env["PALABRE_CREATE_ON_CONNECT"] = "members"
+            if self.name == "palabre-base":
+                env.update(BASELINE_ENV)
             home = PALABRE_HOMES[self.name]
             return (
                 [*palabre_command(home), "serve", "--host", "127.0.0.1", "--port",
@@ -959,6 +963,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--render", metavar="RESULTS_JSON", help="only render an earlier run")
     p.add_argument("--baseline", metavar="DIR",
                    help="also run palabre from checkout DIR (with its own .venv) as palabre-base")
+    p.add_argument("--baseline-env", metavar="NAME=VALUE", action="append", default=[],
+                   help="an environment variable for palabre-base only (repeatable), e.g. "
+                        "PALABRE_EVENT_LOOP=asyncio with --baseline on this checkout")
     args = p.parse_args(argv)
     args.w2_rates = [int(x) for x in args.w2_rates.split(",") if x]
     return args
@@ -979,6 +986,7 @@ def main(argv: list[str]) -> int:
             raise SystemExit(f"unknown server {s}")
     if args.baseline:
         PALABRE_HOMES["palabre-base"] = Path(args.baseline).resolve()
+        BASELINE_ENV.update(item.split("=", 1) for item in args.baseline_env)
         if "palabre-base" not in servers:
             servers.insert(servers.index("palabre") + 1 if "palabre" in servers else 0,
                            "palabre-base")

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Scale-out benchmark: W1 and W2 on one palabre node vs two nodes relaying over Redis.
+"""Scale-out benchmark: W1, W2 and W3 on one palabre node vs two nodes relaying over Redis.
 
     python3 bench/scaleout.py [--repeats 1] [--w2-rates 2,4,8,16,32,64] [--json OUT]
+    python3 bench/scaleout.py --workloads w3 --repeats 3      # many documents, affinity
 
 Every run starts fresh server processes on free ports, all on the same PostgreSQL
 (``--database-url``, default the test database; unique document ids per run):
@@ -10,6 +11,14 @@ Every run starts fresh server processes on free ports, all on the same PostgreSQ
 - ``one+redis``: one node with ``PALABRE_REDIS_URL`` (it publishes every commit; nobody
   else listens): the Redis relay's own cost on the publishing side;
 - ``two``: two nodes with Redis, the room's clients spread evenly (client i on node i mod 2).
+
+W3 (``--workloads w3``: ``--w3-rooms`` rooms of 4 clients, one edit a second each, 10 s):
+``one``; ``two-affinity``, two nodes where every client of a document connects to the node
+its id hashes to (FNV-1a of the id, mod 2: what a proxy routing on the document id in the
+``/ws/{doc}`` URL does, docs/deployment.md), so each document lives on one node; and
+``two-spread``, its clients alternating over the nodes (every document on both). Reported:
+server CPU per 1,000 deliveries summed over the nodes, and each two-node set-up's ratio to
+one node's (targets: affinity ≤ 1.1×).
 
 The nodes use a scratch database created next to ``--database-url``'s and dropped at the
 end, so what the test suite leaves in the shared one (webhooks to unreachable hosts,
@@ -43,7 +52,6 @@ from pathlib import Path
 from typing import Any
 
 from run import (
-    PALABRE_BIN,
     REPO,
     cpu_seconds,
     ensure_node_modules,
@@ -51,11 +59,15 @@ from run import (
     loadgen,
     log,
     machine_busy_s,
+    palabre_bin,
+    palabre_command,
     palabre_token,
     passed,
+    with_checkout,
 )
 
 SETUPS = ("one", "one+redis", "two")
+W3_SETUPS = ("one", "two-affinity", "two-spread")
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 _EXECUTE_SQL = """import asyncio, sys, asyncpg
 async def main():
@@ -74,7 +86,7 @@ def nodes(
     """Start the setup's nodes (one data dir for the secret); yield their (port, process)."""
     data = Path(tempfile.mkdtemp(prefix=f"{setup}-", dir=work))
     prefix = f"palabre-bench-{uuid.uuid4().hex[:8]}:"
-    count = 2 if setup == "two" else 1
+    count = 2 if setup.startswith("two") else 1
     started: list[tuple[int, subprocess.Popen[bytes]]] = []
     try:
         for index in range(count):
@@ -84,14 +96,17 @@ def nodes(
                        PALABRE_SOCKET_UPDATE_RATE_PER_SECOND="0",
                        PALABRE_LIMIT_SOCKETS_PER_PRINCIPAL="0",
                        PALABRE_LIMIT_AWARENESS_RATE_PER_SECOND="0",
+                       PALABRE_LIMIT_SOCKET_OPENS_PER_SECOND="0",
+                       # the bench's member token creates documents by connecting (y-websocket)
+                       PALABRE_CREATE_ON_CONNECT="members",
                        PALABRE_NODE_ID=f"bench{index}")
             if setup != "one":
                 env.update(PALABRE_REDIS_URL=args.redis_url, PALABRE_REDIS_PREFIX=prefix)
             logf = open(work / f"{setup}-{port}.log", "wb")  # noqa: SIM115
             proc = subprocess.Popen(
-                [str(PALABRE_BIN), "serve", "--host", "127.0.0.1", "--port", str(port),
+                [*palabre_command(REPO), "serve", "--host", "127.0.0.1", "--port", str(port),
                  "--data-dir", str(data)],
-                cwd=REPO, env=env, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=REPO, env=with_checkout(env, REPO), stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
             )
             logf.close()
             started.append((port, proc))
@@ -147,9 +162,12 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], *, want_redis: bool) ->
 
 
 def run_once(setup: str, work: Path, args: argparse.Namespace, *, rate: float,
-             duration: float, drain: float) -> dict[str, Any]:
-    """One edit workload (50 clients, one room) against fresh nodes of `setup`."""
-    doc_id = f"scale-{setup.replace('+', '-')}-{uuid.uuid4().hex[:8]}"
+             duration: float, drain: float, rooms: int = 1) -> dict[str, Any]:
+    """One edit workload against fresh nodes of `setup`: one room of ``--clients``
+    clients, or `rooms` rooms of 4 (W3)."""
+    stem = f"scale-{setup.replace('+', '-')}-{uuid.uuid4().hex[:8]}"
+    specs = ([{"docId": stem, "clients": args.clients, "editors": args.clients}] if rooms == 1
+             else [{"docId": f"{stem}-{i}", "clients": 4, "editors": 4} for i in range(rooms)])
     try:
         ctx = nodes(setup, work, args)
         started = ctx.__enter__()
@@ -165,8 +183,7 @@ def run_once(setup: str, work: Path, args: argparse.Namespace, *, rate: float,
         urls = [f"ws://127.0.0.1:{port}/ws" for port, _ in started]
         cfg = {
             "mode": "edit", "protocol": "yws", "baseUrl": urls[0], "baseUrls": urls,
-            "token": token, "rooms": [{"docId": doc_id, "clients": args.clients,
-                                       "editors": args.clients}],
+            "token": token, "rooms": specs, "affinity": setup == "two-affinity",
             "rate": rate, "duration": duration, "drainTimeout": drain,
             "workers": args.loadgen_workers, "connectTimeout": 120,
         }
@@ -178,7 +195,7 @@ def run_once(setup: str, work: Path, args: argparse.Namespace, *, rate: float,
     finally:
         ctx.__exit__(None, None, None)
     res.pop("config", None)
-    sent = args.clients * round(rate * duration)
+    sent = sum(spec["editors"] for spec in specs) * round(rate * duration)
     res.update(setup=setup, rate=rate, server_cpu_s=cpu, server_wall_s=wall, server_alive=alive,
                updates_sent=sent, cpu_us_per_update=cpu * 1e6 / sent if sent else None)
     deliveries = res.get("deliveries") or 0
@@ -205,14 +222,16 @@ def main(argv: list[str]) -> int:
     p.add_argument("--w2-duration", type=float, default=15)
     p.add_argument("--w2-drain", type=float, default=5)
     p.add_argument("--loadgen-workers", type=int, default=2)
+    p.add_argument("--workloads", default="w1,w2", help="comma-separated: w1, w2, w3")
+    p.add_argument("--w3-rooms", type=int, default=500)
     p.add_argument("--json", type=Path, default=None, help="write raw results here")
     p.add_argument("--render", type=Path, default=None, help="print the tables of a --json file")
     args = p.parse_args(argv)
     if args.render:
         print(render(json.loads(args.render.read_text())))
         return 0
-    if not PALABRE_BIN.exists():
-        raise SystemExit(f"{PALABRE_BIN} not found: run `make .venv/.installed` first")
+    if not palabre_bin(REPO).exists():
+        raise SystemExit(f"{palabre_bin(REPO)} not found: run `make .venv/.installed` first")
     ensure_node_modules()
     work = Path(tempfile.mkdtemp(prefix="bench-scaleout-"))
     log(f"logs in {work}")
@@ -228,14 +247,22 @@ def main(argv: list[str]) -> int:
 def measure(args: argparse.Namespace, work: Path, argv: list[str]) -> dict[str, Any]:
     """Every W1 and W2 run of every repeat (written to ``--json`` after each repeat)."""
     raw: dict[str, Any] = {"command": "python3 bench/scaleout.py " + " ".join(argv),
-                           "w1": {s: [] for s in SETUPS}, "w2": {"one": [], "two": []}}
+                           "w1": {s: [] for s in SETUPS}, "w2": {"one": [], "two": []},
+                           "w3": {s: [] for s in W3_SETUPS}}
+    workloads = set(args.workloads.split(","))
     for rep in range(args.repeats):
-        for setup in SETUPS:
+        for setup in W3_SETUPS if "w3" in workloads else ():
+            log(f"w3 {setup} run {rep + 1}/{args.repeats}")
+            res = run_once(setup, work, args, rate=1, duration=10, drain=10,
+                           rooms=args.w3_rooms)
+            raw["w3"][setup].append(res)
+            log(f"  {brief(res)}")
+        for setup in SETUPS if "w1" in workloads else ():
             log(f"w1 {setup} run {rep + 1}/{args.repeats}")
             res = run_once(setup, work, args, rate=4, duration=args.w1_duration, drain=10)
             raw["w1"][setup].append(res)
             log(f"  {brief(res)}")
-        for setup in ("one", "two"):
+        for setup in ("one", "two") if "w2" in workloads else ():
             held = None
             steps = []
             for rate in [float(r) for r in args.w2_rates.split(",")]:
@@ -264,7 +291,38 @@ def _median(xs: list[Any]) -> float | None:
 
 def render(raw: dict[str, Any]) -> str:
     """The results as Markdown tables."""
-    out = [f"Command: `{raw['command']}`", "",
+    out = [f"Command: `{raw['command']}`", ""]
+    if any(raw.get("w3", {}).values()):
+        out += render_w3(raw["w3"]) + [""]
+    if any(raw["w1"].values()) or any(raw["w2"].values()):
+        out += render_w1_w2(raw)
+    return "\n".join(out)
+
+
+def render_w3(w3: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """W3's table: CPU per 1,000 deliveries summed over the nodes, and the ratio to one."""
+    one = _median([r.get("cpu_ms_per_1k") for r in w3.get("one", [])])
+    out = ["| W3 (rooms of 4 clients, 1 edit/s each, 10 s) | p50 ms | p99 ms | delivered "
+           "| server CPU s | CPU ms / 1k deliveries (per run) | ÷ one node |",
+           "|---|---|---|---|---|---|---|"]
+    for setup, runs in w3.items():
+        if not runs:
+            continue
+        cpu = _median([r.get("cpu_ms_per_1k") for r in runs])
+        delivered = sum(1 for r in runs
+                        if r.get("deliveries") and r.get("deliveries") == r.get("expectedDeliveries"))
+        out.append("| {} | {} | {} | {}/{} | {} | {} ({}) | {} |".format(
+            setup, _fmt(_median([r.get("p50Ms") for r in runs])),
+            _fmt(_median([r.get("p99Ms") for r in runs])), delivered, len(runs),
+            _fmt(_median([r.get("server_cpu_s") for r in runs]), 2), _fmt(cpu),
+            ", ".join(_fmt(r.get("cpu_ms_per_1k")) for r in runs),
+            f"{cpu / one:.2f}×" if cpu and one else "–"))
+    return out
+
+
+def render_w1_w2(raw: dict[str, Any]) -> list[str]:
+    """W1's and W2's tables."""
+    out = [
            "| W1 (50 clients, 4 edits/s each, 15 s) | p50 ms | p99 ms | converged "
            "| server CPU s | CPU µs / update | CPU ms / 1k deliveries | other cores |",
            "|---|---|---|---|---|---|---|---|"]
@@ -311,7 +369,7 @@ def render(raw: dict[str, Any]) -> str:
     out += ["", f"W2 sustained rate (median of repeats; per repeat {per_run}): one node "
             f"{_fmt(one, 0)}/s, two nodes {_fmt(two, 0)}/s per client: ratio {ratio} "
             "(target ≥ 1.6×)."]
-    return "\n".join(out)
+    return out
 
 
 def _fmt(x: float | None, digits: int = 1) -> str:
