@@ -182,6 +182,10 @@ class Debouncer:
     The first commit of a quiet document opens a window of `interval`; commits inside
     it only replace the state vector; at its end one event carries the latest. Since the
     next window opens only with a later commit, two events are `interval` apart at least.
+
+    Windows are kept in the order they opened, which is the order they end (one interval,
+    a clock that does not go back): the earliest is the first, and the due ones are a
+    prefix, so a server with 500 open windows finds the due ones without looking at all.
     """
 
     def __init__(self, interval: float) -> None:
@@ -204,7 +208,11 @@ class Debouncer:
 
     def pop_due(self, now: float) -> list[tuple[str, bytes]]:
         """The documents whose window has ended, with their latest state vector."""
-        ready = [doc_id for doc_id, due in self._due.items() if due <= now]
+        ready: list[str] = []
+        for doc_id, due in self._due.items():
+            if due > now:
+                break
+            ready.append(doc_id)
         return [(doc_id, self._pop(doc_id)) for doc_id in ready]
 
     def pop_all(self) -> list[tuple[str, bytes]]:
@@ -213,7 +221,11 @@ class Debouncer:
 
     def next_due(self) -> float:
         """When the earliest window ends (``inf`` if none is open)."""
-        return min(self._due.values(), default=math.inf)
+        return next(iter(self._due.values()), math.inf)
+
+    def __len__(self) -> int:
+        """How many windows are open."""
+        return len(self._due)
 
     def _pop(self, doc_id: str) -> bytes:
         del self._due[doc_id]

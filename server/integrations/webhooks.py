@@ -52,6 +52,9 @@ log = logging.getLogger("palabre.webhooks")
 
 WORKERS = 4
 """Tries in flight at once."""
+DEBOUNCE_TICK_SECONDS = 0.1
+"""Debounce windows that end this close together are sent together (a quarter of the
+debounce interval at most)."""
 
 
 @dataclass(slots=True)
@@ -99,6 +102,7 @@ class WebhookDispatcher:
         self._policy = OutboundPolicy.parse(settings.outbound_allow)
         self._clock = clock
         self._debouncer = Debouncer(settings.webhook_debounce_seconds)
+        self._tick_seconds = min(DEBOUNCE_TICK_SECONDS, settings.webhook_debounce_seconds / 4)
         self._queue = EventQueue(settings.webhook_queue_size)
         # Events are made in `running`: they need the event loop.
         self._queued: anyio.Event
@@ -123,7 +127,9 @@ class WebhookDispatcher:
         """
         if doc_id.endswith(ANNOTATIONS_SUFFIX):
             return
-        if self._debouncer.commit(doc_id, state_vector, self._clock()) and self._is_running:
+        # Only a first open window moves the loop's next wake-up: a later one ends later.
+        if (self._debouncer.commit(doc_id, state_vector, self._clock())
+                and len(self._debouncer) == 1 and self._is_running):
             self._tick.set()
 
     def notify(self, event: WebhookEvent, doc_id: str, data: dict[str, object]) -> None:
@@ -206,7 +212,10 @@ class WebhookDispatcher:
                     continue
                 self._changed(doc_id, state_vector)
             self._tick = anyio.Event()
-            with anyio.move_on_after(self._debouncer.next_due() - self._clock()):
+            # Windows that end within a tick go out together, so one webhook listing
+            # serves them all (`_webhooks_since`) instead of one listing each.
+            with anyio.move_on_after(max(self._debouncer.next_due() - self._clock(),
+                                         self._tick_seconds)):
                 await self._tick.wait()
 
     async def _pump(self, send: ObjectSendStream[Outgoing | _Retry]) -> None:

@@ -52,6 +52,21 @@ def test_debounce_gives_one_event_per_interval_with_the_latest_state() -> None:
     assert debouncer.pop_all() == [("charte", b"v4")]
 
 
+def test_windows_end_in_the_order_they_opened_and_the_due_ones_come_out_together() -> None:
+    debouncer = Debouncer(2.0)
+    for index in range(500):
+        debouncer.commit(f"doc-{index}", b"v1", now=10.0 + index / 100)
+        debouncer.commit(f"doc-{index}", b"v2", now=10.5 + index / 100)  # same window
+    assert len(debouncer) == 500
+    assert debouncer.next_due() == 12.0
+    due = debouncer.pop_due(12.1)  # 100 ms of windows: one batch
+    assert due == [(f"doc-{index}", b"v2") for index in range(11)]
+    assert debouncer.next_due() == 12.11
+    debouncer.defer("doc-3", b"v2", now=12.1)  # back for one more window, at the end
+    assert [doc_id for doc_id, _ in debouncer.pop_due(17.0)][-1] == "doc-3"
+    assert len(debouncer) == 0
+
+
 def test_backoff_doubles_up_to_the_cap_and_jitters_between_half_and_all() -> None:
     highest = [backoff_delay(n, base=1.0, cap=20.0, rng=lambda: 1.0) for n in range(1, 7)]
     lowest = [backoff_delay(n, base=1.0, cap=20.0, rng=lambda: 0.0) for n in range(1, 7)]
