@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import anyio
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -17,6 +20,8 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+LOOP_PROBE_SECONDS = 0.25
+"""How often the event loop's lag is sampled (`Metrics.watching_event_loop`)."""
 
 
 _HOT_HELP = {
@@ -61,6 +66,7 @@ class Metrics:
     commit_seconds: Histogram = field(init=False)
     commit_batch_size: Histogram = field(init=False)
     projection_seconds: Histogram = field(init=False)
+    event_loop_lag: Histogram = field(init=False)
     errors: Counter = field(init=False)
     evictions: Counter = field(init=False)
 
@@ -85,6 +91,13 @@ class Metrics:
             "palabre_projection_seconds",
             "Time to show an annotations update to readers who may not see names",
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=reg,
+        )
+        self.event_loop_lag = Histogram(
+            "palabre_event_loop_lag_seconds",
+            "How late the event loop woke a task sleeping 0.25 s (everything on the node "
+            "waits as long: a long callback, a slow client's excess, an overloaded node)",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=reg,
         )
         self.commit_batch_size = Histogram(
@@ -118,3 +131,20 @@ class Metrics:
     def render(self) -> bytes:
         """The registry in Prometheus text format."""
         return generate_latest(self.registry)
+
+    @asynccontextmanager
+    async def watching_event_loop(self) -> AsyncIterator[None]:
+        """Sample the event loop's lag (`event_loop_lag`) every `LOOP_PROBE_SECONDS`
+        while inside."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._probe_event_loop)
+            try:
+                yield
+            finally:
+                tg.cancel_scope.cancel()
+
+    async def _probe_event_loop(self) -> None:
+        while True:
+            asleep = time.monotonic()
+            await anyio.sleep(LOOP_PROBE_SECONDS)
+            self.event_loop_lag.observe(max(0.0, time.monotonic() - asleep - LOOP_PROBE_SECONDS))

@@ -186,6 +186,7 @@ def create_app(
             # Stopped in reverse: the hub's last commits still reach the dispatcher (and
             # the other nodes), whose last deliveries are still recorded in the store.
             async with (
+                metrics.watching_event_loop(),
                 store, dispatcher.running(), denials.running(), attendance.running(),
                 cluster_running(),
                 hub.running(), agenda.running(), access.roster.running(),

@@ -38,4 +38,5 @@ async def test_metrics_count_connections_updates_and_commits(start_server: Serve
         assert lines["palabre_documents_loaded"] == 1
         assert lines["palabre_updates_in_total"] >= 1
         assert lines["palabre_commit_seconds_count"] >= 1
+        assert "palabre_event_loop_lag_seconds_count" in lines  # sampled every 0.25 s
         assert lines["palabre_bytes_in_total"] > 0
