@@ -6,9 +6,11 @@ clients who may not see names), freeze changes, stateless broadcasts — it
 publishes on the document's channel ``{prefix}doc:{doc_id}`` as one kind byte, its 16-byte
 node id and the payload; the other nodes following that document apply and relay it
 without storing it again, and a node drops its own frames. A loss of rights (a
-document deleted or made private) closes the sockets concerned on every node; a change
-of a person's rights (removed, another role) goes on the nodes channel, followed by all. A node
-subscribes to the documents it has loaded.
+document deleted or made private) goes on the nodes channel too, which every node follows
+whatever it has loaded (a node that loaded the document a moment ago, and has not
+subscribed to its channel yet, still hears it: its sockets close, and what it remembers of
+the catalogue is forgotten); so does a change of a person's rights (removed, another
+role). A node subscribes to the documents it has loaded.
 
 Pub/sub keeps nothing for a node that is not listening, so every gap ends with a catch-up
 from storage (what it holds that the document lacks, by state vector): after a
@@ -57,6 +59,8 @@ AWARENESS = b"a"
 PUBLIC_AWARENESS = b"p"
 FREEZE = b"f"
 ACCESS = b"x"
+REVOKED = b"v"
+"""On the nodes channel: a document's loss of rights, ``{change}\n{doc_id}``."""
 STATELESS = b"s"
 QUERY_AWARENESS = b"q"
 RESYNC = b"r"
@@ -146,7 +150,13 @@ class RedisCluster:
         self._publish(self._channel(doc_id), FREEZE, bytes([frozen, comments_open]))
 
     def publish_access(self, doc_id: str, change: str) -> None:
-        """Share a loss of rights on a document (deleted, made private) applied here."""
+        """Share a loss of rights on a document (deleted, made private) applied here.
+
+        On the nodes channel, heard by every node whatever it has loaded or subscribed to;
+        and on the document's channel as before, for nodes of an older release during a
+        rolling upgrade (a node hearing both applies it twice, which changes nothing).
+        """
+        self._publish(self._nodes_channel, REVOKED, f"{change}\n{doc_id}".encode())
         self._publish(self._channel(doc_id), ACCESS, change.encode())
 
     def publish_rights(self, change: str) -> None:
@@ -470,6 +480,8 @@ class RedisCluster:
         if channel == self._nodes_channel:
             if kind == ACCESS:
                 self._apply_rights(node_id, payload)
+            elif kind == REVOKED:
+                self._apply_revocation(node_id, payload)
             return
         doc_id = channel[len(self._channel("")) :].decode()
         room = self._hub.loaded_room(doc_id)
@@ -502,6 +514,16 @@ class RedisCluster:
         else:
             self._errors.labels(kind="peer_frame_unknown").inc()
             log.error("unknown frame %r from node %s", kind, node_id, extra={"doc_id": doc_id})
+
+    def _apply_revocation(self, node_id: str, payload: bytes) -> None:
+        change, _, doc_id = payload.decode(errors="replace").partition("\n")
+        if change not in _REVOCATIONS or not doc_id:
+            self._errors.labels(kind="peer_frame_unknown").inc()
+            log.error("bad revocation from node %s: %r", node_id, payload[:80])
+            return
+        self._hub.revoke_here(doc_id, Revocation(change))
+        log.info("rights lost (%s) on node %s applied", change, node_id,
+                 extra={"doc_id": doc_id})
 
     def _apply_rights(self, node_id: str, payload: bytes) -> None:
         try:
