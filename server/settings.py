@@ -12,7 +12,7 @@ from storage.engine import database_url_for
 
 CREATE_ON_CONNECT = ("facilitators", "members", "none")
 """The values of `Settings.create_on_connect`."""
-EVENT_LOOPS = ("auto", "uvloop", "asyncio")
+EVENT_LOOPS = ("asyncio", "uvloop")
 """The values of `Settings.event_loop`."""
 
 
@@ -167,10 +167,11 @@ class Settings:
     """Whose socket to an unknown document id creates it, catalogued with its creator:
     ``facilitators`` (those with the create right), ``members`` (also those who may edit
     it) or ``none``; everyone else gets 4403 there (`server.access.permissions`)."""
-    event_loop: str = "auto"
-    """The event loop ``palabre serve`` runs on: ``uvloop`` (installed with uvicorn's
-    standard extras; ``auto`` takes it when it is there, as ``uvicorn.run`` does) or
-    ``asyncio`` (the standard library's, slower: see bench/README.md)."""
+    event_loop: str = "asyncio"
+    """The event loop ``palabre serve`` runs on: ``asyncio`` (the standard library's) or
+    ``uvloop`` (installed with uvicorn's standard extras): on many small documents uvloop
+    spends about 7 % less CPU but its slowest updates wait ten times longer (bench W3: p99
+    300-375 ms against 35 ms; bench/README.md), so it is not the default."""
     shutdown_timeout_seconds: float = 10.0
     """On SIGTERM: how long open sockets (told 1012) get to close, then how long rooms get
     to commit what they hold; past twice this the process exits regardless."""

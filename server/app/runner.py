@@ -118,23 +118,20 @@ def build_server(
     return PalabreServer(config, announce=announce, welcome=welcome, exit_deadline=exit_deadline)
 
 
-def serve_until_stopped(server: PalabreServer, event_loop: str = "auto") -> None:
+def serve_until_stopped(server: PalabreServer, event_loop: str = "asyncio") -> None:
     """Run `server` until it stops, on the event loop `event_loop` names
-    (`Settings.event_loop`: uvloop unless ``asyncio``; ``auto`` falls back to asyncio's
-    loop when uvloop is not installed).
+    (`Settings.event_loop`: ``asyncio`` or ``uvloop``).
 
     Raises:
         RuntimeError: ``uvloop`` was asked for and is not installed.
     """
-    if event_loop != "asyncio":
+    if event_loop == "uvloop":
         try:
             import uvloop
         except ImportError as exc:
-            if event_loop == "uvloop":
-                raise RuntimeError("PALABRE_EVENT_LOOP=uvloop: uvloop is not installed") from exc
-        else:
-            uvloop.run(server.serve())
-            return
+            raise RuntimeError("PALABRE_EVENT_LOOP=uvloop: uvloop is not installed") from exc
+        uvloop.run(server.serve())
+        return
     asyncio.run(server.serve())
 
 
