@@ -96,7 +96,11 @@ class SqliteBatchWriter:
         Raises:
             StorageUnavailable: the file cannot be opened.
         """
-        await self._in_thread(self._open_sync)
+        try:
+            await self._in_thread(self._open_sync)
+        except BaseException:
+            self._thread.shutdown(wait=False)
+            raise
 
     def _open_sync(self) -> None:
         try:
