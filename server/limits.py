@@ -58,6 +58,11 @@ class Limits:
     """Most JSON values (objects, arrays, strings, numbers, at every level, with what the
     server stamps on new items) one merge patch or socket write carries: it bounds the work
     one write holds the event loop for (about 0.2 s at this default)."""
+    citizen_values_per_write: int = 500
+    """The same bound for a citizen's or the public's write (a proposal is one entry of a
+    dozen values; judging 5,000 held the event loop for tens of ms, which members and
+    facilitators' imports may take, strangers' loops may not). At most
+    `data_values_per_write`."""
     documents_per_socket: int = 64
     """Documents one Hocuspocus socket may join at once; past it that document gets
     permission-denied and the socket stays. 0: no bound."""
@@ -83,6 +88,17 @@ class Limits:
     for a while: at the defaults, about one such socket a second. A principal in that
     debt is refused (1013) even while its sockets wait for their catalogue check.
     Hocuspocus documents refused so cost the same. 0: off."""
+    refusal_delay: float = 1.0
+    """Seconds a ``429`` (a handshake past its openings, a request past its rate, a stream
+    past its count) is held before it is answered, reading nothing more from that
+    connection: a client that loops on refusals instead of waiting ``Retry-After`` makes
+    one attempt per held connection per delay (`server.access.pacing`). 0: answered at once."""
+    refusals_held_per_key: int = 32
+    """Refusals held at once for one principal (public: one address); past it, answered
+    at once."""
+    refusals_held: int = 512
+    """Refusals held at once on this node (each holds a connection open); past it,
+    answered at once."""
     admissions_per_principal: int = 2
     """Sockets (and Hocuspocus documents) of one principal whose document is checked in
     the catalogue at once, on this node; more wait their turn. The catalogue shares its
@@ -93,6 +109,18 @@ class Limits:
     may share one address)."""
     streams_per_principal: int = 8
     """Event streams (``/data/events``) one principal may hold open at once, on this node."""
+    reader_message_bytes: int = 256 * 1024
+    """Largest WebSocket message on a ``/ws`` socket whose principal may not edit its
+    document (a citizen or the public on a text): what it sends is a state vector,
+    awareness and queries. Bounded from the handshake, so that its first frame already is
+    (reading and unmasking a 4 MiB frame held the event loop 5-9 ms); past it, 1009.
+    Editors: ``PALABRE_MAX_MESSAGE_BYTES``. 0: that bound for everyone."""
+    citizen_json_bytes: int = 256 * 1024
+    """Largest JSON body a citizen or the public may send to ``/api`` (a comment, an
+    amendment, a proposal: a few KiB). Parsing and checking a body holds the event loop
+    for as long as it is large (2 MiB: 20-40 ms); past it, 413 before the body is read,
+    and 411 for a JSON body of theirs without a declared length. Members and facilitators:
+    ``PALABRE_API_MAX_BODY_BYTES``. 0: no bound of its own."""
     comment_chars: int = 20_000
     """Longest comment or reply body."""
     amendment_chars: int = 20_000

@@ -10,6 +10,7 @@ import logging
 import time
 
 from server.access.auth import PUBLIC, Authenticator, OidcIssuer, Principal, Role
+from server.access.pacing import RefusalPacer
 from server.access.roster import Roster
 from server.access.secret import load_or_create_secret
 from server.access.verified import VerifiedTokens
@@ -49,6 +50,8 @@ class Access:
             secret, oidc=oidc, leeway=settings.token_leeway_seconds
         )
         self._verified = VerifiedTokens(clock=time.time, leeway=settings.token_leeway_seconds)
+        self.pacer = RefusalPacer.from_limits(settings.limits)
+        """Holds ``429`` answers for their delay (`server.access.pacing`), node-wide."""
         self.sessions = (
             WebSessions(signin, secret, idle_seconds=settings.signin_idle_seconds,
                         absolute_seconds=settings.signin_absolute_seconds)

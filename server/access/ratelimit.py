@@ -10,7 +10,9 @@ assembly hall or school shares one address.
   `json_bytes_per_request` it carries (``PALABRE_HTTP_JSON_BYTES_PER_REQUEST``: parsing,
   checking and applying it is work on the event loop that follows its size): one large
   body is let through, and its weight is a debt the principal's next requests wait out.
-  Facilitators' requests weigh one each (they are trusted with bulk imports).
+  Facilitators' requests weigh one each (they are trusted with bulk imports). The 429
+  is answered after the refusal delay (`server.access.pacing`). A citizen's or the
+  public's JSON body past `Limits.citizen_json_bytes` is answered 413 unread.
 - Sockets: `socket_update_rate_per_second` sync updates a second, bursts up to
   `socket_update_burst`, per principal over all its sockets on this node; past it the
   socket that sent is closed with 1013 (its client reconnects and resends what it kept).
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.access.auth import Principal, Role
+from server.access.pacing import RefusalPacer
 from server.access.websession import cookie_header_of, session_id_in
 from server.errors import PalabreError
 
@@ -153,9 +156,12 @@ class RateLimitMiddleware:
         self, app: ASGIApp, *, limiter: RateLimiter, authenticate: Authenticate,
         prefix: str = "/api", json_bytes_per_request: int = 0,
         authenticate_session: AuthenticateSession | None = None,
-        needs_a_read: NeedsARead | None = None,
+        needs_a_read: NeedsARead | None = None, pacer: RefusalPacer | None = None,
+        citizen_json_bytes: int = 0,
     ) -> None:
         self.app = app
+        self._pacer = pacer
+        self._citizen_json_bytes = citizen_json_bytes
         self._authenticate_session = authenticate_session
         self._needs_a_read = needs_a_read
         self._json_unit = json_bytes_per_request
@@ -164,16 +170,26 @@ class RateLimitMiddleware:
         self._prefix = prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on, or answer 429."""
+        """Pass the request on, or answer 429 (or 413/411 for a citizen's large body)."""
         if (
             scope["type"] != "http"
-            or not self._limiter.is_enabled
+            or not (self._limiter.is_enabled or self._citizen_json_bytes)
             or not str(scope.get("path", "")).startswith(self._prefix)
         ):
             await self.app(scope, receive, send)
             return
         key, principal = await self._caller(scope)
         declared, is_json = _body_of(scope)
+        if is_json and self._citizen_json_bytes and (
+            principal is None or principal.role in (Role.CITIZEN, Role.PUBLIC)
+        ) and (declared is None or declared > self._citizen_json_bytes):
+            if self._pacer is not None:  # refused unread: it could be sent again at once
+                await self._pacer.pause(key)
+            await _refuse(send, *_too_large(declared, self._citizen_json_bytes))
+            return
+        if not self._limiter.is_enabled:
+            await self.app(scope, receive, send)
+            return
         weighed = is_json and self._json_unit > 0 and (
             principal is None or principal.role != Role.FACILITATOR)
         weight = 1.0 + (declared / self._json_unit if weighed and declared else 0.0)
@@ -184,15 +200,10 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         retry_after = max(1, math.ceil(wait))
-        body = json.dumps({
-            "error": "rate_limited",
-            "detail": f"too many requests; retry in {retry_after} s",
-        }).encode()
-        headers = [(b"content-type", b"application/json"),
-                   (b"content-length", str(len(body)).encode()),
-                   (b"retry-after", str(retry_after).encode())]
-        await send({"type": "http.response.start", "status": 429, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        if self._pacer is not None:
+            await self._pacer.pause(key)
+        await _refuse(send, 429, "rate_limited", f"too many requests; retry in {retry_after} s",
+                      [(b"retry-after", str(retry_after).encode())])
 
     def _weighing(self, key: str, receive: Receive) -> Receive:
         """`receive`, charging `key` for a JSON body sent without a length as it arrives."""
@@ -232,6 +243,27 @@ class RateLimitMiddleware:
         except PalabreError:
             return principal_key(None, address), None
         return principal_key(principal, address), principal
+
+
+def _too_large(declared: int | None, limit: int) -> tuple[int, str, str]:
+    """The status, error and detail refusing a citizen's JSON body of `declared` bytes."""
+    if declared is None:
+        return 411, "length_required", "send a Content-Length with this JSON body"
+    return 413, "payload_too_large", (
+        f"body of {declared} bytes exceeds the limit of {limit} bytes for this role")
+
+
+async def _refuse(
+    send: Send, status: int, error: str, detail: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Answer `status` with ``{"error": error, "detail": detail}`` (the body unread)."""
+    body = json.dumps({"error": error, "detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        *(headers or []),
+    ]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _body_of(scope: Scope) -> tuple[int | None, bool]:

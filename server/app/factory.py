@@ -269,5 +269,7 @@ def _middleware(settings: Settings, access: Access) -> list[Middleware]:
         authenticate_session=access.authenticate_session,
         needs_a_read=access.needs_a_read,
         json_bytes_per_request=settings.http_json_bytes_per_request,
+        pacer=access.pacer,
+        citizen_json_bytes=settings.limits.citizen_json_bytes,
     ))
     return stack

@@ -15,6 +15,7 @@ import anyio
 import uvicorn
 from starlette.applications import Starlette
 
+from server.access.pacing import RefusalPacer
 from server.app.factory import PalabreApp, create_app
 from server.settings import Settings
 from server.sync.fastsocket import HubWebSocketProtocol
@@ -40,8 +41,10 @@ class PalabreServer(uvicorn.Server):
     def __init__(
         self, config: uvicorn.Config, *, announce: bool = False,
         welcome: Callable[[str], str] | None = None, exit_deadline: float | None = None,
+        pacer: RefusalPacer | None = None,
     ) -> None:
         super().__init__(config)
+        self._pacer = pacer
         self._announce = announce
         self._welcome = welcome
         self._ready: anyio.Event | None = None
@@ -57,6 +60,13 @@ class PalabreServer(uvicorn.Server):
             self._watchdog.daemon = True
             self._watchdog.start()
         super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Answer the refusals held for their delay (`server.access.pacing`), then shut
+        down as uvicorn does."""
+        if self._pacer is not None:
+            self._pacer.answer_all()
+        await super().shutdown(sockets=sockets)
 
     @property
     def ready(self) -> anyio.Event:
@@ -115,7 +125,9 @@ def build_server(
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_seconds),
     )
     exit_deadline = 2 * settings.shutdown_timeout_seconds if force_exit else None
-    return PalabreServer(config, announce=announce, welcome=welcome, exit_deadline=exit_deadline)
+    pacer = app.state.access.pacer if isinstance(app, PalabreApp) else None
+    return PalabreServer(config, announce=announce, welcome=welcome,
+                         exit_deadline=exit_deadline, pacer=pacer)
 
 
 def serve_until_stopped(server: PalabreServer, event_loop: str = "asyncio") -> None:

@@ -26,6 +26,7 @@ from crdt.agenda import export_ics
 from crdt.data import JsonObject, apply_merge_patch, merge_patch, normalize, read_data
 from crdt.errors import SchemaError
 from crdt.schemas import validate
+from server.access.auth import Principal, Role
 from server.access.permissions import Action, is_allowed, require
 from server.access.ratelimit import principal_key
 from server.errors import (
@@ -38,6 +39,7 @@ from server.errors import (
 from server.http.authorize import Authorized, requires
 from server.http.body import etag_matches, read_json, read_limited
 from server.http.context import ApiContext
+from server.limits import Limits
 from server.modules.actors import geojson_of, geojson_patch, view_for, view_key
 from server.modules.agenda import AgendaImporter
 from server.modules.data_documents import DataDocuments, etag_of, filter_by_theme, require_data
@@ -118,7 +120,7 @@ class DataApi:
         require_data(auth.meta)
         body = await read_json(request, self.context.max_body_bytes,
                                media_types=(MERGE_PATCH, "application/json"),
-                               max_values=self.context.limits.data_values_per_write)
+                               max_values=values_per_write(self.context.limits, auth.principal))
         patch = normalize(body)
         assert isinstance(patch, dict)
         if auth.meta.schema == "agenda":
@@ -143,7 +145,8 @@ class DataApi:
         # "type", "geometry" and "properties" wrappers), and the patch is bounded too.
         body = await read_json(request, self.context.max_body_bytes,
                                media_types=(GEOJSON_MEDIA_TYPE, "application/json"),
-                               max_values=2 * self.context.limits.data_values_per_write)
+                               max_values=2 * values_per_write(self.context.limits,
+                                                               auth.principal))
         patch = geojson_patch(auth.meta.schema, normalize(body),
                               max_features=self.context.limits.data_entries_per_collection)
         await self._data.patch(auth.meta, auth.principal, patch)
@@ -158,7 +161,8 @@ class DataApi:
         The token may come as ``?token=`` (``EventSource`` cannot set headers). A stream
         ends with an ``end`` event (its reason) when the token expires (plus the leeway)
         or the reader loses its right (document deleted or made private); at most
-        ``limits.streams_per_principal`` open at once per principal on this node (429).
+        ``limits.streams_per_principal`` open at once per principal on this node (429,
+        answered after the refusal delay).
         """
         meta = auth.meta
         require_data(meta)
@@ -166,6 +170,7 @@ class DataApi:
         key = principal_key(auth.principal, request.client.host if request.client else None)
         limit = self.context.limits.streams_per_principal
         if limit > 0 and self._streams.get(key, 0) >= limit:
+            await self.context.access.pacer.pause(key)
             raise RateLimited(
                 f"too many open event streams for this token's subject: at most {limit} "
                 "on this node; close one and retry"
@@ -371,3 +376,12 @@ def _find_file(data: JsonObject, file_id: str) -> JsonObject | None:
             if isinstance(described, dict) and described.get("id") == file_id:
                 return described
     return None
+
+
+def values_per_write(limits: Limits, principal: Principal) -> int:
+    """The JSON values one data write of `principal` may carry: `Limits.data_values_per_write`
+    for members and facilitators, `Limits.citizen_values_per_write` (at most that) for
+    citizens and the public."""
+    if principal.role in (Role.MEMBER, Role.FACILITATOR):
+        return limits.data_values_per_write
+    return min(limits.citizen_values_per_write, limits.data_values_per_write)

@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 from pycrdt import Doc
 
-from crdt.document import apply, is_empty_update, merge
+from crdt.document import apply, check_declared_clients, is_empty_update, merge
 from crdt.errors import InvalidUpdate
 from crdt.protocol import (
     CloseCode,
@@ -165,8 +165,9 @@ class Room:
         view = self._projection
         doc = view.doc if view is not None and connection in view.readers else self.doc
         try:
+            check_declared_clients(state_vector)
             return encode_sync_step2(doc.get_update(state_vector))
-        except ValueError as exc:
+        except (InvalidUpdate, ValueError) as exc:
             raise MalformedMessage(f"bad state vector: {exc}") from exc
 
     # -- peers (other nodes of a cluster) ------------------------------------------------

@@ -112,6 +112,7 @@ class Connection:
         lost_edit = self.may_edit and not may_edit
         self.principal = principal
         self.may_edit = may_edit
+        self.link.bound_messages(may_edit=may_edit)
         if lost_edit:
             self.send(encode_permission_denied(READ_ONLY_NOTICE))
 

@@ -206,13 +206,19 @@ def check_origin(settings: Settings, scope: Scope) -> None:
             return
 
 
-def new_link(settings: Settings, scope: Scope) -> SocketLink:
-    """The `SocketLink` of a socket just accepted, per the settings."""
+def new_link(settings: Settings, scope: Scope, *, one_document: bool = True) -> SocketLink:
+    """The `SocketLink` of a socket just accepted, per the settings; for `one_document`
+    (a ``/ws`` socket, not a Hocuspocus one: its documents' rights differ), bounding its
+    messages by what the client may do."""
+    reader_bytes = settings.limits.reader_message_bytes if one_document else 0
     return SocketLink(
         direct=scope.get("extensions", {}).get(EXTENSION),
         outbound_queue=settings.outbound_queue,
         outbound_limit_bytes=settings.outbound_buffer_bytes,
         token_leeway=settings.token_leeway_seconds,
+        message_bytes=(settings.max_message_bytes,
+                       min(reader_bytes, settings.max_message_bytes) if reader_bytes > 0
+                       else settings.max_message_bytes) if one_document else (0, 0),
     )
 
 
@@ -323,8 +329,12 @@ class SyncEndpoint:
             services.quota.opening(key)
         except Overloaded as exc:
             services.log_refusal(key, exc, doc_id)
+            await services.access.pacer.pause(key)
             await services.deny(scope, receive, send, 429, exc.detail)
             return
+        link = new_link(services.settings, scope)
+        may_edit = is_allowed(principal, Action.EDIT, doc_id)
+        link.bound_messages(may_edit=may_edit)  # before the answer: the first frame too
         transport = await services.accept(scope, receive, send)
         if transport is None:
             return
@@ -333,12 +343,11 @@ class SyncEndpoint:
             if unauthenticated is not None:
                 raise unauthenticated
             await services.admit(principal, key, doc_id)
-            link = new_link(services.settings, scope)
             connection = Connection(
                 doc_id,
                 link,
                 principal=principal,
-                may_edit=is_allowed(principal, Action.EDIT, doc_id),
+                may_edit=may_edit,
                 rate_limiter=services.update_limiter,
                 rate_key=key,
                 quota=services.quota,

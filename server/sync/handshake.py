@@ -17,7 +17,8 @@ not verified, a sign-in cookie whose session it has not cached: the endpoint che
 address the same way before that I/O); a token's subject for the tokens this node
 verified before or checks now against our secret (`Access.identify`). Anything else (a
 cached sign-in session, an opening within the rate) goes on to the endpoint, which checks
-and counts everything as before.
+and counts everything as before. The 429 is answered after the refusal delay
+(`server.access.pacing`), so that a client looping on refusals loops slowly.
 """
 
 from __future__ import annotations
@@ -60,9 +61,9 @@ class HandshakeGate:
     def refusal(
         self, target: bytes, headers: list[tuple[bytes, bytes]], address: str | None,
         *, is_https: bool,
-    ) -> bytes | None:
-        """The 429 answer for the request `target` (path and query) with `headers`, or
-        ``None`` to let it through to the endpoint."""
+    ) -> tuple[str, bytes] | None:
+        """The key refused and the 429 answer for the request `target` (path and query)
+        with `headers`, or ``None`` to let it through to the endpoint."""
         raw_path, _, query = target.partition(b"?")
         path = unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path
         if not path.startswith(SYNC_PREFIX):
@@ -87,7 +88,22 @@ class HandshakeGate:
         if refused is None:
             return None
         services.log_refusal(key, refused, path[len(SYNC_PREFIX):].decode("latin-1"))
-        return refusal_answer(refused.detail)
+        return key, refusal_answer(refused.detail)
+
+    def answer(self, transport: asyncio.Transport, key: str, answer: bytes) -> None:
+        """Write the refusal `answer` of `key` on `transport` and close it, after the
+        refusal delay (`server.access.pacing`) when the bounds on held refusals allow,
+        reading nothing from it meanwhile."""
+
+        def write_and_close() -> None:
+            if not transport.is_closing():
+                transport.write(answer)
+                transport.close()
+
+        if self._services.access.pacer.later(key, write_and_close):
+            transport.pause_reading()
+        else:
+            write_and_close()
 
 
 def gated_http_protocol(gate: HandshakeGate) -> type[asyncio.Protocol]:
@@ -98,13 +114,12 @@ def gated_http_protocol(gate: HandshakeGate) -> type[asyncio.Protocol]:
 
         def handle_websocket_upgrade(self) -> None:
             client = self.client
-            answer = gate.refusal(self.url, self.headers, client[0] if client else None,
-                                  is_https=self.scheme == "https")
-            if answer is None:
+            refused = gate.refusal(self.url, self.headers, client[0] if client else None,
+                                   is_https=self.scheme == "https")
+            if refused is None:
                 super().handle_websocket_upgrade()
                 return
             self.connections.discard(self)
-            self.transport.write(answer)
-            self.transport.close()
+            gate.answer(self.transport, *refused)
 
     return GatedHttpToolsProtocol

@@ -148,7 +148,7 @@ class HocuspocusSocket:
         self._transport = transport
         self._scope = scope
         self.documents: dict[str, tuple[HocuspocusConnection, Room]] = {}
-        self.link = new_link(endpoint.services.settings, scope)
+        self.link = new_link(endpoint.services.settings, scope, one_document=False)
         self._inbox: deque[Frame] = deque()
         """Direct lane: frames waiting behind an authentication (kept in order)."""
 

@@ -46,9 +46,11 @@ class SocketLink:
 
     __slots__ = (
         "_direct",
+        "_editor_bytes",
         "_expiries",
         "_outbound_limit",
         "_paused_by",
+        "_reader_bytes",
         "_receive_out",
         "_send_out",
         "_task_group",
@@ -65,8 +67,12 @@ class SocketLink:
         outbound_queue: int,
         outbound_limit_bytes: int,
         token_leeway: float,
+        message_bytes: tuple[int, int] = (0, 0),
     ) -> None:
+        """`message_bytes`: the largest message of a client that may edit, and of one that
+        may not (`bound_messages`; 0: no bound of the link's own)."""
         self._direct = direct
+        self._editor_bytes, self._reader_bytes = message_bytes
         self._outbound_limit = outbound_limit_bytes
         self._token_leeway = token_leeway
         # Only the ASGI lane queues outbound messages; the direct lane writes at once.
@@ -83,6 +89,13 @@ class SocketLink:
         self.close_reason = ""
         self.failure: PalabreError | None = None
         """What the client sent that made the server close the socket (`fail`), if so."""
+
+    def bound_messages(self, *, may_edit: bool) -> None:
+        """Bound the client's messages to what an editor, or a reader, may send (1009 past
+        it; the direct lane only: the ASGI lane keeps the server's bound)."""
+        size = self._editor_bytes if may_edit else self._reader_bytes
+        if self._direct is not None and size > 0:
+            self._direct.limit_message_bytes(size)
 
     @property
     def is_direct(self) -> bool:

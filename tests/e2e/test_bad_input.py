@@ -12,7 +12,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from client.session import Session, connect
-from crdt.protocol import CloseCode, encode_awareness, encode_sync_update
+from crdt.protocol import (
+    CloseCode,
+    encode_awareness,
+    encode_sync_step1,
+    encode_sync_update,
+    encode_varuint,
+)
 from tests.conftest import RunningServer, ServerFactory
 from tests.e2e.api import body, close_of, text_of
 
@@ -28,6 +34,14 @@ BAD_FRAMES = {
     "auth from a client": (b"\x02\x00\x03abc", CloseCode.MALFORMED),
     "garbage awareness": (encode_awareness(b"\x05\x01"), CloseCode.MALFORMED),
     "invalid Yjs update": (encode_sync_update(b"not a yjs update"), CloseCode.INVALID_UPDATE),
+    # yrs reserves room for the clients an update or a state vector declares before
+    # reading them: 16 bytes would hold the event loop 77 ms and take 128 MB.
+    "update declaring 100 million clients": (
+        encode_sync_update(encode_varuint(10**8) + bytes(8)), CloseCode.INVALID_UPDATE,
+    ),
+    "state vector declaring 100 million clients": (
+        encode_sync_step1(encode_varuint(10**8) + bytes(8)), CloseCode.MALFORMED,
+    ),
     "truncated Yjs update": (
         encode_sync_update(b"\x01\x01\xa9\xa5\x94\x86\xdf\x9f\xc3\x02\x00\x04\x01"),
         CloseCode.INVALID_UPDATE,

@@ -23,6 +23,7 @@ import logging
 import os
 import socket as sockets
 import struct
+from collections.abc import AsyncIterator
 
 import anyio
 import httpx
@@ -242,3 +243,71 @@ async def test_an_honest_citizen_is_served_during_the_floods(start_server: Serve
                 await assert_honest_member_edits(server, "malgré Mallory")
             finally:
                 stop.set()
+
+
+async def test_a_citizens_write_carries_fewer_values_than_a_members(
+    start_server: ServerFactory,
+) -> None:
+    async with start_server(http_rate_per_second=0.0,
+                            limits=limits(citizen_values_per_write=100)) as server:
+        async with api_as(server, "facilitator", "Fatou Diallo") as fatou:
+            await create_example(fatou, "actors", "carte")
+        flood = {"actors": {f"a{i}": {"name": "x", "tags": ["a", "b"]} for i in range(40)}}
+        async with http(server, server.token("citizen", "Mallory")) as mallory:
+            before = (await mallory.get("/api/documents/carte/data")).json()
+            refused = await mallory.patch("/api/documents/carte/data", json=flood)
+            assert refused.status_code == 422
+            assert "at most 100 values" in refused.json()["detail"]
+            assert (await mallory.get("/api/documents/carte/data")).json() == before
+        async with http(server, server.token("member", "Élodie Martin")) as elodie:
+            assert "at most" not in (await elodie.patch("/api/documents/carte/data",
+                                                        json=flood)).text
+
+
+async def test_a_citizens_large_json_body_is_refused_unread(
+    start_server: ServerFactory,
+) -> None:
+    """Parsing a body holds the event loop as long as it is large: a citizen's is bounded
+    by `Limits.citizen_json_bytes` before it is read (and must declare its length)."""
+    async with start_server(http_rate_per_second=0.0,
+                            limits=limits(citizen_json_bytes=4096)) as server:
+        async with api_as(server, "facilitator", "Fatou Diallo") as fatou:
+            await create_example(fatou, "actors", "carte")
+        patch = json.dumps({"actors": {"grain": {"description": "x" * 5000}}}).encode()
+        headers = {"Content-Type": "application/merge-patch+json"}
+        async with http(server, server.token("citizen", "Mallory")) as mallory:
+            before = (await mallory.get("/api/documents/carte/data")).json()
+            refused = await mallory.patch("/api/documents/carte/data", content=patch,
+                                          headers=headers)
+            assert refused.status_code == 413
+            assert "for this role" in refused.json()["detail"]
+
+            async def chunked() -> AsyncIterator[bytes]:
+                yield b'{"actors": {}}'
+
+            unsized = await mallory.patch("/api/documents/carte/data", content=chunked(),
+                                          headers=headers)
+            assert unsized.status_code == 411
+            assert (await mallory.get("/api/documents/carte/data")).json() == before
+        # A member's body of that size is read and judged as before.
+        async with http(server, server.token("member", "Élodie Martin")) as elodie:
+            judged = await elodie.patch("/api/documents/carte/data", content=patch,
+                                        headers=headers)
+            assert judged.status_code not in (411, 413)
+
+
+async def test_a_reader_is_bounded_to_small_messages_from_its_first_frame(
+    start_server: ServerFactory,
+) -> None:
+    """A citizen may not edit a text: what it sends is small. Its first frame is already
+    bounded by `Limits.reader_message_bytes` (reading a large one held the loop); a member
+    keeps the server's bound."""
+    async with start_server(limits=limits(reader_message_bytes=16 * 1024,
+                                          refused_socket_cost=0)) as server:
+        await create_document(server, DOC)
+        mallory = server.token("citizen", "Mallory")
+        closed = await close_of(f"{server.ws_url}/ws/{DOC}?token={mallory}",
+                                b"\x00\x00" + os.urandom(64 * 1024))
+        assert closed.code == CloseCode.TOO_BIG
+        # A member's large paste goes through (and so the document is intact).
+        await assert_honest_member_edits(server, "x" * 40_000)

@@ -10,7 +10,9 @@ Found by `bench/hostile.py` (one citizen next to W1's fifty honest clients, issu
 - once this node has verified a token, a handshake of that token past its openings is
   answered 429 from the HTTP protocol, before uvicorn upgrades the connection
   (`server.sync.handshake`);
-- the catalogue checks of one principal take turns (`Limits.admissions_per_principal`).
+- the catalogue checks of one principal take turns (`Limits.admissions_per_principal`);
+- a 429 is held `Limits.refusal_delay` before it is answered, within bounds
+  (`server.access.pacing`): a client looping on refusals loops at that pace.
 
 Each test checks the refusal, that nothing was stored, and that another principal is
 served meanwhile.
@@ -148,9 +150,10 @@ async def spent_openings(
     start_server: ServerFactory, burst: int,
 ) -> AsyncIterator[tuple[RunningServer, PalabreApp]]:
     """A server whose principals may open `burst` sockets, then one every 100 s (a refusal
-    costs nothing more), and its document."""
+    costs nothing more and is answered at once: a sign-in session stays cached through a
+    few), and its document."""
     async with start_server(limits=limits(socket_opens_per_second=0.01, socket_opens_burst=burst,
-                                          refused_socket_cost=0)) as server:
+                                          refused_socket_cost=0, refusal_delay=0)) as server:
         await create_document(server, DOC)
         app = server.app
         assert isinstance(app, PalabreApp)
@@ -184,8 +187,8 @@ async def test_a_known_token_past_its_openings_is_refused_before_the_upgrade(
         for _ in range(2):
             async with ws_connect(f"{server.ws_url}/ws/{DOC}?token={mallory}") as socket:
                 await answers_sync(socket)
-        answer = gate.refusal(target, [], "127.0.0.1", is_https=False)
-        assert answer is not None and answer.startswith(b"HTTP/1.1 429 ")
+        refused = gate.refusal(target, [], "127.0.0.1", is_https=False)
+        assert refused is not None and refused[1].startswith(b"HTTP/1.1 429 ")
         # Over the wire: the 429 and the end of the connection, no upgrade.
         path = f"/ws/{DOC}?token={mallory}"
         wire = await anyio.to_thread.run_sync(lambda: raw_handshake(server, path))
@@ -208,7 +211,7 @@ async def test_sockets_without_a_token_are_refused_before_the_upgrade_per_addres
         refused = await close_of(f"{server.ws_url}/ws/{DOC}")  # the public: not readable
         assert refused.code == CloseCode.FORBIDDEN
         answer = gate.refusal(target, [], "127.0.0.1", is_https=False)
-        assert answer is not None and b"opening sockets too fast" in answer
+        assert answer is not None and b"opening sockets too fast" in answer[1]
         assert gate.refusal(target, [], "192.0.2.7", is_https=False) is None  # another address
         # Keyed by the endpoint: an address a proxy forwarded.
         forwarded = [(b"x-forwarded-for", b"192.0.2.8")]
@@ -216,7 +219,7 @@ async def test_sockets_without_a_token_are_refused_before_the_upgrade_per_addres
         # A sign-in cookie whose session is not cached here is its address's until read.
         cookie = [(b"cookie", f"{COOKIE}={'a' * 43}".encode())]
         answer = gate.refusal(target, cookie, "127.0.0.1", is_https=False)
-        assert answer is not None and b"opening sockets too fast" in answer
+        assert answer is not None and b"opening sockets too fast" in answer[1]
 
 
 async def test_made_up_tokens_are_refused_before_the_upgrade_as_their_address(
@@ -230,7 +233,7 @@ async def test_made_up_tokens_are_refused_before_the_upgrade_as_their_address(
         # token each time changes nothing.
         answer = gate.refusal(f"/ws/{DOC}?token=another.made.up".encode(), [], "127.0.0.1",
                               is_https=False)
-        assert answer is not None and b"opening sockets too fast" in answer
+        assert answer is not None and b"opening sockets too fast" in answer[1]
         wire = await anyio.to_thread.run_sync(
             lambda: raw_handshake(server, f"/ws/{DOC}?token=yet.another.one"))
         assert wire.startswith(b"HTTP/1.1 429 ")
@@ -278,3 +281,90 @@ async def test_made_up_sign_in_cookies_cost_one_database_read_per_opening_of_the
             with anyio.fail_after(WAIT):
                 assert await socket.recv()
         assert sessions.reads == before + 1
+
+
+def open_handshake(server: RunningServer, path: str) -> sockets.socket:
+    """A connection that has sent a WebSocket handshake on `path` (its answer unread)."""
+    host, port = server.url.removeprefix("http://").split(":")
+    conn = sockets.create_connection((host, int(port)), timeout=WAIT)
+    key = base64.b64encode(os.urandom(16)).decode()
+    conn.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    return conn
+
+
+def answer_of(conn: sockets.socket) -> bytes:
+    """Everything the server writes on `conn` until it closes it (blocking)."""
+    answer = b""
+    with conn:
+        while chunk := conn.recv(4096):
+            answer += chunk
+    return answer
+
+
+async def until_held(app: PalabreApp, count: int) -> None:
+    """Wait until `count` refusals are held on the node."""
+    with anyio.fail_after(WAIT):
+        while app.state.access.pacer.held != count:  # noqa: ASYNC110
+            await anyio.sleep(0.01)  # the refusals arrive over sockets of their own
+
+
+async def test_refusals_are_held_for_their_delay_within_their_bounds(
+    start_server: ServerFactory,
+) -> None:
+    """Two handshakes refused are held (the delay outlasts the test), a third is answered
+    at once (two held per principal at most), the honest members are served meanwhile,
+    and a held refusal is answered when its delay is over."""
+    async with start_server(limits=limits(
+        socket_opens_per_second=0.01, socket_opens_burst=1, refused_socket_cost=0,
+        refusal_delay=60, refusals_held_per_key=2,
+    )) as server:
+        await create_document(server, DOC)
+        app = server.app
+        assert isinstance(app, PalabreApp)
+        mallory = server.token("citizen", "Mallory")
+        path = f"/ws/{DOC}?token={mallory}"
+        async with ws_connect(f"{server.ws_url}{path}") as socket:  # its one opening
+            await answers_sync(socket)
+        held = [await anyio.to_thread.run_sync(lambda: open_handshake(server, path))
+                for _ in range(2)]
+        await until_held(app, 2)
+        third = await anyio.to_thread.run_sync(lambda: answer_of(open_handshake(server, path)))
+        assert third.startswith(b"HTTP/1.1 429 ") and b"opening sockets too fast" in third
+        assert app.state.access.pacer.held == 2
+        await assert_honest_member_edits(server, "malgré Mallory")
+        for conn in held:
+            conn.close()
+    # A short delay: the refusal arrives, and the pacer forgets it.
+    async with start_server(limits=limits(
+        socket_opens_per_second=0.01, socket_opens_burst=1, refused_socket_cost=0,
+        refusal_delay=0.2,
+    )) as server:
+        await create_document(server, DOC)
+        app = server.app
+        assert isinstance(app, PalabreApp)
+        path = f"/ws/{DOC}?token={server.token('citizen', 'Mallory')}"
+        async with ws_connect(f"{server.ws_url}{path}") as socket:
+            await answers_sync(socket)
+        wire = await anyio.to_thread.run_sync(lambda: answer_of(open_handshake(server, path)))
+        assert wire.startswith(b"HTTP/1.1 429 ")
+        await until_held(app, 0)
+
+
+async def test_a_request_past_its_rate_waits_for_its_refusal(
+    start_server: ServerFactory,
+) -> None:
+    async with start_server(http_rate_per_second=0.01, http_burst=1,
+                            limits=limits(refusal_delay=60)) as server:
+        await create_document(server, DOC)
+        app = server.app
+        assert isinstance(app, PalabreApp)
+        async with http(server, server.token("citizen", "Mallory")) as mallory:
+            assert (await mallory.get(f"/api/documents/{DOC}")).status_code == 200
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(mallory.get, f"/api/documents/{DOC}")
+                await until_held(app, 1)
+                await assert_honest_member_edits(server, "malgré Mallory")
+                tasks.cancel_scope.cancel()  # the client gives up
+        # The server answers the refusals it holds when it shuts down, without waiting.
