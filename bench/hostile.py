@@ -34,7 +34,7 @@ from typing import Any
 import run
 from run import REPO, RESULTS, Server, edit_run, log, palabre_bin
 
-ATTACKS = ["awareness", "patch", "documents", "streams", "frames"]
+ATTACKS = ["awareness", "patch", "documents", "handshakes", "streams", "frames"]
 ATTACKER = Path(__file__).resolve().parent / "hostile_attacker.py"
 PYTHON = REPO / ".venv" / "bin" / "python"
 LIMITS_OFF = ("PALABRE_SOCKET_UPDATE_RATE_PER_SECOND", "PALABRE_LIMIT_SOCKETS_PER_PRINCIPAL",

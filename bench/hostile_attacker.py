@@ -17,10 +17,13 @@ on this shared machine an attacker elsewhere would not take the server's cores. 
 - ``awareness``: 8 concurrent sockets on the honest clients' document, each sending
   awareness states as fast as the socket takes them: oversized states, many client ids,
   forged removals of other clients' ids; reconnecting whenever closed.
-- ``patch``: the largest data patches the server accepts (proposed actors on a public
-  actors map, just under the values-per-write bound), then oversized ones, from 4 tasks.
+- ``patch``: the largest data patches the server accepts from a citizen (40 proposed
+  actors on a public actors map, just under the 500 values a citizen's write may carry),
+  then ones past it (400 actors) and oversized bodies (5,000 and 20,000), from 5 tasks.
 - ``documents``: sockets opened on unknown document ids and Hocuspocus sockets loading
   as many documents as they can, in a loop.
+- ``handshakes``: raw WebSocket handshakes on unknown ids from 96 connections at once
+  (more than the refusals a node holds per principal), each answer read.
 - ``streams``: event streams opened on a data document as fast as they are refused.
 - ``frames``: oversized and malformed frames on the honest document, reconnecting.
 """
@@ -88,6 +91,10 @@ async def until(deadline: float, step: Callable[[], Awaitable[None]], tally: Tal
             tally.add(f"refused {type(exc).__name__}")
         except httpx.HTTPError as exc:
             tally.add(f"http error {type(exc).__name__}")
+        except AttributeError as exc:
+            # websockets 17 aborting a send on a transport the server already closed
+            # (a frame refused from its header) fails with this: the attack goes on.
+            tally.add(f"client error {type(exc).__name__}")
         await asyncio.sleep(0)
 
 
@@ -151,7 +158,7 @@ async def patch(base: str, token: str, deadline: float, tally: Tally) -> None:
         async def loop(size: int) -> None:
             await until(deadline, lambda: one(size), tally)
 
-        await asyncio.gather(loop(400), loop(400), loop(5_000), loop(20_000))
+        await asyncio.gather(loop(40), loop(40), loop(400), loop(5_000), loop(20_000))
 
 
 async def documents(base: str, token: str, deadline: float, tally: Tally) -> None:
@@ -179,6 +186,29 @@ async def documents(base: str, token: str, deadline: float, tally: Tally) -> Non
         await until(deadline, step, tally)
 
     await asyncio.gather(*(loop(unknown) for _ in range(6)), loop(hocuspocus), loop(hocuspocus))
+
+
+async def handshakes(base: str, token: str, deadline: float, tally: Tally,
+                     width: int = 96) -> None:
+    """WebSocket handshakes on unknown ids from `width` connections at once, each reading
+    its answer and opening the next at once: more at once than the refusals a node holds
+    for one principal (32), so that the rest are answered as fast as they come."""
+    host, port = base.removeprefix("http://").split(":")
+    counter = iter(range(10**9))
+
+    async def one() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            writer.write((f"GET /ws/inconnu-{next(counter)}?token={token} HTTP/1.1\r\n"
+                          f"Host: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                          "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+            head = await reader.read(64)
+            tally.add(f"answered {head[9:12].decode(errors='replace') or 'nothing'}")
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(until(deadline, one, tally) for _ in range(width)))
 
 
 async def streams(base: str, token: str, deadline: float, tally: Tally) -> None:
@@ -242,6 +272,8 @@ async def attack(args: argparse.Namespace) -> dict[str, Any]:
         await patch(args.url, token, deadline, tally)
     elif args.kind == "documents":
         await documents(args.url, token, deadline, tally)
+    elif args.kind == "handshakes":
+        await handshakes(args.url, token, deadline, tally)
     elif args.kind == "streams":
         await streams(args.url, token, deadline, tally)
     elif args.kind == "frames":
@@ -262,7 +294,8 @@ def main() -> None:
     tokens.add_argument("--count", type=int, default=50)
     tokens.add_argument("--role", choices=["member", "citizen"], default="member")
     hit = sub.add_parser("attack")
-    hit.add_argument("kind", choices=["awareness", "patch", "documents", "streams", "frames"])
+    hit.add_argument("kind", choices=["awareness", "patch", "documents", "handshakes", "streams",
+                                      "frames"])
     hit.add_argument("--url", required=True)
     hit.add_argument("--data-dir", type=Path, required=True)
     hit.add_argument("--doc", required=True)
