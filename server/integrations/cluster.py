@@ -12,25 +12,10 @@ subscribed to its channel yet, still hears it: its sockets close, and what it re
 the catalogue is forgotten); so does a change of a person's rights (removed, another
 role). A node subscribes to the documents it has loaded.
 
-Pub/sub keeps nothing for a node that is not listening, so every gap ends with a
-catch-up from storage (what it holds that the document lacks, by state vector): after a
-peer's ``RESYNC``, a reconnect or a peer's death. Updates are published only after their
-commit, so storage always holds what a node missed.
-
-A node publishes a document's updates, awareness and broadcasts only while another node
-follows it, and in the second after it loaded it, before it can know (with document
-affinity in the proxy, most documents are held by one node and nothing of theirs goes to
-Redis after that second). When it loads a document, and again once its subscription
-holds, a node says ``FOLLOWS`` on its channel; the nodes holding it record it and answer
-``FOLLOWS_TOO``, so each learns of the other whichever subscribed first, and a node
-stops with ``UNFOLLOWS``. What a node committed while it thought nobody followed, and
-what it published before the other's subscription held, is in storage: a node answers
-``FOLLOWS`` (and records a new follower) with ``RESYNC``, after which the others catch
-up. So a node catches up a document it has just subscribed to only when another node
-holds it: alone with it, it reads nothing more than its load did. Heartbeats carry
-``FOLLOWS``: a node whose heartbeats do not (a release before this, during a rolling
-upgrade) is published everything and catches up after every subscription, as before, and
-its first heartbeat has the others' documents resynced.
+Pub/sub keeps nothing for a node that is not listening, so every gap ends with a catch-up
+from storage (what it holds that the document lacks, by state vector): after a
+subscription, a reconnect, a peer's ``RESYNC`` or a peer's death. Updates are published
+only after their commit, so storage always holds what a node missed.
 
 Heartbeats go to ``{prefix}nodes``; a node silent for `cluster_node_timeout_seconds` is
 dead and its clients' awareness is removed everywhere (``BYE`` and closing sockets do it
@@ -81,21 +66,12 @@ QUERY_AWARENESS = b"q"
 RESYNC = b"r"
 HEARTBEAT = b"h"
 BYE = b"b"
-FOLLOWS = b"w"
-"""On a document's channel: the sender follows it (answered with `FOLLOWS_TOO`); as a
-heartbeat's payload: the sender speaks this protocol."""
-FOLLOWS_TOO = b"t"
-UNFOLLOWS = b"l"
 
 _REVOCATIONS = frozenset(change.value for change in Revocation)
 
 NODE_ID_BYTES = 16
 PEER_OWNER_PREFIX = "peer:"
 """Awareness states relayed from node X are owned by ``peer:X`` in a room's registry."""
-
-SETTLE_SECONDS = 1.0
-"""How long after its subscription holds a document is published whoever follows it: the
-nodes holding it hear its `FOLLOWS` and answer well within it."""
 
 _OUTBOX = 10_000
 _PUBLISH_BATCH = 512
@@ -144,13 +120,6 @@ class RedisCluster:
         self._errors = metrics.errors
         self._wanted: set[str] = set()
         self._subscribed: set[str] = set()
-        self._followers: dict[str, set[str]] = {}
-        """The other nodes following each document this node follows."""
-        self._legacy: set[str] = set()
-        """Nodes whose heartbeats do not say they follow by `FOLLOWS`: they hear everything."""
-        self._settling: dict[str, float] = {}
-        """Documents published whoever follows them until then (monotonic): loaded a moment
-        ago, their followers are not known yet."""
         self._catch_up: CatchUp
         self._last_seen: dict[str, float] = {}
         self._own_heartbeat_at = math.inf
@@ -166,15 +135,15 @@ class RedisCluster:
 
     def publish_update(self, doc_id: str, update: bytes) -> None:
         """Share an update this node committed."""
-        self._publish_followed(doc_id, UPDATE, update)
+        self._publish(self._channel(doc_id), UPDATE, update)
 
     def publish_awareness(self, doc_id: str, update: bytes) -> None:
         """Share an awareness update of this node's own clients."""
-        self._publish_followed(doc_id, AWARENESS, update)
+        self._publish(self._channel(doc_id), AWARENESS, update)
 
     def publish_public_awareness(self, doc_id: str, update: bytes) -> None:
         """Share the public forms of this node's clients' states (after the states)."""
-        self._publish_followed(doc_id, PUBLIC_AWARENESS, update)
+        self._publish(self._channel(doc_id), PUBLIC_AWARENESS, update)
 
     def publish_freeze(self, doc_id: str, *, frozen: bool, comments_open: bool) -> None:
         """Share a freeze change this node stored and applied."""
@@ -196,16 +165,11 @@ class RedisCluster:
 
     def publish_stateless(self, doc_id: str, payload: str) -> None:
         """Share a stateless payload broadcast to a document's clients on this node."""
-        self._publish_followed(doc_id, STATELESS, payload.encode())
+        self._publish(self._channel(doc_id), STATELESS, payload.encode())
 
     def watch(self, doc_id: str) -> None:
         """Follow a document just loaded; it is caught up once the subscription holds."""
         self._wanted.add(doc_id)
-        self._settling[doc_id] = math.inf
-        # Said now, the nodes holding it publish to us before our subscription holds: what
-        # we miss meanwhile is in storage, which we read once it holds. (Their answers are
-        # lost; we say it again then.)
-        self._publish(self._channel(doc_id), FOLLOWS, b"")
         if doc_id in self._subscribed:
             # Evicted and loaded again while still subscribed: frames that came while no
             # room was loaded were dropped. Otherwise the new subscription catches up.
@@ -340,27 +304,6 @@ class RedisCluster:
     def _channel(self, doc_id: str) -> bytes:
         return f"{self._prefix}doc:{doc_id}".encode()
 
-    def _publish_followed(self, doc_id: str, kind: bytes, payload: bytes) -> None:
-        """Publish on `doc_id`'s channel if another node follows it or may (a node of an
-        earlier release; any node while the document settles), else count it kept."""
-        if self._followers.get(doc_id) or self._legacy or self._is_settling(doc_id):
-            self._publish(self._channel(doc_id), kind, payload)
-        else:
-            self.metrics.kept.labels(kind=chr(kind[0])).inc()
-
-    def _is_settling(self, doc_id: str) -> bool:
-        """Whether `doc_id` was loaded too recently for its followers to be known: from
-        its load until `SETTLE_SECONDS` after its subscription held. A write made there a
-        moment after the load reaches a node following it at once, as a read there
-        right after expects, rather than after a resync and a catch-up."""
-        until = self._settling.get(doc_id)
-        if until is None:
-            return False
-        if time.monotonic() < until:
-            return True
-        del self._settling[doc_id]
-        return False
-
     def _publish(self, channel: bytes, kind: bytes, payload: bytes) -> None:
         if self._send is None:
             return
@@ -412,7 +355,7 @@ class RedisCluster:
 
     async def _heartbeat_forever(self) -> None:
         while True:
-            self._publish(self._nodes_channel, HEARTBEAT, FOLLOWS)
+            self._publish(self._nodes_channel, HEARTBEAT, b"")
             self._expire_nodes()
             await anyio.sleep(self._heartbeat)
 
@@ -427,9 +370,6 @@ class RedisCluster:
 
     def _forget_node(self, node_id: str) -> None:
         self._last_seen.pop(node_id, None)
-        self._legacy.discard(node_id)
-        for followers in self._followers.values():
-            followers.discard(node_id)
         self.metrics.nodes.set(len(self._last_seen))
         for room in self._hub.loaded_rooms:
             room.presence.drop_peer(PEER_OWNER_PREFIX + node_id)
@@ -484,10 +424,6 @@ class RedisCluster:
             await pubsub.subscribe(*(self._channel(doc_id) for doc_id in added))
             subscribed |= added
         if removed:
-            for doc_id in removed:
-                self._publish(self._channel(doc_id), UNFOLLOWS, b"")
-                self._followers.pop(doc_id, None)
-                self._settling.pop(doc_id, None)
             await pubsub.unsubscribe(*(self._channel(doc_id) for doc_id in removed))
             subscribed -= removed
 
@@ -504,19 +440,12 @@ class RedisCluster:
             else:
                 self.metrics.documents.inc()
                 doc_id = channel[len(self._channel("")) :].decode()
-                if self._legacy:
-                    self._catch_up.want(doc_id)  # a node of an earlier release may hold it
-                if doc_id in self._settling:
-                    self._settling[doc_id] = time.monotonic() + SETTLE_SECONDS
-                # The nodes holding it answer FOLLOWS_TOO, a resync (what we missed before
-                # our subscription held is in storage: we catch up) and their clients'
-                # awareness. Nobody answers: nobody else holds it, nothing to catch up.
-                self._publish(channel, FOLLOWS, b"")
-                if self._legacy:
-                    # Nodes of an earlier release answer a query instead; both ways, since
-                    # they may have subscribed before or after us.
-                    self._publish(channel, QUERY_AWARENESS, b"")
-                    self._announce_awareness(channel, doc_id)
+                self._catch_up.want(doc_id)
+                # Both ways, since the others may have subscribed before or after us: ask for
+                # their clients' awareness, and tell ours (published before we listened,
+                # a node subscribing earlier heard it, one subscribing later did not).
+                self._publish(channel, QUERY_AWARENESS, b"")
+                self._announce_awareness(channel, doc_id)
             return
         if kind != "message":
             return
@@ -549,22 +478,12 @@ class RedisCluster:
         self._last_seen[node_id] = time.monotonic()
         self.metrics.nodes.set(len(self._last_seen))
         if channel == self._nodes_channel:
-            if kind == HEARTBEAT:
-                self._heard_heartbeat(node_id, payload)
-            elif kind == ACCESS:
+            if kind == ACCESS:
                 self._apply_rights(node_id, payload)
             elif kind == REVOKED:
                 self._apply_revocation(node_id, payload)
             return
         doc_id = channel[len(self._channel("")) :].decode()
-        if kind in (FOLLOWS, FOLLOWS_TOO):
-            # Also while the room is evicted and not yet unsubscribed: loaded again before
-            # the unsubscription, it is followed by both without either saying it again.
-            self._followed_by(node_id, channel, doc_id, answer=kind == FOLLOWS)
-            return
-        if kind == UNFOLLOWS:
-            self._followers.get(doc_id, set()).discard(node_id)
-            return
         room = self._hub.loaded_room(doc_id)
         if room is None:
             return  # evicted meanwhile; a later load reads storage
@@ -595,34 +514,6 @@ class RedisCluster:
         else:
             self._errors.labels(kind="peer_frame_unknown").inc()
             log.error("unknown frame %r from node %s", kind, node_id, extra={"doc_id": doc_id})
-
-    def _heard_heartbeat(self, node_id: str, payload: bytes) -> None:
-        """Note whether `node_id` follows by `FOLLOWS`; one that does not (an earlier
-        release) hears everything from now on, and catches up what it missed so far."""
-        if payload == FOLLOWS:
-            self._legacy.discard(node_id)
-        elif node_id not in self._legacy:
-            self._legacy.add(node_id)
-            log.info("node %s does not say which documents it follows: publishing every "
-                     "document to it", node_id)
-            self._announce_resync()
-
-    def _followed_by(self, node_id: str, channel: bytes, doc_id: str, *, answer: bool) -> None:
-        """`node_id` follows `doc_id`, which this node follows too: publish to it from now on.
-
-        A new follower, or one that says `FOLLOWS` (`answer`: it has just loaded the
-        document, or its subscription has just held): have the followers catch up from
-        storage (what this node kept from it so far, what it published before that
-        subscription held) and tell it our clients' awareness; to `FOLLOWS`, answer that
-        we follow too."""
-        followers = self._followers.setdefault(doc_id, set())
-        is_new = node_id not in followers
-        followers.add(node_id)
-        if is_new or answer:
-            self._publish(channel, RESYNC, b"")
-            self._announce_awareness(channel, doc_id)
-        if answer:
-            self._publish(channel, FOLLOWS_TOO, b"")
 
     def _apply_revocation(self, node_id: str, payload: bytes) -> None:
         change, _, doc_id = payload.decode(errors="replace").partition("\n")

@@ -19,10 +19,6 @@ class ClusterMetrics:
         self.received = Counter("palabre_cluster_received",
                                 "Frames received from other nodes, by kind",
                                 labelnames=("kind",), registry=reg)
-        self.kept = Counter(
-            "palabre_cluster_kept",
-            "Frames not published because no other node follows their document, by kind",
-            labelnames=("kind",), registry=reg)
         self.lost = Counter("palabre_cluster_publish_lost",
                             "Frames not published (Redis down or outbox full)", registry=reg)
         self.catch_ups = Counter("palabre_cluster_catch_ups",
