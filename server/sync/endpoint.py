@@ -36,7 +36,7 @@ from server.settings import Settings
 from server.sync.admission import Admission
 from server.sync.connection import Connection
 from server.sync.fastsocket import EXTENSION
-from server.sync.link import SocketLink
+from server.sync.link import SocketLink, bound_messages
 from server.sync.quota import SocketQuota
 
 log = logging.getLogger("palabre.endpoint")
@@ -210,16 +210,20 @@ def new_link(settings: Settings, scope: Scope, *, one_document: bool = True) -> 
     """The `SocketLink` of a socket just accepted, per the settings; for `one_document`
     (a ``/ws`` socket, not a Hocuspocus one: its documents' rights differ), bounding its
     messages by what the client may do."""
-    reader_bytes = settings.limits.reader_message_bytes if one_document else 0
     return SocketLink(
         direct=scope.get("extensions", {}).get(EXTENSION),
         outbound_queue=settings.outbound_queue,
         outbound_limit_bytes=settings.outbound_buffer_bytes,
         token_leeway=settings.token_leeway_seconds,
-        message_bytes=(settings.max_message_bytes,
-                       min(reader_bytes, settings.max_message_bytes) if reader_bytes > 0
-                       else settings.max_message_bytes) if one_document else (0, 0),
+        message_bytes=message_bytes(settings) if one_document else (0, 0),
     )
+
+
+def message_bytes(settings: Settings) -> tuple[int, int]:
+    """The largest message of an editor's ``/ws`` socket, and of a reader's."""
+    reader = settings.limits.reader_message_bytes
+    most = settings.max_message_bytes
+    return most, min(reader, most) if reader > 0 else most
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,9 +336,10 @@ class SyncEndpoint:
             await services.access.pacer.pause(key)
             await services.deny(scope, receive, send, 429, exc.detail)
             return
-        link = new_link(services.settings, scope)
         may_edit = is_allowed(principal, Action.EDIT, doc_id)
-        link.bound_messages(may_edit=may_edit)  # before the answer: the first frame too
+        # Before the answer, so that the client's first frame is bounded too.
+        bound_messages(scope.get("extensions", {}).get(EXTENSION),
+                       message_bytes(services.settings), may_edit=may_edit)
         transport = await services.accept(scope, receive, send)
         if transport is None:
             return
@@ -343,6 +348,7 @@ class SyncEndpoint:
             if unauthenticated is not None:
                 raise unauthenticated
             await services.admit(principal, key, doc_id)
+            link = new_link(services.settings, scope)
             connection = Connection(
                 doc_id,
                 link,

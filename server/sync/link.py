@@ -41,6 +41,17 @@ class Transport(Protocol):
         """Send one binary message."""
 
 
+def bound_messages(
+    direct: DirectSocket | None, message_bytes: tuple[int, int], *, may_edit: bool,
+) -> None:
+    """Bound the messages of `direct` (none: the ASGI lane, which keeps the server's bound)
+    to the first of `message_bytes` (an editor's) or the second (a reader's); 0: no bound
+    of its own."""
+    size = message_bytes[0] if may_edit else message_bytes[1]
+    if direct is not None and size > 0:
+        direct.limit_message_bytes(size)
+
+
 class SocketLink:
     """The outbound queue, close and token expiry of one WebSocket."""
 
@@ -93,9 +104,8 @@ class SocketLink:
     def bound_messages(self, *, may_edit: bool) -> None:
         """Bound the client's messages to what an editor, or a reader, may send (1009 past
         it; the direct lane only: the ASGI lane keeps the server's bound)."""
-        size = self._editor_bytes if may_edit else self._reader_bytes
-        if self._direct is not None and size > 0:
-            self._direct.limit_message_bytes(size)
+        bound_messages(self._direct, (self._editor_bytes, self._reader_bytes),
+                       may_edit=may_edit)
 
     @property
     def is_direct(self) -> bool:

@@ -6,6 +6,7 @@ open); nothing is stored, and honest patches keep answering fast.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -35,7 +36,11 @@ async def _create_monitoring(server: RunningServer) -> None:
 async def test_a_flood_of_entries_is_refused_and_a_full_collection_answers_fast(
     start_server: ServerFactory,
 ) -> None:
-    async with start_server(**FAST) as server, \
+    # The collection's bounds, met by a citizen allowed a member's write size (their own
+    # smaller bounds are tested in test_hostile_floods.py).
+    citizen_as_member = replace(Limits(), citizen_json_bytes=0,
+                                citizen_values_per_write=Limits().data_values_per_write)
+    async with start_server(**FAST, limits=citizen_as_member) as server, \
             PalabreApi(server.url, server.token("facilitator", "Loïc")) as loic, \
             PalabreApi(server.url, server.token("citizen", "Mallory")) as mallory, \
             PalabreApi(server.url, server.token("citizen", "Zoé")) as zoe, \

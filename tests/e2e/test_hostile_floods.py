@@ -17,7 +17,6 @@ Each test checks the refusal and that another principal is served meanwhile.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -36,6 +35,7 @@ from crdt.protocol import CloseCode, encode_sync_step1
 from server.logs import LogThrottle, NoHandshakeLines
 from tests.conftest import RunningServer, ServerFactory
 from tests.e2e.api import api_as, close_of, http
+from tests.e2e.test_hostile_refusals import open_handshake
 from tests.e2e.test_hostile_sockets import (
     answers_sync,
     assert_honest_member_edits,
@@ -81,12 +81,7 @@ async def test_sync_requests_cost_like_updates(start_server: ServerFactory) -> N
 def raw_upgrade(server: RunningServer, path: str) -> sockets.socket:
     """A blocking TCP socket past the WebSocket handshake on `path` (a client that will
     never read what the server sends)."""
-    host, port = server.url.removeprefix("http://").split(":")
-    conn = sockets.create_connection((host, int(port)), timeout=WAIT)
-    key = base64.b64encode(os.urandom(16)).decode()
-    conn.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    conn = open_handshake(server, path)
     answer = b""
     while b"\r\n\r\n" not in answer:
         answer += conn.recv(4096)

@@ -160,19 +160,30 @@ async def spent_openings(
         yield server, app
 
 
-def raw_handshake(server: RunningServer, path: str) -> bytes:
-    """Everything the server answers to a WebSocket handshake on `path` before it closes
-    the connection (blocking; a refused handshake ends with the connection)."""
+def open_handshake(server: RunningServer, path: str) -> sockets.socket:
+    """A connection that has sent a WebSocket handshake on `path` (its answer unread)."""
     host, port = server.url.removeprefix("http://").split(":")
-    with sockets.create_connection((host, int(port)), timeout=WAIT) as conn:
-        key = base64.b64encode(os.urandom(16)).decode()
-        conn.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
-                      f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                      "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-        answer = b""
+    conn = sockets.create_connection((host, int(port)), timeout=WAIT)
+    key = base64.b64encode(os.urandom(16)).decode()
+    conn.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    return conn
+
+
+def answer_of(conn: sockets.socket) -> bytes:
+    """Everything the server writes on `conn` until it closes it (blocking)."""
+    answer = b""
+    with conn:
         while chunk := conn.recv(4096):
             answer += chunk
     return answer
+
+
+def raw_handshake(server: RunningServer, path: str) -> bytes:
+    """Everything the server answers to a WebSocket handshake on `path` before it closes
+    the connection (blocking; a refused handshake ends with the connection)."""
+    return answer_of(open_handshake(server, path))
 
 
 async def test_a_known_token_past_its_openings_is_refused_before_the_upgrade(
@@ -282,25 +293,6 @@ async def test_made_up_sign_in_cookies_cost_one_database_read_per_opening_of_the
                 assert await socket.recv()
         assert sessions.reads == before + 1
 
-
-def open_handshake(server: RunningServer, path: str) -> sockets.socket:
-    """A connection that has sent a WebSocket handshake on `path` (its answer unread)."""
-    host, port = server.url.removeprefix("http://").split(":")
-    conn = sockets.create_connection((host, int(port)), timeout=WAIT)
-    key = base64.b64encode(os.urandom(16)).decode()
-    conn.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-    return conn
-
-
-def answer_of(conn: sockets.socket) -> bytes:
-    """Everything the server writes on `conn` until it closes it (blocking)."""
-    answer = b""
-    with conn:
-        while chunk := conn.recv(4096):
-            answer += chunk
-    return answer
 
 
 async def until_held(app: PalabreApp, count: int) -> None:
