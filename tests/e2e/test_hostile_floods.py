@@ -159,20 +159,29 @@ async def test_large_json_bodies_weigh_on_the_rate_by_their_size(
             assert (await ines.get("/api/documents/carte")).status_code == 200
 
 
+FLOOD = {"actors": {f"a{i}": {"name": "x", "tags": ["a", "b"]} for i in range(40)}}
+"""40 proposed actors: more than 100 values."""
+
+
+async def assert_a_citizens_flood_is_refused(server: RunningServer) -> None:
+    """On a new actors map, a citizen's `FLOOD` is refused (at most 100 values) and
+    nothing is stored."""
+    async with api_as(server, "facilitator", "Fatou Diallo") as fatou:
+        await create_example(fatou, "actors", "carte")
+    async with http(server, server.token("citizen", "Mallory")) as mallory:
+        before = (await mallory.get("/api/documents/carte/data")).json()
+        refused = await mallory.patch("/api/documents/carte/data", json=FLOOD)
+        assert refused.status_code == 422
+        assert "at most 100 values" in refused.json()["detail"]
+        assert (await mallory.get("/api/documents/carte/data")).json() == before
+
+
 async def test_a_patch_past_the_values_per_write_is_refused_before_it_is_judged(
     start_server: ServerFactory,
 ) -> None:
     async with start_server(http_rate_per_second=0.0,
                             limits=limits(data_values_per_write=100)) as server:
-        async with api_as(server, "facilitator", "Fatou Diallo") as fatou:
-            await create_example(fatou, "actors", "carte")
-        async with http(server, server.token("citizen", "Mallory")) as mallory:
-            before = (await mallory.get("/api/documents/carte/data")).json()
-            flood = {"actors": {f"a{i}": {"name": "x", "tags": ["a", "b"]} for i in range(40)}}
-            refused = await mallory.patch("/api/documents/carte/data", json=flood)
-            assert refused.status_code == 422
-            assert "at most 100 values" in refused.json()["detail"]
-            assert (await mallory.get("/api/documents/carte/data")).json() == before
+        await assert_a_citizens_flood_is_refused(server)
 
 
 def test_the_log_throttle_says_how_many_lines_it_skipped() -> None:
@@ -245,18 +254,10 @@ async def test_a_citizens_write_carries_fewer_values_than_a_members(
 ) -> None:
     async with start_server(http_rate_per_second=0.0,
                             limits=limits(citizen_values_per_write=100)) as server:
-        async with api_as(server, "facilitator", "Fatou Diallo") as fatou:
-            await create_example(fatou, "actors", "carte")
-        flood = {"actors": {f"a{i}": {"name": "x", "tags": ["a", "b"]} for i in range(40)}}
-        async with http(server, server.token("citizen", "Mallory")) as mallory:
-            before = (await mallory.get("/api/documents/carte/data")).json()
-            refused = await mallory.patch("/api/documents/carte/data", json=flood)
-            assert refused.status_code == 422
-            assert "at most 100 values" in refused.json()["detail"]
-            assert (await mallory.get("/api/documents/carte/data")).json() == before
+        await assert_a_citizens_flood_is_refused(server)
         async with http(server, server.token("member", "Élodie Martin")) as elodie:
             assert "at most" not in (await elodie.patch("/api/documents/carte/data",
-                                                        json=flood)).text
+                                                        json=FLOOD)).text
 
 
 async def test_a_citizens_large_json_body_is_refused_unread(
