@@ -9,7 +9,7 @@ from sqlalchemy import Row, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage._sql_connections import SqlConnections
+from storage._sql_connections import SqlConnections, hold_advisory_lock, lock_key
 from storage.models import PersonRow
 from storage.people import Person, PersonNotFound
 
@@ -17,6 +17,7 @@ _COLUMNS = (PersonRow.sub, PersonRow.name, PersonRow.role, PersonRow.first_seen,
             PersonRow.last_seen, PersonRow.role_override, PersonRow.removed_at,
             PersonRow.pseudonym, PersonRow.named_publicly, PersonRow.erased_at,
             PersonRow.erased_digest)
+_PSEUDONYM_LOCK = lock_key("people", b"pseudonym")
 _NEXT_PSEUDONYM = select(func.coalesce(func.max(PersonRow.pseudonym), 0) + 1).scalar_subquery()
 
 
@@ -27,6 +28,8 @@ class SqlPeople(SqlConnections):
         values = {"sub": sub, "name": name, "role": role, "first_seen": at, "last_seen": at,
                   "pseudonym": _NEXT_PSEUDONYM}
         async with self._writing(f"record the person {sub!r}") as conn:
+            # Nodes number newcomers from the same max: one at a time, or two get one number.
+            await hold_advisory_lock(conn, _PSEUDONYM_LOCK)
             insert = _insert(conn)
             await conn.execute(insert.values(values).on_conflict_do_update(
                 index_elements=[PersonRow.sub],
