@@ -59,6 +59,7 @@ from crdt.protocol import (
 )
 from server.access.auth import Role, mint_token
 from server.access.secret import load_or_create_secret
+from server.limits import Limits
 
 ACTORS_DOC = "hostile-actors"
 
@@ -158,7 +159,12 @@ async def patch(base: str, token: str, deadline: float, tally: Tally) -> None:
         async def loop(size: int) -> None:
             await until(deadline, lambda: one(size), tally)
 
-        await asyncio.gather(loop(40), loop(40), loop(400), loop(5_000), loop(20_000))
+        # The largest write a citizen may make (each proposal is 12 values, the patch's
+        # two objects 2 more), twice; ten times as large (refused); and bodies past the
+        # citizen's body bound.
+        largest = (Limits().citizen_values_per_write - 2) // 12
+        await asyncio.gather(loop(largest), loop(largest), loop(10 * largest), loop(5_000),
+                             loop(20_000))
 
 
 async def documents(base: str, token: str, deadline: float, tally: Tally) -> None:

@@ -51,25 +51,39 @@ def history_entries(
 def reader_view(data: JsonObject, *, sees_all: bool, sub: str | None) -> JsonObject:
     """What one reader sees of an actors document.
 
-    Who `sees_all` gets it whole. Anyone else gets the published actors, without the
-    contributor's id or the review history, plus the actors they contributed
-    themselves (`sub`), whole, whatever their state: a citizen follows their proposals.
+    Who `sees_all` gets it whole. Anyone else gets the published actors in their
+    `public_form`, plus the actors they contributed themselves (`sub`), whole, whatever
+    their state: a citizen follows their proposals (`shown_as`, actor by actor).
     """
     if sees_all:
         return data
     shown: dict[str, Json] = {}
     for actor_id, actor in actors_of(data).items():
-        contributor = actor.get("contributed_by")
-        is_own = (sub is not None and isinstance(contributor, dict)
-                  and contributor.get("sub") == sub)
-        if is_own:
-            shown[actor_id] = actor
-        elif actor.get("state") == PUBLISHED:
-            public = {key: value for key, value in actor.items() if key != "history"}
-            if isinstance(contributor, dict):
-                public["contributed_by"] = {"sub": None, "name": contributor.get("name")}
-            shown[actor_id] = public
+        form = shown_as(actor, sub)
+        if form is not None:
+            shown[actor_id] = actor if form == "whole" else public_form(actor)
     return {**data, COLLECTION: shown}
+
+
+def shown_as(actor: Json, sub: str | None) -> str | None:
+    """How a reader who does not see everything gets `actor`: ``"whole"`` (their own,
+    `sub`), ``"public"`` (published: its `public_form`), or None (not shown)."""
+    if not isinstance(actor, dict):
+        return None
+    contributor = actor.get("contributed_by")
+    if sub is not None and isinstance(contributor, dict) and contributor.get("sub") == sub:
+        return "whole"
+    return "public" if actor.get("state") == PUBLISHED else None
+
+
+def public_form(actor: Mapping[str, Json]) -> dict[str, Json]:
+    """A published actor as readers who do not see everything get it: without its review
+    history, its contributor named but not identified."""
+    public = {key: value for key, value in actor.items() if key != "history"}
+    contributor = actor.get("contributed_by")
+    if isinstance(contributor, dict):
+        public["contributed_by"] = {"sub": None, "name": contributor.get("name")}
+    return public
 
 
 def to_geojson(data: JsonObject) -> JsonObject:

@@ -200,6 +200,8 @@ pycrdt's JSON encoding costs less than reading each item through its Python API.
 
 
 def _reread(data_root: Map[Any], before: JsonObject, touched: set[tuple[str, ...]]) -> JsonObject:
+    if not touched:
+        return before  # the same object: nothing to compare, nothing to write again
     after = dict(before)
     copied: set[str] = set()
     counts = Counter(path[0] for path in touched if len(path) >= 2)

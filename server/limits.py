@@ -58,11 +58,11 @@ class Limits:
     """Most JSON values (objects, arrays, strings, numbers, at every level, with what the
     server stamps on new items) one merge patch or socket write carries: it bounds the work
     one write holds the event loop for (about 0.2 s at this default)."""
-    citizen_values_per_write: int = 500
-    """The same bound for a citizen's or the public's write (a proposal is one entry of a
-    dozen values; judging 5,000 held the event loop for tens of ms, which members and
-    facilitators' imports may take, strangers' loops may not). At most
-    `data_values_per_write`."""
+    citizen_values_per_write: int = 100
+    """The same bound for a citizen's or the public's write (a proposal or a monitoring
+    entry is one item of about a dozen values; judging and applying 500 held the event
+    loop 10-15 ms, which members' and facilitators' imports may take, strangers' writes
+    at their rate may not). At most `data_values_per_write`."""
     documents_per_socket: int = 64
     """Documents one Hocuspocus socket may join at once; past it that document gets
     permission-denied and the socket stays. 0: no bound."""

@@ -40,9 +40,9 @@ from server.http.authorize import Authorized, requires
 from server.http.body import etag_matches, read_json, read_limited
 from server.http.context import ApiContext
 from server.limits import Limits
-from server.modules.actors import geojson_of, geojson_patch, view_for, view_key
+from server.modules.actors import geojson_patch, view_key
 from server.modules.agenda import AgendaImporter
-from server.modules.data_documents import DataDocuments, etag_of, filter_by_theme, require_data
+from server.modules.data_documents import DataDocuments, require_data
 from server.modules.files import CONTENT_TYPE, INLINE_TYPES, FileStore
 from server.rooms.revocation import Revocation
 from storage.base import DocumentNotFound, StorageUnavailable
@@ -87,7 +87,7 @@ class DataApi:
         """``GET .../data[?theme=][?format=json|geojson]``: the document as JSON (monitoring:
         one theme's entries; actors: the caller's view, or a GeoJSON FeatureCollection)."""
         meta = auth.meta
-        require_data(meta)
+        schema = require_data(meta)
         theme = request.query_params.get("theme")
         fmt = request.query_params.get("format", "json")
         if fmt not in ("json", "geojson"):
@@ -100,24 +100,24 @@ class DataApi:
         room = await self.context.hub.room(meta.doc_id)
         variant = "|".join((theme or "", fmt,
                             view_key(meta.schema, auth.principal, meta.doc_id)))
-        etag = etag_of(room.doc, variant)
+        etag = self._data.views.etag(room, variant)
         headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
         if etag_matches(request, etag):
             return Response(status_code=304, headers=headers)
-        data = view_for(meta.schema, auth.principal, meta.doc_id, read_data(room.doc))
-        if fmt == "geojson":
-            return JSONResponse(geojson_of(meta.schema, data), headers=headers,
-                                media_type=GEOJSON_MEDIA_TYPE)
-        if theme is not None:
-            data = filter_by_theme(data, theme)
-        if meta.schema == "agenda" and is_allowed(auth.principal, Action.MODERATE, meta.doc_id):
-            data = self._agenda.with_details(meta.doc_id, data)  # readers: FEED_ERROR only
-        return JSONResponse(data, headers=headers)
+        views = self._data.views
+        if schema == "agenda" and fmt == "json" and is_allowed(
+                auth.principal, Action.MODERATE, meta.doc_id):
+            # Moderators read each failed feed's detail; readers FEED_ERROR only.
+            data = self._agenda.with_details(meta.doc_id, views.data(room))
+            return JSONResponse(data, headers=headers)
+        body = views.view_body(room, schema, auth.principal, meta.doc_id, theme=theme, fmt=fmt)
+        return Response(body, headers=headers, media_type=(
+            GEOJSON_MEDIA_TYPE if fmt == "geojson" else "application/json"))
 
     @requires(Action.READ)
     async def patch_data(self, request: Request, auth: Authorized) -> Response:
         """``PATCH .../data`` (``application/merge-patch+json``): the new data, with its ETag."""
-        require_data(auth.meta)
+        schema = require_data(auth.meta)
         body = await read_json(request, self.context.max_body_bytes,
                                media_types=(MERGE_PATCH, "application/json"),
                                max_values=values_per_write(self.context.limits, auth.principal))
@@ -125,10 +125,11 @@ class DataApi:
         assert isinstance(patch, dict)
         if auth.meta.schema == "agenda":
             self._agenda.check_feeds(patch)
-        data = await self._data.patch(auth.meta, auth.principal, patch)
+        await self._data.patch(auth.meta, auth.principal, patch)
         room = await self.context.hub.room(auth.doc_id)
-        shown = view_for(auth.meta.schema, auth.principal, auth.doc_id, data)
-        return JSONResponse(shown, headers={"ETag": etag_of(room.doc)})
+        answer = self._data.views.view_body(room, schema, auth.principal, auth.doc_id)
+        return Response(answer, headers={"ETag": self._data.views.etag(room)},
+                        media_type="application/json")
 
     @requires(Action.READ)
     async def import_data(self, request: Request, auth: Authorized) -> Response:
@@ -178,7 +179,7 @@ class DataApi:
         self._streams[key] = self._streams.get(key, 0) + 1
         return _Stream(self._follow(auth, theme), release=lambda: self._release_stream(key))
 
-    async def _follow(self, auth: Authorized, theme: str | None) -> AsyncIterator[str]:
+    async def _follow(self, auth: Authorized, theme: str | None) -> AsyncIterator[str | bytes]:
         """The events of one stream, until its token expires or its right is lost."""
         expires_at = auth.principal.expires_at
         ends_at = math.inf if expires_at is None else (
@@ -186,16 +187,14 @@ class DataApi:
         )
         async with self._data.follow(auth.doc_id) as wait:
             room = await self.context.hub.room(auth.doc_id)
-            last = ""
+            last = b""
             while True:
-                data = view_for(auth.meta.schema, auth.principal, auth.doc_id,
-                                self._data.followed_data(room))
-                if theme:
-                    data = filter_by_theme(data, theme)
-                text = json.dumps(data, ensure_ascii=False)
-                if text != last:
-                    last = text
-                    yield f"retry: 2000\nevent: data\ndata: {text}\n\n"
+                body = self._data.views.view_body(room, auth.meta.schema or "",
+                                                  auth.principal, auth.doc_id,
+                                                  theme=theme or None)
+                if body is not last and body != last:
+                    last = body
+                    yield b"retry: 2000\nevent: data\ndata: " + body + b"\n\n"
                 revoked = room.access_changed
                 timeout = min(KEEPALIVE_SECONDS, ends_at - time.time())
                 with anyio.move_on_after(max(0.0, timeout)) as scope:
@@ -311,7 +310,8 @@ class DataApi:
 class _Stream(StreamingResponse):
     """An event stream that gives its principal's slot back however it ends."""
 
-    def __init__(self, events: AsyncIterator[str], *, release: Callable[[], None]) -> None:
+    def __init__(self, events: AsyncIterator[str | bytes], *,
+                 release: Callable[[], None]) -> None:
         super().__init__(events, media_type="text/event-stream", headers={
             "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
         })

@@ -22,8 +22,13 @@ def view_for(schema: str | None, principal: Principal, doc_id: str,
     `crdt.actors.reader_view`: the published actors and the reader's own)."""
     if schema != "actors":
         return data
-    sub = None if principal.role is Role.PUBLIC else principal.sub
-    return reader_view(data, sees_all=sees_all_actors(principal, doc_id), sub=sub)
+    return reader_view(data, sees_all=sees_all_actors(principal, doc_id),
+                       sub=reader_sub(principal))
+
+
+def reader_sub(principal: Principal) -> str | None:
+    """Whose contributions `principal` reads whole in an actors map (None: the public's)."""
+    return None if principal.role is Role.PUBLIC else principal.sub
 
 
 def view_key(schema: str | None, principal: Principal, doc_id: str) -> str:

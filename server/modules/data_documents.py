@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -44,6 +43,7 @@ from server.access.auth import Principal
 from server.errors import Conflict, Forbidden, Invalid, InvalidUpdateError, NotFound
 from server.limits import Limits
 from server.modules.data_rules import check_change
+from server.modules.data_views import DataViews
 from server.rooms.hooks import Guard, GuardLoader
 from server.rooms.hub import Hub
 from server.rooms.known_documents import KnownDocuments
@@ -174,26 +174,15 @@ class DataDocuments:
         self.hub = hub
         self.catalog = catalog
         self.bounds = data_bounds(hub.limits)
-        self._mirrors: weakref.WeakKeyDictionary[Room, JsonMirror] = (
-            weakref.WeakKeyDictionary())
-        """Per loaded room: its document's JSON, kept up to date by what each change
-        touches (an evicted room's mirror goes with it)."""
+        self.views = DataViews()
+        """Per loaded room: its document's JSON and its readers' views."""
 
     def current_data(self, room: Room) -> JsonObject:
         """The JSON of a room's document now, at the cost of what changed since last asked.
 
         The value is never changed in place afterwards: it may be kept and compared.
         """
-        mirror = self._mirrors.get(room)
-        if mirror is None:
-            mirror = self._mirrors[room] = JsonMirror(room.doc.get_update())
-        else:
-            mirror.apply(room.doc.get_update(mirror.doc.get_state()))
-        return mirror.data
-
-    def followed_data(self, room: Room) -> JsonObject:
-        """The JSON of a followed document (see `follow`), read once per change."""
-        return self.current_data(room)
+        return self.views.data(room)
 
     def initial(self, schema: str, title: str, data: JsonObject | None) -> JsonObject:
         """The first data of a new document: `data`, or the schema's empty skeleton.
@@ -354,19 +343,6 @@ def _fill_empty(doc: Doc[Any], data: JsonObject) -> None:
     if read_data(doc):
         raise Conflict("this document already has content")
     apply_merge_patch(doc, data)
-
-
-def filter_by_theme(data: JsonObject, theme: str) -> JsonObject:
-    """A monitoring document with only the entries tagged `theme`."""
-    entries = data.get("entries")
-    if not isinstance(entries, dict):
-        return data
-    kept: dict[str, Json] = {
-        key: entry for key, entry in entries.items()
-        if isinstance(entry, dict) and isinstance(entry.get("themes"), list)
-        and theme in entry["themes"]  # type: ignore[operator]
-    }
-    return {**data, "entries": kept}
 
 
 def guard_loader(catalog: DocumentCatalog | KnownDocuments, limits: Limits) -> GuardLoader:
