@@ -28,6 +28,7 @@ from server.rooms.known_documents import KnownDocuments
 from server.rooms.projection import Projection
 from server.rooms.revocation import Revocation
 from server.rooms.room import Room
+from server.rooms.scratch import ScratchCopies, changes_of
 from server.settings import Settings
 from storage.base import StorageUnavailable
 from storage.port import Storage
@@ -37,9 +38,6 @@ log = logging.getLogger("palabre.hub")
 T = TypeVar("T")
 
 _ID_CHECK_INTERVAL_SECONDS = 0.2
-_KEPT_SCRATCH_BYTES = 256 * 1024
-"""A document whose state is at least this large keeps its transform copy between
-transforms (copying it again would cost what the document weighs, on the event loop)."""
 
 
 class _Loading:
@@ -70,7 +68,7 @@ class Hub:
         self._task_group: TaskGroup | None = None
         self._changed: anyio.Event  # made in `running`: events need the event loop
         self._transforming: dict[str, anyio.Lock] = {}
-        self._scratches: dict[str, tuple[Room, Doc[Any]]] = {}
+        self._scratches = ScratchCopies()
         self._guards: dict[str, RoomGuard] = {}
         self._missing_ids: set[str] = set()
         self._ids_wanted: anyio.Event
@@ -274,7 +272,7 @@ class Hub:
         if self._rooms.get(room.doc_id) is room:
             del self._rooms[room.doc_id]
             self._guards.pop(room.doc_id, None)
-            self._scratches.pop(room.doc_id, None)
+            self._scratches.drop(room.doc_id)
             self._metrics.documents_loaded.dec()
             self._metrics.evictions.inc()
             if self.fanout is not None:
@@ -369,16 +367,17 @@ class Hub:
     ) -> T:
         """Change a document as the server peer: `mutate` a copy, then commit what it changed.
 
-        `mutate` runs on a scratch copy of the live document; the difference it made is
-        committed, applied and relayed through the room like any client's update, so
+        `mutate` runs on a scratch copy of the live document; the update of its
+        transactions is committed, applied and relayed through the room like any client's update, so
         nothing reaches the live document before it is durable. Transforms of one
         document run one at a time and write with the live document's own client id
         (the live document never edits by itself, so its clocks are ours to continue).
         An exception from `mutate` propagates and nothing is written.
 
-        A large document keeps its copy between transforms, brought up to date by the
-        difference of state vectors: a transform then costs what it changes, not a copy
-        of the document. A copy that `mutate` failed on, or whose write failed, is dropped.
+        A large document keeps its copy between transforms, brought up to date with the
+        updates of the live document's transactions (`server.rooms.scratch`): a transform
+        then costs what it changes, not a copy of the document. A copy that `mutate`
+        failed on, or whose write failed, is dropped.
 
         Raises:
             Overloaded: the document cannot be loaded, or the server is shutting down.
@@ -390,32 +389,16 @@ class Hub:
                 room = await self.room(doc_id)
                 # No await from here to `room.write` queueing the update: the room stays
                 # open, and its document does not change under the diff.
-                scratch, is_large = self._scratch(room)
-                result = mutate(scratch)
-                update = scratch.get_update(room.doc.get_state())
+                scratch, is_large = self._scratches.take(room)
+                result, update = changes_of(scratch, mutate)
                 if not is_empty_update(update):
                     await room.write(update, principal=principal)
                 if is_large and self._rooms.get(doc_id) is room:
-                    self._scratches[doc_id] = (room, scratch)
+                    self._scratches.keep(room, scratch)
                 return result
         finally:
             if not lock.locked() and lock.statistics().tasks_waiting == 0:
                 self._transforming.pop(doc_id, None)
-
-    def _scratch(self, room: Room) -> tuple[Doc[Any], bool]:
-        """A copy of the room's document, equal to it, and whether it is worth keeping.
-
-        Taken out of the cache (a failed transform then leaves nothing behind), or made.
-        """
-        kept = self._scratches.pop(room.doc_id, None)
-        if kept is not None and kept[0] is room:
-            scratch = kept[1]
-            scratch.apply_update(room.doc.get_update(scratch.get_state()))
-            return scratch, True
-        scratch = Doc(client_id=room.doc.client_id)
-        state = room.doc.get_update()
-        scratch.apply_update(state)
-        return scratch, len(state) >= _KEPT_SCRATCH_BYTES
 
     async def _assign_ids_forever(self) -> None:
         """Give blocks that arrived without an id their server-assigned id, off the relay path.
