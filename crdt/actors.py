@@ -76,6 +76,15 @@ def shown_as(actor: Json, sub: str | None) -> str | None:
     return "public" if actor.get("state") == PUBLISHED else None
 
 
+def awaits_review_by(actor: Json) -> str | None:
+    """The subject whose proposal `actor` is while it awaits review (None: it does not)."""
+    if not isinstance(actor, dict) or actor.get("state") != PROPOSED:
+        return None
+    contributor = actor.get("contributed_by")
+    sub = contributor.get("sub") if isinstance(contributor, dict) else None
+    return sub if isinstance(sub, str) else None
+
+
 def public_form(actor: Mapping[str, Json]) -> dict[str, Json]:
     """A published actor as readers who do not see everything get it: without its review
     history, its contributor named but not identified."""

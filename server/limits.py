@@ -58,6 +58,10 @@ class Limits:
     """Most JSON values (objects, arrays, strings, numbers, at every level, with what the
     server stamps on new items) one merge patch or socket write carries: it bounds the work
     one write holds the event loop for (about 0.2 s at this default)."""
+    proposals_awaiting_per_person: int = 50
+    """Actors one contributor without the edit right may have awaiting review in one map
+    (state ``proposed``): what a citizen adds to the map, and to their own view of it,
+    waits for a facilitator past this many."""
     citizen_values_per_write: int = 100
     """The same bound for a citizen's or the public's write (a proposal or a monitoring
     entry is one item of about a dozen values; judging and applying 500 held the event

@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 from pycrdt import Doc
 
-from crdt.actors import PROPOSED
+from crdt.actors import PROPOSED, awaits_review_by
 from crdt.actors import history_entries as actor_history
 from crdt.catalogue import append_history, history_entries
 from crdt.data import (
@@ -42,7 +42,7 @@ from crdt.schemas import COLLECTIONS, validate, validate_change
 from server.access.auth import Principal
 from server.errors import Conflict, Forbidden, Invalid, InvalidUpdateError, NotFound
 from server.limits import Limits
-from server.modules.data_rules import check_change
+from server.modules.data_rules import check_change, sees_all_actors
 from server.modules.data_views import DataViews
 from server.rooms.hooks import Guard, GuardLoader
 from server.rooms.hub import Hub
@@ -124,7 +124,8 @@ def data_bounds(limits: Limits) -> DataBounds:
 
 def patch_document(
     doc: Doc[Any], schema: str, principal: Principal, doc_id: str, patch: JsonObject,
-    *, is_frozen: bool, bounds: DataBounds,
+    *, is_frozen: bool, bounds: DataBounds, awaiting: Callable[[], int] | None = None,
+    awaiting_limit: int = 0,
 ) -> None:
     """Apply a client's merge patch to `doc` if it is allowed, valid and within `bounds`.
 
@@ -144,6 +145,8 @@ def patch_document(
     assert isinstance(after, dict)
     paths = changed_paths(before, after)
     check_change(schema, principal, doc_id, before, after, paths, is_frozen=is_frozen)
+    if schema == "actors" and awaiting is not None and not sees_all_actors(principal, doc_id):
+        _check_awaiting(principal, before, after, awaiting, awaiting_limit)
     history: dict[str, JsonObject] = {}
     collection = "projects"
     if schema == "catalogue":
@@ -157,6 +160,21 @@ def patch_document(
         raise Invalid(str(exc)) from exc
     apply_merge_patch(doc, patch)
     append_history(doc, history, collection)
+
+
+def _check_awaiting(principal: Principal, before: JsonObject, after: JsonObject,
+                    awaiting: Callable[[], int], limit: int) -> None:
+    """Raises `Invalid` when the change leaves more than `limit` of the principal's
+    proposals awaiting review (`awaiting()`: how many do before it); O(patch)."""
+    def own(data: JsonObject) -> int:
+        actors = data.get("actors")
+        return sum(awaits_review_by(actor) == principal.sub
+                   for actor in (actors.values() if isinstance(actors, dict) else ()))
+
+    added = own(after) - own(before)
+    if added > 0 and limit > 0 and (already := awaiting()) + added > limit:
+        raise Invalid(f"at most {limit} of your proposals may await review at once; "
+                      f"{already} do: wait until a facilitator reviews them")
 
 
 def _check_bounds(doc: Doc[Any], patch: JsonObject, bounds: DataBounds) -> None:
@@ -174,6 +192,7 @@ class DataDocuments:
         self.hub = hub
         self.catalog = catalog
         self.bounds = data_bounds(hub.limits)
+        self._awaiting_limit = hub.limits.proposals_awaiting_per_person
         self.views = DataViews()
         """Per loaded room: its document's JSON and its readers' views."""
 
@@ -227,8 +246,10 @@ class DataDocuments:
         room = await self.hub.room(meta.doc_id)
         await self.hub.transform(
             meta.doc_id,
-            lambda doc: patch_document(doc, schema, principal, meta.doc_id, patch,
-                                       is_frozen=room.is_frozen, bounds=self.bounds),
+            lambda doc: patch_document(
+                doc, schema, principal, meta.doc_id, patch, is_frozen=room.is_frozen,
+                bounds=self.bounds, awaiting_limit=self._awaiting_limit,
+                awaiting=lambda: self.views.awaiting_review(room, principal.sub)),
             principal=principal.sub,
         )
         return self.current_data(await self.hub.room(meta.doc_id))

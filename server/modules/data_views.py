@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import weakref
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 
 from pycrdt import TransactionEvent
 
 from crdt.actors import COLLECTION as ACTORS
-from crdt.actors import public_form, shown_as
+from crdt.actors import awaits_review_by, public_form, shown_as
 from crdt.data import Json, JsonMirror, JsonObject
 from crdt.document import version_digest
 from crdt.json_text import IdentityMemo, JsonPieces, to_text
@@ -69,6 +69,8 @@ class _RoomJson:
         self.version = 0
         self.changes: deque[tuple[int, list[tuple[str, ...]]]] = deque(maxlen=_VERSIONS_KEPT)
         self.views: dict[str, _View] = {}
+        self.awaiting: Counter[str] = _awaiting(self.mirror.data)
+        """Actors awaiting review, per contributor (`crdt.actors.awaits_review_by`)."""
 
     def _observed(self, event: TransactionEvent) -> None:
         self._chain = hashlib.sha256(self._chain + event.update).digest()
@@ -104,6 +106,22 @@ class _RoomJson:
             self.changes.append((self.version, touched))
             for path in touched:
                 self._forget(before, after, path)
+            self._count_awaiting(before, after, touched)
+
+    def _count_awaiting(self, before: JsonObject, after: JsonObject,
+                        touched: list[tuple[str, ...]]) -> None:
+        """Keep `awaiting` up to date with the actors `touched` (all of them: counted again)."""
+        if (ACTORS,) in touched:
+            self.awaiting = _awaiting(after)
+            return
+        old, new = before.get(ACTORS), after.get(ACTORS)
+        old, new = (old if isinstance(old, dict) else {}), (new if isinstance(new, dict) else {})
+        for path in touched:
+            if path[0] == ACTORS and len(path) > 1:
+                if (sub := awaits_review_by(old.get(path[1]))) is not None:
+                    self.awaiting[sub] -= 1
+                if (sub := awaits_review_by(new.get(path[1]))) is not None:
+                    self.awaiting[sub] += 1
 
     def _forget(self, before: JsonObject, after: JsonObject, path: tuple[str, ...]) -> None:
         """Forget the texts of the items `path` replaced (O(items at `path`))."""
@@ -153,6 +171,13 @@ class _RoomJson:
 
     def public_piece(self, key: str, actor: Json) -> bytes:
         return self.pieces.piece(key, self.public.get(actor, public_form))
+
+
+def _awaiting(data: JsonObject) -> Counter[str]:
+    actors = data.get(ACTORS)
+    subs = (awaits_review_by(actor) for actor in (actors.values() if isinstance(actors, dict)
+                                                   else ()))
+    return Counter(sub for sub in subs if sub is not None)
 
 
 def _pieces(collection: dict[str, Json], top: str, piece_of: PieceOf) -> dict[str, bytes]:
@@ -218,6 +243,12 @@ class DataViews:
         another ETag (a conditional request then gets the data again), never the reverse."""
         digest = hashlib.sha256(self._json(room).digest + b"\x00" + variant.encode())
         return '"' + digest.hexdigest()[:40] + '"'
+
+    def awaiting_review(self, room: Room, sub: str) -> int:
+        """How many actors of `sub` await review in the room's document now."""
+        held = self._json(room)
+        held.catch_up(room)
+        return held.awaiting[sub]
 
     def view_body(self, room: Room, schema: str, principal: Principal, doc_id: str, *,
                   theme: str | None = None, fmt: str = "json") -> bytes:

@@ -3,16 +3,18 @@ what, the permission matrix of the four roles, and GeoJSON export and import."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 from pycrdt import Map
 
-from client.api import PalabreApi
+from client.api import ApiError, PalabreApi
 from client.errors import Forbidden
 from client.examples import create_example
 from client.session import connect
+from server.limits import Limits
 from tests.conftest import RunningServer, ServerFactory
 from tests.e2e.api import api_as, http
 
@@ -266,3 +268,44 @@ async def test_data_snapshots_read_back_as_json_and_geojson_in_the_readers_view(
             assert catalogue.json() == await loic.get_data("suivi")
             assert (await public.get(f"/api/documents/suivi/snapshots/{sids['suivi']}"
                                      "/content?format=geojson")).status_code == 404
+
+
+async def test_a_contributors_proposals_awaiting_review_are_bounded_until_reviewed(
+    start_server: ServerFactory,
+) -> None:
+    """One citizen cannot fill the map (and their own view of it): past
+    `Limits.proposals_awaiting_per_person` proposals awaiting review, the next waits for
+    a facilitator; withdrawing or a review frees a place; editors are not bounded."""
+    async with start_server(**FAST, limits=replace(Limits(), proposals_awaiting_per_person=3)
+                            ) as server, \
+            api_as(server, "facilitator", "Loïc Ménard") as loic, \
+            api_as(server, "citizen", "Françoise Dupré") as francoise, \
+            api_as(server, "citizen", "Amine Benali") as amine:
+        await create_example(loic, "actors", DOC)
+
+        def proposals(*ids: str) -> dict[str, Any]:
+            return {"actors": {key: {**PROPOSAL, "name": key} for key in ids}}
+
+        await francoise.patch_data(DOC, proposals("a1", "a2"))
+        with pytest.raises(ApiError) as refused:
+            await francoise.patch_data(DOC, proposals("a3", "a4"))
+        assert refused.value.status == 422
+        assert "at most 3 of your proposals may await review" in refused.value.detail
+        stored = await everything(server)
+        assert "a3" not in stored["actors"] and "a4" not in stored["actors"]
+        await francoise.patch_data(DOC, proposals("a3"))
+        with pytest.raises(ApiError):
+            await francoise.patch_data(DOC, proposals("a4"))
+        # Another citizen has places of their own; a facilitator is not bounded.
+        await amine.patch_data(DOC, proposals("b1", "b2", "b3"))
+        await loic.patch_data(DOC, {"actors": {f"c{n}": {**PROPOSAL, "name": f"c{n}"}
+                                               for n in range(5)}})
+        # A review, or a withdrawal, frees a place; changing a proposal takes none.
+        await loic.patch_data(DOC, {"actors": {"a1": {"state": "published"}}})
+        await francoise.patch_data(DOC, {"actors": {"a2": None}})
+        await francoise.patch_data(DOC, {"actors": {"a3": {"name": "a3 renommé"}}})
+        await francoise.patch_data(DOC, proposals("a4", "a5"))
+        with pytest.raises(ApiError):
+            await francoise.patch_data(DOC, proposals("a6"))
+        mine = (await francoise.get_data(DOC))["actors"]
+        assert {"a1", "a3", "a4", "a5"} <= set(mine) and "a6" not in mine

@@ -1,6 +1,7 @@
 """`DataViews`: each reader's view text, kept up to date item by item, always reads as
 the view built from the whole document, through proposals, reviews, removals and
-rewrites of whole collections; the same version asked again is the same text."""
+rewrites of whole collections; the same version asked again is the same text; the
+proposals awaiting review, counted per contributor, are those of the whole document."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import anyio
 from pycrdt import Doc
 
+from crdt.actors import awaits_review_by
 from crdt.data import apply_merge_patch, read_data
 from server.access.auth import Principal, Role
 from server.metrics import Metrics
@@ -81,6 +83,9 @@ async def test_every_view_reads_as_the_whole_documents_view_version_after_versio
 
                 await hub.transform("carte", write, principal="boss")
                 whole = read_data(room.doc)
+                for sub in ("ana", "ben", "zoe"):
+                    assert views.awaiting_review(room, sub) == sum(
+                        awaits_review_by(item) == sub for item in whole["actors"].values())
                 for reader in rng.sample(READERS, 2):
                     text = views.view_body(room, "actors", reader, "carte")
                     assert json.loads(text) == view_for("actors", reader, "carte", whole)
