@@ -83,9 +83,11 @@ async def test_every_view_reads_as_the_whole_documents_view_version_after_versio
 
                 await hub.transform("carte", write, principal="boss")
                 whole = read_data(room.doc)
+                actors = whole["actors"]
+                assert isinstance(actors, dict)
                 for sub in ("ana", "ben", "zoe"):
                     assert views.awaiting_review(room, sub) == sum(
-                        awaits_review_by(item) == sub for item in whole["actors"].values())
+                        awaits_review_by(item) == sub for item in actors.values())
                 for reader in rng.sample(READERS, 2):
                     text = views.view_body(room, "actors", reader, "carte")
                     assert json.loads(text) == view_for("actors", reader, "carte", whole)
