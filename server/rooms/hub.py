@@ -389,12 +389,18 @@ class Hub:
                 room = await self.room(doc_id)
                 # No await from here to `room.write` queueing the update: the room stays
                 # open, and its document does not change under the diff.
-                scratch, is_large = self._scratches.take(room)
-                result, update = changes_of(scratch, mutate)
-                if not is_empty_update(update):
-                    await room.write(update, principal=principal)
-                if is_large and self._rooms.get(doc_id) is room:
-                    self._scratches.keep(room, scratch)
+                followed = self._scratches.take(room)
+                try:
+                    result, update = changes_of(followed.copy, mutate)
+                    if not is_empty_update(update):
+                        await room.write(update, principal=principal)
+                except BaseException:
+                    followed.close()
+                    raise
+                if followed.is_large and self._rooms.get(doc_id) is room:
+                    self._scratches.keep(followed)  # it followed what `write` let in
+                else:
+                    followed.close()
                 return result
         finally:
             if not lock.locked() and lock.statistics().tasks_waiting == 0:

@@ -42,15 +42,26 @@ def changes_of(doc: Doc[Any], mutate: Callable[[Doc[Any]], T]) -> tuple[T, bytes
     return result, updates[0] if len(updates) == 1 else merge_updates(*updates)
 
 
-class _KeptCopy:
-    """A copy of a room's document and the live transactions it has not applied yet."""
+class FollowedCopy:
+    """A copy of a room's document that follows its transactions (from before the copy
+    was made, or taken), applied when it is caught up."""
 
-    def __init__(self, room: Room, copy: Doc[Any]) -> None:
+    def __init__(self, room: Room, copy: Doc[Any], *, is_large: bool) -> None:
         self.room = room
         self.copy = copy
+        self.is_large = is_large
+        """Whether the copy is worth keeping between changes."""
         self._pending: list[bytes] = []
         self._overflowed = False
         self._subscription = room.doc.observe(self._observed)
+
+    @classmethod
+    def of(cls, room: Room) -> FollowedCopy:
+        """A new copy of the room's document, following it from now on."""
+        copy: Doc[Any] = Doc(client_id=room.doc.client_id)
+        state = room.doc.get_update()
+        copy.apply_update(state)
+        return cls(room, copy, is_large=len(state) >= KEPT_SCRATCH_BYTES)
 
     def _observed(self, event: TransactionEvent) -> None:
         if self._overflowed:
@@ -60,15 +71,15 @@ class _KeptCopy:
             self._overflowed = True
             self._pending.clear()
 
-    def caught_up(self) -> Doc[Any] | None:
-        """The copy, equal to the live document again (None: it fell too far behind).
+    def catch_up(self) -> bool:
+        """Apply the live transactions seen since; False when it fell too far behind.
         Applying the copy's own change back again is a no-op for Yjs."""
         if self._overflowed:
-            return None
+            return False
         for update in self._pending:
             self.copy.apply_update(update)
         self._pending.clear()
-        return self.copy
+        return True
 
     def close(self) -> None:
         """Stop following the live document."""
@@ -79,28 +90,23 @@ class ScratchCopies:
     """The kept copies of large documents, one per loaded room."""
 
     def __init__(self) -> None:
-        self._kept: dict[str, _KeptCopy] = {}
+        self._kept: dict[str, FollowedCopy] = {}
 
-    def take(self, room: Room) -> tuple[Doc[Any], bool]:
-        """A copy of the room's document, equal to it, and whether it is worth keeping.
-
-        Taken out of the kept ones (a failed change then leaves nothing behind), or made.
-        """
+    def take(self, room: Room) -> FollowedCopy:
+        """A copy of the room's document, equal to it and following it: the kept one
+        (a failed change then leaves nothing behind), or a new one. Give it back with
+        `keep` or `close` it."""
         kept = self._kept.pop(room.doc_id, None)
         if kept is not None:
+            if kept.room is room and kept.catch_up():
+                return kept
             kept.close()
-            copy = kept.caught_up() if kept.room is room else None
-            if copy is not None:
-                return copy, True
-        copy = Doc(client_id=room.doc.client_id)
-        state = room.doc.get_update()
-        copy.apply_update(state)
-        return copy, len(state) >= KEPT_SCRATCH_BYTES
+        return FollowedCopy.of(room)
 
-    def keep(self, room: Room, copy: Doc[Any]) -> None:
-        """Keep `copy` (equal to the room's document) for the next change."""
-        self.drop(room.doc_id)
-        self._kept[room.doc_id] = _KeptCopy(room, copy)
+    def keep(self, followed: FollowedCopy) -> None:
+        """Keep `followed` for the next change of its room (it goes on following it)."""
+        self.drop(followed.room.doc_id)
+        self._kept[followed.room.doc_id] = followed
 
     def drop(self, doc_id: str) -> None:
         """Forget the copy of `doc_id` (its room was evicted)."""

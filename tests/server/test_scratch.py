@@ -74,18 +74,35 @@ async def test_transforms_on_a_large_document_write_only_their_change_and_follow
             await hub.transform("charte", lambda doc: text_of(doc).insert(0, "!"),
                                 principal="boss")
             assert str(text_of(room.doc)) == "!" + expected
+            # Edits let in while a transform's update is being committed: the next transform
+            # sees them (its copy follows the live document through the commit too).
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(functools.partial(hub.transform, "charte",
+                                                functools.partial(prepend, "&"),
+                                                principal="boss"))
+                for number in range(20):
+                    await edit_elsewhere(room, lambda text, n=number: text.insert(
+                        len(text), f"({n})"))
+            expected = str(text_of(room.doc))
+            assert await hub.transform("charte", read_text, principal="boss") == expected
+            assert expected.startswith("&!") and expected.endswith("(19)")
+            expected = expected.removeprefix("&")
             # A transform that fails writes nothing; the next starts from the live text.
             with pytest.raises(RuntimeError):
                 await hub.transform("charte", failing, principal="boss")
             await hub.transform("charte", lambda doc: text_of(doc).insert(0, "?"),
                                 principal="boss")
-            assert str(text_of(room.doc)) == "?!" + expected
+            assert str(text_of(room.doc)) == "?&" + expected
     # The transforms' own updates: a few bytes each, not the 2,000 deleted ranges.
     assert max(written[0::2][:6]) < 100, written[:12]
 
 
 def prepend(words: str, doc: Doc[Any]) -> None:
     text_of(doc).insert(0, words)
+
+
+def read_text(doc: Doc[Any]) -> str:
+    return str(text_of(doc))
 
 
 def failing(doc: Doc[Any]) -> None:

@@ -17,6 +17,7 @@ export class Archive {
     this.state = { frozen: false, comments_open: false, snapshots: [], adopted: null }
     this.confirmingAdoption = false
     this.sessions = []
+    this.asked = 0 // the viewer shows the answer to the last thing asked, not the slowest
     this.render()
   }
 
@@ -90,11 +91,12 @@ export class Archive {
   }
 
   async minutes (session) {
+    const asked = ++this.asked
     await this.run(async () => {
       const html = await api(`${docPath(this.docId)}/sessions/${session.number}/minutes?format=html`, { raw: true })
       const body = h('div', { class: 'prose minutes', 'data-session': session.number })
       body.innerHTML = html // rendered by the server with every value escaped (`server.modules.minutes`)
-      this.viewer.show(`${t.minutes} · ${t.sessionNamed(session.number, session.title)}`, body)
+      this.present(asked, `${t.minutes} · ${t.sessionNamed(session.number, session.title)}`, body)
     })
   }
 
@@ -157,21 +159,24 @@ export class Archive {
   }
 
   async open (snapshot, { focus = true } = {}) {
+    const asked = ++this.asked
     await this.run(async () => {
       const html = await api(`${docPath(this.docId)}/snapshots/${encodeURIComponent(snapshot.id)}/content?format=html`, { raw: true })
       const body = h('div', { class: 'prose archived', 'data-snapshot': snapshot.id })
       body.innerHTML = html // rendered and escaped by the server from the stored text
-      this.viewer.show(`${t.readonlyVersion} · ${t.snapshotOf(snapshot.number, snapshot.label)}`, body, { focus })
+      this.present(asked, `${t.readonlyVersion} · ${t.snapshotOf(snapshot.number, snapshot.label)}`, body, { focus })
     })
   }
 
   async authors (version, label) {
+    const asked = ++this.asked
     await this.run(async () => {
-      this.viewer.show(t.authorsOf(label), await authorsView(this.docId, version))
+      this.present(asked, t.authorsOf(label), await authorsView(this.docId, version))
     })
   }
 
   async diff (from, to, fromLabel, toLabel) {
+    const asked = ++this.asked
     await this.run(async () => {
       const query = `from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`
       const [summary, html] = await Promise.all([
@@ -188,8 +193,14 @@ export class Archive {
         block.prepend(h('span', { class: 'amended-by', title: block.dataset.amendments }, t.byAmendment))
       }
       body.append(blocks)
-      this.viewer.show(`${fromLabel} → ${toLabel}`, body)
+      this.present(asked, `${fromLabel} → ${toLabel}`, body)
     })
+  }
+
+  // Show an answer unless something was asked after it (the page opening the published
+  // version for a visitor must not cover the "Authors" they clicked meanwhile).
+  present (asked, title, body, options) {
+    if (asked === this.asked) this.viewer.show(title, body, options)
   }
 
   async run (action) {
