@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,21 +31,9 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
 import hostile_attacker as attacker  # noqa: E402
+from connect_cost import cpu_seconds, free_port  # noqa: E402
 
 from server.access.auth import Role  # noqa: E402
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of process `pid` (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def measure(checkout: Path, rounds: int, per_batch: int) -> None:

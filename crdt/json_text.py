@@ -9,7 +9,7 @@ encodes only the items that changed. The texts are those of `to_text`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable
 from typing import Any
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
@@ -24,7 +24,7 @@ class IdentityMemo:
     """Values derived from objects, kept while the very same object is asked about again.
 
     Each entry holds its object, so an identity is never reused while its entry lives;
-    `keep_only` forgets the objects no longer shown.
+    `forget` lets go of an object replaced in a newer version.
     """
 
     def __init__(self) -> None:
@@ -39,11 +39,6 @@ class IdentityMemo:
         self._kept[id(value)] = (value, derived)
         return derived
 
-    def keep_only(self, objects: Iterable[object]) -> None:
-        """Forget every object not in `objects`."""
-        kept = self._kept
-        self._kept = {key: kept[key] for key in map(id, objects) if key in kept}
-
     def forget(self, value: object) -> Any:
         """Forget `value`; what was derived from it (None if nothing)."""
         hit = self._kept.get(id(value))
@@ -52,20 +47,8 @@ class IdentityMemo:
         del self._kept[id(value)]
         return hit[1]
 
-    def derived(self) -> Iterator[Any]:
-        """The values derived so far."""
-        return (value for _, value in self._kept.values())
-
     def __len__(self) -> int:
         return len(self._kept)
-
-
-def items_of(data: Mapping[str, object], collections: Collection[str]) -> Iterator[object]:
-    """The items of the top-level `collections` of `data`."""
-    for key in collections:
-        value = data.get(key)
-        if isinstance(value, dict):
-            yield from value.values()
 
 
 class JsonPieces:
@@ -89,11 +72,6 @@ class JsonPieces:
         hit = self._pieces.get(id(item))
         if hit is not None and hit[0] is item:
             del self._pieces[id(item)]
-
-    def keep_only(self, objects: Iterable[object]) -> None:
-        """Forget the texts of every item not in `objects` (those of a newer version)."""
-        pieces = self._pieces
-        self._pieces = {key: pieces[key] for key in map(id, objects) if key in pieces}
 
     def __len__(self) -> int:
         return len(self._pieces)
