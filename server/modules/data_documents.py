@@ -47,7 +47,6 @@ from server.modules.data_views import DataViews
 from server.rooms.hooks import Guard, GuardLoader
 from server.rooms.hub import Hub
 from server.rooms.known_documents import KnownDocuments
-from server.rooms.room import Room
 from storage.base import DocumentNotFound
 from storage.catalog import DocumentCatalog, DocumentMeta
 
@@ -196,13 +195,6 @@ class DataDocuments:
         self.views = DataViews()
         """Per loaded room: its document's JSON and its readers' views."""
 
-    def current_data(self, room: Room) -> JsonObject:
-        """The JSON of a room's document now, at the cost of what changed since last asked.
-
-        The value is never changed in place afterwards: it may be kept and compared.
-        """
-        return self.views.data(room)
-
     def initial(self, schema: str, title: str, data: JsonObject | None) -> JsonObject:
         """The first data of a new document: `data`, or the schema's empty skeleton.
 
@@ -233,10 +225,9 @@ class DataDocuments:
         await self.hub.transform(doc_id, lambda doc: _fill_empty(doc, initial),
                                  principal=principal.sub)
 
-    async def patch(
-        self, meta: DocumentMeta, principal: Principal, patch: JsonObject
-    ) -> JsonObject:
-        """Merge `patch` into the document as `principal`; the new data.
+    async def patch(self, meta: DocumentMeta, principal: Principal, patch: JsonObject) -> None:
+        """Merge `patch` into the document as `principal` (readers get the new data from
+        `views`).
 
         Raises:
             Forbidden, Invalid: see `patch_document` (nothing is written).
@@ -252,7 +243,6 @@ class DataDocuments:
                 awaiting=lambda: self.views.awaiting_review(room, principal.sub)),
             principal=principal.sub,
         )
-        return self.current_data(await self.hub.room(meta.doc_id))
 
     @asynccontextmanager
     async def follow(self, doc_id: str) -> AsyncIterator[Callable[[], Any]]:
